@@ -1,0 +1,58 @@
+package dev.gosling.jobs;
+
+import dev.gosling.trainer.GoslingException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+
+/**
+ * The CLI: {@code ./gosling <command> ...} locally, or
+ * {@code spark-submit --class dev.gosling.jobs.Main gosling.jar <command> ...} on a cluster.
+ * User errors ({@link GoslingException}) print one line and exit 2; stack traces only with --debug.
+ */
+@Command(name = "gosling", mixinStandardHelpOptions = true, version = "gosling 0.1.0",
+        description = "RWKV-7 data preparation on Spark and RWKV-7 training in Java.",
+        subcommands = {CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces for errors.")
+    boolean debug;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(new CommandLine(this), "a command is required (see --help)");
+    }
+
+    /** Runs the CLI and returns the exit code, so tests can call it without exiting the JVM. */
+    public static int execute(String... args) {
+        Main main = new Main();
+        CommandLine cli = new CommandLine(main);
+        cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            PrintWriter err = commandLine.getErr();
+            Throwable userError = findUserError(ex);
+            if (main.debug || userError == null) {
+                ex.printStackTrace(err);
+            }
+            err.println("gosling: error: " + (userError != null ? userError.getMessage() : String.valueOf(ex)));
+            err.flush();
+            return 2;
+        });
+        return cli.execute(args);
+    }
+
+    private static Throwable findUserError(Throwable ex) {
+        for (Throwable t = ex; t != null; t = t.getCause()) {
+            if (t instanceof GoslingException) {
+                return t;
+            }
+        }
+        return null;
+    }
+
+    public static void main(String[] args) {
+        int code = execute(args);
+        System.exit(code);
+    }
+}

@@ -1,0 +1,17 @@
+package dev.gosling.trainer;
+
+/**
+ * A user error: one line that says what is wrong, where (file:line, flag, key) and what to do.
+ * The CLI prints the message alone and exits non-zero; stack traces only with --debug.
+ */
+public class GoslingException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    public GoslingException(String message) {
+        super(message);
+    }
+
+    public GoslingException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}
