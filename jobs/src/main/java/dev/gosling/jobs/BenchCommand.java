@@ -1,9 +1,56 @@
 package dev.gosling.jobs;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
-/** {@code gosling bench <what>}: benchmarks that print a table (medians over repeated runs). */
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/** {@code gosling bench <what>}: benchmarks that print a table (medians over repeated runs), never timed tests. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks that print a table.",
-        subcommands = {})
+        subcommands = {BenchCommand.Tokenizer.class, BenchCommand.MakeData.class})
 public final class BenchCommand {
+
+    @Command(name = "tokenizer", mixinStandardHelpOptions = true,
+            description = "World-tokenizer throughput (MB/s of UTF-8 per core, tokens/s) on English and Chinese text.")
+    static final class Tokenizer implements Callable<Integer> {
+        @Option(names = "--input", description = "A jsonl (\"text\" fields) or text file; repeatable. Default: built-in English and Chinese corpora.")
+        List<Path> inputs = List.of();
+
+        @Option(names = "--seconds", description = "Timed seconds per corpus (default: ${DEFAULT-VALUE}).")
+        int seconds = 5;
+
+        @Override
+        public Integer call() {
+            dev.gosling.trainer.data.TokenizerBenchmark.run(System.out, inputs, seconds);
+            return 0;
+        }
+    }
+
+    @Command(name = "make-data", mixinStandardHelpOptions = true,
+            description = "End-to-end make-data throughput on embedded Spark (MB/s per core, tokens/s).")
+    static final class MakeData implements Callable<Integer> {
+        @Option(names = "--input", description = "Sample jsonl repeated up to --mb (default: ${DEFAULT-VALUE}).")
+        Path input = Paths.get("data/sample/demo.jsonl");
+
+        @Option(names = "--mb", description = "Corpus size in MB (default: ${DEFAULT-VALUE}).")
+        int mb = 200;
+
+        @Option(names = "--copies", description = "N shuffled copies (default: ${DEFAULT-VALUE}).")
+        int copies = 1;
+
+        @Option(names = "--runs", description = "Timed runs after one warm-up (default: ${DEFAULT-VALUE}).")
+        int runs = 3;
+
+        @Option(names = "--master", description = "Spark master (default: local[*]).")
+        String master;
+
+        @Override
+        public Integer call() {
+            MakeDataBenchmark.run(SparkSessions.getOrCreate("gosling bench make-data", master), input, mb * 1_000_000L, copies, runs, System.out);
+            return 0;
+        }
+    }
 }

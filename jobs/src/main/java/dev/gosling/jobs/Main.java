@@ -14,15 +14,18 @@ import java.io.PrintWriter;
  */
 @Command(name = "gosling", mixinStandardHelpOptions = true, version = "gosling 0.1.0",
         description = "RWKV-7 data preparation on Spark and RWKV-7 training in Java.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {MakeDataCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces for errors.")
     boolean debug;
 
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(new CommandLine(this), "a command is required (see --help)");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required");
     }
 
     /** Runs the CLI and returns the exit code, so tests can call it without exiting the JVM. */
@@ -36,6 +39,13 @@ public final class Main implements Runnable {
                 ex.printStackTrace(err);
             }
             err.println("gosling: error: " + (userError != null ? userError.getMessage() : String.valueOf(ex)));
+            err.flush();
+            return 2;
+        });
+        cli.setParameterExceptionHandler((ex, arguments) -> {
+            CommandLine bad = ex.getCommandLine();
+            PrintWriter err = bad.getErr();
+            err.println("gosling: error: " + ex.getMessage() + " (see '" + bad.getCommandSpec().qualifiedName() + " --help')");
             err.flush();
             return 2;
         });
