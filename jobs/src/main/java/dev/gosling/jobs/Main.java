@@ -34,7 +34,7 @@ public final class Main implements Runnable {
         CommandLine cli = new CommandLine(main);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();
-            Throwable userError = findUserError(ex);
+            Throwable userError = GoslingException.findIn(ex);
             if (main.debug || userError == null) {
                 ex.printStackTrace(err);
             }
@@ -50,15 +50,6 @@ public final class Main implements Runnable {
             return 2;
         });
         return cli.execute(args);
-    }
-
-    private static Throwable findUserError(Throwable ex) {
-        for (Throwable t = ex; t != null; t = t.getCause()) {
-            if (t instanceof GoslingException) {
-                return t;
-            }
-        }
-        return null;
     }
 
     public static void main(String[] args) {

@@ -15,6 +15,7 @@ import dev.gosling.trainer.GoslingException;
 import dev.gosling.trainer.data.BinIdxReader;
 import dev.gosling.trainer.data.MagicPrime;
 import dev.gosling.trainer.data.WorldTokenizer;
+import org.apache.spark.SparkException;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
@@ -45,6 +46,15 @@ public final class MakeDataJob {
     }
 
     public static Result run(SparkSession spark, MakeDataConfig cfg, PrintStream out) {
+        try {
+            return runStages(spark, cfg, out);
+        } catch (SparkException e) {
+            GoslingException userError = GoslingException.findIn(e);
+            throw userError != null ? userError : new GoslingException("make-data: a Spark job failed: " + e.getMessage(), e);
+        }
+    }
+
+    private static Result runStages(SparkSession spark, MakeDataConfig cfg, PrintStream out) throws SparkException {
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         List<Path> files = InputFiles.resolve(cfg.input());
         String outName = cfg.outPrefix() != null ? cfg.outPrefix() : InputFiles.defaultOutputName(cfg.input());

@@ -21,7 +21,6 @@ public final class SparkSessions {
         conf.setIfMissing("spark.ui.showConsoleProgress", "false");
         conf.setIfMissing("spark.ui.enabled", "false");
         conf.setIfMissing("spark.sql.shuffle.partitions", "16");
-        conf.setIfMissing("spark.serializer", "org.apache.spark.serializer.KryoSerializer");
         return SparkSession.builder().config(conf).getOrCreate();
     }
 }

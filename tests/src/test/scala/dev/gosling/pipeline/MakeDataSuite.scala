@@ -92,7 +92,7 @@ class MakeDataSuite extends AnyFunSuite {
       """{"title": "no text"}""",
       """{"text": 42}""",
       """{"text": ""}""",
-      """{"text": "lone \ud800 surrogate"}""",
+      "{\"text\": \"lone \\ud800 surrogate\"}",
       """[1, 2]""",
       """   {"text": "good two"}   """))
     val withBadUtf8 = Files.readAllBytes(in) ++ "\n{\"text\": \"bad ".getBytes(UTF_8) ++ Array(0xFF.toByte) ++ "\"}\n".getBytes(UTF_8)

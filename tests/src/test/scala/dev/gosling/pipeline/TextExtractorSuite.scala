@@ -11,7 +11,7 @@ class TextExtractorSuite extends AnyFunSuite {
   private def reason(s: String) = extract(s).reason
 
   test("the \"text\" field is taken; other fields and nesting are ignored; escapes are decoded") {
-    val o = extract("""{"meta": {"a": [1, {"text": 2}]}, "text": "h\u00e9\n\ud83e\udda2", "n": NaN}""")
+    val o = extract("{\"meta\": {\"a\": [1, {\"text\": 2}]}, \"text\": \"h\\u00e9\\n\\ud83e\\udda2\", \"n\": NaN}")
     assert(o.isDocument && new String(o.text, UTF_8) == "hé\n🦢")
   }
 
@@ -23,18 +23,18 @@ class TextExtractorSuite extends AnyFunSuite {
   test("each kind of bad line has its reason") {
     assert(reason("""{"text": "a"""") == RejectReason.INVALID_JSON)
     assert(reason("""{"text": "a"} trailing""") == RejectReason.INVALID_JSON)
-    assert(reason("""{"text": "a\u0001"}""".replace("\\u0001", "\u0001")) == RejectReason.INVALID_JSON) // raw control char
+    assert(reason("{\"text\": \"a\u0001\"}") == RejectReason.INVALID_JSON) // a raw control character inside a string
     assert(reason("""["text"]""") == RejectReason.NOT_AN_OBJECT)
     assert(reason("\"just a string\"") == RejectReason.NOT_AN_OBJECT)
     assert(reason("""{"txt": "a"}""") == RejectReason.MISSING_TEXT)
     assert(reason("""{"text": null}""") == RejectReason.TEXT_NOT_STRING)
     assert(reason("""{"text": ["a"]}""") == RejectReason.TEXT_NOT_STRING)
     assert(reason("""{"text": ""}""") == RejectReason.EMPTY_TEXT)
-    assert(reason("""{"text": "x\ud800y"}""") == RejectReason.LONE_SURROGATE)
-    assert(reason("""{"text": "\udc00"}""") == RejectReason.LONE_SURROGATE)
+    assert(reason("{\"text\": \"x\\ud800y\"}") == RejectReason.LONE_SURROGATE)
+    assert(reason("{\"text\": \"\\udc00\"}") == RejectReason.LONE_SURROGATE)
     val bad = """{"text": "a""".getBytes(UTF_8) ++ Array(0xC3.toByte, 0x28.toByte) ++ "\"}".getBytes(UTF_8)
     val o = extract(bad)
-    assert(o.reason == RejectReason.INVALID_UTF8 && o.detail.contains("byte 10"))
+    assert(o.reason == RejectReason.INVALID_UTF8 && o.detail.contains("byte 11"))
   }
 
   test("a rejected line keeps at most 1 KiB of its raw bytes") {
@@ -43,7 +43,7 @@ class TextExtractorSuite extends AnyFunSuite {
   }
 
   test("a lone surrogate's detail names its position") {
-    assert(extract("""{"text": "ab\ud800"}""").detail.contains("2"))
+    assert(extract("{\"text\": \"ab\\ud800\"}").detail.contains("at char 2"))
   }
 
   test("UTF-8 validation: overlong forms, surrogates, > U+10FFFF and truncated sequences are invalid") {

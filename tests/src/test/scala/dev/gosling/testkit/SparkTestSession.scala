@@ -23,7 +23,6 @@ object SparkTestSession {
         val b = SparkSession.builder().master(master).appName("gosling-tests")
           .config("spark.ui.enabled", "false")
           .config("spark.sql.shuffle.partitions", "4")
-          .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
         if (master.startsWith("local-cluster")) {
           prepareSparkHome()
           b.config("spark.executor.extraClassPath", classDirs.mkString(File.pathSeparator))

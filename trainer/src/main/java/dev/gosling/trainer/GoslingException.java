@@ -14,4 +14,14 @@ public class GoslingException extends RuntimeException {
     public GoslingException(String message, Throwable cause) {
         super(message, cause);
     }
+
+    /** The user error somewhere in a cause chain (Spark wraps a task's exception in its own), or null. */
+    public static GoslingException findIn(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof GoslingException g) {
+                return g;
+            }
+        }
+        return null;
+    }
 }

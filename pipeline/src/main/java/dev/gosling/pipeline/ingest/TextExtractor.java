@@ -56,6 +56,7 @@ public final class TextExtractor {
                     sawText = true;
                     text = value == JsonToken.VALUE_STRING ? p.getText() : null;
                     textType = kind(value);
+                    p.skipChildren(); // a non-string "text" may be an object or array
                 } else {
                     p.skipChildren();
                 }
