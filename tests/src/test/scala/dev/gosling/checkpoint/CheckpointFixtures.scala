@@ -165,6 +165,32 @@ object CheckpointFixtures {
     }: _*)
   }
 
+  /**
+   * Writes `count` bf16 tensors of 64 MiB (4.4 GiB for 70) as "big.pth" through a channel that stores only the small
+   * structures into a sparse file and skips the all-zero tensor data: the result is the complete file while
+   * occupying a few KiB of disk. Returns the file and its length.
+   */
+  def writeSparseZip64(dir: Path, count: Int): (Path, Long) = {
+    val chunk = java.nio.ByteBuffer.allocateDirect(64 << 20)
+    val sd = StateDict.of((0 until count).map(i => NamedTensor.of(s"t$i", DType.BF16, Array(32L << 20), chunk)): _*)
+    val file = dir.resolve("big.pth")
+    val channel = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE_NEW,
+      java.nio.file.StandardOpenOption.WRITE)
+    var position = 0L
+    val capture = new java.nio.channels.WritableByteChannel {
+      def write(src: java.nio.ByteBuffer): Int = {
+        val n = src.remaining()
+        if (n <= (1 << 20)) channel.write(src, position) else src.position(src.limit())
+        position += n
+        n
+      }
+      def isOpen: Boolean = true
+      def close(): Unit = ()
+    }
+    try dev.gosling.trainer.checkpoint.TorchCheckpoint.write(capture, "big", sd) finally channel.close()
+    (file, position)
+  }
+
   /** Little-endian reads over a byte array, for checking file layouts. */
   implicit final class LittleEndian(private val b: Array[Byte]) extends AnyVal {
     def u16(at: Long): Int = (b(at.toInt) & 0xff) | (b(at.toInt + 1) & 0xff) << 8

@@ -291,39 +291,30 @@ class TorchCheckpointSuite extends AnyFunSuite with ScalaCheckDrivenPropertyChec
   }
 
   test("ZIP64: records past 4 GiB get ZIP64 extras and 24-byte descriptors that the JDK and our reader accept") {
-    // 70 bf16 tensors of 64 MiB (4.4 GiB in all) share one zeroed buffer. The capture channel writes only the small
-    // structures into a sparse file and skips the zero data, so the file is complete while occupying a few KiB.
-    val chunk = java.nio.ByteBuffer.allocateDirect(64 << 20)
-    val count = 70
-    val sd = StateDict.of((0 until count).map(i => NamedTensor.of(s"t$i", DType.BF16, Array(32L << 20), chunk)): _*)
     withTempDir { dir =>
-      val file = dir.resolve("big.pth")
-      val channel = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE_NEW,
-        java.nio.file.StandardOpenOption.WRITE)
-      var position = 0L
-      val capture = new java.nio.channels.WritableByteChannel {
-        def write(src: java.nio.ByteBuffer): Int = {
-          val n = src.remaining()
-          if (n <= (1 << 20)) channel.write(src, position) else src.position(src.limit())
-          position += n
-          n
-        }
-        def isOpen: Boolean = true
-        def close(): Unit = ()
-      }
-      try TorchCheckpoint.write(capture, "big", sd) finally channel.close()
+      val count = 70
+      val (file, position) = writeSparseZip64(dir, count)
       assert(Files.size(file) == position && position > (4L << 30))
 
       val raf = new java.io.RandomAccessFile(file.toFile, "r")
-      val layout = try TorchZipLayout.parseTail(Array.emptyByteArray, position, (off, len) => {
-        val b = new Array[Byte](len); raf.seek(off); raf.readFully(b); b
-      }) finally raf.close()
+      def read(off: Long, len: Int): Array[Byte] = { val b = new Array[Byte](len); raf.seek(off); raf.readFully(b); b }
+      val layout = TorchZipLayout.parseTail(Array.emptyByteArray, position, read)
       val high = layout.records.filter(_.headerOffset >= 0xffffffffL)
       assert(high.nonEmpty && high.exists(_.name == "big/version"))
       for (r <- high) {
         assert(r.localExtra.u16(0) == 1 && r.localExtra.u16(2) == 8 && r.localExtra.u64(4) == r.headerOffset, r.name)
         assert(r.centralExtra.length == 12 && r.centralExtra.u64(4) == r.headerOffset)
         assert(r.dataOffset % 64 == 0)
+        val descriptor = read(r.dataOffset + r.size, 24)
+        assert(descriptor.u32(0) == 0x08074b50L && descriptor.u32(4) == r.crc, r.name)
+        assert(descriptor.u64(8) == r.size && descriptor.u64(16) == r.size, "ZIP64 descriptor sizes are 8 bytes")
+      }
+      raf.close()
+      // Records are back to back: each next header follows the data and its 16- or 24-byte descriptor.
+      val nextHeaders = layout.records.drop(1).map(_.headerOffset) :+ layout.centralOffset
+      for ((r, next) <- layout.records.zip(nextHeaders)) {
+        val descriptor = if (r.size == 0) 0 else if (r.headerOffset >= 0xffffffffL) 24 else 16
+        assert(next == r.dataOffset + r.size + descriptor, r.name)
       }
       assert(layout.records.filter(_.headerOffset < 0xffffffffL).forall(_.centralExtra.isEmpty))
       assert(layout.eocdCentralOffset == 0xffffffffL, "the 32-bit EOCD saturates, the ZIP64 one holds the offset")
