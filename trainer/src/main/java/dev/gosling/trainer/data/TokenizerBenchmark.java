@@ -69,7 +69,12 @@ public final class TokenizerBenchmark {
         List<Path> inputs = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--seconds") && i + 1 < args.length) {
-                seconds = Integer.parseInt(args[++i]);
+                try {
+                    seconds = Integer.parseInt(args[++i]);
+                } catch (NumberFormatException e) {
+                    System.err.println("--seconds " + args[i] + " is not a whole number; give e.g. --seconds 5");
+                    System.exit(2);
+                }
             } else if (args[i].equals("--input") && i + 1 < args.length) {
                 inputs.add(Paths.get(args[++i]));
             } else {
