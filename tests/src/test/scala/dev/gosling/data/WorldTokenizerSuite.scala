@@ -280,7 +280,8 @@ class WorldTokenizerSuite extends AnyFunSuite with ScalaCheckPropertyChecks {
       Seq("257 'ab' two") -> "test.txt:257: bad byte length «two»",
       Seq("", "257 'ab' 2") -> "test.txt:257: empty line",
       Seq("257 'a\rb' 3") -> "test.txt:257: carriage return inside a line",
-      Seq("257 'a' 1") -> "test.txt:257: token 257 has the same bytes as token 98")
+      Seq("257 'a' 1") -> "test.txt:257: token 257 has the same bytes as token 98",
+      Seq(s"257 '${"a" * 65536}' 65536") -> "test.txt:257: token of 65536 bytes, longer than 65535")
     for ((lines, expected) <- cases) {
       val m = parseError(lines: _*)
       assert(m.startsWith(expected), s"for ${lines.mkString("|")}: $m")

@@ -6,29 +6,34 @@ import java.util.Arrays;
 import java.util.BitSet;
 
 /**
- * A byte trie of all tokens as a double array (base/check), one {@code long} per node, so one step of the
- * greedy walk is one array load: the child of node s on byte b is cell {@code base(s) + b}, valid when
- * {@code check(cell) == s}. Nodes are placed breadth-first, so the short, frequent prefixes sit together
- * near the front of the array and stay in cache.
+ * A byte trie of all tokens as a double array, one {@code int} per node, so one step of the greedy walk is one load
+ * from a ~0.5 MB array that stays in L2 (and its hot top in L1): the child of a node on byte b is cell
+ * {@code base + b}, and it is that node's child when the cell's label is b. A label check is enough because no two
+ * nodes share a base (a classic double array stores the parent instead, which needs twice the bits).
+ * Nodes are placed breadth-first, so the short, frequent prefixes sit together at the front.
  */
 final class DoubleArrayTrie {
-    // Cell layout (64 bits): check = the parent cell (24 bits) | base (24 bits) | token id ending here (16 bits, 0 = none).
-    private static final int BASE_SHIFT = 16;
-    private static final int CHECK_SHIFT = 40;
-    private static final int FIELD_MASK = 0xFFFFFF;
-    private static final int ID_MASK = 0xFFFF;
-    /** The check of a free cell: no node has this index, so no walk ever enters a free cell. */
-    private static final int NO_PARENT = FIELD_MASK;
-    private static final int ROOT = 0;
+    // Cell layout (32 bits): base (23 bits) | label (9 bits: the byte, or FREE).
+    private static final int LABEL_BITS = 9;
+    private static final int LABEL_MASK = (1 << LABEL_BITS) - 1;
+    private static final int BASE_SHIFT = LABEL_BITS;
+    private static final int MAX_CELLS = 1 << (32 - BASE_SHIFT);
+    /** The label of a free cell: not a byte, so no walk ever enters a free cell. */
+    private static final int FREE = 0x100;
 
-    private final long[] cells;
+    private final int[] cells;
+    /**
+     * Per node, the longest token that is a prefix of (or equal to) the node's bytes, as {@code length << 16 | id}.
+     * The walk just goes as deep as the text allows and reads this once where it stops, so it needs no branch per
+     * byte to remember the last token it passed.
+     */
+    private final int[] longestToken;
     private final int rootBase;
-    private final int maxDepth;
 
-    private DoubleArrayTrie(long[] cells, int rootBase, int maxDepth) {
+    private DoubleArrayTrie(int[] cells, int[] longestToken, int rootBase) {
         this.cells = cells;
+        this.longestToken = longestToken;
         this.rootBase = rootBase;
-        this.maxDepth = maxDepth;
     }
 
     int cellCount() {
@@ -42,46 +47,36 @@ final class DoubleArrayTrie {
      * Returns the position after the last token.
      */
     int encode(byte[] text, int pos, int stop, int walkEnd, IntList out) {
-        final long[] cells = this.cells;
+        final int[] cells = this.cells;
+        final int[] longestToken = this.longestToken;
         final int rootBase = this.rootBase;
         int[] ids = out.array();
         int n = out.size();
         while (pos < stop) {
             // The first byte always matches (ids 1..256 are the single bytes), so take it without a check.
-            long cell = cells[rootBase + (text[pos] & 0xFF)];
             int node = rootBase + (text[pos] & 0xFF);
-            int best = (int) cell & ID_MASK;
-            int i = pos + 1;
-            int bestEnd = i;
-            while (i < walkEnd) {
-                int child = (int) (cell >>> BASE_SHIFT & FIELD_MASK) + (text[i] & 0xFF);
-                long next = cells[child];
-                if ((int) (next >>> CHECK_SHIFT) != node) {
+            int cell = cells[node];
+            for (int i = pos + 1; i < walkEnd; i++) {
+                int b = text[i] & 0xFF;
+                int child = (cell >>> BASE_SHIFT) + b;
+                int next = cells[child];
+                if ((next & LABEL_MASK) != b) {
                     break;
-                }
-                i++;
-                int id = (int) next & ID_MASK;
-                if (id != 0) {
-                    best = id;
-                    bestEnd = i;
                 }
                 node = child;
                 cell = next;
             }
+            int token = longestToken[node];
             if (n == ids.length) {
                 out.setSize(n);
                 out.ensureCapacity(n + 1);
                 ids = out.array();
             }
-            ids[n++] = best;
-            pos = bestEnd;
+            ids[n++] = token & 0xFFFF;
+            pos += token >>> 16;
         }
         out.setSize(n);
         return pos;
-    }
-
-    int maxDepth() {
-        return maxDepth;
     }
 
     /**
@@ -95,15 +90,14 @@ final class DoubleArrayTrie {
             sorted[id - 1] = id;
         }
         Arrays.sort(sorted, (a, b) -> Arrays.compareUnsigned(tokens[a], tokens[b]));
-        int maxDepth = 0;
-        for (int k = 0; k < count; k++) {
-            maxDepth = Math.max(maxDepth, tokens[sorted[k]].length);
-            if (k > 0 && Arrays.equals(tokens[sorted[k - 1]], tokens[sorted[k]])) {
+        for (int k = 1; k < count; k++) {
+            if (Arrays.equals(tokens[sorted[k - 1]], tokens[sorted[k]])) {
                 int first = Math.min(sorted[k - 1], sorted[k]);
                 int second = Math.max(sorted[k - 1], sorted[k]);
                 // Ids equal line numbers (they are checked contiguous from line 1).
                 throw new GoslingException(sourceName + ":" + second + ": token " + second
-                        + " has the same bytes as token " + first + " (a vocab must not repeat a token); " + VocabParser.FIX);
+                        + " has the same bytes as token " + first + " (a vocab must not repeat a token); "
+                        + VocabParser.FIX);
             }
         }
         boolean[] single = new boolean[256];
@@ -118,37 +112,40 @@ final class DoubleArrayTrie {
                         + " encoding needs all 256 single bytes in the vocab; %s", sourceName, b, VocabParser.FIX));
             }
         }
-        return new Builder(tokens, sorted).build(maxDepth);
+        return new Builder(tokens, sorted).build(sourceName);
     }
 
-    /** Breadth-first placement: each node's children go to the first free base where all their cells are free. */
+    /** Breadth-first placement: each node's children go to the first unused base where all their cells are free. */
     private static final class Builder {
+        private static final int SKIP_AFTER_TRIES = 64;
         private final byte[][] tokens;
         private final Integer[] sorted;
-        private long[] cells = new long[1 << 16];
-        private final BitSet used = new BitSet();
-        private int maxBase;
+        private int[] cells = new int[1 << 16];
+        private int[] longestToken = new int[1 << 16];
+        private final BitSet usedCells = new BitSet();
+        private final BitSet usedBases = new BitSet();
         private int maxCell;
+        private int firstFree = 1;
 
         Builder(byte[][] tokens, Integer[] sorted) {
             this.tokens = tokens;
             this.sorted = sorted;
         }
 
-        DoubleArrayTrie build(int maxDepth) {
-            Arrays.fill(cells, (long) NO_PARENT << CHECK_SHIFT);
-            used.set(ROOT);
+        DoubleArrayTrie build(String sourceName) {
+            Arrays.fill(cells, FREE);
+            final int root = 0;
+            usedCells.set(root);
             // The queue holds, per node: its cell, its depth and its range of sorted tokens (all share the prefix).
             IntList queue = new IntList(1 << 16);
             IntList leaves = new IntList(1 << 16);
-            queue.add(ROOT);
+            queue.add(root);
             queue.add(0);
             queue.add(0);
             queue.add(sorted.length);
             int[] labels = new int[256];
             int[] groupStart = new int[257];
             int rootBase = -1;
-            int firstFree = 1;
             for (int head = 0; head < queue.size(); head += 4) {
                 int node = queue.get(head);
                 int depth = queue.get(head + 1);
@@ -156,7 +153,7 @@ final class DoubleArrayTrie {
                 int hi = queue.get(head + 3);
                 int k = lo;
                 if (k < hi && tokens[sorted[k]].length == depth) {
-                    k++; // the token that ends at this node (sorted first); its id is already in the node's cell
+                    k++; // the token that ends at this node (sorted first); the node's cell already says so
                 }
                 int labelCount = 0;
                 while (k < hi) {
@@ -172,46 +169,66 @@ final class DoubleArrayTrie {
                     leaves.add(node);
                     continue;
                 }
-                int base = findBase(labels, labelCount, firstFree);
-                if (node == ROOT) {
+                int base = findBase(labels, labelCount);
+                if (node == root) {
                     rootBase = base;
                 }
-                setBase(node, base);
+                usedBases.set(base);
+                ensureCells(base + 256);
+                cells[node] |= base << BASE_SHIFT;
                 for (int g = 0; g < labelCount; g++) {
                     int child = base + labels[g];
-                    used.set(child);
+                    usedCells.set(child);
                     maxCell = Math.max(maxCell, child);
                     int firstId = sorted[groupStart[g]];
-                    int id = tokens[firstId].length == depth + 1 ? firstId : 0;
-                    cells[child] = ((long) node << CHECK_SHIFT) | id;
+                    boolean endsToken = tokens[firstId].length == depth + 1;
+                    cells[child] = labels[g];
+                    // Breadth-first, so the parent's entry is final; the root has none, but every depth-1 node
+                    // ends a token (all single bytes are tokens).
+                    longestToken[child] = endsToken ? (depth + 1) << 16 | firstId : longestToken[node];
                     queue.add(child);
                     queue.add(depth + 1);
                     queue.add(groupStart[g]);
                     queue.add(groupStart[g + 1]);
                 }
-                firstFree = used.nextClearBit(firstFree);
+                firstFree = usedCells.nextClearBit(firstFree);
             }
-            // Leaves point at a tail of 256 free cells, so a walk past a leaf finds a foreign check and stops; the
-            // same tail keeps every base + 255 inside the array.
-            int leafBase = Math.max(maxCell + 1, maxBase + 256);
-            long[] packed = Arrays.copyOf(cells, leafBase + 256);
-            Arrays.fill(packed, Math.min(cells.length, leafBase + 256), packed.length, (long) NO_PARENT << CHECK_SHIFT);
+            // Leaves share a base that no inner node has, over a tail of 256 free cells: a walk past a leaf finds
+            // a FREE label and stops. The tail also keeps every base + 255 inside the array.
+            int leafBase = Math.max(maxCell + 1, usedBases.length() + 255);
+            int length = leafBase + 256;
+            if (length > MAX_CELLS) {
+                throw new GoslingException(sourceName + ": the vocab needs a trie of " + length + " cells, more than"
+                        + " the " + MAX_CELLS + " the tokenizer supports; use a smaller vocab");
+            }
+            ensureCells(length);
+            int[] packed = Arrays.copyOf(cells, length);
             for (int i = 0; i < leaves.size(); i++) {
-                packed[leaves.get(i)] |= (long) leafBase << BASE_SHIFT;
+                packed[leaves.get(i)] |= leafBase << BASE_SHIFT;
             }
-            if (packed.length > NO_PARENT) {
-                throw new IllegalStateException("vocab trie needs " + packed.length + " cells, more than 2^24");
-            }
-            return new DoubleArrayTrie(packed, rootBase, maxDepth);
+            return new DoubleArrayTrie(packed, Arrays.copyOf(longestToken, length), rootBase);
         }
 
-        private int findBase(int[] labels, int labelCount, int firstFree) {
+        /**
+         * The first base at or after firstFree whose child cells are all free and that no node has yet. When the
+         * free cells near firstFree keep failing (their bases are taken), firstFree moves past them, which leaves a
+         * few holes but keeps the build linear.
+         */
+        private int findBase(int[] labels, int labelCount) {
             int first = labels[0];
-            for (int cell = used.nextClearBit(Math.max(firstFree, first + 1)); ; cell = used.nextClearBit(cell + 1)) {
+            int tries = 0;
+            for (int cell = usedCells.nextClearBit(Math.max(firstFree, first + 1)); ;
+                 cell = usedCells.nextClearBit(cell + 1)) {
+                if (++tries == SKIP_AFTER_TRIES) {
+                    firstFree = cell;
+                }
                 int base = cell - first;
+                if (usedBases.get(base)) {
+                    continue;
+                }
                 boolean fits = true;
                 for (int g = 1; g < labelCount; g++) {
-                    if (used.get(base + labels[g])) {
+                    if (usedCells.get(base + labels[g])) {
                         fits = false;
                         break;
                     }
@@ -222,17 +239,12 @@ final class DoubleArrayTrie {
             }
         }
 
-        private void setBase(int node, int base) {
-            maxBase = Math.max(maxBase, base);
-            ensureCells(base + 256);
-            cells[node] |= (long) base << BASE_SHIFT;
-        }
-
         private void ensureCells(int size) {
             if (size > cells.length) {
                 int old = cells.length;
                 cells = Arrays.copyOf(cells, Math.max(size, 2 * old));
-                Arrays.fill(cells, old, cells.length, (long) NO_PARENT << CHECK_SHIFT);
+                Arrays.fill(cells, old, cells.length, FREE);
+                longestToken = Arrays.copyOf(longestToken, cells.length);
             }
         }
     }

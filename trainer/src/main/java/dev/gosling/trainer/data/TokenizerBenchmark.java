@@ -7,6 +7,9 @@ import dev.gosling.trainer.GoslingException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.charset.CharsetDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,14 +19,16 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.stream.Stream;
 
 /**
- * Tokenizer throughput: MB of UTF-8 per second per core (MB = 10^6 bytes), the median over timed repetitions after a
- * warm-up, for the byte path ({@link WorldTokenizer#encodeUtf8(byte[], int, int, IntList)}), the String path
+ * Tokenizer throughput: MB of UTF-8 per second per core (MB = 10^6 bytes; per CPU-second of the encoding thread, so
+ * other work on a shared machine does not count against it) and per wall-second, the median over timed repetitions
+ * after a warm-up, for the byte path ({@link WorldTokenizer#encodeUtf8(byte[], int, int, IntList)}), the String path
  * ({@link WorldTokenizer#encode(CharSequence, IntList)}) and the byte path on two threads at once. Every corpus is
  * first checked to round-trip. Not a test: it prints a table.
  */
@@ -39,6 +44,7 @@ public final class TokenizerBenchmark {
     private static final int MIN_REPS = 5;
     private static final double MIN_REP_SECONDS = 0.2;
     private static final long SEED = 20230424L;
+    private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
     private TokenizerBenchmark() {
     }
@@ -63,7 +69,12 @@ public final class TokenizerBenchmark {
         List<Path> inputs = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--seconds") && i + 1 < args.length) {
-                seconds = Integer.parseInt(args[++i]);
+                try {
+                    seconds = Integer.parseInt(args[++i]);
+                } catch (NumberFormatException e) {
+                    System.err.println("--seconds " + args[i] + " is not a whole number; give e.g. --seconds 5");
+                    System.exit(2);
+                }
             } else if (args[i].equals("--input") && i + 1 < args.length) {
                 inputs.add(Paths.get(args[++i]));
             } else {
@@ -97,29 +108,36 @@ public final class TokenizerBenchmark {
             }
         }
         WorldTokenizer tok = WorldTokenizer.world();
-        out.printf(Locale.ROOT, "World tokenizer (%s), Java %s, %d cores available; MB = 10^6 bytes of UTF-8;"
-                + " median of >= %d timed reps (>= %d s) after warm-up%n", tok.sourceName(),
-                System.getProperty("java.version"), Runtime.getRuntime().availableProcessors(), MIN_REPS, seconds);
-        out.printf(Locale.ROOT, "%-10s %-44s %7s %8s %10s %7s %-7s %7s %10s %10s %9s%n", "corpus", "source",
-                "docs", "MB", "tokens", "B/tok", "path", "threads", "MB/s/core", "MB/s", "Mtok/s");
+        out.printf(Locale.ROOT, "World tokenizer (%s), Java %s, %d cores, load average %.1f at start%n",
+                tok.sourceName(), System.getProperty("java.version"), Runtime.getRuntime().availableProcessors(),
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+        out.printf(Locale.ROOT, "MB = 10^6 bytes of UTF-8. MB/s/core = MB per CPU-second of each encoding thread;"
+                + " MB/s wall = all threads' MB per wall-second. Medians of >= %d reps (>= %d s) after warm-up.%n",
+                MIN_REPS, seconds);
+        out.printf(Locale.ROOT, "%-10s %-40s %6s %7s %9s %6s %-6s %7s %9s %9s %9s%n", "corpus", "source",
+                "docs", "MB", "tokens", "B/tok", "path", "threads", "MB/s/core", "MB/s wall", "Mtok/s");
         for (Corpus c : corpora) {
             long tokens = checkRoundTrip(tok, c);
             double mb = c.bytes() / 1e6;
-            String head = String.format(Locale.ROOT, "%-10s %-44s %7d %8.2f %10d %7.2f", c.name(),
-                    abbreviate(c.source(), 44), c.texts().size(), mb, tokens, (double) c.bytes() / tokens);
-            double bytesPath = measure(() -> encodeBytes(tok, c, new IntList()), seconds);
-            printRow(out, head, "utf8", 1, mb / bytesPath, tokens / bytesPath);
-            double stringPath = measure(() -> encodeStrings(tok, c, new IntList()), seconds);
-            printRow(out, head, "String", 1, mb / stringPath, tokens / stringPath);
-            double twoThreads = measureParallel(tok, c, 2, seconds);
-            printRow(out, head, "utf8", 2, 2 * mb / twoThreads, 2 * tokens / twoThreads);
+            String head = String.format(Locale.ROOT, "%-10s %-40s %6d %7.2f %9d %6.2f", c.name(),
+                    abbreviate(c.source(), 40), c.texts().size(), mb, tokens, (double) c.bytes() / tokens);
+            Timing bytesPath = measure(1, () -> encodeBytes(tok, c, new IntList()), seconds);
+            printRow(out, head, "utf8", 1, mb, tokens, bytesPath);
+            Timing stringPath = measure(1, () -> encodeStrings(tok, c, new IntList()), seconds);
+            printRow(out, head, "String", 1, mb, tokens, stringPath);
+            Timing twoThreads = measure(2, () -> encodeBytes(tok, c, new IntList()), seconds);
+            printRow(out, head, "utf8", 2, mb, tokens, twoThreads);
         }
     }
 
-    private static void printRow(PrintStream out, String head, String path, int threads, double mbPerS,
-                                 double tokPerS) {
-        out.printf(Locale.ROOT, "%s %-7s %7d %10.1f %10.1f %9.2f%n", head, path, threads, mbPerS / threads, mbPerS,
-                tokPerS / 1e6);
+    /** Seconds for one pass over the corpus by each thread: wall time, and CPU time per thread. */
+    private record Timing(double wallSeconds, double cpuSecondsPerThread) {
+    }
+
+    private static void printRow(PrintStream out, String head, String path, int threads, double mb, long tokens,
+                                 Timing t) {
+        out.printf(Locale.ROOT, "%s %-6s %7d %9.1f %9.1f %9.2f%n", head, path, threads, mb / t.cpuSecondsPerThread(),
+                threads * mb / t.wallSeconds(), threads * tokens / t.wallSeconds() / 1e6);
     }
 
     private static long checkRoundTrip(WorldTokenizer tok, Corpus c) {
@@ -160,54 +178,73 @@ public final class TokenizerBenchmark {
         long run();
     }
 
-    /** The median seconds of one pass: warm up, pick passes per rep so a rep lasts >= 0.2 s, time the reps. */
-    private static double measure(Pass pass, int seconds) {
-        long sink = 0;
-        long warmEnd = System.nanoTime() + (long) (Math.max(1.0, seconds / 2.0) * 1e9);
-        int passes = 0;
-        long t0 = System.nanoTime();
-        while (System.nanoTime() < warmEnd) {
-            sink += pass.run();
-            passes++;
-        }
-        double perPass = (System.nanoTime() - t0) / 1e9 / passes;
-        int passesPerRep = (int) Math.max(1, Math.ceil(MIN_REP_SECONDS / perPass));
-        List<Double> reps = new ArrayList<>();
-        long timedStart = System.nanoTime();
-        while (reps.size() < MIN_REPS || System.nanoTime() - timedStart < seconds * 1_000_000_000L) {
-            long s = System.nanoTime();
-            for (int k = 0; k < passesPerRep; k++) {
+    /**
+     * Runs {@code passes} passes on each of {@code threads} threads at once; returns {wall ns, summed CPU ns, sink}.
+     * One thread runs on the caller.
+     */
+    private static long[] runPasses(ExecutorService pool, int threads, Pass pass, int passes) {
+        Callable<long[]> work = () -> {
+            long cpu0 = THREADS.getCurrentThreadCpuTime();
+            long sink = 0;
+            for (int k = 0; k < passes; k++) {
                 sink += pass.run();
             }
-            reps.add((System.nanoTime() - s) / 1e9 / passesPerRep);
+            return new long[] {THREADS.getCurrentThreadCpuTime() - cpu0, sink};
+        };
+        long wall0 = System.nanoTime();
+        try {
+            if (threads == 1) {
+                long[] r = work.call();
+                return new long[] {System.nanoTime() - wall0, r[0], r[1]};
+            }
+            List<Future<long[]>> futures = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                futures.add(pool.submit(work));
+            }
+            long cpu = 0;
+            long sink = 0;
+            for (Future<long[]> f : futures) {
+                long[] r = f.get();
+                cpu += r[0];
+                sink += r[1];
+            }
+            return new long[] {System.nanoTime() - wall0, cpu, sink};
+        } catch (Exception e) {
+            throw new IllegalStateException("benchmark pass failed", e);
         }
-        if (sink == 42) {
-            System.out.print(""); // keeps sink alive
-        }
-        return median(reps);
     }
 
-    /** The median wall seconds for {@code threads} threads to each make one pass at the same time. */
-    private static double measureParallel(WorldTokenizer tok, Corpus c, int threads, int seconds) {
-        ExecutorService pool = Executors.newFixedThreadPool(threads);
+    /** Warm up, pick passes per rep so a rep lasts >= 0.2 s, then time reps; medians per pass. */
+    private static Timing measure(int threads, Pass pass, int seconds) {
+        ExecutorService pool = threads > 1 ? Executors.newFixedThreadPool(threads) : null;
         try {
-            return measure(() -> {
-                List<Future<Long>> futures = new ArrayList<>();
-                for (int t = 0; t < threads; t++) {
-                    futures.add(pool.submit(() -> encodeBytes(tok, c, new IntList())));
-                }
-                long n = 0;
-                for (Future<Long> f : futures) {
-                    try {
-                        n += f.get();
-                    } catch (Exception e) {
-                        throw new IllegalStateException("benchmark thread failed", e);
-                    }
-                }
-                return n;
-            }, seconds);
+            long sink = 0;
+            long warmEnd = System.nanoTime() + (long) (Math.max(1.0, seconds / 2.0) * 1e9);
+            int passes = 0;
+            long t0 = System.nanoTime();
+            while (System.nanoTime() < warmEnd) {
+                sink += runPasses(pool, threads, pass, 1)[2];
+                passes++;
+            }
+            double perPass = (System.nanoTime() - t0) / 1e9 / passes;
+            int passesPerRep = (int) Math.max(1, Math.ceil(MIN_REP_SECONDS / perPass));
+            List<Double> wall = new ArrayList<>();
+            List<Double> cpu = new ArrayList<>();
+            long timedStart = System.nanoTime();
+            while (wall.size() < MIN_REPS || System.nanoTime() - timedStart < seconds * 1_000_000_000L) {
+                long[] r = runPasses(pool, threads, pass, passesPerRep);
+                wall.add(r[0] / 1e9 / passesPerRep);
+                cpu.add(r[1] / 1e9 / passesPerRep / threads);
+                sink += r[2];
+            }
+            if (sink == 42) {
+                System.out.print(""); // keeps the results alive
+            }
+            return new Timing(median(wall), median(cpu));
         } finally {
-            pool.shutdownNow();
+            if (pool != null) {
+                pool.shutdownNow();
+            }
         }
     }
 
@@ -353,8 +390,10 @@ public final class TokenizerBenchmark {
     /** Chinese-like text: the vocab's CJK tokens (rank = id order, short first) drawn with a Zipf law, punctuation. */
     static List<String> syntheticChinese(WorldTokenizer tok, int targetBytes) {
         List<String> cjk = new ArrayList<>();
+        CharsetDecoder decoder = Utf8.strictDecoder();
         for (int id = 1; id <= tok.maxTokenId(); id++) {
-            String s = Utf8.decodeStrict(tok.tokenBytes(id), 0, tok.tokenBytes(id).length);
+            byte[] token = tok.tokenBytes(id);
+            String s = Utf8.decodeStrict(decoder, token, 0, token.length);
             if (s != null && !s.isEmpty() && s.chars().allMatch(ch -> ch >= 0x4E00 && ch <= 0x9FFF)) {
                 cjk.add(s);
             }

@@ -158,11 +158,15 @@ final class Utf8 {
         return new String(out, 0, n);
     }
 
-    /** Strict UTF-8 → String, or null if the bytes are not valid UTF-8. */
-    static String decodeStrict(byte[] bytes, int off, int len) {
-        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+    /** A decoder for {@link #decodeStrict}; not thread-safe, so each user keeps its own. */
+    static CharsetDecoder strictDecoder() {
+        return StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
+    }
+
+    /** Strict UTF-8 → String, or null if the bytes are not valid UTF-8. */
+    static String decodeStrict(CharsetDecoder decoder, byte[] bytes, int off, int len) {
         try {
             CharBuffer chars = decoder.decode(ByteBuffer.wrap(bytes, off, len));
             return chars.toString();

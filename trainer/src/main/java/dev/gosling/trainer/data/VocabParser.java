@@ -4,6 +4,7 @@ import dev.gosling.trainer.GoslingException;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.CharsetDecoder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -16,12 +17,15 @@ import java.util.List;
 final class VocabParser {
     /** Token ids are stored as uint16 (binidx), so a vocab cannot go past this id. */
     static final int MAX_ID = 0xFFFF;
+    /** The trie packs a token's length in 16 bits. */
+    static final int MAX_TOKEN_BYTES = 0xFFFF;
 
     /** What to do about a malformed vocab (every parse error ends with it). */
     static final String FIX = "use an unmodified rwkv_vocab_v20230424.txt"
             + " (each line is `<id> <python literal> <byte length>`)";
 
     private final String sourceName;
+    private final CharsetDecoder decoder = Utf8.strictDecoder();
     private int lineNumber;
     // Scratch for one literal's bytes; grows to the longest token.
     private byte[] scratch = new byte[512];
@@ -65,7 +69,7 @@ final class VocabParser {
         if (start == end) {
             throw error("empty line");
         }
-        String line = Utf8.decodeStrict(all, start, end - start);
+        String line = Utf8.decodeStrict(decoder, all, start, end - start);
         if (line == null) {
             throw error("the line is not valid UTF-8");
         }
@@ -85,6 +89,9 @@ final class VocabParser {
         byte[] token = parseLiteral(line.substring(firstSpace + 1, lastSpace));
         if (token.length == 0) {
             throw error("empty token");
+        }
+        if (token.length > MAX_TOKEN_BYTES) {
+            throw error("token of " + token.length + " bytes, longer than " + MAX_TOKEN_BYTES);
         }
         if (token.length != declaredLength) {
             throw error("the byte length column says " + declaredLength + " but the literal is "
