@@ -109,6 +109,14 @@ class CpuTensorSuite extends AnyFunSuite with BeforeAndAfterAll {
     } finally { x.close(); y.close(); y32.close(); foreign.close(); other.close() }
   }
 
+  test("running out of off-heap memory is a one-line user error that names the fix") {
+    val cap = org.bytedeco.javacpp.Pointer.maxBytes()
+    assume(cap > 0, "JavaCPP memory cap disabled")
+    val mebiDoubles = 1 << 17 // 1 MiB of doubles per row
+    val e = intercept[GoslingException](cpu.allocate(DType.F64, (cap / (1L << 20) + 1).toInt, mebiDoubles))
+    assert(e.getMessage.contains("-Xmx") && !e.getMessage.contains("\n"))
+  }
+
   test("a token id outside the vocabulary is a one-line user error") {
     val ids = cpu.allocate(DType.I32, 3)
     val w = cpu.allocate(DType.F32, 4, 2)

@@ -1,6 +1,7 @@
 package dev.gosling.trainer.backend.cpu;
 
 import dev.gosling.trainer.backend.Backend;
+import java.util.Arrays;
 
 /**
  * The bonus term added after ln_x (§6.4): out_h = x_h + (Σ_{i∈h} r_i·k̃_i·r_k[h,i])·v_h, with the modified key k̃ and
@@ -42,7 +43,7 @@ final class BonusOp {
             double[] acc = threads.scratch(slot, N);
             for (int h = headLo; h < headHi; h++) {
                 int channel0 = h * N;
-                java.util.Arrays.fill(acc, 0, N, 0.0);
+                Arrays.fill(acc, 0, N, 0.0);
                 for (int row = 0; row < rows; row++) {
                     int base = row * C + channel0;
                     double s = 0;

@@ -5,12 +5,13 @@ import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
 import java.nio.IntBuffer;
+import org.bytedeco.openblas.global.openblas;
 
 /**
  * The CPU reference backend. Tensors live off-heap (JavaCPP allocations, read in place by OpenBLAS); ops run in the
  * precision of their tensors: F32 for training (sgemm), F64 for gradient checks (dgemm). Matrix products use
- * OpenBLAS's own threads; every other op splits rows, heads or channels over a fixed pool so that each output element
- * is computed by one thread in a fixed order — results do not depend on the thread count.
+ * OpenBLAS's own threads (as many as the pool); every other op splits rows, heads or channels over a fixed pool so
+ * that each output element is computed by one thread in a fixed order — results do not depend on the thread count.
  *
  * <p>This class only checks arguments and dispatches; each op's forward and backward live together in one class
  * ({@link EmbeddingOp}, {@link NormOps}, {@link TokenShiftOp}, {@link LinearOps}, {@link ElementwiseOps},
@@ -26,9 +27,15 @@ public final class CpuBackend implements Backend {
         this(Runtime.getRuntime().availableProcessors());
     }
 
+    /**
+     * A backend with {@code threads} pool threads; it also sets OpenBLAS's thread count to {@code threads}. That
+     * setting is process-wide (the last backend made wins): on a shared or oversubscribed machine a multi-threaded
+     * GEMM whose spinning workers get descheduled can be 30× slower than one thread, so the count must be chosen.
+     */
     public CpuBackend(int threads) {
         this.threads = new CpuThreads(threads);
         this.wkv7 = new Wkv7Op(this.threads);
+        openblas.blas_set_num_threads(threads);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.gosling.trainer.backend.cpu;
 
+import dev.gosling.trainer.GoslingException;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
 import java.nio.IntBuffer;
@@ -41,11 +42,19 @@ final class CpuTensor implements Tensor {
         this.root = this;
         // JavaCPP rejects 0-element allocations; keep one spare element so empty tensors are legal.
         long capacity = Math.max(1, numel);
-        Pointer p = switch (dtype) {
-            case F32 -> new FloatPointer(capacity);
-            case F64 -> new DoublePointer(capacity);
-            case I32 -> new IntPointer(capacity);
-        };
+        Pointer p;
+        try {
+            p = switch (dtype) {
+                case F32 -> new FloatPointer(capacity);
+                case F64 -> new DoublePointer(capacity);
+                case I32 -> new IntPointer(capacity);
+            };
+        } catch (OutOfMemoryError e) {
+            // JavaCPP caps off-heap memory at -Xmx by default and signals the cap with this error
+            throw new GoslingException("cannot allocate a CPU tensor of " + numel * dtype.bytes + " bytes off-heap ("
+                    + Pointer.totalBytes() + " in use, cap " + Pointer.maxBytes()
+                    + "): raise -Xmx or -Dorg.bytedeco.javacpp.maxBytes, or use a smaller model/batch", e);
+        }
         p.zero();
         this.at = p.limit(numel);
         this.store = makeStore();

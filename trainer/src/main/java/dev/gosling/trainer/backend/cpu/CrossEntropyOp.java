@@ -28,7 +28,10 @@ final class CrossEntropyOp {
         });
     }
 
-    /** Writes dLogits (may alias logits: each row's statistics are taken before the row is overwritten). */
+    /**
+     * Writes dLogits (may alias logits). Per row: the max and argmax first; then exp(x − max) goes into dLogits while
+     * it is summed (one exp per logit; with aliasing each logit is read before its slot is reused); then the scaling.
+     */
     static void backward(CpuThreads threads, CpuStore logits, IntBuffer targets, CpuStore dLogits, int rows, int vocab,
                          double gradScale) {
         checkTargets(targets, rows, vocab);
@@ -44,19 +47,19 @@ final class CrossEntropyOp {
                         argmax = v;
                     }
                 }
-                double inverseSum = 1.0 / sumExp(logits, base, vocab, max);
-                int target = targets.get(row);
+                double sum = 0;
                 for (int v = 0; v < vocab; v++) {
-                    double g = Math.exp(logits.get(base + v) - max) * inverseSum;
-                    if (v == target) {
-                        g -= 1.0;
-                    }
-                    g *= gradScale;
-                    if (v == argmax) {
-                        g += Backend.L2WRAP_FACTOR * max * gradScale;
-                    }
-                    dLogits.set(base + v, g);
+                    double e = Math.exp(logits.get(base + v) - max);
+                    sum += e;
+                    dLogits.set(base + v, e);
                 }
+                double inverseSum = 1.0 / sum;
+                for (int v = 0; v < vocab; v++) {
+                    dLogits.set(base + v, dLogits.get(base + v) * inverseSum * gradScale);
+                }
+                int target = targets.get(row);
+                dLogits.add(base + target, -gradScale);
+                dLogits.add(base + argmax, Backend.L2WRAP_FACTOR * max * gradScale);
             }
         });
     }

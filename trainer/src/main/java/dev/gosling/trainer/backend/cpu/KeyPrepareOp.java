@@ -1,6 +1,7 @@
 package dev.gosling.trainer.backend.cpu;
 
 import dev.gosling.trainer.backend.Backend;
+import java.util.Arrays;
 
 /**
  * The time mix's key preparation (§6.4, followed literally): κ = k⊙k_k; κ̂ = κ_h / max(‖κ_h‖₂, 1e-12) per head
@@ -53,7 +54,7 @@ final class KeyPrepareOp {
             // s[0..N): dk_k sums, s[N..2N): dk_a sums, s[2N..3N): κ̂, s[3N..4N): dκ̂ of the current row
             for (int h = headLo; h < headHi; h++) {
                 int channel0 = h * N;
-                java.util.Arrays.fill(s, 0, 2 * N, 0.0);
+                Arrays.fill(s, 0, 2 * N, 0.0);
                 for (int row = 0; row < rows; row++) {
                     int base = row * C + channel0;
                     double squares = 0;
