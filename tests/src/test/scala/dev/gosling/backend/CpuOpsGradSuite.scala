@@ -1,0 +1,175 @@
+package dev.gosling.backend
+
+import dev.gosling.backend.OpCases._
+import dev.gosling.trainer.backend.{Activation, DType}
+import dev.gosling.trainer.backend.cpu.CpuBackend
+import org.scalatest.BeforeAndAfterAll
+import org.scalatest.funsuite.AnyFunSuite
+import org.scalatestplus.scalacheck.ScalaCheckPropertyChecks
+import org.scalacheck.Gen
+
+/**
+ * Every CPU op's backward pass against central finite differences in float64 (relative error < 1e-6 w.r.t. every
+ * input and parameter), its accumulate-into-gradients contract, fp32 against fp64, and thread-count independence.
+ * WKV7 and the loss have their own suites.
+ */
+class CpuOpsGradSuite extends AnyFunSuite with BeforeAndAfterAll with ScalaCheckPropertyChecks {
+
+  private val cpu = new CpuBackend()
+  private val oneThread = new CpuBackend(1)
+  private val threeThreads = new CpuBackend(3)
+
+  override def afterAll(): Unit = { cpu.close(); oneThread.close(); threeThreads.close() }
+
+  private val cases: Seq[OpCase] = Seq(
+    new Embedding(rows = 7, vocab = 5, C = 3, seed = 1),
+    new Embedding(rows = 12, vocab = 9, C = 64, seed = 2),
+    new Norm(rows = 5, C = 7, perHead = false, seed = 3),
+    new Norm(rows = 6, C = 128, perHead = false, seed = 4),
+    new Norm(rows = 5, C = 64, perHead = true, seed = 5),
+    new Norm(rows = 3, C = 192, perHead = true, seed = 6),
+    new TokenShift(B = 2, T = 5, C = 3, seed = 7),
+    new TokenShift(B = 3, T = 17, C = 8, seed = 8),
+    new Linear(rows = 5, in = 7, out = 3, seed = 9),
+    new Linear(rows = 17, in = 64, out = 96, seed = 10),
+    // the four reference chains: w (tanh, +w0), a and v (sigmoid on a0/v0 + lora), g (sigmoid inside, no bias)
+    new Lora(rows = 9, in = 64, rank = 8, out = 64, Activation.TANH, Activation.NONE, withBias = true, seed = 11),
+    new Lora(rows = 9, in = 64, rank = 8, out = 64, Activation.NONE, Activation.SIGMOID, withBias = true, seed = 12),
+    new Lora(rows = 9, in = 64, rank = 8, out = 64, Activation.SIGMOID, Activation.NONE, withBias = false, seed = 13),
+    new Lora(rows = 3, in = 5, rank = 2, out = 7, Activation.TANH, Activation.SIGMOID, withBias = false, seed = 14),
+    new ValueResidual(rows = 6, C = 64, seed = 15),
+    new KeyPrepare(rows = 5, C = 128, seed = 16),
+    new KeyPrepare(rows = 17, C = 64, seed = 17),
+    new Bonus(rows = 5, C = 128, seed = 18),
+    new Bonus(rows = 3, C = 64, seed = 19),
+    new Gate(rows = 5, C = 64, seed = 20),
+    new ReluSquared(rows = 7, C = 64, seed = 21))
+
+  for (op <- cases) {
+    test(s"${op.name}: backward matches central differences in fp64") {
+      val errors = OpCheck.gradCheck(op, cpu, seed = 100)
+      info(f"max relative error ${errors.map(_.worst).max}%.1e")
+      errors.foreach(e => assert(e.worst < 1e-6, e))
+    }
+  }
+
+  test("every backward op accumulates into its gradients (two calls give twice one call)") {
+    for (op <- cases) assert(OpCheck.accumulationGap(op, cpu, seed = 101) < 1e-14, op.name)
+  }
+
+  test("fp32 agrees with fp64 to 1e-5 relative, outputs and gradients") {
+    val gaps = cases.map(op => op.name -> OpCheck.precisionGap(op, cpu, seed = 102))
+    info(f"largest gap ${gaps.map(_._2).max}%.1e (${gaps.maxBy(_._2)._1})")
+    for ((name, gap) <- gaps) assert(gap < 1e-5, s"$name: $gap")
+  }
+
+  test("results do not depend on the thread count (1 vs 3 threads, bit for bit)") {
+    for (op <- cases :+ new TokenShift(B = 4, T = 33, C = 64, seed = 22) :+ new Norm(rows = 40, C = 128, perHead = true, seed = 23))
+      assert(OpCheck.sameBits(op, oneThread, threeThreads, seed = 103), op.name)
+  }
+
+  test("token shift and layer norm gradients hold for arbitrary small shapes (ScalaCheck)") {
+    val shapes = for { b <- Gen.choose(1, 3); t <- Gen.choose(1, 9); c <- Gen.choose(1, 6) } yield (b, t, c)
+    forAll(shapes, minSuccessful(6)) { case (b, t, c) =>
+      val ops = Seq(new TokenShift(b, t, c, seed = b * 100 + t * 10 + c), new Norm(b * t, c + 1, perHead = false, seed = t + c))
+      for (op <- ops; e <- OpCheck.gradCheck(op, cpu, seed = 104, coordinates = 8)) assert(e.worst < 1e-6, s"${op.name} $e")
+    }
+  }
+
+  test("token shift forward: x_{-1} = 0 at the start of each sample, then x + (x_prev - x)*mix") {
+    val B = 2
+    val T = 3
+    val C = 2
+    val x = Array.tabulate(B * T * C)(i => i + 1.0)
+    val mix = Array(0.25, 0.5)
+    val out = Dev.using(cpu, DType.F64) { d =>
+      val o = d.zeros(x.length.toLong)
+      cpu.tokenShiftMixForward(d.tensor(x), d.tensor(mix), o, B, T, C)
+      d.read(o)
+    }
+    for (b <- 0 until B; t <- 0 until T; c <- 0 until C) {
+      val i = (b * T + t) * C + c
+      val prev = if (t == 0) 0.0 else x(i - C)
+      assert(out(i) == x(i) + (prev - x(i)) * mix(c), s"b=$b t=$t c=$c")
+    }
+  }
+
+  test("layer norm and group norm forward: normalised rows/heads with eps 1e-5 and 64e-5") {
+    val rng = new scala.util.Random(5)
+    val rows = 3
+    val C = 128
+    val x = OpCheck.gaussian(rng, rows * C)
+    val w = OpCheck.gaussian(rng, C)
+    val b = OpCheck.gaussian(rng, C)
+    def reference(group: Int, eps: Double): Array[Double] = {
+      val out = new Array[Double](rows * C)
+      for (u <- 0 until rows * C / group) {
+        val xs = (0 until group).map(i => x(u * group + i))
+        val mean = xs.sum / group
+        val variance = xs.map(v => (v - mean) * (v - mean)).sum / group
+        for (i <- 0 until group) {
+          val c = (u * group + i) % C
+          out(u * group + i) = (xs(i) - mean) / math.sqrt(variance + eps) * w(c) + b(c)
+        }
+      }
+      out
+    }
+    Dev.using(cpu, DType.F64) { d =>
+      val (o, mean, rstd) = (d.zeros(rows * C), d.zeros(rows * 2), d.zeros(rows * 2))
+      cpu.groupNormForward(d.tensor(x), d.tensor(w), d.tensor(b), o, mean, rstd, rows, C)
+      assert(OpCheck.relError(d.read(o), reference(64, 64e-5)) < 1e-14)
+      val (o2, mean2, rstd2) = (d.zeros(rows * C), d.zeros(rows), d.zeros(rows))
+      cpu.layerNormForward(d.tensor(x), d.tensor(w), d.tensor(b), o2, mean2, rstd2, rows, C)
+      assert(OpCheck.relError(d.read(o2), reference(C, 1e-5)) < 1e-14)
+    }
+  }
+
+  test("linear uses nn.Linear's [out, in] layout and LoRA the [in, out] layout") {
+    Dev.using(cpu, DType.F64) { d =>
+      // x = [1, 2]; W = [[1, 0], [0, 1], [1, 1]] as [out=3, in=2] → y = [1, 2, 3]
+      val y = d.zeros(3)
+      cpu.linearForward(d.tensor(Array(1.0, 2.0)), d.tensor(Array(1.0, 0, 0, 1, 1, 1)), y, 1, 2, 3)
+      assert(d.read(y).toSeq == Seq(1.0, 2.0, 3.0))
+      // LoRA x·A·B with A [2, 1] = [[1], [1]] and B [1, 3] = [[1, 2, 3]], bias [0.5, 0, 0], no activations
+      val (hidden, out) = (d.zeros(1), d.zeros(3))
+      cpu.loraForward(d.tensor(Array(1.0, 2.0)), d.tensor(Array(1.0, 1.0)), d.tensor(Array(1.0, 2.0, 3.0)),
+        d.tensor(Array(0.5, 0, 0)), Activation.NONE, Activation.NONE, hidden, out, 1, 2, 1, 3)
+      assert(d.read(out).toSeq == Seq(3.5, 6.0, 9.0))
+    }
+  }
+
+  test("key preparation: a = -normalize(k*k_k) per head, b = -a*alpha, k~ = k*(1+(alpha-1)*k_a); zero k stays finite") {
+    Dev.using(cpu, DType.F64) { d =>
+      val C = 64
+      val k = Array.tabulate(2 * C)(i => if (i < C) 0.0 else (i % 7) - 3.0)
+      val alpha = Array.fill(2 * C)(0.25)
+      val kK = Array.fill(C)(2.0)
+      val kA = Array.fill(C)(0.5)
+      val (kt, a, b) = (d.zeros(2 * C), d.zeros(2 * C), d.zeros(2 * C))
+      cpu.keyPrepareForward(d.tensor(k), d.tensor(alpha), d.tensor(kK), d.tensor(kA), kt, a, b, 2, C)
+      val (ktv, av, bv) = (d.read(kt), d.read(a), d.read(b))
+      assert(av.take(C).forall(_ == 0.0) && bv.take(C).forall(_ == 0.0), "zero key: the 1e-12 floor keeps κ̂ at 0")
+      val norm = math.sqrt((C until 2 * C).map(i => 4 * k(i) * k(i)).sum)
+      for (i <- C until 2 * C) {
+        assert(math.abs(av(i) + 2 * k(i) / norm) < 1e-15)
+        assert(math.abs(bv(i) + av(i) * 0.25) < 1e-15)
+        assert(ktv(i) == k(i) * (1 + (0.25 - 1) * 0.5))
+      }
+    }
+  }
+
+  test("bonus backward with dx = null leaves the x gradient to the caller (dOut itself)") {
+    val op = new Bonus(rows = 4, C = 64, seed = 30)
+    val withDx = OpCheck.run(op, cpu, DType.F64, op.inputs.toMap, Some(Seq(Array.tabulate(256)(i => math.sin(i.toDouble)))))._2
+    Dev.using(cpu, DType.F64) { d =>
+      val in = op.inputs.map { case (n, v) => n -> d.tensor(v) }.toMap
+      val f = op.forward(d, in)
+      val dOut = d.tensor(Array.tabulate(256)(i => math.sin(i.toDouble)))
+      val g = op.inputs.map { case (n, v) => n -> d.zeros(v.length) }.toMap
+      cpu.bonusBackward(dOut, in("r"), in("k"), in("v"), in("rK"), null, g("r"), g("k"), g("v"), null, 4, 64)
+      assert(d.read(g("x")).forall(_ == 0.0))
+      assert(d.read(g("r")).sameElements(withDx("r")))
+      assert(withDx("x").sameElements(d.read(dOut)))
+    }
+  }
+}

@@ -1,0 +1,245 @@
+package dev.gosling.trainer.backend;
+
+/**
+ * Every RWKV-7 ("x070") op, forward and backward, behind one interface. The model orchestrates these calls and never
+ * knows which backend runs them (rwkv7-reference.md §5.5, §6.4, §7 are the specification).
+ *
+ * <h2>Conventions (all backends)</h2>
+ * <ul>
+ *   <li><b>Layout.</b> Activations are row-major {@code [rows, C]} with {@code rows = B·T} and row {@code b·T + t};
+ *       the {@code C} channels of a row are {@code H} heads of {@link #HEAD_SIZE}. Linear weights are {@code [out, in]}
+ *       (PyTorch nn.Linear, y = x·Wᵀ); LoRA matrices are {@code [in, out]} (y = x·A, no transpose).</li>
+ *   <li><b>Dimensions are arguments.</b> Each op takes its dimensions and checks every tensor's element count against
+ *       them (shapes themselves are free, so views of any shape work).</li>
+ *   <li><b>No allocation.</b> Ops write only into tensors the caller allocated; scratch tensors are arguments too.</li>
+ *   <li><b>Forward ops overwrite</b> their outputs. Outputs must not alias inputs unless the op says so.</li>
+ *   <li><b>Backward ops accumulate</b> ({@code +=}) into every gradient tensor, inputs and parameters alike: a
+ *       tensor read by several ops (x of the six token-shift mixes, k, v_first, the residual stream) gets the sum
+ *       with no extra buffers, and parameter gradients add up over micro-batches. The caller zeroes gradients once
+ *       per step. The one exception is {@link #crossEntropyBackward}, which starts the backward pass and
+ *       <em>writes</em> the logit gradient (it may alias the logits). A gradient argument documented as nullable
+ *       may be {@code null} when that gradient is not wanted (frozen weights).</li>
+ *   <li><b>Precision.</b> All floating tensors of one op share a dtype, and the op computes in it (fp32 for training,
+ *       fp64 for checks on the CPU backend).</li>
+ * </ul>
+ */
+public interface Backend extends AutoCloseable {
+
+    /** RWKV-7 head size N; C must be a multiple of it (§6.2). */
+    int HEAD_SIZE = 64;
+    /** LayerNorm epsilon of ln0, ln1, ln2 and ln_out (§6.1). */
+    double LAYER_NORM_EPS = 1e-5;
+    /** GroupNorm (ln_x) epsilon: 64e-5 = 1e-5 · head size (§6.4). */
+    double GROUP_NORM_EPS = 64e-5;
+    /** Floor on the norm in the per-head L2 normalisation of κ (F.normalize, §6.4). */
+    double L2_NORMALIZE_EPS = 1e-12;
+    /** L2Wrap factor: the argmax logit of every row gets an extra gradient L2WRAP_FACTOR·max·gradScale (§5.5). */
+    double L2WRAP_FACTOR = 1e-4;
+
+    /** A short name for logs and benchmarks, e.g. "cpu(16 threads)". */
+    String name();
+
+    // ------------------------------------------------------------------------------------------------ memory
+
+    /** A new zero-filled tensor. */
+    Tensor allocate(DType dtype, int... shape);
+
+    /** A view of {@code numel(shape)} elements of {@code base} starting {@code offset} elements in; same dtype. */
+    Tensor view(Tensor base, long offset, int... shape);
+
+    /** Copies host data into {@code dst} (lengths must match; converts between float and double). */
+    void upload(float[] src, Tensor dst);
+
+    void upload(double[] src, Tensor dst);
+
+    void upload(int[] src, Tensor dst);
+
+    /** Copies {@code src} into host memory (lengths must match; converts between float and double). */
+    void download(Tensor src, float[] dst);
+
+    void download(Tensor src, double[] dst);
+
+    void download(Tensor src, int[] dst);
+
+    /** Sets every element to 0. */
+    void zero(Tensor t);
+
+    /** dst = src (same dtype and element count). */
+    void copy(Tensor src, Tensor dst);
+
+    /** dst += src: gradient sums and the residual stream's backward. */
+    void accumulate(Tensor src, Tensor dst);
+
+    /** out = a + b, elementwise (the residual connection); out may alias a or b. */
+    void add(Tensor a, Tensor b, Tensor out);
+
+    // ------------------------------------------------------------------------------------------------ embedding
+
+    /** out[row] = weight[tokens[row]]. tokens I32 [rows]; weight [V, C]; out [rows, C]. */
+    void embeddingForward(Tensor tokens, Tensor weight, Tensor out, int rows, int vocab, int C);
+
+    /** dWeight[tokens[row]] += dOut[row] (scatter-add). */
+    void embeddingBackward(Tensor tokens, Tensor dOut, Tensor dWeight, int rows, int vocab, int C);
+
+    // ------------------------------------------------------------------------------------------------ norms
+
+    /**
+     * LayerNorm over C with biased variance, eps {@link #LAYER_NORM_EPS}, affine weight and bias [C].
+     * Saves per-row {@code mean} and {@code rstd} [rows] for the backward pass.
+     */
+    void layerNormForward(Tensor x, Tensor weight, Tensor bias, Tensor out, Tensor mean, Tensor rstd, int rows, int C);
+
+    /** dx, dWeight, dBias += … ; dWeight and dBias are nullable. */
+    void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
+                           Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C);
+
+    /**
+     * The time mix's ln_x: GroupNorm with H = C/64 groups (one per head), biased variance over each head's 64
+     * channels, eps {@link #GROUP_NORM_EPS}, per-channel weight and bias [C]. {@code mean} and {@code rstd} are
+     * [rows, H].
+     */
+    void groupNormForward(Tensor x, Tensor weight, Tensor bias, Tensor out, Tensor mean, Tensor rstd, int rows, int C);
+
+    /** dx, dWeight, dBias += … ; dWeight and dBias are nullable. */
+    void groupNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
+                           Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C);
+
+    // ------------------------------------------------------------------------------------------------ token shift
+
+    /**
+     * out_t = x_t + (x_{t−1} − x_t)⊙mix with x_{−1} = 0 in every sample: one of the six time-mix lerps (x_r … x_g)
+     * or the channel mix's x_k. x, out [B·T, C]; mix [C]. out must not alias x.
+     */
+    void tokenShiftMixForward(Tensor x, Tensor mix, Tensor out, int B, int T, int C);
+
+    /** dx, dMix += … ; dMix nullable. */
+    void tokenShiftMixBackward(Tensor dOut, Tensor x, Tensor mix, Tensor dx, Tensor dMix, int B, int T, int C);
+
+    // ------------------------------------------------------------------------------------------------ linear
+
+    /** out = x·weightᵀ. x [rows, in]; weight [out, in]; out [rows, out]. r/k/v/output, ffn key/value and the head. */
+    void linearForward(Tensor x, Tensor weight, Tensor out, int rows, int in, int outDim);
+
+    /** dx += dOut·weight; dWeight += dOutᵀ·x. Both nullable. */
+    void linearBackward(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight, int rows, int in, int outDim);
+
+    /**
+     * The LoRA chains of the time mix: {@code hidden = hiddenAct(x·down)}, {@code out = outAct(bias + hidden·up)}.
+     * x [rows, in]; down [in, rank]; up [rank, outDim]; bias [outDim] or null; hidden [rows, rank] (saved for the
+     * backward pass, after its activation); out [rows, outDim]. The reference chains are
+     * <pre>
+     *   w_raw = lora(xw, w1, w2, bias w0, TANH,    NONE)      (the WKV op applies the decay to w_raw)
+     *   α     = lora(xa, a1, a2, bias a0, NONE,    SIGMOID)
+     *   gate  = lora(xv, v1, v2, bias v0, NONE,    SIGMOID)   (value residual, layers ≥ 1)
+     *   g     = lora(xg, g1, g2, no bias, SIGMOID, NONE)
+     * </pre>
+     */
+    void loraForward(Tensor x, Tensor down, Tensor up, Tensor bias, Activation hiddenAct, Activation outAct,
+                     Tensor hidden, Tensor out, int rows, int in, int rank, int outDim);
+
+    /**
+     * dx, dDown, dUp, dBias += … (dDown, dUp, dBias nullable; dBias ignored without a bias). Needs the forward's
+     * {@code hidden} and {@code out}, and two scratch tensors whose contents are clobbered: {@code dPreScratch}
+     * [rows, outDim] (may be null when outAct is NONE) and {@code dHiddenScratch} [rows, rank].
+     */
+    void loraBackward(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias, Activation hiddenAct,
+                      Activation outAct, Tensor hidden, Tensor out, Tensor dPreScratch, Tensor dHiddenScratch,
+                      Tensor dx, Tensor dDown, Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim);
+
+    // ------------------------------------------------------------------------------------------------ time mix pieces
+
+    /**
+     * Value residual (layers ≥ 1): out = v + (vFirst − v)⊙gate, with gate = σ(v0 + xv·v1·v2) from
+     * {@link #loraForward}. Layer 0 needs no op: its v is v_first. All tensors [rows, C].
+     */
+    void valueResidualForward(Tensor v, Tensor vFirst, Tensor gate, Tensor out, int rows, int C);
+
+    /** dv, dvFirst, dGate += … */
+    void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate,
+                               Tensor dv, Tensor dvFirst, Tensor dGate, int rows, int C);
+
+    /**
+     * Key preparation for the WKV kernel (§6.4): κ = k⊙k_k; κ̂ = κ_h / max(‖κ_h‖₂, 1e-12) per head;
+     * kTilde = k⊙(1 + (α − 1)⊙k_a); and the kernel inputs a = −κ̂ and b = κ̂⊙α. k, alpha, kTilde, a, b [rows, C];
+     * kK, kA [C].
+     */
+    void keyPrepareForward(Tensor k, Tensor alpha, Tensor kK, Tensor kA, Tensor kTilde, Tensor a, Tensor b,
+                           int rows, int C);
+
+    /** dk, dAlpha, dKK, dKA += … (dKK, dKA nullable). Recomputes κ̂ from k; nothing else is saved. */
+    void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK, Tensor kA,
+                            Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows, int C);
+
+    /**
+     * Elements of the tensor {@code saved} that {@link #wkv7Forward} fills and {@link #wkv7Backward} reads. Its content
+     * is private to the backend (the CPU backend keeps the state after every 16th step and after the last one).
+     */
+    long wkv7SavedElements(int B, int T, int H);
+
+    /**
+     * The WKV7 recurrence (§6.4, §7.2) for every (batch, head), state S (64×64, rows = value index i, columns = key
+     * index j) starting at 0 in every sample:
+     * <pre>
+     *   ω_j  = exp(−e^{−1/2}·σ(wRaw_j))                        (the soft-clamped decay, inside the op as in the kernel)
+     *   sa_i = Σ_j S[i][j]·a_j
+     *   S[i][j] ← S[i][j]·ω_j + sa_i·b_j + v_i·k_j
+     *   out_i = Σ_j S[i][j]·r_j                                 (the updated state)
+     * </pre>
+     * with the reference inputs k = k̃, a = −κ̂, b = κ̂⊙α (see {@link #keyPrepareForward}) and wRaw = w0 + tanh(xw·w1)·w2.
+     * r, wRaw, k, v, a, b, out [B·T, H·64]; saved has {@link #wkv7SavedElements} elements. Any T ≥ 1 on the CPU.
+     */
+    void wkv7Forward(Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor out, Tensor saved,
+                     int B, int T, int H);
+
+    /** dr, dwRaw, dk, dv, da, db += … (the exact gradient of {@link #wkv7Forward}). */
+    void wkv7Backward(Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor saved,
+                      Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da, Tensor db, int B, int T, int H);
+
+    /**
+     * The bonus term after ln_x (§6.4): out_{h} = x_{h} + (Σ_{i∈h} r_i·k_i·rK[h,i])·v_{h}, with k = k̃ and v the
+     * residual-mixed value. x, r, k, v, out [rows, C]; rK [H, 64]. out may alias x.
+     */
+    void bonusForward(Tensor x, Tensor r, Tensor k, Tensor v, Tensor rK, Tensor out, int rows, int C);
+
+    /**
+     * dx, dr, dk, dv, dRK += … ; dx is nullable: pass null when the caller reuses dOut as the gradient of x (the op
+     * is out = x + bonus, so that gradient is dOut itself). dRK is nullable.
+     */
+    void bonusBackward(Tensor dOut, Tensor r, Tensor k, Tensor v, Tensor rK,
+                       Tensor dx, Tensor dr, Tensor dk, Tensor dv, Tensor dRK, int rows, int C);
+
+    /** The output gate: out = x⊙gate (all [rows, C]); out may alias x. */
+    void gateForward(Tensor x, Tensor gate, Tensor out, int rows, int C);
+
+    /** dx, dGate += … */
+    void gateBackward(Tensor dOut, Tensor x, Tensor gate, Tensor dx, Tensor dGate, int rows, int C);
+
+    // ------------------------------------------------------------------------------------------------ channel mix
+
+    /** The channel mix's activation: out = relu(x)². x, out [rows, C]; out may alias x only if x is not needed later. */
+    void reluSquaredForward(Tensor x, Tensor out, int rows, int C);
+
+    /** dx += dOut·2·relu(x). */
+    void reluSquaredBackward(Tensor dOut, Tensor x, Tensor dx, int rows, int C);
+
+    // ------------------------------------------------------------------------------------------------ loss
+
+    /**
+     * Per-row cross-entropy: losses[row] = logsumexp(logits[row]) − logits[row, targets[row]] (§5.5; no ignore
+     * index). logits [rows, V]; targets I32 [rows]; losses [rows]. The reported loss is their mean; L2Wrap does not
+     * change it.
+     */
+    void crossEntropyForward(Tensor logits, Tensor targets, Tensor losses, int rows, int vocab);
+
+    /**
+     * Starts the backward pass: WRITES (does not accumulate) dLogits[row, v] = gradScale·(softmax_v − [v = target])
+     * + [v = argmax]·{@link #L2WRAP_FACTOR}·max·gradScale, where max is the row's largest logit and argmax its lowest
+     * index (the L2Wrap gradient, §5.5). For the mean loss gradScale = 1/(B·T), B·T being this device's micro-batch.
+     * dLogits may alias logits (the logits are dead after this).
+     */
+    void crossEntropyBackward(Tensor logits, Tensor targets, Tensor dLogits, int rows, int vocab, double gradScale);
+
+    /** Frees the backend's own resources (threads, scratch); tensors are closed by their owners. */
+    @Override
+    void close();
+}

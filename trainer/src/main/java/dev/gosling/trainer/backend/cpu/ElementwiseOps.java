@@ -1,0 +1,103 @@
+package dev.gosling.trainer.backend.cpu;
+
+/**
+ * Pointwise ops, each forward beside its backward: residual add, gradient accumulate, the output gate o⊙g, the value
+ * residual and the channel mix's relu². All work on n = rows·C elements, split evenly over the pool.
+ */
+final class ElementwiseOps {
+    private ElementwiseOps() {
+    }
+
+    /** Below this many elements per thread a hand-off costs more than it saves. */
+    private static final int MIN_CHUNK = 1 << 14;
+
+    // ------------------------------------------------------------------------------------------------ add
+
+    /** out = a + b (out may alias a or b: each element is read before it is written). */
+    static void add(CpuThreads threads, CpuStore a, CpuStore b, CpuStore out, int n) {
+        threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                out.set(i, a.get(i) + b.get(i));
+            }
+        });
+    }
+
+    /** dst += src: also the whole backward pass of {@link #add} (each addend gets dOut). */
+    static void accumulate(CpuThreads threads, CpuStore src, CpuStore dst, int n) {
+        threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                dst.add(i, src.get(i));
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------------ gate
+
+    /** out = x⊙gate. */
+    static void gateForward(CpuThreads threads, CpuStore x, CpuStore gate, CpuStore out, int n) {
+        threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                out.set(i, x.get(i) * gate.get(i));
+            }
+        });
+    }
+
+    /** dx += dOut⊙gate; dGate += dOut⊙x. */
+    static void gateBackward(CpuThreads threads, CpuStore dOut, CpuStore x, CpuStore gate, CpuStore dx, CpuStore dGate,
+                             int n) {
+        threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                double g = dOut.get(i);
+                dx.add(i, g * gate.get(i));
+                dGate.add(i, g * x.get(i));
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------------ value residual
+
+    /** out = v + (vFirst − v)⊙gate (§6.4, layers ≥ 1). */
+    static void valueResidualForward(CpuThreads threads, CpuStore v, CpuStore vFirst, CpuStore gate, CpuStore out, int n) {
+        threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                double vi = v.get(i);
+                out.set(i, vi + (vFirst.get(i) - vi) * gate.get(i));
+            }
+        });
+    }
+
+    /** dv += dOut⊙(1 − gate); dvFirst += dOut⊙gate; dGate += dOut⊙(vFirst − v). */
+    static void valueResidualBackward(CpuThreads threads, CpuStore dOut, CpuStore v, CpuStore vFirst, CpuStore gate,
+                                      CpuStore dv, CpuStore dvFirst, CpuStore dGate, int n) {
+        threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                double g = dOut.get(i);
+                double s = gate.get(i);
+                dv.add(i, g * (1.0 - s));
+                dvFirst.add(i, g * s);
+                dGate.add(i, g * (vFirst.get(i) - v.get(i)));
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------------ relu²
+
+    /** out = relu(x)² (the channel mix's k, §6.4). */
+    static void reluSquaredForward(CpuThreads threads, CpuStore x, CpuStore out, int n) {
+        threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                double r = Math.max(x.get(i), 0.0);
+                out.set(i, r * r);
+            }
+        });
+    }
+
+    /** dx += dOut·2·relu(x). */
+    static void reluSquaredBackward(CpuThreads threads, CpuStore dOut, CpuStore x, CpuStore dx, int n) {
+        threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                dx.add(i, dOut.get(i) * 2.0 * Math.max(x.get(i), 0.0));
+            }
+        });
+    }
+}
