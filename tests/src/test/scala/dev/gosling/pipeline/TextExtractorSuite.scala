@@ -2,7 +2,8 @@ package dev.gosling.pipeline
 
 import java.nio.charset.StandardCharsets.UTF_8
 
-import dev.gosling.pipeline.ingest.{RawLine, RejectReason, TextExtractor, Utf8}
+import dev.gosling.pipeline.ingest.{RawLine, RejectReason, TextExtractor}
+import dev.gosling.trainer.data.Utf8
 import org.scalatest.funsuite.AnyFunSuite
 
 class TextExtractorSuite extends AnyFunSuite {

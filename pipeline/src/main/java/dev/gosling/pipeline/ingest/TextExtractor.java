@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import dev.gosling.trainer.GoslingException;
+import dev.gosling.trainer.data.Utf8;
 import dev.gosling.trainer.data.WorldTokenizer;
 
 import java.io.IOException;

@@ -7,8 +7,11 @@ import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 
-/** Strict UTF-16 → UTF-8 (a lone surrogate is an {@link InvalidTextException}, never a silent '?'). */
-final class Utf8 {
+/**
+ * Strict UTF-8 both ways: UTF-16 → UTF-8 (a lone surrogate is an {@link InvalidTextException}, never a silent '?'),
+ * validation, and decoding with Python's replacement rule. Shared by the tokenizer and the data pipeline.
+ */
+public final class Utf8 {
     private Utf8() {
     }
 
@@ -103,59 +106,87 @@ final class Utf8 {
         int i = off;
         int end = off + len;
         while (i < end) {
-            int b0 = b[i] & 0xFF;
-            if (b0 < 0x80) {
+            int b0 = b[i];
+            if (b0 >= 0) {
                 out[n++] = (char) b0;
                 i++;
                 continue;
             }
-            int need;
-            int lo = 0x80;
-            int hi = 0xBF; // the allowed range of the second byte (Unicode Table 3-7)
-            int cp;
-            if (b0 >= 0xC2 && b0 <= 0xDF) {
-                need = 1;
-                cp = b0 & 0x1F;
-            } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-                need = 2;
-                cp = b0 & 0x0F;
-                if (b0 == 0xE0) {
-                    lo = 0xA0;
-                } else if (b0 == 0xED) {
-                    hi = 0x9F;
-                }
-            } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-                need = 3;
-                cp = b0 & 0x07;
-                if (b0 == 0xF0) {
-                    lo = 0x90;
-                } else if (b0 == 0xF4) {
-                    hi = 0x8F;
-                }
-            } else {
-                out[n++] = '\uFFFD';
+            int seq = sequenceAt(b, i, end);
+            if (seq < 0) {
+                out[n++] = '\uFFFD'; // the maximal ill-formed subpart is one replacement
+                i -= seq;
+                continue;
+            }
+            n += Character.toChars(codePoint(b, i, seq), out, n);
+            i += seq;
+        }
+        return new String(out, 0, n);
+    }
+
+    /** Offset of the first byte of [from, to) that starts an ill-formed sequence, or -1 when it is all valid UTF-8. */
+    public static int firstInvalid(byte[] b, int from, int to) {
+        int i = from;
+        while (i < to) {
+            if (b[i] >= 0) { // ASCII fast path
                 i++;
                 continue;
             }
-            int k = 1;
-            for (; k <= need && i + k < end; k++) {
-                int c = b[i + k] & 0xFF;
-                if (c < lo || c > hi) {
-                    break;
-                }
-                cp = (cp << 6) | (c & 0x3F);
-                lo = 0x80;
-                hi = 0xBF;
+            int seq = sequenceAt(b, i, to);
+            if (seq < 0) {
+                return i;
             }
-            if (k <= need) {
-                out[n++] = '\uFFFD'; // the maximal subpart b[i, i + k) is one replacement
-                i += k;
-                continue;
-            }
-            n += Character.toChars(cp, out, n);
-            i += need + 1;
+            i += seq;
         }
-        return new String(out, 0, n);
+        return -1;
+    }
+
+    /**
+     * The length of the well-formed UTF-8 sequence starting at the non-ASCII byte b[i], or minus the length of the
+     * maximal ill-formed subpart there (Unicode §3.9, Table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF).
+     */
+    private static int sequenceAt(byte[] b, int i, int end) {
+        int b0 = b[i] & 0xFF;
+        int need;
+        int lo = 0x80;
+        int hi = 0xBF; // the allowed range of the second byte
+        if (b0 >= 0xC2 && b0 <= 0xDF) {
+            need = 1;
+        } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+            need = 2;
+            if (b0 == 0xE0) {
+                lo = 0xA0;
+            } else if (b0 == 0xED) {
+                hi = 0x9F;
+            }
+        } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+            need = 3;
+            if (b0 == 0xF0) {
+                lo = 0x90;
+            } else if (b0 == 0xF4) {
+                hi = 0x8F;
+            }
+        } else {
+            return -1;
+        }
+        int k = 1;
+        for (; k <= need && i + k < end; k++) {
+            int c = b[i + k] & 0xFF;
+            if (c < lo || c > hi) {
+                break;
+            }
+            lo = 0x80;
+            hi = 0xBF;
+        }
+        return k <= need ? -k : need + 1;
+    }
+
+    private static int codePoint(byte[] b, int i, int len) {
+        int cp = b[i] & (0x7F >> len);
+        for (int k = 1; k < len; k++) {
+            cp = (cp << 6) | (b[i + k] & 0x3F);
+        }
+        return cp;
     }
 
     /** A decoder for {@link #decodeStrict}; not thread-safe, so each user keeps its own. */
