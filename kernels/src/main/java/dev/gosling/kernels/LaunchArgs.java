@@ -1,0 +1,77 @@
+package dev.gosling.kernels;
+
+import org.bytedeco.javacpp.LongPointer;
+
+/**
+ * The argument block of a kernel launch, reused for every launch so that launching allocates nothing: one native array
+ * of 8-byte slots holding the values and one array of pointers to those slots ({@code void** kernelParams}). Each
+ * argument takes one slot whatever its size (ints and floats sit in the low 4 bytes, as the little-endian x86-64 and
+ * Arm ABIs read them). Not thread-safe: one per stream owner.
+ */
+public final class LaunchArgs implements AutoCloseable {
+    private final int capacity;
+    private final LongPointer slots;
+    private final LongPointer pointers;
+    private int count;
+
+    public LaunchArgs(int capacity) {
+        this.capacity = capacity;
+        this.slots = new LongPointer(capacity);
+        this.pointers = new LongPointer(capacity);
+        for (int i = 0; i < capacity; i++) {
+            pointers.put(i, slots.address() + 8L * i);
+        }
+    }
+
+    /** Starts a new argument list. */
+    public LaunchArgs reset() {
+        count = 0;
+        return this;
+    }
+
+    private int next() {
+        if (count == capacity) {
+            throw new IllegalStateException("more than " + capacity + " kernel arguments");
+        }
+        return count++;
+    }
+
+    /** A device pointer (0 for a null pointer argument). */
+    public LaunchArgs ptr(long deviceAddress) {
+        slots.put(next(), deviceAddress);
+        return this;
+    }
+
+    /** A 32-bit int. */
+    public LaunchArgs i32(int value) {
+        slots.put(next(), value & 0xffffffffL);
+        return this;
+    }
+
+    /** A 64-bit int ({@code long long}). */
+    public LaunchArgs i64(long value) {
+        slots.put(next(), value);
+        return this;
+    }
+
+    /** A 32-bit float. */
+    public LaunchArgs f32(float value) {
+        slots.put(next(), Float.floatToRawIntBits(value) & 0xffffffffL);
+        return this;
+    }
+
+    public int count() {
+        return count;
+    }
+
+    /** The {@code void**} to pass as kernelParams. */
+    LongPointer pointers() {
+        return pointers;
+    }
+
+    @Override
+    public void close() {
+        slots.close();
+        pointers.close();
+    }
+}
