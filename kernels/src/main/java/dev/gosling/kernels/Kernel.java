@@ -4,6 +4,7 @@ import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
 
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.PointerPointer;
 
 /** One {@code extern "C"} kernel of a loaded module, launched through the driver API on a given stream. */
 public final class Kernel {
@@ -22,7 +23,12 @@ public final class Kernel {
             throw new IllegalArgumentException(name + ": empty grid " + gridX + "×" + gridY + "×" + gridZ);
         }
         Cuda.checkDriver(cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, stream,
-                args.pointers(), null), "cuLaunchKernel(" + name + ")");
+                args.pointers(), (PointerPointer<?>) null), "cuLaunchKernel(" + name + ")");
+    }
+
+    /** The driver handle, for callers that launch by other means (cooperative launches, graphs). */
+    public CUfunc_st function() {
+        return function;
     }
 
     @Override
