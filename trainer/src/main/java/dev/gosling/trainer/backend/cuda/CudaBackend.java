@@ -302,8 +302,8 @@ public final class CudaBackend implements Backend {
         if (closed) {
             return;
         }
-        closed = true;
         bind();
+        closed = true;
         cudaStreamSynchronize(stream);
         loader.close();
         cublasDestroy_v2(cublasHandle);
@@ -859,7 +859,7 @@ public final class CudaBackend implements Backend {
                 .ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address).ptr(f32(a, op, "a", n).address)
                 .ptr(f32(b, op, "b", n).address).ptr(f32(out, op, "out", n).address).ptr(s).ptr(sa);
         if (n > 0) {
-            wkv7Fwd.launch(H, B, 1, N, 1, 1, 0, stream, args);
+            wkv7Fwd.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
         }
     }
 
@@ -878,7 +878,7 @@ public final class CudaBackend implements Backend {
                 .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(f32(da, op, "da", n).address)
                 .ptr(f32(db, op, "db", n).address);
         if (n > 0) {
-            wkv7Bwd.launch(H, B, 1, N, 1, 1, 0, stream, args);
+            wkv7Bwd.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
         }
     }
 

@@ -297,7 +297,7 @@ public final class GpuOpChecks {
             c.add(keyPrepare(d[0], d[1], s++));
             c.add(bonus(d[0], d[1], s++));
         }
-        int[][] wkv = quick ? new int[][] {{2, 20, 2}} : new int[][] {{1, 1, 1}, {2, 20, 2}, {2, 100, 3}, {1, 1024, 2}};
+        int[][] wkv = quick ? new int[][] {{2, 20, 2}} : new int[][] {{1, 1, 1}, {2, 20, 2}, {2, 100, 3}, {1, 1024, 2}, {2, 4096, 4}};
         for (int[] d : wkv) {
             c.add(wkv7(d[0], d[1], d[2], s++));
         }
