@@ -32,12 +32,23 @@ class KernelSourcesSuite extends AnyFunSuite {
     val backend = Files.readString(
       Shared.repo.resolve("trainer/src/main/java/dev/gosling/trainer/backend/cuda/CudaBackend.java"))
     val uses = """loader\.kernel\("(\w+)", "(\w+)"\)""".r.findAllMatchIn(backend).map(m => (m.group(1), m.group(2))).toSeq
-    assert(uses.size >= 30)
+    assert(uses.size >= 25)
     for ((op, name) <- uses) {
       val src = Files.readString(cudaDir.resolve(op + ".cu"))
       val declared = ("""extern "C" __global__ void (?:__launch_bounds__\([^)]*\) )?""" + name + """\(""").r
       assert(declared.findFirstIn(src).isDefined, s"$op.cu declares no extern \"C\" kernel $name")
     }
+  }
+
+  test("the WKV7 variants the backend selects from are all instantiated") {
+    val backend = Files.readString(
+      Shared.repo.resolve("trainer/src/main/java/dev/gosling/trainer/backend/cuda/CudaBackend.java"))
+    val lanes = "WKV7_LANES = \\{([0-9, ]+)\\}".r.findFirstMatchIn(backend).get.group(1).split(",").map(_.trim)
+    assert(lanes.length == 3)
+    assert(backend.contains("loader.kernel(\"wkv7\", \"wkv7_forward_l\" + WKV7_LANES[v])"))
+    assert(backend.contains("loader.kernel(\"wkv7\", \"wkv7_backward_l\" + WKV7_LANES[v])"))
+    val src = Files.readString(cudaDir.resolve("wkv7.cu"))
+    for (l <- lanes) assert(src.contains(s"WKV7_VARIANT($l)"), s"wkv7.cu does not instantiate $l lanes")
   }
 
   test("a build on a machine with nvcc carries one fatbin per source") {

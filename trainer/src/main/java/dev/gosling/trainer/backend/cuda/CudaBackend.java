@@ -114,7 +114,14 @@ public final class CudaBackend implements Backend {
     private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
             reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd, tokenShiftBwdX, tokenShiftBwdMix, keyPrepareFwd, keyPrepareBwd, bonusFwd,
-            bonusBwd, wkv7Fwd, wkv7Bwd, ceFwd, ceBwd, columnFinish, columnPartial, sumSquaresPartial, adamw;
+            bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial, sumSquaresPartial, adamw;
+
+    /** WKV7 kernel variants: lanes per state row (wkv7.cu). */
+    static final int[] WKV7_LANES = {2, 4, 8};
+    private final Kernel[] wkv7Fwd = new Kernel[WKV7_LANES.length];
+    private final Kernel[] wkv7Bwd = new Kernel[WKV7_LANES.length];
+    /** Index into WKV7_LANES of the variant in use: 2 lanes, the fastest of the three on an H100 (kernels/NOTES.md). */
+    private int wkv7Variant = 0;
 
     /** The backend on device 0, kernels from the jar's fatbins (NVRTC where none fits). */
     public CudaBackend() {
@@ -173,8 +180,10 @@ public final class CudaBackend implements Backend {
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
         bonusFwd = loader.kernel("bonus", "bonus_forward");
         bonusBwd = loader.kernel("bonus", "bonus_backward");
-        wkv7Fwd = loader.kernel("wkv7", "wkv7_forward");
-        wkv7Bwd = loader.kernel("wkv7", "wkv7_backward");
+        for (int v = 0; v < WKV7_LANES.length; v++) {
+            wkv7Fwd[v] = loader.kernel("wkv7", "wkv7_forward_l" + WKV7_LANES[v]);
+            wkv7Bwd[v] = loader.kernel("wkv7", "wkv7_backward_l" + WKV7_LANES[v]);
+        }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
         ceBwd = loader.kernel("cross_entropy", "cross_entropy_backward");
         columnFinish = loader.kernel("reduce", "column_finish");
@@ -836,6 +845,21 @@ public final class CudaBackend implements Backend {
         finishColumns(partialKA, dka, slices, C);
     }
 
+    /** Selects the WKV7 kernel variant by its lanes per state row (2, 4 or 8); for the checks and the benchmark. */
+    void useWkv7Lanes(int lanes) {
+        for (int v = 0; v < WKV7_LANES.length; v++) {
+            if (WKV7_LANES[v] == lanes) {
+                wkv7Variant = v;
+                return;
+            }
+        }
+        throw new IllegalArgumentException("no WKV7 variant with " + lanes + " lanes per row");
+    }
+
+    int wkv7Lanes() {
+        return WKV7_LANES[wkv7Variant];
+    }
+
     /** CUDA layout: the state after every 16th and the last step, [B, H, ⌈T/16⌉, 64, 64], then sa [B·T, H·64]. */
     @Override
     public long wkv7SavedElements(int B, int T, int H) {
@@ -859,7 +883,7 @@ public final class CudaBackend implements Backend {
                 .ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address).ptr(f32(a, op, "a", n).address)
                 .ptr(f32(b, op, "b", n).address).ptr(f32(out, op, "out", n).address).ptr(s).ptr(sa);
         if (n > 0) {
-            wkv7Fwd.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
+            wkv7Fwd[wkv7Variant].launch(H, B, 1, wkv7Lanes() * N, 1, 1, 0, stream, args);
         }
     }
 
@@ -878,7 +902,7 @@ public final class CudaBackend implements Backend {
                 .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(f32(da, op, "da", n).address)
                 .ptr(f32(db, op, "db", n).address);
         if (n > 0) {
-            wkv7Bwd.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
+            wkv7Bwd[wkv7Variant].launch(H, B, 1, wkv7Lanes() * N, 1, 1, 0, stream, args);
         }
     }
 

@@ -110,12 +110,21 @@ public final class GpuBench {
             Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
             Tensor dy = rand(n, -1f, 1f);
             Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
-            double fwd = time(() -> gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H));
-            double bwd = time(() -> gpu.wkv7Backward(dy, r, w, k, v, a, b, saved, g[0], g[1], g[2], g[3], g[4], g[5],
-                    B, T, H));
-            rows.add(new Row("wkv7 forward", size, fwd, ""));
-            rows.add(new Row("wkv7 backward", size, bwd, ""));
-            rows.add(new Row("wkv7 fwd+bwd", size, fwd + bwd, ""));
+            int chosen = gpu.wkv7Lanes();
+            try {
+                for (int lanes : CudaBackend.WKV7_LANES) {
+                    gpu.useWkv7Lanes(lanes);
+                    double fwd = time(() -> gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H));
+                    double bwd = time(() -> gpu.wkv7Backward(dy, r, w, k, v, a, b, saved, g[0], g[1], g[2], g[3], g[4],
+                            g[5], B, T, H));
+                    String tag = " l" + lanes + (lanes == chosen ? "*" : "");
+                    rows.add(new Row("wkv7 forward" + tag, size, fwd, ""));
+                    rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));
+                    rows.add(new Row("wkv7 fwd+bwd" + tag, size, fwd + bwd, ""));
+                }
+            } finally {
+                gpu.useWkv7Lanes(chosen);
+            }
         } catch (RuntimeException e) {
             rows.add(new Row("wkv7", size, Double.NaN, GpuOpChecks.oneLine(e)));
         } finally {

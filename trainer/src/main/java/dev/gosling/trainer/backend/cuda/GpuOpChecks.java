@@ -297,9 +297,15 @@ public final class GpuOpChecks {
             c.add(keyPrepare(d[0], d[1], s++));
             c.add(bonus(d[0], d[1], s++));
         }
-        int[][] wkv = quick ? new int[][] {{2, 20, 2}} : new int[][] {{1, 1, 1}, {2, 20, 2}, {2, 100, 3}, {1, 1024, 2}, {2, 4096, 4}};
+        int[][] wkv = quick ? new int[][] {{2, 20, 2}}
+                : new int[][] {{1, 1, 1}, {2, 20, 2}, {2, 100, 3}, {1, 1024, 2}, {2, 4096, 4}};
         for (int[] d : wkv) {
-            c.add(wkv7(d[0], d[1], d[2], s++));
+            c.add(wkv7(d[0], d[1], d[2], 0, s++));
+        }
+        if (!quick) {
+            for (int lanes : CudaBackend.WKV7_LANES) {
+                c.add(wkv7(2, 100, 3, lanes, s++));
+            }
         }
         for (int[] d : quick ? new int[][] {{7, 1000}} : new int[][] {{7, 1000}, {64, 65536}}) {
             c.add(crossEntropy(d[0], d[1], false, s++));
@@ -565,9 +571,26 @@ public final class GpuOpChecks {
         };
     }
 
-    /** Realistic WKV7 inputs: a = −κ̂ with κ̂ a unit vector per head, b = κ̂⊙α with α ∈ (0.05, 0.95). */
-    static Check wkv7(int B, int T, int H, long seed) {
-        return new OpCase("wkv7", "B=" + B + " T=" + T + " H=" + H, FP32_TOLERANCE, seed) {
+    /**
+     * Realistic WKV7 inputs: a = −κ̂ with κ̂ a unit vector per head, b = κ̂⊙α with α ∈ (0.05, 0.95). lanes selects a
+     * kernel variant (0: the backend's default).
+     */
+    static Check wkv7(int B, int T, int H, int lanes, long seed) {
+        String size = "B=" + B + " T=" + T + " H=" + H + (lanes > 0 ? " lanes=" + lanes : "");
+        return new OpCase("wkv7", size, FP32_TOLERANCE, seed) {
+            @Override
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                int before = gpu.wkv7Lanes();
+                if (lanes > 0) {
+                    gpu.useWkv7Lanes(lanes);
+                }
+                try {
+                    return super.run(gpu, cpu);
+                } finally {
+                    gpu.useWkv7Lanes(before);
+                }
+            }
+
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 int n = B * T * H * 64;
                 double[] kappa = gaussian(rng, n, 1.0);
