@@ -63,7 +63,8 @@ public final class KernelLoader implements AutoCloseable {
     private final Map<String, Origin> origins = new LinkedHashMap<>();
 
     /**
-     * @param ccMajor, ccMinor the device's compute capability (NVRTC compiles for it)
+     * @param ccMajor    the device's compute capability, major (NVRTC compiles for it)
+     * @param ccMinor    the device's compute capability, minor
      * @param forceNvrtc       skip the fatbins (to check the fallback on a machine that has them)
      * @param cacheDir         where NVRTC output is cached
      */

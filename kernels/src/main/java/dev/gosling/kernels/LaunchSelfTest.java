@@ -2,6 +2,9 @@ package dev.gosling.kernels;
 
 import static org.bytedeco.cuda.global.cudart.cuInit;
 import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
+import static org.bytedeco.cuda.global.cudart.cudaDevAttrComputeCapabilityMajor;
+import static org.bytedeco.cuda.global.cudart.cudaDevAttrComputeCapabilityMinor;
+import static org.bytedeco.cuda.global.cudart.cudaDeviceGetAttribute;
 import static org.bytedeco.cuda.global.cudart.cudaDeviceSynchronize;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
 import static org.bytedeco.cuda.global.cudart.cudaMalloc;
@@ -30,13 +33,14 @@ public final class LaunchSelfTest {
         Cuda.checkDriver(cuInit(0), "cuInit");
         Cuda.check(cudaSetDevice(0), "cudaSetDevice");
         Cuda.check(cudaFree(null), "cudaFree(null)");
-        int[] cc = new int[2];
-        org.bytedeco.cuda.global.cudart.cudaDeviceGetAttribute(cc, org.bytedeco.cuda.global.cudart.cudaDevAttrComputeCapabilityMajor, 0);
-        org.bytedeco.cuda.global.cudart.cudaDeviceGetAttribute(new int[1], org.bytedeco.cuda.global.cudart.cudaDevAttrComputeCapabilityMinor, 0);
+        int[] major = new int[1];
+        int[] minor = new int[1];
+        Cuda.check(cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, 0), "cudaDeviceGetAttribute");
+        Cuda.check(cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, 0), "cudaDeviceGetAttribute");
         CUstream_st stream = new CUstream_st();
         Cuda.check(cudaStreamCreate(stream), "cudaStreamCreate");
         System.out.println("stream address " + Long.toHexString(stream.address()));
-        try (KernelLoader loader = new KernelLoader(cc[0], 0, false, KernelLoader.defaultCacheDir())) {
+        try (KernelLoader loader = new KernelLoader(major[0], minor[0], false, KernelLoader.defaultCacheDir())) {
             Kernel k = loader.kernel("elementwise", "fill_f32");
             int[] attr = new int[1];
             int rc = org.bytedeco.cuda.global.cudart.cuFuncGetAttribute(attr,
