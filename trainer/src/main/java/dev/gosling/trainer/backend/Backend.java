@@ -239,6 +239,30 @@ public interface Backend extends AutoCloseable {
      */
     void crossEntropyBackward(Tensor logits, Tensor targets, Tensor dLogits, int rows, int vocab, double gradScale);
 
+    // ------------------------------------------------------------------------------------------------ optimizer
+
+    /**
+     * Σ x² over every element of {@code t} (F32), accumulated in double: the global gradient norm is its square root
+     * ({@link dev.gosling.trainer.optim.AdamW#globalNorm}). Returns to the host, so it waits for queued work.
+     */
+    double sumOfSquares(Tensor t);
+
+    /**
+     * One AdamW step (DeepSpeed FusedAdam, as {@link dev.gosling.trainer.optim.AdamW#step} writes it) over contiguous
+     * F32 buffers of equal length: params (fp32 master weights), grads, and the moments m and v. The buffer is split
+     * into segments that share a learning rate and a weight decay: segment s covers
+     * [segmentEnds[s−1], segmentEnds[s]) with segmentEnds[−1] = 0 and the last end = params.numel(). Per element,
+     * in float32 with nothing fused (so every backend gives the same bits):
+     * <pre>
+     *   g = grad·gradScale;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g·g
+     *   p ← p − lr[s]·((m/bc1)/(sqrt(v/bc2) + eps) + decay[s]·p)
+     * </pre>
+     * gradScale is the clipping factor ({@link dev.gosling.trainer.optim.AdamW#clipScale}); bc1 = 1 − β1^t and
+     * bc2 = 1 − β2^t are the bias corrections of step t. grads are not modified.
+     */
+    void adamwStep(Tensor params, Tensor grads, Tensor m, Tensor v, long[] segmentEnds, float[] segmentLr,
+                   float[] segmentDecay, float beta1, float beta2, float eps, float gradScale, float bc1, float bc2);
+
     /** Frees the backend's own resources (threads, scratch); tensors are closed by their owners. */
     @Override
     void close();

@@ -244,8 +244,8 @@ public record TrainConfig(
         if (randomSeed < -1) {
             fail("--random_seed " + randomSeed + " must be -1 (unset) or >= 0");
         }
-        if (!List.of("gpu", "cpu").contains(accelerator)) {
-            fail("--accelerator " + accelerator + " is not supported; use gpu or cpu");
+        if (!List.of("auto", "gpu", "cpu").contains(accelerator)) {
+            fail("--accelerator " + accelerator + " is not supported; use auto, gpu or cpu");
         }
         if (!List.of("bf16", "fp32", "tf32").contains(precision)) {
             fail("--precision " + precision + " is not supported; use bf16 (as train_temp's runs), fp32 or tf32");

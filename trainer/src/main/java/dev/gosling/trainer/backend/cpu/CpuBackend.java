@@ -1,6 +1,7 @@
 package dev.gosling.trainer.backend.cpu;
 
 import dev.gosling.trainer.backend.Activation;
+import dev.gosling.trainer.backend.AdamWSegments;
 import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
@@ -480,6 +481,30 @@ public final class CpuBackend implements Backend {
         long n = (long) rows * vocab;
         CrossEntropyOp.backward(threads, floating(logits, op, "logits", n, dt), ids(targets, op, "targets", rows),
                 floating(dLogits, op, "dLogits", n, dt), rows, vocab, gradScale);
+    }
+
+    // ------------------------------------------------------------------------------------------------ optimizer
+
+    @Override
+    public double sumOfSquares(Tensor t) {
+        String op = "sumOfSquares";
+        CpuTensor c = own(t, op, "t");
+        return OptimizerOps.sumOfSquares(f32(t, op, "t", c.numel));
+    }
+
+    @Override
+    public void adamwStep(Tensor params, Tensor grads, Tensor m, Tensor v, long[] segmentEnds, float[] segmentLr,
+                          float[] segmentDecay, float beta1, float beta2, float eps, float gradScale, float bc1,
+                          float bc2) {
+        String op = "adamwStep";
+        long n = own(params, op, "params").numel;
+        AdamWSegments.check(n, segmentEnds, segmentLr, segmentDecay);
+        OptimizerOps.adamwStep(threads, f32(params, op, "params", n), f32(grads, op, "grads", n), f32(m, op, "m", n),
+                f32(v, op, "v", n), segmentEnds, segmentLr, segmentDecay, beta1, beta2, eps, gradScale, bc1, bc2);
+    }
+
+    private CpuStore.F32 f32(Tensor t, String op, String name, long numel) {
+        return (CpuStore.F32) floating(t, op, name, numel, DType.F32);
     }
 
     // ------------------------------------------------------------------------------------------------ argument checks

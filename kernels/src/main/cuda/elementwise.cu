@@ -1,0 +1,82 @@
+// Pointwise ops, each forward beside its backward: residual add, gradient accumulate, the output gate, the value
+// residual and the channel mix's relu². Backward kernels accumulate (+=) into their gradients, as the Backend says.
+#include "common.cuh"
+
+// out = a + b (out may alias a or b).
+extern "C" __global__ void add_f32(const float* a, const float* b, float* out, i64 n) {
+    GRID_STRIDE(i, n) out[i] = a[i] + b[i];
+}
+
+// dst += src.
+extern "C" __global__ void accumulate_f32(const float* __restrict__ src, float* __restrict__ dst, i64 n) {
+    GRID_STRIDE(i, n) dst[i] += src[i];
+}
+
+// t = value everywhere (test poisoning and fills).
+extern "C" __global__ void fill_f32(float* t, float value, i64 n) {
+    GRID_STRIDE(i, n) t[i] = value;
+}
+
+// out = x⊙gate (out may alias x).
+extern "C" __global__ void gate_forward(const float* x, const float* gate, float* out, i64 n) {
+    GRID_STRIDE(i, n) out[i] = x[i] * gate[i];
+}
+
+// dx += dOut⊙gate; dGate += dOut⊙x.
+extern "C" __global__ void gate_backward(const float* __restrict__ dOut, const float* __restrict__ x,
+                                         const float* __restrict__ gate, float* __restrict__ dx,
+                                         float* __restrict__ dGate, i64 n) {
+    GRID_STRIDE(i, n) {
+        float g = dOut[i];
+        dx[i] += g * gate[i];
+        dGate[i] += g * x[i];
+    }
+}
+
+// out = v + (vFirst − v)⊙gate.
+extern "C" __global__ void value_residual_forward(const float* __restrict__ v, const float* __restrict__ vFirst,
+                                                  const float* __restrict__ gate, float* __restrict__ out, i64 n) {
+    GRID_STRIDE(i, n) {
+        float vi = v[i];
+        out[i] = vi + (vFirst[i] - vi) * gate[i];
+    }
+}
+
+// dv += dOut⊙(1 − gate); dvFirst += dOut⊙gate; dGate += dOut⊙(vFirst − v).
+extern "C" __global__ void value_residual_backward(const float* __restrict__ dOut, const float* __restrict__ v,
+                                                   const float* __restrict__ vFirst, const float* __restrict__ gate,
+                                                   float* __restrict__ dv, float* __restrict__ dvFirst,
+                                                   float* __restrict__ dGate, i64 n) {
+    GRID_STRIDE(i, n) {
+        float g = dOut[i], s = gate[i];
+        dv[i] += g * (1.0f - s);
+        dvFirst[i] += g * s;
+        dGate[i] += g * (vFirst[i] - v[i]);
+    }
+}
+
+// out = relu(x)² (out may alias x).
+extern "C" __global__ void relu_squared_forward(const float* x, float* out, i64 n) {
+    GRID_STRIDE(i, n) {
+        float r = fmaxf(x[i], 0.0f);
+        out[i] = r * r;
+    }
+}
+
+// dx += dOut·2·relu(x).
+extern "C" __global__ void relu_squared_backward(const float* __restrict__ dOut, const float* __restrict__ x,
+                                                 float* __restrict__ dx, i64 n) {
+    GRID_STRIDE(i, n) dx[i] += dOut[i] * 2.0f * fmaxf(x[i], 0.0f);
+}
+
+// t[i] = lo + (hi − lo)·u(i), u a hash of (seed, i) in [0, 1): random test and benchmark data made on the device.
+extern "C" __global__ void fill_uniform_f32(float* t, i64 n, unsigned long long seed, float lo, float hi) {
+    GRID_STRIDE(i, n) {
+        unsigned long long z = seed + 0x9E3779B97F4A7C15ull * (unsigned long long)(i + 1);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        float u = (float)(z >> 40) * (1.0f / 16777216.0f);
+        t[i] = lo + (hi - lo) * u;
+    }
+}

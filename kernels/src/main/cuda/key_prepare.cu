@@ -1,0 +1,85 @@
+// The time mix's key preparation (§6.4): κ = k⊙k_k; κ̂ = κ_h / max(‖κ_h‖₂, 1e-12) per head (from the ORIGINAL k);
+// k̃ = k⊙(1 + (α − 1)⊙k_a); and the WKV inputs a = −κ̂, b = κ̂⊙α. One warp per (row, head), two channels a lane.
+#include "common.cuh"
+
+#define L2_EPS 1e-12f
+
+// grid: ⌈rows·H / 8⌉ blocks of 256 threads.
+extern "C" __global__ void key_prepare_forward(const float* __restrict__ k, const float* __restrict__ alpha,
+                                               const float* __restrict__ kK, const float* __restrict__ kA,
+                                               float* __restrict__ kTilde, float* __restrict__ a,
+                                               float* __restrict__ b, i64 units, int C) {
+    int lane = threadIdx.x & 31;
+    i64 unit = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    if (unit >= units) return;
+    int heads = C / GOSLING_HEAD;
+    i64 base = unit * GOSLING_HEAD;
+    int channel0 = (int)(unit % heads) * GOSLING_HEAD;
+    float k0 = k[base + lane], k1 = k[base + lane + 32];
+    float kk0 = kK[channel0 + lane], kk1 = kK[channel0 + lane + 32];
+    float q0 = k0 * kk0, q1 = k1 * kk1;
+    float norm = sqrtf(warp_sum(q0 * q0 + q1 * q1));
+    float inv = 1.0f / fmaxf(norm, L2_EPS);
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        int i = lane + 32 * h;
+        float ki = h ? k1 : k0;
+        float al = alpha[base + i];
+        float kappaHat = (h ? q1 : q0) * inv;
+        kTilde[base + i] = ki * (1.0f + (al - 1.0f) * kA[channel0 + i]);
+        a[base + i] = -kappaHat;
+        b[base + i] = kappaHat * al;
+    }
+}
+
+// dκ̂ = −dA + dB⊙α; dκ = (dκ̂ − κ̂(κ̂·dκ̂))/‖κ‖ (dκ̂/1e-12 where the norm is clamped); dk += dK̃⊙(1 + (α−1)⊙k_a) + dκ⊙k_k;
+// dα += dB⊙κ̂ + dK̃⊙k⊙k_a; and the parameter partials Σ dκ⊙k (k_k) and Σ dK̃⊙k⊙(α−1) (k_a) over the slice's rows.
+// grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
+extern "C" __global__ void key_prepare_backward(const float* __restrict__ dKTilde, const float* __restrict__ dA,
+                                                const float* __restrict__ dB, const float* __restrict__ k,
+                                                const float* __restrict__ alpha, const float* __restrict__ kK,
+                                                const float* __restrict__ kA, float* __restrict__ dk,
+                                                float* __restrict__ dAlpha, float* __restrict__ partialKK,
+                                                float* __restrict__ partialKA, int rows, int C) {
+    int lane = threadIdx.x;
+    int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
+    int channel0 = head * GOSLING_HEAD;
+    i64 per = ((i64)rows + slices - 1) / slices;
+    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    float kk[2] = {kK[channel0 + lane], kK[channel0 + lane + 32]};
+    float ka[2] = {kA[channel0 + lane], kA[channel0 + lane + 32]};
+    float sKK[2] = {0.0f, 0.0f}, sKA[2] = {0.0f, 0.0f};
+    for (i64 row = lo; row < hi; row++) {
+        i64 base = row * C + channel0;
+        float kv[2], al[2], q[2], dq[2];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            i64 i = base + lane + 32 * h;
+            kv[h] = k[i];
+            al[h] = alpha[i];
+            q[h] = kv[h] * kk[h];
+            dq[h] = -dA[i] + dB[i] * al[h];
+        }
+        float norm = sqrtf(warp_sum(q[0] * q[0] + q[1] * q[1]));
+        bool clamped = !(norm > L2_EPS);
+        float inv = 1.0f / (clamped ? L2_EPS : norm);
+        float kh[2] = {q[0] * inv, q[1] * inv};
+        float dot = warp_sum(kh[0] * dq[0] + kh[1] * dq[1]);
+        if (clamped) dot = 0.0f;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            i64 i = base + lane + 32 * h;
+            float dkt = dKTilde[i];
+            float dKappa = (dq[h] - kh[h] * dot) * inv;
+            dk[i] += dkt * (1.0f + (al[h] - 1.0f) * ka[h]) + dKappa * kk[h];
+            dAlpha[i] += dB[i] * kh[h] + dkt * kv[h] * ka[h];
+            sKK[h] += dKappa * kv[h];
+            sKA[h] += dkt * kv[h] * (al[h] - 1.0f);
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        partialKK[(i64)slice * C + channel0 + lane + 32 * h] = sKK[h];
+        partialKA[(i64)slice * C + channel0 + lane + 32 * h] = sKA[h];
+    }
+}

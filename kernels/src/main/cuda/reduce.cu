@@ -1,0 +1,32 @@
+// Column reductions: the deterministic second pass of every parameter gradient (see common.cuh) and a plain
+// "sum the rows of a matrix" used by the LoRA bias gradient.
+#include "common.cuh"
+
+// out[c] += Σ_{p < slices} partial[p·C + c], slices summed in order. One thread per column.
+extern "C" __global__ void column_finish(const float* __restrict__ partial, float* __restrict__ out, int slices, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float s = 0.0f;
+    for (int p = 0; p < slices; p++) s += partial[(i64)p * C + c];
+    out[c] += s;
+}
+
+// partial[slice·C + c] = Σ_{rows of the slice} m[row·C + c]. grid (⌈C/32⌉, slices), block (32, 8): the 8 thread
+// rows stride over the slice's rows and meet in shared memory, in a fixed order.
+extern "C" __global__ void column_partial(const float* __restrict__ m, float* __restrict__ partial, int rows, int C) {
+    __shared__ float acc[8][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    int slices = gridDim.y, slice = blockIdx.y;
+    i64 per = ((i64)rows + slices - 1) / slices;
+    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    float s = 0.0f;
+    if (c < C)
+        for (i64 r = lo + threadIdx.y; r < hi; r += 8) s += m[r * C + c];
+    acc[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float t = 0.0f;
+        for (int k = 0; k < 8; k++) t += acc[k][threadIdx.x];
+        partial[(i64)slice * C + c] = t;
+    }
+}

@@ -1,0 +1,62 @@
+package dev.gosling.backend.cuda
+
+import dev.gosling.kernels.KernelLoader
+import dev.gosling.testkit.Shared
+import org.scalatest.funsuite.AnyFunSuite
+
+import java.nio.file.Files
+import scala.jdk.CollectionConverters._
+
+/**
+ * The kernel sources without a GPU: the loader's list matches kernels/src/main/cuda, the jar carries every source
+ * (the NVRTC fallback needs them), every kernel the CUDA backend asks for is an extern "C" kernel of the named
+ * source, and a build on a machine with nvcc carries the fatbins.
+ */
+class KernelSourcesSuite extends AnyFunSuite {
+
+  private val cudaDir = Shared.repo.resolve("kernels/src/main/cuda")
+  private def files(ext: String): Set[String] =
+    Files.list(cudaDir).iterator.asScala.map(_.getFileName.toString).filter(_.endsWith(ext)).toSet
+
+  test("KernelLoader.OPS and HEADERS list exactly the .cu and .cuh files") {
+    assert(KernelLoader.OPS.asScala.map(_ + ".cu").toSet == files(".cu"))
+    assert(KernelLoader.HEADERS.asScala.toSet == files(".cuh"))
+  }
+
+  test("the jar carries every source and header, identical to the tree") {
+    for (f <- files(".cu") ++ files(".cuh"))
+      assert(KernelLoader.resourceText("cuda/" + f) == Files.readString(cudaDir.resolve(f)), f)
+  }
+
+  test("every kernel the CUDA backend loads is an extern \"C\" __global__ function of its source") {
+    val backend = Files.readString(
+      Shared.repo.resolve("trainer/src/main/java/dev/gosling/trainer/backend/cuda/CudaBackend.java"))
+    val uses = """loader\.kernel\("(\w+)", "(\w+)"\)""".r.findAllMatchIn(backend).map(m => (m.group(1), m.group(2))).toSeq
+    assert(uses.size >= 25)
+    for ((op, name) <- uses) {
+      val src = Files.readString(cudaDir.resolve(op + ".cu"))
+      val declared = ("""extern "C" __global__ void (?:__launch_bounds__\([^)]*\) )?""" + name + """\(""").r
+      assert(declared.findFirstIn(src).isDefined, s"$op.cu declares no extern \"C\" kernel $name")
+    }
+  }
+
+  test("the WKV7 variants the backend selects from are all instantiated") {
+    val backend = Files.readString(
+      Shared.repo.resolve("trainer/src/main/java/dev/gosling/trainer/backend/cuda/CudaBackend.java"))
+    val lanes = "WKV7_LANES = \\{([0-9, ]+)\\}".r.findFirstMatchIn(backend).get.group(1).split(",").map(_.trim)
+    assert(lanes.length == 3)
+    assert(backend.contains("loader.kernel(\"wkv7\", \"wkv7_forward_l\" + WKV7_LANES[v])"))
+    assert(backend.contains("loader.kernel(\"wkv7\", \"wkv7_backward_l\" + WKV7_LANES[v])"))
+    val src = Files.readString(cudaDir.resolve("wkv7.cu"))
+    for (l <- lanes) assert(src.contains(s"WKV7_VARIANT($l)"), s"wkv7.cu does not instantiate $l lanes")
+  }
+
+  test("a build on a machine with nvcc carries one fatbin per source") {
+    val nvcc = sys.env.get("PATH").toSeq.flatMap(_.split(':')).exists(d => Files.isExecutable(java.nio.file.Paths.get(d, "nvcc"))) ||
+      Files.isExecutable(java.nio.file.Paths.get("/usr/local/cuda/bin/nvcc"))
+    if (!nvcc) cancel("nvcc is not on this machine: the jar was built without fatbins (NVRTC fallback)")
+    assert(KernelLoader.hasFatbins)
+    for (op <- KernelLoader.OPS.asScala)
+      assert(classOf[KernelLoader].getResource(s"/dev/gosling/kernels/$op.fatbin") != null, op)
+  }
+}

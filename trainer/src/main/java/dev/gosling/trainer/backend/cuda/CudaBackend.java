@@ -1,0 +1,1256 @@
+package dev.gosling.trainer.backend.cuda;
+
+import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
+import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
+import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
+import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
+import static org.bytedeco.cuda.global.cublas.cublasGetStatusString;
+import static org.bytedeco.cuda.global.cublas.cublasGetVersion_v2;
+import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
+import static org.bytedeco.cuda.global.cudart.cuInit;
+import static org.bytedeco.cuda.global.cudart.cudaDriverGetVersion;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
+import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
+import static org.bytedeco.cuda.global.cudart.cudaFree;
+import static org.bytedeco.cuda.global.cudart.cudaGetDeviceProperties;
+import static org.bytedeco.cuda.global.cudart.cudaMemGetInfo;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
+import static org.bytedeco.cuda.global.cudart.cudaRuntimeGetVersion;
+import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreate;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
+
+import dev.gosling.kernels.Cuda;
+import dev.gosling.kernels.CudaException;
+import dev.gosling.kernels.Kernel;
+import dev.gosling.kernels.KernelLoader;
+import dev.gosling.kernels.LaunchArgs;
+import dev.gosling.trainer.GoslingException;
+import dev.gosling.trainer.backend.Activation;
+import dev.gosling.trainer.backend.AdamWSegments;
+import dev.gosling.trainer.backend.Backend;
+import dev.gosling.trainer.backend.DType;
+import dev.gosling.trainer.backend.Tensor;
+import java.util.Arrays;
+import java.util.Map;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUevent_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.cudart.cudaDeviceProp;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.SizeTPointer;
+
+/**
+ * The CUDA backend: every op of {@link Backend} as a kernel of {@code kernels/src/main/cuda} (launched through the
+ * driver API) or a cuBLAS GEMM (fp32 in, fp32 accumulate, no TF32), on one stream of one device. Tensors are F32 (or
+ * I32 ids); device memory comes from a caching allocator, so a step that allocates what the previous step freed makes
+ * no cudaMalloc. Parameter gradients (column sums over rows) are reduced in two deterministic passes through a
+ * backend-owned partial-sum buffer that grows once and is then reused.
+ *
+ * <p>Invalid token or target ids cannot throw inside a kernel: the kernel records the first one in a device error
+ * word and writes NaN; {@link #download} and {@link #synchronize} check the word and throw the same one-line
+ * {@link GoslingException} the CPU backend throws at once. Not thread-safe: one caller at a time (the context is
+ * re-bound when the calling thread changes).
+ */
+public final class CudaBackend implements Backend {
+
+    private static final int THREADS = 256;
+    private static final int N = HEAD_SIZE;
+    /** Partial sums of a column reduction: one slice per this many rows, at most MAX_SLICES slices. */
+    private static final int ROWS_PER_SLICE = 64;
+    private static final int MAX_SLICES = 256;
+    private static final int CE_THREADS = 1024;
+
+    private final int device;
+    private final String deviceName;
+    private final int ccMajor;
+    private final int ccMinor;
+    private final int multiprocessors;
+    private final long totalMemory;
+    private final CUstream_st stream;
+    private final cublasContext cublasHandle;
+    private final KernelLoader loader;
+    private final DeviceAllocator allocator = new DeviceAllocator();
+    private final LaunchArgs args = new LaunchArgs(32);
+    private final DevicePointer pa = new DevicePointer();
+    private final DevicePointer pb = new DevicePointer();
+    private final DevicePointer pc = new DevicePointer();
+    private final FloatPointer one = new FloatPointer(1f);
+    private final FloatPointer betaHost = new FloatPointer(1);
+    private Thread boundThread;
+    private boolean closed;
+
+    /** Error word: [0] 1 + position of a bad token id (0: none), [1] the id; [2], [3] the same for targets. */
+    private final long errorWord;
+    /** Host staging for uploads and downloads, grown as needed. */
+    private BytePointer staging = new BytePointer(1 << 20);
+    /** Column-reduction partial sums, grown as needed. */
+    private long partials;
+    private long partialsBytes;
+    /** AdamW segment tables on the device, and the host copies they were made from. */
+    private long segmentTables;
+    private long segmentTablesBytes;
+    private long[] lastEnds;
+    private float[] lastLr;
+    private float[] lastDecay;
+
+    private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
+            reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
+            normBwdParams, tokenShiftFwd, tokenShiftBwdX, tokenShiftBwdMix, keyPrepareFwd, keyPrepareBwd, bonusFwd,
+            bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial, sumSquaresPartial, adamw;
+
+    /** WKV7 kernel variants: lanes per state row (wkv7.cu). */
+    static final int[] WKV7_LANES = {2, 4, 8};
+    private final Kernel[] wkv7Fwd = new Kernel[WKV7_LANES.length];
+    private final Kernel[] wkv7Bwd = new Kernel[WKV7_LANES.length];
+    /** Index into WKV7_LANES of the variant in use: 2 lanes, the fastest of the three on an H100 (kernels/NOTES.md). */
+    private int wkv7Variant = 0;
+
+    /** The backend on device 0, kernels from the jar's fatbins (NVRTC where none fits). */
+    public CudaBackend() {
+        this(0, false);
+    }
+
+    /**
+     * @param device     CUDA device index
+     * @param forceNvrtc compile every kernel with NVRTC (cached on disk) even when the jar has fatbins
+     */
+    public CudaBackend(int device, boolean forceNvrtc) {
+        CudaProbe.Result probe = CudaProbe.probe();
+        if (!probe.available()) {
+            throw new GoslingException(probe.reason());
+        }
+        this.device = device;
+        Cuda.checkDriver(cuInit(0), "cuInit");
+        Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        Cuda.check(cudaFree(null), "cudaFree(null) (creating the context)");
+        boundThread = Thread.currentThread();
+        try (cudaDeviceProp prop = new cudaDeviceProp()) {
+            Cuda.check(cudaGetDeviceProperties(prop, device), "cudaGetDeviceProperties");
+            deviceName = prop.name().getString();
+            ccMajor = prop.major();
+            ccMinor = prop.minor();
+            multiprocessors = prop.multiProcessorCount();
+            totalMemory = prop.totalGlobalMem();
+        }
+        stream = new CUstream_st();
+        Cuda.check(cudaStreamCreate(stream), "cudaStreamCreate");
+        cublasHandle = new cublasContext();
+        cublasCheck(cublasCreate_v2(cublasHandle), "cublasCreate");
+        cublasCheck(cublasSetStream_v2(cublasHandle, stream), "cublasSetStream");
+        loader = new KernelLoader(ccMajor, ccMinor, forceNvrtc, KernelLoader.defaultCacheDir());
+        addF32 = loader.kernel("elementwise", "add_f32");
+        accumulateF32 = loader.kernel("elementwise", "accumulate_f32");
+        fillF32 = loader.kernel("elementwise", "fill_f32");
+        fillUniform = loader.kernel("elementwise", "fill_uniform_f32");
+        gateFwd = loader.kernel("elementwise", "gate_forward");
+        gateBwd = loader.kernel("elementwise", "gate_backward");
+        valueResidualFwd = loader.kernel("elementwise", "value_residual_forward");
+        valueResidualBwd = loader.kernel("elementwise", "value_residual_backward");
+        reluSqFwd = loader.kernel("elementwise", "relu_squared_forward");
+        reluSqBwd = loader.kernel("elementwise", "relu_squared_backward");
+        biasActivate = loader.kernel("lora", "bias_activate");
+        activationBwd = loader.kernel("lora", "activation_backward");
+        embeddingFwd = loader.kernel("embedding", "embedding_forward");
+        embeddingBwd = loader.kernel("embedding", "embedding_backward");
+        normFwd = loader.kernel("norm", "norm_forward");
+        normBwdX = loader.kernel("norm", "norm_backward_x");
+        normBwdParams = loader.kernel("norm", "norm_backward_params");
+        tokenShiftFwd = loader.kernel("token_shift", "token_shift_forward");
+        tokenShiftBwdX = loader.kernel("token_shift", "token_shift_backward_x");
+        tokenShiftBwdMix = loader.kernel("token_shift", "token_shift_backward_mix");
+        keyPrepareFwd = loader.kernel("key_prepare", "key_prepare_forward");
+        keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
+        bonusFwd = loader.kernel("bonus", "bonus_forward");
+        bonusBwd = loader.kernel("bonus", "bonus_backward");
+        for (int v = 0; v < WKV7_LANES.length; v++) {
+            wkv7Fwd[v] = loader.kernel("wkv7", "wkv7_forward_l" + WKV7_LANES[v]);
+            wkv7Bwd[v] = loader.kernel("wkv7", "wkv7_backward_l" + WKV7_LANES[v]);
+        }
+        ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
+        ceBwd = loader.kernel("cross_entropy", "cross_entropy_backward");
+        columnFinish = loader.kernel("reduce", "column_finish");
+        columnPartial = loader.kernel("reduce", "column_partial");
+        sumSquaresPartial = loader.kernel("adamw", "sum_squares_partial");
+        adamw = loader.kernel("adamw", "adamw_step");
+        errorWord = deviceAlloc(16, "the error word");
+        Cuda.check(cudaMemsetAsync(pa.at(errorWord), 0, 16, stream), "cudaMemsetAsync");
+        synchronize();
+    }
+
+    // ------------------------------------------------------------------------------------------------ device facts
+
+    @Override
+    public String name() {
+        return "cuda(" + deviceName + ", sm_" + ccMajor + ccMinor + ")";
+    }
+
+    public String deviceName() {
+        return deviceName;
+    }
+
+    public int computeCapability() {
+        return ccMajor * 10 + ccMinor;
+    }
+
+    public int multiprocessors() {
+        return multiprocessors;
+    }
+
+    public long totalMemoryBytes() {
+        return totalMemory;
+    }
+
+    /** "runtime 13000, driver 13000, cuBLAS 130100" for logs. */
+    public String versions() {
+        bind();
+        int[] rt = new int[1];
+        int[] drv = new int[1];
+        int[] cb = new int[1];
+        cudaRuntimeGetVersion(rt);
+        cudaDriverGetVersion(drv);
+        cublasGetVersion_v2(cublasHandle, cb);
+        return "runtime " + rt[0] + ", driver " + drv[0] + ", cuBLAS " + cb[0];
+    }
+
+    /** Where each kernel module came from (fatbin, NVRTC compiled, NVRTC cached). */
+    public Map<String, KernelLoader.Origin> kernelOrigins() {
+        return loader.origins();
+    }
+
+    /** Device memory held by this backend's allocator at its peak (live + cached), in bytes. */
+    public long peakReservedBytes() {
+        return allocator.peakReservedBytes();
+    }
+
+    /** cudaMalloc calls so far (a training step after the first should add none). */
+    public long mallocCalls() {
+        return allocator.mallocCalls();
+    }
+
+    /** Free and total device memory as the driver reports it. */
+    public long[] memoryInfo() {
+        bind();
+        try (SizeTPointer free = new SizeTPointer(1); SizeTPointer total = new SizeTPointer(1)) {
+            Cuda.check(cudaMemGetInfo(free, total), "cudaMemGetInfo");
+            return new long[] {free.get(), total.get()};
+        }
+    }
+
+    /** Waits for all queued work, then throws if a kernel recorded an invalid id. */
+    public void synchronize() {
+        bind();
+        Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+        checkErrorWord();
+    }
+
+    /** Device-side timing: runs {@code body}, returns the milliseconds between events recorded around it. */
+    public float time(Runnable body) {
+        bind();
+        CUevent_st start = new CUevent_st();
+        CUevent_st stop = new CUevent_st();
+        Cuda.check(cudaEventCreate(start), "cudaEventCreate");
+        Cuda.check(cudaEventCreate(stop), "cudaEventCreate");
+        try {
+            Cuda.check(cudaEventRecord(start, stream), "cudaEventRecord");
+            body.run();
+            Cuda.check(cudaEventRecord(stop, stream), "cudaEventRecord");
+            Cuda.check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+            float[] ms = new float[1];
+            Cuda.check(cudaEventElapsedTime(ms, start, stop), "cudaEventElapsedTime");
+            return ms[0];
+        } finally {
+            cudaEventDestroy(start);
+            cudaEventDestroy(stop);
+        }
+    }
+
+    /** Sets every element of an F32 tensor to {@code value} (tests poison outputs with NaN). */
+    public void fill(Tensor t, float value) {
+        bind();
+        CudaTensor c = own(t, "fill", "t");
+        if (c.dtype != DType.F32) {
+            throw new IllegalArgumentException("fill: t must be F32, got " + c.dtype);
+        }
+        if (c.numel > 0) {
+            launch1d(fillF32, c.numel, args.reset().ptr(c.address).f32(value).i64(c.numel));
+        }
+    }
+
+    /** Fills an F32 tensor with uniform values in [lo, hi) from a hash of (seed, index), made on the device. */
+    public void fillUniform(Tensor t, long seed, float lo, float hi) {
+        bind();
+        CudaTensor c = own(t, "fillUniform", "t");
+        if (c.dtype != DType.F32) {
+            throw new IllegalArgumentException("fillUniform: t must be F32, got " + c.dtype);
+        }
+        if (c.numel > 0) {
+            launch1d(fillUniform, c.numel, args.reset().ptr(c.address).i64(c.numel).i64(seed).f32(lo).f32(hi));
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        bind();
+        closed = true;
+        cudaStreamSynchronize(stream);
+        loader.close();
+        cublasDestroy_v2(cublasHandle);
+        allocator.close();
+        cudaStreamDestroy(stream);
+        args.close();
+        one.close();
+        betaHost.close();
+        staging.close();
+    }
+
+    // ------------------------------------------------------------------------------------------------ memory
+
+    @Override
+    public Tensor allocate(DType dtype, int... shape) {
+        bind();
+        if (dtype == null) {
+            throw new IllegalArgumentException("allocate: dtype is null");
+        }
+        if (dtype == DType.F64) {
+            throw new IllegalArgumentException("allocate: the CUDA backend computes in F32 (F64 is the CPU backend's"
+                    + " checking precision)");
+        }
+        long numel = CudaTensor.numel(shape);
+        long bytes = numel * dtype.bytes;
+        long address = deviceAlloc(bytes, "a " + dtype + Arrays.toString(shape) + " tensor");
+        if (bytes > 0) {
+            Cuda.check(cudaMemsetAsync(pa.at(address), 0, bytes, stream), "cudaMemsetAsync");
+        }
+        return new CudaTensor(this, dtype, shape, numel, address);
+    }
+
+    private long deviceAlloc(long bytes, String what) {
+        long address = allocator.allocate(bytes);
+        if (address == 0) {
+            throw new GoslingException(String.format("GPU out of memory allocating %s (%.1f MiB) on %s: %.2f GiB in"
+                            + " use of %.2f GiB; lower micro_bsz or ctx_len, or train with --grad_cp 1", what,
+                    bytes / 1048576.0, deviceName, allocator.liveBytes() / 1073741824.0, totalMemory / 1073741824.0));
+        }
+        return address;
+    }
+
+    void release(CudaTensor t) {
+        if (!closed) {
+            allocator.free(t.address);
+        }
+    }
+
+    @Override
+    public Tensor view(Tensor base, long offset, int... shape) {
+        return new CudaTensor(own(base, "view", "base"), offset, shape);
+    }
+
+    private BytePointer staging(long bytes) {
+        if (staging.capacity() < bytes) {
+            staging.close();
+            staging = new BytePointer(Math.max(bytes, staging.capacity() * 2));
+        }
+        return staging;
+    }
+
+    private void toDevice(BytePointer host, long address, long bytes) {
+        if (bytes > 0) {
+            Cuda.check(cudaMemcpyAsync(pa.at(address), host, bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+            Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+        }
+    }
+
+    private void toHost(long address, BytePointer host, long bytes) {
+        Cuda.check(cudaMemcpyAsync(host, pa.at(address), bytes, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
+        Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+        checkErrorWord();
+    }
+
+    @Override
+    public void upload(float[] src, Tensor dst) {
+        bind();
+        CudaTensor t = f32(dst, "upload", "dst", src.length);
+        BytePointer s = staging(4L * src.length);
+        new FloatPointer(s).put(src);
+        toDevice(s, t.address, 4L * src.length);
+    }
+
+    @Override
+    public void upload(double[] src, Tensor dst) {
+        bind();
+        CudaTensor t = f32(dst, "upload", "dst", src.length);
+        BytePointer s = staging(4L * src.length);
+        FloatPointer f = new FloatPointer(s);
+        for (int i = 0; i < src.length; i++) {
+            f.put(i, (float) src[i]);
+        }
+        toDevice(s, t.address, 4L * src.length);
+    }
+
+    @Override
+    public void upload(int[] src, Tensor dst) {
+        bind();
+        CudaTensor t = ids(dst, "upload", "dst", src.length);
+        BytePointer s = staging(4L * src.length);
+        new IntPointer(s).put(src);
+        toDevice(s, t.address, 4L * src.length);
+    }
+
+    @Override
+    public void download(Tensor src, float[] dst) {
+        bind();
+        CudaTensor t = f32(src, "download", "src", dst.length);
+        BytePointer s = staging(4L * dst.length);
+        toHost(t.address, s, 4L * dst.length);
+        new FloatPointer(s).get(dst);
+    }
+
+    @Override
+    public void download(Tensor src, double[] dst) {
+        bind();
+        CudaTensor t = f32(src, "download", "src", dst.length);
+        BytePointer s = staging(4L * dst.length);
+        toHost(t.address, s, 4L * dst.length);
+        FloatPointer f = new FloatPointer(s);
+        for (int i = 0; i < dst.length; i++) {
+            dst[i] = f.get(i);
+        }
+    }
+
+    @Override
+    public void download(Tensor src, int[] dst) {
+        bind();
+        CudaTensor t = ids(src, "download", "src", dst.length);
+        BytePointer s = staging(4L * dst.length);
+        toHost(t.address, s, 4L * dst.length);
+        new IntPointer(s).get(dst);
+    }
+
+    @Override
+    public void zero(Tensor t) {
+        bind();
+        CudaTensor c = own(t, "zero", "t");
+        if (c.numel > 0) {
+            Cuda.check(cudaMemsetAsync(pa.at(c.address), 0, c.bytes(), stream), "cudaMemsetAsync");
+        }
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        bind();
+        CudaTensor s = own(src, "copy", "src");
+        CudaTensor d = own(dst, "copy", "dst");
+        if (s.dtype != d.dtype || s.numel != d.numel) {
+            throw new IllegalArgumentException("copy: src " + s + " and dst " + d + " differ in dtype or size");
+        }
+        if (s.numel > 0) {
+            Cuda.check(cudaMemcpyAsync(pa.at(d.address), pb.at(s.address), s.bytes(), cudaMemcpyDeviceToDevice, stream),
+                    "cudaMemcpyAsync");
+        }
+    }
+
+    @Override
+    public void accumulate(Tensor src, Tensor dst) {
+        bind();
+        long n = own(src, "accumulate", "src").numel;
+        long s = f32(src, "accumulate", "src", n).address;
+        long d = f32(dst, "accumulate", "dst", n).address;
+        if (n > 0) {
+            launch1d(accumulateF32, n, args.reset().ptr(s).ptr(d).i64(n));
+        }
+    }
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out) {
+        bind();
+        long n = own(a, "add", "a").numel;
+        long x = f32(a, "add", "a", n).address;
+        long y = f32(b, "add", "b", n).address;
+        long o = f32(out, "add", "out", n).address;
+        if (n > 0) {
+            launch1d(addF32, n, args.reset().ptr(x).ptr(y).ptr(o).i64(n));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ embedding
+
+    @Override
+    public void embeddingForward(Tensor tokens, Tensor weight, Tensor out, int rows, int vocab, int C) {
+        String op = "embeddingForward";
+        bind();
+        dims(op, rows, vocab, C);
+        long ids = ids(tokens, op, "tokens", rows).address;
+        long w = f32(weight, op, "weight", (long) vocab * C).address;
+        long o = f32(out, op, "out", (long) rows * C).address;
+        if (rows == 0 || C == 0) {
+            return;
+        }
+        args.reset().ptr(ids).ptr(w).ptr(o).i32(rows).i32(vocab).i32(C).ptr(errorWord);
+        embeddingFwd.launch(Math.min(rows, multiprocessors * 16), 1, 1, THREADS, 1, 1, 0, stream, args);
+    }
+
+    @Override
+    public void embeddingBackward(Tensor tokens, Tensor dOut, Tensor dWeight, int rows, int vocab, int C) {
+        String op = "embeddingBackward";
+        bind();
+        dims(op, rows, vocab, C);
+        long ids = ids(tokens, op, "tokens", rows).address;
+        long d = f32(dOut, op, "dOut", (long) rows * C).address;
+        long dw = f32(dWeight, op, "dWeight", (long) vocab * C).address;
+        if (rows == 0 || C == 0) {
+            return;
+        }
+        args.reset().ptr(ids).ptr(d).ptr(dw).i32(rows).i32(vocab).i32(C).ptr(errorWord);
+        embeddingBwd.launch(Math.min(rows, multiprocessors * 16), 1, 1, THREADS, 1, 1, 0, stream, args);
+    }
+
+    // ------------------------------------------------------------------------------------------------ norms
+
+    @Override
+    public void layerNormForward(Tensor x, Tensor weight, Tensor bias, Tensor out, Tensor mean, Tensor rstd,
+                                 int rows, int C) {
+        normForward("layerNormForward", x, weight, bias, out, mean, rstd, rows, C, C, (float) LAYER_NORM_EPS);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
+                                  Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C) {
+        normBackward("layerNormBackward", dOut, x, weight, mean, rstd, dx, dWeight, dBias, rows, C, C);
+    }
+
+    @Override
+    public void groupNormForward(Tensor x, Tensor weight, Tensor bias, Tensor out, Tensor mean, Tensor rstd,
+                                 int rows, int C) {
+        heads("groupNormForward", C);
+        normForward("groupNormForward", x, weight, bias, out, mean, rstd, rows, C, N, (float) GROUP_NORM_EPS);
+    }
+
+    @Override
+    public void groupNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
+                                  Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C) {
+        heads("groupNormBackward", C);
+        normBackward("groupNormBackward", dOut, x, weight, mean, rstd, dx, dWeight, dBias, rows, C, N);
+    }
+
+    private void normForward(String op, Tensor x, Tensor weight, Tensor bias, Tensor out, Tensor mean, Tensor rstd,
+                             int rows, int C, int group, float eps) {
+        bind();
+        dims(op, rows, C);
+        long n = (long) rows * C;
+        long units = C == 0 ? 0 : (long) rows * (C / group);
+        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(weight, op, "weight", C).address)
+                .ptr(f32(bias, op, "bias", C).address).ptr(f32(out, op, "out", n).address)
+                .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
+                .i64(units).i32(group).i32(C).f32(eps);
+        if (units > 0) {
+            normFwd.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+        }
+    }
+
+    private void normBackward(String op, Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
+                              Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C, int group) {
+        bind();
+        dims(op, rows, C);
+        long n = (long) rows * C;
+        long units = C == 0 ? 0 : (long) rows * (C / group);
+        long d = f32(dOut, op, "dOut", n).address;
+        long xs = f32(x, op, "x", n).address;
+        long w = f32(weight, op, "weight", C).address;
+        long mu = f32(mean, op, "mean", units).address;
+        long rs = f32(rstd, op, "rstd", units).address;
+        long dxs = f32(dx, op, "dx", n).address;
+        long dw = optional(dWeight, op, "dWeight", C);
+        long db = optional(dBias, op, "dBias", C);
+        if (units == 0) {
+            return;
+        }
+        args.reset().ptr(d).ptr(xs).ptr(w).ptr(mu).ptr(rs).ptr(dxs).i64(units).i32(group).i32(C);
+        normBwdX.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+        if (dw == 0 && db == 0) {
+            return;
+        }
+        int slices = slices(rows);
+        long partial = partials(2L * slices * C);
+        long partialB = partial + 4L * slices * C;
+        args.reset().ptr(d).ptr(xs).ptr(mu).ptr(rs).ptr(partial).ptr(partialB).i32(rows).i32(group).i32(C);
+        normBwdParams.launch(ceil(C, 32), slices, 1, 32, 8, 1, 0, stream, args);
+        finishColumns(partial, dw, slices, C);
+        finishColumns(partialB, db, slices, C);
+    }
+
+    // ------------------------------------------------------------------------------------------------ token shift
+
+    @Override
+    public void tokenShiftMixForward(Tensor x, Tensor mix, Tensor out, int B, int T, int C) {
+        String op = "tokenShiftMixForward";
+        bind();
+        long n = sequenceDims(op, B, T, C);
+        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(mix, op, "mix", C).address)
+                .ptr(f32(out, op, "out", n).address).i32(T).i32(C).i64(n);
+        if (n > 0) {
+            launch1d(tokenShiftFwd, n, args);
+        }
+    }
+
+    @Override
+    public void tokenShiftMixBackward(Tensor dOut, Tensor x, Tensor mix, Tensor dx, Tensor dMix, int B, int T, int C) {
+        String op = "tokenShiftMixBackward";
+        bind();
+        long n = sequenceDims(op, B, T, C);
+        long d = f32(dOut, op, "dOut", n).address;
+        long xs = f32(x, op, "x", n).address;
+        long m = f32(mix, op, "mix", C).address;
+        long dxs = f32(dx, op, "dx", n).address;
+        long dm = optional(dMix, op, "dMix", C);
+        if (n == 0) {
+            return;
+        }
+        launch1d(tokenShiftBwdX, n, args.reset().ptr(d).ptr(m).ptr(dxs).i32(T).i32(C).i64(n));
+        if (dm != 0) {
+            int rows = B * T;
+            int slices = slices(rows);
+            long partial = partials((long) slices * C);
+            args.reset().ptr(d).ptr(xs).ptr(partial).i32(rows).i32(T).i32(C);
+            tokenShiftBwdMix.launch(ceil(C, 32), slices, 1, 32, 8, 1, 0, stream, args);
+            finishColumns(partial, dm, slices, C);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ linear
+
+    /**
+     * Row-major C[m, n] = op(A)[m, k]·op(B)[k, n] + beta·C, as cuBLAS's column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: fp32
+     * operands, fp32 compute (CUBLAS_COMPUTE_32F, no TF32).
+     */
+    private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb,
+                      float beta, long c, int ldc) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        betaHost.put(0, beta);
+        cublasCheck(cublasGemmEx(cublasHandle, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+                n, m, k, one, pb.at(b), CUDA_R_32F, ldb, pa.at(a), CUDA_R_32F, lda, betaHost, pc.at(c), CUDA_R_32F,
+                ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+    }
+
+    @Override
+    public void linearForward(Tensor x, Tensor weight, Tensor out, int rows, int in, int outDim) {
+        String op = "linearForward";
+        bind();
+        dims(op, rows, in, outDim);
+        long xs = f32(x, op, "x", (long) rows * in).address;
+        long w = f32(weight, op, "weight", (long) outDim * in).address;
+        long o = f32(out, op, "out", (long) rows * outDim).address;
+        gemm(false, true, rows, outDim, in, xs, in, w, in, 0f, o, outDim);
+    }
+
+    @Override
+    public void linearBackward(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight,
+                               int rows, int in, int outDim) {
+        String op = "linearBackward";
+        bind();
+        dims(op, rows, in, outDim);
+        long d = f32(dOut, op, "dOut", (long) rows * outDim).address;
+        long xs = f32(x, op, "x", (long) rows * in).address;
+        long w = f32(weight, op, "weight", (long) outDim * in).address;
+        long dxs = optional(dx, op, "dx", (long) rows * in);
+        long dw = optional(dWeight, op, "dWeight", (long) outDim * in);
+        if (rows == 0 || in == 0 || outDim == 0) {
+            return;
+        }
+        if (dxs != 0) {
+            gemm(false, false, rows, in, outDim, d, outDim, w, in, 1f, dxs, in);
+        }
+        if (dw != 0) {
+            gemm(true, false, outDim, in, rows, d, outDim, xs, in, 1f, dw, in);
+        }
+    }
+
+    @Override
+    public void loraForward(Tensor x, Tensor down, Tensor up, Tensor bias, Activation hiddenAct, Activation outAct,
+                            Tensor hidden, Tensor out, int rows, int in, int rank, int outDim) {
+        String op = "loraForward";
+        bind();
+        dims(op, rows, in, rank, outDim);
+        activations(op, hiddenAct, outAct);
+        long xs = f32(x, op, "x", (long) rows * in).address;
+        long dn = f32(down, op, "down", (long) in * rank).address;
+        long u = f32(up, op, "up", (long) rank * outDim).address;
+        long bs = optional(bias, op, "bias", outDim);
+        long h = f32(hidden, op, "hidden", (long) rows * rank).address;
+        long o = f32(out, op, "out", (long) rows * outDim).address;
+        if (rows == 0) {
+            return;
+        }
+        gemm(false, false, rows, rank, in, xs, in, dn, rank, 0f, h, rank);
+        activate(h, 0, hiddenAct, (long) rows * rank, rank);
+        gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, o, outDim);
+        activate(o, bs, outAct, (long) rows * outDim, outDim);
+    }
+
+    private void activate(long y, long bias, Activation act, long n, int cols) {
+        if ((bias == 0 && act == Activation.NONE) || n == 0) {
+            return;
+        }
+        launch1d(biasActivate, n, args.reset().ptr(y).ptr(bias).i32(act.ordinal()).i64(n).i32(cols));
+    }
+
+    @Override
+    public void loraBackward(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias, Activation hiddenAct,
+                             Activation outAct, Tensor hidden, Tensor out, Tensor dPreScratch, Tensor dHiddenScratch,
+                             Tensor dx, Tensor dDown, Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
+        String op = "loraBackward";
+        bind();
+        dims(op, rows, in, rank, outDim);
+        activations(op, hiddenAct, outAct);
+        long outN = (long) rows * outDim;
+        long d = f32(dOut, op, "dOut", outN).address;
+        long xs = f32(x, op, "x", (long) rows * in).address;
+        long dn = f32(down, op, "down", (long) in * rank).address;
+        long u = f32(up, op, "up", (long) rank * outDim).address;
+        long bs = optional(bias, op, "bias", outDim);
+        long h = f32(hidden, op, "hidden", (long) rows * rank).address;
+        long o = f32(out, op, "out", outN).address;
+        long dPre = outAct == Activation.NONE ? optional(dPreScratch, op, "dPreScratch", outN)
+                : f32(dPreScratch, op, "dPreScratch", outN).address;
+        long dh = f32(dHiddenScratch, op, "dHiddenScratch", (long) rows * rank).address;
+        long dxs = f32(dx, op, "dx", (long) rows * in).address;
+        long ddn = optional(dDown, op, "dDown", (long) in * rank);
+        long du = optional(dUp, op, "dUp", (long) rank * outDim);
+        long db = optional(dBias, op, "dBias", outDim);
+        if (rows == 0) {
+            return;
+        }
+        long pre = d;
+        if (outAct != Activation.NONE) {
+            pre = dPre;
+            launch1d(activationBwd, outN, args.reset().ptr(d).ptr(o).i32(outAct.ordinal()).ptr(pre).i64(outN));
+        }
+        if (bs != 0 && db != 0) {
+            int slices = slices(rows);
+            long partial = partials((long) slices * outDim);
+            args.reset().ptr(pre).ptr(partial).i32(rows).i32(outDim);
+            columnPartial.launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
+            finishColumns(partial, db, slices, outDim);
+        }
+        if (du != 0) {
+            gemm(true, false, rank, outDim, rows, h, rank, pre, outDim, 1f, du, outDim);
+        }
+        gemm(false, true, rows, rank, outDim, pre, outDim, u, outDim, 0f, dh, rank);
+        if (hiddenAct != Activation.NONE) {
+            long hn = (long) rows * rank;
+            launch1d(activationBwd, hn, args.reset().ptr(dh).ptr(h).i32(hiddenAct.ordinal()).ptr(dh).i64(hn));
+        }
+        if (ddn != 0) {
+            gemm(true, false, in, rank, rows, xs, in, dh, rank, 1f, ddn, rank);
+        }
+        gemm(false, true, rows, in, rank, dh, rank, dn, rank, 1f, dxs, in);
+    }
+
+    // ------------------------------------------------------------------------------------------------ time mix pieces
+
+    @Override
+    public void valueResidualForward(Tensor v, Tensor vFirst, Tensor gate, Tensor out, int rows, int C) {
+        String op = "valueResidualForward";
+        bind();
+        long n = elementwise(op, rows, C);
+        args.reset().ptr(f32(v, op, "v", n).address).ptr(f32(vFirst, op, "vFirst", n).address)
+                .ptr(f32(gate, op, "gate", n).address).ptr(f32(out, op, "out", n).address).i64(n);
+        if (n > 0) {
+            launch1d(valueResidualFwd, n, args);
+        }
+    }
+
+    @Override
+    public void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate,
+                                      Tensor dv, Tensor dvFirst, Tensor dGate, int rows, int C) {
+        String op = "valueResidualBackward";
+        bind();
+        long n = elementwise(op, rows, C);
+        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(v, op, "v", n).address)
+                .ptr(f32(vFirst, op, "vFirst", n).address).ptr(f32(gate, op, "gate", n).address)
+                .ptr(f32(dv, op, "dv", n).address).ptr(f32(dvFirst, op, "dvFirst", n).address)
+                .ptr(f32(dGate, op, "dGate", n).address).i64(n);
+        if (n > 0) {
+            launch1d(valueResidualBwd, n, args);
+        }
+    }
+
+    @Override
+    public void keyPrepareForward(Tensor k, Tensor alpha, Tensor kK, Tensor kA, Tensor kTilde, Tensor a, Tensor b,
+                                  int rows, int C) {
+        String op = "keyPrepareForward";
+        bind();
+        long n = elementwise(op, rows, C);
+        heads(op, C);
+        long units = (long) rows * (C / N);
+        args.reset().ptr(f32(k, op, "k", n).address).ptr(f32(alpha, op, "alpha", n).address)
+                .ptr(f32(kK, op, "kK", C).address).ptr(f32(kA, op, "kA", C).address)
+                .ptr(f32(kTilde, op, "kTilde", n).address).ptr(f32(a, op, "a", n).address)
+                .ptr(f32(b, op, "b", n).address).i64(units).i32(C);
+        if (units > 0) {
+            keyPrepareFwd.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+        }
+    }
+
+    @Override
+    public void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK, Tensor kA,
+                                   Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows, int C) {
+        String op = "keyPrepareBackward";
+        bind();
+        long n = elementwise(op, rows, C);
+        heads(op, C);
+        long dkt = f32(dKTilde, op, "dKTilde", n).address;
+        long da = f32(dA, op, "dA", n).address;
+        long db = f32(dB, op, "dB", n).address;
+        long ks = f32(k, op, "k", n).address;
+        long al = f32(alpha, op, "alpha", n).address;
+        long kk = f32(kK, op, "kK", C).address;
+        long ka = f32(kA, op, "kA", C).address;
+        long dks = f32(dk, op, "dk", n).address;
+        long dal = f32(dAlpha, op, "dAlpha", n).address;
+        long dkk = optional(dKK, op, "dKK", C);
+        long dka = optional(dKA, op, "dKA", C);
+        if (n == 0) {
+            return;
+        }
+        int slices = slices(rows);
+        long partialKK = partials(2L * slices * C);
+        long partialKA = partialKK + 4L * slices * C;
+        args.reset().ptr(dkt).ptr(da).ptr(db).ptr(ks).ptr(al).ptr(kk).ptr(ka).ptr(dks).ptr(dal).ptr(partialKK)
+                .ptr(partialKA).i32(rows).i32(C);
+        keyPrepareBwd.launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
+        finishColumns(partialKK, dkk, slices, C);
+        finishColumns(partialKA, dka, slices, C);
+    }
+
+    /** Selects the WKV7 kernel variant by its lanes per state row (2, 4 or 8); for the checks and the benchmark. */
+    void useWkv7Lanes(int lanes) {
+        for (int v = 0; v < WKV7_LANES.length; v++) {
+            if (WKV7_LANES[v] == lanes) {
+                wkv7Variant = v;
+                return;
+            }
+        }
+        throw new IllegalArgumentException("no WKV7 variant with " + lanes + " lanes per row");
+    }
+
+    int wkv7Lanes() {
+        return WKV7_LANES[wkv7Variant];
+    }
+
+    /** CUDA layout: the state after every 16th and the last step, [B, H, ⌈T/16⌉, 64, 64], then sa [B·T, H·64]. */
+    @Override
+    public long wkv7SavedElements(int B, int T, int H) {
+        dims("wkv7SavedElements", B, T, H);
+        return (long) B * H * chunks(T) * N * N + (long) B * T * H * N;
+    }
+
+    private static int chunks(int T) {
+        return (T + 15) / 16;
+    }
+
+    @Override
+    public void wkv7Forward(Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor out, Tensor saved,
+                            int B, int T, int H) {
+        String op = "wkv7Forward";
+        bind();
+        long n = sequenceDims(op, B, T, H * N);
+        long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
+        long sa = s + 4L * B * H * chunks(T) * N * N;
+        args.reset().i32(T).i32(H).ptr(f32(r, op, "r", n).address).ptr(f32(wRaw, op, "wRaw", n).address)
+                .ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address).ptr(f32(a, op, "a", n).address)
+                .ptr(f32(b, op, "b", n).address).ptr(f32(out, op, "out", n).address).ptr(s).ptr(sa);
+        if (n > 0) {
+            wkv7Fwd[wkv7Variant].launch(H, B, 1, wkv7Lanes() * N, 1, 1, 0, stream, args);
+        }
+    }
+
+    @Override
+    public void wkv7Backward(Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor saved,
+                             Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da, Tensor db, int B, int T, int H) {
+        String op = "wkv7Backward";
+        bind();
+        long n = sequenceDims(op, B, T, H * N);
+        long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
+        long sa = s + 4L * B * H * chunks(T) * N * N;
+        args.reset().i32(T).i32(H).ptr(f32(r, op, "r", n).address).ptr(f32(wRaw, op, "wRaw", n).address)
+                .ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address).ptr(f32(a, op, "a", n).address)
+                .ptr(f32(b, op, "b", n).address).ptr(f32(dOut, op, "dOut", n).address).ptr(s).ptr(sa)
+                .ptr(f32(dr, op, "dr", n).address).ptr(f32(dwRaw, op, "dwRaw", n).address)
+                .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(f32(da, op, "da", n).address)
+                .ptr(f32(db, op, "db", n).address);
+        if (n > 0) {
+            wkv7Bwd[wkv7Variant].launch(H, B, 1, wkv7Lanes() * N, 1, 1, 0, stream, args);
+        }
+    }
+
+    @Override
+    public void bonusForward(Tensor x, Tensor r, Tensor k, Tensor v, Tensor rK, Tensor out, int rows, int C) {
+        String op = "bonusForward";
+        bind();
+        long n = elementwise(op, rows, C);
+        heads(op, C);
+        long units = (long) rows * (C / N);
+        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address)
+                .ptr(f32(v, op, "v", n).address).ptr(f32(rK, op, "rK", C).address).ptr(f32(out, op, "out", n).address)
+                .i64(units).i32(C);
+        if (units > 0) {
+            bonusFwd.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+        }
+    }
+
+    @Override
+    public void bonusBackward(Tensor dOut, Tensor r, Tensor k, Tensor v, Tensor rK,
+                              Tensor dx, Tensor dr, Tensor dk, Tensor dv, Tensor dRK, int rows, int C) {
+        String op = "bonusBackward";
+        bind();
+        long n = elementwise(op, rows, C);
+        heads(op, C);
+        long d = f32(dOut, op, "dOut", n).address;
+        long rs = f32(r, op, "r", n).address;
+        long ks = f32(k, op, "k", n).address;
+        long vs = f32(v, op, "v", n).address;
+        long rk = f32(rK, op, "rK", C).address;
+        long dxs = optional(dx, op, "dx", n);
+        long drs = f32(dr, op, "dr", n).address;
+        long dks = f32(dk, op, "dk", n).address;
+        long dvs = f32(dv, op, "dv", n).address;
+        long drk = optional(dRK, op, "dRK", C);
+        if (n == 0) {
+            return;
+        }
+        int slices = slices(rows);
+        long partial = partials((long) slices * C);
+        args.reset().ptr(d).ptr(rs).ptr(ks).ptr(vs).ptr(rk).ptr(dxs).ptr(drs).ptr(dks).ptr(dvs).ptr(partial)
+                .i32(rows).i32(C);
+        bonusBwd.launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
+        finishColumns(partial, drk, slices, C);
+    }
+
+    @Override
+    public void gateForward(Tensor x, Tensor gate, Tensor out, int rows, int C) {
+        String op = "gateForward";
+        bind();
+        long n = elementwise(op, rows, C);
+        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(gate, op, "gate", n).address)
+                .ptr(f32(out, op, "out", n).address).i64(n);
+        if (n > 0) {
+            launch1d(gateFwd, n, args);
+        }
+    }
+
+    @Override
+    public void gateBackward(Tensor dOut, Tensor x, Tensor gate, Tensor dx, Tensor dGate, int rows, int C) {
+        String op = "gateBackward";
+        bind();
+        long n = elementwise(op, rows, C);
+        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(x, op, "x", n).address)
+                .ptr(f32(gate, op, "gate", n).address).ptr(f32(dx, op, "dx", n).address)
+                .ptr(f32(dGate, op, "dGate", n).address).i64(n);
+        if (n > 0) {
+            launch1d(gateBwd, n, args);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ channel mix
+
+    @Override
+    public void reluSquaredForward(Tensor x, Tensor out, int rows, int C) {
+        String op = "reluSquaredForward";
+        bind();
+        long n = elementwise(op, rows, C);
+        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(out, op, "out", n).address).i64(n);
+        if (n > 0) {
+            launch1d(reluSqFwd, n, args);
+        }
+    }
+
+    @Override
+    public void reluSquaredBackward(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
+        String op = "reluSquaredBackward";
+        bind();
+        long n = elementwise(op, rows, C);
+        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(x, op, "x", n).address)
+                .ptr(f32(dx, op, "dx", n).address).i64(n);
+        if (n > 0) {
+            launch1d(reluSqBwd, n, args);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ loss
+
+    @Override
+    public void crossEntropyForward(Tensor logits, Tensor targets, Tensor losses, int rows, int vocab) {
+        String op = "crossEntropyForward";
+        bind();
+        dims(op, rows, vocab);
+        vocab(op, vocab);
+        args.reset().ptr(f32(logits, op, "logits", (long) rows * vocab).address)
+                .ptr(ids(targets, op, "targets", rows).address).ptr(f32(losses, op, "losses", rows).address)
+                .i32(rows).i32(vocab).ptr(errorWord + 8);
+        if (rows > 0) {
+            ceFwd.launch(Math.min(rows, multiprocessors * 2), 1, 1, CE_THREADS, 1, 1, 0, stream, args);
+        }
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor logits, Tensor targets, Tensor dLogits, int rows, int vocab,
+                                     double gradScale) {
+        String op = "crossEntropyBackward";
+        bind();
+        dims(op, rows, vocab);
+        vocab(op, vocab);
+        long n = (long) rows * vocab;
+        args.reset().ptr(f32(logits, op, "logits", n).address).ptr(ids(targets, op, "targets", rows).address)
+                .ptr(f32(dLogits, op, "dLogits", n).address).i32(rows).i32(vocab).f32((float) gradScale)
+                .ptr(errorWord + 8);
+        if (rows > 0) {
+            ceBwd.launch(Math.min(rows, multiprocessors * 2), 1, 1, CE_THREADS, 1, 1, 0, stream, args);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ optimizer
+
+    @Override
+    public double sumOfSquares(Tensor t) {
+        String op = "sumOfSquares";
+        bind();
+        CudaTensor c = f32(t, op, "t", own(t, op, "t").numel);
+        if (c.numel == 0) {
+            return 0.0;
+        }
+        int grid = (int) Math.min(ceil(c.numel, THREADS), multiprocessors * 8L);
+        long partial = partials(2L * grid);
+        args.reset().ptr(c.address).i64(c.numel).ptr(partial);
+        sumSquaresPartial.launch(grid, 1, 1, THREADS, 1, 1, 0, stream, args);
+        BytePointer s = staging(8L * grid);
+        toHost(partial, s, 8L * grid);
+        DoublePointer d = new DoublePointer(s);
+        double sum = 0;
+        for (int i = 0; i < grid; i++) {
+            sum += d.get(i);
+        }
+        return sum;
+    }
+
+    @Override
+    public void adamwStep(Tensor params, Tensor grads, Tensor m, Tensor v, long[] segmentEnds, float[] segmentLr,
+                          float[] segmentDecay, float beta1, float beta2, float eps, float gradScale, float bc1,
+                          float bc2) {
+        String op = "adamwStep";
+        bind();
+        long n = own(params, op, "params").numel;
+        AdamWSegments.check(n, segmentEnds, segmentLr, segmentDecay);
+        long p = f32(params, op, "params", n).address;
+        long g = f32(grads, op, "grads", n).address;
+        long ms = f32(m, op, "m", n).address;
+        long vs = f32(v, op, "v", n).address;
+        int segments = segmentEnds.length;
+        if (!Arrays.equals(segmentEnds, lastEnds) || !Arrays.equals(segmentLr, lastLr)
+                || !Arrays.equals(segmentDecay, lastDecay)) {
+            long bytes = 16L * segments;
+            if (segmentTablesBytes < bytes) {
+                if (segmentTables != 0) {
+                    allocator.free(segmentTables);
+                }
+                segmentTables = deviceAlloc(bytes, "the optimizer's segment table");
+                segmentTablesBytes = bytes;
+            }
+            BytePointer s = staging(bytes);
+            new LongPointer(s).put(segmentEnds);
+            new FloatPointer(s).position(2L * segments).put(segmentLr);
+            new FloatPointer(s).position(3L * segments).put(segmentDecay);
+            toDevice(s, segmentTables, bytes);
+            lastEnds = segmentEnds.clone();
+            lastLr = segmentLr.clone();
+            lastDecay = segmentDecay.clone();
+        }
+        args.reset().ptr(p).ptr(g).ptr(ms).ptr(vs).i64(n).ptr(segmentTables).ptr(segmentTables + 8L * segments)
+                .ptr(segmentTables + 12L * segments).i32(segments).f32(beta1).f32(beta2).f32(eps).f32(gradScale)
+                .f32(bc1).f32(bc2);
+        launch1d(adamw, n, args);
+    }
+
+    // ------------------------------------------------------------------------------------------------ launch helpers
+
+    private int blocks(long threads) {
+        return (int) Math.min(ceil(threads, THREADS), Integer.MAX_VALUE);
+    }
+
+    /** A grid-stride kernel over n elements: 256 threads a block, at most 16 blocks per multiprocessor. */
+    private void launch1d(Kernel k, long n, LaunchArgs a) {
+        int grid = (int) Math.min(ceil(n, THREADS), multiprocessors * 16L);
+        k.launch(grid, 1, 1, THREADS, 1, 1, 0, stream, a);
+    }
+
+    private static long ceil(long a, long b) {
+        return (a + b - 1) / b;
+    }
+
+    private static int ceil(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    /** Row slices of a column reduction: one per 64 rows, 1 … 256; fixed by rows, so the sums are reproducible. */
+    static int slices(int rows) {
+        return Math.max(1, Math.min(MAX_SLICES, ceil(rows, ROWS_PER_SLICE)));
+    }
+
+    /** The partial-sum buffer, at least {@code floats} fp32 values (grows once, then is reused). */
+    private long partials(long floats) {
+        long bytes = 4L * floats;
+        if (partialsBytes < bytes) {
+            if (partials != 0) {
+                allocator.free(partials);
+            }
+            partials = deviceAlloc(bytes, "column-reduction partial sums");
+            partialsBytes = bytes;
+        }
+        return partials;
+    }
+
+    /** out[c] += Σ slices of partial; nothing when out is 0 (a null gradient). */
+    private void finishColumns(long partial, long out, int slices, int C) {
+        if (out == 0 || C == 0) {
+            return;
+        }
+        columnFinish.launch(ceil(C, THREADS), 1, 1, THREADS, 1, 1, 0, stream,
+                args.reset().ptr(partial).ptr(out).i32(slices).i32(C));
+    }
+
+    private void checkErrorWord() {
+        try (IntPointer word = new IntPointer(4)) {
+            Cuda.check(cudaMemcpyAsync(word, pa.at(errorWord), 16, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
+            Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+            int tokenAt = word.get(0);
+            int targetAt = word.get(2);
+            if (tokenAt == 0 && targetAt == 0) {
+                return;
+            }
+            Cuda.check(cudaMemsetAsync(pa.at(errorWord), 0, 16, stream), "cudaMemsetAsync");
+            Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+            if (tokenAt != 0) {
+                throw new GoslingException("token id " + word.get(1) + " at position " + (tokenAt - 1)
+                        + " is outside the vocabulary: the data was tokenized for a different vocab_size than the"
+                        + " model's");
+            }
+            throw new GoslingException("target token id " + word.get(3) + " at position " + (targetAt - 1)
+                    + " is outside the vocabulary: the data was tokenized for a different vocab_size than the model's");
+        }
+    }
+
+    private void bind() {
+        if (closed) {
+            throw new IllegalStateException("the CUDA backend was closed");
+        }
+        Thread current = Thread.currentThread();
+        if (current != boundThread) {
+            Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+            boundThread = current;
+        }
+    }
+
+    private static void cublasCheck(int status, String call) {
+        if (status != cublas.CUBLAS_STATUS_SUCCESS) {
+            BytePointer text = cublasGetStatusString(status);
+            throw new CudaException(call, status, text == null ? "unknown cuBLAS status" : text.getString());
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ argument checks
+
+    private CudaTensor own(Tensor t, String op, String name) {
+        if (t == null) {
+            throw new IllegalArgumentException(op + ": " + name + " is null");
+        }
+        if (!(t instanceof CudaTensor c) || c.owner != this) {
+            throw new IllegalArgumentException(op + ": " + name + " belongs to another backend: " + t);
+        }
+        if (c.isClosed()) {
+            throw new IllegalArgumentException(op + ": " + name + " was closed: " + t);
+        }
+        return c;
+    }
+
+    /** An F32 operand with exactly {@code numel} elements. */
+    private CudaTensor f32(Tensor t, String op, String name, long numel) {
+        CudaTensor c = own(t, op, name);
+        if (c.dtype != DType.F32 || c.numel != numel) {
+            throw new IllegalArgumentException(op + ": " + name + " is " + c.numel + " × " + c.dtype + ", expected "
+                    + numel + " × F32");
+        }
+        return c;
+    }
+
+    /** The address of an optional F32 operand, 0 for null. */
+    private long optional(Tensor t, String op, String name, long numel) {
+        return t == null ? 0 : f32(t, op, name, numel).address;
+    }
+
+    private CudaTensor ids(Tensor t, String op, String name, long numel) {
+        CudaTensor c = own(t, op, name);
+        if (c.dtype != DType.I32 || c.numel != numel) {
+            throw new IllegalArgumentException(op + ": " + name + " is " + c.numel + " × " + c.dtype + ", expected "
+                    + numel + " × I32");
+        }
+        return c;
+    }
+
+    private static void dims(String op, int... dims) {
+        for (int d : dims) {
+            if (d < 0) {
+                throw new IllegalArgumentException(op + ": negative dimension " + d);
+            }
+        }
+    }
+
+    private static void heads(String op, int C) {
+        if (C % HEAD_SIZE != 0) {
+            throw new IllegalArgumentException(op + ": C = " + C + " is not a multiple of the head size " + HEAD_SIZE);
+        }
+    }
+
+    private static void vocab(String op, int vocab) {
+        if (vocab < 1) {
+            throw new IllegalArgumentException(op + ": vocab must be >= 1, got " + vocab);
+        }
+    }
+
+    private static void activations(String op, Activation hiddenAct, Activation outAct) {
+        if (hiddenAct == null || outAct == null) {
+            throw new IllegalArgumentException(op + ": activation is null");
+        }
+    }
+
+    private static long elementwise(String op, int rows, int C) {
+        dims(op, rows, C);
+        return (long) rows * C;
+    }
+
+    private static long sequenceDims(String op, int B, int T, int C) {
+        dims(op, B, T, C);
+        return (long) B * T * C;
+    }
+}

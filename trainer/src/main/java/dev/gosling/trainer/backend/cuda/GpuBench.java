@@ -1,0 +1,259 @@
+package dev.gosling.trainer.backend.cuda;
+
+import dev.gosling.trainer.backend.Activation;
+import dev.gosling.trainer.backend.DType;
+import dev.gosling.trainer.backend.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Per-op device timings of the CUDA backend (fp32), each op on random data made on the device: 3 warm-up calls,
+ * then 7 batches of calls timed with CUDA events; the row is the median batch's milliseconds per call. "GB/s" counts
+ * each operand read once and each output written once; "TFLOP/s" is 2·m·n·k per GEMM. WKV7 is timed at the sizes of
+ * peer-benchmarks.md §1b; the rest at the L12-D768, ctx 4096, micro-batch 8 step (rows = 32768).
+ */
+public final class GpuBench {
+
+    /** One timed op. */
+    public record Row(String op, String size, double ms, String rate) {
+    }
+
+    private final CudaBackend gpu;
+    private final List<Tensor> live = new ArrayList<>();
+    private long seed = 1;
+
+    public GpuBench(CudaBackend gpu) {
+        this.gpu = gpu;
+    }
+
+    /** n elements, as [n] or as [n / 65536, 65536] when n is over an int (the logits). */
+    private static int[] shape(long n) {
+        return n <= Integer.MAX_VALUE ? new int[] {(int) n} : new int[] {Math.toIntExact(n / 65536), 65536};
+    }
+
+    private Tensor rand(long n, float lo, float hi) {
+        Tensor t = gpu.allocate(DType.F32, shape(n));
+        live.add(t);
+        gpu.fillUniform(t, seed++, lo, hi);
+        return t;
+    }
+
+    private Tensor zeros(long n) {
+        Tensor t = gpu.allocate(DType.F32, shape(n));
+        live.add(t);
+        return t;
+    }
+
+    private void freeAll() {
+        gpu.synchronize();
+        live.forEach(Tensor::close);
+        live.clear();
+    }
+
+    /** Median milliseconds per call. */
+    private double time(Runnable op) {
+        for (int i = 0; i < 3; i++) {
+            op.run();
+        }
+        gpu.synchronize();
+        float once = gpu.time(op);
+        int reps = Math.max(1, Math.min(50, (int) (20.0 / Math.max(once, 1e-3))));
+        double[] batches = new double[7];
+        for (int b = 0; b < batches.length; b++) {
+            batches[b] = gpu.time(() -> {
+                for (int i = 0; i < reps; i++) {
+                    op.run();
+                }
+            }) / reps;
+        }
+        Arrays.sort(batches);
+        return batches[batches.length / 2];
+    }
+
+    private static String gbs(double bytes, double ms) {
+        return String.format("%.0f GB/s", bytes / (ms * 1e6));
+    }
+
+    private static String tflops(double flops, double ms) {
+        return String.format("%.1f TFLOP/s", flops / (ms * 1e9));
+    }
+
+    public List<Row> run() {
+        List<Row> rows = new ArrayList<>();
+        for (int[] d : new int[][] {{8, 4096, 12}, {16, 512, 12}, {4, 4096, 32}, {1, 16384, 32}}) {
+            wkv7(rows, d[0], d[1], d[2]);
+        }
+        step(rows, 8, 4096, 768, 65536);
+        return rows;
+    }
+
+    private void wkv7(List<Row> rows, int B, int T, int H) {
+        String size = "B=" + B + " T=" + T + " H=" + H;
+        try {
+            long n = (long) B * T * H * 64;
+            int rowsN = B * T;
+            int C = H * 64;
+            Tensor r = rand(n, -0.5f, 0.5f);
+            Tensor w = rand(n, -4f, 4f);
+            Tensor k = rand(n, -0.5f, 0.5f);
+            Tensor v = rand(n, -0.5f, 0.5f);
+            Tensor kRaw = rand(n, -1f, 1f);
+            Tensor alpha = rand(n, 0.05f, 0.95f);
+            Tensor kK = rand(C, 0.6f, 0.8f);
+            Tensor kA = rand(C, 0.9f, 1.1f);
+            Tensor a = zeros(n);
+            Tensor b = zeros(n);
+            gpu.keyPrepareForward(kRaw, alpha, kK, kA, zeros(n), a, b, rowsN, C);
+            Tensor out = zeros(n);
+            Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
+            Tensor dy = rand(n, -1f, 1f);
+            Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
+            int chosen = gpu.wkv7Lanes();
+            try {
+                for (int lanes : CudaBackend.WKV7_LANES) {
+                    gpu.useWkv7Lanes(lanes);
+                    double fwd = time(() -> gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H));
+                    double bwd = time(() -> gpu.wkv7Backward(dy, r, w, k, v, a, b, saved, g[0], g[1], g[2], g[3], g[4],
+                            g[5], B, T, H));
+                    String tag = " l" + lanes + (lanes == chosen ? "*" : "");
+                    rows.add(new Row("wkv7 forward" + tag, size, fwd, ""));
+                    rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));
+                    rows.add(new Row("wkv7 fwd+bwd" + tag, size, fwd + bwd, ""));
+                }
+            } finally {
+                gpu.useWkv7Lanes(chosen);
+            }
+        } catch (RuntimeException e) {
+            rows.add(new Row("wkv7", size, Double.NaN, GpuOpChecks.oneLine(e)));
+        } finally {
+            freeAll();
+        }
+    }
+
+    /** The heavy ops of one layer (and the head) at rows = B·T. */
+    private void step(List<Row> rows, int B, int T, int C, int V) {
+        int R = B * T;
+        long n = (long) R * C;
+        String size = "rows=" + R + " C=" + C;
+        try {
+            Tensor x = rand(n, -1f, 1f);
+            Tensor y = zeros(n);
+            Tensor dy = rand(n, -1f, 1f);
+            Tensor dx = zeros(n);
+            Tensor wC = rand(C, 0.5f, 1.5f);
+            Tensor bC = rand(C, -0.5f, 0.5f);
+            Tensor gC = zeros(C);
+            Tensor gC2 = zeros(C);
+            Tensor mean = zeros(R);
+            Tensor rstd = zeros(R);
+            double ms = time(() -> gpu.layerNormForward(x, wC, bC, y, mean, rstd, R, C));
+            rows.add(new Row("layerNorm forward", size, ms, gbs(8.0 * n, ms)));
+            ms = time(() -> gpu.layerNormBackward(dy, x, wC, mean, rstd, dx, gC, gC2, R, C));
+            rows.add(new Row("layerNorm backward", size, ms, gbs(16.0 * n, ms)));
+            Tensor gMean = zeros((long) R * (C / 64));
+            Tensor gRstd = zeros((long) R * (C / 64));
+            ms = time(() -> gpu.groupNormForward(x, wC, bC, y, gMean, gRstd, R, C));
+            rows.add(new Row("groupNorm forward", size, ms, gbs(8.0 * n, ms)));
+            ms = time(() -> gpu.groupNormBackward(dy, x, wC, gMean, gRstd, dx, gC, gC2, R, C));
+            rows.add(new Row("groupNorm backward", size, ms, gbs(16.0 * n, ms)));
+            ms = time(() -> gpu.tokenShiftMixForward(x, wC, y, B, T, C));
+            rows.add(new Row("tokenShiftMix forward", size, ms, gbs(8.0 * n, ms)));
+            ms = time(() -> gpu.tokenShiftMixBackward(dy, x, wC, dx, gC, B, T, C));
+            rows.add(new Row("tokenShiftMix backward", size, ms, gbs(16.0 * n, ms)));
+            Tensor alpha = rand(n, 0.05f, 0.95f);
+            Tensor a = zeros(n);
+            Tensor b = zeros(n);
+            Tensor kt = zeros(n);
+            ms = time(() -> gpu.keyPrepareForward(x, alpha, wC, bC, kt, a, b, R, C));
+            rows.add(new Row("keyPrepare forward", size, ms, gbs(20.0 * n, ms)));
+            ms = time(() -> gpu.keyPrepareBackward(dy, dy, dy, x, alpha, wC, bC, dx, y, gC, gC2, R, C));
+            rows.add(new Row("keyPrepare backward", size, ms, gbs(36.0 * n, ms)));
+            ms = time(() -> gpu.bonusForward(x, alpha, a, b, wC, y, R, C));
+            rows.add(new Row("bonus forward", size, ms, gbs(20.0 * n, ms)));
+            ms = time(() -> gpu.bonusBackward(dy, alpha, a, b, wC, null, dx, y, kt, gC, R, C));
+            rows.add(new Row("bonus backward", size, ms, gbs(40.0 * n, ms)));
+            ms = time(() -> gpu.valueResidualForward(x, a, alpha, y, R, C));
+            rows.add(new Row("valueResidual forward", size, ms, gbs(16.0 * n, ms)));
+            ms = time(() -> gpu.gateForward(x, alpha, y, R, C));
+            rows.add(new Row("gate forward", size, ms, gbs(12.0 * n, ms)));
+            ms = time(() -> gpu.gateBackward(dy, x, alpha, dx, y, R, C));
+            rows.add(new Row("gate backward", size, ms, gbs(28.0 * n, ms)));
+
+            Tensor wCC = rand((long) C * C, -0.03f, 0.03f);
+            Tensor gCC = zeros((long) C * C);
+            ms = time(() -> gpu.linearForward(x, wCC, y, R, C, C));
+            rows.add(new Row("linear C>C forward", size, ms, tflops(2.0 * R * C * C, ms)));
+            ms = time(() -> gpu.linearBackward(dy, x, wCC, dx, gCC, R, C, C));
+            rows.add(new Row("linear C>C backward", size, ms, tflops(4.0 * R * C * C, ms)));
+            int rank = 64;
+            Tensor down = rand((long) C * rank, -0.1f, 0.1f);
+            Tensor up = rand((long) rank * C, -0.1f, 0.1f);
+            Tensor hidden = zeros((long) R * rank);
+            Tensor dHidden = zeros((long) R * rank);
+            Tensor gDown = zeros((long) C * rank);
+            Tensor gUp = zeros((long) rank * C);
+            ms = time(() -> gpu.loraForward(x, down, up, bC, Activation.TANH, Activation.NONE, hidden, y, R, C, rank, C));
+            rows.add(new Row("lora forward (rank 64)", size, ms, ""));
+            ms = time(() -> gpu.loraBackward(dy, x, down, up, bC, Activation.TANH, Activation.NONE, hidden, y, null,
+                    dHidden, dx, gDown, gUp, gC, R, C, rank, C));
+            rows.add(new Row("lora backward (rank 64)", size, ms, ""));
+            freeAll();
+
+            long n4 = 4L * n;
+            Tensor xs = rand(n, -1f, 1f);
+            Tensor k4 = rand((long) 4 * C * C, -0.03f, 0.03f);
+            Tensor h4 = zeros(n4);
+            Tensor dh4 = rand(n4, -1f, 1f);
+            Tensor dxs = zeros(n);
+            Tensor gk4 = zeros((long) 4 * C * C);
+            ms = time(() -> gpu.linearForward(xs, k4, h4, R, C, 4 * C));
+            rows.add(new Row("linear C>4C forward", size, ms, tflops(8.0 * R * C * C, ms)));
+            ms = time(() -> gpu.linearBackward(dh4, xs, k4, dxs, gk4, R, C, 4 * C));
+            rows.add(new Row("linear C>4C backward", size, ms, tflops(16.0 * R * C * C, ms)));
+            ms = time(() -> gpu.reluSquaredForward(dh4, h4, R, 4 * C));
+            rows.add(new Row("reluSquared forward", "rows=" + R + " 4C", ms, gbs(8.0 * n4, ms)));
+            freeAll();
+
+            String hs = "rows=" + R + " C=" + C + " V=" + V;
+            Tensor xh = rand(n, -1f, 1f);
+            Tensor head = rand((long) V * C, -0.02f, 0.02f);
+            Tensor logits = zeros((long) R * V);
+            Tensor losses = zeros(R);
+            Tensor targets = gpu.allocate(DType.I32, R);
+            live.add(targets);
+            gpu.upload(new SplittableRandom(3).ints(R, 0, V).toArray(), targets);
+            ms = time(() -> gpu.linearForward(xh, head, logits, R, C, V));
+            rows.add(new Row("head linear forward", hs, ms, tflops(2.0 * R * C * V, ms)));
+            gpu.fillUniform(logits, 99, -3f, 3f);
+            ms = time(() -> gpu.crossEntropyForward(logits, targets, losses, R, V));
+            rows.add(new Row("crossEntropy forward", hs, ms, gbs(4.0 * R * V, ms)));
+            Tensor dLogits = zeros((long) R * V);
+            ms = time(() -> gpu.crossEntropyBackward(logits, targets, dLogits, R, V, 1.0 / R));
+            rows.add(new Row("crossEntropy backward", hs, ms, gbs(8.0 * R * V, ms)));
+            Tensor dxh = zeros(n);
+            Tensor gHead = zeros((long) V * C);
+            ms = time(() -> gpu.linearBackward(dLogits, xh, head, dxh, gHead, R, C, V));
+            rows.add(new Row("head linear backward", hs, ms, tflops(4.0 * R * C * V, ms)));
+            freeAll();
+
+            long params = 191_084_544L;
+            Tensor p = rand(params, -0.1f, 0.1f);
+            Tensor g = rand(params, -1e-3f, 1e-3f);
+            Tensor m = zeros(params);
+            Tensor v = zeros(params);
+            long[] ends = {params / 2, params};
+            float[] lr = {1e-3f, 2e-3f};
+            float[] wd = {0.1f, 0f};
+            ms = time(() -> gpu.adamwStep(p, g, m, v, ends, lr, wd, 0.9f, 0.99f, 1e-18f, 1f, 0.1f, 0.01f));
+            rows.add(new Row("adamw step", "params=" + params, ms, gbs(28.0 * params, ms)));
+            ms = time(() -> gpu.sumOfSquares(g));
+            rows.add(new Row("sumOfSquares", "params=" + params, ms, gbs(4.0 * params, ms)));
+        } catch (RuntimeException e) {
+            rows.add(new Row("step ops", size, Double.NaN, GpuOpChecks.oneLine(e)));
+        } finally {
+            freeAll();
+        }
+    }
+}

@@ -1,0 +1,124 @@
+package dev.gosling.trainer.backend.cuda;
+
+import dev.gosling.kernels.KernelLoader;
+import dev.gosling.trainer.backend.cpu.CpuBackend;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The GPU check that runs without Maven (scripts/gpu-check puts it in the bundle): every CUDA op against the CPU
+ * backend ({@link GpuOpChecks}), the same checks quickly again with every kernel compiled by NVRTC (the fallback of a
+ * jar built without nvcc), then the per-op timings ({@link GpuBench}). Prints tables; writes them as TSV too.
+ * Exit status: 0 when every check passed, 1 when one failed, 2 when no GPU could be used.
+ *
+ * <pre>
+ *   java -cp 'lib/*' dev.gosling.trainer.backend.cuda.GpuCheck [--out DIR] [--no-bench] [--no-nvrtc]
+ * </pre>
+ */
+public final class GpuCheck {
+    private GpuCheck() {
+    }
+
+    public static void main(String[] argv) throws IOException {
+        Path out = null;
+        boolean bench = true;
+        boolean nvrtcPass = true;
+        for (int i = 0; i < argv.length; i++) {
+            switch (argv[i]) {
+                case "--out" -> out = Paths.get(argv[++i]);
+                case "--no-bench" -> bench = false;
+                case "--no-nvrtc" -> nvrtcPass = false;
+                default -> {
+                    System.err.println("GpuCheck: unknown argument " + argv[i]
+                            + "; usage: GpuCheck [--out DIR] [--no-bench] [--no-nvrtc]");
+                    System.exit(2);
+                }
+            }
+        }
+        PrintStream o = System.out;
+        CudaProbe.Result probe = CudaProbe.probe();
+        if (!probe.available()) {
+            o.println("GPU check: no usable GPU: " + probe.reason());
+            System.exit(2);
+        }
+        List<String> tsv = new ArrayList<>();
+        tsv.add("pass\top\tsize\tquantity\trel_error\ttolerance\tresult");
+        boolean allPassed;
+        int threads = Runtime.getRuntime().availableProcessors();
+        try (CudaBackend gpu = new CudaBackend(0, false); CpuBackend cpu = new CpuBackend(threads)) {
+            o.printf("device: %s, %d SMs, %.1f GiB; %s; kernels %s; CPU reference %s%n", gpu.deviceName(),
+                    gpu.multiprocessors(), gpu.totalMemoryBytes() / 1073741824.0, gpu.versions(),
+                    KernelLoader.hasFatbins() ? "from the jar's fatbins" : "from NVRTC (jar built without nvcc)",
+                    cpu.name());
+            long t0 = System.nanoTime();
+            allPassed = checks("fp32", gpu, cpu, GpuOpChecks.all(false), o, tsv);
+            o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
+            if (nvrtcPass) {
+                try (CudaBackend viaNvrtc = new CudaBackend(0, true)) {
+                    long t1 = System.nanoTime();
+                    allPassed &= checks("nvrtc", viaNvrtc, cpu, GpuOpChecks.all(true), o, tsv);
+                    o.printf("NVRTC modules: %s; %.1f s%n", viaNvrtc.kernelOrigins(), (System.nanoTime() - t1) / 1e9);
+                } catch (RuntimeException e) {
+                    o.println("NVRTC pass FAILED: " + GpuOpChecks.oneLine(e));
+                    tsv.add("nvrtc\t-\t-\t-\t-\t-\tFAIL " + GpuOpChecks.oneLine(e));
+                    allPassed = false;
+                }
+            }
+            if (out != null) {
+                Files.createDirectories(out);
+                Files.write(out.resolve("gpu-check.tsv"), tsv, StandardCharsets.UTF_8);
+            }
+            if (bench) {
+                List<String> btsv = new ArrayList<>();
+                btsv.add("op\tsize\tms\trate");
+                o.println();
+                o.println("per-op timings (fp32, CUDA events, median of 7 batches):");
+                o.printf("%-26s %-28s %10s  %s%n", "op", "size", "ms", "rate");
+                for (GpuBench.Row r : new GpuBench(gpu).run()) {
+                    o.printf(Locale.ROOT, "%-26s %-28s %10.3f  %s%n", r.op(), r.size(), r.ms(), r.rate());
+                    btsv.add(r.op() + "\t" + r.size() + "\t" + r.ms() + "\t" + r.rate());
+                }
+                o.printf("peak device memory held by the allocator: %.2f GiB; cudaMalloc calls: %d%n",
+                        gpu.peakReservedBytes() / 1073741824.0, gpu.mallocCalls());
+                if (out != null) {
+                    Files.write(out.resolve("gpu-bench.tsv"), btsv, StandardCharsets.UTF_8);
+                }
+            }
+        }
+        o.println(allPassed ? "GPU CHECK PASSED" : "GPU CHECK FAILED");
+        System.exit(allPassed ? 0 : 1);
+    }
+
+    private static boolean checks(String pass, CudaBackend gpu, CpuBackend cpu, List<GpuOpChecks.Check> checks,
+                                  PrintStream o, List<String> tsv) {
+        o.println();
+        o.println("correctness (" + pass + "): GPU fp32 vs CPU fp64, outputs poisoned with NaN, gradients accumulate"
+                + " onto random values; error = |gpu - cpu| / |cpu|");
+        o.printf("%-14s %-42s %-22s %10s %8s  %s%n", "op", "size", "quantity", "error", "tol", "result");
+        boolean ok = true;
+        int passed = 0;
+        int total = 0;
+        for (GpuOpChecks.Check c : checks) {
+            for (GpuOpChecks.Row r : c.run(gpu, cpu)) {
+                String result = r.passed() ? "ok" : "FAIL" + (r.failure() != null ? " " + r.failure()
+                        : r.finite() ? "" : " (NaN/Inf)");
+                o.printf(Locale.ROOT, "%-14s %-42s %-22s %10.2e %8.0e  %s%n", r.op(), r.size(), r.quantity(),
+                        r.error(), r.tolerance(), result);
+                tsv.add(pass + "\t" + r.op() + "\t" + r.size() + "\t" + r.quantity() + "\t" + r.error() + "\t"
+                        + r.tolerance() + "\t" + result);
+                ok &= r.passed();
+                passed += r.passed() ? 1 : 0;
+                total++;
+            }
+        }
+        o.printf("%s: %d of %d quantities within tolerance%n", pass, passed, total);
+        return ok;
+    }
+}

@@ -1,0 +1,821 @@
+package dev.gosling.trainer.backend.cuda;
+
+import dev.gosling.trainer.GoslingException;
+import dev.gosling.trainer.backend.Activation;
+import dev.gosling.trainer.backend.Backend;
+import dev.gosling.trainer.backend.DType;
+import dev.gosling.trainer.backend.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Every CUDA op held against the CPU backend, llm.c style: fresh random inputs (rounded to float, so both backends
+ * see the same numbers), the CPU backend in float64 as the reference, the GPU in float32. Forward outputs, saved
+ * tensors and scratch are poisoned with NaN before the GPU runs (an element the op forgets to write fails), and
+ * gradients start from random values rather than zero (an op that overwrites instead of accumulating fails); the
+ * gradient compared is the change. Each quantity passes when ‖gpu − cpu‖/‖cpu‖ is within the case's tolerance and
+ * the GPU result has no NaN or Inf.
+ *
+ * <p>Used by {@link GpuCheck} (the bundle's main, no Maven) and by the GPU test suite, so both run the same checks.
+ */
+public final class GpuOpChecks {
+    private GpuOpChecks() {
+    }
+
+    /** fp32 against the float64 reference. */
+    public static final double FP32_TOLERANCE = 1e-5;
+
+    /** One compared quantity. failure is non-null when the check could not run or hit an unexpected error. */
+    public record Row(String op, String size, String quantity, double error, double tolerance, boolean finite,
+                      String failure) {
+        public boolean passed() {
+            return failure == null && finite && error <= tolerance;
+        }
+    }
+
+    /** A named check producing rows. */
+    public interface Check {
+        String name();
+
+        List<Row> run(CudaBackend gpu, Backend cpu);
+    }
+
+    // ------------------------------------------------------------------------------------------------ harness
+
+    /** Tensors made on one backend in one precision, closed together. */
+    static final class Dev implements AutoCloseable {
+        final Backend backend;
+        final DType dtype;
+        private final List<Tensor> live = new ArrayList<>();
+
+        Dev(Backend backend, DType dtype) {
+            this.backend = backend;
+            this.dtype = dtype;
+        }
+
+        Tensor tensor(double[] data) {
+            Tensor t = keep(backend.allocate(dtype, data.length));
+            backend.upload(data, t);
+            return t;
+        }
+
+        /** An output, scratch or saved tensor, filled with NaN. */
+        Tensor poisoned(long n) {
+            double[] nan = new double[Math.toIntExact(n)];
+            Arrays.fill(nan, Double.NaN);
+            return tensor(nan);
+        }
+
+        Tensor ids(int[] data) {
+            Tensor t = keep(backend.allocate(DType.I32, data.length));
+            backend.upload(data, t);
+            return t;
+        }
+
+        double[] read(Tensor t) {
+            double[] a = new double[Math.toIntExact(t.numel())];
+            backend.download(t, a);
+            return a;
+        }
+
+        private Tensor keep(Tensor t) {
+            live.add(t);
+            return t;
+        }
+
+        @Override
+        public void close() {
+            live.forEach(Tensor::close);
+            live.clear();
+        }
+    }
+
+    /**
+     * One op pair: differentiable inputs with values, a forward that returns the compared outputs (and fills
+     * {@code saved}), and a backward that accumulates into one gradient tensor per input.
+     */
+    abstract static class OpCase implements Check {
+        final String op;
+        final String size;
+        final double tolerance;
+        final long seed;
+        private LinkedHashMap<String, double[]> inputs;
+
+        OpCase(String op, String size, double tolerance, long seed) {
+            this.op = op;
+            this.size = size;
+            this.tolerance = tolerance;
+            this.seed = seed;
+        }
+
+        @Override
+        public String name() {
+            return op + " " + size;
+        }
+
+        abstract void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in);
+
+        abstract List<Tensor> forward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved);
+
+        abstract void backward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved, List<Tensor> dOuts,
+                               Map<String, Tensor> grads);
+
+        private LinkedHashMap<String, double[]> inputs() {
+            if (inputs == null) {
+                inputs = new LinkedHashMap<>();
+                makeInputs(new SplittableRandom(seed), inputs);
+                inputs.replaceAll((k, v) -> toFloat(v));
+            }
+            return inputs;
+        }
+
+        private record Result(List<double[]> outputs, Map<String, double[]> gradDeltas) {
+        }
+
+        private Result runOn(Backend backend, DType dtype, List<double[]> dOuts, Map<String, double[]> g0) {
+            try (Dev d = new Dev(backend, dtype)) {
+                Map<String, Tensor> in = new LinkedHashMap<>();
+                inputs().forEach((k, v) -> in.put(k, d.tensor(v)));
+                Map<String, Tensor> saved = new LinkedHashMap<>();
+                List<Tensor> outs = forward(d, in, saved);
+                List<double[]> outValues = new ArrayList<>();
+                for (Tensor t : outs) {
+                    outValues.add(d.read(t));
+                }
+                Map<String, double[]> deltas = new LinkedHashMap<>();
+                if (dOuts != null) {
+                    List<Tensor> dOutTensors = new ArrayList<>();
+                    for (double[] r : dOuts) {
+                        dOutTensors.add(d.tensor(r));
+                    }
+                    Map<String, Tensor> grads = new LinkedHashMap<>();
+                    g0.forEach((k, v) -> grads.put(k, d.tensor(v)));
+                    backward(d, in, saved, dOutTensors, grads);
+                    grads.forEach((k, t) -> {
+                        double[] after = d.read(t);
+                        double[] start = g0.get(k);
+                        for (int i = 0; i < after.length; i++) {
+                            after[i] -= start[i];
+                        }
+                        deltas.put(k, after);
+                    });
+                }
+                return new Result(outValues, deltas);
+            }
+        }
+
+        @Override
+        public List<Row> run(CudaBackend gpu, Backend cpu) {
+            List<Row> rows = new ArrayList<>();
+            try {
+                SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
+                Result shape = runOn(cpu, DType.F64, null, null);
+                List<double[]> dOuts = new ArrayList<>();
+                for (double[] o : shape.outputs()) {
+                    dOuts.add(toFloat(gaussian(rng, o.length, 1.0)));
+                }
+                Map<String, double[]> g0 = new LinkedHashMap<>();
+                inputs().forEach((k, v) -> g0.put(k, toFloat(gaussian(rng, v.length, 0.5))));
+                Result ref = runOn(cpu, DType.F64, dOuts, g0);
+                Result got = runOn(gpu, DType.F32, dOuts, g0);
+                for (int i = 0; i < ref.outputs().size(); i++) {
+                    rows.add(compare(op, size, "out" + (ref.outputs().size() > 1 ? i : ""), got.outputs().get(i),
+                            ref.outputs().get(i), tolerance));
+                }
+                for (String k : ref.gradDeltas().keySet()) {
+                    rows.add(compare(op, size, "d" + k, got.gradDeltas().get(k), ref.gradDeltas().get(k), tolerance));
+                }
+            } catch (RuntimeException e) {
+                rows.add(new Row(op, size, "-", Double.NaN, tolerance, false, oneLine(e)));
+            }
+            return rows;
+        }
+    }
+
+    static Row compare(String op, String size, String quantity, double[] got, double[] ref, double tolerance) {
+        boolean finite = true;
+        for (double x : got) {
+            if (!Double.isFinite(x)) {
+                finite = false;
+                break;
+            }
+        }
+        return new Row(op, size, quantity, relError(got, ref), tolerance, finite, null);
+    }
+
+    /** ‖a − b‖ / ‖b‖ (0 when both are 0; NaN propagates). */
+    public static double relError(double[] a, double[] b) {
+        if (a.length != b.length) {
+            throw new IllegalArgumentException("lengths " + a.length + " and " + b.length);
+        }
+        double diff = 0;
+        double ref = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = a[i] - b[i];
+            diff += d * d;
+            ref += b[i] * b[i];
+        }
+        if (ref == 0) {
+            return diff == 0 ? 0 : Double.POSITIVE_INFINITY;
+        }
+        return Math.sqrt(diff / ref);
+    }
+
+    static String oneLine(Throwable e) {
+        String m = e.getClass().getSimpleName() + ": " + e.getMessage();
+        return m.replace('\n', ' ');
+    }
+
+    static double[] gaussian(SplittableRandom rng, int n, double scale) {
+        double[] a = new double[n];
+        for (int i = 0; i < n; i += 2) {
+            double u = rng.nextDouble();
+            double v = rng.nextDouble();
+            double r = Math.sqrt(-2 * Math.log(1 - u)) * scale;
+            a[i] = r * Math.cos(2 * Math.PI * v);
+            if (i + 1 < n) {
+                a[i + 1] = r * Math.sin(2 * Math.PI * v);
+            }
+        }
+        return a;
+    }
+
+    static double[] uniform(SplittableRandom rng, int n, double lo, double hi) {
+        double[] a = new double[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = lo + (hi - lo) * rng.nextDouble();
+        }
+        return a;
+    }
+
+    static double[] toFloat(double[] a) {
+        double[] b = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            b[i] = (float) a[i];
+        }
+        return b;
+    }
+
+    // ------------------------------------------------------------------------------------------------ the cases
+
+    /** Every check, small sizes first; {@code quick} keeps one size per op (for the NVRTC pass). */
+    public static List<Check> all(boolean quick) {
+        List<Check> c = new ArrayList<>();
+        long s = 1;
+        for (int[] d : quick ? new int[][] {{37, 50, 96}} : new int[][] {{37, 50, 96}, {1000, 3000, 768}}) {
+            c.add(embedding(d[0], d[1], d[2], s++));
+        }
+        for (int[] d : quick ? new int[][] {{33, 96}} : new int[][] {{33, 96}, {513, 768}, {64, 2048}}) {
+            c.add(norm(d[0], d[1], false, s++));
+        }
+        for (int[] d : quick ? new int[][] {{33, 128}} : new int[][] {{33, 128}, {300, 768}}) {
+            c.add(norm(d[0], d[1], true, s++));
+        }
+        for (int[] d : quick ? new int[][] {{2, 17, 96}} : new int[][] {{2, 17, 96}, {3, 100, 768}}) {
+            c.add(tokenShift(d[0], d[1], d[2], s++));
+        }
+        for (int[] d : quick ? new int[][] {{33, 96, 80}} : new int[][] {{33, 96, 80}, {512, 768, 3072}}) {
+            c.add(linear(d[0], d[1], d[2], s++));
+        }
+        int[][] loraSizes = quick ? new int[][] {{100, 128, 32, 128}}
+                : new int[][] {{100, 128, 32, 128}, {1000, 768, 64, 768}};
+        for (int[] d : loraSizes) {
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.TANH, Activation.NONE, true, s++));
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.SIGMOID, true, s++));
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.SIGMOID, Activation.NONE, false, s++));
+        }
+        for (int[] d : quick ? new int[][] {{37, 96}} : new int[][] {{37, 96}, {1000, 768}}) {
+            c.add(valueResidual(d[0], d[1], s++));
+            c.add(gate(d[0], d[1], s++));
+            c.add(reluSquared(d[0], d[1], s++));
+        }
+        for (int[] d : quick ? new int[][] {{37, 128}} : new int[][] {{37, 128}, {1000, 768}}) {
+            c.add(keyPrepare(d[0], d[1], s++));
+            c.add(bonus(d[0], d[1], s++));
+        }
+        int[][] wkv = quick ? new int[][] {{2, 20, 2}}
+                : new int[][] {{1, 1, 1}, {2, 20, 2}, {2, 100, 3}, {1, 1024, 2}, {2, 4096, 4}};
+        for (int[] d : wkv) {
+            c.add(wkv7(d[0], d[1], d[2], 0, s++));
+        }
+        if (!quick) {
+            for (int lanes : CudaBackend.WKV7_LANES) {
+                c.add(wkv7(2, 100, 3, lanes, s++));
+            }
+        }
+        for (int[] d : quick ? new int[][] {{7, 1000}} : new int[][] {{7, 1000}, {64, 65536}}) {
+            c.add(crossEntropy(d[0], d[1], false, s++));
+            c.add(crossEntropy(d[0], d[1], true, s++));
+        }
+        c.add(optimizer(quick ? 10_001 : 1_000_003, s++));
+        c.add(badIds());
+        return c;
+    }
+
+    static Check embedding(int rows, int vocab, int C, long seed) {
+        return new OpCase("embedding", "rows=" + rows + " V=" + vocab + " C=" + C, FP32_TOLERANCE, seed) {
+            private final int[] tokens = new SplittableRandom(seed).ints(rows, 0, Math.max(1, vocab / 2)).toArray();
+
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in) {
+                in.put("weight", gaussian(rng, vocab * C, 1.0));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved) {
+                Tensor ids = d.ids(tokens);
+                saved.put("tokens", ids);
+                Tensor out = d.poisoned((long) rows * C);
+                d.backend.embeddingForward(ids, in.get("weight"), out, rows, vocab, C);
+                return List.of(out);
+            }
+
+            void backward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.embeddingBackward(saved.get("tokens"), dOuts.get(0), g.get("weight"), rows, vocab, C);
+            }
+        };
+    }
+
+    static Check norm(int rows, int C, boolean perHead, long seed) {
+        return new OpCase(perHead ? "groupNorm" : "layerNorm", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in) {
+                double[] x = gaussian(rng, rows * C, 1.0);
+                for (int i = 0; i < x.length; i++) {
+                    x[i] += 0.3;
+                }
+                in.put("x", x);
+                double[] w = gaussian(rng, C, 0.5);
+                for (int i = 0; i < w.length; i++) {
+                    w[i] += 1.0;
+                }
+                in.put("weight", w);
+                in.put("bias", gaussian(rng, C, 0.5));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved) {
+                long stats = perHead ? (long) rows * (C / 64) : rows;
+                Tensor out = d.poisoned((long) rows * C);
+                Tensor mean = d.poisoned(stats);
+                Tensor rstd = d.poisoned(stats);
+                saved.put("mean", mean);
+                saved.put("rstd", rstd);
+                if (perHead) {
+                    d.backend.groupNormForward(in.get("x"), in.get("weight"), in.get("bias"), out, mean, rstd, rows, C);
+                } else {
+                    d.backend.layerNormForward(in.get("x"), in.get("weight"), in.get("bias"), out, mean, rstd, rows, C);
+                }
+                return List.of(out);
+            }
+
+            void backward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                if (perHead) {
+                    d.backend.groupNormBackward(dOuts.get(0), in.get("x"), in.get("weight"), saved.get("mean"),
+                            saved.get("rstd"), g.get("x"), g.get("weight"), g.get("bias"), rows, C);
+                } else {
+                    d.backend.layerNormBackward(dOuts.get(0), in.get("x"), in.get("weight"), saved.get("mean"),
+                            saved.get("rstd"), g.get("x"), g.get("weight"), g.get("bias"), rows, C);
+                }
+            }
+        };
+    }
+
+    static Check tokenShift(int B, int T, int C, long seed) {
+        return new OpCase("tokenShiftMix", "B=" + B + " T=" + T + " C=" + C, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in) {
+                in.put("x", gaussian(rng, B * T * C, 1.0));
+                in.put("mix", uniform(rng, C, 0, 1));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved) {
+                Tensor out = d.poisoned((long) B * T * C);
+                d.backend.tokenShiftMixForward(in.get("x"), in.get("mix"), out, B, T, C);
+                return List.of(out);
+            }
+
+            void backward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.tokenShiftMixBackward(dOuts.get(0), in.get("x"), in.get("mix"), g.get("x"), g.get("mix"),
+                        B, T, C);
+            }
+        };
+    }
+
+    static Check linear(int rows, int in, int out, long seed) {
+        return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("x", gaussian(rng, rows * in, 1.0));
+                m.put("weight", gaussian(rng, out * in, 1 / Math.sqrt(in)));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                Tensor y = d.poisoned((long) rows * out);
+                d.backend.linearForward(t.get("x"), t.get("weight"), y, rows, in, out);
+                return List.of(y);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.linearBackward(dOuts.get(0), t.get("x"), t.get("weight"), g.get("x"), g.get("weight"), rows,
+                        in, out);
+            }
+        };
+    }
+
+    static Check lora(int rows, int in, int rank, int out, Activation hiddenAct, Activation outAct, boolean withBias,
+                      long seed) {
+        String size = "rows=" + rows + " " + in + ">" + rank + ">" + out + " " + hiddenAct + "/" + outAct
+                + (withBias ? " +bias" : "");
+        return new OpCase("lora", size, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("x", gaussian(rng, rows * in, 1.0));
+                m.put("down", gaussian(rng, in * rank, 1 / Math.sqrt(in)));
+                m.put("up", gaussian(rng, rank * out, 1 / Math.sqrt(rank)));
+                if (withBias) {
+                    m.put("bias", gaussian(rng, out, 0.5));
+                }
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                Tensor hidden = d.poisoned((long) rows * rank);
+                Tensor y = d.poisoned((long) rows * out);
+                saved.put("hidden", hidden);
+                saved.put("out", y);
+                d.backend.loraForward(t.get("x"), t.get("down"), t.get("up"), t.get("bias"), hiddenAct, outAct, hidden,
+                        y, rows, in, rank, out);
+                return List.of(y);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                Tensor dPre = outAct == Activation.NONE ? null : d.poisoned((long) rows * out);
+                d.backend.loraBackward(dOuts.get(0), t.get("x"), t.get("down"), t.get("up"), t.get("bias"), hiddenAct,
+                        outAct, saved.get("hidden"), saved.get("out"), dPre, d.poisoned((long) rows * rank),
+                        g.get("x"), g.get("down"), g.get("up"), g.get("bias"), rows, in, rank, out);
+            }
+        };
+    }
+
+    static Check valueResidual(int rows, int C, long seed) {
+        return new OpCase("valueResidual", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("v", gaussian(rng, rows * C, 1.0));
+                m.put("vFirst", gaussian(rng, rows * C, 1.0));
+                m.put("gate", uniform(rng, rows * C, 0, 1));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                Tensor out = d.poisoned((long) rows * C);
+                d.backend.valueResidualForward(t.get("v"), t.get("vFirst"), t.get("gate"), out, rows, C);
+                return List.of(out);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.valueResidualBackward(dOuts.get(0), t.get("v"), t.get("vFirst"), t.get("gate"), g.get("v"),
+                        g.get("vFirst"), g.get("gate"), rows, C);
+            }
+        };
+    }
+
+    static Check gate(int rows, int C, long seed) {
+        return new OpCase("gate", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("x", gaussian(rng, rows * C, 1.0));
+                m.put("gate", gaussian(rng, rows * C, 1.0));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                Tensor out = d.poisoned((long) rows * C);
+                d.backend.gateForward(t.get("x"), t.get("gate"), out, rows, C);
+                return List.of(out);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.gateBackward(dOuts.get(0), t.get("x"), t.get("gate"), g.get("x"), g.get("gate"), rows, C);
+            }
+        };
+    }
+
+    static Check reluSquared(int rows, int C, long seed) {
+        return new OpCase("reluSquared", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("x", gaussian(rng, rows * C, 1.0));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                Tensor out = d.poisoned((long) rows * C);
+                d.backend.reluSquaredForward(t.get("x"), out, rows, C);
+                return List.of(out);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.reluSquaredBackward(dOuts.get(0), t.get("x"), g.get("x"), rows, C);
+            }
+        };
+    }
+
+    static Check keyPrepare(int rows, int C, long seed) {
+        return new OpCase("keyPrepare", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("k", gaussian(rng, rows * C, 1.0));
+                m.put("alpha", uniform(rng, rows * C, 0.05, 0.95));
+                m.put("kK", uniform(rng, C, 0.6, 0.8));
+                m.put("kA", uniform(rng, C, 0.9, 1.1));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                long n = (long) rows * C;
+                Tensor kTilde = d.poisoned(n);
+                Tensor a = d.poisoned(n);
+                Tensor b = d.poisoned(n);
+                d.backend.keyPrepareForward(t.get("k"), t.get("alpha"), t.get("kK"), t.get("kA"), kTilde, a, b, rows,
+                        C);
+                return List.of(kTilde, a, b);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.keyPrepareBackward(dOuts.get(0), dOuts.get(1), dOuts.get(2), t.get("k"), t.get("alpha"),
+                        t.get("kK"), t.get("kA"), g.get("k"), g.get("alpha"), g.get("kK"), g.get("kA"), rows, C);
+            }
+        };
+    }
+
+    static Check bonus(int rows, int C, long seed) {
+        return new OpCase("bonus", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("x", gaussian(rng, rows * C, 1.0));
+                m.put("r", gaussian(rng, rows * C, 1.0));
+                m.put("k", gaussian(rng, rows * C, 1.0));
+                m.put("v", gaussian(rng, rows * C, 1.0));
+                m.put("rK", gaussian(rng, C, 0.3));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                Tensor out = d.poisoned((long) rows * C);
+                d.backend.bonusForward(t.get("x"), t.get("r"), t.get("k"), t.get("v"), t.get("rK"), out, rows, C);
+                return List.of(out);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.bonusBackward(dOuts.get(0), t.get("r"), t.get("k"), t.get("v"), t.get("rK"), g.get("x"),
+                        g.get("r"), g.get("k"), g.get("v"), g.get("rK"), rows, C);
+            }
+        };
+    }
+
+    /**
+     * Realistic WKV7 inputs: a = −κ̂ with κ̂ a unit vector per head, b = κ̂⊙α with α ∈ (0.05, 0.95). lanes selects a
+     * kernel variant (0: the backend's default).
+     */
+    static Check wkv7(int B, int T, int H, int lanes, long seed) {
+        String size = "B=" + B + " T=" + T + " H=" + H + (lanes > 0 ? " lanes=" + lanes : "");
+        return new OpCase("wkv7", size, FP32_TOLERANCE, seed) {
+            @Override
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                int before = gpu.wkv7Lanes();
+                if (lanes > 0) {
+                    gpu.useWkv7Lanes(lanes);
+                }
+                try {
+                    return super.run(gpu, cpu);
+                } finally {
+                    gpu.useWkv7Lanes(before);
+                }
+            }
+
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                int n = B * T * H * 64;
+                double[] kappa = gaussian(rng, n, 1.0);
+                for (int u = 0; u < n / 64; u++) {
+                    double s = 0;
+                    for (int i = 0; i < 64; i++) {
+                        s += kappa[u * 64 + i] * kappa[u * 64 + i];
+                    }
+                    s = Math.sqrt(s);
+                    for (int i = 0; i < 64; i++) {
+                        kappa[u * 64 + i] /= s;
+                    }
+                }
+                double[] alpha = uniform(rng, n, 0.05, 0.95);
+                m.put("r", gaussian(rng, n, 0.5));
+                m.put("wRaw", gaussian(rng, n, 2.0));
+                m.put("k", gaussian(rng, n, 0.5));
+                m.put("v", gaussian(rng, n, 0.5));
+                double[] a = new double[n];
+                double[] b = new double[n];
+                for (int i = 0; i < n; i++) {
+                    a[i] = -kappa[i];
+                    b[i] = kappa[i] * alpha[i];
+                }
+                m.put("a", a);
+                m.put("b", b);
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                long n = (long) B * T * H * 64;
+                Tensor out = d.poisoned(n);
+                Tensor s = d.poisoned(d.backend.wkv7SavedElements(B, T, H));
+                saved.put("saved", s);
+                d.backend.wkv7Forward(t.get("r"), t.get("wRaw"), t.get("k"), t.get("v"), t.get("a"), t.get("b"), out, s,
+                        B, T, H);
+                return List.of(out);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.wkv7Backward(dOuts.get(0), t.get("r"), t.get("wRaw"), t.get("k"), t.get("v"), t.get("a"),
+                        t.get("b"), saved.get("saved"), g.get("r"), g.get("wRaw"), g.get("k"), g.get("v"), g.get("a"),
+                        g.get("b"), B, T, H);
+            }
+        };
+    }
+
+    /**
+     * Cross-entropy: the losses, and the logit gradient that the backward WRITES (into a poisoned tensor, or over
+     * the logits themselves when {@code aliased}); ties in the row maximum are planted so the argmax rule counts.
+     */
+    static Check crossEntropy(int rows, int vocab, boolean aliased, long seed) {
+        String size = "rows=" + rows + " V=" + vocab + (aliased ? " dLogits=logits" : "");
+        return new Check() {
+            public String name() {
+                return "crossEntropy " + size;
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                SplittableRandom rng = new SplittableRandom(seed);
+                double[] logits = toFloat(gaussian(rng, rows * vocab, 3.0));
+                int[] targets = rng.ints(rows, 0, vocab).toArray();
+                for (int r = 0; r < rows; r += 3) {
+                    // a tie for the maximum at two positions: the lower index must take the L2Wrap term
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int v = 0; v < vocab; v++) {
+                        max = Math.max(max, logits[r * vocab + v]);
+                    }
+                    logits[r * vocab + (vocab - 1)] = max;
+                    logits[r * vocab + vocab / 2] = max;
+                }
+                double scale = 1.0 / rows;
+                try {
+                    double[][] ref = runCe(cpu, DType.F64, logits, targets, scale);
+                    double[][] got = runCe(gpu, DType.F32, logits, targets, scale);
+                    return List.of(compare("crossEntropy", size, "losses", got[0], ref[0], FP32_TOLERANCE),
+                            compare("crossEntropy", size, "dLogits", got[1], ref[1], FP32_TOLERANCE));
+                } catch (RuntimeException e) {
+                    return List.of(new Row("crossEntropy", size, "-", Double.NaN, FP32_TOLERANCE, false, oneLine(e)));
+                }
+            }
+
+            private double[][] runCe(Backend b, DType dt, double[] logits, int[] targets, double scale) {
+                try (Dev d = new Dev(b, dt)) {
+                    Tensor x = d.tensor(logits);
+                    Tensor t = d.ids(targets);
+                    Tensor losses = d.poisoned(rows);
+                    b.crossEntropyForward(x, t, losses, rows, vocab);
+                    Tensor dx = aliased ? x : d.poisoned((long) rows * vocab);
+                    b.crossEntropyBackward(x, t, dx, rows, vocab, scale);
+                    return new double[][] {d.read(losses), d.read(dx)};
+                }
+            }
+        };
+    }
+
+    /**
+     * The optimizer ops: sumOfSquares against the CPU's exact double sum, and three AdamW steps (two segments, one
+     * with weight decay, the second and third with clipping) that must match the CPU backend bit for bit.
+     */
+    static Check optimizer(int n, long seed) {
+        String size = "n=" + n;
+        return new Check() {
+            public String name() {
+                return "adamw " + size;
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                List<Row> rows = new ArrayList<>();
+                try {
+                    SplittableRandom rng = new SplittableRandom(seed);
+                    float[] params = floats(gaussian(rng, n, 0.1));
+                    float[][] grads = {floats(gaussian(rng, n, 1e-3)), floats(gaussian(rng, n, 1e-2)),
+                            floats(gaussian(rng, n, 1.0))};
+                    long[] ends = {n / 3, n};
+                    float[] lr = {2e-3f, 1e-3f};
+                    float[] decay = {0f, 0.1f};
+                    float[][] ref = steps(cpu, params, grads, ends, lr, decay);
+                    float[][] got = steps(gpu, params, grads, ends, lr, decay);
+                    String[] names = {"params", "m", "v"};
+                    for (int k = 0; k < 3; k++) {
+                        int differ = 0;
+                        for (int i = 0; i < n; i++) {
+                            if (Float.floatToIntBits(ref[k][i]) != Float.floatToIntBits(got[k][i])) {
+                                differ++;
+                            }
+                        }
+                        rows.add(new Row("adamw", size, names[k] + " (bits differing)", differ, 0, true, null));
+                    }
+                    double want;
+                    double have;
+                    try (Dev c = new Dev(cpu, DType.F32); Dev g = new Dev(gpu, DType.F32)) {
+                        double[] x = toFloat(gaussian(rng, n, 1.0));
+                        want = cpu.sumOfSquares(c.tensor(x));
+                        have = gpu.sumOfSquares(g.tensor(x));
+                    }
+                    rows.add(new Row("sumOfSquares", size, "sum", Math.abs(have - want) / want, 1e-12,
+                            Double.isFinite(have), null));
+                } catch (RuntimeException e) {
+                    rows.add(new Row("adamw", size, "-", Double.NaN, 0, false, oneLine(e)));
+                }
+                return rows;
+            }
+
+            private float[][] steps(Backend b, float[] params, float[][] grads, long[] ends, float[] lr,
+                                    float[] decay) {
+                try (Dev d = new Dev(b, DType.F32)) {
+                    Tensor p = d.tensor(toDouble(params));
+                    Tensor m = d.tensor(new double[n]);
+                    Tensor v = d.tensor(new double[n]);
+                    for (int step = 1; step <= grads.length; step++) {
+                        Tensor g = d.tensor(toDouble(grads[step - 1]));
+                        float clip = step == 1 ? 1f : 0.37f;
+                        float bc1 = (float) (1 - Math.pow(0.9, step));
+                        float bc2 = (float) (1 - Math.pow(0.99, step));
+                        b.adamwStep(p, g, m, v, ends, lr, decay, 0.9f, 0.99f, 1e-18f, clip, bc1, bc2);
+                    }
+                    float[][] out = new float[3][n];
+                    b.download(p, out[0]);
+                    b.download(m, out[1]);
+                    b.download(v, out[2]);
+                    return out;
+                }
+            }
+        };
+    }
+
+    /** An out-of-vocabulary token or target becomes the same one-line error as on the CPU, at the next download. */
+    static Check badIds() {
+        return new Check() {
+            public String name() {
+                return "bad ids";
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                List<Row> rows = new ArrayList<>();
+                rows.add(expectError(gpu, true));
+                rows.add(expectError(gpu, false));
+                return rows;
+            }
+
+            private Row expectError(CudaBackend gpu, boolean token) {
+                String what = token ? "token id 9 at position 2" : "target token id 9 at position 2";
+                try (Dev d = new Dev(gpu, DType.F32)) {
+                    int[] ids = {1, 0, 9, 3};
+                    Tensor t = d.ids(ids);
+                    Tensor w = d.tensor(new double[8 * 4]);
+                    Tensor out = d.poisoned(4 * 4);
+                    if (token) {
+                        gpu.embeddingForward(t, w, out, 4, 8, 4);
+                    } else {
+                        gpu.crossEntropyForward(d.tensor(new double[4 * 8]), t, d.poisoned(4), 4, 8);
+                    }
+                    try {
+                        d.read(out);
+                        return new Row("badIds", token ? "embedding" : "crossEntropy", "error", 1, 0, true,
+                                "no error for an id outside the vocabulary");
+                    } catch (GoslingException e) {
+                        boolean ok = e.getMessage().startsWith(what) && !e.getMessage().contains("\n");
+                        // the error word is cleared: the backend works on afterwards
+                        d.read(out);
+                        return new Row("badIds", token ? "embedding" : "crossEntropy", "error", ok ? 0 : 1, 0, true,
+                                ok ? null : "unexpected message: " + e.getMessage());
+                    }
+                } catch (RuntimeException e) {
+                    return new Row("badIds", token ? "embedding" : "crossEntropy", "-", Double.NaN, 0, false,
+                            oneLine(e));
+                }
+            }
+        };
+    }
+
+    static float[] floats(double[] a) {
+        float[] f = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            f[i] = (float) a[i];
+        }
+        return f;
+    }
+
+    static double[] toDouble(float[] a) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            d[i] = a[i];
+        }
+        return d;
+    }
+}
