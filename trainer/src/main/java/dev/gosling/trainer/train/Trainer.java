@@ -171,11 +171,12 @@ public final class Trainer {
         }
         Checkpoints.removeStaleTemporaries(projDir);
         try (BinIdxReader data = BinIdxReader.open(Path.of(requested.dataFile()))) {
+            // The data checks first (magic_prime against this data), then the checkpoint to start from.
+            MagicPrimeSampler sampler = requested.sampler(data.tokenCount());
             Start start = start(projDir, data.tokenCount());
             TrainConfig config = start.config();
             ModelConfig modelConfig = start.model();
             ParameterLayout layout = new ParameterLayout(modelConfig);
-            MagicPrimeSampler sampler = config.sampler(data.tokenCount());
             BatchSource batches = new BatchSource(data, sampler, config.ctxLen(), config.microBsz(), 0, 1, modelConfig.vocabSize());
             try (TrainableModel model = factory.create(modelConfig, config.accelerator())) {
                 if (!model.layout().shapes().keySet().equals(layout.shapes().keySet())
