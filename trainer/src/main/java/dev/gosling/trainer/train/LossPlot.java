@@ -53,13 +53,14 @@ public final class LossPlot {
         return file;
     }
 
-    /** Draws the PNG (nothing to draw before the first step). */
+    /**
+     * Draws the PNG (nothing to draw before the first step). A runtime without java.desktop (AWT), such as a minimal
+     * jlink image, cannot render: that is a one-line error, which the loop reports once and then trains on.
+     */
     public void write() {
         if (points.isEmpty()) {
             return;
         }
-        XYChart chart = new XYChartBuilder().width(1000).height(600).title(title).xAxisTitle("step").yAxisTitle("loss").build();
-        chart.getStyler().setMarkerSize(5);
         int n = points.size();
         int bucket = (n + MAX_POINTS - 1) / MAX_POINTS;
         double[] xs = new double[(n + bucket - 1) / bucket];
@@ -87,24 +88,35 @@ public final class LossPlot {
             xs[i] = sx / count;
             ys[i] = sy / count;
         }
-        XYSeries steps = chart.addSeries(bucket == 1 ? "step loss" : "step loss (mean of " + bucket + " steps)", xs, ys);
-        steps.setMarker(SeriesMarkers.NONE);
-        if (epochs.size() > 1) {
-            double[] ex = new double[epochs.size()];
-            double[] ey = new double[epochs.size()];
-            int k = 0;
-            for (double[] sum : epochs.values()) {
-                ex[k] = sum[0] / sum[2]; // at the miniepoch's mean step
-                ey[k++] = sum[1] / sum[2];
-            }
-            chart.addSeries("miniepoch mean", ex, ey).setMarker(SeriesMarkers.CIRCLE);
+        double[] ex = new double[epochs.size()];
+        double[] ey = new double[epochs.size()];
+        int k = 0;
+        for (double[] sum : epochs.values()) {
+            ex[k] = sum[0] / sum[2]; // at the miniepoch's mean step
+            ey[k++] = sum[1] / sum[2];
         }
+        String label = bucket == 1 ? "step loss" : "step loss (mean of " + bucket + " steps)";
         byte[] png;
         try {
-            png = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
-        } catch (IOException | RuntimeException | Error e) {
-            throw new GoslingException(file + ": cannot render the loss plot: " + AtomicFiles.describe(e));
+            png = Png.render(title, label, xs, ys, ex, ey);
+        } catch (IOException | RuntimeException | LinkageError e) {
+            throw new GoslingException(file + ": cannot render the loss plot (" + AtomicFiles.describe(e)
+                    + "); a Java runtime with the java.desktop module renders it");
         }
         AtomicFiles.write(file, png);
+    }
+
+    /** XChart is touched only here, so a runtime without AWT fails inside {@link #write}'s try, not when the loop starts. */
+    private static final class Png {
+        static byte[] render(String title, String label, double[] xs, double[] ys, double[] ex, double[] ey) throws IOException {
+            XYChart chart = new XYChartBuilder().width(1000).height(600).title(title).xAxisTitle("step").yAxisTitle("loss").build();
+            chart.getStyler().setMarkerSize(5);
+            XYSeries steps = chart.addSeries(label, xs, ys);
+            steps.setMarker(SeriesMarkers.NONE);
+            if (ex.length > 1) {
+                chart.addSeries("miniepoch mean", ex, ey).setMarker(SeriesMarkers.CIRCLE);
+            }
+            return BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
+        }
     }
 }
