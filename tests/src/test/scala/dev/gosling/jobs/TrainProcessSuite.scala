@@ -62,6 +62,8 @@ class TrainProcessSuite extends AnyFunSuite {
     assert(p.exitValue() == 0, output)
     assert(output.contains("SIGTERM: finishing this step, then saving rwkv-last.pth") && output.contains("Stopped (SIGTERM) before step"), output)
     assert(seconds < 10, seconds)
+    // Off a terminal the progress bar prints plain lines: here the one at the end.
+    assert(output.linesIterator.exists(l => l.startsWith("train ") && l.contains(" it/s loss ") && l.endsWith(" Kt/s")), output)
     val stopped = TrainState.read(proj.resolve("rwkv-last.state")).state().position()
     assert(stopped.globalStep() == steps(proj))
     allComplete(proj)

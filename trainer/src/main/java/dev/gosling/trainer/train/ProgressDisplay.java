@@ -1,7 +1,6 @@
 package dev.gosling.trainer.train;
 
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.DelegatingProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarConsumer;
@@ -16,7 +15,7 @@ import java.util.Locale;
 /**
  * The progress bar on stderr (me.tongfei progressbar): steps done of the steps to my_exit_tokens, it/s, ETA, and
  * train_temp's Kt/s, loss (the running miniepoch mean, as train_temp shows it) and lr. On a terminal it redraws in
- * place; when stderr is not one (a log file, Spark) it prints a line at most every 30 seconds.
+ * place; when stderr is not one (a log file, Spark) it prints a line every 30 seconds and one at the end.
  */
 final class ProgressDisplay implements AutoCloseable {
     private static final long LOG_INTERVAL_NANOS = 30_000_000_000L;
@@ -32,20 +31,7 @@ final class ProgressDisplay implements AutoCloseable {
         if (!enabled) {
             return new ProgressDisplay(null);
         }
-        ProgressBarConsumer consumer;
-        if (System.console() != null) {
-            consumer = new ConsoleProgressBarConsumer(err);
-        } else {
-            long[] last = {System.nanoTime() - LOG_INTERVAL_NANOS};
-            consumer = new DelegatingProgressBarConsumer(line -> {
-                long now = System.nanoTime();
-                if (now - last[0] >= LOG_INTERVAL_NANOS) {
-                    last[0] = now;
-                    err.println(line.strip());
-                    err.flush();
-                }
-            }, 160);
-        }
+        ProgressBarConsumer consumer = System.console() != null ? new ConsoleProgressBarConsumer(err) : new Lines(err);
         ProgressBar bar = new ProgressBarBuilder()
                 .setTaskName("train")
                 .setInitialMax(Math.max(total, done))
@@ -64,7 +50,7 @@ final class ProgressDisplay implements AutoCloseable {
         if (bar == null) {
             return;
         }
-        bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f lr %.3e %.2f Kt/s", epochLoss, lr, kiloTokensPerSecond));
+        bar.setExtraMessage(String.format(Locale.ROOT, " loss %.4f lr %.3e %.2f Kt/s", epochLoss, lr, kiloTokensPerSecond));
         bar.stepTo(done);
     }
 
@@ -72,6 +58,46 @@ final class ProgressDisplay implements AutoCloseable {
     public void close() {
         if (bar != null) {
             bar.close();
+        }
+    }
+
+    /** Off a terminal: the latest rendering as a plain line every 30 seconds, and the last one when the bar closes. */
+    private static final class Lines implements ProgressBarConsumer {
+        private final PrintStream err;
+        private long printedAt = System.nanoTime();
+        private String latest;
+        private boolean printed = true;
+
+        Lines(PrintStream err) {
+            this.err = err;
+        }
+
+        @Override
+        public int getMaxRenderedLength() {
+            return 160;
+        }
+
+        @Override
+        public synchronized void accept(String rendered) {
+            latest = rendered.strip();
+            printed = false;
+            if (System.nanoTime() - printedAt >= LOG_INTERVAL_NANOS) {
+                print();
+            }
+        }
+
+        @Override
+        public synchronized void close() {
+            if (!printed && latest != null) {
+                print();
+            }
+        }
+
+        private void print() {
+            err.println(latest);
+            err.flush();
+            printed = true;
+            printedAt = System.nanoTime();
         }
     }
 }
