@@ -14,7 +14,8 @@ import java.io.PrintWriter;
  */
 @Command(name = "gosling", mixinStandardHelpOptions = true, version = "gosling 0.1.0",
         description = "RWKV-7 data preparation on Spark and RWKV-7 training in Java.",
-        subcommands = {MakeDataCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {MakeDataCommand.class, InitCommand.class, TrainCommand.class, EvalCommand.class, InspectCommand.class,
+                BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces for errors.")
@@ -30,8 +31,21 @@ public final class Main implements Runnable {
 
     /** Runs the CLI and returns the exit code, so tests can call it without exiting the JVM. */
     public static int execute(String... args) {
+        return execute(null, null, args);
+    }
+
+    /** As {@link #execute(String...)}, printing to {@code stdout}/{@code stderr} where given (tests), else to stdout/stderr. */
+    public static int execute(PrintWriter stdout, PrintWriter stderr, String... args) {
         Main main = new Main();
         CommandLine cli = new CommandLine(main);
+        TrainFlags.addTo(cli.getSubcommands().get("init").getCommandSpec());
+        TrainFlags.addTo(cli.getSubcommands().get("train").getCommandSpec());
+        if (stdout != null) {
+            cli.setOut(stdout);
+        }
+        if (stderr != null) {
+            cli.setErr(stderr);
+        }
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             PrintWriter err = commandLine.getErr();
             Throwable userError = GoslingException.findIn(ex);

@@ -9,16 +9,22 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
-/** Writes a file under a temporary name in the same directory, fsyncs it, renames it into place, fsyncs the directory. */
-final class AtomicFiles {
+/**
+ * Writes a file under a temporary name in the same directory, fsyncs it, renames it into place, fsyncs the directory.
+ * A kill at any moment leaves either the previous file or the complete new one, never a half-written file under the
+ * target name (at worst a {@code .NAME.PID.NANOS.tmp} file is left behind).
+ */
+public final class AtomicFiles {
     private AtomicFiles() {
     }
 
-    interface Body {
+    /** Writes the whole content to the (temporary) channel. */
+    public interface Body {
         void writeTo(FileChannel channel) throws IOException;
     }
 
-    static void write(Path target, Body body) {
+    /** Commits {@code target} atomically; failures are one-line {@link GoslingException}s naming it. */
+    public static void write(Path target, Body body) {
         Path absolute = target.toAbsolutePath();
         Path dir = absolute.getParent();
         Path temp = dir.resolve("." + absolute.getFileName() + "." + ProcessHandle.current().pid() + "."
@@ -45,6 +51,16 @@ final class AtomicFiles {
         }
     }
 
+    /** Commits {@code bytes} as {@code target} atomically. */
+    public static void write(Path target, byte[] bytes) {
+        write(target, channel -> {
+            java.nio.ByteBuffer buffer = java.nio.ByteBuffer.wrap(bytes);
+            while (buffer.hasRemaining()) {
+                channel.write(buffer);
+            }
+        });
+    }
+
     /** Makes the rename durable; some file systems refuse to open a directory, and then there is nothing to do. */
     private static void syncDirectory(Path dir) {
         try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
@@ -54,7 +70,8 @@ final class AtomicFiles {
         }
     }
 
-    static String describe(Throwable e) {
+    /** An exception's message on one line (its class name when it has none). */
+    public static String describe(Throwable e) {
         String message = e.getMessage();
         return message == null ? e.getClass().getSimpleName() : message.replace('\n', ' ');
     }

@@ -102,7 +102,7 @@ public record TrainConfig(
     public static TrainConfig fromMap(Map<String, String> flags) {
         for (String key : flags.keySet()) {
             if (!DEFAULTS.containsKey(key)) {
-                String near = nearestKey(key);
+                String near = nearestKey(key, DEFAULTS.keySet());
                 throw new GoslingException("unknown training option '" + key + "'"
                         + (near == null ? "" : " (did you mean '" + near + "'?)") + "; the options are train_temp's flag names");
             }
@@ -367,11 +367,11 @@ public record TrainConfig(
         return Math.max(multiple, (value + multiple - 1) / multiple * multiple);
     }
 
-    /** The closest accepted key within edit distance 3, or null. */
-    private static String nearestKey(String key) {
+    /** The closest of {@code candidates} to {@code key} within edit distance 3 (dashes read as underscores), or null. */
+    static String nearestKey(String key, Iterable<String> candidates) {
         String best = null;
         int bestDistance = 4;
-        for (String candidate : DEFAULTS.keySet()) {
+        for (String candidate : candidates) {
             int d = editDistance(key.replace('-', '_').toLowerCase(java.util.Locale.ROOT), candidate);
             if (d < bestDistance) {
                 bestDistance = d;

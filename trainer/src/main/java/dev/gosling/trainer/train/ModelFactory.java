@@ -1,0 +1,84 @@
+package dev.gosling.trainer.train;
+
+import dev.gosling.trainer.GoslingException;
+import dev.gosling.trainer.model.ModelConfig;
+import dev.gosling.trainer.model.TrainableModel;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.ServiceLoader;
+
+/**
+ * Builds the {@link TrainableModel} that {@code gosling train} and {@code gosling eval} drive. Implementations are
+ * found with {@link ServiceLoader} (a {@code META-INF/services/dev.gosling.trainer.train.ModelFactory} entry), so the
+ * loop knows no model class: the RWKV-7 model registers itself as the default for its accelerator ({@code cpu},
+ * {@code gpu}); other implementations are chosen by name with {@code --model_impl}.
+ */
+public interface ModelFactory {
+
+    /** The name {@code --model_impl} selects, e.g. {@code rwkv7}. */
+    String name();
+
+    /** Whether this is the implementation used for {@code --accelerator accelerator} when no --model_impl is given. */
+    boolean isDefaultFor(String accelerator);
+
+    /**
+     * A model of {@code config} for {@code accelerator} ({@code cpu} or {@code gpu}), parameters not yet set (the loop
+     * calls {@link TrainableModel#setParameters} before the first step). The caller closes it.
+     */
+    TrainableModel create(ModelConfig config, String accelerator);
+
+    /** Every implementation on the class path, in ServiceLoader order. */
+    static List<ModelFactory> available() {
+        List<ModelFactory> found = new ArrayList<>();
+        ClassLoader loader = Thread.currentThread().getContextClassLoader();
+        for (ModelFactory factory : ServiceLoader.load(ModelFactory.class, loader != null ? loader : ModelFactory.class.getClassLoader())) {
+            found.add(factory);
+        }
+        return found;
+    }
+
+    /**
+     * The implementation named {@code modelImpl}, or, when it is empty, the default for {@code accelerator}.
+     * One-line errors when there is none or the choice is ambiguous.
+     */
+    static ModelFactory select(String accelerator, String modelImpl) {
+        return select(available(), accelerator, modelImpl);
+    }
+
+    /** {@link #select(String, String)} over an explicit list (tests). */
+    static ModelFactory select(List<ModelFactory> factories, String accelerator, String modelImpl) {
+        List<String> names = new ArrayList<>();
+        for (ModelFactory f : factories) {
+            names.add(f.name());
+        }
+        String others = names.isEmpty() ? "" : " (model implementations in this build: " + String.join(", ", names) + ")";
+        if (modelImpl != null && !modelImpl.isEmpty()) {
+            for (ModelFactory f : factories) {
+                if (f.name().equals(modelImpl)) {
+                    return f;
+                }
+            }
+            throw new GoslingException("--model_impl " + modelImpl + ": no such model implementation in this build" + others
+                    + "; leave --model_impl out to use the RWKV-7 model for --accelerator");
+        }
+        List<ModelFactory> defaults = new ArrayList<>();
+        for (ModelFactory f : factories) {
+            if (f.isDefaultFor(accelerator)) {
+                defaults.add(f);
+            }
+        }
+        if (defaults.isEmpty()) {
+            String which = accelerator.equals("gpu") ? "CUDA" : accelerator.toUpperCase(java.util.Locale.ROOT);
+            throw new GoslingException("--accelerator " + accelerator + ": the RWKV-7 " + which
+                    + " model is not built into this version of gosling, so there is nothing to train" + others);
+        }
+        if (defaults.size() > 1) {
+            List<String> ambiguous = new ArrayList<>();
+            defaults.forEach(f -> ambiguous.add(f.name()));
+            throw new GoslingException("--accelerator " + accelerator + ": several model implementations claim it ("
+                    + String.join(", ", ambiguous) + "); choose one with --model_impl");
+        }
+        return defaults.get(0);
+    }
+}
