@@ -15,9 +15,7 @@ import scala.jdk.CollectionConverters._
 class GenerateCommandSuite extends AnyFunSuite with BeforeAndAfterAll {
 
   private val dir = Files.createTempDirectory("gosling-generate")
-  private val config = ModelConfig.of(2, 64, 65536, 16)
-  private val layout = new ParameterLayout(config)
-  private val params = ModelFixtures.randomParams(layout, seed = 51)
+  private val (config, params) = ModelFixtures.worldModel
   private val pth = dir.resolve("tiny.pth")
   TorchCheckpoint.write(pth, new ModelWeights(config, params).toStateDict(DType.BF16))
 

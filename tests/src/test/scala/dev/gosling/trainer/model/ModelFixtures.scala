@@ -17,6 +17,12 @@ object ModelFixtures {
     p
   }
 
+  /** L2-D64 with the world vocab (65536), for generation tests: made once per JVM (the orthogonal head init is slow). */
+  lazy val worldModel: (ModelConfig, Array[Float]) = {
+    val config = ModelConfig.of(2, 64, 65536, 16)
+    (config, randomParams(new ParameterLayout(config), seed = 41))
+  }
+
   def tokens(rng: Random, n: Int, vocab: Int): Array[Int] = Array.fill(n)(rng.nextInt(vocab))
 
   /** ‖a − b‖ / max(‖a‖, ‖b‖); 0 when both are 0. */
