@@ -2,9 +2,8 @@ package dev.gosling.trainer.model;
 
 /**
  * The recurrent state of an RWKV-7 model in RNN mode (rwkv7-reference.md §6.4, "RNN (inference) form"), fp32 as the
- * reference keeps it. Per layer: the time mix's previous LN1 output {@code attX} [C], the WKV state {@code wkv}
- * [H, 64, 64] (row = value index i, column = key index j, row-major), and the channel mix's previous LN2 output
- * {@code ffnX} [C]. A new state is all zeros, which is the parallel form's start of a sample (x_{−1} = 0, S = 0).
+ * reference keeps it. Per layer: the time mix's previous LN1 output [C], the WKV state [H, 64, 64] (row = value
+ * index i, column = key index j, row-major), and the channel mix's previous LN2 output [C]. A new state is all zeros, which is the parallel form's start of a sample (x_{−1} = 0, S = 0).
  *
  * <p>{@code v_first} is not part of the state: it is layer 0's value of the current token, made and consumed within
  * one step.
