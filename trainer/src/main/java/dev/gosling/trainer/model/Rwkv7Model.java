@@ -1,0 +1,675 @@
+package dev.gosling.trainer.model;
+
+import dev.gosling.trainer.GoslingException;
+import dev.gosling.trainer.backend.Activation;
+import dev.gosling.trainer.backend.Backend;
+import dev.gosling.trainer.backend.DType;
+import dev.gosling.trainer.backend.Tensor;
+
+import java.util.List;
+
+/**
+ * The RWKV-7 ("x070") model on a {@link Backend}: the parallel (training) form of rwkv7-reference.md §6.1 and §6.4,
+ * forward and backward, written once as a sequence of backend ops.
+ *
+ * <p>Memory is laid out once, llm.c style: one parameter tensor and one gradient tensor (a view per
+ * {@link ParamSpec}, in {@link ParameterLayout} order), one floating activation tensor holding every activation the
+ * backward pass reads and every backward scratch, and one I32 tensor for inputs and targets. All sizes come from the
+ * config and {@code maxBatchSize}; a step allocates nothing (the views for a smaller batch are made the first time
+ * that batch size is seen and reused).
+ *
+ * <p>With {@code gradCheckpoint} (train_temp's {@code --grad_cp 1}) only each block's input is kept: one set of
+ * block activations is shared by all layers, and the backward pass recomputes a block's forward from its saved
+ * input before running the block backward. The gradients are identical to the run without it.
+ *
+ * <p>The backend is the caller's (the model does not close it); the model's tensors are the model's. Not
+ * thread-safe.
+ */
+public final class Rwkv7Model implements TrainableModel {
+
+    private final ModelConfig config;
+    private final ParameterLayout layout;
+    private final Backend backend;
+    private final DType dtype;
+    private final int maxBatchSize;
+    private final boolean gradCheckpoint;
+    private final int nLayer;
+    private final int T;
+    private final int C;
+    private final int H;
+    private final int V;
+    private final int F;
+    private final ModelConfig.LoraDims lora;
+
+    private final Tensor paramBuf;
+    private final Tensor gradBuf;
+    private final Tensor actBuf;
+    private final Tensor idBuf;
+    private final long activationElements;
+
+    private final Globals weights;
+    private final Globals grads;
+    private final BlockTensors[] blockWeights;
+    private final BlockTensors[] blockGrads;
+    /** Activation views per batch size (index B − 1), made on first use. */
+    private final Acts[] acts;
+
+    /** The global (non-block) parameters or gradients. */
+    private record Globals(Tensor emb, Tensor lnOutW, Tensor lnOutB, Tensor head) {
+    }
+
+    /** A model without gradient checkpointing. */
+    public Rwkv7Model(ModelConfig config, Backend backend, DType dtype, int maxBatchSize) {
+        this(config, backend, dtype, maxBatchSize, false);
+    }
+
+    /**
+     * @param dtype          F32 to train, F64 for gradient checks
+     * @param maxBatchSize   the largest micro-batch {@link #forwardBackward} will get; activations are sized for it
+     * @param gradCheckpoint keep only block inputs and recompute each block during the backward pass
+     */
+    public Rwkv7Model(ModelConfig config, Backend backend, DType dtype, int maxBatchSize, boolean gradCheckpoint) {
+        if (dtype == null || !dtype.isFloating()) {
+            throw new IllegalArgumentException("Rwkv7Model computes in F32 or F64, not " + dtype);
+        }
+        if (maxBatchSize < 1) {
+            throw new GoslingException("--micro_bsz " + maxBatchSize + " must be at least 1");
+        }
+        this.config = config;
+        this.layout = new ParameterLayout(config);
+        this.backend = backend;
+        this.dtype = dtype;
+        this.maxBatchSize = maxBatchSize;
+        this.gradCheckpoint = gradCheckpoint;
+        this.nLayer = config.nLayer();
+        this.T = config.ctxLen();
+        this.C = config.nEmbd();
+        this.H = config.nHead();
+        this.V = config.vocabSize();
+        this.F = config.dimFfn();
+        this.lora = config.lora();
+        if ((long) maxBatchSize * T > Integer.MAX_VALUE / 2) {
+            throw new GoslingException("--micro_bsz " + maxBatchSize + " x --ctx_len " + T + " tokens is too many for one micro-batch");
+        }
+
+        int nParams = ParameterLayout.checkedLength(layout.totalElements(), "the model's parameters");
+        Arena measure = new Arena(null, null);
+        new Acts(measure, maxBatchSize);
+        this.activationElements = measure.offset;
+
+        Tensor p = null;
+        Tensor g = null;
+        Tensor a = null;
+        Tensor ids = null;
+        try {
+            p = backend.allocate(dtype, nParams);
+            g = backend.allocate(dtype, nParams);
+            a = backend.allocate(dtype, Arena.shapeOf(activationElements));
+            ids = backend.allocate(DType.I32, 2 * maxBatchSize * T);
+        } catch (RuntimeException | Error e) {
+            for (Tensor t : new Tensor[] {p, g, a, ids}) {
+                if (t != null) {
+                    t.close();
+                }
+            }
+            throw e;
+        }
+        this.paramBuf = p;
+        this.gradBuf = g;
+        this.actBuf = a;
+        this.idBuf = ids;
+
+        List<ParamSpec> specs = layout.params();
+        Tensor[] paramViews = new Tensor[specs.size()];
+        Tensor[] gradViews = new Tensor[specs.size()];
+        for (ParamSpec spec : specs) {
+            int[] shape = intShape(spec.shape());
+            paramViews[spec.index()] = backend.view(paramBuf, spec.offset(), shape);
+            gradViews[spec.index()] = backend.view(gradBuf, spec.offset(), shape);
+        }
+        this.weights = globals(paramViews);
+        this.grads = globals(gradViews);
+        this.blockWeights = new BlockTensors[nLayer];
+        this.blockGrads = new BlockTensors[nLayer];
+        for (int l = 0; l < nLayer; l++) {
+            blockWeights[l] = new BlockTensors(l, name -> paramViews[layout.get(name).index()]);
+            blockGrads[l] = new BlockTensors(l, name -> gradViews[layout.get(name).index()]);
+        }
+        this.acts = new Acts[maxBatchSize];
+    }
+
+    private Globals globals(Tensor[] views) {
+        return new Globals(views[layout.get("emb.weight").index()], views[layout.get("ln_out.weight").index()],
+                views[layout.get("ln_out.bias").index()], views[layout.get("head.weight").index()]);
+    }
+
+    private static int[] intShape(long[] shape) {
+        int[] out = new int[shape.length];
+        for (int i = 0; i < shape.length; i++) {
+            out[i] = Math.toIntExact(shape[i]);
+        }
+        return out;
+    }
+
+    // -------------------------------------------------------------------------------------------- accessors
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public ParameterLayout layout() {
+        return layout;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public int maxBatchSize() {
+        return maxBatchSize;
+    }
+
+    public boolean gradCheckpoint() {
+        return gradCheckpoint;
+    }
+
+    /** Elements of the activation tensor (forward activations and backward scratch for {@link #maxBatchSize}). */
+    public long activationElements() {
+        return activationElements;
+    }
+
+    // -------------------------------------------------------------------------------------------- parameters
+
+    @Override
+    public void setParameters(float[] master) {
+        checkLength(master.length, "parameters");
+        backend.upload(master, paramBuf);
+    }
+
+    /** Loads float64 parameters (finite-difference checks of an F64 model; an F32 model rounds them). */
+    public void setParameters(double[] master) {
+        checkLength(master.length, "parameters");
+        backend.upload(master, paramBuf);
+    }
+
+    private void checkLength(int length, String what) {
+        if (length != layout.totalElements()) {
+            throw new IllegalArgumentException(what + ": " + length + " values, the layout has " + layout.totalElements());
+        }
+    }
+
+    // -------------------------------------------------------------------------------------------- entry points
+
+    @Override
+    public double forwardBackward(int[] inputs, int[] targets, int batchSize, float[] gradsOut) {
+        checkLength(gradsOut.length, "grads");
+        double loss = step(inputs, targets, batchSize);
+        backend.download(gradBuf, gradsOut);
+        return loss;
+    }
+
+    /** {@link #forwardBackward(int[], int[], int, float[])} with float64 gradients (checks of an F64 model). */
+    public double forwardBackward(int[] inputs, int[] targets, int batchSize, double[] gradsOut) {
+        checkLength(gradsOut.length, "grads");
+        double loss = step(inputs, targets, batchSize);
+        backend.download(gradBuf, gradsOut);
+        return loss;
+    }
+
+    @Override
+    public double loss(int[] inputs, int[] targets, int batchSize) {
+        Acts a = prepare(inputs, targets, batchSize);
+        forward(a);
+        return meanLoss(a);
+    }
+
+    /** The logits of the parallel forward pass, {@code out[(b·T + t)·V + v]} ({@code out.length = batchSize·T·V}). */
+    public void logits(int[] inputs, int batchSize, float[] out) {
+        Acts a = prepare(inputs, null, batchSize);
+        forward(a);
+        backend.download(a.logits, out);
+    }
+
+    /** {@link #logits(int[], int, float[])} in float64. */
+    public void logits(int[] inputs, int batchSize, double[] out) {
+        Acts a = prepare(inputs, null, batchSize);
+        forward(a);
+        backend.download(a.logits, out);
+    }
+
+    private double step(int[] inputs, int[] targets, int batchSize) {
+        Acts a = prepare(inputs, targets, batchSize);
+        forward(a);
+        double loss = meanLoss(a);
+        backward(a);
+        return loss;
+    }
+
+    private Acts prepare(int[] inputs, int[] targets, int batchSize) {
+        if (batchSize < 1 || batchSize > maxBatchSize) {
+            throw new IllegalArgumentException("batch size " + batchSize + " outside 1.." + maxBatchSize + " (the model's maxBatchSize)");
+        }
+        int n = batchSize * T;
+        checkTokens(inputs, n, "inputs");
+        if (targets != null) {
+            checkTokens(targets, n, "targets");
+        }
+        Acts a = acts[batchSize - 1];
+        if (a == null) {
+            a = new Acts(new Arena(backend, actBuf), batchSize);
+            acts[batchSize - 1] = a;
+        }
+        backend.upload(inputs, a.tokens);
+        if (targets != null) {
+            backend.upload(targets, a.targets);
+        }
+        return a;
+    }
+
+    private void checkTokens(int[] tokens, int n, String what) {
+        if (tokens.length != n) {
+            throw new IllegalArgumentException(what + ": " + tokens.length + " tokens, expected batch × ctx_len = " + n);
+        }
+        for (int i = 0; i < n; i++) {
+            if (tokens[i] < 0 || tokens[i] >= V) {
+                throw new GoslingException(what + ": token id " + tokens[i] + " at position " + i + " is outside the model's vocab (0.."
+                        + (V - 1) + "); the data needs --vocab_size above " + tokens[i]);
+            }
+        }
+    }
+
+    private double meanLoss(Acts a) {
+        backend.crossEntropyForward(a.logits, a.targets, a.losses, a.N, V);
+        backend.download(a.losses, a.lossHost);
+        double sum = 0;
+        for (double l : a.lossHost) {
+            sum += l;
+        }
+        return sum / a.N;
+    }
+
+    // -------------------------------------------------------------------------------------------- forward
+
+    private void forward(Acts a) {
+        Backend be = backend;
+        int N = a.N;
+        BlockTensors b0 = blockWeights[0];
+        be.embeddingForward(a.tokens, weights.emb, a.emb, N, V, C);
+        be.layerNormForward(a.emb, b0.ln0W, b0.ln0B, a.blockIn[0], a.ln0Mean, a.ln0Rstd, N, C);
+        for (int l = 0; l < nLayer; l++) {
+            forwardBlock(l, a, a.layer(l), a.blockIn[l], a.blockIn[l + 1]);
+        }
+        be.layerNormForward(a.blockIn[nLayer], weights.lnOutW, weights.lnOutB, a.lnOut, a.lnOutMean, a.lnOutRstd, N, C);
+        be.linearForward(a.lnOut, weights.head, a.logits, N, C, V);
+    }
+
+    /**
+     * One block (§6.4): time mix and channel mix with pre-LN residuals. {@code hOut} null is the recomputation for the
+     * backward pass, which stops at the channel mix's hidden activation (its value linear and the residual add are
+     * not needed by the backward pass).
+     */
+    private void forwardBlock(int l, Acts a, LayerActs s, Tensor hIn, Tensor hOut) {
+        Backend be = backend;
+        BlockTensors w = blockWeights[l];
+        int B = a.B;
+        int N = a.N;
+
+        // time mix
+        be.layerNormForward(hIn, w.ln1W, w.ln1B, s.x1, s.mean1, s.rstd1, N, C);
+        be.tokenShiftMixForward(s.x1, w.xR, s.xr, B, T, C);
+        be.tokenShiftMixForward(s.x1, w.xW, s.xw, B, T, C);
+        be.tokenShiftMixForward(s.x1, w.xK, s.xk, B, T, C);
+        be.tokenShiftMixForward(s.x1, w.xV, s.xv, B, T, C);
+        be.tokenShiftMixForward(s.x1, w.xA, s.xa, B, T, C);
+        be.tokenShiftMixForward(s.x1, w.xG, s.xg, B, T, C);
+        be.linearForward(s.xr, w.receptance, s.r, N, C, C);
+        be.linearForward(s.xk, w.key, s.k, N, C, C);
+        be.loraForward(s.xw, w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, N, C, lora.decay(), C);
+        Tensor v;
+        if (l == 0) {
+            be.linearForward(s.xv, w.value, a.vFirst, N, C, C);
+            v = a.vFirst;
+        } else {
+            be.linearForward(s.xv, w.value, s.vRaw, N, C, C);
+            be.loraForward(s.xv, w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate, N, C, lora.mv(), C);
+            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, s.vMixed, N, C);
+            v = s.vMixed;
+        }
+        be.loraForward(s.xa, w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha, N, C, lora.aaa(), C);
+        be.loraForward(s.xg, w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, N, C, lora.gate(), C);
+        be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, s.kTilde, s.kA, s.kB, N, C);
+        be.wkv7Forward(s.r, s.wRaw, s.kTilde, v, s.kA, s.kB, s.y, s.wkvSaved, B, T, H);
+        be.groupNormForward(s.y, w.lnXW, w.lnXB, s.lnx, s.meanX, s.rstdX, N, C);
+        be.bonusForward(s.lnx, s.r, s.kTilde, v, w.rK, s.lnx, N, C);
+        be.gateForward(s.lnx, s.g, s.gated, N, C);
+        be.linearForward(s.gated, w.output, a.branch, N, C, C);
+        be.add(hIn, a.branch, s.hMid);
+
+        // channel mix
+        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, s.z, s.mean2, s.rstd2, N, C);
+        be.tokenShiftMixForward(s.z, w.ffnXK, s.zk, B, T, C);
+        be.linearForward(s.zk, w.ffnKey, s.ffnPre, N, C, F);
+        be.reluSquaredForward(s.ffnPre, s.ffnAct, N, F);
+        if (hOut != null) {
+            be.linearForward(s.ffnAct, w.ffnValue, a.branch, N, F, C);
+            be.add(s.hMid, a.branch, hOut);
+        }
+    }
+
+    // -------------------------------------------------------------------------------------------- backward
+
+    private void backward(Acts a) {
+        Backend be = backend;
+        int N = a.N;
+        be.zero(gradBuf);
+        // dLogits = softmax − onehot (+ L2Wrap) over B·T, written over the logits
+        be.crossEntropyBackward(a.logits, a.targets, a.logits, N, V, 1.0 / N);
+        be.zero(a.dLn);
+        be.linearBackward(a.logits, a.lnOut, weights.head, a.dLn, grads.head, N, C, V);
+        be.zero(a.dH);
+        be.layerNormBackward(a.dLn, a.blockIn[nLayer], weights.lnOutW, a.lnOutMean, a.lnOutRstd, a.dH,
+                grads.lnOutW, grads.lnOutB, N, C);
+        be.zero(a.dVFirst);
+        for (int l = nLayer - 1; l >= 0; l--) {
+            LayerActs s = a.layer(l);
+            if (gradCheckpoint) {
+                forwardBlock(l, a, s, a.blockIn[l], null);
+            }
+            backwardBlock(l, a, s, a.blockIn[l]);
+        }
+        BlockTensors w0 = blockWeights[0];
+        BlockTensors g0 = blockGrads[0];
+        be.zero(a.dLn);
+        be.layerNormBackward(a.dH, a.emb, w0.ln0W, a.ln0Mean, a.ln0Rstd, a.dLn, g0.ln0W, g0.ln0B, N, C);
+        be.embeddingBackward(a.tokens, a.dLn, grads.emb, N, V, C);
+    }
+
+    /** On entry {@code a.dH} holds dL/d(block output); on exit dL/d(block input) {@code hIn}. */
+    private void backwardBlock(int l, Acts a, LayerActs s, Tensor hIn) {
+        Backend be = backend;
+        BlockTensors w = blockWeights[l];
+        BlockTensors g = blockGrads[l];
+        int B = a.B;
+        int N = a.N;
+        Tensor dH = a.dH;
+
+        // channel mix: hOut = hMid + ffn(LN2(hMid))
+        be.zero(a.dFfnAct);
+        be.linearBackward(dH, s.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
+        be.zero(a.dFfnPre);
+        be.reluSquaredBackward(a.dFfnAct, s.ffnPre, a.dFfnPre, N, F);
+        be.zero(a.dMix);
+        be.linearBackward(a.dFfnPre, s.zk, w.ffnKey, a.dMix, g.ffnKey, N, C, F);
+        be.zero(a.dLn);
+        be.tokenShiftMixBackward(a.dMix, s.z, w.ffnXK, a.dLn, g.ffnXK, B, T, C);
+        be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, g.ln2W, g.ln2B, N, C);
+
+        // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid
+        Tensor v = l == 0 ? a.vFirst : s.vMixed;
+        be.zero(a.dGated);
+        be.linearBackward(dH, s.gated, w.output, a.dGated, g.output, N, C, C);
+        be.zero(a.dLnx);
+        be.zero(a.dG);
+        be.gateBackward(a.dGated, s.lnx, s.g, a.dLnx, a.dG, N, C);
+        be.zero(a.dR);
+        be.zero(a.dKTilde);
+        be.zero(a.dV);
+        be.bonusBackward(a.dLnx, s.r, s.kTilde, v, w.rK, null, a.dR, a.dKTilde, a.dV, g.rK, N, C);
+        be.zero(a.dY);
+        be.groupNormBackward(a.dLnx, s.y, w.lnXW, s.meanX, s.rstdX, a.dY, g.lnXW, g.lnXB, N, C);
+        be.zero(a.dWRaw);
+        be.zero(a.dKA);
+        be.zero(a.dKB);
+        be.wkv7Backward(a.dY, s.r, s.wRaw, s.kTilde, v, s.kA, s.kB, s.wkvSaved,
+                a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
+        be.zero(a.dK);
+        be.zero(a.dAlpha);
+        be.keyPrepareBackward(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
+
+        // the six mixed inputs: each branch's dx goes through its token-shift mix into dx1 (a.dLn)
+        be.zero(a.dLn);
+        be.zero(a.dMix);
+        be.loraBackward(a.dG, s.xg, w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
+                a.dHidden[GATE], a.dMix, g.g1, g.g2, null, N, C, lora.gate(), C);
+        be.tokenShiftMixBackward(a.dMix, s.x1, w.xG, a.dLn, g.xG, B, T, C);
+
+        be.zero(a.dMix);
+        be.loraBackward(a.dAlpha, s.xa, w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha,
+                a.dPre, a.dHidden[AAA], a.dMix, g.a1, g.a2, g.a0, N, C, lora.aaa(), C);
+        be.tokenShiftMixBackward(a.dMix, s.x1, w.xA, a.dLn, g.xA, B, T, C);
+
+        be.zero(a.dMix);
+        Tensor dVRaw;
+        if (l == 0) {
+            // layer 0's v is v_first: add what the later layers' value residuals sent back
+            be.accumulate(a.dVFirst, a.dV);
+            dVRaw = a.dV;
+        } else {
+            be.zero(a.dVRaw);
+            be.zero(a.dVGate);
+            be.valueResidualBackward(a.dV, s.vRaw, a.vFirst, s.vGate, a.dVRaw, a.dVFirst, a.dVGate, N, C);
+            be.loraBackward(a.dVGate, s.xv, w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate,
+                    a.dPre, a.dHidden[MV], a.dMix, g.v1, g.v2, g.v0, N, C, lora.mv(), C);
+            dVRaw = a.dVRaw;
+        }
+        be.linearBackward(dVRaw, s.xv, w.value, a.dMix, g.value, N, C, C);
+        be.tokenShiftMixBackward(a.dMix, s.x1, w.xV, a.dLn, g.xV, B, T, C);
+
+        be.zero(a.dMix);
+        be.loraBackward(a.dWRaw, s.xw, w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
+                a.dHidden[DECAY], a.dMix, g.w1, g.w2, g.w0, N, C, lora.decay(), C);
+        be.tokenShiftMixBackward(a.dMix, s.x1, w.xW, a.dLn, g.xW, B, T, C);
+
+        be.zero(a.dMix);
+        be.linearBackward(a.dK, s.xk, w.key, a.dMix, g.key, N, C, C);
+        be.tokenShiftMixBackward(a.dMix, s.x1, w.xK, a.dLn, g.xK, B, T, C);
+
+        be.zero(a.dMix);
+        be.linearBackward(a.dR, s.xr, w.receptance, a.dMix, g.receptance, N, C, C);
+        be.tokenShiftMixBackward(a.dMix, s.x1, w.xR, a.dLn, g.xR, B, T, C);
+
+        be.layerNormBackward(a.dLn, hIn, w.ln1W, s.mean1, s.rstd1, dH, g.ln1W, g.ln1B, N, C);
+    }
+
+    @Override
+    public void close() {
+        paramBuf.close();
+        gradBuf.close();
+        actBuf.close();
+        idBuf.close();
+    }
+
+    // -------------------------------------------------------------------------------------------- activation layout
+
+    /** Index of a LoRA chain in the per-rank views of a shared [N, rank] region. */
+    private static final int DECAY = 0;
+    private static final int AAA = 1;
+    private static final int MV = 2;
+    private static final int GATE = 3;
+
+    /**
+     * Hands out consecutive views of one tensor. With a null base it only counts, so the same code that builds the
+     * views computes the size to allocate.
+     */
+    private static final class Arena {
+        /** Offsets are kept at multiples of 16 elements (64 bytes in F32). */
+        private static final int ALIGN = 16;
+        /** The allocation is [elements / ROW, ROW], so it may exceed 2^31 elements. */
+        private static final int ROW = 1024;
+
+        private final Backend backend;
+        private final Tensor base;
+        long offset;
+
+        Arena(Backend backend, Tensor base) {
+            this.backend = backend;
+            this.base = base;
+        }
+
+        static int[] shapeOf(long elements) {
+            long rows = (elements + ROW - 1) / ROW;
+            return new int[] {Math.toIntExact(Math.max(1, rows)), ROW};
+        }
+
+        Tensor take(int... shape) {
+            long n = 1;
+            for (int d : shape) {
+                n = Math.multiplyExact(n, d);
+            }
+            Tensor t = base == null ? null : backend.view(base, offset, shape);
+            offset += (n + ALIGN - 1) / ALIGN * ALIGN;
+            return t;
+        }
+
+        /** Views of different shapes over one region of {@code elements} (scratch that is never live twice at once). */
+        Tensor[] overlay(long elements, int[]... shapes) {
+            Tensor[] out = new Tensor[shapes.length];
+            for (int i = 0; i < shapes.length; i++) {
+                out[i] = base == null ? null : backend.view(base, offset, shapes[i]);
+            }
+            offset += (elements + ALIGN - 1) / ALIGN * ALIGN;
+            return out;
+        }
+    }
+
+    /** Everything one block's backward pass reads from its forward pass, for N = B·T rows. */
+    private final class LayerActs {
+        final Tensor x1, mean1, rstd1;
+        final Tensor xr, xw, xk, xv, xa, xg;
+        final Tensor r, k, vRaw;
+        final Tensor wHidden, aHidden, vHidden, gHidden;
+        final Tensor wRaw, alpha, vGate, vMixed, g;
+        final Tensor kTilde, kA, kB;
+        final Tensor wkvSaved;
+        final Tensor y, lnx, meanX, rstdX, gated, hMid;
+        final Tensor z, mean2, rstd2, zk, ffnPre, ffnAct;
+
+        LayerActs(Arena arena, int B) {
+            int N = B * T;
+            x1 = arena.take(N, C);
+            mean1 = arena.take(N);
+            rstd1 = arena.take(N);
+            xr = arena.take(N, C);
+            xw = arena.take(N, C);
+            xk = arena.take(N, C);
+            xv = arena.take(N, C);
+            xa = arena.take(N, C);
+            xg = arena.take(N, C);
+            r = arena.take(N, C);
+            k = arena.take(N, C);
+            vRaw = arena.take(N, C);
+            wHidden = arena.take(N, lora.decay());
+            wRaw = arena.take(N, C);
+            aHidden = arena.take(N, lora.aaa());
+            alpha = arena.take(N, C);
+            vHidden = arena.take(N, lora.mv());
+            vGate = arena.take(N, C);
+            vMixed = arena.take(N, C);
+            gHidden = arena.take(N, lora.gate());
+            g = arena.take(N, C);
+            kTilde = arena.take(N, C);
+            kA = arena.take(N, C);
+            kB = arena.take(N, C);
+            wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H)));
+            y = arena.take(N, C);
+            lnx = arena.take(N, C);
+            meanX = arena.take(N, H);
+            rstdX = arena.take(N, H);
+            gated = arena.take(N, C);
+            hMid = arena.take(N, C);
+            z = arena.take(N, C);
+            mean2 = arena.take(N);
+            rstd2 = arena.take(N);
+            zk = arena.take(N, C);
+            ffnPre = arena.take(N, F);
+            ffnAct = arena.take(N, F);
+        }
+    }
+
+    /** The activation and scratch views for one batch size. */
+    private final class Acts {
+        final int B;
+        final int N;
+        final Tensor tokens, targets;
+        final Tensor emb, ln0Mean, ln0Rstd;
+        /** blockIn[l] is block l's input; blockIn[L] the last block's output. */
+        final Tensor[] blockIn;
+        final Tensor vFirst;
+        /** One per layer, or a single shared one with gradient checkpointing. */
+        final LayerActs[] layers;
+        final Tensor branch;
+        final Tensor lnOut, lnOutMean, lnOutRstd, logits, losses;
+        final double[] lossHost;
+        // backward scratch, shared by all layers
+        final Tensor dH, dLn, dMix, dFfnAct, dFfnPre, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGate, dY,
+                dWRaw, dKA, dKB, dK, dAlpha, dPre;
+        /** [N, rank] views of one region, indexed DECAY, AAA, MV, GATE. */
+        final Tensor[] dHidden;
+
+        Acts(Arena arena, int B) {
+            this.B = B;
+            this.N = B * T;
+            if (arena.base != null) {
+                tokens = backend.view(idBuf, 0, N);
+                targets = backend.view(idBuf, (long) maxBatchSize * T, N);
+            } else {
+                tokens = null;
+                targets = null;
+            }
+            emb = arena.take(N, C);
+            ln0Mean = arena.take(N);
+            ln0Rstd = arena.take(N);
+            blockIn = new Tensor[nLayer + 1];
+            for (int l = 0; l <= nLayer; l++) {
+                blockIn[l] = arena.take(N, C);
+            }
+            vFirst = arena.take(N, C);
+            layers = new LayerActs[gradCheckpoint ? 1 : nLayer];
+            for (int l = 0; l < layers.length; l++) {
+                layers[l] = new LayerActs(arena, B);
+            }
+            branch = arena.take(N, C);
+            lnOut = arena.take(N, C);
+            lnOutMean = arena.take(N);
+            lnOutRstd = arena.take(N);
+            logits = arena.take(N, V);
+            losses = arena.take(N);
+            lossHost = arena.base == null ? null : new double[N];
+
+            dH = arena.take(N, C);
+            dLn = arena.take(N, C);
+            dMix = arena.take(N, C);
+            dFfnAct = arena.take(N, F);
+            dFfnPre = arena.take(N, F);
+            dGated = arena.take(N, C);
+            dLnx = arena.take(N, C);
+            dG = arena.take(N, C);
+            dR = arena.take(N, C);
+            dKTilde = arena.take(N, C);
+            dV = arena.take(N, C);
+            dVRaw = arena.take(N, C);
+            dVFirst = arena.take(N, C);
+            dVGate = arena.take(N, C);
+            dY = arena.take(N, C);
+            dWRaw = arena.take(N, C);
+            dKA = arena.take(N, C);
+            dKB = arena.take(N, C);
+            dK = arena.take(N, C);
+            dAlpha = arena.take(N, C);
+            dPre = arena.take(N, C);
+            int maxRank = Math.max(Math.max(lora.decay(), lora.aaa()), Math.max(lora.mv(), lora.gate()));
+            dHidden = arena.overlay((long) N * maxRank, new int[] {N, lora.decay()}, new int[] {N, lora.aaa()},
+                    new int[] {N, lora.mv()}, new int[] {N, lora.gate()});
+        }
+
+        LayerActs layer(int l) {
+            return layers[gradCheckpoint ? 0 : l];
+        }
+    }
+}
