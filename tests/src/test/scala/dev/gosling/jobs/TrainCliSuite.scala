@@ -42,11 +42,11 @@ class TrainCliSuite extends AnyFunSuite {
     assert(run("init", "--help")._2.contains("--n_embd"))
   }
 
-  test("without a model implementation for --accelerator, train fails at once with one line") {
+  test("an unknown --model_impl fails at once with one line listing the implementations in this build") {
     val proj = TrainFixture.fresh("nomodel")
-    val line = userError(("train" +: args(proj)): _*)
-    assert(line == "gosling: error: --accelerator cpu: the RWKV-7 CPU model is not built into this version of gosling, so there is " +
-      "nothing to train (model implementations in this build: test-bigram)")
+    val line = userError(("train" +: args(proj)) ++ Seq("--model_impl", "rwkv9"): _*)
+    assert(line.startsWith("gosling: error: --model_impl rwkv9: no such model implementation in this build (model implementations in this build: "))
+    assert(line.contains("rwkv7") && line.contains("test-bigram"))
     assert(!Files.exists(proj.resolve("train_log.txt")))
   }
 

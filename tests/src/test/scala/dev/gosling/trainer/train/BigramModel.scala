@@ -107,7 +107,7 @@ final class BigramModel(cfg: ModelConfig) extends TrainableModel {
 final class BigramModelFactory extends ModelFactory {
   override def name(): String = BigramModelFactory.Name
   override def isDefaultFor(accelerator: String): Boolean = false
-  override def create(config: ModelConfig, accelerator: String): TrainableModel = new BigramModel(config)
+  override def create(config: ModelConfig, accelerator: String, maxBatchSize: Int, gradCheckpoint: Boolean): TrainableModel = new BigramModel(config)
 }
 
 object BigramModelFactory {

@@ -139,7 +139,7 @@ class TrainPartsSuite extends AnyFunSuite {
     def claiming(n: String): ModelFactory = new ModelFactory {
       override def name(): String = n
       override def isDefaultFor(accelerator: String): Boolean = accelerator == "cpu"
-      override def create(config: ModelConfig, accelerator: String) = new BigramModel(config)
+      override def create(config: ModelConfig, accelerator: String, maxBatchSize: Int, gradCheckpoint: Boolean) = new BigramModel(config)
     }
     assert(ModelFactory.select(java.util.List.of(claiming("a")), "cpu", "").name() == "a")
     assert(intercept[GoslingException](ModelFactory.select(java.util.List.of(claiming("a"), claiming("b")), "cpu", ""))

@@ -81,7 +81,7 @@ class TrainerSuite extends AnyFunSuite {
   private final class SignalDuring(at: Int, flag: StopFlag) extends ModelFactory {
     override def name(): String = "test-bigram"
     override def isDefaultFor(accelerator: String): Boolean = false
-    override def create(shape: ModelConfig, accelerator: String): TrainableModel = new TrainableModel {
+    override def create(shape: ModelConfig, accelerator: String, maxBatchSize: Int, gradCheckpoint: Boolean): TrainableModel = new TrainableModel {
       private val inner = new BigramModel(shape)
       private var calls = 0
       override def config(): ModelConfig = inner.config()

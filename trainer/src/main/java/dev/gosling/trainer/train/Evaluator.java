@@ -84,7 +84,7 @@ public final class Evaluator {
         }
         ParameterLayout layout = new ParameterLayout(config);
         float[] master = Checkpoints.toMaster(dict, layout, new Initializer(layout, 0));
-        try (BinIdxReader data = BinIdxReader.open(dataFile); TrainableModel model = factory.create(config, accelerator)) {
+        try (BinIdxReader data = BinIdxReader.open(dataFile); TrainableModel model = factory.create(config, accelerator, microBsz, false)) {
             model.setParameters(master);
             return evaluate(model, data, microBsz, maxWindows);
         }

@@ -23,10 +23,12 @@ public interface ModelFactory {
     boolean isDefaultFor(String accelerator);
 
     /**
-     * A model of {@code config} for {@code accelerator} ({@code cpu} or {@code gpu}), parameters not yet set (the loop
-     * calls {@link TrainableModel#setParameters} before the first step). The caller closes it.
+     * A model of {@code config} for {@code accelerator} ({@code auto}, {@code cpu} or {@code gpu}) that takes micro-batches
+     * of up to {@code maxBatchSize} samples, recomputing each block in the backward pass when {@code gradCheckpoint}
+     * (--grad_cp 1); parameters not yet set (the loop calls {@link TrainableModel#setParameters} before the first step).
+     * The caller closes it.
      */
-    TrainableModel create(ModelConfig config, String accelerator);
+    TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint);
 
     /** Every implementation on the class path, in ServiceLoader order. */
     static List<ModelFactory> available() {

@@ -1,0 +1,74 @@
+package dev.gosling.trainer.train;
+
+import dev.gosling.trainer.backend.Accelerators;
+import dev.gosling.trainer.backend.Backend;
+import dev.gosling.trainer.backend.DType;
+import dev.gosling.trainer.model.ModelConfig;
+import dev.gosling.trainer.model.ParameterLayout;
+import dev.gosling.trainer.model.Rwkv7Model;
+import dev.gosling.trainer.model.TrainableModel;
+
+/**
+ * The RWKV-7 model on the backend {@code --accelerator} picks (fp32 compute, fp32 master weights in the loop): the
+ * default implementation for every accelerator. The model it returns owns its backend and closes it.
+ */
+public final class Rwkv7Factory implements ModelFactory {
+
+    @Override
+    public String name() {
+        return "rwkv7";
+    }
+
+    @Override
+    public boolean isDefaultFor(String accelerator) {
+        return true;
+    }
+
+    @Override
+    public TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint) {
+        Backend backend = Accelerators.open(accelerator, 0, Runtime.getRuntime().availableProcessors(), System.err::println);
+        try {
+            return new OwningModel(new Rwkv7Model(config, backend, DType.F32, maxBatchSize, gradCheckpoint), backend);
+        } catch (RuntimeException | Error e) {
+            backend.close();
+            throw e;
+        }
+    }
+
+    /** The model and the backend it runs on, closed together. */
+    private record OwningModel(Rwkv7Model model, Backend backend) implements TrainableModel {
+        @Override
+        public ModelConfig config() {
+            return model.config();
+        }
+
+        @Override
+        public ParameterLayout layout() {
+            return model.layout();
+        }
+
+        @Override
+        public void setParameters(float[] master) {
+            model.setParameters(master);
+        }
+
+        @Override
+        public double forwardBackward(int[] inputs, int[] targets, int batchSize, float[] grads) {
+            return model.forwardBackward(inputs, targets, batchSize, grads);
+        }
+
+        @Override
+        public double loss(int[] inputs, int[] targets, int batchSize) {
+            return model.loss(inputs, targets, batchSize);
+        }
+
+        @Override
+        public void close() {
+            try {
+                model.close();
+            } finally {
+                backend.close();
+            }
+        }
+    }
+}
