@@ -1,5 +1,7 @@
 package dev.gosling.pipeline.clean;
 
+import java.util.Locale;
+
 /**
  * The C4 clean-up (TFDS c4_utils.clean_page, line by line over str.splitlines(), each line stripped): a line with a
  * word over max_word_length characters goes; citation marks [1] [edit] [citation needed] are cut; a line not ending in
@@ -40,8 +42,8 @@ public final class C4Filter {
     }
 
     public String check(DocView d) {
-        String text = d.text();
-        lines.splitLines(text);
+        char[] text = d.chars();
+        lines.splitLines(text, d.size());
         out.setLength(0);
         linesRemoved = 0;
         result = null;
@@ -55,14 +57,15 @@ public final class C4Filter {
                 linesRemoved++;
                 continue;
             }
-            CharSequence l = text.subSequence(a, b);
-            if (rules.removeCitations() && l.toString().indexOf('[') >= 0) {
-                l = removeCitations(l);
-                words = Words.countLineWords(l, 0, l.length(), null);
+            String l = new String(text, a, b - a);
+            if (rules.removeCitations() && l.indexOf('[') >= 0) {
+                String cut = removeCitations(l);
+                if (cut.length() != l.length()) {
+                    l = cut;
+                    words = Words.countLineWords(l, 0, l.length(), null);
+                }
             }
-            int len = l.length();
-            if (rules.filterNoTerminalPunct()
-                    && (!TextCounts.endsWithAny(l, 0, len, rules.endPunctuation()) || TextCounts.endsWith(l, 0, len, "..."))) {
+            if (rules.filterNoTerminalPunct() && (!endsWithEndMark(l) || l.endsWith("..."))) {
                 linesRemoved++;
                 continue;
             }
@@ -70,19 +73,20 @@ public final class C4Filter {
                 linesRemoved++;
                 continue;
             }
-            if (rules.filterLoremIpsum() && TextCounts.containsLower(l, "lorem ipsum")) {
+            String lower = rules.filterLoremIpsum() || rules.filterJavascript() || rules.filterPolicy() ? l.toLowerCase(Locale.ROOT) : l;
+            if (rules.filterLoremIpsum() && lower.contains("lorem ipsum")) {
                 detail = "line " + (i + 1) + " says lorem ipsum";
                 return "filter_lorem_ipsum";
             }
-            if (rules.filterJavascript() && TextCounts.containsLower(l, "javascript")) {
+            if (rules.filterJavascript() && lower.contains("javascript")) {
                 linesRemoved++;
                 continue;
             }
-            if (rules.filterCurlyBracket() && indexOf(l, '{') >= 0) {
+            if (rules.filterCurlyBracket() && l.indexOf('{') >= 0) {
                 detail = "line " + (i + 1) + " holds a curly bracket";
                 return "filter_curly_bracket";
             }
-            if (rules.filterPolicy() && isPolicy(l)) {
+            if (rules.filterPolicy() && isPolicy(lower)) {
                 linesRemoved++;
                 continue;
             }
@@ -104,30 +108,31 @@ public final class C4Filter {
             detail = "every line was removed (" + linesRemoved + ")";
             return "no_lines_left";
         }
-        result = linesRemoved == 0 && b - a == text.length() ? text : out.substring(a, b);
+        String text0 = d.text();
+        result = linesRemoved == 0 && b - a == text0.length() && out.length() == text0.length() && text0.contentEquals(out) ? text0 : out.substring(a, b);
         return null;
     }
 
-    private boolean isPolicy(CharSequence l) {
-        for (String p : C4Rules.POLICY_SUBSTRINGS) {
-            if (TextCounts.containsLower(l, p)) {
+    private boolean endsWithEndMark(String l) {
+        for (String m : rules.endPunctuation()) {
+            if (l.endsWith(m)) {
                 return true;
             }
         }
         return false;
     }
 
-    private static int indexOf(CharSequence s, char c) {
-        for (int i = 0, n = s.length(); i < n; i++) {
-            if (s.charAt(i) == c) {
-                return i;
+    private static boolean isPolicy(String lower) {
+        for (String p : C4Rules.POLICY_SUBSTRINGS) {
+            if (lower.contains(p)) {
+                return true;
             }
         }
-        return -1;
+        return false;
     }
 
     /** C4's citation regex \[\d*\]|\[edit\]|\[citation needed\], removed. */
-    private CharSequence removeCitations(CharSequence s) {
+    private String removeCitations(String s) {
         line.setLength(0);
         int n = s.length();
         int i = 0;
@@ -158,17 +163,30 @@ public final class C4Filter {
     }
 
     /** The sentence rule of the class comment. */
-    static int sentences(CharSequence s) {
+    static int sentences(String s) {
         int n = s.length();
         int count = 0;
         boolean content = false;
         for (int i = 0; i < n; ) {
-            int cp = Character.codePointAt(s, i);
-            i += Character.charCount(cp);
+            int cp = s.charAt(i);
+            if (cp < 128) {
+                i++;
+                byte k = Chars.asciiClass((char) cp);
+                if (k == 2) {
+                    content = true;
+                    continue;
+                }
+                if (k != 3 || (cp != '.' && cp != '!' && cp != '?')) {
+                    continue;
+                }
+            } else {
+                cp = s.codePointAt(i);
+                i += Character.charCount(cp);
+            }
             if (Chars.isWordChar(cp) || Chars.isCjk(cp)) {
                 content = true;
             } else if (isTerminal(cp)) {
-                if (cp == '.' && i < n && Chars.isWordChar(Character.codePointAt(s, i))) {
+                if (cp == '.' && i < n && Chars.isWordChar(s.codePointAt(i))) {
                     continue; // 3.14, e.g, www.example
                 }
                 if (content) {

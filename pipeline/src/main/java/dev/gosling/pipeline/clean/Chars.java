@@ -9,7 +9,7 @@ public final class Chars {
     private Chars() {
     }
 
-    /** ASCII classes: 0 other, 1 space, 2 letter or digit, 3 punctuation or symbol. */
+    /** ASCII classes: 0 other (controls), 1 space, 2 letter or digit, 3 punctuation or symbol. */
     private static final byte[] ASCII = new byte[128];
 
     static {
@@ -76,6 +76,38 @@ public final class Chars {
     /** Punctuation that stays inside a word when letters or digits stand on both sides: e.g, 3.14, don't, well-known. */
     public static boolean isJoiner(int cp) {
         return cp == '.' || cp == ',' || cp == '\'' || cp == '\u2019' || cp == '-' || cp == '_';
+    }
+
+    /** The ASCII class of c < 128: 0 other (controls), 1 space, 2 letter or digit, 3 punctuation or symbol. */
+    static byte asciiClass(char c) {
+        return ASCII[c];
+    }
+
+    /** Python str.strip() on a char array: the index of the first non-space char in [from, to). */
+    public static int skipSpaceForward(char[] s, int from, int to) {
+        while (from < to && isSpace(s[from])) {
+            from++;
+        }
+        return from;
+    }
+
+    /** Python str.rstrip() on a char array: the end of [from, to) after trailing spaces are removed. */
+    public static int skipSpaceBackward(char[] s, int from, int to) {
+        while (to > from && isSpace(s[to - 1])) {
+            to--;
+        }
+        return to;
+    }
+
+    /** len() of s[from:to] in Python: code points. */
+    public static int codePoints(char[] s, int from, int to) {
+        int n = to - from;
+        for (int i = from + 1; i < to; i++) {
+            if (Character.isLowSurrogate(s[i]) && Character.isHighSurrogate(s[i - 1])) {
+                n--;
+            }
+        }
+        return n;
     }
 
     /** Python str.strip(): the index of the first non-space char in [from, to). */

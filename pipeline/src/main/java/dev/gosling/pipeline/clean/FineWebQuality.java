@@ -11,12 +11,35 @@ public final class FineWebQuality {
     private final FineWebRules rules;
     private final Lines all = new Lines();
     private final Repetition rep = new Repetition();
+    private final java.util.BitSet lastChars = new java.util.BitSet(); // single-char stop chars, by char
+    private final java.util.List<char[]> longStops = new java.util.ArrayList<>();
     private int[] starts = new int[64];
     private int[] ends = new int[64];
     private String detail;
 
     public FineWebQuality(FineWebRules rules) {
         this.rules = rules;
+        for (String c : rules.stopChars()) {
+            if (c.length() == 1) {
+                lastChars.set(c.charAt(0));
+            } else {
+                longStops.add(c.toCharArray());
+            }
+        }
+    }
+
+    /** Python line.endswith(stop_chars). */
+    private boolean endsWithStopChar(char[] s, int a, int b) {
+        if (b > a && lastChars.get(s[b - 1])) {
+            return true;
+        }
+        for (char[] stop : longStops) {
+            int len = stop.length;
+            if (b - a >= len && java.util.Arrays.equals(s, b - len, b, stop, 0, len)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     public String detail() {
@@ -24,8 +47,8 @@ public final class FineWebQuality {
     }
 
     public String check(DocView d) {
-        String text = d.text();
-        all.splitNewline(text);
+        char[] text = d.chars();
+        all.splitNewline(text, d.size());
         int n = 0;
         for (int i = 0; i < all.count(); i++) {
             int a = all.start(i);
@@ -48,7 +71,7 @@ public final class FineWebQuality {
         if (rules.linePunctThr() != null) {
             int punct = 0;
             for (int i = 0; i < n; i++) {
-                if (TextCounts.endsWithAny(text, starts[i], ends[i], rules.stopChars())) {
+                if (endsWithStopChar(text, starts[i], ends[i])) {
                     punct++;
                 }
             }
@@ -70,7 +93,7 @@ public final class FineWebQuality {
                         rules.shortLineThr());
             }
         }
-        int newlines = TextCounts.count(text, '\n');
+        int newlines = d.count('\n');
         if (rules.charDuplicatesRatio() != null) {
             rep.findDuplicates(text, starts, ends, n, d.astral());
             double ratio = (double) rep.dupChars() / Math.max(1, d.length() - newlines);

@@ -14,6 +14,7 @@ public final class GopherQuality {
     private final String[] stop;
     private final long[] stopHash;
     private final int stopMaxLen;
+    private final boolean[] firstChars = new boolean[128];
     private String detail;
 
     public GopherQuality(GopherQualityRules rules) {
@@ -23,8 +24,12 @@ public final class GopherQuality {
         stopHash = new long[stop.length];
         int max = 0;
         for (int i = 0; i < stop.length; i++) {
-            stopHash[i] = hash(stop[i], 0, stop[i].length());
+            stopHash[i] = hash(stop[i]);
             max = Math.max(max, stop[i].length());
+            char f = stop[i].charAt(0);
+            if (f < 128) {
+                firstChars[f] = true;
+            }
         }
         stopMaxLen = max;
     }
@@ -35,6 +40,7 @@ public final class GopherQuality {
 
     public String check(DocView d) {
         String text = d.text();
+        char[] chars = d.chars();
         Words w = d.words();
         int nWords = w.count();
         int nonSymbol = 0;
@@ -49,7 +55,7 @@ public final class GopherQuality {
             if (w.hasAlpha(i)) {
                 alpha++;
             }
-            if (stop.length > 0 && w.end(i) - w.start(i) <= stopMaxLen && isStopWord(text, w.start(i), w.end(i))) {
+            if (stop.length > 0 && w.end(i) - w.start(i) <= stopMaxLen && isStopWord(chars, w.start(i), w.end(i))) {
                 stopCount++;
             }
         }
@@ -69,28 +75,30 @@ public final class GopherQuality {
             }
         }
         if (nWords > 0 && rules.maxSymbolWordRatio() != null) {
-            double hashes = (double) TextCounts.count(text, '#') / nWords;
+            double hashes = (double) d.count('#') / nWords;
             if (hashes > rules.maxSymbolWordRatio()) {
                 return fail("max_symbol_word_ratio", fmt("'#' per word %.3f > %s", hashes, rules.maxSymbolWordRatio()));
             }
-            double ellipses = (double) (TextCounts.count(text, "...") + TextCounts.count(text, '\u2026')) / nWords;
+            double ellipses = (double) (TextCounts.count(text, "...") + d.count('\u2026')) / nWords;
             if (ellipses > rules.maxSymbolWordRatio()) {
                 return fail("max_symbol_word_ratio", fmt("ellipses per word %.3f > %s", ellipses, rules.maxSymbolWordRatio()));
             }
         }
         if (rules.maxBulletLinesRatio() != null || rules.maxEllipsisLinesRatio() != null) {
-            lines.splitLines(text);
+            lines.splitLines(chars, d.size());
             int n = lines.count();
             if (n > 0) {
                 int bullets = 0;
                 int ellipsisEnds = 0;
                 for (int i = 0; i < n; i++) {
-                    int a = Chars.skipSpaceForward(text, lines.start(i), lines.end(i));
-                    int b = Chars.skipSpaceBackward(text, lines.start(i), lines.end(i));
-                    if (a < lines.end(i) && (text.charAt(a) == '\u2022' || text.charAt(a) == '-')) {
+                    int a = Chars.skipSpaceForward(chars, lines.start(i), lines.end(i));
+                    int b = Chars.skipSpaceBackward(chars, lines.start(i), lines.end(i));
+                    if (a < lines.end(i) && (chars[a] == '\u2022' || chars[a] == '-')) {
                         bullets++;
                     }
-                    if (TextCounts.endsWith(text, lines.start(i), b, "...") || TextCounts.endsWith(text, lines.start(i), b, "\u2026")) {
+                    int from = lines.start(i);
+                    if ((b - from >= 3 && chars[b - 1] == '.' && chars[b - 2] == '.' && chars[b - 3] == '.')
+                            || (b > from && chars[b - 1] == '\u2026')) {
                         ellipsisEnds++;
                     }
                 }
@@ -112,22 +120,39 @@ public final class GopherQuality {
         return null;
     }
 
-    private boolean isStopWord(String text, int a, int b) {
+    private boolean isStopWord(char[] text, int a, int b) {
+        char first = text[a];
+        if (first < 128 && !firstChars[first]) {
+            return false; // most words start with a letter no stop word starts with
+        }
         long h = hash(text, a, b);
         for (int k = 0; k < stop.length; k++) {
-            if (stopHash[k] == h && stop[k].length() == b - a && text.regionMatches(a, stop[k], 0, b - a)) {
+            if (stopHash[k] == h && stop[k].length() == b - a && same(stop[k], text, a)) {
                 return true;
             }
         }
         return false;
     }
 
-    private static long hash(CharSequence s, int a, int b) {
+    private static boolean same(String word, char[] text, int a) {
+        for (int i = 0; i < word.length(); i++) {
+            if (word.charAt(i) != text[a + i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static long hash(char[] s, int a, int b) {
         long h = 0xCBF29CE484222325L;
         for (int i = a; i < b; i++) {
-            h = (h ^ s.charAt(i)) * 0x100000001B3L;
+            h = (h ^ s[i]) * 0x100000001B3L;
         }
         return h;
+    }
+
+    private static long hash(String s) {
+        return hash(s.toCharArray(), 0, s.length());
     }
 
     private String fail(String key, String why) {

@@ -23,11 +23,12 @@ public final class GopherRepetition {
 
     /** The violated rule's key, or null when the document passes. */
     public String check(DocView d) {
-        String text = d.text();
+        char[] text = d.chars();
+        int n = d.size();
         double len = Math.max(1, d.length());
         if (rules.dupParaFrac() != null || rules.dupParaCharFrac() != null) {
-            int a = Chars.skipSpaceForward(text, 0, text.length());
-            int b = Chars.skipSpaceBackward(text, a, text.length());
+            int a = Chars.skipSpaceForward(text, 0, n);
+            int b = Chars.skipSpaceBackward(text, a, n);
             pieces.splitNewlineRuns(text, a, b, 2);
             rep.findDuplicates(text, pieces.starts, pieces.ends, pieces.count, d.astral());
             if (rules.dupParaFrac() != null && (double) rep.dupElements() / pieces.count > rules.dupParaFrac()) {
@@ -38,7 +39,7 @@ public final class GopherRepetition {
             }
         }
         if (rules.dupLineFrac() != null || rules.dupLineCharFrac() != null) {
-            pieces.splitNewlineRuns(text, 0, text.length(), 1);
+            pieces.splitNewlineRuns(text, 0, n, 1);
             rep.findDuplicates(text, pieces.starts, pieces.ends, pieces.count, d.astral());
             if (rules.dupLineFrac() != null && (double) rep.dupElements() / pieces.count > rules.dupLineFrac()) {
                 return fail("dup_line_frac", (double) rep.dupElements() / pieces.count, rules.dupLineFrac());

@@ -33,18 +33,28 @@ public final class Lines {
         count++;
     }
 
-    /** Python str.splitlines(): \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, \u2028, \u2029 end a line; no trailing empty line. */
     public Lines splitLines(CharSequence s) {
+        return splitLines(s.toString().toCharArray(), s.length());
+    }
+
+    public Lines splitNewline(CharSequence s) {
+        return splitNewline(s.toString().toCharArray(), s.length());
+    }
+
+    public Lines splitNewlineRuns(CharSequence s, int from, int to, int minRun) {
+        return splitNewlineRuns(s.toString().toCharArray(), from, to, minRun);
+    }
+
+    /** Python str.splitlines(): \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, \u2028, \u2029 end a line; no trailing empty line. */
+    public Lines splitLines(char[] s, int n) {
         count = 0;
-        int n = s.length();
         int a = 0;
         int i = 0;
         while (i < n) {
-            char c = s.charAt(i);
-            if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E || c == 0x85
-                    || c == 0x2028 || c == 0x2029) {
+            char c = s[i];
+            if (c == '\n' || (c <= 0x1E && (c == '\r' || c == 0x0B || c == 0x0C || c >= 0x1C)) || c == 0x85 || c == 0x2028 || c == 0x2029) {
                 add(a, i);
-                i += (c == '\r' && i + 1 < n && s.charAt(i + 1) == '\n') ? 2 : 1;
+                i += (c == '\r' && i + 1 < n && s[i + 1] == '\n') ? 2 : 1;
                 a = i;
             } else {
                 i++;
@@ -57,12 +67,11 @@ public final class Lines {
     }
 
     /** Python str.split("\n"): every \n splits, empty pieces kept. */
-    public Lines splitNewline(CharSequence s) {
+    public Lines splitNewline(char[] s, int n) {
         count = 0;
-        int n = s.length();
         int a = 0;
         for (int i = 0; i < n; i++) {
-            if (s.charAt(i) == '\n') {
+            if (s[i] == '\n') {
                 add(a, i);
                 a = i + 1;
             }
@@ -72,14 +81,14 @@ public final class Lines {
     }
 
     /** Python re.split(r"\n{minRun,}", s[from:to]): runs of at least minRun newlines split; pieces may be empty. */
-    public Lines splitNewlineRuns(CharSequence s, int from, int to, int minRun) {
+    public Lines splitNewlineRuns(char[] s, int from, int to, int minRun) {
         count = 0;
         int a = from;
         int i = from;
         while (i < to) {
-            if (s.charAt(i) == '\n') {
+            if (s[i] == '\n') {
                 int j = i;
-                while (j < to && s.charAt(j) == '\n') {
+                while (j < to && s[j] == '\n') {
                     j++;
                 }
                 if (j - i >= minRun) {

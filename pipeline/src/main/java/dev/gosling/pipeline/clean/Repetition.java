@@ -26,7 +26,7 @@ public final class Repetition {
     private long dupChars;
 
     // per-document word data
-    private CharSequence text;
+    private char[] text;
     private Words words;
     private long[] wordPrefix = new long[256];   // polynomial over word hashes
     private long[] wordPow = new long[256];
@@ -50,6 +50,10 @@ public final class Repetition {
 
     /** find_duplicates over the ranges [starts[i], ends[i]) of text; results in dupElements() and dupChars(). */
     public void findDuplicates(CharSequence s, int[] starts, int[] ends, int n, boolean astral) {
+        findDuplicates(s.toString().toCharArray(), starts, ends, n, astral);
+    }
+
+    public void findDuplicates(char[] s, int[] starts, int[] ends, int n, boolean astral) {
         clear(n);
         dupElements = 0;
         dupChars = 0;
@@ -58,7 +62,7 @@ public final class Repetition {
             int b = ends[i];
             long h = 0xCBF29CE484222325L;
             for (int k = a; k < b; k++) {
-                h = (h ^ s.charAt(k)) * 0x100000001B3L;
+                h = (h ^ s[k]) * 0x100000001B3L;
             }
             h = mix(h ^ (b - a));
             int slot = (int) h & mask;
@@ -69,7 +73,7 @@ public final class Repetition {
                     slotHash[slot] = h;
                     break;
                 }
-                if (slotHash[slot] == h && sameRange(s, starts[e], ends[e], a, b)) {
+                if (slotHash[slot] == h && Arrays.equals(s, starts[e], ends[e], s, a, b)) {
                     dupElements++;
                     dupChars += astral ? Chars.codePoints(s, a, b) : b - a;
                     break;
@@ -79,21 +83,12 @@ public final class Repetition {
         }
     }
 
-    private static boolean sameRange(CharSequence s, int a1, int b1, int a2, int b2) {
-        int len = b1 - a1;
-        if (len != b2 - a2) {
-            return false;
-        }
-        for (int k = 0; k < len; k++) {
-            if (s.charAt(a1 + k) != s.charAt(a2 + k)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
     /** Prepares the word hashes of one document; call before the n-gram measures. */
     public void prepareWords(CharSequence s, Words w) {
+        prepareWords(s.toString().toCharArray(), w);
+    }
+
+    public void prepareWords(char[] s, Words w) {
         text = s;
         words = w;
         int n = w.count();
@@ -125,7 +120,7 @@ public final class Repetition {
             catStart[k] = c;
             long h = 0xCBF29CE484222325L;
             for (int j = w.start(k), e = w.end(k); j < e; j++) {
-                char ch = s.charAt(j);
+                char ch = s[j];
                 h = (h ^ ch) * 0x100000001B3L;
                 cat[c] = ch;
                 catPrefix[c + 1] = catPrefix[c] * B + ch;
@@ -178,7 +173,7 @@ public final class Repetition {
 
     private boolean sameWords(int a, int b, int n) {
         for (int k = 0; k < n; k++) {
-            if (!sameRange(text, words.start(a + k), words.end(a + k), words.start(b + k), words.end(b + k))) {
+            if (!Arrays.equals(text, words.start(a + k), words.end(a + k), text, words.start(b + k), words.end(b + k))) {
                 return false;
             }
         }

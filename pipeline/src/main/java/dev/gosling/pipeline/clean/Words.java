@@ -1,5 +1,7 @@
 package dev.gosling.pipeline.clean;
 
+import java.util.Arrays;
+
 /**
  * Splits a text into words the way the filters count them, for every script: a word is a run of letters, digits and
  * marks (with . , ' ’ - _ kept inside it when letters or digits stand on both sides: 3.14, don't, well-known); a run of
@@ -50,29 +52,80 @@ public final class Words {
     }
 
     public Words scan(CharSequence s) {
+        char[] c = s.toString().toCharArray();
+        return scan(c, c.length);
+    }
+
+    /** Character kinds for the scan: 0 space, 1 word character (2 if alphabetic too), 3 CJK, 4 other (symbol). */
+    private static int kind(int cp) {
+        if (cp < 128) {
+            switch (Chars.asciiClass((char) cp)) {
+                case 1: return 0;
+                case 2: return cp >= '0' && cp <= '9' ? 1 : 2;
+                default: return 4;
+            }
+        }
+        if (Chars.isSpace(cp)) {
+            return 0;
+        }
+        if (Chars.isCjk(cp)) {
+            return 3;
+        }
+        if (Chars.isWordChar(cp)) {
+            return Chars.isAlpha(cp) ? 2 : 1;
+        }
+        return 4;
+    }
+
+    public Words scan(char[] s, int n) {
         count = 0;
-        int n = s.length();
         int i = 0;
         while (i < n) {
-            int cp = Character.codePointAt(s, i);
-            int w = Character.charCount(cp);
-            if (Chars.isSpace(cp)) {
+            int cp = s[i];
+            int w = 1;
+            if (Character.isHighSurrogate((char) cp) && i + 1 < n && Character.isLowSurrogate(s[i + 1])) {
+                cp = Character.toCodePoint((char) cp, s[i + 1]);
+                w = 2;
+            }
+            int k = kind(cp);
+            if (k == 0) {
                 i += w;
-            } else if (Chars.isCjk(cp)) {
+            } else if (k == 3) {
                 add(i, i + w, 1, (byte) (CJK | (Chars.isAlpha(cp) ? ALPHA : 0)));
                 i += w;
-            } else if (Chars.isWordChar(cp)) {
+            } else if (k <= 2) {
                 int from = i;
                 int points = 0;
                 boolean alpha = false;
                 while (i < n) {
-                    cp = Character.codePointAt(s, i);
-                    w = Character.charCount(cp);
-                    if (Chars.isWordChar(cp)) {
-                        alpha |= Chars.isAlpha(cp);
-                    } else if (Chars.isJoiner(cp) && i + 1 < n && Chars.isWordChar(Character.codePointAt(s, i + 1))) {
+                    char ch = s[i];
+                    if (ch < 128) { // the common case, without code point decoding
+                        byte a = Chars.asciiClass(ch);
+                        if (a == 2) {
+                            alpha |= ch > '9';
+                            points++;
+                            i++;
+                            continue;
+                        }
+                        if (Chars.isJoiner(ch) && i + 1 < n && isWordStart(s, i + 1, n)) {
+                            points++;
+                            i++;
+                            continue;
+                        }
+                        break;
+                    }
+                    cp = ch;
+                    w = 1;
+                    if (Character.isHighSurrogate(ch) && i + 1 < n && Character.isLowSurrogate(s[i + 1])) {
+                        cp = Character.toCodePoint(ch, s[i + 1]);
+                        w = 2;
+                    }
+                    int kk = kind(cp);
+                    if (kk == 1 || kk == 2) {
+                        alpha |= kk == 2;
+                    } else if (Chars.isJoiner(cp) && i + 1 < n && isWordStart(s, i + 1, n)) {
                         w = 1;
-                    } else if (cp >= 128 && Character.getType(cp) == Character.FORMAT) {
+                    } else if (kk == 4 && Character.getType(cp) == Character.FORMAT) {
                         // soft hyphen, zero-width joiners: part of the word they sit in
                     } else {
                         break;
@@ -85,12 +138,17 @@ public final class Words {
                 int from = i;
                 int points = 0;
                 while (i < n) {
-                    cp = Character.codePointAt(s, i);
-                    if (Chars.isSpace(cp) || Chars.isCjk(cp) || Chars.isWordChar(cp)) {
+                    cp = s[i];
+                    w = 1;
+                    if (Character.isHighSurrogate((char) cp) && i + 1 < n && Character.isLowSurrogate(s[i + 1])) {
+                        cp = Character.toCodePoint((char) cp, s[i + 1]);
+                        w = 2;
+                    }
+                    if (kind(cp) != 4) {
                         break;
                     }
                     points++;
-                    i += Character.charCount(cp);
+                    i += w;
                 }
                 add(from, i, points, SYMBOL);
             }
@@ -98,13 +156,22 @@ public final class Words {
         return this;
     }
 
+    private static boolean isWordStart(char[] s, int i, int n) {
+        int cp = s[i];
+        if (Character.isHighSurrogate((char) cp) && i + 1 < n && Character.isLowSurrogate(s[i + 1])) {
+            cp = Character.toCodePoint((char) cp, s[i + 1]);
+        }
+        int k = kind(cp);
+        return k == 1 || k == 2;
+    }
+
     private void add(int from, int to, int points, byte f) {
         if (count == start.length) {
             int cap = count * 2;
-            start = java.util.Arrays.copyOf(start, cap);
-            end = java.util.Arrays.copyOf(end, cap);
-            cps = java.util.Arrays.copyOf(cps, cap);
-            flags = java.util.Arrays.copyOf(flags, cap);
+            start = Arrays.copyOf(start, cap);
+            end = Arrays.copyOf(end, cap);
+            cps = Arrays.copyOf(cps, cap);
+            flags = Arrays.copyOf(flags, cap);
         }
         start[count] = from;
         end[count] = to;
@@ -119,13 +186,35 @@ public final class Words {
      * Returns the number of words and stores the longest word's length (code points) in {@code longest[0]}.
      */
     public static int countLineWords(CharSequence s, int from, int to, int[] longest) {
+        char[] c = new char[to - from];
+        for (int i = from; i < to; i++) {
+            c[i - from] = s.charAt(i);
+        }
+        return countLineWords(c, 0, c.length, longest);
+    }
+
+    public static int countLineWords(char[] s, int from, int to, int[] longest) {
         int words = 0;
         int run = 0;
         int max = 0;
         int i = from;
         while (i < to) {
-            int cp = Character.codePointAt(s, i);
-            i += Character.charCount(cp);
+            int cp = s[i++];
+            if (cp < 128) {
+                if (Chars.asciiClass((char) cp) == 1) {
+                    if (run > 0) {
+                        words++;
+                        max = Math.max(max, run);
+                        run = 0;
+                    }
+                } else {
+                    run++;
+                }
+                continue;
+            }
+            if (Character.isHighSurrogate((char) cp) && i < to && Character.isLowSurrogate(s[i])) {
+                cp = Character.toCodePoint((char) cp, s[i++]);
+            }
             if (Chars.isSpace(cp)) {
                 if (run > 0) {
                     words++;
