@@ -85,8 +85,9 @@ public final class PreparePlan {
     private List<Path> files;
     private int shards;
 
+    /** What a run did: per stage its stats, whether it ran (and in how many seconds) or was up to date. */
     public record Result(Path workDir, Path manifest, Map<StageName, JsonNode> stats, List<StageName> ran,
-                         List<StageName> skipped, Path bin, Path idx) {
+                         List<StageName> skipped, Map<StageName, Double> seconds, Path bin, Path idx) {
     }
 
     private PreparePlan(SparkSession spark, PrepareConfig cfg, PrintStream out) {
@@ -165,6 +166,7 @@ public final class PreparePlan {
         Map<StageName, JsonNode> markers = new LinkedHashMap<>();
         List<StageName> ran = new ArrayList<>();
         List<StageName> skipped = new ArrayList<>();
+        Map<StageName, Double> seconds = new LinkedHashMap<>();
         String prevKey = inputFingerprint();
         StageName prev = null;
         boolean forced = false;
@@ -207,7 +209,8 @@ public final class PreparePlan {
                 markers.put(s, store.commit(s, tmp, key, external));
                 stats.put(s, st);
                 ran.add(s);
-                out.println(String.format(Locale.ROOT, "prepare [%s] done in %.1f s: %s", s.key(), (System.nanoTime() - t0) / 1e9, summary(st)));
+                seconds.put(s, (System.nanoTime() - t0) / 1e9);
+                out.println(String.format(Locale.ROOT, "prepare [%s] done in %.1f s: %s", s.key(), seconds.get(s), summary(st)));
             }
             if (s == StageName.INGEST && stats.get(s).path("input_rows").asLong() == 0) {
                 throw new GoslingException(cfg.input() + ": the input holds no document (" + files.size()
@@ -227,7 +230,7 @@ public final class PreparePlan {
             printBinidx(stats.get(StageName.BINIDX), prefix);
         }
         out.println("prepare: manifest " + manifest);
-        return new Result(store.work(), manifest, stats, ran, skipped, bin, idx);
+        return new Result(store.work(), manifest, stats, ran, skipped, seconds, bin, idx);
     }
 
     // ------------------------------------------------------------------ identity
@@ -442,6 +445,7 @@ public final class PreparePlan {
         ObjectNode st = Json.object();
         st.put("stage", StageName.BINIDX.key());
         st.put("key", key);
+        st.put("input_rows", Json.read(store.dir(prev).resolve(StageStore.STATS)).path("output").path("rows").asLong());
         ObjectNode o = st.putObject("output");
         o.put("rows", w.items());
         o.put("tokens", w.tokens());
