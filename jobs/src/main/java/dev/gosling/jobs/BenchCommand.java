@@ -10,7 +10,7 @@ import java.util.concurrent.Callable;
 
 /** {@code gosling bench <what>}: benchmarks that print a table (medians over repeated runs), never timed tests. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks that print a table.",
-        subcommands = {BenchCommand.Tokenizer.class, BenchCommand.MakeData.class})
+        subcommands = {BenchCommand.Tokenizer.class, BenchCommand.MakeData.class, BenchCommand.Filters.class, BenchCommand.Prepare.class})
 public final class BenchCommand {
 
     @Command(name = "tokenizer", mixinStandardHelpOptions = true,
@@ -50,6 +50,50 @@ public final class BenchCommand {
         @Override
         public Integer call() {
             MakeDataBenchmark.run(SparkSessions.getOrCreate("gosling bench make-data", master), input, mb * 1_000_000L, copies, runs, System.out);
+            return 0;
+        }
+    }
+
+    @Command(name = "filters", mixinStandardHelpOptions = true,
+            description = "Quality-filter throughput in GB per core-hour: each rule group on one thread, all groups, and the Spark filter stage.")
+    static final class Filters implements Callable<Integer> {
+        @Option(names = "--input", description = "A jsonl file (\"text\" fields) or a directory of text files, repeated up to --mb (default: ${DEFAULT-VALUE}).")
+        Path input = Paths.get("data/sample/demo.jsonl");
+
+        @Option(names = "--mb", description = "Corpus size in MB (default: ${DEFAULT-VALUE}).")
+        int mb = 100;
+
+        @Option(names = "--runs", description = "Timed runs after one warm-up (default: ${DEFAULT-VALUE}).")
+        int runs = 3;
+
+        @Option(names = "--master", description = "Spark master (default: local[*]).")
+        String master;
+
+        @Override
+        public Integer call() {
+            FilterBenchmark.run(SparkSessions.getOrCreate("gosling bench filters", master), input, mb * 1_000_000L, runs, System.out);
+            return 0;
+        }
+    }
+
+    @Command(name = "prepare", mixinStandardHelpOptions = true,
+            description = "End-to-end prepare throughput (a recipe over a corpus of the given size): seconds and GB per core-hour per stage.")
+    static final class Prepare implements Callable<Integer> {
+        @Option(names = "--input", description = "Sample jsonl repeated up to --mb (default: ${DEFAULT-VALUE}).")
+        Path input = Paths.get("data/sample/demo.jsonl");
+
+        @Option(names = "--config", description = "Recipe (default: ${DEFAULT-VALUE}).")
+        Path config = Paths.get("conf/prepare/web-corpus.yaml");
+
+        @Option(names = "--mb", description = "Corpus size in MB (default: ${DEFAULT-VALUE}).")
+        int mb = 100;
+
+        @Option(names = "--master", description = "Spark master (default: local[*]).")
+        String master;
+
+        @Override
+        public Integer call() {
+            PrepareBenchmark.run(SparkSessions.getOrCreate("gosling bench prepare", master), config, input, mb * 1_000_000L, System.out);
             return 0;
         }
     }

@@ -14,8 +14,8 @@ import java.io.PrintWriter;
  */
 @Command(name = "gosling", mixinStandardHelpOptions = true, version = "gosling 0.1.0",
         description = "RWKV-7 data preparation on Spark and RWKV-7 training in Java.",
-        subcommands = {MakeDataCommand.class, InitCommand.class, TrainCommand.class, EvalCommand.class, GenerateCommand.class,
-                InspectCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {MakeDataCommand.class, PrepareCommand.class, InitCommand.class, TrainCommand.class, EvalCommand.class,
+                GenerateCommand.class, InspectCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces for errors.")

@@ -1,6 +1,11 @@
 package dev.gosling.pipeline.export;
 
+import dev.gosling.pipeline.StageOutput;
+import dev.gosling.pipeline.tokenize.TokenizeStage;
 import dev.gosling.trainer.data.BinIdxWriter;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import scala.Tuple2;
 import org.apache.spark.api.java.JavaPairRDD;
 
 import java.nio.file.Path;
@@ -15,6 +20,17 @@ public final class BinidxExport {
     }
 
     public record Written(long tokens, long items, long longestItem) {
+    }
+
+    /**
+     * Stage "binidx" of prepare: the tokenize stage's rows in (copy, rank, id) order, one item per row. The order is
+     * total (ids are unique), so the files do not depend on how Spark splits the sort.
+     */
+    public static Written write(Dataset<Row> tokenized, int partitions, Path prefix) {
+        JavaPairRDD<ShuffledCopies.CopyKey, byte[]> pairs = tokenized
+                .select(ShuffledCopies.COPY, ShuffledCopies.RANK, StageOutput.ID, TokenizeStage.TOKENS).javaRDD()
+                .mapToPair(r -> new Tuple2<>(new ShuffledCopies.CopyKey(r.getInt(0), r.getLong(1), r.getLong(2)), (byte[]) r.get(3)));
+        return write(pairs.sortByKey(true, partitions), prefix);
     }
 
     public static Written write(JavaPairRDD<ShuffledCopies.CopyKey, byte[]> sorted, Path prefix) {

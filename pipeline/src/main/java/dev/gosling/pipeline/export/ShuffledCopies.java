@@ -4,6 +4,17 @@ import dev.gosling.pipeline.tokenize.TokenizedDoc;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 
+import dev.gosling.pipeline.StageMeter;
+import dev.gosling.pipeline.StageOutput;
+import org.apache.spark.api.java.function.FlatMapFunction;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
 import java.io.Serializable;
 
 /**
@@ -12,6 +23,9 @@ import java.io.Serializable;
  * by the id, so the global order is a function of the input and the seed only, whatever the partitioning.
  */
 public final class ShuffledCopies {
+    public static final String COPY = "copy";
+    public static final String RANK = "rank";
+
     private ShuffledCopies() {
     }
 
@@ -25,6 +39,33 @@ public final class ShuffledCopies {
             }
             return c != 0 ? c : Long.compare(docId, o.docId);
         }
+    }
+
+    /** Columns of the shuffle stage's rows: the copy, the document's rank in that copy's permutation, id, text. */
+    public static final StructType ROWS = new StructType(new StructField[] {
+            DataTypes.createStructField(COPY, DataTypes.IntegerType, false),
+            DataTypes.createStructField(RANK, DataTypes.LongType, false),
+            DataTypes.createStructField(StageOutput.ID, DataTypes.LongType, false),
+            DataTypes.createStructField(StageOutput.TEXT, DataTypes.StringType, false)});
+
+    /**
+     * Stage "shuffle" of prepare: every document once per copy with its rank in that copy's seeded permutation (the
+     * same ranks as make-data's, so the same seed gives the same order). The global order is (copy, rank, id).
+     */
+    public static StageOutput run(Dataset<Row> docs, int copies, long seed, StageMeter meter) {
+        Dataset<Row> rows = docs.select(StageOutput.ID, StageOutput.TEXT).flatMap((FlatMapFunction<Row, Row>) r -> {
+            long id = r.getLong(0);
+            String text = r.getString(1);
+            if (meter != null) {
+                meter.doc(text.length());
+            }
+            java.util.List<Row> out = new java.util.ArrayList<>(copies);
+            for (int c = 0; c < copies; c++) {
+                out.add(RowFactory.create(c, rank(seed, c, id), id, text));
+            }
+            return out.iterator();
+        }, Encoders.row(ROWS));
+        return new StageOutput(rows, java.util.List.of(COPY, RANK, StageOutput.ID, StageOutput.TEXT), java.util.List.of(COPY, RANK, StageOutput.ID));
     }
 
     public static JavaPairRDD<CopyKey, byte[]> run(JavaRDD<TokenizedDoc> docs, int copies, long seed, int partitions) {

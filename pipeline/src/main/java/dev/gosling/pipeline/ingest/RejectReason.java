@@ -10,7 +10,9 @@ public enum RejectReason {
     TEXT_NOT_STRING,
     LONE_SURROGATE,
     EMPTY_TEXT,
-    TOO_MANY_TOKENS;
+    TOO_MANY_TOKENS,
+    /** prepare: a document over ingest.max_doc_bytes, with ingest.oversize: quarantine. */
+    DOC_TOO_LONG;
 
     public String label() {
         return name().toLowerCase(java.util.Locale.ROOT);
