@@ -212,16 +212,21 @@ class FuzzyDedupSuite extends AnyFunSuite {
     assert(sh.tokenCount() >= 150)
   }
 
-  test("identical output for 1 vs 4 input partitions, other shuffle partition counts and reruns") {
+  test("identical output for 1 vs 4 input partitions, other shuffle partitions, joins without broadcast, and reruns") {
     val c = new PlantedCorpus(new PlantedCorpus.Spec(55, 120, 4, levels, 300, 40, 500, 0.2, 5, 5))
     val docs = plantedDf(c, 4)
     val one = outcome(FuzzyDedup.run(spark, docs.repartition(1), defaults))
     val four = outcome(FuzzyDedup.run(spark, docs.repartition(4), defaults))
-    val previous = spark.conf.get("spark.sql.shuffle.partitions")
+    val settings = Seq("spark.sql.shuffle.partitions" -> "7", "spark.sql.autoBroadcastJoinThreshold" -> "-1")
+    val previous = settings.map { case (k, _) => k -> spark.conf.getOption(k) }
+    // 7 shuffle partitions, and sort-merge joins with the documents instead of broadcasts
     val seven = try {
-      spark.conf.set("spark.sql.shuffle.partitions", "7")
+      settings.foreach { case (k, v) => spark.conf.set(k, v) }
       outcome(FuzzyDedup.run(spark, docs.repartition(5), defaults))
-    } finally spark.conf.set("spark.sql.shuffle.partitions", previous)
+    } finally previous.foreach {
+      case (k, Some(v)) => spark.conf.set(k, v)
+      case (k, None) => spark.conf.unset(k)
+    }
     val again = outcome(FuzzyDedup.run(spark, docs.repartition(1), defaults))
     assert(one._2.nonEmpty)
     assert(one == four)

@@ -3,10 +3,12 @@ package dev.gosling.pipeline.dedup;
 import dev.gosling.trainer.GoslingException;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.spark.network.util.JavaUtils;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
 import org.apache.spark.storage.StorageLevel;
 
 import java.io.IOException;
@@ -28,6 +30,18 @@ final class FuzzyCheckpoint {
         String path = new Path(dir, name).toString();
         ds.write().mode(SaveMode.Overwrite).parquet(path);
         return spark.read().schema(ds.schema()).parquet(path);
+    }
+
+    /**
+     * Marks {@code small} for a broadcast join when its estimated size ({@code rows × bytesPerRow}) is under Spark's
+     * own {@code spark.sql.autoBroadcastJoinThreshold}, so that the large side of the join (the documents) is not
+     * shuffled. A local checkpoint carries no size statistics, so Spark cannot make this choice by itself; a broadcast
+     * passes through the driver, and the threshold bounds what it holds there.
+     */
+    static Dataset<Row> broadcastIfSmall(SparkSession spark, Dataset<Row> small, long rows, int bytesPerRow) {
+        String conf = spark.conf().get("spark.sql.autoBroadcastJoinThreshold", "10MB");
+        long threshold = conf.trim().startsWith("-") ? -1 : JavaUtils.byteStringAsBytes(conf.trim());
+        return threshold >= 0 && rows <= threshold / bytesPerRow ? functions.broadcast(small) : small;
     }
 
     /** Persists {@code ds} (memory and disk) and computes it now; the caller unpersists it. */

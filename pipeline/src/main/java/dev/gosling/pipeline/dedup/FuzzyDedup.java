@@ -89,19 +89,19 @@ public final class FuzzyDedup {
         Dataset<Row> buckets = FuzzyCheckpoint.materialize(spark,
                 LshBuckets.starEdges(LshBuckets.bandRows(input, cfg), cfg), dir, "lsh-buckets");
         addCounters(buckets, counters);
-        Dataset<Row> edges = buckets.where(col("kind").equalTo(LshBuckets.EDGE))
-                .select(col("a").as("src"), col("b").as("dst")).distinct();
+        spark.sparkContext().setJobDescription("fuzzy dedup: distinct candidate pairs");
+        Dataset<Row> edges = FuzzyCheckpoint.materialize(spark, buckets.where(col("kind").equalTo(LshBuckets.EDGE))
+                .select(col("a").as("src"), col("b").as("dst")).distinct(), dir, "candidate-pairs");
+        long candidates = edges.count();
+        counters[FuzzyCounter.CANDIDATE_PAIRS.ordinal()] = candidates;
 
         if (cfg.verify()) {
             spark.sparkContext().setJobDescription(String.format(
-                    "fuzzy dedup: exact Jaccard of candidate pairs (threshold %s)", cfg.threshold()));
-            Dataset<Row> verified = FuzzyCheckpoint.materialize(spark, FuzzyVerifier.verify(edges, input, cfg), dir, "verified-pairs");
+                    "fuzzy dedup: exact Jaccard of %d candidate pairs (threshold %s)", candidates, cfg.threshold()));
+            Dataset<Row> verified = FuzzyCheckpoint.materialize(spark, FuzzyVerifier.verify(spark, edges, candidates, input, cfg),
+                    dir, "verified-pairs");
             addCounters(verified, counters);
             edges = verified.where(col("kind").equalTo(LshBuckets.EDGE)).select(col("a").as("src"), col("b").as("dst"));
-        } else {
-            spark.sparkContext().setJobDescription("fuzzy dedup: distinct candidate pairs");
-            edges = FuzzyCheckpoint.materialize(spark, edges, dir, "candidate-pairs");
-            counters[FuzzyCounter.CANDIDATE_PAIRS.ordinal()] = edges.count();
         }
 
         ConnectedComponents.Result cc = ConnectedComponents.run(spark, edges, cfg);
@@ -115,7 +115,8 @@ public final class FuzzyDedup {
         counters[FuzzyCounter.KEPT.ordinal()] = counters[FuzzyCounter.INPUT_DOCS.ordinal()] - duplicates;
 
         Dataset<Row> rejects = components.select(col("id"), lit(REASON).as("reason"), col("root").as("duplicate_of"));
-        Dataset<Row> removed = components.select(col("id").as("_fuzzy_duplicate_id"));
+        Dataset<Row> removed = FuzzyCheckpoint.broadcastIfSmall(spark,
+                components.select(col("id").as("_fuzzy_duplicate_id")), duplicates, 32);
         Dataset<Row> kept = docs.join(removed, docs.col("id").equalTo(removed.col("_fuzzy_duplicate_id")), "left_anti");
 
         Map<String, Long> out = new LinkedHashMap<>();

@@ -4,6 +4,7 @@ import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
 
 import java.util.Iterator;
 
@@ -24,11 +25,15 @@ final class FuzzyVerifier {
     private FuzzyVerifier() {
     }
 
-    /** Verified edges and counters (kind, a, b), see {@link LshBuckets#OUT}. */
-    static Dataset<Row> verify(Dataset<Row> edges, Dataset<Row> docs, FuzzyDedupConfig cfg) {
+    /**
+     * Verified edges and counters (kind, a, b), see {@link LshBuckets#OUT}. {@code edges} (distinct, {@code edgeCount}
+     * rows) is materialised; when the text requests are small enough they are broadcast, so that only the documents
+     * they name leave their partition.
+     */
+    static Dataset<Row> verify(SparkSession spark, Dataset<Row> edges, long edgeCount, Dataset<Row> docs, FuzzyDedupConfig cfg) {
         Dataset<Row> linked = edges.select(col("src").as("rid"), col("dst").as("anchor"), lit(1).as("role"));
         Dataset<Row> anchors = edges.select(col("dst").as("rid"), col("dst").as("anchor"), lit(0).as("role")).distinct();
-        Dataset<Row> requests = linked.union(anchors);
+        Dataset<Row> requests = FuzzyCheckpoint.broadcastIfSmall(spark, linked.union(anchors), 2 * edgeCount, 64);
         Dataset<Row> texts = docs.select(col("id").as("doc_id"), col("text"));
         return requests.join(texts, col("rid").equalTo(col("doc_id")))
                 .select(col("anchor"), col("role"), col("rid"), col("text"))
@@ -51,7 +56,6 @@ final class FuzzyVerifier {
             return new FuzzyStream(input) {
                 private long anchor;
                 private long[] anchorSet;
-                private long verified;
                 private long below;
 
                 @Override
@@ -68,7 +72,6 @@ final class FuzzyVerifier {
                     if (anchorSet == null || anchor != a) {
                         throw new IllegalStateException("fuzzy dedup verification: no text for anchor " + a);
                     }
-                    verified++;
                     double j = Shingler.jaccard(anchorSet, shingler.shingleSet(text));
                     if (j >= threshold) {
                         emit(RowFactory.create(LshBuckets.EDGE, id, a));
@@ -79,7 +82,6 @@ final class FuzzyVerifier {
 
                 @Override
                 void finish() {
-                    emit(LshBuckets.counter(FuzzyCounter.CANDIDATE_PAIRS, verified));
                     emit(LshBuckets.counter(FuzzyCounter.PAIRS_BELOW_THRESHOLD, below));
                 }
             };
