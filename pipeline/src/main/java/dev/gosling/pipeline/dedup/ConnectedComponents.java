@@ -34,7 +34,8 @@ import static org.apache.spark.sql.functions.col;
  * smaller and a larger neighbour; small-star when {@code u} has more than one smaller neighbour. A round with no change
  * in either step leaves a graph in which no node has both smaller and larger neighbours and no node has two smaller
  * ones: a forest of stars, each centred on its component's smallest id. Kiveris et al. prove O(log² n) rounds; long
- * paths are the slow case (see ConnectedComponentsSuite for measured rounds). The counters are accumulators: a retried
+ * paths are the slow case: measured (ConnectedComponentsSuite), a 4096-vertex path takes 11–13 rounds, random graphs
+ * of 3000 vertices 5–7, chained LSH-like stars 8, a star 2. The counters are accumulators: a retried
  * task may count a change twice, which cannot turn zero into non-zero or back, so the stopping round is exact.
  *
  * <p><b>Checkpoints.</b> Each round's output is materialised: a local checkpoint (lineage truncated) when no
