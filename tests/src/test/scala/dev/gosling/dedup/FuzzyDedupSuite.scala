@@ -253,9 +253,14 @@ class FuzzyDedupSuite extends AnyFunSuite {
     val e2 = intercept[GoslingException](FuzzyDedup.run(spark, intId, defaults))
     assert(e2.getMessage == "fuzzy dedup: input column `id` is int, expected bigint")
     val repeated = docsDf(Seq(1L -> "the same words in both of these rows", 1L -> "the same words in both of these rows"))
-    val e3 = intercept[Exception](FuzzyDedup.run(spark, repeated, defaults))
-    val g = GoslingException.findIn(e3)
-    assert(g != null && g.getMessage == "fuzzy dedup: document id 1 occurs more than once in the input; ids must be unique")
+    val e3 = intercept[GoslingException](FuzzyDedup.run(spark, repeated, defaults))
+    assert(e3.getMessage == "fuzzy dedup: document id 1 occurs more than once in the input; ids must be unique")
+  }
+
+  test("an empty input gives empty outputs and zero counters") {
+    val (kept, rejects, counters) = outcome(FuzzyDedup.run(spark, docsDf(Seq.empty), defaults))
+    assert(kept.isEmpty && rejects.isEmpty)
+    assert(counters.filter(_._2 != 0L) == Map("fuzzy_cc_rounds" -> 1L))
   }
 
   // ------------------------------------------------------------------ helpers

@@ -74,6 +74,13 @@ public final class FuzzyDedup {
         String previousDescription = spark.sparkContext().getLocalProperty("spark.job.description");
         try {
             return stages(spark, docs, cfg);
+        } catch (Exception e) { // SparkException is a checked exception that Scala code throws undeclared
+            // a user error raised inside a task arrives wrapped by Spark: surface its one line
+            GoslingException user = GoslingException.findIn(e);
+            if (user != null && user != e) {
+                throw new GoslingException(user.getMessage(), e);
+            }
+            throw FuzzyDedup.<RuntimeException>rethrow(e);
         } finally {
             spark.sparkContext().setJobDescription(previousDescription);
         }
@@ -124,6 +131,12 @@ public final class FuzzyDedup {
             out.put(c.key, counters[c.ordinal()]);
         }
         return new Result(kept, rejects, Collections.unmodifiableMap(out));
+    }
+
+    /** Rethrows any exception unchanged (checked ones included) without declaring it. */
+    @SuppressWarnings("unchecked")
+    private static <T extends Exception> T rethrow(Exception e) throws T {
+        throw (T) e;
     }
 
     /** Adds the counter rows (kind 1) of a materialised (kind, a, b) dataset into {@code counters}. */
