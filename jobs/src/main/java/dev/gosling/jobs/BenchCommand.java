@@ -10,7 +10,7 @@ import java.util.concurrent.Callable;
 
 /** {@code gosling bench <what>}: benchmarks that print a table (medians over repeated runs), never timed tests. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks that print a table.",
-        subcommands = {BenchCommand.Tokenizer.class, BenchCommand.MakeData.class, BenchCommand.Filters.class, BenchCommand.Prepare.class})
+        subcommands = {BenchCommand.Tokenizer.class, BenchCommand.MakeData.class, BenchCommand.Filters.class, BenchCommand.Prepare.class, BenchCommand.Fuzzy.class})
 public final class BenchCommand {
 
     @Command(name = "tokenizer", mixinStandardHelpOptions = true,
@@ -94,6 +94,37 @@ public final class BenchCommand {
         @Override
         public Integer call() {
             PrepareBenchmark.run(SparkSessions.getOrCreate("gosling bench prepare", master), config, input, mb * 1_000_000L, System.out);
+            return 0;
+        }
+    }
+
+    @Command(name = "fuzzy", mixinStandardHelpOptions = true,
+            description = "MinHash/LSH fuzzy-dedup throughput on a generated corpus: signatures and end to end (GB per core-hour).")
+    static final class Fuzzy implements Callable<Integer> {
+        @Option(names = "--mb", description = "Corpus size in MB (default: ${DEFAULT-VALUE}).")
+        long mb = 300;
+
+        @Option(names = "--runs", description = "Timed runs (default: ${DEFAULT-VALUE}).")
+        int runs = 3;
+
+        @Option(names = "--partitions", description = "Spark partitions (default: ${DEFAULT-VALUE}).")
+        int partitions = 16;
+
+        @Option(names = "--cjk", description = "Fraction of Chinese documents, 0..1 (default: ${DEFAULT-VALUE}).")
+        double cjk;
+
+        @Option(names = "--work", description = "Work directory (default: a temporary one).")
+        Path work;
+
+        @Option(names = "--master", description = "Spark master (default: local[*]).")
+        String master;
+
+        @Override
+        public Integer call() {
+            dev.gosling.pipeline.dedup.FuzzyDedupBenchmark.Options d = dev.gosling.pipeline.dedup.FuzzyDedupBenchmark.Options.defaults();
+            dev.gosling.pipeline.dedup.FuzzyDedupBenchmark.run(SparkSessions.getOrCreate("gosling bench fuzzy", master), System.out,
+                    new dev.gosling.pipeline.dedup.FuzzyDedupBenchmark.Options(mb * 1_000_000L, runs, partitions, d.seed(), cjk, work,
+                            d.kernelSampleBytes()));
             return 0;
         }
     }
