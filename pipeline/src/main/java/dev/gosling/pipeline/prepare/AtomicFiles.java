@@ -22,22 +22,9 @@ public final class AtomicFiles {
     private AtomicFiles() {
     }
 
+    /** Commits {@code content} as {@code file}: the trainer's one atomic-write path (temp name, fsync, rename, directory sync). */
     public static void write(Path file, byte[] content) {
-        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
-        try {
-            Files.createDirectories(file.toAbsolutePath().getParent());
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
-                ByteBuffer b = ByteBuffer.wrap(content);
-                while (b.hasRemaining()) {
-                    ch.write(b);
-                }
-                ch.force(true);
-            }
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            fsyncDir(file.toAbsolutePath().getParent());
-        } catch (IOException e) {
-            throw new GoslingException(file + ": cannot write: " + e.getMessage(), e);
-        }
+        dev.gosling.trainer.checkpoint.AtomicFiles.write(file, content);
     }
 
     public static void fsync(Path file) throws IOException {
