@@ -1,5 +1,12 @@
 package dev.gosling.trainer.backend.cpu;
 
+import static dev.gosling.trainer.backend.BackendChecks.activations;
+import static dev.gosling.trainer.backend.BackendChecks.dims;
+import static dev.gosling.trainer.backend.BackendChecks.elementwise;
+import static dev.gosling.trainer.backend.BackendChecks.heads;
+import static dev.gosling.trainer.backend.BackendChecks.sequenceDims;
+import static dev.gosling.trainer.backend.BackendChecks.vocab;
+
 import dev.gosling.trainer.backend.Activation;
 import dev.gosling.trainer.backend.AdamWSegments;
 import dev.gosling.trainer.backend.Backend;
@@ -563,41 +570,5 @@ public final class CpuBackend implements Backend {
     private CpuStore hostStore(Tensor t, int length, String op) {
         DType dt = dtypeOf(t, op, "tensor");
         return floating(t, op, "tensor", length, dt);
-    }
-
-    private static void dims(String op, int... dims) {
-        for (int d : dims) {
-            if (d < 0) {
-                throw new IllegalArgumentException(op + ": negative dimension " + d);
-            }
-        }
-    }
-
-    private static void heads(String op, int C) {
-        if (C % HEAD_SIZE != 0) {
-            throw new IllegalArgumentException(op + ": C = " + C + " is not a multiple of the head size " + HEAD_SIZE);
-        }
-    }
-
-    private static void vocab(String op, int vocab) {
-        if (vocab < 1) {
-            throw new IllegalArgumentException(op + ": vocab must be >= 1, got " + vocab);
-        }
-    }
-
-    private static void activations(String op, Activation hiddenAct, Activation outAct) {
-        if (hiddenAct == null || outAct == null) {
-            throw new IllegalArgumentException(op + ": activation is null");
-        }
-    }
-
-    private static long elementwise(String op, int rows, int C) {
-        dims(op, rows, C);
-        return (long) rows * C;
-    }
-
-    private static long sequenceDims(String op, int B, int T, int C) {
-        dims(op, B, T, C);
-        return (long) B * T * C;
     }
 }

@@ -1,5 +1,12 @@
 package dev.gosling.trainer.backend.cuda;
 
+import static dev.gosling.trainer.backend.BackendChecks.activations;
+import static dev.gosling.trainer.backend.BackendChecks.dims;
+import static dev.gosling.trainer.backend.BackendChecks.elementwise;
+import static dev.gosling.trainer.backend.BackendChecks.heads;
+import static dev.gosling.trainer.backend.BackendChecks.sequenceDims;
+import static dev.gosling.trainer.backend.BackendChecks.vocab;
+
 import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
@@ -1216,41 +1223,5 @@ public final class CudaBackend implements Backend {
                     + numel + " × I32");
         }
         return c;
-    }
-
-    private static void dims(String op, int... dims) {
-        for (int d : dims) {
-            if (d < 0) {
-                throw new IllegalArgumentException(op + ": negative dimension " + d);
-            }
-        }
-    }
-
-    private static void heads(String op, int C) {
-        if (C % HEAD_SIZE != 0) {
-            throw new IllegalArgumentException(op + ": C = " + C + " is not a multiple of the head size " + HEAD_SIZE);
-        }
-    }
-
-    private static void vocab(String op, int vocab) {
-        if (vocab < 1) {
-            throw new IllegalArgumentException(op + ": vocab must be >= 1, got " + vocab);
-        }
-    }
-
-    private static void activations(String op, Activation hiddenAct, Activation outAct) {
-        if (hiddenAct == null || outAct == null) {
-            throw new IllegalArgumentException(op + ": activation is null");
-        }
-    }
-
-    private static long elementwise(String op, int rows, int C) {
-        dims(op, rows, C);
-        return (long) rows * C;
-    }
-
-    private static long sequenceDims(String op, int B, int T, int C) {
-        dims(op, B, T, C);
-        return (long) B * T * C;
     }
 }
