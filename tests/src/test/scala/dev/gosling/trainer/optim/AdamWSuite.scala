@@ -174,4 +174,41 @@ class AdamWSuite extends AnyFunSuite {
     assert(intercept[GoslingException](new AdamW(layout, 0.9, 0.99, 1e-18, -1, 1)).getMessage.contains("--weight_decay"))
     intercept[IllegalArgumentException](adam().step(new Array[Float](n), new Array[Float](n - 1), 1e-3))
   }
+
+  test("DeviceAdamW on the CPU backend: the same bits as AdamW over several clipped and unclipped steps; 2 summed ranks = their mean") {
+    val cpu = new dev.gosling.trainer.backend.cpu.CpuBackend(2)
+    try {
+      val host = adam(clip = 0.5)
+      val device = new DeviceAdamW(cpu, layout, 0.9, 0.99, 1e-18, 0.1, 0.5)
+      val twoRanks = new DeviceAdamW(cpu, layout, 0.9, 0.99, 1e-18, 0.1, 0.5)
+      val f32 = dev.gosling.trainer.backend.DType.F32
+      val params = randomArray(1, 0.5f)
+      val p1 = cpu.allocate(f32, n)
+      val p2 = cpu.allocate(f32, n)
+      val g = cpu.allocate(f32, n)
+      cpu.upload(params, p1)
+      cpu.upload(params, p2)
+      for (step <- 1 to 4) {
+        val grads = randomArray(10 + step, if (step % 2 == 0) 1e-4f else 2f) // even steps are not clipped
+        val hostNorm = host.step(params, grads, 1e-3)
+        cpu.upload(grads, g)
+        assert(device.step(p1, g, 1e-3, 1) == hostNorm)
+        cpu.upload(grads.map(_ * 2), g) // what an all-reduce of two equal ranks leaves
+        assert(Math.abs(twoRanks.step(p2, g, 1e-3, 2) - hostNorm) <= 1e-12 * hostNorm)
+      }
+      val out1 = new Array[Float](n)
+      val out2 = new Array[Float](n)
+      cpu.download(p1, out1)
+      cpu.download(p2, out2)
+      assert(out1.sameElements(params))
+      assert(out2.sameElements(params))
+      val m = new Array[Float](n)
+      val v = new Array[Float](n)
+      device.downloadMoments(m, v)
+      assert(m.sameElements(host.firstMoment) && v.sameElements(host.secondMoment) && device.stepCount == 4)
+      Seq(p1, p2, g).foreach(_.close())
+      device.close()
+      twoRanks.close()
+    } finally cpu.close()
+  }
 }

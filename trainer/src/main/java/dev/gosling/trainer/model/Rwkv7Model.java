@@ -25,7 +25,7 @@ import java.util.List;
  * <p>The backend is the caller's (the model does not close it); the model's tensors are the model's. Not
  * thread-safe.
  */
-public final class Rwkv7Model implements TrainableModel {
+public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     private final ModelConfig config;
     private final ParameterLayout layout;
@@ -163,8 +163,29 @@ public final class Rwkv7Model implements TrainableModel {
         return layout;
     }
 
+    @Override
     public Backend backend() {
         return backend;
+    }
+
+    @Override
+    public DeviceTrainable onDevice() {
+        return this;
+    }
+
+    @Override
+    public Tensor masterParameters() {
+        return paramBuf;
+    }
+
+    @Override
+    public Tensor gradients() {
+        return gradBuf;
+    }
+
+    @Override
+    public void parametersUpdated() {
+        // fp32 compute reads the masters themselves
     }
 
     public DType dtype() {
@@ -212,6 +233,11 @@ public final class Rwkv7Model implements TrainableModel {
         double loss = step(inputs, targets, batchSize);
         backend.download(gradBuf, gradsOut);
         return loss;
+    }
+
+    @Override
+    public double forwardBackward(int[] inputs, int[] targets, int batchSize) {
+        return step(inputs, targets, batchSize);
     }
 
     /** {@link #forwardBackward(int[], int[], int, float[])} with float64 gradients (checks of an F64 model). */

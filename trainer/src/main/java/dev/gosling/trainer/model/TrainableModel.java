@@ -23,6 +23,11 @@ public interface TrainableModel extends AutoCloseable {
     /** The mean cross-entropy loss only (evaluation; no gradients). */
     double loss(int[] inputs, int[] targets, int batchSize);
 
+    /** The same model seen as one that trains on its device, or null when the loop must run AdamW on the host. */
+    default DeviceTrainable onDevice() {
+        return null;
+    }
+
     @Override
     void close();
 }

@@ -42,15 +42,7 @@ public final class AdamW {
      * @param gradClip the global-norm limit; ≤ 0 turns clipping off (DeepSpeed clips only when gradient_clipping &gt; 0)
      */
     public AdamW(ParameterLayout layout, double beta1, double beta2, double eps, double weightDecay, double gradClip) {
-        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
-            throw new GoslingException("--beta1 " + beta1 + " / --beta2 " + beta2 + ": both must be in [0, 1); train_temp uses 0.9 and 0.99");
-        }
-        if (!(eps > 0)) {
-            throw new GoslingException("--adam_eps " + eps + " must be > 0; train_temp uses 1e-18");
-        }
-        if (!(weightDecay >= 0)) {
-            throw new GoslingException("--weight_decay " + weightDecay + " must be >= 0");
-        }
+        validate(beta1, beta2, eps, weightDecay);
         this.layout = layout;
         this.beta1 = (float) beta1;
         this.beta2 = (float) beta2;
@@ -77,6 +69,62 @@ public final class AdamW {
 
     public ParameterLayout layout() {
         return layout;
+    }
+
+    /** One-line errors for hyperparameters FusedAdam would reject or that cannot train. */
+    public static void validate(double beta1, double beta2, double eps, double weightDecay) {
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+            throw new GoslingException("--beta1 " + beta1 + " / --beta2 " + beta2 + ": both must be in [0, 1); train_temp uses 0.9 and 0.99");
+        }
+        if (!(eps > 0)) {
+            throw new GoslingException("--adam_eps " + eps + " must be > 0; train_temp uses 1e-18");
+        }
+        if (!(weightDecay >= 0)) {
+            throw new GoslingException("--weight_decay " + weightDecay + " must be >= 0");
+        }
+    }
+
+    /**
+     * The flat parameter buffer cut into runs of adjacent tensors that share a learning-rate scale and a weight decay
+     * (the segments of {@link dev.gosling.trainer.backend.Backend#adamwStep}). Segment s ends at {@code ends[s]}.
+     */
+    public record Segments(long[] ends, double[] lrScales, float[] decays) {
+        /** Each segment's learning rate at base rate lr, rounded to float as {@link #step} rounds it. */
+        public float[] learningRates(double lr) {
+            float[] out = new float[lrScales.length];
+            for (int s = 0; s < out.length; s++) {
+                out[s] = (float) (lr * lrScales[s]);
+            }
+            return out;
+        }
+    }
+
+    /** The segments of {@code layout} under weight decay {@code weightDecay}. */
+    public static Segments segments(ParameterLayout layout, double weightDecay) {
+        List<Long> ends = new java.util.ArrayList<>();
+        List<Double> scales = new java.util.ArrayList<>();
+        List<Float> decays = new java.util.ArrayList<>();
+        for (ParamSpec spec : layout.params()) {
+            OptimizerGroup group = spec.group(weightDecay);
+            float decay = group.decays() ? (float) weightDecay : 0f;
+            int last = ends.size() - 1;
+            if (last >= 0 && scales.get(last) == group.lrScale() && decays.get(last) == decay) {
+                ends.set(last, spec.end());
+            } else {
+                ends.add(spec.end());
+                scales.add(group.lrScale());
+                decays.add(decay);
+            }
+        }
+        long[] e = new long[ends.size()];
+        double[] sc = new double[e.length];
+        float[] d = new float[e.length];
+        for (int i = 0; i < e.length; i++) {
+            e[i] = ends.get(i);
+            sc[i] = scales.get(i);
+            d[i] = decays.get(i);
+        }
+        return new Segments(e, sc, d);
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.gosling.trainer.train;
 import dev.gosling.trainer.backend.Accelerators;
 import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
+import dev.gosling.trainer.model.DeviceTrainable;
 import dev.gosling.trainer.model.ModelConfig;
 import dev.gosling.trainer.model.ParameterLayout;
 import dev.gosling.trainer.model.Rwkv7Model;
@@ -55,6 +56,11 @@ public final class Rwkv7Factory implements ModelFactory {
         @Override
         public double forwardBackward(int[] inputs, int[] targets, int batchSize, float[] grads) {
             return model.forwardBackward(inputs, targets, batchSize, grads);
+        }
+
+        @Override
+        public DeviceTrainable onDevice() {
+            return model;
         }
 
         @Override

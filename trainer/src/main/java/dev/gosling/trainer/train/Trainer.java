@@ -4,13 +4,13 @@ import dev.gosling.trainer.GoslingException;
 import dev.gosling.trainer.checkpoint.StateDict;
 import dev.gosling.trainer.data.BinIdxReader;
 import dev.gosling.trainer.data.MagicPrimeSampler;
+import dev.gosling.trainer.dist.Collective;
 import dev.gosling.trainer.model.Initializer;
 import dev.gosling.trainer.model.ModelConfig;
 import dev.gosling.trainer.model.OptimizerGroup;
 import dev.gosling.trainer.model.ParamSpec;
 import dev.gosling.trainer.model.ParameterLayout;
 import dev.gosling.trainer.model.TrainableModel;
-import dev.gosling.trainer.optim.AdamW;
 import dev.gosling.trainer.optim.LrSchedule;
 
 import java.io.PrintStream;
@@ -183,7 +183,9 @@ public final class Trainer {
                         || model.layout().totalElements() != layout.totalElements()) {
                     throw new IllegalStateException("model implementation " + factory.name() + " returned a model of another layout");
                 }
-                return new Loop(config, start, layout, batches, data.tokenCount(), model, projDir).run(stop);
+                try (TrainingStep step = TrainingStep.of(model, config, layout, Collective.single())) {
+                    return new Loop(config, start, layout, batches, data.tokenCount(), step, projDir).run(stop);
+                }
             }
         }
     }
@@ -298,11 +300,12 @@ public final class Trainer {
         private final ParameterLayout layout;
         private final BatchSource batches;
         private final long dataTokens;
-        private final TrainableModel model;
+        private final TrainingStep step;
         private final Path projDir;
+        /** Host copies of the weights and moments, filled at each save. */
         private final float[] master;
-        private final float[] grads;
-        private final AdamW adam;
+        private float[] firstMoment;
+        private float[] secondMoment;
         private final LrSchedule schedule;
         private final long scheduleEpochBegin;
         private final int warmupSteps;
@@ -317,24 +320,21 @@ public final class Trainer {
         private double lastLr;
         private boolean plotFailed;
 
-        Loop(TrainConfig config, Start start, ParameterLayout layout, BatchSource batches, long dataTokens, TrainableModel model, Path projDir) {
+        Loop(TrainConfig config, Start start, ParameterLayout layout, BatchSource batches, long dataTokens, TrainingStep step, Path projDir) {
             this.config = config;
             this.start = start;
             this.layout = layout;
             this.batches = batches;
             this.dataTokens = dataTokens;
-            this.model = model;
+            this.step = step;
             this.projDir = projDir;
             this.master = start.master();
-            this.grads = layout.newBuffer();
-            this.adam = config.adamW(layout);
             this.epochSteps = config.epochSteps();
             this.tokensPerStep = (long) config.ctxLen() * config.realBsz();
             this.epoch = config.epochBegin();
             TrainState.Loaded state = start.state();
             if (state != null) {
                 TrainState.Position at = state.state().position();
-                adam.restore(state.firstMoment(), state.secondMoment(), at.adamStep());
                 this.stepInEpoch = at.stepInEpoch();
                 this.globalStep = at.globalStep();
                 this.scheduleEpochBegin = at.scheduleEpochBegin();
@@ -374,7 +374,7 @@ public final class Trainer {
             long steps = 0;
             double lastLoss = Double.NaN;
             long trainNanos = 0;
-            model.setParameters(master);
+            step.load(master, start.state());
             int[] inputs = new int[batches.batchTokens()];
             int[] targets = new int[batches.batchTokens()];
             try (TrainLog log = new TrainLog(projDir);
@@ -402,9 +402,8 @@ public final class Trainer {
                     long stepIndex = realStep();
                     double lr = schedule.lr(globalStep);
                     batches.fill(epoch, stepInEpoch, inputs, targets);
-                    double loss = model.forwardBackward(inputs, targets, config.microBsz(), grads);
-                    double norm = adam.step(master, grads, lr);
-                    model.setParameters(master);
+                    double loss = step.forwardBackward(inputs, targets, config.microBsz());
+                    double norm = step.update(lr);
                     long nanos = System.nanoTime() - t0;
                     trainNanos += nanos;
                     steps++;
@@ -453,11 +452,16 @@ public final class Trainer {
         /** Writes {@code name} (bf16 weights) and its .state atomically, then redraws the plot. */
         private Path save(String name, LossPlot plot) {
             Path file = projDir.resolve(name);
+            if (firstMoment == null) {
+                firstMoment = layout.newBuffer();
+                secondMoment = layout.newBuffer();
+            }
+            step.snapshot(master, firstMoment, secondMoment);
             Checkpoints.save(file, layout, master);
             TrainState state = new TrainState(name, layout.config(), config.realBsz(), config.magicPrime(), dataTokens,
-                    new TrainState.Position(epoch, stepInEpoch, globalStep, scheduleEpochBegin, warmupSteps, adam.stepCount(),
+                    new TrainState.Position(epoch, stepInEpoch, globalStep, scheduleEpochBegin, warmupSteps, step.adamSteps(),
                             epochLossSum, epochLossSteps));
-            state.write(TrainState.besides(file), master, adam.firstMoment(), adam.secondMoment());
+            state.write(TrainState.besides(file), master, firstMoment, secondMoment);
             if (!plotFailed) {
                 try {
                     plot.write();
