@@ -136,6 +136,26 @@ class Rwkv7ModelSuite extends AnyFunSuite with BeforeAndAfterAll {
     } finally { plain.close(); cp.close() }
   }
 
+  test("the head and loss in chunks of rows (5, not dividing B·T) give the loss, gradients and logits of one chunk") {
+    val whole = new Rwkv7Model(config, cpu, DType.F64, B, false)
+    val chunked = new Rwkv7Model(config, cpu, DType.F64, B, false)
+    chunked.headChunkElementsForTests(5 * config.vocabSize)
+    try {
+      val p = params.map(_.toDouble)
+      val (l1, g1) = gradients64(whole, p)
+      val (l2, g2) = gradients64(chunked, p)
+      assert(math.abs(l1 - l2) <= 1e-12 * math.abs(l1))
+      val worst = g1.indices.map(i => math.abs(g1(i) - g2(i))).max
+      assert(worst <= 1e-12 * g1.map(math.abs).max, s"largest gradient difference $worst")
+      val lg1 = new Array[Double](B * T * config.vocabSize)
+      val lg2 = new Array[Double](B * T * config.vocabSize)
+      whole.logits(inputs, B, lg1)
+      chunked.logits(inputs, B, lg2)
+      assert(lg1.indices.forall(i => math.abs(lg1(i) - lg2(i)) <= 1e-12 * (1 + math.abs(lg1(i))))) // BLAS blocks by row count
+      assert(math.abs(chunked.loss(inputs, targets, B) - l1) <= 1e-12 * math.abs(l1))
+    } finally { whole.close(); chunked.close() }
+  }
+
   test("forwardBackward overwrites the gradients, repeats exactly, and its loss is loss()") {
     val model = new Rwkv7Model(config, cpu, DType.F32, B)
     try {

@@ -252,6 +252,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     public double loss(int[] inputs, int[] targets, int batchSize) {
         Acts a = prepare(inputs, targets, batchSize);
         forward(a);
+        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
+            int rows = Math.min(a.headRows, a.N - r0);
+            Tensor logits = headForward(a, r0, rows);
+            backend.crossEntropyForward(logits, rowsOf(a.targets, r0, rows, 1), rowsOf(a.losses, r0, rows, 1), rows, V);
+        }
         return meanLoss(a);
     }
 
@@ -259,22 +264,62 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     public void logits(int[] inputs, int batchSize, float[] out) {
         Acts a = prepare(inputs, null, batchSize);
         forward(a);
-        backend.download(a.logits, out);
+        float[] chunk = new float[a.headRows * V];
+        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
+            int rows = Math.min(a.headRows, a.N - r0);
+            Tensor logits = headForward(a, r0, rows);
+            float[] part = rows == a.headRows ? chunk : new float[rows * V];
+            backend.download(logits, part);
+            System.arraycopy(part, 0, out, r0 * V, rows * V);
+        }
     }
 
     /** {@link #logits(int[], int, float[])} in float64. */
     public void logits(int[] inputs, int batchSize, double[] out) {
         Acts a = prepare(inputs, null, batchSize);
         forward(a);
-        backend.download(a.logits, out);
+        double[] chunk = new double[a.headRows * V];
+        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
+            int rows = Math.min(a.headRows, a.N - r0);
+            Tensor logits = headForward(a, r0, rows);
+            double[] part = rows == a.headRows ? chunk : new double[rows * V];
+            backend.download(logits, part);
+            System.arraycopy(part, 0, out, r0 * V, rows * V);
+        }
     }
 
     private double step(int[] inputs, int[] targets, int batchSize) {
         Acts a = prepare(inputs, targets, batchSize);
         forward(a);
+        backend.zero(gradBuf);
+        backend.zero(a.dLn);
+        // The head and the loss, forward and backward, a chunk of rows at a time: the full [B·T, V] logits (8.6 GB
+        // in fp32 at B·T = 32768, V = 65536) never exist, only one chunk of them.
+        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
+            int rows = Math.min(a.headRows, a.N - r0);
+            Tensor logits = headForward(a, r0, rows);
+            Tensor chunkTargets = rowsOf(a.targets, r0, rows, 1);
+            backend.crossEntropyForward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), rows, V);
+            // dLogits = softmax − onehot (+ L2Wrap) over B·T, written over the logits
+            backend.crossEntropyBackward(logits, chunkTargets, logits, rows, V, 1.0 / a.N);
+            backend.linearBackward(logits, rowsOf(a.lnOut, r0, rows, C), weights.head, rowsOf(a.dLn, r0, rows, C), grads.head,
+                    rows, C, V);
+        }
         double loss = meanLoss(a);
         backward(a);
         return loss;
+    }
+
+    /** The logits of rows [r0, r0 + rows) of the micro-batch, in the head chunk buffer. */
+    private Tensor headForward(Acts a, int r0, int rows) {
+        Tensor logits = backend.view(a.logits, 0, rows, V);
+        backend.linearForward(rowsOf(a.lnOut, r0, rows, C), weights.head, logits, rows, C, V);
+        return logits;
+    }
+
+    /** Rows [r0, r0 + rows) of a row-major [N, width] tensor. */
+    private Tensor rowsOf(Tensor t, int r0, int rows, int width) {
+        return rows == t.numel() / width ? t : backend.view(t, (long) r0 * width, rows, width);
     }
 
     private Acts prepare(int[] inputs, int[] targets, int batchSize) {
@@ -310,8 +355,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
     }
 
+    /** The mean of the per-row losses the head chunks wrote. */
     private double meanLoss(Acts a) {
-        backend.crossEntropyForward(a.logits, a.targets, a.losses, a.N, V);
         backend.download(a.losses, a.lossHost);
         double sum = 0;
         for (double l : a.lossHost) {
@@ -332,7 +377,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             forwardBlock(l, a, a.layer(l), a.blockIn[l], a.blockIn[l + 1]);
         }
         be.layerNormForward(a.blockIn[nLayer], weights.lnOutW, weights.lnOutB, a.lnOut, a.lnOutMean, a.lnOutRstd, N, C);
-        be.linearForward(a.lnOut, weights.head, a.logits, N, C, V);
     }
 
     /**
@@ -393,11 +437,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private void backward(Acts a) {
         Backend be = backend;
         int N = a.N;
-        be.zero(gradBuf);
-        // dLogits = softmax − onehot (+ L2Wrap) over B·T, written over the logits
-        be.crossEntropyBackward(a.logits, a.targets, a.logits, N, V, 1.0 / N);
-        be.zero(a.dLn);
-        be.linearBackward(a.logits, a.lnOut, weights.head, a.dLn, grads.head, N, C, V);
+        // on entry: gradients zeroed, dLn = dL/d(ln_out output) from the head chunks
         be.zero(a.dH);
         be.layerNormBackward(a.dLn, a.blockIn[nLayer], weights.lnOutW, a.lnOutMean, a.lnOutRstd, a.dH,
                 grads.lnOutW, grads.lnOutB, N, C);
@@ -512,6 +552,17 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     }
 
     // -------------------------------------------------------------------------------------------- activation layout
+
+    /** Logits elements per head chunk: 2^27 (512 MiB in fp32), i.e. 2048 rows at V = 65536. */
+    private int headChunkElements = 1 << 27;
+
+    /** Smaller head chunks, so tests on tiny models run the chunked path; before the first step only. */
+    void headChunkElementsForTests(int elements) {
+        if (java.util.Arrays.stream(acts).anyMatch(java.util.Objects::nonNull) || elements < 1) {
+            throw new IllegalStateException("set the head chunk before the first step, to at least 1");
+        }
+        headChunkElements = elements;
+    }
 
     /** Index of a LoRA chain in the per-rank views of a shared [N, rank] region. */
     private static final int DECAY = 0;
@@ -630,7 +681,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         /** One per layer, or a single shared one with gradient checkpointing. */
         final LayerActs[] layers;
         final Tensor branch;
-        final Tensor lnOut, lnOutMean, lnOutRstd, logits, losses;
+        final Tensor lnOut, lnOutMean, lnOutRstd, losses;
+        /** One chunk of headRows rows of logits (then of their gradient). */
+        final Tensor logits;
+        final int headRows;
         final double[] lossHost;
         // backward scratch, shared by all layers
         final Tensor dH, dLn, dMix, dFfnAct, dFfnPre, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGate, dY,
@@ -664,7 +718,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             lnOut = arena.take(N, C);
             lnOutMean = arena.take(N);
             lnOutRstd = arena.take(N);
-            logits = arena.take(N, V);
+            headRows = Math.min(N, Math.max(1, headChunkElements / V));
+            logits = arena.take(headRows, V);
             losses = arena.take(N);
             lossHost = arena.base == null ? null : new double[N];
 

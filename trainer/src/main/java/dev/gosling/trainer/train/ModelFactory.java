@@ -30,6 +30,15 @@ public interface ModelFactory {
      */
     TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint);
 
+    /**
+     * {@link #create(ModelConfig, String, int, boolean)} computing in {@code precision} (--precision: bf16, tf32 or
+     * fp32: how the GEMMs of a GPU model round their inputs; master weights are fp32 in every case). Implementations
+     * with one precision ignore it.
+     */
+    default TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint) {
+        return create(config, accelerator, maxBatchSize, gradCheckpoint);
+    }
+
     /** Every implementation on the class path, in ServiceLoader order. */
     static List<ModelFactory> available() {
         List<ModelFactory> found = new ArrayList<>();

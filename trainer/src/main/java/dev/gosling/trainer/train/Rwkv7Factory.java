@@ -3,6 +3,7 @@ package dev.gosling.trainer.train;
 import dev.gosling.trainer.backend.Accelerators;
 import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
+import dev.gosling.trainer.backend.cuda.CudaBackend;
 import dev.gosling.trainer.model.DeviceTrainable;
 import dev.gosling.trainer.model.ModelConfig;
 import dev.gosling.trainer.model.ParameterLayout;
@@ -10,7 +11,8 @@ import dev.gosling.trainer.model.Rwkv7Model;
 import dev.gosling.trainer.model.TrainableModel;
 
 /**
- * The RWKV-7 model on the backend {@code --accelerator} picks (fp32 compute, fp32 master weights in the loop): the
+ * The RWKV-7 model on the backend {@code --accelerator} picks (fp32 tensors and master weights; on a GPU the GEMMs
+ * round their inputs as --precision says, bf16 by default, like the reference's mixed precision): the
  * default implementation for every accelerator. The model it returns owns its backend and closes it.
  */
 public final class Rwkv7Factory implements ModelFactory {
@@ -27,7 +29,19 @@ public final class Rwkv7Factory implements ModelFactory {
 
     @Override
     public TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint) {
+        return create(config, accelerator, "bf16", maxBatchSize, gradCheckpoint);
+    }
+
+    @Override
+    public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint) {
         Backend backend = Accelerators.open(accelerator, 0, Runtime.getRuntime().availableProcessors(), System.err::println);
+        if (backend instanceof CudaBackend gpu) {
+            gpu.setGemmPrecision(switch (precision) {
+                case "fp32" -> CudaBackend.GemmPrecision.FP32;
+                case "tf32" -> CudaBackend.GemmPrecision.TF32;
+                default -> CudaBackend.GemmPrecision.BF16;
+            });
+        }
         try {
             return new OwningModel(new Rwkv7Model(config, backend, DType.F32, maxBatchSize, gradCheckpoint), backend);
         } catch (RuntimeException | Error e) {

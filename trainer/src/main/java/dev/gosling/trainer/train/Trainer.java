@@ -178,7 +178,7 @@ public final class Trainer {
             ModelConfig modelConfig = start.model();
             ParameterLayout layout = new ParameterLayout(modelConfig);
             BatchSource batches = new BatchSource(data, sampler, config.ctxLen(), config.microBsz(), 0, 1, modelConfig.vocabSize());
-            try (TrainableModel model = factory.create(modelConfig, config.accelerator(), config.microBsz(), config.gradCp() != 0)) {
+            try (TrainableModel model = factory.create(modelConfig, config.accelerator(), config.precision(), config.microBsz(), config.gradCp() != 0)) {
                 if (!model.layout().shapes().keySet().equals(layout.shapes().keySet())
                         || model.layout().totalElements() != layout.totalElements()) {
                     throw new IllegalStateException("model implementation " + factory.name() + " returned a model of another layout");

@@ -103,6 +103,22 @@ public final class CudaBackend implements Backend {
     private final FloatPointer betaHost = new FloatPointer(1);
     private Thread boundThread;
     private boolean closed;
+    private GemmPrecision gemmPrecision = GemmPrecision.FP32;
+
+    /**
+     * How cuBLAS multiplies the fp32 tensors. FP32 is exact fp32 (the op checks); BF16 rounds each GEMM's inputs to
+     * bf16 on the tensor cores and accumulates in fp32 — the mixed precision of the reference trainer's GEMMs, at
+     * tensor-core speed; TF32 keeps 10 mantissa bits instead of bf16's 7.
+     */
+    public enum GemmPrecision {
+        FP32(CUBLAS_COMPUTE_32F), TF32(cublas.CUBLAS_COMPUTE_32F_FAST_TF32), BF16(cublas.CUBLAS_COMPUTE_32F_FAST_16BF);
+
+        final int computeType;
+
+        GemmPrecision(int computeType) {
+            this.computeType = computeType;
+        }
+    }
 
     /** Error word: [0] 1 + position of a bad token id (0: none), [1] the id; [2], [3] the same for targets. */
     private final long errorWord;
@@ -646,9 +662,18 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------------------------------------ linear
 
+    /** Sets how every later GEMM computes (see {@link GemmPrecision}); FP32 until set. */
+    public void setGemmPrecision(GemmPrecision precision) {
+        this.gemmPrecision = precision;
+    }
+
+    public GemmPrecision gemmPrecision() {
+        return gemmPrecision;
+    }
+
     /**
      * Row-major C[m, n] = op(A)[m, k]·op(B)[k, n] + beta·C, as cuBLAS's column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: fp32
-     * operands, fp32 compute (CUBLAS_COMPUTE_32F, no TF32).
+     * operands and accumulation, products as {@link #gemmPrecision}.
      */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb,
                       float beta, long c, int ldc) {
@@ -658,7 +683,7 @@ public final class CudaBackend implements Backend {
         betaHost.put(0, beta);
         cublasCheck(cublasGemmEx(cublasHandle, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                 n, m, k, one, pb.at(b), CUDA_R_32F, ldb, pa.at(a), CUDA_R_32F, lda, betaHost, pc.at(c), CUDA_R_32F,
-                ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+                ldc, gemmPrecision.computeType, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
     }
 
     @Override
