@@ -2,6 +2,7 @@ package dev.gosling.jobs;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -10,7 +11,8 @@ import java.util.concurrent.Callable;
 
 /** {@code gosling bench <what>}: benchmarks that print a table (medians over repeated runs), never timed tests. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks that print a table.",
-        subcommands = {BenchCommand.Tokenizer.class, BenchCommand.MakeData.class, BenchCommand.Filters.class, BenchCommand.Prepare.class, BenchCommand.Fuzzy.class})
+        subcommands = {BenchCommand.Tokenizer.class, BenchCommand.MakeData.class, BenchCommand.Filters.class, BenchCommand.Prepare.class, BenchCommand.Fuzzy.class,
+                BenchCommand.Train.class})
 public final class BenchCommand {
 
     @Command(name = "tokenizer", mixinStandardHelpOptions = true,
@@ -125,6 +127,36 @@ public final class BenchCommand {
             dev.gosling.pipeline.dedup.FuzzyDedupBenchmark.run(SparkSessions.getOrCreate("gosling bench fuzzy", master), System.out,
                     new dev.gosling.pipeline.dedup.FuzzyDedupBenchmark.Options(mb * 1_000_000L, runs, partitions, d.seed(), cjk, work,
                             d.kernelSampleBytes()));
+            return 0;
+        }
+    }
+
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = "Training throughput (tokens/s, ms/step, peak GPU memory, MFU) of whole optimizer steps on random tokens.")
+    static final class Train implements Callable<Integer> {
+        @Parameters(arity = "0..*", paramLabel = "CASE",
+                description = "L<layers>-D<width>:<ctx_len>:<micro_bsz>, e.g. L12-D768:4096:8 (default: the four cases of the"
+                        + " official trainer's H100 figures).")
+        List<String> cases = List.of();
+
+        @Option(names = "--accelerator", description = "gpu, cpu or auto (default: ${DEFAULT-VALUE}).")
+        String accelerator = "gpu";
+
+        @Option(names = "--precision", description = "bf16, tf32 or fp32 GEMM inputs (default: ${DEFAULT-VALUE}).")
+        String precision = "bf16";
+
+        @Option(names = "--grad_cp", description = "1: recompute each block in the backward pass (default: ${DEFAULT-VALUE}).")
+        int gradCp = 0;
+
+        @Option(names = "--steps", description = "Timed steps per case after 2 warm-up steps (default: ${DEFAULT-VALUE}).")
+        int steps = 5;
+
+        @Override
+        public Integer call() {
+            List<dev.gosling.trainer.train.TrainBenchmark.Case> parsed = cases.isEmpty()
+                    ? dev.gosling.trainer.train.TrainBenchmark.issueCases()
+                    : cases.stream().map(dev.gosling.trainer.train.TrainBenchmark::parse).toList();
+            dev.gosling.trainer.train.TrainBenchmark.run(System.out, parsed, accelerator, precision, gradCp != 0, steps);
             return 0;
         }
     }

@@ -19,8 +19,13 @@ import java.util.Locale;
  * Exit status: 0 when every check passed, 1 when one failed, 2 when no GPU could be used.
  *
  * <pre>
- *   java -cp 'lib/*' dev.gosling.trainer.backend.cuda.GpuCheck [--out DIR] [--no-bench] [--no-nvrtc]
+ *   java -cp 'lib/*' dev.gosling.trainer.backend.cuda.GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc]
+ *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N]
  * </pre>
+ * After the op checks: the op checks of the GEMM ops again with bf16 GEMMs, a whole training step and a 200-step
+ * loss curve against the CPU backend ({@link dev.gosling.trainer.train.TrainStepCheck}) with fp32 and with bf16
+ * GEMMs, and the training benchmark ({@link dev.gosling.trainer.train.TrainBenchmark}, the issue's four cases unless
+ * {@code --train-case} names others).
  */
 public final class GpuCheck {
     private GpuCheck() {
@@ -30,14 +35,25 @@ public final class GpuCheck {
         Path out = null;
         boolean bench = true;
         boolean nvrtcPass = true;
+        boolean ops = true;
+        boolean trainCheck = true;
+        boolean trainBench = true;
+        int trainSteps = 5;
+        List<dev.gosling.trainer.train.TrainBenchmark.Case> trainCases = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
             switch (argv[i]) {
                 case "--out" -> out = Paths.get(argv[++i]);
+                case "--no-ops" -> ops = false;
                 case "--no-bench" -> bench = false;
                 case "--no-nvrtc" -> nvrtcPass = false;
+                case "--no-train-check" -> trainCheck = false;
+                case "--no-train-bench" -> trainBench = false;
+                case "--train-case" -> trainCases.add(dev.gosling.trainer.train.TrainBenchmark.parse(argv[++i]));
+                case "--train-steps" -> trainSteps = Integer.parseInt(argv[++i]);
                 default -> {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
-                            + "; usage: GpuCheck [--out DIR] [--no-bench] [--no-nvrtc]");
+                            + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"
+                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N]");
                     System.exit(2);
                 }
             }
@@ -50,7 +66,7 @@ public final class GpuCheck {
         }
         List<String> tsv = new ArrayList<>();
         tsv.add("pass\top\tsize\tquantity\trel_error\ttolerance\tresult");
-        boolean allPassed;
+        boolean allPassed = true;
         int threads = Runtime.getRuntime().availableProcessors();
         try (CudaBackend gpu = new CudaBackend(0, false); CpuBackend cpu = new CpuBackend(threads)) {
             o.printf("device: %s, %d SMs, %.1f GiB; %s; kernels %s; CPU reference %s%n", gpu.deviceName(),
@@ -58,9 +74,22 @@ public final class GpuCheck {
                     KernelLoader.hasFatbins() ? "from the jar's fatbins" : "from NVRTC (jar built without nvcc)",
                     cpu.name());
             long t0 = System.nanoTime();
-            allPassed = checks("fp32", gpu, cpu, GpuOpChecks.all(false), o, tsv);
-            o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
-            if (nvrtcPass) {
+            if (ops) {
+                allPassed = checks("fp32", gpu, cpu, GpuOpChecks.all(false), o, tsv);
+                o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
+            }
+            gpu.setGemmPrecision(CudaBackend.GemmPrecision.BF16);
+            allPassed &= checks("bf16-gemm", gpu, cpu, GpuOpChecks.gemms(), o, tsv);
+            gpu.setGemmPrecision(CudaBackend.GemmPrecision.FP32);
+            if (trainCheck) {
+                for (CudaBackend.GemmPrecision p : new CudaBackend.GemmPrecision[] {CudaBackend.GemmPrecision.FP32,
+                        CudaBackend.GemmPrecision.BF16}) {
+                    boolean passed = dev.gosling.trainer.train.TrainStepCheck.run(o, gpu, cpu, p);
+                    tsv.add("train-step	" + p + "	-	-	-	-	" + (passed ? "ok" : "FAIL"));
+                    allPassed &= passed;
+                }
+            }
+            if (nvrtcPass && ops) {
                 try (CudaBackend viaNvrtc = new CudaBackend(0, true)) {
                     long t1 = System.nanoTime();
                     allPassed &= checks("nvrtc", viaNvrtc, cpu, GpuOpChecks.all(true), o, tsv);
@@ -75,7 +104,7 @@ public final class GpuCheck {
                 Files.createDirectories(out);
                 Files.write(out.resolve("gpu-check.tsv"), tsv, StandardCharsets.UTF_8);
             }
-            if (bench) {
+            if (bench && ops) {
                 List<String> btsv = new ArrayList<>();
                 btsv.add("op\tsize\tms\trate");
                 o.println();
@@ -91,6 +120,11 @@ public final class GpuCheck {
                     Files.write(out.resolve("gpu-bench.tsv"), btsv, StandardCharsets.UTF_8);
                 }
             }
+        }
+        if (trainBench) {
+            o.println();
+            dev.gosling.trainer.train.TrainBenchmark.run(o, trainCases.isEmpty() ? dev.gosling.trainer.train.TrainBenchmark.issueCases()
+                    : trainCases, "gpu", "bf16", false, trainSteps);
         }
         o.println(allPassed ? "GPU CHECK PASSED" : "GPU CHECK FAILED");
         System.exit(allPassed ? 0 : 1);

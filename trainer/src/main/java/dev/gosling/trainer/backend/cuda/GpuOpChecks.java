@@ -262,6 +262,26 @@ public final class GpuOpChecks {
 
     // ------------------------------------------------------------------------------------------------ the cases
 
+    /** The bf16 band: GEMM inputs rounded to bf16 (8 significant bits), fp32 accumulation. */
+    public static final double BF16_TOLERANCE = 1e-2;
+
+    /**
+     * The ops that run on cuBLAS (linear, the LoRA chains), for a backend whose GEMMs round their inputs to bf16
+     * ({@link CudaBackend.GemmPrecision#BF16}), within {@link #BF16_TOLERANCE}.
+     */
+    public static List<Check> gemms() {
+        List<Check> c = new ArrayList<>();
+        long s = 101;
+        for (int[] d : new int[][] {{33, 96, 80}, {512, 768, 3072}, {256, 768, 16384}}) {
+            c.add(linear(d[0], d[1], d[2], BF16_TOLERANCE, s++));
+        }
+        for (int[] d : new int[][] {{100, 128, 32, 128}, {1000, 768, 64, 768}}) {
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.TANH, Activation.NONE, true, BF16_TOLERANCE, s++));
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.SIGMOID, true, BF16_TOLERANCE, s++));
+        }
+        return c;
+    }
+
     /** Every check, small sizes first; {@code quick} keeps one size per op (for the NVRTC pass). */
     public static List<Check> all(boolean quick) {
         List<Check> c = new ArrayList<>();
@@ -405,7 +425,11 @@ public final class GpuOpChecks {
     }
 
     static Check linear(int rows, int in, int out, long seed) {
-        return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out, FP32_TOLERANCE, seed) {
+        return linear(rows, in, out, FP32_TOLERANCE, seed);
+    }
+
+    static Check linear(int rows, int in, int out, double tolerance, long seed) {
+        return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out, tolerance, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * in, 1.0));
                 m.put("weight", gaussian(rng, out * in, 1 / Math.sqrt(in)));
@@ -427,9 +451,14 @@ public final class GpuOpChecks {
 
     static Check lora(int rows, int in, int rank, int out, Activation hiddenAct, Activation outAct, boolean withBias,
                       long seed) {
+        return lora(rows, in, rank, out, hiddenAct, outAct, withBias, FP32_TOLERANCE, seed);
+    }
+
+    static Check lora(int rows, int in, int rank, int out, Activation hiddenAct, Activation outAct, boolean withBias,
+                      double tolerance, long seed) {
         String size = "rows=" + rows + " " + in + ">" + rank + ">" + out + " " + hiddenAct + "/" + outAct
                 + (withBias ? " +bias" : "");
-        return new OpCase("lora", size, FP32_TOLERANCE, seed) {
+        return new OpCase("lora", size, tolerance, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * in, 1.0));
                 m.put("down", gaussian(rng, in * rank, 1 / Math.sqrt(in)));

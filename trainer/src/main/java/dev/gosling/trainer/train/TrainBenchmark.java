@@ -1,0 +1,183 @@
+package dev.gosling.trainer.train;
+
+import dev.gosling.trainer.GoslingException;
+import dev.gosling.trainer.backend.Backend;
+import dev.gosling.trainer.backend.cuda.CudaBackend;
+import dev.gosling.trainer.model.DeviceTrainable;
+import dev.gosling.trainer.model.Initializer;
+import dev.gosling.trainer.model.ModelConfig;
+import dev.gosling.trainer.model.ParameterLayout;
+import dev.gosling.trainer.model.TrainableModel;
+import dev.gosling.trainer.optim.DeviceAdamW;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Training throughput of whole optimizer steps, as the loop runs them on the model's device: forward, loss, backward
+ * and AdamW ({@link DeviceAdamW}), on random tokens, for each case. One fresh model (and backend) per case, two
+ * warm-up steps, then the median of the timed steps; each step ends with the host reading the gradient norm, so the
+ * device has finished it. MFU = 6·params·tokens/s over the GPU's dense bf16 peak (the issue's definition, which counts
+ * neither the WKV recurrence nor the recomputation of --grad_cp). Peak memory is what the caching allocator held at
+ * most (tensors and scratch; cuBLAS's workspace and the CUDA context come on top).
+ */
+public final class TrainBenchmark {
+
+    /** One benchmark case; {@code official} is the reference trainer's tokens/s on one H100 (0: none known). */
+    public record Case(ModelConfig config, int microBsz, double official, double officialPeakGiB) {
+        String label() {
+            return "L" + config.nLayer() + "-D" + config.nEmbd() + " ctx " + config.ctxLen() + " bsz " + microBsz;
+        }
+    }
+
+    /** The result of one case: tokens/s (NaN when it failed) and what went wrong. */
+    public record Row(Case c, long params, double stepMs, double tokensPerSecond, double peakGiB, double mfu, String failure) {
+    }
+
+    /** The four cases of issue 4 with the official trainer's figures (peer-benchmarks.md). */
+    public static List<Case> issueCases() {
+        return List.of(
+                new Case(ModelConfig.of(12, 768, 65536, 512), 16, 119.0e3, 8.7),
+                new Case(ModelConfig.of(12, 768, 65536, 4096), 8, 181.9e3, 31.4),
+                new Case(ModelConfig.of(24, 1024, 65536, 4096), 8, 66.0e3, 69.8),
+                new Case(ModelConfig.of(24, 2048, 65536, 4096), 4, 35.5e3, 71.8));
+    }
+
+    /** Parses "L12-D768:4096:8" (layers-width:ctx:micro_bsz) into a case without reference figures. */
+    public static Case parse(String spec) {
+        String[] parts = spec.split(":");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("L(\\d+)-D(\\d+)").matcher(parts[0]);
+        if (parts.length != 3 || !m.matches()) {
+            throw new GoslingException("benchmark case '" + spec + "' is not L<layers>-D<width>:<ctx_len>:<micro_bsz>, e.g. L12-D768:4096:8");
+        }
+        ModelConfig config = ModelConfig.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)), 65536, Integer.parseInt(parts[1]));
+        int bsz = Integer.parseInt(parts[2]);
+        for (Case c : issueCases()) {
+            if (c.config().equals(config) && c.microBsz() == bsz) {
+                return c;
+            }
+        }
+        return new Case(config, bsz, 0, 0);
+    }
+
+    private TrainBenchmark() {
+    }
+
+    /**
+     * Runs every case and prints the table. A case that fails (out of memory, say) prints its one-line reason in its
+     * row and the next case runs.
+     */
+    public static List<Row> run(PrintStream out, List<Case> cases, String accelerator, String precision, boolean gradCheckpoint,
+                                int steps) {
+        List<Row> rows = new ArrayList<>();
+        out.printf("training throughput: --accelerator %s --precision %s --grad_cp %d, random tokens, median of %d steps after 2 warm-up%n",
+                accelerator, precision, gradCheckpoint ? 1 : 0, steps);
+        out.println("| model | params | ms/step | tokens/s | peak GiB | MFU | official tokens/s | × official | official peak GiB |");
+        out.println("|---|---|---|---|---|---|---|---|---|");
+        for (Case c : cases) {
+            Row r = runCase(c, accelerator, precision, gradCheckpoint, steps);
+            rows.add(r);
+            if (r.failure() != null) {
+                out.printf(Locale.ROOT, "| %s | %,d | – | – | – | – | %s | – | %s | %n", c.label(), r.params(),
+                        c.official() > 0 ? String.format(Locale.ROOT, "%.1fk", c.official() / 1e3) : "–",
+                        c.officialPeakGiB() > 0 ? c.officialPeakGiB() : "–");
+                out.println("    " + c.label() + ": " + r.failure());
+            } else {
+                out.printf(Locale.ROOT, "| %s | %,d | %.1f | %.1fk | %s | %s | %s | %s | %s |%n", c.label(), r.params(), r.stepMs(),
+                        r.tokensPerSecond() / 1e3, r.peakGiB() >= 0 ? String.format(Locale.ROOT, "%.1f", r.peakGiB()) : "–",
+                        r.mfu() >= 0 ? String.format(Locale.ROOT, "%.1f%%", 100 * r.mfu()) : "–",
+                        c.official() > 0 ? String.format(Locale.ROOT, "%.1fk", c.official() / 1e3) : "–",
+                        c.official() > 0 ? String.format(Locale.ROOT, "%.2f", r.tokensPerSecond() / c.official()) : "–",
+                        c.officialPeakGiB() > 0 ? c.officialPeakGiB() : "–");
+            }
+            out.flush();
+        }
+        return rows;
+    }
+
+    private static Row runCase(Case c, String accelerator, String precision, boolean gradCheckpoint, int steps) {
+        ParameterLayout layout = new ParameterLayout(c.config());
+        long params = layout.totalElements();
+        try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint)) {
+            DeviceTrainable device = model.onDevice();
+            Backend backend = device.backend();
+            float[] master = layout.newBuffer();
+            new Initializer(layout, 1).initialize(master);
+            backend.upload(master, device.masterParameters());
+            master = null; // the host copy is not needed any more
+            int n = c.microBsz() * c.config().ctxLen();
+            SplittableRandom random = new SplittableRandom(7);
+            int[] inputs = random.ints(n, 0, c.config().vocabSize()).toArray();
+            int[] targets = random.ints(n, 0, c.config().vocabSize()).toArray();
+            double[] ms = new double[steps];
+            try (DeviceAdamW adam = new DeviceAdamW(backend, layout, 0.9, 0.99, 1e-18, 0.001, 1.0)) {
+                for (int s = -2; s < steps; s++) {
+                    long t0 = System.nanoTime();
+                    double loss = device.forwardBackward(inputs, targets, c.microBsz());
+                    adam.step(device.masterParameters(), device.gradients(), 1e-5, 1);
+                    device.parametersUpdated();
+                    if (!Double.isFinite(loss)) {
+                        throw new GoslingException("the loss is " + loss + " at benchmark step " + (s + 3));
+                    }
+                    if (s >= 0) {
+                        ms[s] = (System.nanoTime() - t0) / 1e6;
+                    }
+                }
+            }
+            Arrays.sort(ms);
+            double stepMs = steps % 2 == 1 ? ms[steps / 2] : (ms[steps / 2 - 1] + ms[steps / 2]) / 2;
+            double tps = n / (stepMs / 1e3);
+            double peakGiB = -1;
+            double mfu = -1;
+            if (backend instanceof CudaBackend gpu) {
+                peakGiB = gpu.peakReservedBytes() / 1073741824.0;
+                double peak = bf16PeakFlops(gpu.deviceName());
+                mfu = peak > 0 ? 6.0 * params * tps / peak : -1;
+            }
+            return new Row(c, params, stepMs, tps, peakGiB, mfu, null);
+        } catch (GoslingException e) {
+            return new Row(c, params, Double.NaN, Double.NaN, -1, -1, e.getMessage());
+        }
+    }
+
+    /** Dense bf16 tensor-core peak of known GPUs (FLOP/s), 0 when unknown. */
+    static double bf16PeakFlops(String deviceName) {
+        String name = deviceName.toUpperCase(Locale.ROOT);
+        if (name.contains("H100") && name.contains("PCIE")) {
+            return 756e12;
+        }
+        if (name.contains("H100") || name.contains("H200") || name.contains("H800")) {
+            return 989.4e12;
+        }
+        if (name.contains("A100") || name.contains("A800")) {
+            return 312e12;
+        }
+        return 0;
+    }
+
+    /**
+     * {@code java … TrainBenchmark [--accelerator gpu] [--precision bf16] [--grad_cp 0] [--steps 5] [CASE…]}: the
+     * issue's four cases when no CASE (L12-D768:4096:8) is given.
+     */
+    public static void main(String[] argv) {
+        String accelerator = "gpu";
+        String precision = "bf16";
+        boolean gradCp = false;
+        int steps = 5;
+        List<Case> cases = new ArrayList<>();
+        for (int i = 0; i < argv.length; i++) {
+            switch (argv[i]) {
+                case "--accelerator" -> accelerator = argv[++i];
+                case "--precision" -> precision = argv[++i];
+                case "--grad_cp" -> gradCp = !argv[++i].equals("0");
+                case "--steps" -> steps = Integer.parseInt(argv[++i]);
+                default -> cases.add(parse(argv[i]));
+            }
+        }
+        run(System.out, cases.isEmpty() ? issueCases() : cases, accelerator, precision, gradCp, steps);
+    }
+}

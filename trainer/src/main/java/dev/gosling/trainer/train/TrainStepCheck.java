@@ -1,0 +1,154 @@
+package dev.gosling.trainer.train;
+
+import dev.gosling.trainer.backend.Backend;
+import dev.gosling.trainer.backend.DType;
+import dev.gosling.trainer.backend.cpu.CpuBackend;
+import dev.gosling.trainer.backend.cuda.CudaBackend;
+import dev.gosling.trainer.model.Initializer;
+import dev.gosling.trainer.model.ModelConfig;
+import dev.gosling.trainer.model.ParamSpec;
+import dev.gosling.trainer.model.ParameterLayout;
+import dev.gosling.trainer.model.Rwkv7Model;
+import dev.gosling.trainer.optim.DeviceAdamW;
+
+import java.io.PrintStream;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * A whole training step of a small RWKV-7 model on the GPU against the CPU backend (fp32 both): the loss within
+ * 1e-2 relative, every parameter tensor's gradient with cosine similarity &gt; 0.999, then {@link #CURVE_STEPS} steps
+ * of AdamW on a learnable token stream whose loss curves must stay together. Run by {@code GpuCheck} once with fp32
+ * GEMMs and once with bf16 GEMMs (the training default).
+ */
+public final class TrainStepCheck {
+    static final int CURVE_STEPS = 200;
+    private static final double LOSS_TOLERANCE = 1e-2;
+    private static final double MIN_COSINE = 0.999;
+
+    private TrainStepCheck() {
+    }
+
+    /** Runs the check with the GPU's GEMMs at {@code precision}; prints its table and returns whether it passed. */
+    public static boolean run(PrintStream out, CudaBackend gpu, CpuBackend cpu, CudaBackend.GemmPrecision precision) {
+        CudaBackend.GemmPrecision before = gpu.gemmPrecision();
+        gpu.setGemmPrecision(precision);
+        try {
+            return run(out, gpu, cpu, precision + " GEMMs", ModelConfig.of(4, 256, 65536, 128), 4, CURVE_STEPS);
+        } finally {
+            gpu.setGemmPrecision(before);
+        }
+    }
+
+    /** The check of {@code device} against {@code cpu} on any model size and number of curve steps. */
+    public static boolean run(PrintStream out, Backend device, CpuBackend cpu, String label, ModelConfig config, int batch, int curveSteps) {
+        ParameterLayout layout = new ParameterLayout(config);
+        float[] master = layout.newBuffer();
+        new Initializer(layout, 3).initialize(master);
+        // Init zeroes att.output and ffn.value, which would leave most gradients zero: perturb every weight.
+        SplittableRandom rng = new SplittableRandom(4);
+        for (int i = 0; i < master.length; i++) {
+            master[i] += (float) (0.02 * rng.nextGaussian());
+        }
+        int n = batch * config.ctxLen();
+        int[] inputs = new int[n];
+        int[] targets = new int[n];
+        tokens(new SplittableRandom(5), inputs, targets, config.ctxLen(), config.vocabSize());
+        boolean ok = true;
+        out.printf("%ntraining step, L%d-D%d ctx %d bsz %d, %s (%s) vs CPU fp32:%n", config.nLayer(), config.nEmbd(), config.ctxLen(), batch,
+                device.name(), label);
+        try (Rwkv7Model g = new Rwkv7Model(config, device, DType.F32, batch); Rwkv7Model c = new Rwkv7Model(config, cpu, DType.F32, batch)) {
+            g.setParameters(master);
+            c.setParameters(master);
+            float[] gg = layout.newBuffer();
+            float[] cg = layout.newBuffer();
+            double gl = g.forwardBackward(inputs, targets, batch, gg);
+            double cl = c.forwardBackward(inputs, targets, batch, cg);
+            double lossError = Math.abs(gl - cl) / Math.abs(cl);
+            boolean lossOk = lossError <= LOSS_TOLERANCE && Double.isFinite(gl);
+            out.printf(Locale.ROOT, "  loss: device %.6f cpu %.6f, relative difference %.2e (tolerance %.0e) %s%n", gl, cl, lossError,
+                    LOSS_TOLERANCE, lossOk ? "ok" : "FAIL");
+            ok &= lossOk;
+            double worst = 1;
+            String worstName = "";
+            int tensors = 0;
+            for (ParamSpec spec : layout.params()) {
+                double dot = 0;
+                double ng = 0;
+                double nc = 0;
+                for (long i = spec.offset(); i < spec.end(); i++) {
+                    dot += (double) gg[(int) i] * cg[(int) i];
+                    ng += (double) gg[(int) i] * gg[(int) i];
+                    nc += (double) cg[(int) i] * cg[(int) i];
+                }
+                if (nc == 0 && ng == 0) {
+                    continue; // layer 0's v0/v1/v2 have no gradient on either backend
+                }
+                tensors++;
+                double cos = dot / Math.sqrt(ng * nc);
+                if (!(cos >= worst)) {
+                    worst = cos;
+                    worstName = spec.name();
+                }
+            }
+            boolean cosOk = worst > MIN_COSINE;
+            out.printf(Locale.ROOT, "  gradients: lowest cosine similarity over %d tensors %.6f (%s), must be > %.3f %s%n", tensors, worst,
+                    worstName, MIN_COSINE, cosOk ? "ok" : "FAIL");
+            ok &= cosOk;
+
+            // The loss curve: the same steps on both backends, AdamW on each device.
+            double[] gpuCurve = curve(g, device, layout, master, config, batch, curveSteps);
+            double[] cpuCurve = curve(c, cpu, layout, master, config, batch, curveSteps);
+            double maxDiff = 0;
+            for (int s = 0; s < curveSteps; s++) {
+                maxDiff = Math.max(maxDiff, Math.abs(gpuCurve[s] - cpuCurve[s]));
+            }
+            double allowed = 0.02 * cpuCurve[0];
+            boolean curveOk = maxDiff <= allowed && Double.isFinite(gpuCurve[curveSteps - 1]);
+            out.printf(Locale.ROOT, "  %d steps: loss %.4f -> %.4f (device) and %.4f -> %.4f (cpu); largest per-step difference %.4f (allowed %.4f) %s%n",
+                    curveSteps, gpuCurve[0], gpuCurve[curveSteps - 1], cpuCurve[0], cpuCurve[curveSteps - 1], maxDiff, allowed,
+                    curveOk ? "ok" : "FAIL");
+            StringBuilder every20 = new StringBuilder("  along the curve (device/cpu):");
+            for (int s = 0; s < curveSteps; s += Math.max(1, curveSteps / 10)) {
+                every20.append(String.format(Locale.ROOT, " %.3f/%.3f", gpuCurve[s], cpuCurve[s]));
+            }
+            out.println(every20);
+            ok &= curveOk;
+        } catch (RuntimeException e) {
+            out.println("  FAIL " + e);
+            ok = false;
+        }
+        return ok;
+    }
+
+    /** Losses of CURVE_STEPS AdamW steps from {@code master} on a fixed stream of learnable batches. */
+    private static double[] curve(Rwkv7Model model, Backend backend, ParameterLayout layout, float[] master, ModelConfig config, int batch,
+                                  int steps) {
+        model.setParameters(master);
+        int n = batch * config.ctxLen();
+        int[] inputs = new int[n];
+        int[] targets = new int[n];
+        SplittableRandom data = new SplittableRandom(6);
+        double[] losses = new double[steps];
+        try (DeviceAdamW adam = new DeviceAdamW(backend, layout, 0.9, 0.99, 1e-18, 0.001, 1.0)) {
+            for (int s = 0; s < steps; s++) {
+                tokens(data, inputs, targets, config.ctxLen(), config.vocabSize());
+                losses[s] = model.forwardBackward(inputs, targets, batch);
+                adam.step(model.masterParameters(), model.gradients(), 1e-3, 1);
+            }
+        }
+        return losses;
+    }
+
+    /** Samples of a learnable stream: each sample counts up from a random start by a stride of 1 or 7 (mod 1000). */
+    private static void tokens(SplittableRandom rng, int[] inputs, int[] targets, int T, int vocab) {
+        for (int b = 0; b < inputs.length / T; b++) {
+            int start = rng.nextInt(1000);
+            int stride = rng.nextBoolean() ? 1 : 7;
+            for (int t = 0; t < T; t++) {
+                inputs[b * T + t] = (start + stride * t) % 1000 % vocab;
+                targets[b * T + t] = (start + stride * (t + 1)) % 1000 % vocab;
+            }
+        }
+    }
+}
