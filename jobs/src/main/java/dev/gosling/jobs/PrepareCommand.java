@@ -14,7 +14,7 @@ import java.util.concurrent.Callable;
 
 /** {@code gosling prepare --config conf/prepare/RECIPE.yaml}: the corpus preparation pipeline, stage by stage. */
 @Command(name = "prepare", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"jsonl -> ingest -> normalize -> filter -> exact dedup -> shuffle/replicate -> tokenize -> binidx, as configured by a recipe.",
+        description = {"jsonl -> ingest -> normalize -> filter -> exact dedup -> fuzzy dedup -> shuffle/replicate -> tokenize -> binidx, as configured by a recipe.",
                 "Each stage writes Parquet, stats.json and a completion marker under the work dir; a rerun skips stages that are up to date.",
                 "Runs on embedded Spark (local[*]) unless spark-submit or --master says otherwise."})
 public final class PrepareCommand implements Callable<Integer> {

@@ -46,7 +46,7 @@ class DebianCorporaSuite extends AnyFunSuite {
   private def byReason(r: dev.gosling.pipeline.prepare.PreparePlan.Result, s: StageName): Map[String, Long] =
     r.stats.get(s).path("rejected").path("by_reason").fields.asScala.map(e => e.getKey -> e.getValue.asLong).toMap
 
-  private val notLater = Seq("exact_dedup=false", "shuffle=false", "tokenize=false", "binidx=false")
+  private val notLater = Seq("exact_dedup=false", "fuzzy_dedup=false", "shuffle=false", "tokenize=false", "binidx=false")
 
   test("exact dedup over /usr/share/doc/*/copyright removes as many as sha256sum | sort | uniq says after normalization") {
     val docs = require(Paths.get("/usr/share/doc"), "(a Debian system)")

@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets.UTF_8
 import java.nio.file.{Files, Path}
 
 import dev.gosling.pipeline.clean.NormalizeConfig
+import dev.gosling.pipeline.dedup.FuzzyDedupConfig
 import dev.gosling.pipeline.ingest.IngestConfig
 import dev.gosling.pipeline.prepare.{PrepareConfig, PrepareConfigLoader, StageName}
 import dev.gosling.pipeline.prepare.PrepareConfigLoader.Override
@@ -68,8 +69,34 @@ class PrepareConfigSuite extends AnyFunSuite {
     assert(error("input: x\nfilter:\n  gopher_quality: {stop_words: []}\n").contains("min_stop_words"))
   }
 
-  test("fuzzy_dedup is refused with a message saying it is not in this build; binidx needs tokenize; input is required") {
-    assert(error("input: x\nfuzzy_dedup: {bands: 14}\n").matches(".*r\\.yaml:2: fuzzy_dedup: the fuzzy-dedup stage .* is not in this build yet; remove the key.*"))
+  test("fuzzy_dedup: absent is off, {} or true the defaults; recipe keys and --set change them") {
+    val d = FuzzyDedupConfig.defaults()
+    assert(load("input: x\n").fuzzyDedup == null)
+    val on = load("input: x\nexact_dedup: {}\nfuzzy_dedup: {}\nshuffle: {}\n")
+    assert(on.fuzzyDedup == d && on.stages.asScala == Seq(StageName.INGEST, StageName.EXACT_DEDUP, StageName.FUZZY_DEDUP, StageName.SHUFFLE))
+    assert(load("input: x\nfuzzy_dedup: true\n").fuzzyDedup == d)
+    assert(load("input: x\nfuzzy_dedup:\n  bands: 14\n  rows: 8\n  verify: false\n", Override.parse("fuzzy_dedup.threshold=0.7")).fuzzyDedup ==
+      d.withBands(14, 8).withVerify(false, 0.7))
+    assert(load("input: x\nfuzzy_dedup: {checkpoint_dir: /tmp/cc, seed: 7, max_bucket_size: 50}\n").fuzzyDedup ==
+      new FuzzyDedupConfig(5, 5, 20, 9, 7L, 50, true, 0.8, "/tmp/cc", 4, 100))
+    assert(StageName.ofKey("fuzzy_dedup") == StageName.FUZZY_DEDUP)
+  }
+
+  test("fuzzy_dedup: an unknown key or an impossible value fails naming file:line (or the flag) and the key") {
+    val unknown = error("input: x\nfuzzy_dedup:\n  bands: 14\n  band: 3\n")
+    assert(unknown.matches(".*r\\.yaml:4: fuzzy_dedup\\.band: unknown key; known keys: shingle_words, cjk_shingle_chars, bands, .*"), unknown)
+    assert(error("input: x\nfuzzy_dedup:\n  threshold: 1.5\n").matches(".*r\\.yaml:3: fuzzy_dedup\\.threshold = 1\\.5: must be in \\(0, 1\\].*"))
+    assert(error("input: x\nfuzzy_dedup:\n  bands: 64\n  rows: 32\n").matches(".*r\\.yaml:3: fuzzy_dedup\\.bands × fuzzy_dedup\\.rows = 64 × 32 = 2048 permutations: .*"))
+    assert(error("input: x\nfuzzy_dedup:\n  verify: 1\n").matches(".*r\\.yaml:3: fuzzy_dedup\\.verify = 1: must be true or false"))
+    assert(error("input: x\nfuzzy_dedup:\n  rows: 8.5\n").matches(".*r\\.yaml:3: fuzzy_dedup\\.rows = 8\\.5: must be an integer"))
+    assert(error("input: x\nfuzzy_dedup:\n  rows: null\n").matches(".*r\\.yaml:3: fuzzy_dedup\\.rows: must be set.*"))
+    assert(error("input: x\nfuzzy_dedup: [20, 9]\n").matches(".*r\\.yaml:2: fuzzy_dedup: expected a map of settings.*"))
+    assert(error("input: x\nfuzzy_dedup: {}\n", Override.parse("fuzzy_dedup.bands=0"))
+      .startsWith("--set fuzzy_dedup.bands=0: fuzzy_dedup.bands = 0: must be between 1 and 1024"))
+    assert(error("input: x\n", Override.parse("fuzzy_dedup.bands=14")).startsWith("--set fuzzy_dedup.bands=14: fuzzy_dedup is not on in"))
+  }
+
+  test("binidx needs tokenize; input is required") {
     assert(error("input: x\nbinidx: {ctx_len: 512}\n").contains("binidx: binidx writes the tokenize stage's tokens; add `tokenize: {}`"))
     assert(error("seed: 1\n").endsWith("input: missing; set `input:` in the recipe or pass --input FILE|DIR|GLOB"))
     assert(error("input: [a\n").matches(".*r\\.yaml:\\d+: invalid YAML: .*"))
@@ -100,11 +127,14 @@ class PrepareConfigSuite extends AnyFunSuite {
     assert(md.shuffle.copies == 3 && md.binidx.ctxLen == 4096 && md.ingest.maxDocBytes == 0)
     val web = PrepareConfigLoader.load(dir.resolve("web-corpus.yaml"), java.util.List.of(Override.of("--input", "input", "x")))
     assert(web.stages.asScala == Seq(StageName.INGEST, StageName.NORMALIZE, StageName.FILTER, StageName.EXACT_DEDUP,
-      StageName.SHUFFLE, StageName.TOKENIZE, StageName.BINIDX))
+      StageName.FUZZY_DEDUP, StageName.SHUFFLE, StageName.TOKENIZE, StageName.BINIDX))
+    assert(web.fuzzyDedup == FuzzyDedupConfig.defaults() && web.fuzzyDedup.bands == 20 && web.fuzzyDedup.rows == 9 && web.fuzzyDedup.verify)
     assert(web.filter.c4.minNumSentences == 3 && web.filter.c4.minWordsPerLine == 5)
     assert(intercept[GoslingException](PrepareConfigLoader.load(dir.resolve("web-corpus.yaml"), java.util.List.of())).getMessage.contains("input: missing"))
     val cjk = PrepareConfigLoader.load(dir.resolve("cjk-web.yaml"), java.util.List.of(Override.of("--input", "input", "x")))
     assert(cjk.normalize.form == NormalizeConfig.Form.NFKC && cjk.filter.gopherQuality.minAvgWordLength == null)
     assert(cjk.filter.gopherQuality.stopWords.contains("的"))
+    assert(cjk.fuzzyDedup == FuzzyDedupConfig.defaults() && cjk.stages.contains(StageName.FUZZY_DEDUP))
+    assert(md.fuzzyDedup == null, "make-data.yaml stays make_data-compatible")
   }
 }

@@ -7,6 +7,7 @@ import java.util.zip.GZIPOutputStream
 
 import dev.gosling.jobs.{Main, MakeDataJob}
 import dev.gosling.pipeline.MakeDataConfig
+import dev.gosling.pipeline.dedup.PlantedCorpus
 import dev.gosling.pipeline.ingest.DocIds
 import dev.gosling.pipeline.prepare.{Json, StageName}
 import dev.gosling.pipeline.prepare.PrepareConfigLoader.Override
@@ -51,6 +52,7 @@ class PrepareSuite extends AnyFunSuite {
     val h1 = hashes(webDir.resolve("w1"))
     assert(h1.keySet.count(_.endsWith(".parquet")) >= 10 && h1.contains("manifest.json") && h1.contains("binidx/data.bin"))
     assert(h1.keySet.exists(_.startsWith("filter/data/part-00002")), "3 shards")
+    assert(h1.keySet.exists(_.startsWith("fuzzy_dedup/rejects/part-")) && h1.contains("fuzzy_dedup/stats.json"), "fuzzy dedup ran and removed some")
     assert(hashes(webDir.resolve("w2")) == h1)
 
     val m = Json.read(a.manifest)
@@ -61,11 +63,18 @@ class PrepareSuite extends AnyFunSuite {
     assert(inputs.head.path("sha256").asText == sha)
     val stages = m.path("stages").elements.asScala.map(s => s.path("stage").asText -> s).toMap
     assert(stages("ingest").path("rejected").path("by_reason").toString == """{"empty_text":1,"invalid_json":1,"text_not_string":1}""")
-    assert(stages("ingest").path("output").path("rows").asLong == 182 + 4 + 5)
+    assert(stages("ingest").path("output").path("rows").asLong == 182 + 4 + 5 + 2)
     val filtered = parquet(spark, a.workDir.resolve("filter/data")).map(_.getAs[String]("text"))
     assert(stages("exact_dedup").path("rejected").path("by_reason").path("exact_duplicate").asLong == filtered.size - filtered.distinct.size)
     assert(filtered.size - filtered.distinct.size >= 5 + 2, "the planted copies: 5 demo documents again, 2 equal after normalization")
-    assert(stages("binidx").path("output").path("rows").asLong == 2 * stages("exact_dedup").path("output").path("rows").asLong)
+    val fuzzy = stages("fuzzy_dedup")
+    assert(fuzzy.path("input_rows").asLong == stages("exact_dedup").path("output").path("rows").asLong)
+    assert(fuzzy.path("rejected").path("by_reason").path("fuzzy_duplicate").asLong == fuzzy.path("counters").path("fuzzy_duplicates").asLong)
+    assert(fuzzy.path("counters").path("fuzzy_duplicates").asLong >= 1, "the planted near-duplicate pair")
+    assert(fuzzy.path("counters").path("fuzzy_candidate_pairs").asLong >= 1 && fuzzy.path("parameters").path("permutations").asInt == 180)
+    assert(m.path("settings").path("fuzzy_dedup").path("bands").asInt == 20 && m.path("settings").path("fuzzy_dedup").path("threshold").asDouble == 0.8)
+    assert(m.path("settings").path("stages").toString.contains("\"exact_dedup\",\"fuzzy_dedup\",\"shuffle\""))
+    assert(stages("binidx").path("output").path("rows").asLong == 2 * fuzzy.path("output").path("rows").asLong)
     for (s <- stages.values; f <- s.path("files").elements.asScala)
       assert(h1(s.path("stage").asText + "/" + f.path("path").asText) == f.path("sha256").asText)
   }
@@ -75,7 +84,7 @@ class PrepareSuite extends AnyFunSuite {
     val in = webIn
     var prevIds = parquet(spark, r.workDir.resolve("ingest/data")).map(_.getAs[Long]("id")).toSet ++
       parquet(spark, r.workDir.resolve("ingest/rejects")).map(_.getAs[Long]("id"))
-    for (s <- Seq("ingest", "normalize", "filter", "exact_dedup")) {
+    for (s <- Seq("ingest", "normalize", "filter", "exact_dedup", "fuzzy_dedup")) {
       val kept = parquet(spark, r.workDir.resolve(s + "/data"))
       val rejects = parquet(spark, r.workDir.resolve(s + "/rejects"))
       assert((kept.map(_.getAs[Long]("id")) ++ rejects.map(_.getAs[Long]("id"))).toSet == prevIds, s)
@@ -93,6 +102,13 @@ class PrepareSuite extends AnyFunSuite {
       val id = d.getAs[Long]("id")
       assert(d.getAs[Long]("duplicate_of") == byText(filtered(id)) && d.getAs[Long]("duplicate_of") < id)
     }
+    // Fuzzy dedup: the planted pair (last two lines of b.jsonl.gz, 87 lines before them) collapses to its first document.
+    val fuzzyRejects = parquet(spark, r.workDir.resolve("fuzzy_dedup/rejects"))
+    val fuzzyKept = parquet(spark, r.workDir.resolve("fuzzy_dedup/data")).map(_.getAs[Long]("id")).toSet
+    assert(fuzzyRejects.forall(d => d.getAs[String]("reason") == "fuzzy_duplicate" && d.getAs[Long]("duplicate_of") < d.getAs[Long]("id")
+      && fuzzyKept.contains(d.getAs[Long]("duplicate_of")) && d.getAs[String]("detail").startsWith("near-duplicate cluster of id ")))
+    val planted = fuzzyRejects.find(_.getAs[Long]("id") == DocIds.of(1, 89)).getOrElse(fail("the planted near-duplicate was kept"))
+    assert(planted.getAs[Long]("duplicate_of") == DocIds.of(1, 88) && planted.getAs[String]("text") == nearDuplicates(1))
     // The CRLF/bell copy and the decomposed é copy are duplicates only after normalization.
     val texts = normalized.values.toSeq
     assert(texts.count(_.startsWith("Copy one.\nThe same text\tafter normalization, with a bell and CRLF.")) == 2)
@@ -109,12 +125,19 @@ class PrepareSuite extends AnyFunSuite {
     val (first, _) = prepare(spark, rec)
     val before = hashes(first.workDir)
     val (again, lines) = prepare(spark, rec)
-    assert(again.ran.isEmpty && again.skipped.size == 4)
+    assert(again.ran.isEmpty && again.skipped.size == 5)
     assert(lines.exists(_.startsWith("prepare [filter] up to date (key ")))
+    assert(lines.exists(_.startsWith("prepare [fuzzy_dedup] up to date (key ")))
     assert(hashes(first.workDir) == before)
     val (from, _) = prepare(spark, rec, from = "filter")
-    assert(from.ran.asScala == Seq(StageName.FILTER, StageName.EXACT_DEDUP))
+    assert(from.ran.asScala == Seq(StageName.FILTER, StageName.EXACT_DEDUP, StageName.FUZZY_DEDUP))
     assert(hashes(first.workDir) == before, "a rerun writes the same bytes")
+    val (fromFuzzy, _) = prepare(spark, rec, from = "fuzzy_dedup")
+    assert(fromFuzzy.ran.asScala == Seq(StageName.FUZZY_DEDUP))
+    assert(fromFuzzy.skipped.asScala == Seq(StageName.INGEST, StageName.NORMALIZE, StageName.FILTER, StageName.EXACT_DEDUP))
+    assert(hashes(first.workDir) == before)
+    val (stricter, _) = prepare(spark, rec, Seq(Override.parse("fuzzy_dedup.threshold=0.99")))
+    assert(stricter.ran.asScala == Seq(StageName.FUZZY_DEDUP), "a fuzzy setting rebuilds only fuzzy_dedup")
     val (changed, _) = prepare(spark, rec, Seq(Override.parse("filter.length.min_chars=400")))
     assert(changed.skipped.asScala == Seq(StageName.INGEST, StageName.NORMALIZE))
     assert(changed.ran.asScala.head == StageName.FILTER)
@@ -127,6 +150,40 @@ class PrepareSuite extends AnyFunSuite {
     assert(!Files.exists(first.workDir.resolve(".tmp-normalize")))
     val e = intercept[GoslingException](prepare(spark, rec, from = "fuzzy"))
     assert(e.getMessage.startsWith("--from-stage fuzzy: not a stage of "))
+  }
+
+  test("fuzzy_dedup on a planted corpus: every near-duplicate family collapses to its smallest id; same bytes on 1 and 4 partitions") {
+    // Families at Jaccard 0.9-0.99 to their base (every pair of a family well above the 0.8 threshold), English and
+    // Chinese-like, plus unrelated documents. Written in planted-id order, so prepare's ids (file 0, line) keep that order.
+    val c = new PlantedCorpus(new PlantedCorpus.Spec(5, 30, 4, Array(0.9, 0.95, 0.99), 60, 60, 300, 0.3, 5, 5))
+    val docs = (0L until c.size).map(c.doc).sortBy(_.id)
+    val prepId = docs.zipWithIndex.map { case (d, i) => d.id -> DocIds.of(0, i + 1L) }.toMap
+    val pairs = (0 until c.spec.families).flatMap(f => c.familyPairs(f).asScala)
+    assert(pairs.forall(_.jaccard >= 0.8), "the fixture: every family is one cluster at the default threshold")
+    val families = docs.filter(_.family >= 0).groupBy(_.family).values.map(_.map(d => prepId(d.id)))
+    val expected = families.flatMap(ids => ids.filter(_ != ids.min).map(_ -> ids.min)).toMap
+
+    val dir = tmp("gosling-prep-fuzzy")
+    val in = Files.createDirectories(dir.resolve("in"))
+    Files.write(in.resolve("planted.jsonl"), jsonl(docs.map(_.text)).getBytes(UTF_8))
+    def run(work: String, partitions: Int) = prepare(spark, recipe(dir, s"input: $in\nwork_dir: ${dir.resolve(work)}\nshards: 2\n" +
+      "normalize: {}\nexact_dedup: {}\nfuzzy_dedup: {}\n"), Seq(Override.of("--partitions", "partitions", partitions)))._1
+    val r = run("p1", 1)
+    val rejects = parquet(spark, r.workDir.resolve("fuzzy_dedup/rejects"))
+    assert(rejects.map(d => d.getAs[Long]("id") -> d.getAs[Long]("duplicate_of")).toMap == expected)
+    assert(rejects.forall(_.getAs[String]("reason") == "fuzzy_duplicate") && rejects.size == c.spec.families * 3)
+    val byId = docs.map(d => prepId(d.id) -> d.text).toMap
+    assert(rejects.forall(d => d.getAs[String]("text") == byId(d.getAs[Long]("id"))), "rejects carry their text")
+    val kept = parquet(spark, r.workDir.resolve("fuzzy_dedup/data")).map(_.getAs[Long]("id"))
+    assert(kept.sorted == (byId.keySet -- expected.keySet).toSeq.sorted)
+    val st = r.stats.get(StageName.FUZZY_DEDUP)
+    assert(st.path("counters").path("fuzzy_duplicates").asLong == expected.size && st.path("counters").path("fuzzy_clusters").asLong == c.spec.families)
+    assert(st.path("counters").path("fuzzy_docs_char_shingled").asLong > 0 && st.path("parameters").path("lsh_threshold").asDouble > 0.7)
+    val m = Json.read(r.manifest)
+    assert(m.path("stages").elements.asScala.exists(e => e.path("stage").asText == "fuzzy_dedup"
+      && e.path("counters").path("fuzzy_candidate_pairs").asLong == st.path("counters").path("fuzzy_candidate_pairs").asLong))
+    run("p4", 4)
+    assert(hashes(dir.resolve("p4")) == hashes(dir.resolve("p1")))
   }
 
   test("bad lines are quarantined with reasons; --strict stops at the first with FILE:LINE: reason") {
@@ -194,7 +251,7 @@ class PrepareSuite extends AnyFunSuite {
     val in = corpus(dir, demo)
     val (r, _) = prepare(spark, recipe(dir, s"input: $in\nwork_dir: ${dir.resolve("w")}\n"))
     val ids = parquet(spark, r.workDir.resolve("ingest/data")).map(_.getAs[Long]("id"))
-    assert(ids.count(DocIds.fileOrdinal(_) == 0) == 104 && ids.count(DocIds.fileOrdinal(_) == 1) == 87)
+    assert(ids.count(DocIds.fileOrdinal(_) == 0) == 104 && ids.count(DocIds.fileOrdinal(_) == 1) == 89)
     assert(ids.filter(DocIds.fileOrdinal(_) == 0).map(DocIds.lineNumber).sorted == (1L to 104L))
   }
 

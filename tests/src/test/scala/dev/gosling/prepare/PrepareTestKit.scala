@@ -48,7 +48,21 @@ object PrepareTestKit {
     texts.map(t => m.writeValueAsString(java.util.Map.of("text", t))).mkString("\n") + "\n"
   }
 
-  /** Two input files (one gzipped): demo.jsonl's documents, exact duplicates, messy text, and bad lines. */
+  /** A paragraph that passes the web test recipe's filters, and the same with one word changed (Jaccard ≈ 0.9 on word 5-grams). */
+  val nearDuplicates: Seq[String] = {
+    val text = "The old mill by the river was built of grey stone in the spring of 1841, when the town still had no railway " +
+      "and every sack of flour left on a cart pulled by two horses. For nearly a century the wheel turned day and night, and " +
+      "the miller's family lived in the narrow rooms above the grinding floor. After the great flood of 1927 the lower walls " +
+      "cracked, the wheel was never repaired, and the building stood empty for decades. Today volunteers from the village open " +
+      "it on Sundays, show visitors the worn millstones, and explain how grain was cleaned, ground and sifted before it " +
+      "reached the bakers in the market square."
+    Seq(text, text.replace("two horses", "four horses"))
+  }
+
+  /**
+   * Two input files (one gzipped): demo.jsonl's documents, exact duplicates, messy text, bad lines, and at the end of
+   * the second file a near-duplicate pair ({@link #nearDuplicates}) for fuzzy dedup.
+   */
   def corpus(dir: Path, demo: Path): Path = {
     val in = Files.createDirectories(dir.resolve("in"))
     val demoLines = Files.readAllLines(demo, UTF_8).asScala.filter(_.trim.nonEmpty).toSeq
@@ -60,7 +74,7 @@ object PrepareTestKit {
       "{\"text\": 42}\nnot json\n{\"text\": \"\"}\n"
     Files.write(in.resolve("a.jsonl"), (demoLines.take(100).mkString("\n") + "\n" + extra).getBytes(UTF_8))
     val gz = new GZIPOutputStream(Files.newOutputStream(in.resolve("b.jsonl.gz")))
-    gz.write((demoLines.drop(100).mkString("\n") + "\n" + demoLines.take(5).mkString("\n") + "\n").getBytes(UTF_8))
+    gz.write((demoLines.drop(100).mkString("\n") + "\n" + demoLines.take(5).mkString("\n") + "\n" + jsonl(nearDuplicates)).getBytes(UTF_8))
     gz.close()
     in
   }
@@ -76,6 +90,7 @@ object PrepareTestKit {
        |  gopher_repetition: {}
        |  c4: {min_num_sentences: 1, filter_curly_bracket: false, min_words_per_line: 3}
        |exact_dedup: {}
+       |fuzzy_dedup: {}
        |shuffle: {copies: 2}
        |tokenize: {}
        |binidx: {ctx_len: 512}

@@ -1,5 +1,6 @@
 package dev.gosling.pipeline.dedup;
 
+import dev.gosling.pipeline.StageMeter;
 import dev.gosling.trainer.GoslingException;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -69,11 +70,19 @@ public final class FuzzyDedup {
      * now; {@code kept} and {@code rejects} are then cheap plans over the materialised components.
      */
     public static Result run(SparkSession spark, Dataset<Row> docs, FuzzyDedupConfig cfg) {
+        return run(spark, docs, cfg, null);
+    }
+
+    /**
+     * As {@link #run(SparkSession, Dataset, FuzzyDedupConfig)}, reporting progress to {@code meter} (may be null): each
+     * document once, in the signature pass, so that a progress line's document count is not inflated by later re-reads.
+     */
+    public static Result run(SparkSession spark, Dataset<Row> docs, FuzzyDedupConfig cfg, StageMeter meter) {
         requireColumn(docs, "id", DataTypes.LongType);
         requireColumn(docs, "text", DataTypes.StringType);
         String previousDescription = spark.sparkContext().getLocalProperty("spark.job.description");
         try {
-            return stages(spark, docs, cfg);
+            return stages(spark, docs, cfg, meter);
         } catch (Exception e) { // SparkException is a checked exception that Scala code throws undeclared
             // a user error raised inside a task arrives wrapped by Spark: surface its one line
             GoslingException user = GoslingException.findIn(e);
@@ -86,7 +95,7 @@ public final class FuzzyDedup {
         }
     }
 
-    private static Result stages(SparkSession spark, Dataset<Row> docs, FuzzyDedupConfig cfg) {
+    private static Result stages(SparkSession spark, Dataset<Row> docs, FuzzyDedupConfig cfg, StageMeter meter) {
         long[] counters = new long[FuzzyCounter.values().length];
         String dir = cfg.checkpointDir();
         Dataset<Row> input = docs.select(col("id"), col("text"));
@@ -94,7 +103,7 @@ public final class FuzzyDedup {
         spark.sparkContext().setJobDescription(String.format(
                 "fuzzy dedup: shingles, MinHash (%d bands x %d rows), LSH buckets", cfg.bands(), cfg.rows()));
         Dataset<Row> buckets = FuzzyCheckpoint.materialize(spark,
-                LshBuckets.starEdges(LshBuckets.bandRows(input, cfg), cfg), dir, "lsh-buckets");
+                LshBuckets.starEdges(LshBuckets.bandRows(input, cfg, meter), cfg), dir, "lsh-buckets");
         addCounters(buckets, counters);
         spark.sparkContext().setJobDescription("fuzzy dedup: distinct candidate pairs");
         Dataset<Row> edges = FuzzyCheckpoint.materialize(spark, buckets.where(col("kind").equalTo(LshBuckets.EDGE))

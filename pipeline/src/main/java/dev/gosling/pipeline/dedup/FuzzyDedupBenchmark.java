@@ -136,7 +136,7 @@ public final class FuzzyDedupBenchmark {
                 spark.sparkContext().setJobDescription("fuzzy dedup benchmark: signatures, run " + r);
                 long t0 = System.nanoTime();
                 long c0 = cpuNanos();
-                LshBuckets.bandRows(spark.read().parquet(corpusPath), cfg).write().mode(SaveMode.Overwrite).parquet(bandsPath);
+                LshBuckets.bandRows(spark.read().parquet(corpusPath), cfg, null).write().mode(SaveMode.Overwrite).parquet(bandsPath);
                 if (r > 0) {
                     sig.add((System.nanoTime() - t0) / 1e9);
                     sigCpu.add((cpuNanos() - c0) / 1e9);

@@ -1,5 +1,6 @@
 package dev.gosling.pipeline.dedup;
 
+import dev.gosling.pipeline.StageMeter;
 import dev.gosling.trainer.GoslingException;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
@@ -50,9 +51,9 @@ final class LshBuckets {
         return RowFactory.create(COUNTER, (long) c.ordinal(), value);
     }
 
-    /** Band rows of the documents (columns {@code id: long, text: string}). */
-    static Dataset<Row> bandRows(Dataset<Row> docs, FuzzyDedupConfig cfg) {
-        return docs.select(col("id"), col("text")).mapPartitions(new Signatures(cfg), BAND_ENCODER);
+    /** Band rows of the documents (columns {@code id: long, text: string}); {@code meter} (may be null) counts them. */
+    static Dataset<Row> bandRows(Dataset<Row> docs, FuzzyDedupConfig cfg, StageMeter meter) {
+        return docs.select(col("id"), col("text")).mapPartitions(new Signatures(cfg, meter), BAND_ENCODER);
     }
 
     /** Star edges and counters (kind, a, b) of the band rows. */
@@ -64,9 +65,11 @@ final class LshBuckets {
 
     static final class Signatures implements MapPartitionsFunction<Row, Row> {
         private final FuzzyDedupConfig cfg;
+        private final StageMeter meter;
 
-        Signatures(FuzzyDedupConfig cfg) {
+        Signatures(FuzzyDedupConfig cfg, StageMeter meter) {
             this.cfg = cfg;
+            this.meter = meter;
         }
 
         @Override
@@ -84,7 +87,11 @@ final class LshBuckets {
                 @Override
                 void accept(Row r) {
                     docs++;
-                    Shingler.Mode mode = shingler.shingle(r.isNullAt(1) ? null : r.getString(1));
+                    String text = r.isNullAt(1) ? null : r.getString(1);
+                    if (meter != null) {
+                        meter.doc(text == null ? 0 : text.length());
+                    }
+                    Shingler.Mode mode = shingler.shingle(text);
                     if (mode == Shingler.Mode.NONE) {
                         empty++;
                         return;

@@ -3,6 +3,7 @@ package dev.gosling.pipeline.prepare;
 import dev.gosling.pipeline.clean.FilterConfig;
 import dev.gosling.pipeline.clean.NormalizeConfig;
 import dev.gosling.pipeline.dedup.ExactDedupConfig;
+import dev.gosling.pipeline.dedup.FuzzyDedupConfig;
 import dev.gosling.pipeline.ingest.IngestConfig;
 
 import java.io.Serializable;
@@ -25,7 +26,7 @@ import java.util.List;
  */
 public record PrepareConfig(String source, String input, String workDir, int partitions, Integer shards, long seed,
                             double progressSeconds, IngestConfig ingest, NormalizeConfig normalize, FilterConfig filter,
-                            ExactDedupConfig exactDedup, Shuffle shuffle, Tokenize tokenize, Binidx binidx)
+                            ExactDedupConfig exactDedup, FuzzyDedupConfig fuzzyDedup, Shuffle shuffle, Tokenize tokenize, Binidx binidx)
         implements Serializable {
 
     public static final long DEFAULT_SEED = 42L;
@@ -57,6 +58,9 @@ public record PrepareConfig(String source, String input, String workDir, int par
         if (exactDedup != null) {
             s.add(StageName.EXACT_DEDUP);
         }
+        if (fuzzyDedup != null) {
+            s.add(StageName.FUZZY_DEDUP);
+        }
         if (shuffle != null) {
             s.add(StageName.SHUFFLE);
         }
@@ -76,6 +80,7 @@ public record PrepareConfig(String source, String input, String workDir, int par
             case NORMALIZE: return normalize;
             case FILTER: return filter;
             case EXACT_DEDUP: return exactDedup;
+            case FUZZY_DEDUP: return fuzzyDedup;
             case SHUFFLE: return new ShuffleSettings(shuffle.copies(), seed);
             case TOKENIZE: return tokenize;
             case BINIDX: return binidx;

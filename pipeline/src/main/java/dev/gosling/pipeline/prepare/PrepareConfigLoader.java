@@ -20,6 +20,7 @@ import dev.gosling.pipeline.clean.LengthRules;
 import dev.gosling.pipeline.clean.NormalizeConfig;
 import dev.gosling.pipeline.clean.Words;
 import dev.gosling.pipeline.dedup.ExactDedupConfig;
+import dev.gosling.pipeline.dedup.FuzzyDedupConfig;
 import dev.gosling.pipeline.ingest.IngestConfig;
 import dev.gosling.trainer.GoslingException;
 
@@ -29,12 +30,15 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Builds a {@link PrepareConfig} from a YAML recipe plus overrides, validating everything before any work: an unknown
@@ -49,6 +53,8 @@ import java.util.TreeMap;
 public final class PrepareConfigLoader {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION));
+    /** The key a FuzzyDedupConfig message starts with ("fuzzy_dedup.bands = 0: ..."). */
+    private static final Pattern FUZZY_KEY = Pattern.compile("(" + Pattern.quote(FuzzyDedupConfig.PREFIX) + "[a-z_]+)");
 
     /** One override: where it came from (a flag, "--set k=v"), the dotted key, and its value (already YAML). */
     public record Override(String origin, String key, JsonNode value) {
@@ -161,10 +167,6 @@ public final class PrepareConfigLoader {
 
     private PrepareConfig bind(ObjectNode rootNode, String recipeName) {
         Section root = new Section(rootNode, "");
-        if (root.present("fuzzy_dedup")) {
-            throw root.error("fuzzy_dedup", "the fuzzy-dedup stage (MinHash/LSH, dev.gosling.pipeline.dedup.FuzzyDedup) is not in this build yet;"
-                    + " remove the key (exact_dedup removes identical documents)");
-        }
         String input = root.string("input", null);
         if (input == null || input.isBlank()) {
             throw new GoslingException(source + ": input: missing; set `input:` in the recipe or pass --input FILE|DIR|GLOB");
@@ -217,6 +219,8 @@ public final class PrepareConfigLoader {
             exact = new ExactDedupConfig();
         }
 
+        FuzzyDedupConfig fuzzy = fuzzyDedup(root.stage("fuzzy_dedup", false));
+
         PrepareConfig.Shuffle shuffle = null;
         Section sh = root.stage("shuffle", false);
         if (sh != null) {
@@ -240,7 +244,38 @@ public final class PrepareConfigLoader {
         }
         root.finish();
         return new PrepareConfig(source, input, workDir, partitions, shards, seed, progress, ingest, normalize, filter, exact,
-                shuffle, tokenize, binidx);
+                fuzzy, shuffle, tokenize, binidx);
+    }
+
+    /**
+     * fuzzy_dedup: FuzzyDedupConfig owns its keys, defaults and ranges ({@link FuzzyDedupConfig#fromMap}); this only
+     * adds what a recipe needs on top: unknown keys and nulls named like everywhere else, and FILE:LINE (or the flag)
+     * in front of FuzzyDedupConfig's own one-line message.
+     */
+    private FuzzyDedupConfig fuzzyDedup(Section s) {
+        if (s == null) {
+            return null;
+        }
+        Map<String, Object> values = new LinkedHashMap<>();
+        for (String key : FuzzyDedupConfig.KEYS) {
+            JsonNode v = s.take(key);
+            if (v.isNull() && !key.equals("checkpoint_dir")) {
+                // fromMap would read null as "default"; elsewhere null means "not checked", so refuse the ambiguity
+                throw s.error(key, "must be set (leave the key out for the default)");
+            }
+            if (!v.isMissingNode() && !v.isNull()) {
+                values.put(key, YAML.convertValue(v, Object.class));
+            }
+        }
+        s.finish();
+        try {
+            return FuzzyDedupConfig.fromMap(values, null);
+        } catch (GoslingException e) {
+            // Its messages start with "fuzzy_dedup.KEY"; put the key's FILE:LINE (or flag) in front, as for other keys.
+            Matcher m = FUZZY_KEY.matcher(e.getMessage());
+            String key = m.lookingAt() ? m.group(1) : null;
+            throw new GoslingException(origins.getOrDefault(key, origins.getOrDefault("fuzzy_dedup", source)) + ": " + e.getMessage(), e);
+        }
     }
 
     private LengthRules length(Section s) {
@@ -360,11 +395,6 @@ public final class PrepareConfigLoader {
             String k = full(key);
             String where = origins.getOrDefault(k, origins.getOrDefault(path, source));
             return new GoslingException(where + ": " + (k.isEmpty() ? "" : k + ": ") + message);
-        }
-
-        boolean present(String key) {
-            JsonNode v = node.get(key);
-            return v != null;
         }
 
         private JsonNode take(String key) {

@@ -8,6 +8,7 @@ import dev.gosling.pipeline.StageOutput;
 import dev.gosling.pipeline.clean.FilterStage;
 import dev.gosling.pipeline.clean.NormalizeStage;
 import dev.gosling.pipeline.dedup.ExactDedup;
+import dev.gosling.pipeline.dedup.FuzzyDedupStage;
 import dev.gosling.pipeline.export.BinidxExport;
 import dev.gosling.pipeline.export.DataReport;
 import dev.gosling.pipeline.export.QuarantineWriter;
@@ -279,6 +280,7 @@ public final class PreparePlan {
 
     private ObjectNode runParquetStage(StageName s, String key, StageName prev, StageMeter meter, JsonNode prevStats) {
         StageOutput o;
+        FuzzyDedupStage.Output fuzzy = null;
         switch (s) {
             case INGEST:
                 o = IngestStage.run(spark, files, cfg.ingest(), meter);
@@ -291,6 +293,10 @@ public final class PreparePlan {
                 break;
             case EXACT_DEDUP:
                 o = ExactDedup.run(read(prev), cfg.exactDedup(), partitions, meter);
+                break;
+            case FUZZY_DEDUP:
+                fuzzy = FuzzyDedupStage.run(spark, read(prev), cfg.fuzzyDedup(), meter);
+                o = fuzzy.output();
                 break;
             case SHUFFLE:
                 o = ShuffledCopies.run(read(prev), cfg.shuffle().copies(), cfg.seed(), meter);
@@ -311,7 +317,29 @@ public final class PreparePlan {
         if (s == StageName.INGEST) {
             ingestExtras(st, tmp);
         }
+        if (fuzzy != null) {
+            fuzzyExtras(st, fuzzy.counters());
+        }
         return st;
+    }
+
+    /**
+     * FuzzyDedup's counters (computed on the driver, not as columns) join the stage's counters, and its derived
+     * parameters (permutations, the LSH threshold) are recorded next to them. Its own counts of kept and removed
+     * documents must agree with the rows written: a cheap check that the rejects are exactly its clusters.
+     */
+    private void fuzzyExtras(ObjectNode st, Map<String, Long> counters) {
+        long kept = st.path("output").path("rows").asLong();
+        long removed = st.path("rejected").path("rows").asLong();
+        if (counters.get("fuzzy_kept") != kept || counters.get("fuzzy_duplicates") != removed) {
+            throw new IllegalStateException("fuzzy_dedup: wrote " + kept + " kept / " + removed + " removed rows, but FuzzyDedup counted "
+                    + counters.get("fuzzy_kept") + " / " + counters.get("fuzzy_duplicates"));
+        }
+        Map<String, JsonNode> all = new TreeMap<>(toMap(st.path("counters")));
+        counters.forEach((k, v) -> all.put(k, Json.tree(v)));
+        ObjectNode cn = st.putObject("counters");
+        all.forEach(cn::set);
+        st.set("parameters", Json.tree(cfg.fuzzyDedup().describe()));
     }
 
     /** Writes kept rows and rejects, sharded by id and sorted, and returns the counts (exact: from the rows written). */

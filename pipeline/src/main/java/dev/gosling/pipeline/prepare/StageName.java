@@ -3,12 +3,11 @@ package dev.gosling.pipeline.prepare;
 import java.util.Locale;
 
 /**
- * The prepare stages in their fixed order. The YAML key, the work-dir folder and --from-stage all use {@link #key()}.
- * Fuzzy dedup (MinHash/LSH, dev.gosling.pipeline.dedup.FuzzyDedup) goes between EXACT_DEDUP and SHUFFLE when it lands;
- * until then the config loader refuses the key {@code fuzzy_dedup} with a message saying so.
+ * The prepare stages in their fixed order. The YAML key, the work-dir folder and --from-stage all use {@link #key()}
+ * (e.g. {@code exact_dedup}, {@code fuzzy_dedup}).
  */
 public enum StageName {
-    INGEST, NORMALIZE, FILTER, EXACT_DEDUP, SHUFFLE, TOKENIZE, BINIDX;
+    INGEST, NORMALIZE, FILTER, EXACT_DEDUP, FUZZY_DEDUP, SHUFFLE, TOKENIZE, BINIDX;
 
     public String key() {
         return name().toLowerCase(Locale.ROOT);
