@@ -392,42 +392,46 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // time mix
         be.layerNormForward(hIn, w.ln1W, w.ln1B, s.x1, s.mean1, s.rstd1, N, C);
-        be.tokenShiftMixForward(s.x1, w.xR, s.xr, B, T, C);
-        be.tokenShiftMixForward(s.x1, w.xW, s.xw, B, T, C);
-        be.tokenShiftMixForward(s.x1, w.xK, s.xk, B, T, C);
-        be.tokenShiftMixForward(s.x1, w.xV, s.xv, B, T, C);
-        be.tokenShiftMixForward(s.x1, w.xA, s.xa, B, T, C);
-        be.tokenShiftMixForward(s.x1, w.xG, s.xg, B, T, C);
-        be.linearForward(s.xr, w.receptance, s.r, N, C, C);
-        be.linearForward(s.xk, w.key, s.k, N, C, C);
-        be.loraForward(s.xw, w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, N, C, lora.decay(), C);
+        // Each token-shift mix goes through one shared buffer and is recomputed in the backward pass (cheaper
+        // than keeping six [N, C] tensors per layer); so are the other Recomputed tensors.
+        Tensor xMix = a.re.xMix;
+        be.tokenShiftMixForward(s.x1, w.xR, xMix, B, T, C);
+        be.linearForward(xMix, w.receptance, s.r, N, C, C);
+        be.tokenShiftMixForward(s.x1, w.xK, xMix, B, T, C);
+        be.linearForward(xMix, w.key, s.k, N, C, C);
+        be.tokenShiftMixForward(s.x1, w.xW, xMix, B, T, C);
+        be.loraForward(xMix, w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, N, C, lora.decay(), C);
+        be.tokenShiftMixForward(s.x1, w.xV, xMix, B, T, C);
         Tensor v;
         if (l == 0) {
-            be.linearForward(s.xv, w.value, a.vFirst, N, C, C);
+            be.linearForward(xMix, w.value, a.vFirst, N, C, C);
             v = a.vFirst;
         } else {
-            be.linearForward(s.xv, w.value, s.vRaw, N, C, C);
-            be.loraForward(s.xv, w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate, N, C, lora.mv(), C);
+            be.linearForward(xMix, w.value, s.vRaw, N, C, C);
+            be.loraForward(xMix, w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate, N, C, lora.mv(), C);
             be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, s.vMixed, N, C);
             v = s.vMixed;
         }
-        be.loraForward(s.xa, w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha, N, C, lora.aaa(), C);
-        be.loraForward(s.xg, w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, N, C, lora.gate(), C);
-        be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, s.kTilde, s.kA, s.kB, N, C);
-        be.wkv7Forward(s.r, s.wRaw, s.kTilde, v, s.kA, s.kB, s.y, s.wkvSaved, B, T, H);
+        be.tokenShiftMixForward(s.x1, w.xA, xMix, B, T, C);
+        be.loraForward(xMix, w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha, N, C, lora.aaa(), C);
+        be.tokenShiftMixForward(s.x1, w.xG, xMix, B, T, C);
+        be.loraForward(xMix, w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, N, C, lora.gate(), C);
+        Recomputed re = a.re;
+        be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
+        be.wkv7Forward(s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.y, s.wkvSaved, B, T, H);
         be.groupNormForward(s.y, w.lnXW, w.lnXB, s.lnx, s.meanX, s.rstdX, N, C);
-        be.bonusForward(s.lnx, s.r, s.kTilde, v, w.rK, s.lnx, N, C);
-        be.gateForward(s.lnx, s.g, s.gated, N, C);
-        be.linearForward(s.gated, w.output, a.branch, N, C, C);
+        be.bonusForward(s.lnx, s.r, re.kTilde, v, w.rK, s.lnx, N, C);
+        be.gateForward(s.lnx, s.g, re.gated, N, C);
+        be.linearForward(re.gated, w.output, a.branch, N, C, C);
         be.add(hIn, a.branch, s.hMid);
 
         // channel mix
         be.layerNormForward(s.hMid, w.ln2W, w.ln2B, s.z, s.mean2, s.rstd2, N, C);
-        be.tokenShiftMixForward(s.z, w.ffnXK, s.zk, B, T, C);
-        be.linearForward(s.zk, w.ffnKey, s.ffnPre, N, C, F);
-        be.reluSquaredForward(s.ffnPre, s.ffnAct, N, F);
+        be.tokenShiftMixForward(s.z, w.ffnXK, re.xMix, B, T, C);
+        be.linearForward(re.xMix, w.ffnKey, s.ffnPre, N, C, F);
         if (hOut != null) {
-            be.linearForward(s.ffnAct, w.ffnValue, a.branch, N, F, C);
+            be.reluSquaredForward(s.ffnPre, re.ffnAct, N, F);
+            be.linearForward(re.ffnAct, w.ffnValue, a.branch, N, F, C);
             be.add(s.hMid, a.branch, hOut);
         }
     }
@@ -466,33 +470,38 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Tensor dH = a.dH;
 
         // channel mix: hOut = hMid + ffn(LN2(hMid))
+        Recomputed re = a.re;
+        be.reluSquaredForward(s.ffnPre, re.ffnAct, N, F);
         be.zero(a.dFfnAct);
-        be.linearBackward(dH, s.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
+        be.linearBackward(dH, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
         be.zero(a.dFfnPre);
         be.reluSquaredBackward(a.dFfnAct, s.ffnPre, a.dFfnPre, N, F);
         be.zero(a.dMix);
-        be.linearBackward(a.dFfnPre, s.zk, w.ffnKey, a.dMix, g.ffnKey, N, C, F);
+        be.tokenShiftMixForward(s.z, w.ffnXK, re.xMix, B, T, C);
+        be.linearBackward(a.dFfnPre, re.xMix, w.ffnKey, a.dMix, g.ffnKey, N, C, F);
         be.zero(a.dLn);
         be.tokenShiftMixBackward(a.dMix, s.z, w.ffnXK, a.dLn, g.ffnXK, B, T, C);
         be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, g.ln2W, g.ln2B, N, C);
 
         // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid
         Tensor v = l == 0 ? a.vFirst : s.vMixed;
+        be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
+        be.gateForward(s.lnx, s.g, re.gated, N, C);
         be.zero(a.dGated);
-        be.linearBackward(dH, s.gated, w.output, a.dGated, g.output, N, C, C);
+        be.linearBackward(dH, re.gated, w.output, a.dGated, g.output, N, C, C);
         be.zero(a.dLnx);
         be.zero(a.dG);
         be.gateBackward(a.dGated, s.lnx, s.g, a.dLnx, a.dG, N, C);
         be.zero(a.dR);
         be.zero(a.dKTilde);
         be.zero(a.dV);
-        be.bonusBackward(a.dLnx, s.r, s.kTilde, v, w.rK, null, a.dR, a.dKTilde, a.dV, g.rK, N, C);
+        be.bonusBackward(a.dLnx, s.r, re.kTilde, v, w.rK, null, a.dR, a.dKTilde, a.dV, g.rK, N, C);
         be.zero(a.dY);
         be.groupNormBackward(a.dLnx, s.y, w.lnXW, s.meanX, s.rstdX, a.dY, g.lnXW, g.lnXB, N, C);
         be.zero(a.dWRaw);
         be.zero(a.dKA);
         be.zero(a.dKB);
-        be.wkv7Backward(a.dY, s.r, s.wRaw, s.kTilde, v, s.kA, s.kB, s.wkvSaved,
+        be.wkv7Backward(a.dY, s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.wkvSaved,
                 a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
         be.zero(a.dK);
         be.zero(a.dAlpha);
@@ -500,17 +509,21 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // the six mixed inputs: each branch's dx goes through its token-shift mix into dx1 (a.dLn)
         be.zero(a.dLn);
+        Tensor xMix = re.xMix;
         be.zero(a.dMix);
-        be.loraBackward(a.dG, s.xg, w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
+        be.tokenShiftMixForward(s.x1, w.xG, xMix, B, T, C);
+        be.loraBackward(a.dG, xMix, w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
                 a.dHidden[GATE], a.dMix, g.g1, g.g2, null, N, C, lora.gate(), C);
         be.tokenShiftMixBackward(a.dMix, s.x1, w.xG, a.dLn, g.xG, B, T, C);
 
         be.zero(a.dMix);
-        be.loraBackward(a.dAlpha, s.xa, w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha,
+        be.tokenShiftMixForward(s.x1, w.xA, xMix, B, T, C);
+        be.loraBackward(a.dAlpha, xMix, w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha,
                 a.dPre, a.dHidden[AAA], a.dMix, g.a1, g.a2, g.a0, N, C, lora.aaa(), C);
         be.tokenShiftMixBackward(a.dMix, s.x1, w.xA, a.dLn, g.xA, B, T, C);
 
         be.zero(a.dMix);
+        be.tokenShiftMixForward(s.x1, w.xV, xMix, B, T, C);
         Tensor dVRaw;
         if (l == 0) {
             // layer 0's v is v_first: add what the later layers' value residuals sent back
@@ -520,24 +533,27 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             be.zero(a.dVRaw);
             be.zero(a.dVGate);
             be.valueResidualBackward(a.dV, s.vRaw, a.vFirst, s.vGate, a.dVRaw, a.dVFirst, a.dVGate, N, C);
-            be.loraBackward(a.dVGate, s.xv, w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate,
+            be.loraBackward(a.dVGate, xMix, w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate,
                     a.dPre, a.dHidden[MV], a.dMix, g.v1, g.v2, g.v0, N, C, lora.mv(), C);
             dVRaw = a.dVRaw;
         }
-        be.linearBackward(dVRaw, s.xv, w.value, a.dMix, g.value, N, C, C);
+        be.linearBackward(dVRaw, xMix, w.value, a.dMix, g.value, N, C, C);
         be.tokenShiftMixBackward(a.dMix, s.x1, w.xV, a.dLn, g.xV, B, T, C);
 
         be.zero(a.dMix);
-        be.loraBackward(a.dWRaw, s.xw, w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
+        be.tokenShiftMixForward(s.x1, w.xW, xMix, B, T, C);
+        be.loraBackward(a.dWRaw, xMix, w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
                 a.dHidden[DECAY], a.dMix, g.w1, g.w2, g.w0, N, C, lora.decay(), C);
         be.tokenShiftMixBackward(a.dMix, s.x1, w.xW, a.dLn, g.xW, B, T, C);
 
         be.zero(a.dMix);
-        be.linearBackward(a.dK, s.xk, w.key, a.dMix, g.key, N, C, C);
+        be.tokenShiftMixForward(s.x1, w.xK, xMix, B, T, C);
+        be.linearBackward(a.dK, xMix, w.key, a.dMix, g.key, N, C, C);
         be.tokenShiftMixBackward(a.dMix, s.x1, w.xK, a.dLn, g.xK, B, T, C);
 
         be.zero(a.dMix);
-        be.linearBackward(a.dR, s.xr, w.receptance, a.dMix, g.receptance, N, C, C);
+        be.tokenShiftMixForward(s.x1, w.xR, xMix, B, T, C);
+        be.linearBackward(a.dR, xMix, w.receptance, a.dMix, g.receptance, N, C, C);
         be.tokenShiftMixBackward(a.dMix, s.x1, w.xR, a.dLn, g.xR, B, T, C);
 
         be.layerNormBackward(a.dLn, hIn, w.ln1W, s.mean1, s.rstd1, dH, g.ln1W, g.ln1B, N, C);
@@ -618,26 +634,18 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     /** Everything one block's backward pass reads from its forward pass, for N = B·T rows. */
     private final class LayerActs {
         final Tensor x1, mean1, rstd1;
-        final Tensor xr, xw, xk, xv, xa, xg;
         final Tensor r, k, vRaw;
         final Tensor wHidden, aHidden, vHidden, gHidden;
         final Tensor wRaw, alpha, vGate, vMixed, g;
-        final Tensor kTilde, kA, kB;
         final Tensor wkvSaved;
-        final Tensor y, lnx, meanX, rstdX, gated, hMid;
-        final Tensor z, mean2, rstd2, zk, ffnPre, ffnAct;
+        final Tensor y, lnx, meanX, rstdX, hMid;
+        final Tensor z, mean2, rstd2, ffnPre;
 
         LayerActs(Arena arena, int B) {
             int N = B * T;
             x1 = arena.take(N, C);
             mean1 = arena.take(N);
             rstd1 = arena.take(N);
-            xr = arena.take(N, C);
-            xw = arena.take(N, C);
-            xk = arena.take(N, C);
-            xv = arena.take(N, C);
-            xa = arena.take(N, C);
-            xg = arena.take(N, C);
             r = arena.take(N, C);
             k = arena.take(N, C);
             vRaw = arena.take(N, C);
@@ -650,21 +658,39 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             vMixed = arena.take(N, C);
             gHidden = arena.take(N, lora.gate());
             g = arena.take(N, C);
-            kTilde = arena.take(N, C);
-            kA = arena.take(N, C);
-            kB = arena.take(N, C);
             wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H)));
             y = arena.take(N, C);
             lnx = arena.take(N, C);
             meanX = arena.take(N, H);
             rstdX = arena.take(N, H);
-            gated = arena.take(N, C);
             hMid = arena.take(N, C);
             z = arena.take(N, C);
             mean2 = arena.take(N);
             rstd2 = arena.take(N);
-            zk = arena.take(N, C);
             ffnPre = arena.take(N, F);
+        }
+    }
+
+    /**
+     * Activations that are cheap to recompute from the saved ones, held once for all layers: written by a block's
+     * forward pass for its own use and rewritten by its backward pass just before they are read.
+     */
+    private final class Recomputed {
+        /** One token-shift mix at a time: x_r … x_g of the time mix, x_k of the channel mix. */
+        final Tensor xMix;
+        /** κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α). */
+        final Tensor kTilde, kA, kB;
+        /** ln_x output ⊙ g. */
+        final Tensor gated;
+        /** relu(ffn key output)². */
+        final Tensor ffnAct;
+
+        Recomputed(Arena arena, int N) {
+            xMix = arena.take(N, C);
+            kTilde = arena.take(N, C);
+            kA = arena.take(N, C);
+            kB = arena.take(N, C);
+            gated = arena.take(N, C);
             ffnAct = arena.take(N, F);
         }
     }
@@ -680,6 +706,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor vFirst;
         /** One per layer, or a single shared one with gradient checkpointing. */
         final LayerActs[] layers;
+        final Recomputed re;
         final Tensor branch;
         final Tensor lnOut, lnOutMean, lnOutRstd, losses;
         /** One chunk of headRows rows of logits (then of their gradient). */
@@ -714,6 +741,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int l = 0; l < layers.length; l++) {
                 layers[l] = new LayerActs(arena, B);
             }
+            re = new Recomputed(arena, N);
             branch = arena.take(N, C);
             lnOut = arena.take(N, C);
             lnOutMean = arena.take(N);
