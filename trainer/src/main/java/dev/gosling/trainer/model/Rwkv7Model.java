@@ -112,6 +112,17 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                     t.close();
                 }
             }
+            if (e instanceof GoslingException && e.getMessage().contains("out of memory")) {
+                // Name the run and its memory plan, not only the allocation that failed.
+                double gib = 1 << 30;
+                int bytes = dtype == DType.F64 ? 8 : 4;
+                throw new GoslingException(String.format(java.util.Locale.ROOT, "RWKV-7 L%d-D%d ctx_len %d micro_bsz %d%s does not fit:"
+                                + " weights and gradients need %.1f GiB, activations %.1f GiB (the optimizer adds %.1f GiB); %s (%s)",
+                        nLayer, C, T, maxBatchSize, gradCheckpoint ? " with grad_cp" : "", 2.0 * nParams * bytes / gib,
+                        activationElements * bytes / gib, 2.0 * nParams * 4 / gib,
+                        gradCheckpoint ? "lower --micro_bsz or --ctx_len (grad_cp is already on)"
+                                : "lower --micro_bsz or --ctx_len, or train with --grad_cp 1", e.getMessage()), e);
+            }
             throw e;
         }
         this.paramBuf = p;
