@@ -30,6 +30,20 @@ public interface ModelFactory {
      */
     TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint);
 
+    /**
+     * {@link #create(ModelConfig, String, int, boolean)} for one rank of a data-parallel run: on CUDA device
+     * {@code device} of this process, with at most {@code cpuThreads} threads for a CPU backend. Implementations
+     * that cannot choose a device accept only device 0.
+     */
+    default TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint, int device,
+                                  int cpuThreads) {
+        if (device != 0) {
+            throw new GoslingException("model implementation " + name() + " runs on device 0 only, this rank needs device " + device
+                    + "; use the RWKV-7 model (leave --model_impl out)");
+        }
+        return create(config, accelerator, maxBatchSize, gradCheckpoint);
+    }
+
     /** Every implementation on the class path, in ServiceLoader order. */
     static List<ModelFactory> available() {
         List<ModelFactory> found = new ArrayList<>();

@@ -27,7 +27,13 @@ public final class Rwkv7Factory implements ModelFactory {
 
     @Override
     public TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint) {
-        Backend backend = Accelerators.open(accelerator, 0, Runtime.getRuntime().availableProcessors(), System.err::println);
+        return create(config, accelerator, maxBatchSize, gradCheckpoint, 0, Runtime.getRuntime().availableProcessors());
+    }
+
+    @Override
+    public TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint, int device,
+                                 int cpuThreads) {
+        Backend backend = Accelerators.open(accelerator, device, cpuThreads, System.err::println);
         try {
             return new OwningModel(new Rwkv7Model(config, backend, DType.F32, maxBatchSize, gradCheckpoint), backend);
         } catch (RuntimeException | Error e) {
