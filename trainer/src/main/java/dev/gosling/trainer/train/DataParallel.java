@@ -31,13 +31,19 @@ public final class DataParallel {
      */
     public static Trainer.Result run(TrainConfig config, LoopOptions options, ModelFactory factory, PrintWriter out, PrintStream err,
                                      StopFlag stop, long timeoutSeconds) {
+        return run(config, options, factory, out, err, stop, timeoutSeconds, RankContext.NO_LISTENER);
+    }
+
+    /** As above, with {@code listener} on every rank (benchmarks and checks stop or observe the ranks through it). */
+    public static Trainer.Result run(TrainConfig config, LoopOptions options, ModelFactory factory, PrintWriter out, PrintStream err,
+                                     StopFlag stop, long timeoutSeconds, RankContext.Listener listener) {
         if (config.numNodes() != 1) {
             throw new GoslingException("--num_nodes " + config.numNodes() + ": several hosts need a cluster; use `gosling train --spark` "
                     + "(one Spark barrier task per GPU), or --num_nodes 1 on this host");
         }
         int world = config.devices();
         if (world == 1) {
-            return new Trainer(config, options, factory, out, err).run(stop);
+            return new Trainer(config, options, factory, out, err, RankContext.single().withListener(listener)).run(stop);
         }
         boolean gpu = usesGpu(config.accelerator(), world);
         int cores = Runtime.getRuntime().availableProcessors();
@@ -58,7 +64,7 @@ public final class DataParallel {
                     if (first.get() != null) {
                         collective.abort("another rank failed");
                     }
-                    RankContext context = new RankContext(collective, gpu ? rank : 0, threadsPerRank, RankContext.NO_LISTENER);
+                    RankContext context = new RankContext(collective, gpu ? rank : 0, threadsPerRank, listener);
                     results[rank] = new Trainer(config, options, factory, out, err, context).run(stop);
                 } catch (Throwable e) {
                     if (first.compareAndSet(null, e)) {
