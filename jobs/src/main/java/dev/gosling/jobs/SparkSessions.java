@@ -12,7 +12,13 @@ public final class SparkSessions {
     }
 
     public static SparkSession getOrCreate(String appName, String master) {
+        return getOrCreate(appName, master, java.util.Map.of());
+    }
+
+    /** As above, with {@code defaults} set where neither spark-submit nor spark-defaults set them. */
+    public static SparkSession getOrCreate(String appName, String master, java.util.Map<String, String> defaults) {
         SparkConf conf = new SparkConf();
+        defaults.forEach(conf::setIfMissing);
         if (master != null && !master.isEmpty()) {
             conf.set("spark.master", master);
         }

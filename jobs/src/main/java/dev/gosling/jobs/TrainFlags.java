@@ -60,6 +60,7 @@ final class TrainFlags {
             case "max_steps" -> "stop after N steps of this process, saving rwkv-last.pth + state as on SIGTERM; 0 = until my_exit_tokens";
             case "model_impl" -> "the model implementation by name; empty = the RWKV-7 model for --accelerator";
             case "progress_bar" -> "1 draws the progress bar on stderr, 0 does not";
+            case "save_steps" -> "also save rwkv-last.pth + state every N steps (bounds what a failure loses); 0 = only train_temp's saves";
             default -> key;
         };
     }

@@ -89,6 +89,34 @@ public final class AdamW {
      * (the segments of {@link dev.gosling.trainer.backend.Backend#adamwStep}). Segment s ends at {@code ends[s]}.
      */
     public record Segments(long[] ends, double[] lrScales, float[] decays) {
+        /**
+         * The segments of the part [start, end) of the buffer, with ends relative to start (a ZeRO shard's optimizer
+         * runs on a view of that part).
+         */
+        public Segments slice(long start, long end) {
+            List<Long> e = new java.util.ArrayList<>();
+            List<Integer> from = new java.util.ArrayList<>();
+            long segmentStart = 0;
+            for (int s = 0; s < ends.length; s++) {
+                long lo = Math.max(segmentStart, start);
+                long hi = Math.min(ends[s], end);
+                if (lo < hi) {
+                    e.add(hi - start);
+                    from.add(s);
+                }
+                segmentStart = ends[s];
+            }
+            long[] outEnds = new long[e.size()];
+            double[] outScales = new double[e.size()];
+            float[] outDecays = new float[e.size()];
+            for (int i = 0; i < outEnds.length; i++) {
+                outEnds[i] = e.get(i);
+                outScales[i] = lrScales[from.get(i)];
+                outDecays[i] = decays[from.get(i)];
+            }
+            return new Segments(outEnds, outScales, outDecays);
+        }
+
         /** Each segment's learning rate at base rate lr, rounded to float as {@link #step} rounds it. */
         public float[] learningRates(double lr) {
             float[] out = new float[lrScales.length];

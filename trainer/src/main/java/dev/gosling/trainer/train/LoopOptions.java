@@ -15,8 +15,11 @@ import java.util.Map;
  *                    so {@code max_steps} slices a run into jobs of bounded length (and keeps tests short).
  * @param modelImpl   the {@link ModelFactory} by name; empty: the RWKV-7 model registered for --accelerator
  * @param progressBar whether to draw the progress bar on stderr
+ * @param saveSteps   also save {@code rwkv-last.pth} plus its state after every step whose number (real_step + 1) is a
+ *                    multiple of this (0: only train_temp's saves). A miniepoch is 40320 samples, hours of a large
+ *                    run; this bounds what a failure loses (a Spark stage retry resumes from the latest save).
  */
-public record LoopOptions(long maxSteps, String modelImpl, boolean progressBar) {
+public record LoopOptions(long maxSteps, String modelImpl, boolean progressBar, long saveSteps) {
 
     /** Every accepted key with its default. */
     public static final Map<String, String> DEFAULTS;
@@ -26,6 +29,7 @@ public record LoopOptions(long maxSteps, String modelImpl, boolean progressBar) 
         d.put("max_steps", "0");
         d.put("model_impl", "");
         d.put("progress_bar", "1");
+        d.put("save_steps", "0");
         DEFAULTS = Collections.unmodifiableMap(d);
     }
 
@@ -34,6 +38,13 @@ public record LoopOptions(long maxSteps, String modelImpl, boolean progressBar) 
             throw new GoslingException("--max_steps " + maxSteps + " must be >= 0 (0 runs until my_exit_tokens)");
         }
         modelImpl = modelImpl == null ? "" : modelImpl.strip();
+        if (saveSteps < 0) {
+            throw new GoslingException("--save_steps " + saveSteps + " must be >= 0 (0: save only at miniepoch ends)");
+        }
+    }
+
+    public LoopOptions(long maxSteps, String modelImpl, boolean progressBar) {
+        this(maxSteps, modelImpl, progressBar, 0);
     }
 
     /** The defaults: run to the end, the default model, a progress bar. */
@@ -48,21 +59,29 @@ public record LoopOptions(long maxSteps, String modelImpl, boolean progressBar) 
                 throw new GoslingException("unknown loop option '" + key + "'; the options are " + String.join(", ", DEFAULTS.keySet()));
             }
         }
-        String maxSteps = flags.getOrDefault("max_steps", DEFAULTS.get("max_steps")).strip();
-        long steps;
-        try {
-            steps = Long.parseLong(maxSteps);
-        } catch (NumberFormatException e) {
-            throw new GoslingException("--max_steps '" + maxSteps + "' is not an integer");
-        }
+        long steps = integer(flags, "max_steps");
+        long saveSteps = integer(flags, "save_steps");
         String bar = flags.getOrDefault("progress_bar", DEFAULTS.get("progress_bar")).strip();
         if (!bar.equals("0") && !bar.equals("1")) {
             throw new GoslingException("--progress_bar '" + bar + "' must be 0 or 1");
         }
-        return new LoopOptions(steps, flags.getOrDefault("model_impl", ""), bar.equals("1"));
+        return new LoopOptions(steps, flags.getOrDefault("model_impl", ""), bar.equals("1"), saveSteps);
+    }
+
+    private static long integer(Map<String, String> flags, String key) {
+        String value = flags.getOrDefault(key, DEFAULTS.get(key)).strip();
+        try {
+            return Long.parseLong(value);
+        } catch (NumberFormatException e) {
+            throw new GoslingException("--" + key + " '" + value + "' is not an integer");
+        }
     }
 
     public LoopOptions withMaxSteps(long steps) {
-        return new LoopOptions(steps, modelImpl, progressBar);
+        return new LoopOptions(steps, modelImpl, progressBar, saveSteps);
+    }
+
+    public LoopOptions withProgressBar(boolean bar) {
+        return new LoopOptions(maxSteps, modelImpl, bar, saveSteps);
     }
 }

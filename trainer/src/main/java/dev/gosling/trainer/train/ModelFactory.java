@@ -31,11 +31,18 @@ public interface ModelFactory {
     TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint);
 
     /**
-     * {@link #create(ModelConfig, String, int, boolean)} computing in {@code precision} (--precision: bf16, tf32 or
-     * fp32: how the GEMMs of a GPU model round their inputs; master weights are fp32 in every case). Implementations
-     * with one precision ignore it.
+     * {@link #create(ModelConfig, String, int, boolean)} for one rank of a data-parallel run: on CUDA device
+     * {@code device} of this process, with at most {@code cpuThreads} threads for a CPU backend, computing in
+     * {@code precision} (--precision: bf16, tf32 or fp32, how the GEMMs of a GPU model round their inputs; master
+     * weights are fp32 in every case). Implementations that cannot choose a device accept only device 0; those with
+     * one precision ignore it.
      */
-    default TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint) {
+    default TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
+                                  int device, int cpuThreads) {
+        if (device != 0) {
+            throw new GoslingException("model implementation " + name() + " runs on device 0 only, this rank needs device " + device
+                    + "; use the RWKV-7 model (leave --model_impl out)");
+        }
         return create(config, accelerator, maxBatchSize, gradCheckpoint);
     }
 

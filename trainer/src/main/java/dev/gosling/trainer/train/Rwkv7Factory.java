@@ -29,12 +29,13 @@ public final class Rwkv7Factory implements ModelFactory {
 
     @Override
     public TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint) {
-        return create(config, accelerator, "bf16", maxBatchSize, gradCheckpoint);
+        return create(config, accelerator, "bf16", maxBatchSize, gradCheckpoint, 0, Runtime.getRuntime().availableProcessors());
     }
 
     @Override
-    public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint) {
-        Backend backend = Accelerators.open(accelerator, 0, Runtime.getRuntime().availableProcessors(), System.err::println);
+    public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
+                                 int device, int cpuThreads) {
+        Backend backend = Accelerators.open(accelerator, device, cpuThreads, System.err::println);
         if (backend instanceof CudaBackend gpu) {
             gpu.setGemmPrecision(switch (precision) {
                 case "fp32" -> CudaBackend.GemmPrecision.FP32;

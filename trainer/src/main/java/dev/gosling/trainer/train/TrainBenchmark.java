@@ -102,7 +102,8 @@ public final class TrainBenchmark {
     private static Row runCase(Case c, String accelerator, String precision, boolean gradCheckpoint, int steps) {
         ParameterLayout layout = new ParameterLayout(c.config());
         long params = layout.totalElements();
-        try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint)) {
+        try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint, 0,
+                Runtime.getRuntime().availableProcessors())) {
             DeviceTrainable device = model.onDevice();
             Backend backend = device.backend();
             float[] master = layout.newBuffer();

@@ -2,6 +2,7 @@ package dev.gosling.trainer.train;
 
 import dev.gosling.trainer.GoslingException;
 import dev.gosling.trainer.data.MagicPrimeSampler;
+import dev.gosling.trainer.dist.Strategy;
 import dev.gosling.trainer.model.ModelConfig;
 import dev.gosling.trainer.model.ParameterLayout;
 import dev.gosling.trainer.optim.AdamW;
@@ -247,6 +248,7 @@ public record TrainConfig(
         if (!List.of("auto", "gpu", "cpu").contains(accelerator)) {
             fail("--accelerator " + accelerator + " is not supported; use auto, gpu or cpu");
         }
+        Strategy.parse(strategy);
         if (!List.of("bf16", "fp32", "tf32").contains(precision)) {
             fail("--precision " + precision + " is not supported; use bf16 (as train_temp's runs), fp32 or tf32");
         }

@@ -15,9 +15,11 @@ import dev.gosling.trainer.optim.LrSchedule;
 
 import java.io.PrintStream;
 import java.io.PrintWriter;
+import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -37,8 +39,12 @@ import java.util.Set;
  * {@code rwkv-last.pth} plus its state. Each process appends to {@code train_log.txt} (train_temp's format) and
  * {@code metrics.jsonl}, redraws {@code train_loss.png} at each save and shows a progress bar.
  * <p>
- * Spark-free and single-process: world size 1 (the data order is rank-aware through {@link BatchSource}; averaging
- * gradients over ranks belongs to a collective this loop does not have yet).
+ * Spark-free. Data parallel when handed a {@link RankContext} whose {@link Collective} has several ranks (threads of
+ * {@code gosling train --devices N}, or Spark barrier tasks launched by jobs/): each rank reads its own samples
+ * ({@link BatchSource}, train_temp's rank-aware formula), the gradients are reduced over the ranks by
+ * {@code --strategy} ({@link TrainingStep}), the logged loss is the mean over ranks, and only rank 0 writes files
+ * and prints. The ranks agree on stopping through the collective, so they all stop after the same step; every
+ * rank loads the same checkpoint and state at the start, and the ranks check that they did.
  */
 public final class Trainer {
     private static final Set<String> STRING_KEYS = Set.of("load_model", "proj_dir", "data_file", "data_type", "my_testing", "kernel",
@@ -64,6 +70,9 @@ public final class Trainer {
     private final ModelFactory factory;
     private final PrintWriter out;
     private final PrintStream err;
+    private final RankContext rank;
+    /** Whether this rank writes files and prints (rank 0). */
+    private final boolean writes;
 
     /**
      * @param config  the validated run (train_stage 0, or ≥ 2 for auto-resume; 1 is {@link #init})
@@ -72,18 +81,30 @@ public final class Trainer {
      * @param err     where the progress bar goes
      */
     public Trainer(TrainConfig config, LoopOptions options, ModelFactory factory, PrintWriter out, PrintStream err) {
+        this(config, options, factory, out, err, RankContext.single());
+    }
+
+    /**
+     * One rank of a data-parallel run: {@code rank}'s collective must have num_nodes·devices ranks. Ranks other than
+     * 0 print nothing and write nothing ({@code out} and {@code err} are ignored there).
+     */
+    public Trainer(TrainConfig config, LoopOptions options, ModelFactory factory, PrintWriter out, PrintStream err, RankContext rank) {
         if (config.preparesInitOnly()) {
             throw new IllegalArgumentException("train_stage 1 writes rwkv-init.pth: use Trainer.init");
         }
-        if (config.devices() * (long) config.numNodes() != 1) {
-            throw new GoslingException("--devices " + config.devices() + " --num_nodes " + config.numNodes()
-                    + ": this process trains alone (world size 1); use --devices 1 --num_nodes 1");
+        long ranks = config.devices() * (long) config.numNodes();
+        if (ranks != rank.worldSize()) {
+            throw new GoslingException("--devices " + config.devices() + " --num_nodes " + config.numNodes() + " is " + ranks
+                    + " rank(s), but this trainer was started as one of " + rank.worldSize() + "; on one host use `gosling train --devices N`"
+                    + " (N threads), on a cluster `gosling train --spark` (one Spark task per rank)");
         }
         this.requested = config;
-        this.options = options;
         this.factory = factory;
-        this.out = out;
+        this.rank = rank;
+        this.writes = rank.rank() == 0;
+        this.out = writes ? out : new PrintWriter(Writer.nullWriter());
         this.err = err;
+        this.options = writes ? options : options.withProgressBar(false);
     }
 
     /** The seed of the init's random tensors: --random_seed, or 0 when it is −1 (unset), so an init is reproducible. */
@@ -164,12 +185,14 @@ public final class Trainer {
     /** Trains until my_exit_tokens or a stop request, then returns; files are committed before it returns. */
     public Result run(StopFlag stop) {
         Path projDir = Path.of(requested.projDir());
-        try {
-            Files.createDirectories(projDir);
-        } catch (java.io.IOException e) {
-            throw new GoslingException(projDir + ": cannot create --proj_dir: " + e.getMessage());
+        if (writes) {
+            try {
+                Files.createDirectories(projDir);
+            } catch (java.io.IOException e) {
+                throw new GoslingException(projDir + ": cannot create --proj_dir: " + e.getMessage());
+            }
+            Checkpoints.removeStaleTemporaries(projDir);
         }
-        Checkpoints.removeStaleTemporaries(projDir);
         try (BinIdxReader data = BinIdxReader.open(Path.of(requested.dataFile()))) {
             // The data checks first (magic_prime against this data), then the checkpoint to start from.
             MagicPrimeSampler sampler = requested.sampler(data.tokenCount());
@@ -177,13 +200,15 @@ public final class Trainer {
             TrainConfig config = start.config();
             ModelConfig modelConfig = start.model();
             ParameterLayout layout = new ParameterLayout(modelConfig);
-            BatchSource batches = new BatchSource(data, sampler, config.ctxLen(), config.microBsz(), 0, 1, modelConfig.vocabSize());
-            try (TrainableModel model = factory.create(modelConfig, config.accelerator(), config.precision(), config.microBsz(), config.gradCp() != 0)) {
+            BatchSource batches = new BatchSource(data, sampler, config.ctxLen(), config.microBsz(), rank.rank(), rank.worldSize(),
+                    modelConfig.vocabSize());
+            try (TrainableModel model = factory.create(modelConfig, config.accelerator(), config.precision(), config.microBsz(),
+                    config.gradCp() != 0, rank.device(), rank.cpuThreads())) {
                 if (!model.layout().shapes().keySet().equals(layout.shapes().keySet())
                         || model.layout().totalElements() != layout.totalElements()) {
                     throw new IllegalStateException("model implementation " + factory.name() + " returned a model of another layout");
                 }
-                try (TrainingStep step = TrainingStep.of(model, config, layout, Collective.single())) {
+                try (TrainingStep step = TrainingStep.of(model, config, layout, rank.collective())) {
                     return new Loop(config, start, layout, batches, data.tokenCount(), step, projDir).run(stop);
                 }
             }
@@ -235,7 +260,11 @@ public final class Trainer {
         float[] master = generateInit(layout, initSeed(config), out);
         Path file = projDir.resolve(Checkpoints.INIT);
         out.println("Save to " + file + "...");
-        Checkpoints.save(file, layout, master);
+        if (writes) {
+            // Every rank generated the same init from the same seed; rank 0 keeps it.
+            Checkpoints.save(file, layout, master);
+            rank.listener().committed(List.of(file));
+        }
         Map<String, String> flags = new LinkedHashMap<>(config.asFlags());
         flags.put("load_model", file.toString());
         return new Start(TrainConfig.fromMap(flags), file, model, master, null);
@@ -375,12 +404,17 @@ public final class Trainer {
             double lastLoss = Double.NaN;
             long trainNanos = 0;
             step.load(master, start.state());
+            checkRanksAgree();
             int[] inputs = new int[batches.batchTokens()];
             int[] targets = new int[batches.batchTokens()];
-            try (TrainLog log = new TrainLog(projDir);
-                 MetricsLog metrics = new MetricsLog(projDir);
+            // Only rank 0 writes: the other ranks' log, metrics and bar stay null (try-with-resources skips them).
+            try (TrainLog log = writes ? new TrainLog(projDir) : null;
+                 MetricsLog metrics = writes ? new MetricsLog(projDir) : null;
                  ProgressDisplay bar = ProgressDisplay.open(options.progressBar(), realStep(), Math.max(exitStep, realStep()), err)) {
-                log.newRun(PyFormat.timestamp(now), args(now), strategy);
+                if (writes) {
+                    log.newRun(PyFormat.timestamp(now), args(now), strategy);
+                }
+                String agreedStop = null;
                 while (true) {
                     if (schedule.finished(globalStep)) {
                         Path file = save(Checkpoints.FINAL, plot);
@@ -388,12 +422,17 @@ public final class Trainer {
                         out.flush();
                         return new Result(Outcome.FINISHED, file, steps, realStep(), lastLoss, rate(steps, trainNanos));
                     }
-                    if (options.maxSteps() > 0 && steps >= options.maxSteps()) {
+                    boolean maxReached = options.maxSteps() > 0 && steps >= options.maxSteps();
+                    if (maxReached) {
                         stop.request("max_steps " + options.maxSteps());
                     }
-                    if (stop.requested()) {
+                    // Alone, a stop request counts at once; with several ranks only once the ranks have shared it
+                    // (after a step), so that they all stop before the same step. max_steps is the same on every rank.
+                    boolean alone = rank.worldSize() == 1;
+                    if (maxReached || (alone ? stop.requested() : agreedStop != null)) {
+                        String why = maxReached || alone || stop.requested() ? stop.reason() : agreedStop;
                         Path file = save(Checkpoints.LAST, plot);
-                        out.println("Stopped (" + stop.reason() + ") before step " + realStep() + " (miniepoch " + epoch + " step "
+                        out.println("Stopped (" + why + ") before step " + realStep() + " (miniepoch " + epoch + " step "
                                 + stepInEpoch + "): saved " + file + " and its state; --train_stage 3 continues from it");
                         out.flush();
                         return new Result(Outcome.STOPPED, file, steps, realStep(), lastLoss, rate(steps, trainNanos));
@@ -402,8 +441,18 @@ public final class Trainer {
                     long stepIndex = realStep();
                     double lr = schedule.lr(globalStep);
                     batches.fill(epoch, stepInEpoch, inputs, targets);
-                    double loss = step.forwardBackward(inputs, targets, config.microBsz());
+                    double rankLoss = step.forwardBackward(inputs, targets, config.microBsz());
                     double norm = step.update(lr);
+                    // train_temp all-gathers the loss and logs the mean over ranks; the stop requests travel with it.
+                    double[] shared = rank.collective().allGather(new double[] {rankLoss, stop.requested() ? 1 : 0});
+                    double lossSum = 0;
+                    for (int r = 0; r < rank.worldSize(); r++) {
+                        lossSum += shared[2 * r];
+                        if (shared[2 * r + 1] != 0 && agreedStop == null) {
+                            agreedStop = "a stop request on rank " + r;
+                        }
+                    }
+                    double loss = lossSum / rank.worldSize();
                     long nanos = System.nanoTime() - t0;
                     trainNanos += nanos;
                     steps++;
@@ -415,9 +464,11 @@ public final class Trainer {
                     epochLossSteps++;
                     double seconds = nanos / 1e9;
                     double tokensPerSecond = tokensPerStep / seconds;
-                    metrics.append(new MetricsLog.Row(stepIndex, epoch, loss, lr, (stepIndex + 1) * tokensPerStep, tokensPerSecond, norm,
-                            seconds, System.currentTimeMillis() / 1000.0));
-                    plot.add(stepIndex, epoch, loss);
+                    if (writes) {
+                        metrics.append(new MetricsLog.Row(stepIndex, epoch, loss, lr, (stepIndex + 1) * tokensPerStep, tokensPerSecond, norm,
+                                seconds, System.currentTimeMillis() / 1000.0));
+                        plot.add(stepIndex, epoch, loss);
+                    }
                     bar.update(realStep(), epochLossSum / epochLossSteps, lr, tokensPerSecond / 1000);
                     if (!Double.isFinite(loss)) {
                         throw new GoslingException("the loss is " + loss + " at step " + stepIndex + "; lower --lr_init or check the data; "
@@ -430,6 +481,10 @@ public final class Trainer {
                     if (stepInEpoch == epochSteps) {
                         endMiniepoch(log, plot);
                     }
+                    if (options.saveSteps() > 0 && realStep() % options.saveSteps() == 0) {
+                        save(Checkpoints.LAST, plot);
+                    }
+                    rank.listener().stepDone(realStep());
                 }
             }
         }
@@ -446,10 +501,35 @@ public final class Trainer {
             if (current % config.epochSave() == 0 || current == config.epochCount() - 1) {
                 save(Checkpoints.numbered(projDir, finished).getFileName().toString(), plot);
             }
-            log.miniepoch(finished, epochLoss, lastLr, current, LocalDateTime.now());
+            if (writes) {
+                log.miniepoch(finished, epochLoss, lastLr, current, LocalDateTime.now());
+                rank.listener().committed(List.of(projDir.resolve(TrainLog.FILE)));
+            }
         }
 
-        /** Writes {@code name} (bf16 weights) and its .state atomically, then redraws the plot. */
+        /**
+         * Every rank must start from the same place (the same checkpoint, state and data position): a proj_dir that
+         * is not shared, or files that changed between the ranks' reads, would otherwise train silently apart.
+         */
+        private void checkRanksAgree() {
+            if (rank.worldSize() == 1) {
+                return;
+            }
+            double[] mine = {realStep(), step.adamSteps(), start.state() != null ? 1 : 0};
+            double[] all = rank.collective().allGather(mine);
+            for (int r = 0; r < rank.worldSize(); r++) {
+                if (all[3 * r] != all[0] || all[3 * r + 1] != all[1] || all[3 * r + 2] != all[2]) {
+                    throw new GoslingException("rank " + r + " starts at step " + (long) all[3 * r] + " (AdamW step " + (long) all[3 * r + 1]
+                            + ", state " + (all[3 * r + 2] != 0 ? "restored" : "fresh") + ") but rank 0 at step " + (long) all[0] + " (AdamW step "
+                            + (long) all[1] + "); every rank must see the same --proj_dir (a shared path, or a Hadoop URI with --spark)");
+                }
+            }
+        }
+
+        /**
+         * Writes {@code name} (bf16 weights) and its .state atomically, then redraws the plot. Every rank calls it (a
+         * sharded optimizer gathers its moments); only rank 0 writes.
+         */
         private Path save(String name, LossPlot plot) {
             Path file = projDir.resolve(name);
             if (firstMoment == null) {
@@ -457,19 +537,26 @@ public final class Trainer {
                 secondMoment = layout.newBuffer();
             }
             step.snapshot(master, firstMoment, secondMoment);
+            if (!writes) {
+                return file;
+            }
             Checkpoints.save(file, layout, master);
             TrainState state = new TrainState(name, layout.config(), config.realBsz(), config.magicPrime(), dataTokens,
                     new TrainState.Position(epoch, stepInEpoch, globalStep, scheduleEpochBegin, warmupSteps, step.adamSteps(),
                             epochLossSum, epochLossSteps));
             state.write(TrainState.besides(file), master, firstMoment, secondMoment);
+            List<Path> committed = new ArrayList<>(List.of(file, TrainState.besides(file), projDir.resolve(TrainLog.FILE),
+                    projDir.resolve(MetricsLog.FILE)));
             if (!plotFailed) {
                 try {
                     plot.write();
+                    committed.add(plot.file());
                 } catch (GoslingException e) {
                     plotFailed = true;
                     out.println("Note: " + e.getMessage() + "; training goes on without the plot");
                 }
             }
+            rank.listener().committed(committed);
             return file;
         }
 
@@ -502,6 +589,8 @@ public final class Trainer {
             out.println("# Gosling: model " + factory.name() + ", Java " + Runtime.version() + ", "
                     + (start.state() != null ? "continuing exactly from " + TrainState.besides(start.loadedFrom()).getFileName()
                     : "weights only (fresh AdamW state)"));
+            out.println("#");
+            out.println("# Optimizer: " + step.memoryLine());
             out.println("#");
             out.println("############################################################################");
             out.println();

@@ -277,6 +277,28 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    // ------------------------------------------------------------------------------------------------ for collectives
+
+    /** The CUDA device ordinal this backend runs on. */
+    public int device() {
+        return device;
+    }
+
+    /**
+     * The stream every op of this backend is queued on: a collective (NCCL, trainer/dist) queues its reductions on it,
+     * so they run after the backward pass that wrote the gradients and before the optimizer step that reads them.
+     */
+    public CUstream_st stream() {
+        bind();
+        return stream;
+    }
+
+    /** The device address of element 0 of {@code t} (a tensor of this backend), for library calls such as NCCL's. */
+    public long deviceAddress(Tensor t) {
+        bind();
+        return own(t, "deviceAddress", "t").address;
+    }
+
     /** Waits for all queued work, then throws if a kernel recorded an invalid id. */
     public void synchronize() {
         bind();
