@@ -292,12 +292,17 @@ public final class MultiGpuCheck {
         }
         float[] w1 = TrainState.read(one.resolve("rwkv-final.state")).master();
         float[] w2 = TrainState.read(two.resolve("rwkv-final.state")).master();
-        double weightDiff = 0;
+        // ‖w1 − w2‖ / ‖w1‖ over all weights: per element, Adam turns rounding-level differences in a near-zero gradient
+        // (summed in another order on 2 GPUs) into steps of ±lr, so an element-wise ratio measures noise, not error.
+        double diff2 = 0;
+        double norm2 = 0;
         for (int i = 0; i < w1.length; i++) {
-            weightDiff = Math.max(weightDiff, Math.abs(w1[i] - w2[i]) / (Math.abs(w1[i]) + 1e-3));
+            diff2 += (double) (w1[i] - w2[i]) * (w1[i] - w2[i]);
+            norm2 += (double) w1[i] * w1[i];
         }
-        boolean ok = r1.size() == steps && r2.size() == steps && lossDiff < 1e-3 && weightDiff < 5e-2;
-        o.printf(Locale.ROOT, "max loss rel diff %.2e (tolerance 1e-3), max weight rel diff %.2e (tolerance 5e-2)%n", lossDiff, weightDiff);
+        double weightDiff = Math.sqrt(diff2 / norm2);
+        boolean ok = r1.size() == steps && r2.size() == steps && lossDiff < 1e-3 && weightDiff < 1e-2;
+        o.printf(Locale.ROOT, "max loss rel diff %.2e (tolerance 1e-3), weights |w1 - w2| / |w1| %.2e (tolerance 1e-2)%n", lossDiff, weightDiff);
         table.add("dp_equal\tloss_rel_diff\t" + lossDiff + "\tweight_rel_diff\t" + weightDiff);
         return ok;
     }

@@ -29,19 +29,36 @@ public final class TrainStepCheck {
     private TrainStepCheck() {
     }
 
-    /** Runs the check with the GPU's GEMMs at {@code precision}; prints its table and returns whether it passed. */
-    public static boolean run(PrintStream out, CudaBackend gpu, CpuBackend cpu, CudaBackend.GemmPrecision precision) {
+    /**
+     * Runs the check once per GEMM precision (the CPU reference is computed once); prints the tables and returns
+     * whether every pass passed.
+     */
+    public static boolean run(PrintStream out, CudaBackend gpu, CpuBackend cpu, CudaBackend.GemmPrecision... precisions) {
+        Reference ref = reference(cpu, ModelConfig.of(2, 128, 4096, 64), 2, CURVE_STEPS);
         CudaBackend.GemmPrecision before = gpu.gemmPrecision();
-        gpu.setGemmPrecision(precision);
+        boolean ok = true;
         try {
-            return run(out, gpu, cpu, precision + " GEMMs", ModelConfig.of(4, 256, 65536, 128), 4, CURVE_STEPS);
+            for (CudaBackend.GemmPrecision p : precisions) {
+                gpu.setGemmPrecision(p);
+                ok &= compare(out, gpu, p + " GEMMs", ref);
+            }
         } finally {
             gpu.setGemmPrecision(before);
         }
+        return ok;
     }
 
     /** The check of {@code device} against {@code cpu} on any model size and number of curve steps. */
     public static boolean run(PrintStream out, Backend device, CpuBackend cpu, String label, ModelConfig config, int batch, int curveSteps) {
+        return compare(out, device, label, reference(cpu, config, batch, curveSteps));
+    }
+
+    /** The CPU side: the weights, one batch, its loss and gradients, and the loss curve. */
+    private record Reference(ModelConfig config, int batch, float[] master, int[] inputs, int[] targets, double loss, float[] grads,
+                             double[] curve) {
+    }
+
+    private static Reference reference(CpuBackend cpu, ModelConfig config, int batch, int curveSteps) {
         ParameterLayout layout = new ParameterLayout(config);
         float[] master = layout.newBuffer();
         new Initializer(layout, 3).initialize(master);
@@ -54,16 +71,30 @@ public final class TrainStepCheck {
         int[] inputs = new int[n];
         int[] targets = new int[n];
         tokens(new SplittableRandom(5), inputs, targets, config.ctxLen(), config.vocabSize());
-        boolean ok = true;
-        out.printf("%ntraining step, L%d-D%d ctx %d bsz %d, %s (%s) vs CPU fp32:%n", config.nLayer(), config.nEmbd(), config.ctxLen(), batch,
-                device.name(), label);
-        try (Rwkv7Model g = new Rwkv7Model(config, device, DType.F32, batch); Rwkv7Model c = new Rwkv7Model(config, cpu, DType.F32, batch)) {
-            g.setParameters(master);
+        try (Rwkv7Model c = new Rwkv7Model(config, cpu, DType.F32, batch)) {
             c.setParameters(master);
+            float[] grads = layout.newBuffer();
+            double loss = c.forwardBackward(inputs, targets, batch, grads);
+            double[] curve = curve(c, cpu, layout, master, config, batch, curveSteps);
+            return new Reference(config, batch, master, inputs, targets, loss, grads, curve);
+        }
+    }
+
+    private static boolean compare(PrintStream out, Backend device, String label, Reference ref) {
+        ModelConfig config = ref.config();
+        int batch = ref.batch();
+        ParameterLayout layout = new ParameterLayout(config);
+        float[] master = ref.master();
+        int curveSteps = ref.curve().length;
+        boolean ok = true;
+        out.printf("%ntraining step, L%d-D%d ctx %d vocab %d bsz %d, %s (%s) vs CPU fp32:%n", config.nLayer(), config.nEmbd(),
+                config.ctxLen(), config.vocabSize(), batch, device.name(), label);
+        try (Rwkv7Model g = new Rwkv7Model(config, device, DType.F32, batch)) {
+            g.setParameters(master);
             float[] gg = layout.newBuffer();
-            float[] cg = layout.newBuffer();
-            double gl = g.forwardBackward(inputs, targets, batch, gg);
-            double cl = c.forwardBackward(inputs, targets, batch, cg);
+            float[] cg = ref.grads();
+            double gl = g.forwardBackward(ref.inputs(), ref.targets(), batch, gg);
+            double cl = ref.loss();
             double lossError = Math.abs(gl - cl) / Math.abs(cl);
             boolean lossOk = lossError <= LOSS_TOLERANCE && Double.isFinite(gl);
             out.printf(Locale.ROOT, "  loss: device %.6f cpu %.6f, relative difference %.2e (tolerance %.0e) %s%n", gl, cl, lossError,
@@ -98,7 +129,7 @@ public final class TrainStepCheck {
 
             // The loss curve: the same steps on both backends, AdamW on each device.
             double[] gpuCurve = curve(g, device, layout, master, config, batch, curveSteps);
-            double[] cpuCurve = curve(c, cpu, layout, master, config, batch, curveSteps);
+            double[] cpuCurve = ref.curve();
             double maxDiff = 0;
             for (int s = 0; s < curveSteps; s++) {
                 maxDiff = Math.max(maxDiff, Math.abs(gpuCurve[s] - cpuCurve[s]));
