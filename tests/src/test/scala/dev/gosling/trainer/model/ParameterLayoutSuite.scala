@@ -47,6 +47,23 @@ class ParameterLayoutSuite extends AnyFunSuite with ScalaCheckPropertyChecks {
     assert(layout.params.asScala.map(_.index) == expected.indices)
   }
 
+  test("gradient buckets: emb, one contiguous range per block (block 0's holds ln0), then ln_out and head") {
+    val layout = new ParameterLayout(ModelConfig.of(3, 128, 1000, 64))
+    val buckets = layout.buckets.asScala
+    assert(buckets.map(_.layer) == Seq(-1, 0, 1, 2, -1))
+    assert(buckets.map(_.index) == buckets.indices)
+    assert(buckets.head.start == 0 && buckets.last.end == layout.totalElements)
+    for ((a, b) <- buckets.zip(buckets.tail)) assert(a.end == b.start)
+    for (p <- layout.params.asScala) {
+      val b = buckets.find(b => p.offset >= b.start && p.end <= b.end).get
+      assert(b.layer == p.layer, p.name)
+    }
+    assert(buckets(0).length == layout.get("emb.weight").numel)
+    assert(buckets(4).start == layout.get("ln_out.weight").offset)
+    assert(layout.blockBucket(0).length == layout.blockBucket(1).length + 2 * 128)
+    assert(layout.blockBucket(2) == buckets(3))
+  }
+
   test("shapes: [1,1,C] vectors, r_k as [H,64], linear [out,in], LoRA [in,out], FFN 4C") {
     val layout = new ParameterLayout(new ModelConfig(2, 768, 65536, 64, 512, 3072, new ModelConfig.LoraDims(64, 96, 32, 128)))
     def shape(n: String) = layout.get(n).shape.toSeq

@@ -170,6 +170,48 @@ class Rwkv7ModelSuite extends AnyFunSuite with BeforeAndAfterAll {
     } finally model.close()
   }
 
+  test("block gradient slots (ZeRO-2): L4 keeps non-block grads and two block slots, and the buckets a sink gets are the whole gradients bit for bit") {
+    val cfg = ModelConfig.of(4, 128, 128, 16)
+    val lay = new ParameterLayout(cfg)
+    val p = randomParams(lay, seed = 13)
+    val whole = new Rwkv7Model(cfg, cpu, DType.F32, B)
+    val slots = new Rwkv7Model(cfg, cpu, DType.F32, B, false, true)
+    try {
+      val buckets = lay.buckets.asScala
+      val nonBlock = buckets.filterNot(_.isBlock).map(_.length).sum
+      assert(whole.gradientElements == lay.totalElements)
+      assert(slots.gradientElements == nonBlock + 2 * lay.blockBucket(0).length)
+      assert(slots.gradientElements < lay.totalElements - lay.blockBucket(1).length) // two of the four blocks saved
+      whole.setParameters(p)
+      slots.setParameters(p)
+      val expected = lay.newBuffer()
+      val loss = whole.forwardBackward(inputs, targets, B, expected)
+      // The sink copies each bucket out when it is handed over: later blocks reuse the slots.
+      def collect(model: Rwkv7Model): (Double, Array[Float], Seq[Int]) = {
+        val got = Array.fill(lay.totalElements.toInt)(Float.NaN)
+        val order = Seq.newBuilder[Int]
+        val l = model.forwardBackward(inputs, targets, B, (bucket: ParameterLayout.Bucket, grads: dev.gosling.trainer.backend.Tensor) => {
+          val host = new Array[Float](bucket.length.toInt)
+          cpu.download(grads, host)
+          System.arraycopy(host, 0, got, bucket.start.toInt, host.length)
+          order += bucket.index
+        })
+        (l, got, order.result())
+      }
+      for (model <- Seq(slots, whole)) {
+        val (l, got, order) = collect(model)
+        assert(l == loss)
+        assert(got.sameElements(expected))
+        assert(order == Seq(5, 4, 3, 2, 1, 0)) // ln_out+head first, then blocks 3..0, emb last
+      }
+      val (_, again, _) = collect(slots) // slots are zeroed each step: a second step gives the same
+      assert(again.sameElements(expected))
+      assert(intercept[IllegalStateException](slots.gradients()).getMessage.contains("two slots"))
+      assertThrows[IllegalStateException](slots.forwardBackward(inputs, targets, B))
+      assertThrows[IllegalStateException](slots.forwardBackward(inputs, targets, B, lay.newBuffer()))
+    } finally { whole.close(); slots.close() }
+  }
+
   test("a batch of two is the mean of its samples run one at a time (samples never see each other)") {
     val model = new Rwkv7Model(config, cpu, DType.F64, B)
     try {

@@ -211,4 +211,50 @@ class AdamWSuite extends AnyFunSuite {
       twoRanks.close()
     } finally cpu.close()
   }
+
+  test("DeviceAdamW over pieces (ZeRO-2: piece r of every bucket): the pieces of two ranks update as one whole instance, bit for bit") {
+    val cpu = new dev.gosling.trainer.backend.cpu.CpuBackend(2)
+    try {
+      val f32 = dev.gosling.trainer.backend.DType.F32
+      def piecesOf(rank: Int) = layout.buckets.asScala.map { b =>
+        val s = dev.gosling.trainer.dist.Shard.of(b.length, 2, rank)
+        new dev.gosling.trainer.dist.Shard(b.start + s.start, b.start + s.end)
+      }.asJava
+      val whole = new DeviceAdamW(cpu, layout, 0.9, 0.99, 1e-18, 0.1, 0.5)
+      val ranks = (0 until 2).map(r => new DeviceAdamW(cpu, layout, 0.9, 0.99, 1e-18, 0.1, 0.5, piecesOf(r)))
+      assert(ranks.map(_.ownedLength).sum == n)
+      val params = randomArray(3, 0.5f)
+      val pw = cpu.allocate(f32, n)
+      val pr = cpu.allocate(f32, n) // both ranks update their own pieces of one buffer
+      cpu.upload(params, pw)
+      cpu.upload(params, pr)
+      val g = cpu.allocate(f32, n)
+      for (step <- 1 to 3) {
+        val grads = randomArray(20 + step, if (step == 2) 1e-4f else 2f)
+        cpu.upload(grads, g)
+        val sum = cpu.sumOfSquares(g)
+        val norm = whole.step(pw, g, 1e-3, 1, sum)
+        for ((a, r) <- ranks.zipWithIndex) {
+          val pieces = piecesOf(r).asScala
+          val owned = pieces.flatMap(p => grads.slice(p.start.toInt, p.end.toInt)).toArray
+          val o = cpu.allocate(f32, owned.length)
+          cpu.upload(owned, o)
+          assert(a.stepOwned(pr, o, 1e-3, 1, sum) == norm)
+          o.close()
+        }
+      }
+      val (outW, outR) = (new Array[Float](n), new Array[Float](n))
+      cpu.download(pw, outW)
+      cpu.download(pr, outR)
+      assert(outW.sameElements(outR) && !outW.sameElements(params))
+      // Restoring whole moments gives each rank its pieces, in the order of its moments.
+      val m = randomArray(5, 1f)
+      ranks(1).restore(m, m, 3)
+      val got = new Array[Float](ranks(1).ownedLength.toInt)
+      cpu.download(ranks(1).firstMoment, got)
+      assert(got.sameElements(piecesOf(1).asScala.flatMap(p => m.slice(p.start.toInt, p.end.toInt))))
+      Seq(pw, pr, g).foreach(_.close())
+      (whole +: ranks).foreach(_.close())
+    } finally cpu.close()
+  }
 }

@@ -12,10 +12,10 @@ import java.util.Locale;
  *   <li>{@link #DDP}: all-reduce the gradients, every rank runs AdamW on the whole buffer with full moments.</li>
  *   <li>{@link #ZERO1} (DeepSpeed stage 1): all-reduce the gradients; each rank keeps AdamW moments only for its
  *       contiguous {@link Shard} of the flat buffer, updates that shard, and the ranks all-gather the weights.</li>
- *   <li>{@link #ZERO2} (DeepSpeed stage 2): as ZERO1, but the gradients are reduce-scattered, so each rank receives
- *       only its shard's sums (half the gradient traffic of an all-reduce). The gradient buffer itself stays whole,
- *       because the backward pass writes every parameter's gradient into one flat buffer before any reduction; the
- *       memory stage 2 saves in DeepSpeed (reducing and freeing gradient buckets during backward) is not saved here.</li>
+ *   <li>{@link #ZERO2} (DeepSpeed stage 2): as ZERO1, but the gradients are partitioned too. The gradient buckets
+ *       (each block's parameters, and the non-block ones) are reduce-scattered during the backward pass as each is
+ *       finished, and each rank keeps only its piece of every bucket (and the AdamW moments of those pieces); the model
+ *       holds gradients for the non-block parameters and two block-sized slots instead of a whole buffer.</li>
  * </ul>
  */
 public enum Strategy {

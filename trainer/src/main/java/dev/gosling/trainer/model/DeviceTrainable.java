@@ -15,11 +15,24 @@ public interface DeviceTrainable {
     /** The fp32 master weights in {@link ParameterLayout} order; the optimizer updates them in place. */
     Tensor masterParameters();
 
-    /** The fp32 gradients in layout order, overwritten by {@link #forwardBackward}. */
+    /**
+     * The fp32 gradients in layout order, overwritten by {@link #forwardBackward}; a model built to keep only gradient
+     * buckets (ZeRO-2) has no whole buffer and throws IllegalStateException.
+     */
     Tensor gradients();
 
     /** One micro-batch as {@link TrainableModel#forwardBackward}, leaving the gradients in {@link #gradients()}. */
     double forwardBackward(int[] inputs, int[] targets, int batchSize);
+
+    /**
+     * One micro-batch, handing each gradient bucket to {@code sink} as soon as the backward pass has finished it (every
+     * bucket of {@link ParameterLayout#buckets()} once, in an order of the model's choosing). Works whether or not
+     * the model keeps a whole gradient buffer.
+     */
+    double forwardBackward(int[] inputs, int[] targets, int batchSize, GradientSink sink);
+
+    /** Elements of gradient storage the model holds (the layout's length with a whole buffer). */
+    long gradientElements();
 
     /** Tells the model its master weights changed (a model computing from a lower-precision copy refreshes it). */
     void parametersUpdated();

@@ -21,6 +21,22 @@ public final class ParameterLayout {
     private final List<ParamSpec> params;
     private final Map<String, ParamSpec> byName;
     private final long totalElements;
+    private final List<Bucket> buckets;
+
+    /**
+     * A contiguous range [start, end) of the flat buffer whose gradients are complete at one point of the backward
+     * pass: one block's parameters ({@code layer} ≥ 0), or a run of non-block parameters ({@code layer} −1: emb at the
+     * front, ln_out and head at the back). ZeRO-2 reduces the gradients bucket by bucket.
+     */
+    public record Bucket(int index, long start, long end, int layer) {
+        public long length() {
+            return end - start;
+        }
+
+        public boolean isBlock() {
+            return layer >= 0;
+        }
+    }
 
     public ParameterLayout(ModelConfig config) {
         this.config = config;
@@ -77,6 +93,42 @@ public final class ParameterLayout {
         }
         this.byName = Collections.unmodifiableMap(map);
         this.totalElements = b.offset;
+        this.buckets = bucketsOf(params, config.nLayer(), totalElements);
+    }
+
+    /**
+     * Splits the parameters into maximal runs of one layer and checks that each block is one run (so a block's
+     * gradients are one contiguous range; block 0's ln0 sits inside block 0's range).
+     */
+    private static List<Bucket> bucketsOf(List<ParamSpec> params, int nLayer, long total) {
+        List<Bucket> out = new ArrayList<>();
+        boolean[] seen = new boolean[nLayer];
+        int i = 0;
+        while (i < params.size()) {
+            int layer = params.get(i).layer();
+            long start = params.get(i).offset();
+            int j = i;
+            while (j + 1 < params.size() && params.get(j + 1).layer() == layer) {
+                j++;
+            }
+            if (layer >= 0) {
+                if (seen[layer]) {
+                    throw new IllegalStateException("block " + layer + "'s parameters are not contiguous in the layout");
+                }
+                seen[layer] = true;
+            }
+            out.add(new Bucket(out.size(), start, params.get(j).end(), layer));
+            i = j + 1;
+        }
+        for (int l = 0; l < nLayer; l++) {
+            if (out.get(l + 1).layer() != l) {
+                throw new IllegalStateException("block " + l + " is not bucket " + (l + 1) + " of the layout");
+            }
+        }
+        if (out.isEmpty() || out.get(out.size() - 1).end() != total) {
+            throw new IllegalStateException("the buckets do not cover the layout");
+        }
+        return Collections.unmodifiableList(out);
     }
 
     private static final class Builder {
@@ -114,6 +166,16 @@ public final class ParameterLayout {
 
     public Optional<ParamSpec> find(String name) {
         return Optional.ofNullable(byName.get(name));
+    }
+
+    /** The gradient buckets in layout order: emb, blocks.0 … blocks.L−1, then ln_out and head together. */
+    public List<Bucket> buckets() {
+        return buckets;
+    }
+
+    /** The bucket of block {@code layer}. */
+    public Bucket blockBucket(int layer) {
+        return buckets.get(layer + 1);
     }
 
     /** Total number of scalars, the length of the contiguous buffer. */

@@ -22,6 +22,11 @@ import java.util.List;
  * block activations is shared by all layers, and the backward pass recomputes a block's forward from its saved
  * input before running the block backward. The gradients are identical to the run without it.
  *
+ * <p>With {@code blockGradientSlots} (ZeRO-2) there is no whole gradient tensor: the non-block parameters (emb,
+ * ln_out, head) keep their gradients, and the blocks share two block-sized slots, block l writing into slot l % 2. The
+ * backward pass hands each finished bucket to a {@link GradientSink}, which must take what it needs before the slot is
+ * reused two blocks later; the gradient memory is then the non-block parameters plus two blocks instead of the model.
+ *
  * <p>The backend is the caller's (the model does not close it); the model's tensors are the model's. Not
  * thread-safe.
  */
@@ -42,7 +47,14 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final ModelConfig.LoraDims lora;
 
     private final Tensor paramBuf;
+    /** The whole gradient buffer in layout order; null with block gradient slots. */
     private final Tensor gradBuf;
+    /** With block gradient slots: the non-block buckets' gradients back to back, and the two block slots. */
+    private final Tensor globalGradBuf;
+    private final Tensor slotBuf;
+    private final long gradientElements;
+    /** Per bucket (layout index), the tensor its gradients are written to: a view of gradBuf, globalGradBuf or a slot. */
+    private final Tensor[] bucketGrads;
     private final Tensor actBuf;
     private final Tensor idBuf;
     private final long activationElements;
@@ -69,6 +81,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      * @param gradCheckpoint keep only block inputs and recompute each block during the backward pass
      */
     public Rwkv7Model(ModelConfig config, Backend backend, DType dtype, int maxBatchSize, boolean gradCheckpoint) {
+        this(config, backend, dtype, maxBatchSize, gradCheckpoint, false);
+    }
+
+    /**
+     * @param blockGradientSlots keep gradients for the non-block parameters and two block slots only (ZeRO-2); the
+     *                           model then trains only through {@link #forwardBackward(int[], int[], int, GradientSink)}
+     */
+    public Rwkv7Model(ModelConfig config, Backend backend, DType dtype, int maxBatchSize, boolean gradCheckpoint,
+                      boolean blockGradientSlots) {
         if (dtype == null || !dtype.isFloating()) {
             throw new IllegalArgumentException("Rwkv7Model computes in F32 or F64, not " + dtype);
         }
@@ -93,21 +114,39 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
 
         int nParams = ParameterLayout.checkedLength(layout.totalElements(), "the model's parameters");
+        List<ParameterLayout.Bucket> buckets = layout.buckets();
+        long nonBlock = 0;
+        long slot = 0;
+        for (ParameterLayout.Bucket bucket : buckets) {
+            if (bucket.isBlock()) {
+                slot = Math.max(slot, bucket.length()); // block 0 is the largest: it also holds ln0
+            } else {
+                nonBlock += bucket.length();
+            }
+        }
+        this.gradientElements = blockGradientSlots ? nonBlock + 2 * slot : nParams;
         Arena measure = new Arena(null, null);
         new Acts(measure, maxBatchSize);
         this.activationElements = measure.offset;
 
         Tensor p = null;
         Tensor g = null;
+        Tensor gg = null;
+        Tensor slots = null;
         Tensor a = null;
         Tensor ids = null;
         try {
             p = backend.allocate(dtype, nParams);
-            g = backend.allocate(dtype, nParams);
+            if (blockGradientSlots) {
+                gg = backend.allocate(dtype, Math.toIntExact(nonBlock));
+                slots = backend.allocate(dtype, Math.toIntExact(2 * slot));
+            } else {
+                g = backend.allocate(dtype, nParams);
+            }
             a = backend.allocate(dtype, Arena.shapeOf(activationElements));
             ids = backend.allocate(DType.I32, 2 * maxBatchSize * T);
         } catch (RuntimeException | Error e) {
-            for (Tensor t : new Tensor[] {p, g, a, ids}) {
+            for (Tensor t : new Tensor[] {p, g, gg, slots, a, ids}) {
                 if (t != null) {
                     t.close();
                 }
@@ -118,7 +157,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 int bytes = dtype == DType.F64 ? 8 : 4;
                 throw new GoslingException(String.format(java.util.Locale.ROOT, "RWKV-7 L%d-D%d ctx_len %d micro_bsz %d%s does not fit:"
                                 + " weights and gradients need %.1f GiB, activations %.1f GiB (the optimizer adds %.1f GiB); %s (%s)",
-                        nLayer, C, T, maxBatchSize, gradCheckpoint ? " with grad_cp" : "", 2.0 * nParams * bytes / gib,
+                        nLayer, C, T, maxBatchSize, gradCheckpoint ? " with grad_cp" : "", (double) (nParams + gradientElements) * bytes / gib,
                         activationElements * bytes / gib, 2.0 * nParams * 4 / gib,
                         gradCheckpoint ? "lower --micro_bsz or --ctx_len (grad_cp is already on)"
                                 : "lower --micro_bsz or --ctx_len, or train with --grad_cp 1", e.getMessage()), e);
@@ -127,8 +166,35 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         this.paramBuf = p;
         this.gradBuf = g;
+        this.globalGradBuf = gg;
+        this.slotBuf = slots;
         this.actBuf = a;
         this.idBuf = ids;
+
+        // Where each bucket's gradients live: its own range of the whole buffer, or (slots) its place among the
+        // non-block buckets, or the start of slot l % 2 for block l.
+        Tensor[] storage = new Tensor[buckets.size()];
+        long[] storageOffset = new long[buckets.size()];
+        long nextNonBlock = 0;
+        for (ParameterLayout.Bucket bucket : buckets) {
+            int i = bucket.index();
+            if (!blockGradientSlots) {
+                storage[i] = gradBuf;
+                storageOffset[i] = bucket.start();
+            } else if (bucket.isBlock()) {
+                storage[i] = slotBuf;
+                storageOffset[i] = (bucket.layer() % 2) * slot;
+            } else {
+                storage[i] = globalGradBuf;
+                storageOffset[i] = nextNonBlock;
+                nextNonBlock += bucket.length();
+            }
+        }
+        this.bucketGrads = new Tensor[buckets.size()];
+        for (ParameterLayout.Bucket bucket : buckets) {
+            int i = bucket.index();
+            bucketGrads[i] = backend.view(storage[i], storageOffset[i], Math.toIntExact(bucket.length()));
+        }
 
         List<ParamSpec> specs = layout.params();
         Tensor[] paramViews = new Tensor[specs.size()];
@@ -136,7 +202,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         for (ParamSpec spec : specs) {
             int[] shape = intShape(spec.shape());
             paramViews[spec.index()] = backend.view(paramBuf, spec.offset(), shape);
-            gradViews[spec.index()] = backend.view(gradBuf, spec.offset(), shape);
+            ParameterLayout.Bucket bucket = bucketOf(spec);
+            gradViews[spec.index()] = backend.view(storage[bucket.index()], storageOffset[bucket.index()] + spec.offset() - bucket.start(), shape);
         }
         this.weights = globals(paramViews);
         this.grads = globals(gradViews);
@@ -147,6 +214,16 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             blockGrads[l] = new BlockTensors(l, name -> gradViews[layout.get(name).index()]);
         }
         this.acts = new Acts[maxBatchSize];
+    }
+
+    /** The bucket holding {@code spec} (bucket ranges are sorted and cover the layout). */
+    private ParameterLayout.Bucket bucketOf(ParamSpec spec) {
+        for (ParameterLayout.Bucket bucket : layout.buckets()) {
+            if (spec.offset() >= bucket.start() && spec.end() <= bucket.end()) {
+                return bucket;
+            }
+        }
+        throw new IllegalStateException(spec.name() + " is in no gradient bucket");
     }
 
     private Globals globals(Tensor[] views) {
@@ -189,9 +266,28 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         return paramBuf;
     }
 
+    /** The whole gradient buffer; a model with block gradient slots has none. */
     @Override
     public Tensor gradients() {
+        requireWholeGradients();
         return gradBuf;
+    }
+
+    @Override
+    public long gradientElements() {
+        return gradientElements;
+    }
+
+    /** Whether gradients live in the non-block buffer and two block slots instead of one whole buffer. */
+    public boolean blockGradientSlots() {
+        return gradBuf == null;
+    }
+
+    private void requireWholeGradients() {
+        if (gradBuf == null) {
+            throw new IllegalStateException("this model keeps block gradients in two slots (ZeRO-2): there is no whole gradient "
+                    + "buffer; train it through forwardBackward with a GradientSink");
+        }
     }
 
     @Override
@@ -241,20 +337,31 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     @Override
     public double forwardBackward(int[] inputs, int[] targets, int batchSize, float[] gradsOut) {
         checkLength(gradsOut.length, "grads");
-        double loss = step(inputs, targets, batchSize);
+        requireWholeGradients();
+        double loss = step(inputs, targets, batchSize, null);
         backend.download(gradBuf, gradsOut);
         return loss;
     }
 
     @Override
     public double forwardBackward(int[] inputs, int[] targets, int batchSize) {
-        return step(inputs, targets, batchSize);
+        requireWholeGradients();
+        return step(inputs, targets, batchSize, null);
+    }
+
+    @Override
+    public double forwardBackward(int[] inputs, int[] targets, int batchSize, GradientSink sink) {
+        if (sink == null) {
+            throw new IllegalArgumentException("no gradient sink");
+        }
+        return step(inputs, targets, batchSize, sink);
     }
 
     /** {@link #forwardBackward(int[], int[], int, float[])} with float64 gradients (checks of an F64 model). */
     public double forwardBackward(int[] inputs, int[] targets, int batchSize, double[] gradsOut) {
         checkLength(gradsOut.length, "grads");
-        double loss = step(inputs, targets, batchSize);
+        requireWholeGradients();
+        double loss = step(inputs, targets, batchSize, null);
         backend.download(gradBuf, gradsOut);
         return loss;
     }
@@ -299,10 +406,13 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
     }
 
-    private double step(int[] inputs, int[] targets, int batchSize) {
+    /** Forward and backward; {@code sink}, when not null, gets each bucket as it is finished. */
+    private double step(int[] inputs, int[] targets, int batchSize, GradientSink sink) {
         Acts a = prepare(inputs, targets, batchSize);
         forward(a);
-        backend.zero(gradBuf);
+        // Gradients accumulate (+=) into their views. With slots, each block's slot is zeroed just before the block
+        // runs (backward), since the slot still holds the block two layers up.
+        backend.zero(gradBuf != null ? gradBuf : globalGradBuf);
         backend.zero(a.dLn);
         // The head and the loss, forward and backward, a chunk of rows at a time: the full [B·T, V] logits (8.6 GB
         // in fp32 at B·T = 32768, V = 65536) never exist, only one chunk of them.
@@ -317,7 +427,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                     rows, C, V);
         }
         double loss = meanLoss(a);
-        backward(a);
+        backward(a, sink);
         return loss;
     }
 
@@ -449,26 +559,50 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     // -------------------------------------------------------------------------------------------- backward
 
-    private void backward(Acts a) {
+    /**
+     * The backward pass. With a sink, each bucket is handed over as soon as it is complete: ln_out and head first, then
+     * blocks L−1 … 1 after their block backward, block 0 after ln0 (which lies in block 0's range), emb last.
+     * <p>
+     * Handing over a slot is safe for its reuse two blocks later because everything is in order on one queue: the
+     * CPU backend and the host collectives are synchronous calls, and on CUDA the collective and the sink's copies are
+     * enqueued on the backend's one stream before the next block's zeroing of that slot, so they read it first.
+     */
+    private void backward(Acts a, GradientSink sink) {
         Backend be = backend;
         int N = a.N;
+        List<ParameterLayout.Bucket> buckets = layout.buckets();
         // on entry: gradients zeroed, dLn = dL/d(ln_out output) from the head chunks
         be.zero(a.dH);
         be.layerNormBackward(a.dLn, a.blockIn[nLayer], weights.lnOutW, a.lnOutMean, a.lnOutRstd, a.dH,
                 grads.lnOutW, grads.lnOutB, N, C);
+        ready(sink, buckets.get(buckets.size() - 1));
         be.zero(a.dVFirst);
         for (int l = nLayer - 1; l >= 0; l--) {
             LayerActs s = a.layer(l);
+            if (slotBuf != null) {
+                be.zero(bucketGrads[layout.blockBucket(l).index()]);
+            }
             if (gradCheckpoint) {
                 forwardBlock(l, a, s, a.blockIn[l], null);
             }
             backwardBlock(l, a, s, a.blockIn[l]);
+            if (l > 0) {
+                ready(sink, layout.blockBucket(l));
+            }
         }
         BlockTensors w0 = blockWeights[0];
         BlockTensors g0 = blockGrads[0];
         be.zero(a.dLn);
         be.layerNormBackward(a.dH, a.emb, w0.ln0W, a.ln0Mean, a.ln0Rstd, a.dLn, g0.ln0W, g0.ln0B, N, C);
+        ready(sink, layout.blockBucket(0));
         be.embeddingBackward(a.tokens, a.dLn, grads.emb, N, V, C);
+        ready(sink, buckets.get(0));
+    }
+
+    private void ready(GradientSink sink, ParameterLayout.Bucket bucket) {
+        if (sink != null) {
+            sink.bucketReady(bucket, bucketGrads[bucket.index()]);
+        }
     }
 
     /** On entry {@code a.dH} holds dL/d(block output); on exit dL/d(block input) {@code hIn}. */
@@ -573,7 +707,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     @Override
     public void close() {
         paramBuf.close();
-        gradBuf.close();
+        for (Tensor t : new Tensor[] {gradBuf, globalGradBuf, slotBuf}) {
+            if (t != null) {
+                t.close();
+            }
+        }
         actBuf.close();
         idBuf.close();
     }

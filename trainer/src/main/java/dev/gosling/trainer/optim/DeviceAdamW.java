@@ -7,7 +7,7 @@ import dev.gosling.trainer.backend.Tensor;
 import dev.gosling.trainer.dist.Shard;
 import dev.gosling.trainer.model.ParameterLayout;
 
-import java.util.Arrays;
+import java.util.List;
 
 /**
  * {@link AdamW} with its moments on a backend's device, so a GPU step never copies weights or gradients to the host:
@@ -15,9 +15,10 @@ import java.util.Arrays;
  * norm from {@link Backend#sumOfSquares}), the same bias corrections. The host sees the moments only when a
  * checkpoint is written ({@link #downloadMoments}) or restored ({@link #restore}).
  * <p>
- * Under a sharded strategy (ZeRO-1/2) an instance owns one contiguous {@link Shard} of the flat buffer: its moments
- * cover only that shard and {@link #step(Tensor, Tensor, double, int, double)} updates only that part of the weights,
- * with the norm of the whole gradient given by the caller (the sum of every rank's shard sum of squares).
+ * Under a sharded strategy an instance owns some pieces of the flat buffer only (ZeRO-1: one contiguous {@link Shard};
+ * ZeRO-2: one piece of every gradient bucket): its moments hold the owned pieces back to back, and a step updates only
+ * those parts of the weights, with the norm of the whole gradient given by the caller (the sum over ranks of each
+ * rank's Σ g² over its pieces). Since AdamW is element-wise, the pieces update exactly as the whole buffer would.
  */
 public final class DeviceAdamW implements AutoCloseable {
     private final Backend backend;
@@ -26,21 +27,37 @@ public final class DeviceAdamW implements AutoCloseable {
     private final float eps;
     private final double gradClip;
     private final long length;
-    private final Shard shard;
-    private final AdamW.Segments segments;
+    /** The owned ranges of the layout, sorted and disjoint; one piece [0, length) when whole. */
+    private final List<Shard> pieces;
+    /** Where piece i starts in the moments (and in an owned-gradients buffer): the lengths of the pieces before it. */
+    private final long[] ownedOffsets;
+    private final long ownedLength;
+    private final AdamW.Segments[] segments;
     private final Tensor m;
     private final Tensor v;
+    /** Views of m and v per piece (null for empty pieces). */
+    private final Tensor[] mPieces;
+    private final Tensor[] vPieces;
     private long step;
 
     /** Moments for every parameter of {@code layout}, zero, on {@code backend}; gradClip ≤ 0 turns clipping off. */
     public DeviceAdamW(Backend backend, ParameterLayout layout, double beta1, double beta2, double eps, double weightDecay,
                        double gradClip) {
-        this(backend, layout, beta1, beta2, eps, weightDecay, gradClip, null);
+        this(backend, layout, beta1, beta2, eps, weightDecay, gradClip, (List<Shard>) null);
     }
 
     /** Moments for the parameters in {@code shard} of the layout's flat buffer only (null: all of them). */
     public DeviceAdamW(Backend backend, ParameterLayout layout, double beta1, double beta2, double eps, double weightDecay,
                        double gradClip, Shard shard) {
+        this(backend, layout, beta1, beta2, eps, weightDecay, gradClip, shard == null ? null : List.of(shard));
+    }
+
+    /**
+     * Moments for the parameters in {@code pieces} (sorted, disjoint ranges of the layout's flat buffer; empty pieces
+     * allowed) only; null: all of them.
+     */
+    public DeviceAdamW(Backend backend, ParameterLayout layout, double beta1, double beta2, double eps, double weightDecay,
+                       double gradClip, List<Shard> pieces) {
         AdamW.validate(beta1, beta2, eps, weightDecay);
         this.backend = backend;
         this.beta1 = (float) beta1;
@@ -48,19 +65,40 @@ public final class DeviceAdamW implements AutoCloseable {
         this.eps = (float) eps;
         this.gradClip = gradClip;
         this.length = ParameterLayout.checkedLength(layout.totalElements(), "the optimizer's moments");
-        this.shard = shard == null ? new Shard(0, length) : shard;
-        if (this.shard.start() < 0 || this.shard.end() > length || this.shard.length() < 0) {
-            throw new IllegalArgumentException("shard " + this.shard + " of a buffer of " + length);
+        this.pieces = List.copyOf(pieces == null ? List.of(new Shard(0, length)) : pieces);
+        this.ownedOffsets = new long[this.pieces.size()];
+        this.segments = new AdamW.Segments[this.pieces.size()];
+        AdamW.Segments all = AdamW.segments(layout, weightDecay);
+        long owned = 0;
+        long previousEnd = 0;
+        for (int i = 0; i < this.pieces.size(); i++) {
+            Shard piece = this.pieces.get(i);
+            if (piece.start() < previousEnd || piece.end() > length || piece.length() < 0) {
+                throw new IllegalArgumentException("piece " + piece + " of a buffer of " + length + " overlaps, is out of order or out of range");
+            }
+            previousEnd = piece.end();
+            ownedOffsets[i] = owned;
+            owned += piece.length();
+            segments[i] = all.slice(piece.start(), piece.end());
         }
-        this.segments = AdamW.segments(layout, weightDecay).slice(this.shard.start(), this.shard.end());
-        Tensor first = backend.allocate(DType.F32, (int) this.shard.length());
+        this.ownedLength = owned;
+        Tensor first = backend.allocate(DType.F32, (int) ownedLength);
         try {
-            this.v = backend.allocate(DType.F32, (int) this.shard.length());
+            this.v = backend.allocate(DType.F32, (int) ownedLength);
         } catch (RuntimeException | Error e) {
             first.close();
             throw e;
         }
         this.m = first;
+        this.mPieces = new Tensor[this.pieces.size()];
+        this.vPieces = new Tensor[this.pieces.size()];
+        for (int i = 0; i < this.pieces.size(); i++) {
+            int n = (int) this.pieces.get(i).length();
+            if (n > 0) {
+                mPieces[i] = backend.view(m, ownedOffsets[i], n);
+                vPieces[i] = backend.view(v, ownedOffsets[i], n);
+            }
+        }
     }
 
     /**
@@ -70,53 +108,97 @@ public final class DeviceAdamW implements AutoCloseable {
      * Returns the norm of the mean gradient before clipping.
      */
     public double step(Tensor params, Tensor grads, double lr, int ranks) {
-        checkLengths(params, grads);
+        checkLength(params, length, "params");
+        checkLength(grads, length, "grads");
         return step(params, grads, lr, ranks, backend.sumOfSquares(grads));
     }
 
     /**
      * The step with the norm taken from {@code sumOfSquares}, Σ g² of the whole summed gradient over every rank's
-     * shard: only this instance's shard of {@code params} changes. Returns the norm of the mean gradient.
+     * pieces: only this instance's pieces of {@code params} change, read from the same places of {@code grads} (both
+     * the layout's length). Returns the norm of the mean gradient.
      */
     public double step(Tensor params, Tensor grads, double lr, int ranks, double sumOfSquares) {
-        checkLengths(params, grads);
+        checkLength(grads, length, "grads");
+        return update(params, grads, false, lr, ranks, sumOfSquares);
+    }
+
+    /**
+     * The step from {@code owned}, the summed gradients of this instance's pieces back to back ({@link #ownedLength()}
+     * elements, as ZeRO-2 keeps them), with the norm from {@code sumOfSquares} as above.
+     */
+    public double stepOwned(Tensor params, Tensor owned, double lr, int ranks, double sumOfSquares) {
+        checkLength(owned, ownedLength, "owned grads");
+        return update(params, owned, true, lr, ranks, sumOfSquares);
+    }
+
+    private double update(Tensor params, Tensor grads, boolean owned, double lr, int ranks, double sumOfSquares) {
+        checkLength(params, length, "params");
         double norm = Math.sqrt(sumOfSquares) / ranks;
         float gradScale = AdamW.clipScale(norm, gradClip) * (float) (1.0 / ranks);
         step++;
         float bc1 = (float) (1.0 - Math.pow(beta1, step));
         float bc2 = (float) (1.0 - Math.pow(beta2, step));
         if (isWhole()) {
-            backend.adamwStep(params, grads, m, v, segments.ends(), segments.learningRates(lr), segments.decays(), beta1, beta2,
-                    eps, gradScale, bc1, bc2);
-        } else if (shard.length() > 0) {
-            try (Tensor p = shardOf(params); Tensor g = shardOf(grads)) {
-                backend.adamwStep(p, g, m, v, segments.ends(), segments.learningRates(lr), segments.decays(), beta1, beta2, eps,
-                        gradScale, bc1, bc2);
+            backend.adamwStep(params, grads, m, v, segments[0].ends(), segments[0].learningRates(lr), segments[0].decays(), beta1,
+                    beta2, eps, gradScale, bc1, bc2);
+            return norm;
+        }
+        for (int i = 0; i < pieces.size(); i++) {
+            Shard piece = pieces.get(i);
+            if (piece.length() == 0) {
+                continue;
+            }
+            int n = (int) piece.length();
+            try (Tensor p = backend.view(params, piece.start(), n);
+                 Tensor g = backend.view(grads, owned ? ownedOffsets[i] : piece.start(), n)) {
+                backend.adamwStep(p, g, mPieces[i], vPieces[i], segments[i].ends(), segments[i].learningRates(lr), segments[i].decays(),
+                        beta1, beta2, eps, gradScale, bc1, bc2);
             }
         }
         return norm;
     }
 
-    /** The part of a layout-length tensor this instance updates (a view; close it, which frees nothing). */
+    /** The part of a layout-length tensor a one-piece instance updates (a view; close it, which frees nothing). */
     public Tensor shardOf(Tensor full) {
+        Shard shard = shard();
         return backend.view(full, shard.start(), (int) shard.length());
     }
 
+    /** The one contiguous range this instance owns (whole or ZeRO-1). */
     public Shard shard() {
-        return shard;
+        if (pieces.size() != 1) {
+            throw new IllegalStateException("this optimizer owns " + pieces.size() + " pieces, not one shard");
+        }
+        return pieces.get(0);
+    }
+
+    /** The owned ranges of the layout, in order. */
+    public List<Shard> pieces() {
+        return pieces;
+    }
+
+    /** Where piece i starts in the moments (the lengths of the pieces before it). */
+    public long ownedOffset(int i) {
+        return ownedOffsets[i];
+    }
+
+    /** Elements owned: the sum of the pieces' lengths, the length of each moment. */
+    public long ownedLength() {
+        return ownedLength;
     }
 
     /** Whether the moments cover the whole buffer (no sharding). */
     public boolean isWhole() {
-        return shard.start() == 0 && shard.end() == length;
+        return pieces.size() == 1 && pieces.get(0).start() == 0 && pieces.get(0).end() == length;
     }
 
-    /** Bytes of optimizer state on the device (the two moments of the shard, fp32). */
+    /** Bytes of optimizer state on the device (the two moments of the owned pieces, fp32). */
     public long stateBytes() {
-        return 2L * Float.BYTES * shard.length();
+        return 2L * Float.BYTES * ownedLength;
     }
 
-    /** The first and second moments of the shard, on the device (for gathering them into a checkpoint). */
+    /** The first and second moments of the owned pieces, back to back, on the device (for gathering a checkpoint). */
     public Tensor firstMoment() {
         return m;
     }
@@ -125,9 +207,9 @@ public final class DeviceAdamW implements AutoCloseable {
         return v;
     }
 
-    private void checkLengths(Tensor params, Tensor grads) {
-        if (params.numel() != length || grads.numel() != length) {
-            throw new IllegalArgumentException("params " + params.numel() + " / grads " + grads.numel() + " elements, the layout has " + length);
+    private static void checkLength(Tensor t, long expected, String what) {
+        if (t.numel() != expected) {
+            throw new IllegalArgumentException(what + " has " + t.numel() + " elements, expected " + expected);
         }
     }
 
@@ -145,7 +227,7 @@ public final class DeviceAdamW implements AutoCloseable {
     }
 
     /**
-     * Restores saved moments (the whole buffer's, as a checkpoint holds them; a sharded instance takes its shard) and
+     * Restores saved moments (the whole buffer's, as a checkpoint holds them; a sharded instance takes its pieces) and
      * step count, so a resumed run continues bit for bit.
      */
     public void restore(float[] firstMoment, float[] secondMoment, long stepCount) {
@@ -160,10 +242,20 @@ public final class DeviceAdamW implements AutoCloseable {
             backend.upload(firstMoment, m);
             backend.upload(secondMoment, v);
         } else {
-            backend.upload(Arrays.copyOfRange(firstMoment, (int) shard.start(), (int) shard.end()), m);
-            backend.upload(Arrays.copyOfRange(secondMoment, (int) shard.start(), (int) shard.end()), v);
+            backend.upload(owned(firstMoment), m);
+            backend.upload(owned(secondMoment), v);
         }
         step = stepCount;
+    }
+
+    /** The owned pieces of a layout-length array, back to back. */
+    private float[] owned(float[] whole) {
+        float[] out = new float[(int) ownedLength];
+        for (int i = 0; i < pieces.size(); i++) {
+            Shard piece = pieces.get(i);
+            System.arraycopy(whole, (int) piece.start(), out, (int) ownedOffsets[i], (int) piece.length());
+        }
+        return out;
     }
 
     @Override

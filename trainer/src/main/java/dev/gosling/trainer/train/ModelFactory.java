@@ -34,11 +34,14 @@ public interface ModelFactory {
      * {@link #create(ModelConfig, String, int, boolean)} for one rank of a data-parallel run: on CUDA device
      * {@code device} of this process, with at most {@code cpuThreads} threads for a CPU backend, computing in
      * {@code precision} (--precision: bf16, tf32 or fp32, how the GEMMs of a GPU model round their inputs; master
-     * weights are fp32 in every case). Implementations that cannot choose a device accept only device 0; those with
-     * one precision ignore it.
+     * weights are fp32 in every case). With {@code partitionGradients} (ZeRO-2 over several ranks) a model that trains
+     * on its device may keep gradient buckets instead of a whole gradient buffer
+     * ({@link dev.gosling.trainer.model.DeviceTrainable#forwardBackward(int[], int[], int, dev.gosling.trainer.model.GradientSink)});
+     * others ignore it. Implementations that cannot choose a device accept only device 0; those with one precision
+     * ignore it.
      */
     default TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
-                                  int device, int cpuThreads) {
+                                  int device, int cpuThreads, boolean partitionGradients) {
         if (device != 0) {
             throw new GoslingException("model implementation " + name() + " runs on device 0 only, this rank needs device " + device
                     + "; use the RWKV-7 model (leave --model_impl out)");

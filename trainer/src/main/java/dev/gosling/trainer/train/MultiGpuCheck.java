@@ -449,13 +449,14 @@ public final class MultiGpuCheck {
 
         @Override
         public TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint) {
-            return create(config, accelerator, "bf16", maxBatchSize, gradCheckpoint, 0, 1);
+            return create(config, accelerator, "bf16", maxBatchSize, gradCheckpoint, 0, 1, false);
         }
 
         @Override
         public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
-                                     int device, int cpuThreads) {
-            TrainableModel model = inner.create(config, accelerator, precision, maxBatchSize, gradCheckpoint, device, cpuThreads);
+                                     int device, int cpuThreads, boolean partitionGradients) {
+            TrainableModel model = inner.create(config, accelerator, precision, maxBatchSize, gradCheckpoint, device, cpuThreads,
+                    partitionGradients);
             return new TrainableModel() {
                 @Override
                 public ModelConfig config() {

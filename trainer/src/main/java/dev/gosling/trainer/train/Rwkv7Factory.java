@@ -29,12 +29,12 @@ public final class Rwkv7Factory implements ModelFactory {
 
     @Override
     public TrainableModel create(ModelConfig config, String accelerator, int maxBatchSize, boolean gradCheckpoint) {
-        return create(config, accelerator, "bf16", maxBatchSize, gradCheckpoint, 0, Runtime.getRuntime().availableProcessors());
+        return create(config, accelerator, "bf16", maxBatchSize, gradCheckpoint, 0, Runtime.getRuntime().availableProcessors(), false);
     }
 
     @Override
     public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
-                                 int device, int cpuThreads) {
+                                 int device, int cpuThreads, boolean partitionGradients) {
         Backend backend = Accelerators.open(accelerator, device, cpuThreads, System.err::println);
         if (backend instanceof CudaBackend gpu) {
             gpu.setGemmPrecision(switch (precision) {
@@ -44,7 +44,7 @@ public final class Rwkv7Factory implements ModelFactory {
             });
         }
         try {
-            return new OwningModel(new Rwkv7Model(config, backend, DType.F32, maxBatchSize, gradCheckpoint), backend);
+            return new OwningModel(new Rwkv7Model(config, backend, DType.F32, maxBatchSize, gradCheckpoint, partitionGradients), backend);
         } catch (RuntimeException | Error e) {
             backend.close();
             throw e;

@@ -103,7 +103,7 @@ public final class TrainBenchmark {
         ParameterLayout layout = new ParameterLayout(c.config());
         long params = layout.totalElements();
         try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint, 0,
-                Runtime.getRuntime().availableProcessors())) {
+                Runtime.getRuntime().availableProcessors(), false)) {
             DeviceTrainable device = model.onDevice();
             Backend backend = device.backend();
             float[] master = layout.newBuffer();

@@ -5,6 +5,7 @@ import dev.gosling.trainer.checkpoint.StateDict;
 import dev.gosling.trainer.data.BinIdxReader;
 import dev.gosling.trainer.data.MagicPrimeSampler;
 import dev.gosling.trainer.dist.Collective;
+import dev.gosling.trainer.dist.Strategy;
 import dev.gosling.trainer.model.Initializer;
 import dev.gosling.trainer.model.ModelConfig;
 import dev.gosling.trainer.model.OptimizerGroup;
@@ -202,8 +203,11 @@ public final class Trainer {
             ParameterLayout layout = new ParameterLayout(modelConfig);
             BatchSource batches = new BatchSource(data, sampler, config.ctxLen(), config.microBsz(), rank.rank(), rank.worldSize(),
                     modelConfig.vocabSize());
+            // ZeRO-2 over several ranks reduces gradients bucket by bucket during the backward pass, so the model need
+            // not hold a whole gradient buffer (TrainingStep; one rank runs every strategy as the plain step).
+            boolean partitionGradients = rank.worldSize() > 1 && Strategy.parse(config.strategy()) == Strategy.ZERO2;
             try (TrainableModel model = factory.create(modelConfig, config.accelerator(), config.precision(), config.microBsz(),
-                    config.gradCp() != 0, rank.device(), rank.cpuThreads())) {
+                    config.gradCp() != 0, rank.device(), rank.cpuThreads(), partitionGradients)) {
                 if (!model.layout().shapes().keySet().equals(layout.shapes().keySet())
                         || model.layout().totalElements() != layout.totalElements()) {
                     throw new IllegalStateException("model implementation " + factory.name() + " returned a model of another layout");

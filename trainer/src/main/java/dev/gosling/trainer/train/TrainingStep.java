@@ -5,12 +5,18 @@ import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
 import dev.gosling.trainer.dist.Collective;
+import dev.gosling.trainer.dist.Shard;
 import dev.gosling.trainer.dist.Strategy;
 import dev.gosling.trainer.model.DeviceTrainable;
+import dev.gosling.trainer.model.GradientSink;
 import dev.gosling.trainer.model.ParameterLayout;
 import dev.gosling.trainer.model.TrainableModel;
 import dev.gosling.trainer.optim.AdamW;
 import dev.gosling.trainer.optim.DeviceAdamW;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 
 /**
  * One optimizer step of the loop, wherever the weights live: a micro-batch's forward and backward, the gradient
@@ -58,17 +64,25 @@ abstract class TrainingStep implements AutoCloseable {
     public abstract void close();
 
     /**
-     * Weights, gradients and AdamW on the model's backend. Under {@link Strategy#ZERO1}/{@link Strategy#ZERO2} this
-     * rank's AdamW covers its shard of the flat buffer only; the global gradient norm is the square root of the sum
-     * over ranks of each shard's Σ g², and the updated shards are all-gathered so every rank holds the whole weights.
+     * Weights, gradients and AdamW on the model's backend. Under {@link Strategy#ZERO1} this rank's AdamW covers its
+     * contiguous shard of the flat buffer only. Under {@link Strategy#ZERO2} it covers piece r of every gradient bucket
+     * ({@link ParameterLayout#buckets()}, split evenly as reduce-scatter splits it): each bucket is reduce-scattered as
+     * soon as the backward pass finishes it ({@link #bucketReady}) and this rank's piece is copied into
+     * {@link #ownedGrads}, so the model needs no whole gradient buffer. In both the global gradient norm is the square
+     * root of the sum over ranks of each rank's Σ g², and the updated parts are all-gathered so every rank holds the
+     * whole weights.
      */
-    private static final class OnDevice extends TrainingStep {
+    private static final class OnDevice extends TrainingStep implements GradientSink {
         private final DeviceTrainable model;
         private final Backend backend;
         private final Collective collective;
         private final Strategy strategy;
+        private final ParameterLayout layout;
         private final DeviceAdamW adam;
         private final long length;
+        /** ZeRO-2: this rank's reduced gradient pieces back to back (adam's pieces), and a view per bucket; else null. */
+        private final Tensor ownedGrads;
+        private final Tensor[] ownedPieces;
 
         OnDevice(DeviceTrainable model, TrainConfig config, ParameterLayout layout, Collective collective, Strategy requested) {
             this.model = model;
@@ -76,9 +90,42 @@ abstract class TrainingStep implements AutoCloseable {
             this.collective = collective;
             // One rank has nothing to share: every strategy is the plain step (and stays bit for bit what it was).
             this.strategy = collective.worldSize() == 1 ? Strategy.DDP : requested;
+            this.layout = layout;
             this.length = layout.totalElements();
+            List<Shard> pieces = switch (strategy) {
+                case DDP -> null;
+                case ZERO1 -> List.of(collective.shard(length));
+                case ZERO2 -> bucketPieces(layout, collective);
+            };
             this.adam = new DeviceAdamW(backend, layout, config.beta1(), config.beta2(), config.adamEps(), config.weightDecay(),
-                    config.gradClip(), strategy.shardsOptimizer() ? collective.shard(length) : null);
+                    config.gradClip(), pieces);
+            if (strategy == Strategy.ZERO2) {
+                try {
+                    this.ownedGrads = backend.allocate(DType.F32, (int) adam.ownedLength());
+                } catch (RuntimeException | Error e) {
+                    adam.close();
+                    throw e;
+                }
+                this.ownedPieces = new Tensor[pieces.size()];
+                for (int i = 0; i < pieces.size(); i++) {
+                    if (pieces.get(i).length() > 0) {
+                        ownedPieces[i] = backend.view(ownedGrads, adam.ownedOffset(i), (int) pieces.get(i).length());
+                    }
+                }
+            } else {
+                this.ownedGrads = null;
+                this.ownedPieces = null;
+            }
+        }
+
+        /** Piece r of every bucket, in layout coordinates: the part of it reduce-scatter leaves summed on this rank. */
+        private static List<Shard> bucketPieces(ParameterLayout layout, Collective collective) {
+            List<Shard> pieces = new ArrayList<>();
+            for (ParameterLayout.Bucket bucket : layout.buckets()) {
+                Shard piece = collective.shard(bucket.length());
+                pieces.add(new Shard(bucket.start() + piece.start(), bucket.start() + piece.end()));
+            }
+            return pieces;
         }
 
         @Override
@@ -92,37 +139,69 @@ abstract class TrainingStep implements AutoCloseable {
 
         @Override
         double forwardBackward(int[] inputs, int[] targets, int batchSize) {
+            if (strategy == Strategy.ZERO2) {
+                return model.forwardBackward(inputs, targets, batchSize, this);
+            }
             return model.forwardBackward(inputs, targets, batchSize);
+        }
+
+        /**
+         * ZeRO-2, called by the backward pass for each finished bucket (every rank calls it for the same buckets in the
+         * same order, the model's): sum it over the ranks into this rank's piece and keep that piece. The model may
+         * reuse the bucket's storage once this returns; the reduction and the copy run before that on the backend's
+         * one stream (or synchronously on the CPU), so they read the bucket before anything overwrites it.
+         */
+        @Override
+        public void bucketReady(ParameterLayout.Bucket bucket, Tensor grads) {
+            collective.reduceScatterSum(backend, grads);
+            Shard piece = collective.shard(grads.numel());
+            if (piece.length() > 0) {
+                try (Tensor mine = backend.view(grads, piece.start(), (int) piece.length())) {
+                    backend.copy(mine, ownedPieces[bucket.index()]);
+                }
+            }
         }
 
         @Override
         double update(double lr) {
             Tensor params = model.masterParameters();
-            Tensor grads = model.gradients();
             int ranks = collective.worldSize();
             double norm;
             if (strategy == Strategy.DDP) {
+                Tensor grads = model.gradients();
                 collective.allReduceSum(backend, grads);
                 norm = adam.step(params, grads, lr, ranks);
-            } else {
-                if (strategy == Strategy.ZERO1) {
-                    collective.allReduceSum(backend, grads);
-                } else {
-                    collective.reduceScatterSum(backend, grads);
-                }
+            } else if (strategy == Strategy.ZERO1) {
+                Tensor grads = model.gradients();
+                collective.allReduceSum(backend, grads);
                 double mine;
                 try (Tensor g = adam.shardOf(grads)) {
                     mine = adam.shard().length() == 0 ? 0 : backend.sumOfSquares(g);
                 }
-                double sum = 0;
-                for (double s : collective.allGather(new double[] {mine})) {
-                    sum += s;
-                }
-                norm = adam.step(params, grads, lr, ranks, sum);
+                norm = adam.step(params, grads, lr, ranks, sumOverRanks(mine));
                 collective.allGather(backend, params);
+            } else {
+                // The buckets were reduced during the backward pass; ownedGrads holds this rank's summed pieces.
+                double mine = adam.ownedLength() == 0 ? 0 : backend.sumOfSquares(ownedGrads);
+                norm = adam.stepOwned(params, ownedGrads, lr, ranks, sumOverRanks(mine));
+                // Rank r updated piece r of each bucket: all-gathering bucket by bucket gives every rank the whole weights.
+                for (ParameterLayout.Bucket bucket : layout.buckets()) {
+                    try (Tensor b = backend.view(params, bucket.start(), (int) bucket.length())) {
+                        collective.allGather(backend, b);
+                    }
+                }
             }
             model.parametersUpdated();
             return norm;
+        }
+
+        /** Σ over ranks of each rank's sum of squares, added in rank order (the same double on every rank). */
+        private double sumOverRanks(double mine) {
+            double sum = 0;
+            for (double s : collective.allGather(new double[] {mine})) {
+                sum += s;
+            }
+            return sum;
         }
 
         @Override
@@ -135,6 +214,10 @@ abstract class TrainingStep implements AutoCloseable {
             backend.download(model.masterParameters(), master);
             if (adam.isWhole()) {
                 adam.downloadMoments(firstMoment, secondMoment);
+                return;
+            }
+            if (strategy == Strategy.ZERO2) {
+                snapshotBuckets(firstMoment, secondMoment);
                 return;
             }
             // Each rank holds one shard of the moments: gather them through a whole-length scratch tensor (the only
@@ -153,18 +236,64 @@ abstract class TrainingStep implements AutoCloseable {
             backend.download(whole, out);
         }
 
+        /**
+         * ZeRO-2's moments are piece r of every bucket: gather them bucket by bucket through a scratch tensor of the
+         * largest bucket, each rank placing its piece where reduce-scatter put it, into the whole host arrays in layout
+         * order (so the checkpoint is the same whatever the strategy or the world size).
+         */
+        private void snapshotBuckets(float[] firstMoment, float[] secondMoment) {
+            long largest = 0;
+            for (ParameterLayout.Bucket bucket : layout.buckets()) {
+                largest = Math.max(largest, bucket.length());
+            }
+            try (Tensor scratch = backend.allocate(DType.F32, (int) largest)) {
+                for (ParameterLayout.Bucket bucket : layout.buckets()) {
+                    int n = (int) bucket.length();
+                    Shard piece = collective.shard(n);
+                    float[] host = new float[n];
+                    try (Tensor whole = backend.view(scratch, 0, n)) {
+                        for (int k = 0; k < 2; k++) {
+                            Tensor moment = k == 0 ? adam.firstMoment() : adam.secondMoment();
+                            if (piece.length() > 0) {
+                                try (Tensor mine = backend.view(whole, piece.start(), (int) piece.length());
+                                     Tensor src = backend.view(moment, adam.ownedOffset(bucket.index()), (int) piece.length())) {
+                                    backend.copy(src, mine);
+                                }
+                            }
+                            collective.allGather(backend, whole);
+                            backend.download(whole, host);
+                            System.arraycopy(host, 0, k == 0 ? firstMoment : secondMoment, (int) bucket.start(), n);
+                        }
+                    }
+                }
+            }
+        }
+
         @Override
         String memoryLine() {
             double mib = 1024.0 * 1024.0;
-            return String.format(java.util.Locale.ROOT, "%s over %d rank(s) (%s): AdamW state %.1f MiB on each rank (%s), fp32 weights %.1f MiB, "
-                            + "gradients %.1f MiB (whole buffer)", strategy.name().toLowerCase(java.util.Locale.ROOT), collective.worldSize(),
-                    collective.name(), adam.stateBytes() / mib,
-                    adam.isWhole() ? "all " + length + " parameters" : "shard [" + adam.shard().start() + ", " + adam.shard().end() + ") of " + length,
-                    length * 4.0 / mib, length * 4.0 / mib);
+            String state = switch (strategy) {
+                case DDP -> "all " + length + " parameters";
+                case ZERO1 -> "shard [" + adam.shard().start() + ", " + adam.shard().end() + ") of " + length;
+                case ZERO2 -> "piece " + collective.rank() + " of each of " + layout.buckets().size() + " buckets, " + adam.ownedLength()
+                        + " of " + length + " parameters";
+            };
+            String gradients = strategy == Strategy.ZERO2
+                    ? String.format(Locale.ROOT, "%.1f MiB (non-block parameters and two block slots %.1f MiB, reduced pieces %.1f MiB)",
+                    (model.gradientElements() + adam.ownedLength()) * 4.0 / mib, model.gradientElements() * 4.0 / mib,
+                    adam.ownedLength() * 4.0 / mib)
+                    : String.format(Locale.ROOT, "%.1f MiB (%s)", model.gradientElements() * 4.0 / mib,
+                    model.gradientElements() == length ? "whole buffer" : model.gradientElements() + " of " + length + " elements");
+            return String.format(Locale.ROOT, "%s over %d rank(s) (%s): AdamW state %.1f MiB on each rank (%s), fp32 weights %.1f MiB, "
+                            + "gradients %s", strategy.name().toLowerCase(Locale.ROOT), collective.worldSize(), collective.name(),
+                    adam.stateBytes() / mib, state, length * 4.0 / mib, gradients);
         }
 
         @Override
         public void close() {
+            if (ownedGrads != null) {
+                ownedGrads.close();
+            }
             adam.close();
         }
     }
