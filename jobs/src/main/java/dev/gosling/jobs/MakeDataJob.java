@@ -69,7 +69,7 @@ public final class MakeDataJob {
 
         out.println("### Convert " + cfg.input() + " to " + shownName + ".bin/idx...");
         sc.setJobDescription("make-data: read, parse and tokenize " + files.size() + " file(s)");
-        JavaRDD<LineOutcome> outcomes = JsonlIngest.run(sc, files, cfg.maxLineBytes(), cfg.strict())
+        JavaRDD<LineOutcome> outcomes = JsonlIngest.run(sc, files, cfg.maxLineBytes(), cfg.strict(), JsonlIngest.splitBytes(spark))
                 .repartition(partitions)
                 .persist(StorageLevel.MEMORY_AND_DISK_SER());
         JavaRDD<TokenizedDoc> tokenized = TokenizeStage.run(outcomes.filter(LineOutcome::isDocument), cfg.appendEod())

@@ -21,7 +21,9 @@ class MakeDataClusterSuite extends AnyFunSuite {
     try {
       val spark = SparkTestSession.get("local-cluster[2,1,1024]")
       assert(spark.sparkContext.getExecutorMemoryStatus.size >= 1)
-      run("local-cluster[2,1,1024]", 4, "cluster")
+      // Executors read the demo file as ~19 byte ranges of 16 KiB: the same bytes as one local task.
+      spark.conf.set(dev.gosling.pipeline.ingest.JsonlIngest.SPLIT_BYTES_CONF, "16384")
+      try run("local-cluster[2,1,1024]", 4, "cluster") finally spark.conf.unset(dev.gosling.pipeline.ingest.JsonlIngest.SPLIT_BYTES_CONF)
       val executors = spark.sparkContext.statusTracker.getExecutorInfos.length - 1 // minus the driver
       assert(executors == 2, s"expected 2 executors, saw $executors")
     } finally SparkTestSession.get(SparkTestSession.LocalMaster)

@@ -17,7 +17,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Stage "ingest" of prepare: {@link JsonlIngest} (one task per file, stable ids from (file ordinal, line number), bad
+ * Stage "ingest" of prepare: {@link JsonlIngest} (one task per file or split-size range of a large plain file, stable ids from (file ordinal, line number), bad
  * lines as counted rejects with make-data's reasons) plus the document size bound of {@link IngestConfig}. Rejected
  * lines keep the first KiB of the raw line as their text. Counter: documents truncated.
  */
@@ -30,7 +30,7 @@ public final class IngestStage {
     public static StageOutput run(SparkSession spark, List<Path> files, IngestConfig cfg, StageMeter meter) {
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         List<String> names = files.stream().map(Path::toString).toList();
-        JavaRDD<Row> rows = JsonlIngest.run(sc, files, cfg.maxLineBytes(), cfg.strict()).map(o -> row(o, cfg, names, meter));
+        JavaRDD<Row> rows = JsonlIngest.run(sc, files, cfg.maxLineBytes(), cfg.strict(), JsonlIngest.splitBytes(spark)).map(o -> row(o, cfg, names, meter));
         Dataset<Row> ds = spark.createDataFrame(rows, ROWS);
         return StageOutput.documents(ds);
     }

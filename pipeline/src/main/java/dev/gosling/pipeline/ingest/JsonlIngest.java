@@ -3,37 +3,46 @@ package dev.gosling.pipeline.ingest;
 import dev.gosling.trainer.GoslingException;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import scala.Tuple2;
+import org.apache.spark.sql.SparkSession;
 
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 
 /**
  * Stage "ingest": the sorted input files become one LineOutcome per non-empty line, each with its stable id
- * (file ordinal, line number). One task reads one file in order, so --strict stops at that file's first bad line.
+ * (file ordinal, line number). One task reads one {@link FileRange}: a whole .gz or small file, or a split-size
+ * slice of a large plain file, so that a single 50 GB file is read by many cores. The outcomes come out in
+ * (file, line) order whatever the split size; --strict stops at the first bad line its task meets.
  */
 public final class JsonlIngest {
     private JsonlIngest() {
     }
 
-    public static JavaRDD<LineOutcome> run(JavaSparkContext sc, List<Path> files, int maxLineBytes, boolean strict) {
+    /**
+     * Spark setting for the size of the byte ranges a plain input file is cut into (default 128 MiB). It changes
+     * how many tasks read a file, never the output; tests set it tiny to exercise range boundaries.
+     */
+    public static final String SPLIT_BYTES_CONF = "spark.gosling.ingest.splitBytes";
+
+    public static long splitBytes(SparkSession spark) {
+        return Long.parseLong(spark.conf().get(SPLIT_BYTES_CONF, Long.toString(FileRange.DEFAULT_SPLIT_BYTES)));
+    }
+
+    public static JavaRDD<LineOutcome> run(JavaSparkContext sc, List<Path> files, int maxLineBytes, boolean strict, long splitBytes) {
         if (files.size() > DocIds.MAX_FILES) {
             throw new GoslingException("too many input files (" + files.size() + "); at most " + DocIds.MAX_FILES);
         }
-        List<Tuple2<Integer, String>> ordinals = new ArrayList<>();
-        for (int i = 0; i < files.size(); i++) {
-            ordinals.add(new Tuple2<>(i, files.get(i).toString()));
-        }
-        return sc.parallelize(ordinals, Math.max(1, ordinals.size()))
-                .flatMap(f -> outcomes(Paths.get(f._2()), f._1(), maxLineBytes, strict));
+        List<FileRange> ranges = FileRange.plan(sc, files, splitBytes);
+        // One partition per range, in (file, offset) order.
+        return sc.parallelize(ranges, Math.max(1, ranges.size())).flatMap(r -> outcomes(r, maxLineBytes, strict));
     }
 
-    /** Lazily reads one file; the reader is closed when the last line has been handed out. */
-    public static Iterator<LineOutcome> outcomes(Path file, int ordinal, int maxLineBytes, boolean strict) {
-        JsonlLineReader reader = new JsonlLineReader(file, ordinal, maxLineBytes);
+    /** Lazily reads the lines of one range; the reader is closed when the last line has been handed out. */
+    public static Iterator<LineOutcome> outcomes(FileRange range, int maxLineBytes, boolean strict) {
+        Path file = Paths.get(range.path());
+        JsonlLineReader reader = new JsonlLineReader(file, range.fileOrdinal(), maxLineBytes, range.start(), range.firstLine(), range.lineCount());
         return new Iterator<>() {
             @Override
             public boolean hasNext() {

@@ -6,8 +6,11 @@ import java.io.BufferedInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.NoSuchElementException;
@@ -26,6 +29,8 @@ public final class JsonlLineReader implements Iterator<RawLine>, AutoCloseable {
     private final int fileOrdinal;
     private final int maxLineBytes;
     private final InputStream in;
+    private final long firstLine; // lines before the range read (0 for a whole file)
+    private final long lineCount; // lines to read, counting empty ones; -1: to the end of the file
     private final byte[] chunk = new byte[CHUNK];
     private int chunkPos;
     private int chunkLen;
@@ -39,18 +44,62 @@ public final class JsonlLineReader implements Iterator<RawLine>, AutoCloseable {
     private boolean done;
 
     public JsonlLineReader(Path file, int fileOrdinal, int maxLineBytes) {
+        this(file, fileOrdinal, maxLineBytes, 0, 0, -1);
+    }
+
+    /**
+     * Reads the lineCount lines (empty ones included) that start at or after byte {@code start} of a plain file,
+     * numbering them from firstLine + 1; see {@link FileRange}. The last one is read to its end, past the range.
+     */
+    public JsonlLineReader(Path file, int fileOrdinal, int maxLineBytes, long start, long firstLine, long lineCount) {
         this.file = file;
         this.fileOrdinal = fileOrdinal;
         this.maxLineBytes = maxLineBytes;
+        this.firstLine = firstLine;
+        this.lineCount = lineCount;
+        this.lineNumber = firstLine;
+        boolean gz = file.getFileName().toString().endsWith(".gz");
+        if (start > 0 && gz) {
+            throw new IllegalArgumentException(file + ": a gzip file cannot be read from an offset");
+        }
         try {
-            InputStream raw = new BufferedInputStream(Files.newInputStream(file), CHUNK);
-            this.in = file.getFileName().toString().endsWith(".gz") ? new GZIPInputStream(raw, CHUNK) : raw;
+            InputStream raw;
+            if (start > 0) {
+                // From the byte before the range: skipPartialLine() then finds the first line that starts in it.
+                FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
+                ch.position(start - 1);
+                raw = new BufferedInputStream(Channels.newInputStream(ch), CHUNK);
+            } else {
+                raw = new BufferedInputStream(Files.newInputStream(file), CHUNK);
+            }
+            this.in = gz ? new GZIPInputStream(raw, CHUNK) : raw;
         } catch (ZipException e) {
             throw new GoslingException(file + ": not a gzip file (" + e.getMessage() + ")", e);
         } catch (EOFException e) {
             throw new GoslingException(file + ": truncated gzip file (ends inside the gzip header)", e);
         } catch (IOException e) {
             throw new GoslingException(file + ": cannot open: " + e.getMessage(), e);
+        }
+        if (start > 0) {
+            skipPartialLine();
+        }
+    }
+
+    /**
+     * Skips to just after the first line end at or after the current position (start - 1): the byte there is either
+     * a line end itself, so the range begins with a line, or inside a line that belongs to an earlier range. A CR
+     * sets pendingCr like in readRawLine, so a LF right after it (at the range's start) is not taken for a line.
+     */
+    private void skipPartialLine() {
+        while (chunkPos < chunkLen || fill()) {
+            for (int i = chunkPos; i < chunkLen; i++) {
+                if (chunk[i] == '\n' || chunk[i] == '\r') {
+                    pendingCr = chunk[i] == '\r';
+                    chunkPos = i + 1;
+                    return;
+                }
+            }
+            chunkPos = chunkLen;
         }
     }
 
@@ -85,6 +134,9 @@ public final class JsonlLineReader implements Iterator<RawLine>, AutoCloseable {
 
     /** Reads the next line, without its terminator, into {@code line}; false at the end of the file. */
     private boolean readRawLine() {
+        if (lineCount >= 0 && lineNumber - firstLine >= lineCount) {
+            return false; // the next line starts in the next range
+        }
         lineLen = 0;
         lineTotal = 0;
         boolean sawAny = false;
