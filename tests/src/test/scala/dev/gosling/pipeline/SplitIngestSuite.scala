@@ -168,4 +168,19 @@ class SplitIngestSuite extends AnyFunSuite with ScalaCheckPropertyChecks {
     assert(h.keySet.exists(_.startsWith("ingest/data/part-")) && h.contains("binidx/data.bin"))
     assert(hashes(dir.resolve("w-1k")) == h)
   }
+
+  test("the split size takes bytes or Spark size strings; bad values are one-line errors naming the key") {
+    try {
+      spark.conf.set(JsonlIngest.SPLIT_BYTES_CONF, "64m")
+      assert(JsonlIngest.splitBytes(spark) == 64L * 1024 * 1024)
+      spark.conf.set(JsonlIngest.SPLIT_BYTES_CONF, "4096")
+      assert(JsonlIngest.splitBytes(spark) == 4096)
+      for (bad <- Seq("lots", "0")) {
+        spark.conf.set(JsonlIngest.SPLIT_BYTES_CONF, bad)
+        val e = intercept[dev.gosling.trainer.GoslingException](JsonlIngest.splitBytes(spark))
+        assert(e.getMessage.startsWith(JsonlIngest.SPLIT_BYTES_CONF + "=" + bad), e.getMessage)
+      }
+    } finally spark.conf.unset(JsonlIngest.SPLIT_BYTES_CONF)
+    assert(JsonlIngest.splitBytes(spark) == FileRange.DEFAULT_SPLIT_BYTES)
+  }
 }

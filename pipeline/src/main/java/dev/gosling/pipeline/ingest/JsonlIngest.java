@@ -2,6 +2,7 @@ package dev.gosling.pipeline.ingest;
 
 import dev.gosling.trainer.GoslingException;
 import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.network.util.JavaUtils;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 
@@ -26,8 +27,19 @@ public final class JsonlIngest {
      */
     public static final String SPLIT_BYTES_CONF = "spark.gosling.ingest.splitBytes";
 
+    /** The split size from the Spark conf: bytes, or Spark's size strings (64m, 1g). */
     public static long splitBytes(SparkSession spark) {
-        return Long.parseLong(spark.conf().get(SPLIT_BYTES_CONF, Long.toString(FileRange.DEFAULT_SPLIT_BYTES)));
+        String value = spark.conf().get(SPLIT_BYTES_CONF, Long.toString(FileRange.DEFAULT_SPLIT_BYTES));
+        long bytes;
+        try {
+            bytes = JavaUtils.byteStringAsBytes(value);
+        } catch (RuntimeException e) {
+            throw new GoslingException(SPLIT_BYTES_CONF + "=" + value + " is not a size (bytes, or e.g. 64m, 1g)");
+        }
+        if (bytes < 1) {
+            throw new GoslingException(SPLIT_BYTES_CONF + "=" + value + " must be at least 1 byte");
+        }
+        return bytes;
     }
 
     public static JavaRDD<LineOutcome> run(JavaSparkContext sc, List<Path> files, int maxLineBytes, boolean strict, long splitBytes) {
