@@ -78,6 +78,11 @@ abstract class TrainingStep implements AutoCloseable {
         private final Collective collective;
         private final Strategy strategy;
         private final ParameterLayout layout;
+        /**
+         * The ranges whose pieces the ranks own, each split evenly over the ranks: ZeRO-1 one range, the whole buffer;
+         * ZeRO-2 the gradient buckets; empty for ddp.
+         */
+        private final List<ParameterLayout.Bucket> shardBuckets;
         private final DeviceAdamW adam;
         private final long length;
         /** ZeRO-2: this rank's reduced gradient pieces back to back (adam's pieces), and a view per bucket; else null. */
@@ -92,11 +97,12 @@ abstract class TrainingStep implements AutoCloseable {
             this.strategy = collective.worldSize() == 1 ? Strategy.DDP : requested;
             this.layout = layout;
             this.length = layout.totalElements();
-            List<Shard> pieces = switch (strategy) {
-                case DDP -> null;
-                case ZERO1 -> List.of(collective.shard(length));
-                case ZERO2 -> bucketPieces(layout, collective);
+            this.shardBuckets = switch (strategy) {
+                case DDP -> List.of();
+                case ZERO1 -> List.of(new ParameterLayout.Bucket(0, 0, length, -1));
+                case ZERO2 -> layout.buckets();
             };
+            List<Shard> pieces = strategy == Strategy.DDP ? null : bucketPieces(shardBuckets, collective);
             this.adam = new DeviceAdamW(backend, layout, config.beta1(), config.beta2(), config.adamEps(), config.weightDecay(),
                     config.gradClip(), pieces);
             if (strategy == Strategy.ZERO2) {
@@ -119,9 +125,9 @@ abstract class TrainingStep implements AutoCloseable {
         }
 
         /** Piece r of every bucket, in layout coordinates: the part of it reduce-scatter leaves summed on this rank. */
-        private static List<Shard> bucketPieces(ParameterLayout layout, Collective collective) {
+        private static List<Shard> bucketPieces(List<ParameterLayout.Bucket> buckets, Collective collective) {
             List<Shard> pieces = new ArrayList<>();
-            for (ParameterLayout.Bucket bucket : layout.buckets()) {
+            for (ParameterLayout.Bucket bucket : buckets) {
                 Shard piece = collective.shard(bucket.length());
                 pieces.add(new Shard(bucket.start() + piece.start(), bucket.start() + piece.end()));
             }
@@ -179,16 +185,15 @@ abstract class TrainingStep implements AutoCloseable {
                     mine = adam.shard().length() == 0 ? 0 : backend.sumOfSquares(g);
                 }
                 norm = adam.step(params, grads, lr, ranks, sumOverRanks(mine));
-                collective.allGather(backend, params);
             } else {
                 // The buckets were reduced during the backward pass; ownedGrads holds this rank's summed pieces.
                 double mine = adam.ownedLength() == 0 ? 0 : backend.sumOfSquares(ownedGrads);
                 norm = adam.stepOwned(params, ownedGrads, lr, ranks, sumOverRanks(mine));
-                // Rank r updated piece r of each bucket: all-gathering bucket by bucket gives every rank the whole weights.
-                for (ParameterLayout.Bucket bucket : layout.buckets()) {
-                    try (Tensor b = backend.view(params, bucket.start(), (int) bucket.length())) {
-                        collective.allGather(backend, b);
-                    }
+            }
+            // Rank r updated piece r of each shard bucket: all-gathering bucket by bucket gives every rank the whole weights.
+            for (ParameterLayout.Bucket bucket : shardBuckets) {
+                try (Tensor b = backend.view(params, bucket.start(), (int) bucket.length())) {
+                    collective.allGather(backend, b);
                 }
             }
             model.parametersUpdated();
@@ -214,43 +219,27 @@ abstract class TrainingStep implements AutoCloseable {
             backend.download(model.masterParameters(), master);
             if (adam.isWhole()) {
                 adam.downloadMoments(firstMoment, secondMoment);
-                return;
-            }
-            if (strategy == Strategy.ZERO2) {
+            } else {
                 snapshotBuckets(firstMoment, secondMoment);
-                return;
             }
-            // Each rank holds one shard of the moments: gather them through a whole-length scratch tensor (the only
-            // time a sharded rank holds a whole moment buffer, and only one of the two at a time).
-            try (Tensor whole = backend.allocate(DType.F32, (int) length); Tensor mine = adam.shardOf(whole)) {
-                gather(adam.firstMoment(), whole, mine, firstMoment);
-                gather(adam.secondMoment(), whole, mine, secondMoment);
-            }
-        }
-
-        private void gather(Tensor moment, Tensor whole, Tensor mine, float[] out) {
-            if (moment.numel() > 0) {
-                backend.copy(moment, mine);
-            }
-            collective.allGather(backend, whole);
-            backend.download(whole, out);
         }
 
         /**
-         * ZeRO-2's moments are piece r of every bucket: gather them bucket by bucket through a scratch tensor of the
-         * largest bucket, each rank placing its piece where reduce-scatter put it, into the whole host arrays in layout
-         * order (so the checkpoint is the same whatever the strategy or the world size).
+         * A sharded rank's moments are piece r of every shard bucket: gather them bucket by bucket through a scratch
+         * tensor of the largest bucket (the only time a rank holds more than its pieces, one moment at a time), each
+         * rank placing its piece where reduce-scatter put it, into the whole host arrays in layout order (so the
+         * checkpoint is the same whatever the strategy or the world size).
          */
         private void snapshotBuckets(float[] firstMoment, float[] secondMoment) {
             long largest = 0;
-            for (ParameterLayout.Bucket bucket : layout.buckets()) {
+            for (ParameterLayout.Bucket bucket : shardBuckets) {
                 largest = Math.max(largest, bucket.length());
             }
             try (Tensor scratch = backend.allocate(DType.F32, (int) largest)) {
-                for (ParameterLayout.Bucket bucket : layout.buckets()) {
+                for (ParameterLayout.Bucket bucket : shardBuckets) {
                     int n = (int) bucket.length();
                     Shard piece = collective.shard(n);
-                    float[] host = new float[n];
+                    float[] host = n == length ? null : new float[n]; // ZeRO-1's one bucket downloads straight into the result
                     try (Tensor whole = backend.view(scratch, 0, n)) {
                         for (int k = 0; k < 2; k++) {
                             Tensor moment = k == 0 ? adam.firstMoment() : adam.secondMoment();
@@ -261,8 +250,13 @@ abstract class TrainingStep implements AutoCloseable {
                                 }
                             }
                             collective.allGather(backend, whole);
-                            backend.download(whole, host);
-                            System.arraycopy(host, 0, k == 0 ? firstMoment : secondMoment, (int) bucket.start(), n);
+                            float[] out = k == 0 ? firstMoment : secondMoment;
+                            if (host == null) {
+                                backend.download(whole, out);
+                            } else {
+                                backend.download(whole, host);
+                                System.arraycopy(host, 0, out, (int) bucket.start(), n);
+                            }
                         }
                     }
                 }
