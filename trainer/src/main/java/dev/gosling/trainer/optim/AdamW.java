@@ -227,6 +227,14 @@ public final class AdamW {
 
     /** Restores saved moments and step count, so a resumed run continues bit for bit. */
     public void restore(float[] firstMoment, float[] secondMoment, long stepCount) {
+        checkRestorable(firstMoment, secondMoment, stepCount, length);
+        System.arraycopy(firstMoment, 0, m, 0, length);
+        System.arraycopy(secondMoment, 0, v, 0, length);
+        step = stepCount;
+    }
+
+    /** One-line errors for saved moments that do not fit a model of {@code length} parameters, or a damaged step count. */
+    static void checkRestorable(float[] firstMoment, float[] secondMoment, long stepCount, long length) {
         if (firstMoment.length != length || secondMoment.length != length) {
             throw new GoslingException("optimizer state has " + firstMoment.length + "/" + secondMoment.length + " moments but the model has "
                     + length + " parameters; resume with the checkpoint's own model config");
@@ -234,8 +242,5 @@ public final class AdamW {
         if (stepCount < 0) {
             throw new GoslingException("optimizer state has a negative step count " + stepCount + "; the state file is damaged");
         }
-        System.arraycopy(firstMoment, 0, m, 0, length);
-        System.arraycopy(secondMoment, 0, v, 0, length);
-        step = stepCount;
     }
 }

@@ -1,6 +1,5 @@
 package dev.gosling.trainer.optim;
 
-import dev.gosling.trainer.GoslingException;
 import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
@@ -231,13 +230,7 @@ public final class DeviceAdamW implements AutoCloseable {
      * step count, so a resumed run continues bit for bit.
      */
     public void restore(float[] firstMoment, float[] secondMoment, long stepCount) {
-        if (firstMoment.length != length || secondMoment.length != length) {
-            throw new GoslingException("optimizer state has " + firstMoment.length + "/" + secondMoment.length + " moments but the model has "
-                    + length + " parameters; resume with the checkpoint's own model config");
-        }
-        if (stepCount < 0) {
-            throw new GoslingException("optimizer state has a negative step count " + stepCount + "; the state file is damaged");
-        }
+        AdamW.checkRestorable(firstMoment, secondMoment, stepCount, length);
         if (isWhole()) {
             backend.upload(firstMoment, m);
             backend.upload(secondMoment, v);
