@@ -370,11 +370,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     public double loss(int[] inputs, int[] targets, int batchSize) {
         Acts a = prepare(inputs, targets, batchSize);
         forward(a);
-        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
-            int rows = Math.min(a.headRows, a.N - r0);
-            Tensor logits = headForward(a, r0, rows);
-            backend.crossEntropyForward(logits, rowsOf(a.targets, r0, rows, 1), rowsOf(a.losses, r0, rows, 1), rows, V);
-        }
+        headChunks(a, (r0, rows, logits) ->
+                backend.crossEntropyForward(logits, rowsOf(a.targets, r0, rows, 1), rowsOf(a.losses, r0, rows, 1), rows, V));
         return meanLoss(a);
     }
 
@@ -383,13 +380,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Acts a = prepare(inputs, null, batchSize);
         forward(a);
         float[] chunk = new float[a.headRows * V];
-        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
-            int rows = Math.min(a.headRows, a.N - r0);
-            Tensor logits = headForward(a, r0, rows);
+        headChunks(a, (r0, rows, logits) -> {
             float[] part = rows == a.headRows ? chunk : new float[rows * V];
             backend.download(logits, part);
             System.arraycopy(part, 0, out, r0 * V, rows * V);
-        }
+        });
     }
 
     /** {@link #logits(int[], int, float[])} in float64. */
@@ -397,13 +392,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Acts a = prepare(inputs, null, batchSize);
         forward(a);
         double[] chunk = new double[a.headRows * V];
-        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
-            int rows = Math.min(a.headRows, a.N - r0);
-            Tensor logits = headForward(a, r0, rows);
+        headChunks(a, (r0, rows, logits) -> {
             double[] part = rows == a.headRows ? chunk : new double[rows * V];
             backend.download(logits, part);
             System.arraycopy(part, 0, out, r0 * V, rows * V);
-        }
+        });
     }
 
     /** Forward and backward; {@code sink}, when not null, gets each bucket as it is finished. */
@@ -416,26 +409,32 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         backend.zero(a.dLn);
         // The head and the loss, forward and backward, a chunk of rows at a time: the full [B·T, V] logits (8.6 GB
         // in fp32 at B·T = 32768, V = 65536) never exist, only one chunk of them.
-        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
-            int rows = Math.min(a.headRows, a.N - r0);
-            Tensor logits = headForward(a, r0, rows);
+        headChunks(a, (r0, rows, logits) -> {
             Tensor chunkTargets = rowsOf(a.targets, r0, rows, 1);
             backend.crossEntropyForward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), rows, V);
             // dLogits = softmax − onehot (+ L2Wrap) over B·T, written over the logits
             backend.crossEntropyBackward(logits, chunkTargets, logits, rows, V, 1.0 / a.N);
             backend.linearBackward(logits, rowsOf(a.lnOut, r0, rows, C), weights.head, rowsOf(a.dLn, r0, rows, C), grads.head,
                     rows, C, V);
-        }
+        });
         double loss = meanLoss(a);
         backward(a, sink);
         return loss;
     }
 
-    /** The logits of rows [r0, r0 + rows) of the micro-batch, in the head chunk buffer. */
-    private Tensor headForward(Acts a, int r0, int rows) {
-        Tensor logits = backend.view(a.logits, 0, rows, V);
-        backend.linearForward(rowsOf(a.lnOut, r0, rows, C), weights.head, logits, rows, C, V);
-        return logits;
+    /** What is done with one chunk of logits: rows [r0, r0 + rows) of the micro-batch. */
+    private interface HeadChunk {
+        void run(int r0, int rows, Tensor logits);
+    }
+
+    /** The head over the micro-batch a chunk of rows at a time, each chunk's logits (in the chunk buffer) handed to body. */
+    private void headChunks(Acts a, HeadChunk body) {
+        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
+            int rows = Math.min(a.headRows, a.N - r0);
+            Tensor logits = backend.view(a.logits, 0, rows, V);
+            backend.linearForward(rowsOf(a.lnOut, r0, rows, C), weights.head, logits, rows, C, V);
+            body.run(r0, rows, logits);
+        }
     }
 
     /** Rows [r0, r0 + rows) of a row-major [N, width] tensor. */
