@@ -36,7 +36,7 @@ public record FileRange(int fileOrdinal, String path, long start, long end, long
 
     /** Whether a file can be cut into byte ranges: a gzip stream can only be read from its beginning. */
     public static boolean splittable(Path file) {
-        return !file.getFileName().toString().endsWith(".gz");
+        return !JsonlLineReader.isGzip(file);
     }
 
     /**

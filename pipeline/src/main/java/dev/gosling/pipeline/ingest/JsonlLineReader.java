@@ -58,7 +58,7 @@ public final class JsonlLineReader implements Iterator<RawLine>, AutoCloseable {
         this.firstLine = firstLine;
         this.lineCount = lineCount;
         this.lineNumber = firstLine;
-        boolean gz = file.getFileName().toString().endsWith(".gz");
+        boolean gz = isGzip(file);
         if (start > 0 && gz) {
             throw new IllegalArgumentException(file + ": a gzip file cannot be read from an offset");
         }
@@ -230,5 +230,10 @@ public final class JsonlLineReader implements Iterator<RawLine>, AutoCloseable {
         } catch (IOException e) {
             throw new GoslingException(file + ": close failed: " + e.getMessage(), e);
         }
+    }
+
+    /** Whether {@code file} is read through gunzip (by its name, as {@link InputFiles} selects inputs). */
+    static boolean isGzip(Path file) {
+        return file.getFileName().toString().endsWith(".gz");
     }
 }
