@@ -151,12 +151,15 @@ public final class BenchCommand {
         @Option(names = "--steps", description = "Timed steps per case after 2 warm-up steps (default: ${DEFAULT-VALUE}).")
         int steps = 5;
 
+        @Option(names = "--profile", description = "Then time one more step kernel by kernel (GPU time per kernel and GEMM shape).")
+        boolean profile;
+
         @Override
         public Integer call() {
             List<dev.gosling.trainer.train.TrainBenchmark.Case> parsed = cases.isEmpty()
                     ? dev.gosling.trainer.train.TrainBenchmark.issueCases()
                     : cases.stream().map(dev.gosling.trainer.train.TrainBenchmark::parse).toList();
-            dev.gosling.trainer.train.TrainBenchmark.run(System.out, parsed, accelerator, precision, gradCp != 0, steps);
+            dev.gosling.trainer.train.TrainBenchmark.run(System.out, parsed, accelerator, precision, gradCp != 0, steps, profile);
             return 0;
         }
     }

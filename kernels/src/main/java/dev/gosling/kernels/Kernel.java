@@ -22,8 +22,13 @@ public final class Kernel {
         if (gridX <= 0 || gridY <= 0 || gridZ <= 0) {
             throw new IllegalArgumentException(name + ": empty grid " + gridX + "×" + gridY + "×" + gridZ);
         }
-        Cuda.checkDriver(cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, stream,
-                args.pointers(), (PointerPointer<?>) null), "cuLaunchKernel(" + name + ")");
+        LaunchProfiler.before(name, stream);
+        try {
+            Cuda.checkDriver(cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, stream,
+                    args.pointers(), (PointerPointer<?>) null), "cuLaunchKernel(" + name + ")");
+        } finally {
+            LaunchProfiler.after(name, stream);
+        }
     }
 
     /** The driver handle, for callers that launch by other means (cooperative launches, graphs). */

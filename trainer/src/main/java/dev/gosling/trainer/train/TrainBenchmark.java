@@ -1,5 +1,6 @@
 package dev.gosling.trainer.train;
 
+import dev.gosling.kernels.LaunchProfiler;
 import dev.gosling.trainer.GoslingException;
 import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.cuda.CudaBackend;
@@ -73,13 +74,22 @@ public final class TrainBenchmark {
      */
     public static List<Row> run(PrintStream out, List<Case> cases, String accelerator, String precision, boolean gradCheckpoint,
                                 int steps) {
+        return run(out, cases, accelerator, precision, gradCheckpoint, steps, false);
+    }
+
+    /**
+     * As {@link #run(PrintStream, List, String, String, boolean, int)}; with {@code profile}, each case then runs one
+     * more step under the {@link LaunchProfiler} and prints the GPU time of every kernel and GEMM shape in it.
+     */
+    public static List<Row> run(PrintStream out, List<Case> cases, String accelerator, String precision, boolean gradCheckpoint,
+                                int steps, boolean profile) {
         List<Row> rows = new ArrayList<>();
         out.printf("training throughput: --accelerator %s --precision %s --grad_cp %d, random tokens, median of %d steps after 2 warm-up%n",
                 accelerator, precision, gradCheckpoint ? 1 : 0, steps);
         out.println("| model | params | ms/step | tokens/s | peak GiB | MFU | official tokens/s | × official | official peak GiB |");
         out.println("|---|---|---|---|---|---|---|---|---|");
         for (Case c : cases) {
-            Row r = runCase(c, accelerator, precision, gradCheckpoint, steps);
+            Row r = runCase(c, accelerator, precision, gradCheckpoint, steps, profile ? out : null);
             rows.add(r);
             if (r.failure() != null) {
                 out.printf(Locale.ROOT, "| %s | %,d | – | – | – | – | %s | – | %s | %n", c.label(), r.params(),
@@ -99,7 +109,8 @@ public final class TrainBenchmark {
         return rows;
     }
 
-    private static Row runCase(Case c, String accelerator, String precision, boolean gradCheckpoint, int steps) {
+    private static Row runCase(Case c, String accelerator, String precision, boolean gradCheckpoint, int steps,
+                               PrintStream profileOut) {
         ParameterLayout layout = new ParameterLayout(c.config());
         long params = layout.totalElements();
         try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint, 0,
@@ -128,6 +139,13 @@ public final class TrainBenchmark {
                         ms[s] = (System.nanoTime() - t0) / 1e6;
                     }
                 }
+                if (profileOut != null && backend instanceof CudaBackend) {
+                    LaunchProfiler.start();
+                    device.forwardBackward(inputs, targets, c.microBsz());
+                    adam.step(device.masterParameters(), device.gradients(), 1e-5, 1);
+                    device.parametersUpdated();
+                    printProfile(profileOut, c, LaunchProfiler.stop());
+                }
             }
             Arrays.sort(ms);
             double stepMs = steps % 2 == 1 ? ms[steps / 2] : (ms[steps / 2 - 1] + ms[steps / 2]) / 2;
@@ -143,6 +161,27 @@ public final class TrainBenchmark {
         } catch (GoslingException e) {
             return new Row(c, params, Double.NaN, Double.NaN, -1, -1, e.getMessage());
         }
+    }
+
+    /** The profiled step's GPU time by kernel (and GEMM shape), largest first, and the sum of each family. */
+    private static void printProfile(PrintStream out, Case c, List<LaunchProfiler.Entry> entries) {
+        double total = entries.stream().mapToDouble(LaunchProfiler.Entry::ms).sum();
+        int launches = entries.stream().mapToInt(LaunchProfiler.Entry::calls).sum();
+        out.printf(Locale.ROOT, "GPU time of one profiled step, %s: %.1f ms in %,d launches%n", c.label(), total, launches);
+        out.println("| kernel or GEMM (row-major m×n×k) | calls | ms | % of step |");
+        out.println("|---|---|---|---|");
+        java.util.Map<String, Double> families = new java.util.TreeMap<>();
+        for (LaunchProfiler.Entry e : entries) {
+            if (e.ms() >= 0.002 * total) {
+                out.printf(Locale.ROOT, "| %s | %d | %.2f | %.1f |%n", e.name(), e.calls(), e.ms(), 100 * e.ms() / total);
+            }
+            families.merge(e.name().startsWith("gemm") ? "gemm (all shapes)" : e.name().replaceAll("_(forward|backward).*", ""),
+                    e.ms(), Double::sum);
+        }
+        out.println("families: " + families.entrySet().stream().sorted((a, b) -> Double.compare(b.getValue(), a.getValue()))
+                .map(f -> String.format(Locale.ROOT, "%s %.1f", f.getKey(), f.getValue()))
+                .collect(java.util.stream.Collectors.joining(", ")) + " (ms)");
+        out.flush();
     }
 
     /** Dense bf16 tensor-core peak of known GPUs (FLOP/s), 0 when unknown. */
@@ -161,7 +200,7 @@ public final class TrainBenchmark {
     }
 
     /**
-     * {@code java … TrainBenchmark [--accelerator gpu] [--precision bf16] [--grad_cp 0] [--steps 5] [CASE…]}: the
+     * {@code java … TrainBenchmark [--accelerator gpu] [--precision bf16] [--grad_cp 0] [--steps 5] [--profile] [CASE…]}: the
      * issue's four cases when no CASE (L12-D768:4096:8) is given.
      */
     public static void main(String[] argv) {
@@ -169,6 +208,7 @@ public final class TrainBenchmark {
         String precision = "bf16";
         boolean gradCp = false;
         int steps = 5;
+        boolean profile = false;
         List<Case> cases = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
             switch (argv[i]) {
@@ -176,9 +216,10 @@ public final class TrainBenchmark {
                 case "--precision" -> precision = argv[++i];
                 case "--grad_cp" -> gradCp = !argv[++i].equals("0");
                 case "--steps" -> steps = Integer.parseInt(argv[++i]);
+                case "--profile" -> profile = true;
                 default -> cases.add(parse(argv[i]));
             }
         }
-        run(System.out, cases.isEmpty() ? issueCases() : cases, accelerator, precision, gradCp, steps);
+        run(System.out, cases.isEmpty() ? issueCases() : cases, accelerator, precision, gradCp, steps, profile);
     }
 }

@@ -44,6 +44,7 @@ import dev.gosling.kernels.CudaException;
 import dev.gosling.kernels.Kernel;
 import dev.gosling.kernels.KernelLoader;
 import dev.gosling.kernels.LaunchArgs;
+import dev.gosling.kernels.LaunchProfiler;
 import dev.gosling.trainer.GoslingException;
 import dev.gosling.trainer.backend.Activation;
 import dev.gosling.trainer.backend.AdamWSegments;
@@ -497,7 +498,8 @@ public final class CudaBackend implements Backend {
         bind();
         CudaTensor c = own(t, "zero", "t");
         if (c.numel > 0) {
-            Cuda.check(cudaMemsetAsync(pa.at(c.address), 0, c.bytes(), stream), "cudaMemsetAsync");
+            LaunchProfiler.around("memset", stream,
+                    () -> Cuda.check(cudaMemsetAsync(pa.at(c.address), 0, c.bytes(), stream), "cudaMemsetAsync"));
         }
     }
 
@@ -510,8 +512,8 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("copy: src " + s + " and dst " + d + " differ in dtype or size");
         }
         if (s.numel > 0) {
-            Cuda.check(cudaMemcpyAsync(pa.at(d.address), pb.at(s.address), s.bytes(), cudaMemcpyDeviceToDevice, stream),
-                    "cudaMemcpyAsync");
+            LaunchProfiler.around("memcpy d2d", stream, () -> Cuda.check(cudaMemcpyAsync(pa.at(d.address), pb.at(s.address),
+                    s.bytes(), cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync"));
         }
     }
 
@@ -703,9 +705,11 @@ public final class CudaBackend implements Backend {
             return;
         }
         betaHost.put(0, beta);
-        cublasCheck(cublasGemmEx(cublasHandle, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
-                n, m, k, one, pb.at(b), CUDA_R_32F, ldb, pa.at(a), CUDA_R_32F, lda, betaHost, pc.at(c), CUDA_R_32F,
-                ldc, gemmPrecision.computeType, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+        LaunchProfiler.around("gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
+                () -> cublasCheck(cublasGemmEx(cublasHandle, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
+                        transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one, pb.at(b), CUDA_R_32F, ldb, pa.at(a), CUDA_R_32F,
+                        lda, betaHost, pc.at(c), CUDA_R_32F, ldc, gemmPrecision.computeType, CUBLAS_GEMM_DEFAULT),
+                        "cublasGemmEx"));
     }
 
     @Override
