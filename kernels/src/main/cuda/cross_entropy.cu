@@ -81,16 +81,21 @@ extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy_forward(c
 }
 
 // dLogits = gradScale·softmax, − gradScale at the target, + L2WRAP·max·gradScale at the argmax. WRITES (does not
-// accumulate); dLogits may alias logits (each element is read by the thread that then writes it).
+// accumulate); dLogits may alias logits (each element is read by the thread that then writes it). With losses not
+// null it also writes the forward's losses, so the training step reads its logits once less.
 extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy_backward(const float* logits,
-        const int* __restrict__ targets, float* dLogits, int rows, int vocab, float gradScale, int* err) {
+        const int* __restrict__ targets, float* dLogits, int rows, int vocab, float gradScale, int* err,
+        float* __restrict__ losses) {
     for (int row = blockIdx.x; row < rows; row += gridDim.x) {
         const float* x = logits + (i64)row * vocab;
         float* d = dLogits + (i64)row * vocab;
-        Stats s = row_stats(x, vocab);
         int target = targets[row];
         bool ok = target >= 0 && target < vocab;
+        // read before row_stats' barriers: after them the target's logit may already be overwritten (aliasing)
+        float xt = losses != nullptr && ok && threadIdx.x == 0 ? x[target] : 0.0f;
+        Stats s = row_stats(x, vocab);
         if (!ok && threadIdx.x == 0) report_bad_id(err, row, target);
+        if (losses != nullptr && threadIdx.x == 0) losses[row] = ok ? s.max + logf(s.sum) - xt : nan_();
         float scale = gradScale / s.sum;
         float wrap = L2WRAP * s.max * gradScale;
         for (int c = threadIdx.x; c < vocab; c += blockDim.x) {

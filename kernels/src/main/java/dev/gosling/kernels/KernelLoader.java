@@ -45,7 +45,7 @@ import org.bytedeco.javacpp.SizeTPointer;
 public final class KernelLoader implements AutoCloseable {
 
     /** Every kernel source, without the {@code .cu}. */
-    public static final List<String> OPS = List.of("adamw", "bonus", "cross_entropy", "elementwise", "embedding",
+    public static final List<String> OPS = List.of("adamw", "bonus", "cast", "cross_entropy", "elementwise", "embedding",
             "key_prepare", "lora", "norm", "reduce", "token_shift", "wkv7");
     /** Headers the sources include, given to NVRTC by name. */
     public static final List<String> HEADERS = List.of("common.cuh");

@@ -124,6 +124,18 @@ public interface Backend extends AutoCloseable {
     void linearBackward(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight, int rows, int in, int outDim);
 
     /**
+     * A hint: the GEMMs until {@link #releaseGemmOperand} read {@code weight} many times and nothing changes it
+     * meanwhile (the head, read by three GEMMs per row chunk), so a backend that converts GEMM operands (the CUDA
+     * backend's bf16 GEMMs) may convert it once. Holding another weight releases the first. Nothing by default.
+     */
+    default void holdGemmOperand(Tensor weight) {
+    }
+
+    /** Ends {@link #holdGemmOperand}. */
+    default void releaseGemmOperand() {
+    }
+
+    /**
      * The LoRA chains of the time mix: {@code hidden = hiddenAct(x·down)}, {@code out = outAct(bias + hidden·up)}.
      * x [rows, in]; down [in, rank]; up [rank, outDim]; bias [outDim] or null; hidden [rows, rank] (saved for the
      * backward pass, after its activation); out [rows, outDim]. The reference chains are
@@ -238,6 +250,16 @@ public interface Backend extends AutoCloseable {
      * dLogits may alias logits (the logits are dead after this).
      */
     void crossEntropyBackward(Tensor logits, Tensor targets, Tensor dLogits, int rows, int vocab, double gradScale);
+
+    /**
+     * {@link #crossEntropyForward} and {@link #crossEntropyBackward} of the same logits (dLogits may alias them), in
+     * one pass over the logits where the backend can.
+     */
+    default void crossEntropyForwardBackward(Tensor logits, Tensor targets, Tensor losses, Tensor dLogits, int rows,
+                                             int vocab, double gradScale) {
+        crossEntropyForward(logits, targets, losses, rows, vocab);
+        crossEntropyBackward(logits, targets, dLogits, rows, vocab, gradScale);
+    }
 
     // ------------------------------------------------------------------------------------------------ optimizer
 

@@ -411,9 +411,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         // in fp32 at B·T = 32768, V = 65536) never exist, only one chunk of them.
         headChunks(a, (r0, rows, logits) -> {
             Tensor chunkTargets = rowsOf(a.targets, r0, rows, 1);
-            backend.crossEntropyForward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), rows, V);
-            // dLogits = softmax − onehot (+ L2Wrap) over B·T, written over the logits
-            backend.crossEntropyBackward(logits, chunkTargets, logits, rows, V, 1.0 / a.N);
+            // the losses, and dLogits = softmax − onehot (+ L2Wrap) over B·T written over the logits
+            backend.crossEntropyForwardBackward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), logits, rows, V, 1.0 / a.N);
             backend.linearBackward(logits, rowsOf(a.lnOut, r0, rows, C), weights.head, rowsOf(a.dLn, r0, rows, C), grads.head,
                     rows, C, V);
         });
@@ -429,11 +428,16 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /** The head over the micro-batch a chunk of rows at a time, each chunk's logits (in the chunk buffer) handed to body. */
     private void headChunks(Acts a, HeadChunk body) {
-        for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
-            int rows = Math.min(a.headRows, a.N - r0);
-            Tensor logits = backend.view(a.logits, 0, rows, V);
-            backend.linearForward(rowsOf(a.lnOut, r0, rows, C), weights.head, logits, rows, C, V);
-            body.run(r0, rows, logits);
+        backend.holdGemmOperand(weights.head);
+        try {
+            for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
+                int rows = Math.min(a.headRows, a.N - r0);
+                Tensor logits = backend.view(a.logits, 0, rows, V);
+                backend.linearForward(rowsOf(a.lnOut, r0, rows, C), weights.head, logits, rows, C, V);
+                body.run(r0, rows, logits);
+            }
+        } finally {
+            backend.releaseGemmOperand();
         }
     }
 

@@ -17,6 +17,7 @@ import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
 import static org.bytedeco.cuda.global.cublas.cublasGetStatusString;
 import static org.bytedeco.cuda.global.cublas.cublasGetVersion_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cuInit;
 import static org.bytedeco.cuda.global.cudart.cudaDriverGetVersion;
@@ -107,12 +108,14 @@ public final class CudaBackend implements Backend {
     private GemmPrecision gemmPrecision = GemmPrecision.FP32;
 
     /**
-     * How cuBLAS multiplies the fp32 tensors. FP32 is exact fp32 (the op checks); BF16 rounds each GEMM's inputs to
-     * bf16 on the tensor cores and accumulates in fp32 — the mixed precision of the reference trainer's GEMMs, at
-     * tensor-core speed; TF32 keeps 10 mantissa bits instead of bf16's 7.
+     * How cuBLAS multiplies the fp32 tensors. FP32 is exact fp32 (the op checks); BF16 casts both operands of each
+     * GEMM to bf16 (round to nearest even, {@code cast.cu}) and multiplies them on the tensor cores with fp32
+     * accumulation into the fp32 output — the mixed precision of the reference trainer's GEMMs. (cuBLAS's own
+     * CUBLAS_COMPUTE_32F_FAST_16BF on fp32 operands gives the same products but ran at 140–220 TFLOP/s on an H100,
+     * a third of bf16 operands' rate, worth far more than the casts.) TF32 keeps 10 mantissa bits instead of bf16's 7.
      */
     public enum GemmPrecision {
-        FP32(CUBLAS_COMPUTE_32F), TF32(cublas.CUBLAS_COMPUTE_32F_FAST_TF32), BF16(cublas.CUBLAS_COMPUTE_32F_FAST_16BF);
+        FP32(CUBLAS_COMPUTE_32F), TF32(cublas.CUBLAS_COMPUTE_32F_FAST_TF32), BF16(CUBLAS_COMPUTE_32F);
 
         final int computeType;
 
@@ -128,6 +131,17 @@ public final class CudaBackend implements Backend {
     /** Column-reduction partial sums, grown as needed. */
     private long partials;
     private long partialsBytes;
+    /**
+     * Scratch for the bf16 copies of GEMM operands under {@link GemmPrecision#BF16}, grown as needed: A and B of the
+     * GEMM at hand, and an operand shared by two GEMMs of one op (dOut in linearBackward), cast once.
+     */
+    private static final int SLOT_A = 0, SLOT_B = 1, SLOT_SHARED = 2, SLOT_SHARED2 = 3;
+    private final long[] bf16Operand = new long[4];
+    private final long[] bf16OperandBytes = new long[4];
+    /** The weight held in bf16 by {@link #holdGemmOperand}: its fp32 address and size, and the copy (0: none). */
+    private long heldAddress;
+    private long heldNumel;
+    private long heldBf16;
     /** AdamW segment tables on the device, and the host copies they were made from. */
     private long segmentTables;
     private long segmentTablesBytes;
@@ -138,7 +152,7 @@ public final class CudaBackend implements Backend {
     private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
             reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd, tokenShiftBwdX, tokenShiftBwdMix, keyPrepareFwd, keyPrepareBwd, bonusFwd,
-            bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial, sumSquaresPartial, adamw;
+            bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial, sumSquaresPartial, adamw, castBf16;
 
     /** WKV7 kernel variants: lanes per state row (wkv7.cu). */
     static final int[] WKV7_LANES = {2, 4, 8};
@@ -184,6 +198,7 @@ public final class CudaBackend implements Backend {
         accumulateF32 = loader.kernel("elementwise", "accumulate_f32");
         fillF32 = loader.kernel("elementwise", "fill_f32");
         fillUniform = loader.kernel("elementwise", "fill_uniform_f32");
+        castBf16 = loader.kernel("cast", "cast_f32_bf16");
         gateFwd = loader.kernel("elementwise", "gate_forward");
         gateBwd = loader.kernel("elementwise", "gate_backward");
         valueResidualFwd = loader.kernel("elementwise", "value_residual_forward");
@@ -360,6 +375,7 @@ public final class CudaBackend implements Backend {
         bind();
         closed = true;
         cudaStreamSynchronize(stream);
+        releaseGemmOperand();
         loader.close();
         cublasDestroy_v2(cublasHandle);
         allocator.close();
@@ -701,15 +717,93 @@ public final class CudaBackend implements Backend {
      */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb,
                       float beta, long c, int ldc) {
+        gemm(transA, transB, m, n, k, a, false, lda, b, false, ldb, beta, c, ldc);
+    }
+
+    /**
+     * As above; {@code aIsBf16}/{@code bIsBf16}: that operand is already the bf16 copy made by {@link #bf16Operand}
+     * (an operand two GEMMs of one op read is cast once).
+     */
+    private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
+                      boolean bIsBf16, int ldb, float beta, long c, int ldc) {
         if (m == 0 || n == 0) {
             return;
         }
         betaHost.put(0, beta);
+        int operandType = CUDA_R_32F;
+        if (gemmPrecision == GemmPrecision.BF16) {
+            a = aIsBf16 ? a : bf16Operand(SLOT_A, a, transA ? k : m, transA ? m : k, lda);
+            b = bIsBf16 ? b : bf16Operand(SLOT_B, b, transB ? n : k, transB ? k : n, ldb);
+            operandType = CUDA_R_16BF;
+        }
+        long aa = a;
+        long bb = b;
+        int type = operandType;
         LaunchProfiler.around("gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
                 () -> cublasCheck(cublasGemmEx(cublasHandle, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
-                        transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one, pb.at(b), CUDA_R_32F, ldb, pa.at(a), CUDA_R_32F,
+                        transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one, pb.at(bb), type, ldb, pa.at(aa), type,
                         lda, betaHost, pc.at(c), CUDA_R_32F, ldc, gemmPrecision.computeType, CUBLAS_GEMM_DEFAULT),
                         "cublasGemmEx"));
+    }
+
+    /** Whether GEMM operands are cast to bf16 (then an op may cast a shared operand once, {@link #bf16Operand}). */
+    private boolean castsOperands() {
+        return gemmPrecision == GemmPrecision.BF16;
+    }
+
+    /**
+     * The bf16 copy of a row-major fp32 operand of {@code rows} rows of {@code cols} values {@code ld} apart, in
+     * scratch {@code slot} (same layout); returns its address. The held weight ({@link #holdGemmOperand}) is not
+     * cast again.
+     */
+    private long bf16Operand(int slot, long address, int rows, int cols, int ld) {
+        if (rows == 0 || cols == 0) {
+            return address; // k = 0: cuBLAS reads no operand
+        }
+        long n = (long) (rows - 1) * ld + cols;
+        if (heldBf16 != 0 && address >= heldAddress && address + 4 * n <= heldAddress + 4 * heldNumel) {
+            return heldBf16 + (address - heldAddress) / 2;
+        }
+        if (bf16OperandBytes[slot] < 2 * n) {
+            if (bf16Operand[slot] != 0) {
+                allocator.free(bf16Operand[slot]);
+            }
+            bf16Operand[slot] = deviceAlloc(2 * n, "bf16 GEMM operand");
+            bf16OperandBytes[slot] = 2 * n;
+        }
+        launch1d(castBf16, (n + 3) / 4, args.reset().ptr(address).ptr(bf16Operand[slot]).i64(n));
+        return bf16Operand[slot];
+    }
+
+    /**
+     * Under bf16 GEMMs, casts {@code weight} once and lets every GEMM read that copy until {@link #releaseGemmOperand}
+     * (the head's weight is read by three GEMMs of every row chunk). The caller must not change the weight meanwhile.
+     */
+    @Override
+    public void holdGemmOperand(Tensor weight) {
+        bind();
+        releaseGemmOperand();
+        if (!castsOperands()) {
+            return;
+        }
+        CudaTensor w = f32(weight, "holdGemmOperand", "weight", own(weight, "holdGemmOperand", "weight").numel);
+        if (w.numel == 0) {
+            return;
+        }
+        heldBf16 = deviceAlloc(2 * w.numel, "bf16 copy of a weight");
+        heldAddress = w.address;
+        heldNumel = w.numel;
+        launch1d(castBf16, (w.numel + 3) / 4, args.reset().ptr(w.address).ptr(heldBf16).i64(w.numel));
+    }
+
+    @Override
+    public void releaseGemmOperand() {
+        if (heldBf16 != 0) {
+            allocator.free(heldBf16);
+            heldBf16 = 0;
+            heldAddress = 0;
+            heldNumel = 0;
+        }
     }
 
     @Override
@@ -737,11 +831,15 @@ public final class CudaBackend implements Backend {
         if (rows == 0 || in == 0 || outDim == 0) {
             return;
         }
+        boolean shared = castsOperands() && dxs != 0 && dw != 0;
+        if (shared) {
+            d = bf16Operand(SLOT_SHARED, d, rows, outDim, outDim);
+        }
         if (dxs != 0) {
-            gemm(false, false, rows, in, outDim, d, outDim, w, in, 1f, dxs, in);
+            gemm(false, false, rows, in, outDim, d, shared, outDim, w, false, in, 1f, dxs, in);
         }
         if (dw != 0) {
-            gemm(true, false, outDim, in, rows, d, outDim, xs, in, 1f, dw, in);
+            gemm(true, false, outDim, in, rows, d, shared, outDim, xs, false, in, 1f, dw, in);
         }
     }
 
@@ -812,18 +910,23 @@ public final class CudaBackend implements Backend {
             columnPartial.launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
             finishColumns(partial, db, slices, outDim);
         }
+        // pre and dh are each read by two GEMMs: under bf16 GEMMs each is cast once
+        boolean preShared = castsOperands() && du != 0;
+        long preOperand = preShared ? bf16Operand(SLOT_SHARED, pre, rows, outDim, outDim) : pre;
         if (du != 0) {
-            gemm(true, false, rank, outDim, rows, h, rank, pre, outDim, 1f, du, outDim);
+            gemm(true, false, rank, outDim, rows, h, false, rank, preOperand, preShared, outDim, 1f, du, outDim);
         }
-        gemm(false, true, rows, rank, outDim, pre, outDim, u, outDim, 0f, dh, rank);
+        gemm(false, true, rows, rank, outDim, preOperand, preShared, outDim, u, false, outDim, 0f, dh, rank);
         if (hiddenAct != Activation.NONE) {
             long hn = (long) rows * rank;
             launch1d(activationBwd, hn, args.reset().ptr(dh).ptr(h).i32(hiddenAct.ordinal()).ptr(dh).i64(hn));
         }
+        boolean dhShared = castsOperands() && ddn != 0;
+        long dhOperand = dhShared ? bf16Operand(SLOT_SHARED2, dh, rows, rank, rank) : dh;
         if (ddn != 0) {
-            gemm(true, false, in, rank, rows, xs, in, dh, rank, 1f, ddn, rank);
+            gemm(true, false, in, rank, rows, xs, false, in, dhOperand, dhShared, rank, 1f, ddn, rank);
         }
-        gemm(false, true, rows, in, rank, dh, rank, dn, rank, 1f, dxs, in);
+        gemm(false, true, rows, in, rank, dhOperand, dhShared, rank, dn, false, rank, 1f, dxs, in);
     }
 
     // ------------------------------------------------------------------------------------------------ time mix pieces
@@ -1076,14 +1179,24 @@ public final class CudaBackend implements Backend {
     @Override
     public void crossEntropyBackward(Tensor logits, Tensor targets, Tensor dLogits, int rows, int vocab,
                                      double gradScale) {
-        String op = "crossEntropyBackward";
+        crossEntropyBackward("crossEntropyBackward", logits, targets, null, dLogits, rows, vocab, gradScale);
+    }
+
+    @Override
+    public void crossEntropyForwardBackward(Tensor logits, Tensor targets, Tensor losses, Tensor dLogits, int rows,
+                                            int vocab, double gradScale) {
+        crossEntropyBackward("crossEntropyForwardBackward", logits, targets, losses, dLogits, rows, vocab, gradScale);
+    }
+
+    private void crossEntropyBackward(String op, Tensor logits, Tensor targets, Tensor losses, Tensor dLogits, int rows,
+                                      int vocab, double gradScale) {
         bind();
         dims(op, rows, vocab);
         vocab(op, vocab);
         long n = (long) rows * vocab;
         args.reset().ptr(f32(logits, op, "logits", n).address).ptr(ids(targets, op, "targets", rows).address)
                 .ptr(f32(dLogits, op, "dLogits", n).address).i32(rows).i32(vocab).f32((float) gradScale)
-                .ptr(errorWord + 8);
+                .ptr(errorWord + 8).ptr(losses == null ? 0 : f32(losses, op, "losses", rows).address);
         if (rows > 0) {
             ceBwd.launch(Math.min(rows, multiprocessors * 2), 1, 1, CE_THREADS, 1, 1, 0, stream, args);
         }

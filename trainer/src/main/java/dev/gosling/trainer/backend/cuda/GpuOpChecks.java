@@ -279,7 +279,57 @@ public final class GpuOpChecks {
             c.add(lora(d[0], d[1], d[2], d[3], Activation.TANH, Activation.NONE, true, BF16_TOLERANCE, s++));
             c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.SIGMOID, true, BF16_TOLERANCE, s++));
         }
+        c.add(linear(257, 96, 1000, BF16_TOLERANCE, true, s++));
+        c.add(bf16Rounding(37, 13, s++));
+        c.add(bf16Rounding(64, 96, s++));
         return c;
+    }
+
+    /**
+     * The bf16 GEMM operands are rounded to nearest, ties to even, as {@link dev.gosling.trainer.model.Bf16}: x times
+     * the identity (exact in bf16) must give bf16(x) bit for bit, for random values, exact ties and values that round
+     * up into the next binade. Sizes not multiples of 4 take the kernel's scalar tail.
+     */
+    static Check bf16Rounding(int rows, int cols, long seed) {
+        String size = "rows=" + rows + " cols=" + cols;
+        return new Check() {
+            public String name() {
+                return "bf16 operand rounding " + size;
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                try (Dev g = new Dev(gpu, DType.F32)) {
+                    SplittableRandom rng = new SplittableRandom(seed);
+                    int n = rows * cols;
+                    float[] x = new float[n];
+                    for (int i = 0; i < n; i++) {
+                        int bits = Float.floatToRawIntBits((float) rng.nextGaussian());
+                        x[i] = switch (i % 4) {
+                            case 0 -> Float.intBitsToFloat((bits & 0xFFFF0000) | 0x8000);  // a tie
+                            case 1 -> Float.intBitsToFloat(bits | 0x7FFFFF);             // rounds into the next binade
+                            default -> Float.intBitsToFloat(bits);
+                        };
+                    }
+                    double[] eye = new double[cols * cols];
+                    for (int i = 0; i < cols; i++) {
+                        eye[i * cols + i] = 1;
+                    }
+                    Tensor y = g.poisoned((long) n);
+                    gpu.linearForward(g.tensor(toDouble(x)), g.tensor(eye), y, rows, cols, cols);
+                    float[] got = new float[n];
+                    gpu.download(y, got);
+                    int differ = 0;
+                    for (int i = 0; i < n; i++) {
+                        if (Float.floatToIntBits(got[i]) != Float.floatToIntBits(dev.gosling.trainer.model.Bf16.round(x[i]))) {
+                            differ++;
+                        }
+                    }
+                    return List.of(new Row("bf16Rounding", size, "elements differing from Bf16.round", differ, 0, true, null));
+                } catch (RuntimeException e) {
+                    return List.of(new Row("bf16Rounding", size, "-", Double.NaN, 0, false, oneLine(e)));
+                }
+            }
+        };
     }
 
     /** Every check, small sizes first; {@code quick} keeps one size per op (for the NVRTC pass). */
@@ -330,6 +380,7 @@ public final class GpuOpChecks {
         for (int[] d : quick ? new int[][] {{7, 1000}} : new int[][] {{7, 1000}, {64, 65536}}) {
             c.add(crossEntropy(d[0], d[1], false, s++));
             c.add(crossEntropy(d[0], d[1], true, s++));
+            c.add(crossEntropy(d[0], d[1], true, true, s++));
         }
         c.add(optimizer(quick ? 10_001 : 1_000_003, s++));
         c.add(badIds());
@@ -429,7 +480,12 @@ public final class GpuOpChecks {
     }
 
     static Check linear(int rows, int in, int out, double tolerance, long seed) {
-        return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out, tolerance, seed) {
+        return linear(rows, in, out, tolerance, false, seed);
+    }
+
+    /** {@code hold}: the weight is held ({@link Backend#holdGemmOperand}) through the forward and the backward. */
+    static Check linear(int rows, int in, int out, double tolerance, boolean hold, long seed) {
+        return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out + (hold ? " held" : ""), tolerance, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * in, 1.0));
                 m.put("weight", gaussian(rng, out * in, 1 / Math.sqrt(in)));
@@ -437,14 +493,22 @@ public final class GpuOpChecks {
 
             List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
                 Tensor y = d.poisoned((long) rows * out);
+                if (hold) {
+                    d.backend.holdGemmOperand(t.get("weight"));
+                }
                 d.backend.linearForward(t.get("x"), t.get("weight"), y, rows, in, out);
+                d.backend.releaseGemmOperand();
                 return List.of(y);
             }
 
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
+                if (hold) {
+                    d.backend.holdGemmOperand(t.get("weight"));
+                }
                 d.backend.linearBackward(dOuts.get(0), t.get("x"), t.get("weight"), g.get("x"), g.get("weight"), rows,
                         in, out);
+                d.backend.releaseGemmOperand();
             }
         };
     }
@@ -672,7 +736,12 @@ public final class GpuOpChecks {
      * the logits themselves when {@code aliased}); ties in the row maximum are planted so the argmax rule counts.
      */
     static Check crossEntropy(int rows, int vocab, boolean aliased, long seed) {
-        String size = "rows=" + rows + " V=" + vocab + (aliased ? " dLogits=logits" : "");
+        return crossEntropy(rows, vocab, aliased, false, seed);
+    }
+
+    /** {@code fused}: the GPU runs crossEntropyForwardBackward (one kernel), the CPU the two ops. */
+    static Check crossEntropy(int rows, int vocab, boolean aliased, boolean fused, long seed) {
+        String size = "rows=" + rows + " V=" + vocab + (aliased ? " dLogits=logits" : "") + (fused ? " fused" : "");
         return new Check() {
             public String name() {
                 return "crossEntropy " + size;
@@ -707,9 +776,13 @@ public final class GpuOpChecks {
                     Tensor x = d.tensor(logits);
                     Tensor t = d.ids(targets);
                     Tensor losses = d.poisoned(rows);
-                    b.crossEntropyForward(x, t, losses, rows, vocab);
                     Tensor dx = aliased ? x : d.poisoned((long) rows * vocab);
-                    b.crossEntropyBackward(x, t, dx, rows, vocab, scale);
+                    if (fused) {
+                        b.crossEntropyForwardBackward(x, t, losses, dx, rows, vocab, scale);
+                    } else {
+                        b.crossEntropyForward(x, t, losses, rows, vocab);
+                        b.crossEntropyBackward(x, t, dx, rows, vocab, scale);
+                    }
                     return new double[][] {d.read(losses), d.read(dx)};
                 }
             }
