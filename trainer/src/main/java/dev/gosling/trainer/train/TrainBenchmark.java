@@ -117,10 +117,15 @@ public final class TrainBenchmark {
                 Runtime.getRuntime().availableProcessors(), false)) {
             DeviceTrainable device = model.onDevice();
             Backend backend = device.backend();
-            float[] master = layout.newBuffer();
-            new Initializer(layout, 1).initialize(master);
-            backend.upload(master, device.masterParameters());
-            master = null; // the host copy is not needed any more
+            if (backend instanceof CudaBackend gpu) {
+                // Random weights made on the device: the step's speed does not depend on the values, and the host's
+                // initializer (orthogonal matrices) takes minutes for billion-parameter cases.
+                gpu.fillUniform(device.masterParameters(), 1, -0.02f, 0.02f);
+            } else {
+                float[] master = layout.newBuffer();
+                new Initializer(layout, 1).initialize(master);
+                backend.upload(master, device.masterParameters());
+            }
             int n = c.microBsz() * c.config().ctxLen();
             SplittableRandom random = new SplittableRandom(7);
             int[] inputs = random.ints(n, 0, c.config().vocabSize()).toArray();
