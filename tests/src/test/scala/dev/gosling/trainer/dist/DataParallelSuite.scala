@@ -40,6 +40,13 @@ class DataParallelSuite extends AnyFunSuite {
         c.reduceScatterSum(cpu, t)
         val scattered = new Array[Float](n); cpu.download(t, scattered)
         val s = c.shard(n)
+        // Started and awaited (the host collectives run it at once): the shard lands in a piece of its own.
+        cpu.upload(Array.tabulate(n)(i => (r + 1) * 1f * i), t)
+        val piece = cpu.allocate(DType.F32, s.length.toInt)
+        c.reduceScatterSumAsync(cpu, t, piece)
+        c.awaitPending(cpu)
+        val pieceSums = new Array[Float](s.length.toInt); cpu.download(piece, pieceSums)
+        assert(!c.overlapsCompute && pieceSums.toSeq == scattered.slice(s.start.toInt, s.end.toInt).toSeq)
         cpu.upload(Array.tabulate(n)(i => if (i >= s.start && i < s.end) 100f * r + i else -1f), t)
         c.allGather(cpu, t)
         val gathered = new Array[Float](n); cpu.download(t, gathered)

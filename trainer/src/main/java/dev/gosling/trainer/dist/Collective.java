@@ -12,6 +12,14 @@ import dev.gosling.trainer.backend.Tensor;
  * <p>
  * Sums over ranks are taken in rank order (((t₀ + t₁) + t₂) …, in float) by the host implementations, so the in-process
  * and the Spark collective give the same bits; NCCL uses its own order.
+ * <p>
+ * The gradient reductions can also be <em>started</em> ({@link #allReduceSumAsync}, {@link #reduceScatterSumAsync}),
+ * so that they run while the backward pass goes on, and waited for later ({@link #awaitPending}). Until then the
+ * started operation may still read and write its tensors: the caller must not touch them, except through backend work
+ * it has ordered after the operation with {@link #awaitOnDevice}, and must keep them allocated. Started operations
+ * count as calls (every rank starts the same ones in the same order, among its other calls), and a synchronous call
+ * runs after the operations started before it. The host collectives run the started operations at once, as the
+ * synchronous calls ({@link #overlapsCompute} false: the defaults below); NCCL runs them on a stream of its own.
  */
 public interface Collective extends AutoCloseable {
 
@@ -28,6 +36,56 @@ public interface Collective extends AutoCloseable {
      * gradient reduction: each rank gets only the summed gradients its optimizer shard needs).
      */
     void reduceScatterSum(Backend backend, Tensor t);
+
+    /**
+     * Whether the started operations run concurrently with the backend's later work (NCCL: on a stream of their own).
+     * When false they are the synchronous calls, and splitting one reduction into several gains nothing: a caller
+     * should then make one call (a host collective's call is at least one meeting of the ranks).
+     */
+    default boolean overlapsCompute() {
+        return false;
+    }
+
+    /**
+     * Starts {@link #allReduceSum} of t and returns without waiting for it: t holds the sum once {@link #awaitPending}
+     * (or {@link #awaitOnDevice} for backend work) has ordered the caller after it. The default runs it at once.
+     */
+    default void allReduceSumAsync(Backend backend, Tensor t) {
+        allReduceSum(backend, t);
+    }
+
+    /**
+     * Starts: {@code piece} ← this rank's {@link #shard} of Σ over all ranks of t (ZeRO-2's reduction of a gradient
+     * bucket straight into the rank's piece), returning without waiting for it; t is left undefined. {@code piece} has
+     * the shard's length, or is null when this rank's shard of t is empty. The default runs {@link #reduceScatterSum}
+     * at once and copies the shard into {@code piece}.
+     */
+    default void reduceScatterSumAsync(Backend backend, Tensor t, Tensor piece) {
+        reduceScatterSum(backend, t);
+        Shard s = shard(t.numel());
+        if (s.length() > 0) {
+            try (Tensor mine = backend.view(t, s.start(), (int) s.length())) {
+                backend.copy(mine, piece);
+            }
+        }
+    }
+
+    /**
+     * Orders the backend's work queued from now on after every started operation that reads or writes memory of t,
+     * without the host waiting (CUDA: the backend's stream waits for an event). Call it before the backend overwrites
+     * a tensor a started operation may still read (a reused gradient slot), or reads one it writes. The default does
+     * nothing: started operations of the host collectives are done when the start returns.
+     */
+    default void awaitOnDevice(Backend backend, Tensor t) {
+    }
+
+    /**
+     * Waits until every started operation is done, bounded and failing as the synchronous calls do (naming this rank
+     * and the operation), and orders the backend's later work after them. Call it before anything reads the results
+     * (the optimizer's step). The default does nothing.
+     */
+    default void awaitPending(Backend backend) {
+    }
 
     /** Shard r of t ← shard r of rank r's t, for every r (ZeRO's parameter all-gather after a sharded step). */
     void allGather(Backend backend, Tensor t);

@@ -1,15 +1,21 @@
 package dev.gosling.trainer.dist;
 
 import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
 import static org.bytedeco.cuda.global.cudart.cudaMalloc;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
-import static org.bytedeco.cuda.global.cudart.cudaStreamCreate;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
 import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
 import static org.bytedeco.cuda.global.cudart.cudaStreamQuery;
+import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 import static org.bytedeco.cuda.global.cudart.cudaSuccess;
 import static org.bytedeco.cuda.global.nccl.NCCL_UNIQUE_ID_BYTES;
 import static org.bytedeco.cuda.global.nccl.ncclAllGather;
@@ -38,6 +44,7 @@ import dev.gosling.trainer.GoslingException;
 import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.Tensor;
 import dev.gosling.trainer.backend.cuda.CudaBackend;
+import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.nccl;
 import org.bytedeco.cuda.nccl.ncclComm;
@@ -47,6 +54,9 @@ import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
 
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
@@ -57,12 +67,19 @@ import java.util.concurrent.locks.LockSupport;
  * ({@link #newUniqueId}); the launcher ships its 128 bytes to every rank (Spark: through the barrier's allGather), and
  * each rank {@link #join}s.
  * <p>
- * The reductions run in place on the {@link CudaBackend}'s stream, after the backward pass that wrote the gradients.
- * Each call waits for its reduction to finish, polling the stream, NCCL's asynchronous error and a deadline; a rank
- * that does not take part within the timeout makes the call fail naming this rank and the operation, after
- * {@code ncclCommAbort} has released the GPU. (No bucketing or overlap with the backward pass: the whole gradient is
- * reduced in one call after it.) Shards are {@link Shard}'s: equal pieces through NCCL's in-place reduce-scatter and
- * all-gather, the remainder of fewer than world-size elements through a reduce to / broadcast from the last rank.
+ * Every NCCL call of a rank runs on the collective's own communication stream (non-blocking, so it never waits for
+ * the legacy default stream), in the order the calls were made; a call that touches a backend's tensors first makes
+ * that stream wait, through an event, for the work queued so far on the {@link CudaBackend}'s stream (the backward pass
+ * that wrote the gradients, or the optimizer that last read them). A started reduction ({@link #allReduceSumAsync},
+ * {@link #reduceScatterSumAsync}) records a "done" event (from a pool, reused once its operation is known to be done)
+ * and returns at once, so the backward pass goes on while it runs: the backend's stream is made to wait for it,
+ * device-side, only where the caller asks ({@link #awaitOnDevice}: the operations overlapping a tensor's memory) and in
+ * {@link #awaitPending}. The host waits only in {@link #awaitPending} and the synchronous calls: it polls the stream,
+ * NCCL's asynchronous error and a deadline; a rank that does not take part within the timeout makes the call fail
+ * naming this rank and the operation, after {@code ncclCommAbort} has released the GPU (and stopped the started
+ * operations, so no stream waits for them forever). Shards are {@link Shard}'s: equal pieces through NCCL's
+ * reduce-scatter and all-gather, the remainder of fewer than world-size elements through a reduce to / broadcast from
+ * the last rank. Not thread-safe, except {@link #abort}: one rank's thread makes the calls.
  */
 public final class NcclCollective implements Collective {
     private final int rank;
@@ -70,8 +87,15 @@ public final class NcclCollective implements Collective {
     private final int device;
     private final long timeoutNanos;
     private final ncclComm comm;
-    /** Stream and device buffer for the small host-value exchanges (no backend is involved there). */
-    private final CUstream_st valueStream;
+    /** Where every NCCL call of this rank runs. */
+    private final CUstream_st commStream;
+    /** Recorded on the backend's stream at each call, for the communication stream to wait on (re-recorded each time). */
+    private final CUevent_st backendReady;
+    /** Started operations not yet known to be done, in start order (the order they run in on commStream). */
+    private final List<Pending> pending = new ArrayList<>();
+    /** Done events of finished operations, for the next ones. */
+    private final ArrayDeque<CUevent_st> freeEvents = new ArrayDeque<>();
+    /** Device buffer for the small host-value exchanges (no backend is involved there). */
     private long valueBuffer;
     private long valueBufferBytes;
     private final Address a = new Address();
@@ -82,13 +106,27 @@ public final class NcclCollective implements Collective {
     private boolean aborted;
     private boolean closed;
 
-    private NcclCollective(int rank, int worldSize, int device, long timeoutNanos, ncclComm comm, CUstream_st valueStream) {
+    /** A started operation: the device byte ranges [start, end) it reads or writes (pairs), and its done event. */
+    private record Pending(String op, long[] ranges, CUevent_st done) {
+        boolean touches(long start, long end) {
+            for (int i = 0; i < ranges.length; i += 2) {
+                if (start < ranges[i + 1] && ranges[i] < end) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    private NcclCollective(int rank, int worldSize, int device, long timeoutNanos, ncclComm comm, CUstream_st commStream,
+                           CUevent_st backendReady) {
         this.rank = rank;
         this.worldSize = worldSize;
         this.device = device;
         this.timeoutNanos = timeoutNanos;
         this.comm = comm;
-        this.valueStream = valueStream;
+        this.commStream = commStream;
+        this.backendReady = backendReady;
     }
 
     /** Loads libnccl.so.2 (once), or a one-line error saying what to install. */
@@ -169,8 +207,14 @@ public final class NcclCollective implements Collective {
         check(status[0], "rank " + rank + " of " + worldSize + " (GPU " + device + "): ncclCommInitRank", null);
         Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
         CUstream_st stream = new CUstream_st();
-        Cuda.check(cudaStreamCreate(stream), "cudaStreamCreate");
-        return new NcclCollective(rank, worldSize, device, TimeUnit.SECONDS.toNanos(timeoutSeconds), comm, stream);
+        Cuda.check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+        return new NcclCollective(rank, worldSize, device, TimeUnit.SECONDS.toNanos(timeoutSeconds), comm, stream, newEvent());
+    }
+
+    private static CUevent_st newEvent() {
+        CUevent_st event = new CUevent_st();
+        Cuda.check(cudaEventCreateWithFlags(event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+        return event;
     }
 
     @Override
@@ -183,45 +227,88 @@ public final class NcclCollective implements Collective {
         return worldSize;
     }
 
+    /** True: the started reductions run on the communication stream while the backend's stream goes on. */
+    @Override
+    public boolean overlapsCompute() {
+        return true;
+    }
+
     @Override
     public void allReduceSum(Backend backend, Tensor t) {
+        allReduceSumAsync(backend, t);
+        awaitAll("allReduceSum(" + t.numel() + ")");
+    }
+
+    @Override
+    public void allReduceSumAsync(Backend backend, Tensor t) {
         CudaBackend gpu = cuda(backend);
         long at = gpu.deviceAddress(t);
-        CUstream_st stream = gpu.stream();
-        check(ncclAllReduce(a.at(at), b.at(at), t.numel(), ncclFloat, ncclSum, comm, stream), "ncclAllReduce", comm);
-        await(stream, "allReduceSum(" + t.numel() + ")");
+        long n = t.numel();
+        CUstream_st stream = afterBackend(gpu);
+        check(ncclAllReduce(a.at(at), b.at(at), n, ncclFloat, ncclSum, comm, stream), "ncclAllReduce", comm);
+        started("allReduceSum(" + n + ")", at, at + 4 * n);
     }
 
     @Override
     public void reduceScatterSum(Backend backend, Tensor t) {
         CudaBackend gpu = cuda(backend);
         long at = gpu.deviceAddress(t);
-        CUstream_st stream = gpu.stream();
         long n = t.numel();
+        CUstream_st stream = afterBackend(gpu);
+        // In place: rank r's result lands at its own shard of the buffer (recvbuff = sendbuff + r·piece).
+        queueReduceScatter(at, n, at + 4 * shard(n).start(), stream);
+        started("reduceScatterSum(" + n + ")", at, at + 4 * n);
+        awaitAll("reduceScatterSum(" + n + ")");
+    }
+
+    @Override
+    public void reduceScatterSumAsync(Backend backend, Tensor t, Tensor piece) {
+        CudaBackend gpu = cuda(backend);
+        long at = gpu.deviceAddress(t);
+        long n = t.numel();
+        Shard mine = shard(n);
+        long out = 0;
+        if (mine.length() > 0) {
+            if (piece == null || piece.numel() != mine.length()) {
+                throw new IllegalArgumentException("reduceScatterSumAsync: rank " + rank + "'s shard of " + n + " elements has "
+                        + mine.length() + ", the piece " + (piece == null ? "is null" : "has " + piece.numel()));
+            }
+            out = gpu.deviceAddress(piece);
+        }
+        CUstream_st stream = afterBackend(gpu);
+        queueReduceScatter(at, n, out, stream);
+        started("reduceScatterSum(" + n + ")", at, at + 4 * n, out, out + 4 * mine.length());
+    }
+
+    /**
+     * Queues Σ over the ranks of the n floats at {@code at}, this rank's {@link Shard} of it written at {@code out} (in
+     * place when out is the shard's own address): the equal pieces by one reduce-scatter, the remainder by a reduce onto
+     * the last rank, behind its piece.
+     */
+    private void queueReduceScatter(long at, long n, long out, CUstream_st stream) {
         long piece = n / worldSize;
         long tail = n - piece * worldSize;
         check(ncclGroupStart(), "ncclGroupStart", comm);
         int status = ncclSuccess;
         if (piece > 0) {
-            // In place: rank r's result lands at its own piece of the buffer (recvbuff = sendbuff + r·piece).
-            status = ncclReduceScatter(a.at(at), b.at(at + 4 * rank * piece), piece, ncclFloat, ncclSum, comm, stream);
+            status = ncclReduceScatter(a.at(at), b.at(out), piece, ncclFloat, ncclSum, comm, stream);
         }
         if (status == ncclSuccess && tail > 0) {
             long tailAt = at + 4 * worldSize * piece;
-            status = ncclReduce(c.at(tailAt), d.at(tailAt), tail, ncclFloat, ncclSum, worldSize - 1, comm, stream);
+            long tailOut = rank == worldSize - 1 ? out + 4 * piece : tailAt; // only the root's receive buffer is written
+            status = ncclReduce(c.at(tailAt), d.at(tailOut), tail, ncclFloat, ncclSum, worldSize - 1, comm, stream);
         }
         int end = ncclGroupEnd();
         check(status, "ncclReduceScatter", comm);
         check(end, "ncclGroupEnd (reduce-scatter)", comm);
-        await(stream, "reduceScatterSum(" + n + ")");
     }
 
     @Override
     public void allGather(Backend backend, Tensor t) {
         CudaBackend gpu = cuda(backend);
         long at = gpu.deviceAddress(t);
-        CUstream_st stream = gpu.stream();
         long n = t.numel();
+        CUstream_st stream = afterBackend(gpu);
         long piece = n / worldSize;
         long tail = n - piece * worldSize;
         check(ncclGroupStart(), "ncclGroupStart", comm);
@@ -237,7 +324,64 @@ public final class NcclCollective implements Collective {
         int end = ncclGroupEnd();
         check(status, "ncclAllGather", comm);
         check(end, "ncclGroupEnd (all-gather)", comm);
-        await(stream, "allGather(" + n + ")");
+        started("allGather(" + n + ")", at, at + 4 * n);
+        awaitAll("allGather(" + n + ")");
+    }
+
+    @Override
+    public void awaitOnDevice(Backend backend, Tensor t) {
+        CudaBackend gpu = cuda(backend);
+        long at = gpu.deviceAddress(t);
+        long end = at + 4 * t.numel();
+        // The operations run in start order on one stream: waiting for the last one touching t waits for all of them.
+        for (int i = pending.size() - 1; i >= 0; i--) {
+            if (pending.get(i).touches(at, end)) {
+                Cuda.check(cudaStreamWaitEvent(gpu.stream(), pending.get(i).done(), 0), "cudaStreamWaitEvent");
+                return;
+            }
+        }
+    }
+
+    @Override
+    public void awaitPending(Backend backend) {
+        CudaBackend gpu = cuda(backend);
+        if (pending.isEmpty()) {
+            return;
+        }
+        // The host waits (bounded); the backend's stream then waits for the last operation too, which is already done:
+        // its later work is ordered after the reductions whether or not the host looks again.
+        CUevent_st last = pending.get(pending.size() - 1).done();
+        awaitAll(pending.size() == 1 ? pending.get(0).op()
+                : pending.size() + " started reductions (" + pending.get(0).op() + " … " + pending.get(pending.size() - 1).op() + ")");
+        Cuda.check(cudaStreamWaitEvent(gpu.stream(), last, 0), "cudaStreamWaitEvent");
+    }
+
+    /** The communication stream, after it has been made to wait for the work queued so far on the backend's stream. */
+    private CUstream_st afterBackend(CudaBackend gpu) {
+        Cuda.check(cudaEventRecord(backendReady, gpu.stream()), "cudaEventRecord");
+        Cuda.check(cudaStreamWaitEvent(commStream, backendReady, 0), "cudaStreamWaitEvent");
+        return commStream;
+    }
+
+    /** Records the done event of the operation just queued, which reads or writes the device byte ranges given. */
+    private void started(String op, long... ranges) {
+        CUevent_st done = freeEvents.isEmpty() ? newEvent() : freeEvents.pop();
+        try {
+            Cuda.check(cudaEventRecord(done, commStream), "cudaEventRecord");
+        } catch (RuntimeException e) {
+            freeEvents.push(done);
+            throw e;
+        }
+        pending.add(new Pending(op, ranges, done));
+    }
+
+    /** Waits on the host for everything queued on the communication stream; its done events go back to the pool. */
+    private void awaitAll(String op) {
+        await(commStream, op);
+        for (Pending p : pending) {
+            freeEvents.push(p.done());
+        }
+        pending.clear();
     }
 
     @Override
@@ -248,6 +392,7 @@ public final class NcclCollective implements Collective {
         long bytes = 8L * k * worldSize;
         if (valueBufferBytes < bytes) {
             if (valueBuffer != 0) {
+                awaitAll("the operations before allGather(values of " + k + ")"); // cudaFree would wait for them unbounded
                 cudaFree(a.at(valueBuffer));
             }
             try (Pointer p = new Pointer()) {
@@ -258,12 +403,12 @@ public final class NcclCollective implements Collective {
         }
         try (DoublePointer host = new DoublePointer(k * (long) worldSize)) {
             host.put(values);
-            Cuda.check(cudaMemcpyAsync(a.at(valueBuffer + 8L * k * rank), host, 8L * k, cudaMemcpyHostToDevice, valueStream),
+            Cuda.check(cudaMemcpyAsync(a.at(valueBuffer + 8L * k * rank), host, 8L * k, cudaMemcpyHostToDevice, commStream),
                     "cudaMemcpyAsync");
-            check(ncclAllGather(a.at(valueBuffer + 8L * k * rank), b.at(valueBuffer), k, ncclDouble, comm, valueStream),
+            check(ncclAllGather(a.at(valueBuffer + 8L * k * rank), b.at(valueBuffer), k, ncclDouble, comm, commStream),
                     "ncclAllGather(values)", comm);
-            Cuda.check(cudaMemcpyAsync(host, a.at(valueBuffer), bytes, cudaMemcpyDeviceToHost, valueStream), "cudaMemcpyAsync");
-            await(valueStream, "allGather(values of " + k + ")");
+            Cuda.check(cudaMemcpyAsync(host, a.at(valueBuffer), bytes, cudaMemcpyDeviceToHost, commStream), "cudaMemcpyAsync");
+            awaitAll("allGather(values of " + k + ")");
             double[] all = new double[k * worldSize];
             host.get(all);
             return all;
@@ -280,7 +425,10 @@ public final class NcclCollective implements Collective {
         abortReason = reason;
     }
 
-    /** Frees the communicator (aborting it when a call failed, so a stuck peer cannot hold this rank). */
+    /**
+     * Frees the communicator (aborting it when a call failed or started operations were never awaited, so a stuck peer
+     * cannot hold this rank), its stream and its events.
+     */
     @Override
     public void close() {
         if (closed) {
@@ -288,7 +436,7 @@ public final class NcclCollective implements Collective {
         }
         closed = true;
         Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
-        if (aborted || abortReason != null) {
+        if (aborted || abortReason != null || !pending.isEmpty()) {
             abortComm();
         } else {
             ncclCommDestroy(comm);
@@ -296,7 +444,17 @@ public final class NcclCollective implements Collective {
         if (valueBuffer != 0) {
             cudaFree(a.at(valueBuffer));
         }
-        cudaStreamDestroy(valueStream);
+        cudaStreamDestroy(commStream);
+        // An event still recorded on a stream is released when the device reaches it.
+        cudaEventDestroy(backendReady);
+        for (Pending p : pending) {
+            cudaEventDestroy(p.done());
+        }
+        pending.clear();
+        for (CUevent_st e : freeEvents) {
+            cudaEventDestroy(e);
+        }
+        freeEvents.clear();
     }
 
     /** Waits for {@code stream} (and so this call's reduction), bounded by the timeout, watching for NCCL errors. */
@@ -332,6 +490,7 @@ public final class NcclCollective implements Collective {
         }
     }
 
+    /** Aborts the communicator: its queued and running operations stop, so nothing waits for them any longer. */
     private void abortComm() {
         if (!aborted) {
             aborted = true;
@@ -343,8 +502,11 @@ public final class NcclCollective implements Collective {
         if (aborted || closed) {
             throw new IllegalStateException("rank " + rank + ": the NCCL communicator was " + (closed ? "closed" : "aborted after an earlier failure"));
         }
-        if (abortReason != null) {
-            throw new IllegalStateException("rank " + rank + ": NCCL aborted: " + abortReason);
+        String reason = abortReason;
+        if (reason != null) {
+            // Operations started before may wait for ranks that have stopped: end them before failing.
+            abortComm();
+            throw new IllegalStateException("rank " + rank + ": NCCL aborted: " + reason);
         }
     }
 

@@ -26,8 +26,9 @@ public interface DeviceTrainable {
 
     /**
      * One micro-batch, handing each gradient bucket to {@code sink} as soon as the backward pass has finished it (every
-     * bucket of {@link ParameterLayout#buckets()} once, in an order of the model's choosing). Works whether or not
-     * the model keeps a whole gradient buffer.
+     * bucket of {@link ParameterLayout#buckets()} once, in an order of the model's choosing) and telling it before
+     * storage of a bucket handed over is reused ({@link GradientSink#beforeReuse}). Works whether or not the model keeps
+     * a whole gradient buffer.
      */
     double forwardBackward(int[] inputs, int[] targets, int batchSize, GradientSink sink);
 

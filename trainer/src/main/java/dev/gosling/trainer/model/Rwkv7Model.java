@@ -24,8 +24,9 @@ import java.util.List;
  *
  * <p>With {@code blockGradientSlots} (ZeRO-2) there is no whole gradient tensor: the non-block parameters (emb,
  * ln_out, head) keep their gradients, and the blocks share two block-sized slots, block l writing into slot l % 2. The
- * backward pass hands each finished bucket to a {@link GradientSink}, which must take what it needs before the slot is
- * reused two blocks later; the gradient memory is then the non-block parameters plus two blocks instead of the model.
+ * backward pass hands each finished bucket to a {@link GradientSink}, and tells it before a slot is reused two blocks
+ * later ({@link GradientSink#beforeReuse}), so that it can finish with the bucket first; the gradient memory is then the
+ * non-block parameters plus two blocks instead of the model.
  *
  * <p>The backend is the caller's (the model does not close it); the model's tensors are the model's. Not
  * thread-safe.
@@ -564,11 +565,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /**
      * The backward pass. With a sink, each bucket is handed over as soon as it is complete: ln_out and head first, then
-     * blocks L−1 … 1 after their block backward, block 0 after ln0 (which lies in block 0's range), emb last.
-     * <p>
-     * Handing over a slot is safe for its reuse two blocks later because everything is in order on one queue: the
-     * CPU backend and the host collectives are synchronous calls, and on CUDA the collective and the sink's copies are
-     * enqueued on the backend's one stream before the next block's zeroing of that slot, so they read it first.
+     * blocks L−1 … 1 after their block backward, block 0 after ln0 (which lies in block 0's range), emb last. A bucket
+     * is not written again after it is handed over, with one exception: with block slots, block l zeroes and fills the
+     * slot that block l + 2 was handed over in, and the sink hears of it first ({@link GradientSink#beforeReuse}: a
+     * reduction still reading the slot on another stream is waited for there).
      */
     private void backward(Acts a, GradientSink sink) {
         Backend be = backend;
@@ -583,7 +583,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         for (int l = nLayer - 1; l >= 0; l--) {
             LayerActs s = a.layer(l);
             if (slotBuf != null) {
-                be.zero(bucketGrads[layout.blockBucket(l).index()]);
+                ParameterLayout.Bucket bucket = layout.blockBucket(l);
+                if (l + 2 < nLayer) {
+                    sink.beforeReuse(bucket, bucketGrads[bucket.index()]); // the slot held block l + 2
+                }
+                be.zero(bucketGrads[bucket.index()]);
             }
             if (gradCheckpoint) {
                 forwardBlock(l, a, s, a.blockIn[l], null);

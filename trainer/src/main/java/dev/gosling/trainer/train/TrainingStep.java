@@ -67,10 +67,19 @@ abstract class TrainingStep implements AutoCloseable {
      * Weights, gradients and AdamW on the model's backend. Under {@link Strategy#ZERO1} this rank's AdamW covers its
      * contiguous shard of the flat buffer only. Under {@link Strategy#ZERO2} it covers piece r of every gradient bucket
      * ({@link ParameterLayout#buckets()}, split evenly as reduce-scatter splits it): each bucket is reduce-scattered as
-     * soon as the backward pass finishes it ({@link #bucketReady}) and this rank's piece is copied into
+     * soon as the backward pass finishes it ({@link #bucketReady}), straight into this rank's piece of
      * {@link #ownedGrads}, so the model needs no whole gradient buffer. In both the global gradient norm is the square
      * root of the sum over ranks of each rank's Σ g², and the updated parts are all-gathered so every rank holds the
      * whole weights.
+     * <p>
+     * The gradient reductions overlap the backward pass where the collective can run them beside the backend's work
+     * ({@link Collective#overlapsCompute}: NCCL): ddp and zero1 then all-reduce each bucket as it is finished instead of
+     * the whole buffer after the pass, and zero2's reduce-scatters run there too. A started reduction's memory is left
+     * alone until it is done: the model's buckets are disjoint ranges of the gradients that it does not write again in
+     * the pass, except zero2's block slots, whose reuse waits for the slot's earlier reduction ({@link #beforeReuse},
+     * device-side); {@link #ownedGrads} is read only in {@link #update}, which first waits for every started reduction
+     * ({@link Collective#awaitPending}) before the norm and the optimizer read a gradient. Over the host collectives
+     * ddp and zero1 make one call after the pass, as every call is a meeting of the ranks.
      */
     private static final class OnDevice extends TrainingStep implements GradientSink {
         private final DeviceTrainable model;
@@ -85,6 +94,10 @@ abstract class TrainingStep implements AutoCloseable {
         private final List<ParameterLayout.Bucket> shardBuckets;
         private final DeviceAdamW adam;
         private final long length;
+        /** Whether the backward pass hands the buckets to {@link #bucketReady} to be reduced one by one. */
+        private final boolean bucketed;
+        /** A backward pass may have started reductions that {@link #update} has not awaited yet. */
+        private boolean reductionsInFlight;
         /** ZeRO-2: this rank's reduced gradient pieces back to back (adam's pieces), and a view per bucket; else null. */
         private final Tensor ownedGrads;
         private final Tensor[] ownedPieces;
@@ -102,6 +115,7 @@ abstract class TrainingStep implements AutoCloseable {
                 case ZERO1 -> List.of(new ParameterLayout.Bucket(0, 0, length, -1));
                 case ZERO2 -> layout.buckets();
             };
+            this.bucketed = strategy == Strategy.ZERO2 || (collective.worldSize() > 1 && collective.overlapsCompute());
             List<Shard> pieces = strategy == Strategy.DDP ? null : bucketPieces(shardBuckets, collective);
             this.adam = new DeviceAdamW(backend, layout, config.beta1(), config.beta2(), config.adamEps(), config.weightDecay(),
                     config.gradClip(), pieces);
@@ -145,41 +159,52 @@ abstract class TrainingStep implements AutoCloseable {
 
         @Override
         double forwardBackward(int[] inputs, int[] targets, int batchSize) {
-            if (strategy == Strategy.ZERO2) {
-                return model.forwardBackward(inputs, targets, batchSize, this);
+            if (!bucketed) {
+                return model.forwardBackward(inputs, targets, batchSize);
             }
-            return model.forwardBackward(inputs, targets, batchSize);
+            reductionsInFlight = true;
+            return model.forwardBackward(inputs, targets, batchSize, this);
         }
 
         /**
-         * ZeRO-2, called by the backward pass for each finished bucket (every rank calls it for the same buckets in the
-         * same order, the model's): sum it over the ranks into this rank's piece and keep that piece. The model may
-         * reuse the bucket's storage once this returns; the reduction and the copy run before that on the backend's
-         * one stream (or synchronously on the CPU), so they read the bucket before anything overwrites it.
+         * Called by the backward pass for each finished bucket (every rank calls it for the same buckets in the same
+         * order, the model's): starts its sum over the ranks, in place (ddp, zero1), or into this rank's piece of
+         * {@link #ownedGrads} (zero2). It runs while the backward pass goes on; {@link #update} waits for it.
          */
         @Override
         public void bucketReady(ParameterLayout.Bucket bucket, Tensor grads) {
-            collective.reduceScatterSum(backend, grads);
-            Shard piece = collective.shard(grads.numel());
-            if (piece.length() > 0) {
-                try (Tensor mine = backend.view(grads, piece.start(), (int) piece.length())) {
-                    backend.copy(mine, ownedPieces[bucket.index()]);
-                }
+            if (strategy == Strategy.ZERO2) {
+                collective.reduceScatterSumAsync(backend, grads, ownedPieces[bucket.index()]);
+            } else {
+                collective.allReduceSumAsync(backend, grads);
             }
+        }
+
+        /** ZeRO-2's block slot is about to be overwritten: the backend's work waits for the reduction still reading it. */
+        @Override
+        public void beforeReuse(ParameterLayout.Bucket bucket, Tensor grads) {
+            collective.awaitOnDevice(backend, grads);
         }
 
         @Override
         double update(double lr) {
             Tensor params = model.masterParameters();
             int ranks = collective.worldSize();
+            // Nothing below reads a gradient before the reductions the backward pass started are done.
+            collective.awaitPending(backend);
+            reductionsInFlight = false;
             double norm;
             if (strategy == Strategy.DDP) {
                 Tensor grads = model.gradients();
-                collective.allReduceSum(backend, grads);
+                if (!bucketed) {
+                    collective.allReduceSum(backend, grads);
+                }
                 norm = adam.step(params, grads, lr, ranks);
             } else if (strategy == Strategy.ZERO1) {
                 Tensor grads = model.gradients();
-                collective.allReduceSum(backend, grads);
+                if (!bucketed) {
+                    collective.allReduceSum(backend, grads);
+                }
                 double mine;
                 try (Tensor g = adam.shardOf(grads)) {
                     mine = adam.shard().length() == 0 ? 0 : backend.sumOfSquares(g);
@@ -278,13 +303,26 @@ abstract class TrainingStep implements AutoCloseable {
                     adam.ownedLength() * 4.0 / mib)
                     : String.format(Locale.ROOT, "%.1f MiB (%s)", model.gradientElements() * 4.0 / mib,
                     model.gradientElements() == length ? "whole buffer" : model.gradientElements() + " of " + length + " elements");
+            String reduction = collective.worldSize() == 1 ? ""
+                    : bucketed && collective.overlapsCompute() ? "; reduced bucket by bucket, overlapping the backward pass"
+                    : bucketed ? "; reduced bucket by bucket during the backward pass" : "; reduced after the backward pass";
             return String.format(Locale.ROOT, "%s over %d rank(s) (%s): AdamW state %.1f MiB on each rank (%s), fp32 weights %.1f MiB, "
-                            + "gradients %s", strategy.name().toLowerCase(Locale.ROOT), collective.worldSize(), collective.name(),
-                    adam.stateBytes() / mib, state, length * 4.0 / mib, gradients);
+                            + "gradients %s%s", strategy.name().toLowerCase(Locale.ROOT), collective.worldSize(), collective.name(),
+                    adam.stateBytes() / mib, state, length * 4.0 / mib, gradients, reduction);
         }
 
         @Override
         public void close() {
+            if (reductionsInFlight) {
+                // A step failed between starting reductions and awaiting them: they must be done (or, NCCL, aborted)
+                // before their memory is freed and the backend is closed, which would otherwise wait for them unbounded.
+                try {
+                    collective.awaitPending(backend);
+                } catch (RuntimeException e) {
+                    // the error that ended the step is the one to report
+                }
+                reductionsInFlight = false;
+            }
             if (ownedGrads != null) {
                 ownedGrads.close();
             }

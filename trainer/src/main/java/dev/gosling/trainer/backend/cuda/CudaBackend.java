@@ -301,8 +301,9 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * The stream every op of this backend is queued on: a collective (NCCL, trainer/dist) queues its reductions on it,
-     * so they run after the backward pass that wrote the gradients and before the optimizer step that reads them.
+     * The stream every op of this backend is queued on. A collective (NCCL, trainer/dist) runs its reductions on a
+     * stream of its own and orders the two with events: its stream waits for this one before a reduction, and this one
+     * waits for a reduction before the backend's work that overwrites or reads its memory.
      */
     public CUstream_st stream() {
         bind();
