@@ -28,8 +28,10 @@ class CpuOpsGradSuite extends AnyFunSuite with BeforeAndAfterAll with ScalaCheck
     new Norm(rows = 6, C = 128, perHead = false, seed = 4),
     new Norm(rows = 5, C = 64, perHead = true, seed = 5),
     new Norm(rows = 3, C = 192, perHead = true, seed = 6),
-    new TokenShift(B = 2, T = 5, C = 3, seed = 7),
-    new TokenShift(B = 3, T = 17, C = 8, seed = 8),
+    new TokenShift(B = 2, T = 5, C = 3, k = 1, seed = 7),
+    new TokenShift(B = 3, T = 17, C = 8, k = 6, seed = 8),
+    new TokenShift(B = 1, T = 1, C = 5, k = 3, seed = 24),
+    new TokenShift(B = 3, T = 7, C = 6, k = 2, seed = 25),
     new Linear(rows = 5, in = 7, out = 3, seed = 9),
     new Linear(rows = 17, in = 64, out = 96, seed = 10),
     // the four reference chains: w (tanh, +w0), a and v (sigmoid on a0/v0 + lora), g (sigmoid inside, no bias)
@@ -64,33 +66,90 @@ class CpuOpsGradSuite extends AnyFunSuite with BeforeAndAfterAll with ScalaCheck
   }
 
   test("results do not depend on the thread count (1 vs 3 threads, bit for bit)") {
-    for (op <- cases :+ new TokenShift(B = 4, T = 33, C = 64, seed = 22) :+ new Norm(rows = 40, C = 128, perHead = true, seed = 23))
+    for (op <- cases :+ new TokenShift(B = 4, T = 33, C = 64, k = 6, seed = 22) :+ new Norm(rows = 40, C = 128, perHead = true, seed = 23))
       assert(OpCheck.sameBits(op, oneThread, threeThreads, seed = 103), op.name)
   }
 
   test("token shift and layer norm gradients hold for arbitrary small shapes (ScalaCheck)") {
-    val shapes = for { b <- Gen.choose(1, 3); t <- Gen.choose(1, 9); c <- Gen.choose(1, 6) } yield (b, t, c)
-    forAll(shapes, minSuccessful(6)) { case (b, t, c) =>
-      val ops = Seq(new TokenShift(b, t, c, seed = b * 100 + t * 10 + c), new Norm(b * t, c + 1, perHead = false, seed = t + c))
+    val shapes = for { b <- Gen.choose(1, 3); t <- Gen.choose(1, 9); c <- Gen.choose(1, 6); k <- Gen.choose(1, 6) } yield (b, t, c, k)
+    forAll(shapes, minSuccessful(6)) { case (b, t, c, k) =>
+      val ops = Seq(new TokenShift(b, t, c, k, seed = b * 100 + t * 10 + c), new Norm(b * t, c + 1, perHead = false, seed = t + c))
       for (op <- ops; e <- OpCheck.gradCheck(op, cpu, seed = 104, coordinates = 8)) assert(e.worst < 1e-6, s"${op.name} $e")
     }
   }
 
-  test("token shift forward: x_{-1} = 0 at the start of each sample, then x + (x_prev - x)*mix") {
+  test("token shift forward: x_{-1} = 0 at the start of each sample, then x + (x_prev - x)*mix, for each of k mixes") {
     val B = 2
     val T = 3
     val C = 2
     val x = Array.tabulate(B * T * C)(i => i + 1.0)
-    val mix = Array(0.25, 0.5)
-    val out = Dev.using(cpu, DType.F64) { d =>
-      val o = d.zeros(x.length.toLong)
-      cpu.tokenShiftMixForward(d.tensor(x), d.tensor(mix), o, B, T, C)
-      d.read(o)
+    val mixes = Array(Array(0.25, 0.5), Array(1.0, 0.0))
+    val outs = Dev.using(cpu, DType.F64) { d =>
+      val o = Array.fill(2)(d.zeros(x.length.toLong))
+      cpu.tokenShiftMixesForward(d.tensor(x), mixes.map(d.tensor), o, B, T, C)
+      o.map(d.read)
     }
-    for (b <- 0 until B; t <- 0 until T; c <- 0 until C) {
+    for (j <- 0 until 2; b <- 0 until B; t <- 0 until T; c <- 0 until C) {
       val i = (b * T + t) * C + c
       val prev = if (t == 0) 0.0 else x(i - C)
-      assert(out(i) == x(i) + (prev - x(i)) * mix(c), s"b=$b t=$t c=$c")
+      assert(outs(j)(i) == x(i) + (prev - x(i)) * mixes(j)(c), s"mix $j b=$b t=$t c=$c")
+    }
+  }
+
+  test("k token-shift mixes at once: the outputs and dMix of k one-mix calls bit for bit, their dx sum within 1e-15") {
+    val (b, t, c, k) = (3, 11, 7, 6)
+    val op = new TokenShift(b, t, c, k, seed = 26)
+    val n = b * t * c
+    val rng = new scala.util.Random(27)
+    val dOuts = Seq.fill(k)(OpCheck.gaussian(rng, n))
+    val (outs, grads) = OpCheck.run(op, cpu, DType.F64, op.inputs.toMap, Some(dOuts))
+    Dev.using(cpu, DType.F64) { d =>
+      val x = d.tensor(op.inputs.toMap.apply("x"))
+      val dx = d.zeros(n)
+      for (j <- 0 until k) {
+        val mix = Array(d.tensor(op.inputs.toMap.apply(s"mix$j")))
+        val out = Array(d.zeros(n))
+        cpu.tokenShiftMixesForward(x, mix, out, b, t, c)
+        assert(d.read(out(0)).sameElements(outs(j)), s"out $j")
+        val dMix = Array(d.zeros(c))
+        cpu.tokenShiftMixesBackward(Array(d.tensor(dOuts(j))), x, mix, dx, dMix, b, t, c)
+        assert(d.read(dMix(0)).sameElements(grads(s"mix$j")), s"dMix $j")
+      }
+      assert(OpCheck.relError(d.read(dx), grads("x")) < 1e-15)
+    }
+  }
+
+  test("token-shift backward with null dMix entries (or none) leaves those to the caller and changes nothing else") {
+    val (b, t, c, k) = (2, 9, 5, 4)
+    val op = new TokenShift(b, t, c, k, seed = 28)
+    val n = b * t * c
+    val rng = new scala.util.Random(29)
+    val dOutValues = Seq.fill(k)(OpCheck.gaussian(rng, n))
+    val all = OpCheck.run(op, cpu, DType.F64, op.inputs.toMap, Some(dOutValues))._2
+    for (wanted <- Seq(Set(0, 2), Set.empty[Int])) Dev.using(cpu, DType.F64) { d =>
+      val in = op.inputs.map { case (name, v) => name -> d.tensor(v) }.toMap
+      val dx = d.zeros(n)
+      val dMix = Array.tabulate(k)(j => if (wanted(j)) d.zeros(c) else null)
+      cpu.tokenShiftMixesBackward(dOutValues.map(d.tensor).toArray, in("x"), Array.tabulate(k)(j => in(s"mix$j")), dx,
+        if (wanted.isEmpty) null else dMix, b, t, c)
+      assert(d.read(dx).sameElements(all("x")))
+      for (j <- wanted) assert(d.read(dMix(j)).sameElements(all(s"mix$j")), s"dMix $j")
+    }
+  }
+
+  test("token-shift mix calls check their arrays: 1 to 6 mixes, as many outputs, dMixes null or as many") {
+    Dev.using(cpu, DType.F64) { d =>
+      val x = d.zeros(6)
+      def mixes(k: Int) = Array.fill(k)(d.zeros(3))
+      def outs(k: Int) = Array.fill(k)(d.zeros(6))
+      for (k <- Seq(0, 7)) {
+        val e = intercept[IllegalArgumentException](cpu.tokenShiftMixesForward(x, mixes(k), outs(k), 1, 2, 3))
+        assert(e.getMessage.contains(s"$k mixes, expected 1..6"), e.getMessage)
+      }
+      assertThrows[IllegalArgumentException](cpu.tokenShiftMixesForward(x, mixes(2), outs(3), 1, 2, 3))
+      assertThrows[IllegalArgumentException](cpu.tokenShiftMixesBackward(outs(2), x, mixes(2), d.zeros(6), mixes(1), 1, 2, 3))
+      assertThrows[IllegalArgumentException](cpu.tokenShiftMixesBackward(outs(2), x, mixes(2), d.zeros(6), Array(d.zeros(3), d.zeros(2)), 1, 2, 3))
+      cpu.tokenShiftMixesBackward(outs(2), x, mixes(2), d.zeros(6), Array(null, d.zeros(3)), 1, 2, 3)
     }
   }
 

@@ -46,16 +46,19 @@ object OpCases {
         g("x"), g("weight"), g("bias"), rows, C)
   }
 
-  final class TokenShift(B: Int, T: Int, C: Int, seed: Long) extends OpCase(s"tokenShiftMix B=$B T=$T C=$C") {
+  /** k = 1 … 6 token-shift mixes of one x at once; every dMix wanted (the null ones have their own test). */
+  final class TokenShift(B: Int, T: Int, C: Int, k: Int, seed: Long) extends OpCase(s"tokenShiftMixes B=$B T=$T C=$C k=$k") {
     private val rng = new Random(seed)
-    val inputs = Seq("x" -> gaussian(rng, B * T * C), "mix" -> uniform(rng, C, 0, 1))
+    val inputs: Seq[(String, Array[Double])] =
+      ("x" -> gaussian(rng, B * T * C)) +: (0 until k).map(j => s"mix$j" -> uniform(rng, C, 0, 1))
+    private def mixes(in: Map[String, Tensor]): Array[Tensor] = Array.tabulate(k)(j => in(s"mix$j"))
     def forward(d: Dev, in: Map[String, Tensor]): Forward = {
-      val out = d.zeros(B.toLong * T * C)
-      d.backend.tokenShiftMixForward(in("x"), in("mix"), out, B, T, C)
-      Forward(Seq(out))
+      val outs = Array.fill(k)(d.zeros(B.toLong * T * C))
+      d.backend.tokenShiftMixesForward(in("x"), mixes(in), outs, B, T, C)
+      Forward(outs.toSeq)
     }
     def backward(d: Dev, in: Map[String, Tensor], f: Forward, dOuts: Seq[Tensor], g: Map[String, Tensor]): Unit =
-      d.backend.tokenShiftMixBackward(dOuts(0), in("x"), in("mix"), g("x"), g("mix"), B, T, C)
+      d.backend.tokenShiftMixesBackward(dOuts.toArray, in("x"), mixes(in), g("x"), mixes(g), B, T, C)
   }
 
   final class Linear(rows: Int, in: Int, out: Int, seed: Long) extends OpCase(s"linear rows=$rows in=$in out=$out") {

@@ -106,14 +106,23 @@ public interface Backend extends AutoCloseable {
 
     // ------------------------------------------------------------------------------------------------ token shift
 
-    /**
-     * out_t = x_t + (x_{t−1} − x_t)⊙mix with x_{−1} = 0 in every sample: one of the six time-mix lerps (x_r … x_g)
-     * or the channel mix's x_k. x, out [B·T, C]; mix [C]. out must not alias x.
-     */
-    void tokenShiftMixForward(Tensor x, Tensor mix, Tensor out, int B, int T, int C);
+    /** The most token-shift mixes one call takes: the time mix's six. */
+    int MAX_MIXES = 6;
 
-    /** dx, dMix += … ; dMix nullable. */
-    void tokenShiftMixBackward(Tensor dOut, Tensor x, Tensor mix, Tensor dx, Tensor dMix, int B, int T, int C);
+    /**
+     * outs[j]_t = x_t + (x_{t−1} − x_t)⊙mixes[j] with x_{−1} = 0 in every sample, for the k = mixes.length
+     * (1 … {@link #MAX_MIXES}) lerps of one input at once: the time mix's six (x_r … x_g) or the channel mix's x_k.
+     * x, outs[j] [B·T, C]; mixes[j] [C]. No out may alias x or another out.
+     */
+    void tokenShiftMixesForward(Tensor x, Tensor[] mixes, Tensor[] outs, int B, int T, int C);
+
+    /**
+     * dx += Σ_j dOuts[j]_t⊙(1 − mixes[j]) + dOuts[j]_{t+1}⊙mixes[j] (no t+1 term at a sample's last row);
+     * dMixes[j] += Σ_rows dOuts[j]_t⊙(x_{t−1} − x_t). dMixes, when not null, has one entry per mix, and any entry
+     * may be null (frozen). dx must not alias x or a dOut.
+     */
+    void tokenShiftMixesBackward(Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx, Tensor[] dMixes,
+                                 int B, int T, int C);
 
     // ------------------------------------------------------------------------------------------------ linear
 

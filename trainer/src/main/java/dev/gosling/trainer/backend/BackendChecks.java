@@ -40,4 +40,32 @@ public final class BackendChecks {
         dims(op, B, T, C);
         return (long) B * T * C;
     }
+
+    /**
+     * The number of token-shift mixes k of a call (1 … {@link Backend#MAX_MIXES}): {@code mixes} and {@code others}
+     * (the outputs or output gradients) non-null with k entries each; {@code dMixes} null or with k entries.
+     */
+    public static int mixCount(String op, Tensor[] mixes, Tensor[] others, String othersName, Tensor[] dMixes) {
+        if (mixes == null || others == null) {
+            throw new IllegalArgumentException(op + ": " + (mixes == null ? "mixes" : othersName) + " is null");
+        }
+        int k = mixes.length;
+        if (k < 1 || k > Backend.MAX_MIXES) {
+            throw new IllegalArgumentException(op + ": " + k + " mixes, expected 1.." + Backend.MAX_MIXES);
+        }
+        if (others.length != k || (dMixes != null && dMixes.length != k)) {
+            throw new IllegalArgumentException(op + ": " + k + " mixes but " + (others.length != k
+                    ? others.length + " " + othersName : dMixes.length + " dMixes"));
+        }
+        return k;
+    }
+
+    /** "name[j]" for j < {@link Backend#MAX_MIXES}, made once (argument names of the mix ops' checks). */
+    public static String[] indexedNames(String name) {
+        String[] out = new String[Backend.MAX_MIXES];
+        for (int j = 0; j < out.length; j++) {
+            out[j] = name + "[" + j + "]";
+        }
+        return out;
+    }
 }

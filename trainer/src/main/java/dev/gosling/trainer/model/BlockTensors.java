@@ -16,6 +16,10 @@ final class BlockTensors {
     final Tensor receptance, key, value, output;
     final Tensor lnXW, lnXB;
     final Tensor ffnXK, ffnKey, ffnValue;
+    /** The time mix's six token-shift mixes in the order x_r, x_k, x_w, x_v, x_a, x_g (Rwkv7Model.MIX_R …). */
+    final Tensor[] attMixes;
+    /** The channel mix's one, x_k. */
+    final Tensor[] ffnMixes;
 
     /** {@code byName} maps a full state-dict name ({@code blocks.3.att.w0}) to its tensor. */
     BlockTensors(int layer, Function<String, Tensor> byName) {
@@ -56,5 +60,7 @@ final class BlockTensors {
         ffnXK = t.apply("ffn.x_k");
         ffnKey = t.apply("ffn.key.weight");
         ffnValue = t.apply("ffn.value.weight");
+        attMixes = new Tensor[] {xR, xK, xW, xV, xA, xG};
+        ffnMixes = new Tensor[] {ffnXK};
     }
 }

@@ -517,31 +517,27 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // time mix
         be.layerNormForward(hIn, w.ln1W, w.ln1B, s.x1, s.mean1, s.rstd1, N, C);
-        // Each token-shift mix goes through one shared buffer and is recomputed in the backward pass (cheaper
-        // than keeping six [N, C] tensors per layer); so are the other Recomputed tensors.
-        Tensor xMix = a.re.xMix;
-        be.tokenShiftMixForward(s.x1, w.xR, xMix, B, T, C);
-        be.linearForward(xMix, w.receptance, s.r, N, C, C);
-        be.tokenShiftMixForward(s.x1, w.xK, xMix, B, T, C);
-        be.linearForward(xMix, w.key, s.k, N, C, C);
-        be.tokenShiftMixForward(s.x1, w.xW, xMix, B, T, C);
-        be.loraForward(xMix, w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, N, C, lora.decay(), C);
-        be.tokenShiftMixForward(s.x1, w.xV, xMix, B, T, C);
+        // The six token-shift mixes in one pass over x1, into shared buffers; they are recomputed in the backward pass
+        // (cheaper than keeping six [N, C] tensors per layer), as are the other Recomputed tensors.
+        Recomputed re = a.re;
+        Tensor[] xm = re.attMixes;
+        be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
+        be.linearForward(xm[MIX_R], w.receptance, s.r, N, C, C);
+        be.linearForward(xm[MIX_K], w.key, s.k, N, C, C);
+        be.loraForward(xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, N, C, lora.decay(), C);
         Tensor v;
         if (l == 0) {
-            be.linearForward(xMix, w.value, a.vFirst, N, C, C);
+            be.linearForward(xm[MIX_V], w.value, a.vFirst, N, C, C);
             v = a.vFirst;
         } else {
-            be.linearForward(xMix, w.value, s.vRaw, N, C, C);
-            be.loraForward(xMix, w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate, N, C, lora.mv(), C);
+            be.linearForward(xm[MIX_V], w.value, s.vRaw, N, C, C);
+            be.loraForward(xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate, N, C, lora.mv(), C);
             be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, s.vMixed, N, C);
             v = s.vMixed;
         }
-        be.tokenShiftMixForward(s.x1, w.xA, xMix, B, T, C);
-        be.loraForward(xMix, w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha, N, C, lora.aaa(), C);
-        be.tokenShiftMixForward(s.x1, w.xG, xMix, B, T, C);
-        be.loraForward(xMix, w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, N, C, lora.gate(), C);
-        Recomputed re = a.re;
+        be.loraForward(xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha, N, C, lora.aaa(), C);
+        be.loraForward(xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, N, C, lora.gate(), C);
+        // the mixes are dead from here on: κ̃, a, b and the gate product take their slots
         be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
         be.wkv7Forward(s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.y, s.wkvSaved, B, T, H);
         be.groupNormForward(s.y, w.lnXW, w.lnXB, s.lnx, s.meanX, s.rstdX, N, C);
@@ -552,8 +548,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix
         be.layerNormForward(s.hMid, w.ln2W, w.ln2B, s.z, s.mean2, s.rstd2, N, C);
-        be.tokenShiftMixForward(s.z, w.ffnXK, re.xMix, B, T, C);
-        be.linearForward(re.xMix, w.ffnKey, s.ffnPre, N, C, F);
+        be.tokenShiftMixesForward(s.z, w.ffnMixes, re.ffnMix, B, T, C);
+        be.linearForward(re.ffnMix[0], w.ffnKey, s.ffnPre, N, C, F);
         if (hOut != null) {
             be.reluSquaredForward(s.ffnPre, re.ffnAct, N, F);
             be.linearForward(re.ffnAct, w.ffnValue, a.branch, N, F, C);
@@ -628,11 +624,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.linearBackward(dH, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
         be.zero(a.dFfnPre);
         be.reluSquaredBackward(a.dFfnAct, s.ffnPre, a.dFfnPre, N, F);
-        be.zero(a.dMix);
-        be.tokenShiftMixForward(s.z, w.ffnXK, re.xMix, B, T, C);
-        be.linearBackward(a.dFfnPre, re.xMix, w.ffnKey, a.dMix, g.ffnKey, N, C, F);
+        be.zero(a.dFfnMix[0]);
+        be.tokenShiftMixesForward(s.z, w.ffnMixes, re.ffnMix, B, T, C);
+        be.linearBackward(a.dFfnPre, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
         be.zero(a.dLn);
-        be.tokenShiftMixBackward(a.dMix, s.z, w.ffnXK, a.dLn, g.ffnXK, B, T, C);
+        be.tokenShiftMixesBackward(a.dFfnMix, s.z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
         be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, g.ln2W, g.ln2B, N, C);
 
         // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid
@@ -659,23 +655,19 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.zero(a.dAlpha);
         be.keyPrepareBackward(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
 
-        // the six mixed inputs: each branch's dx goes through its token-shift mix into dx1 (a.dLn)
-        be.zero(a.dLn);
-        Tensor xMix = re.xMix;
-        be.zero(a.dMix);
-        be.tokenShiftMixForward(s.x1, w.xG, xMix, B, T, C);
-        be.loraBackward(a.dG, xMix, w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
-                a.dHidden[GATE], a.dMix, g.g1, g.g2, null, N, C, lora.gate(), C);
-        be.tokenShiftMixBackward(a.dMix, s.x1, w.xG, a.dLn, g.xG, B, T, C);
-
-        be.zero(a.dMix);
-        be.tokenShiftMixForward(s.x1, w.xA, xMix, B, T, C);
-        be.loraBackward(a.dAlpha, xMix, w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha,
-                a.dPre, a.dHidden[AAA], a.dMix, g.a1, g.a2, g.a0, N, C, lora.aaa(), C);
-        be.tokenShiftMixBackward(a.dMix, s.x1, w.xA, a.dLn, g.xA, B, T, C);
-
-        be.zero(a.dMix);
-        be.tokenShiftMixForward(s.x1, w.xV, xMix, B, T, C);
+        // The six mixed inputs, recomputed in one pass (into the slots of κ̃, a, b and the gate product, which are dead
+        // now); each branch's input gradient goes to its own slot of dMixes (those of dL/d(gate product), dL/d(ln_x),
+        // dκ̃, dy, da and db, dead now too), and one token-shift backward adds all six into dx1 (a.dLn) and the mixes.
+        Tensor[] xm = re.attMixes;
+        Tensor[] dm = a.dMixes;
+        be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
+        for (Tensor t : dm) {
+            be.zero(t);
+        }
+        be.loraBackward(a.dG, xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
+                a.dHidden[GATE], dm[MIX_G], g.g1, g.g2, null, N, C, lora.gate(), C);
+        be.loraBackward(a.dAlpha, xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha,
+                a.dPre, a.dHidden[AAA], dm[MIX_A], g.a1, g.a2, g.a0, N, C, lora.aaa(), C);
         Tensor dVRaw;
         if (l == 0) {
             // layer 0's v is v_first: add what the later layers' value residuals sent back
@@ -685,28 +677,17 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             be.zero(a.dVRaw);
             be.zero(a.dVGate);
             be.valueResidualBackward(a.dV, s.vRaw, a.vFirst, s.vGate, a.dVRaw, a.dVFirst, a.dVGate, N, C);
-            be.loraBackward(a.dVGate, xMix, w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate,
-                    a.dPre, a.dHidden[MV], a.dMix, g.v1, g.v2, g.v0, N, C, lora.mv(), C);
+            be.loraBackward(a.dVGate, xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate,
+                    a.dPre, a.dHidden[MV], dm[MIX_V], g.v1, g.v2, g.v0, N, C, lora.mv(), C);
             dVRaw = a.dVRaw;
         }
-        be.linearBackward(dVRaw, xMix, w.value, a.dMix, g.value, N, C, C);
-        be.tokenShiftMixBackward(a.dMix, s.x1, w.xV, a.dLn, g.xV, B, T, C);
-
-        be.zero(a.dMix);
-        be.tokenShiftMixForward(s.x1, w.xW, xMix, B, T, C);
-        be.loraBackward(a.dWRaw, xMix, w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
-                a.dHidden[DECAY], a.dMix, g.w1, g.w2, g.w0, N, C, lora.decay(), C);
-        be.tokenShiftMixBackward(a.dMix, s.x1, w.xW, a.dLn, g.xW, B, T, C);
-
-        be.zero(a.dMix);
-        be.tokenShiftMixForward(s.x1, w.xK, xMix, B, T, C);
-        be.linearBackward(a.dK, xMix, w.key, a.dMix, g.key, N, C, C);
-        be.tokenShiftMixBackward(a.dMix, s.x1, w.xK, a.dLn, g.xK, B, T, C);
-
-        be.zero(a.dMix);
-        be.tokenShiftMixForward(s.x1, w.xR, xMix, B, T, C);
-        be.linearBackward(a.dR, xMix, w.receptance, a.dMix, g.receptance, N, C, C);
-        be.tokenShiftMixBackward(a.dMix, s.x1, w.xR, a.dLn, g.xR, B, T, C);
+        be.linearBackward(dVRaw, xm[MIX_V], w.value, dm[MIX_V], g.value, N, C, C);
+        be.loraBackward(a.dWRaw, xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
+                a.dHidden[DECAY], dm[MIX_W], g.w1, g.w2, g.w0, N, C, lora.decay(), C);
+        be.linearBackward(a.dK, xm[MIX_K], w.key, dm[MIX_K], g.key, N, C, C);
+        be.linearBackward(a.dR, xm[MIX_R], w.receptance, dm[MIX_R], g.receptance, N, C, C);
+        be.zero(a.dLn);
+        be.tokenShiftMixesBackward(dm, s.x1, w.attMixes, a.dLn, g.attMixes, B, T, C);
 
         be.layerNormBackward(a.dLn, hIn, w.ln1W, s.mean1, s.rstd1, dH, g.ln1W, g.ln1B, N, C);
     }
@@ -735,6 +716,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         headChunkElements = elements;
     }
+
+    /** Index of a time-mix token-shift mix in BlockTensors.attMixes, Recomputed.attMixes and Acts.dMixes. */
+    private static final int MIX_R = 0;
+    private static final int MIX_K = 1;
+    private static final int MIX_W = 2;
+    private static final int MIX_V = 3;
+    private static final int MIX_A = 4;
+    private static final int MIX_G = 5;
+    private static final int MIX_COUNT = 6;
 
     /** Index of a LoRA chain in the per-rank views of a shared [N, rank] region. */
     private static final int DECAY = 0;
@@ -829,24 +819,33 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /**
      * Activations that are cheap to recompute from the saved ones, held once for all layers: written by a block's
-     * forward pass for its own use and rewritten by its backward pass just before they are read.
+     * forward pass for its own use and rewritten by its backward pass just before they are read. Six [N, C] slots
+     * serve two groups that are never live together: the time mix's six token-shift mixes (forward: until the
+     * projections have read them; backward: recomputed once the WKV and output backward are done), then κ̃, a, b and
+     * the gate product in slots 0–3; the channel mix's mix takes slot 0.
      */
     private final class Recomputed {
-        /** One token-shift mix at a time: x_r … x_g of the time mix, x_k of the channel mix. */
-        final Tensor xMix;
-        /** κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α). */
+        /** The time mix's six token-shift mixes x_r … x_g, indexed MIX_R …; slot j of the six. */
+        final Tensor[] attMixes;
+        /** The channel mix's token-shift mix x_k: slot 0. */
+        final Tensor[] ffnMix;
+        /** κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α): slots 0, 1, 2. */
         final Tensor kTilde, kA, kB;
-        /** ln_x output ⊙ g. */
+        /** ln_x output ⊙ g: slot 3. */
         final Tensor gated;
         /** relu(ffn key output)². */
         final Tensor ffnAct;
 
         Recomputed(Arena arena, int N) {
-            xMix = arena.take(N, C);
-            kTilde = arena.take(N, C);
-            kA = arena.take(N, C);
-            kB = arena.take(N, C);
-            gated = arena.take(N, C);
+            attMixes = new Tensor[MIX_COUNT];
+            for (int j = 0; j < MIX_COUNT; j++) {
+                attMixes[j] = arena.take(N, C);
+            }
+            ffnMix = new Tensor[] {attMixes[0]};
+            kTilde = attMixes[0];
+            kA = attMixes[1];
+            kB = attMixes[2];
+            gated = attMixes[3];
             ffnAct = arena.take(N, F);
         }
     }
@@ -870,8 +869,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final int headRows;
         final double[] lossHost;
         // backward scratch, shared by all layers
-        final Tensor dH, dLn, dMix, dFfnAct, dFfnPre, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGate, dY,
+        final Tensor dH, dLn, dFfnAct, dFfnPre, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGate, dY,
                 dWRaw, dKA, dKB, dK, dAlpha, dPre;
+        /**
+         * Six [N, C] slots: the gradients of the time mix's six token-shift mixes (indexed MIX_R …), live only in the
+         * last part of a block's backward pass; before it, within the same block, the slots hold dL/d(gate product),
+         * dL/d(ln_x), dκ̃, dy, da and db (dGated … dKB), and first the channel mix's mix gradient (slot 0, dFfnMix).
+         */
+        final Tensor[] dMixes;
+        final Tensor[] dFfnMix;
         /** [N, rank] views of one region, indexed DECAY, AAA, MV, GATE. */
         final Tensor[] dHidden;
 
@@ -909,22 +915,26 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
             dH = arena.take(N, C);
             dLn = arena.take(N, C);
-            dMix = arena.take(N, C);
+            dMixes = new Tensor[MIX_COUNT];
+            for (int j = 0; j < MIX_COUNT; j++) {
+                dMixes[j] = arena.take(N, C);
+            }
+            dFfnMix = new Tensor[] {dMixes[0]};
+            dGated = dMixes[0];
+            dLnx = dMixes[1];
+            dKTilde = dMixes[2];
+            dY = dMixes[3];
+            dKA = dMixes[4];
+            dKB = dMixes[5];
             dFfnAct = arena.take(N, F);
             dFfnPre = arena.take(N, F);
-            dGated = arena.take(N, C);
-            dLnx = arena.take(N, C);
             dG = arena.take(N, C);
             dR = arena.take(N, C);
-            dKTilde = arena.take(N, C);
             dV = arena.take(N, C);
             dVRaw = arena.take(N, C);
             dVFirst = arena.take(N, C);
             dVGate = arena.take(N, C);
-            dY = arena.take(N, C);
             dWRaw = arena.take(N, C);
-            dKA = arena.take(N, C);
-            dKB = arena.take(N, C);
             dK = arena.take(N, C);
             dAlpha = arena.take(N, C);
             dPre = arena.take(N, C);

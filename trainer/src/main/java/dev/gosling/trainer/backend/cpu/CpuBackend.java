@@ -4,6 +4,8 @@ import static dev.gosling.trainer.backend.BackendChecks.activations;
 import static dev.gosling.trainer.backend.BackendChecks.dims;
 import static dev.gosling.trainer.backend.BackendChecks.elementwise;
 import static dev.gosling.trainer.backend.BackendChecks.heads;
+import static dev.gosling.trainer.backend.BackendChecks.indexedNames;
+import static dev.gosling.trainer.backend.BackendChecks.mixCount;
 import static dev.gosling.trainer.backend.BackendChecks.sequenceDims;
 import static dev.gosling.trainer.backend.BackendChecks.vocab;
 
@@ -247,23 +249,42 @@ public final class CpuBackend implements Backend {
 
     // ------------------------------------------------------------------------------------------------ token shift
 
+    private static final String[] MIXES = indexedNames("mixes");
+    private static final String[] OUTS = indexedNames("outs");
+    private static final String[] D_OUTS = indexedNames("dOuts");
+    private static final String[] D_MIXES = indexedNames("dMixes");
+
     @Override
-    public void tokenShiftMixForward(Tensor x, Tensor mix, Tensor out, int B, int T, int C) {
-        String op = "tokenShiftMixForward";
+    public void tokenShiftMixesForward(Tensor x, Tensor[] mixes, Tensor[] outs, int B, int T, int C) {
+        String op = "tokenShiftMixesForward";
         long n = sequenceDims(op, B, T, C);
+        int k = mixCount(op, mixes, outs, "outs", null);
         DType dt = dtypeOf(x, op, "x");
-        TokenShiftOp.forward(threads, floating(x, op, "x", n, dt), floating(mix, op, "mix", C, dt),
-                floating(out, op, "out", n, dt), B, T, C);
+        CpuStore[] m = new CpuStore[k];
+        CpuStore[] o = new CpuStore[k];
+        for (int j = 0; j < k; j++) {
+            m[j] = floating(mixes[j], op, MIXES[j], C, dt);
+            o[j] = floating(outs[j], op, OUTS[j], n, dt);
+        }
+        TokenShiftOp.forward(threads, floating(x, op, "x", n, dt), m, o, B, T, C);
     }
 
     @Override
-    public void tokenShiftMixBackward(Tensor dOut, Tensor x, Tensor mix, Tensor dx, Tensor dMix, int B, int T, int C) {
-        String op = "tokenShiftMixBackward";
+    public void tokenShiftMixesBackward(Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx, Tensor[] dMixes,
+                                        int B, int T, int C) {
+        String op = "tokenShiftMixesBackward";
         long n = sequenceDims(op, B, T, C);
+        int k = mixCount(op, mixes, dOuts, "dOuts", dMixes);
         DType dt = dtypeOf(x, op, "x");
-        TokenShiftOp.backward(threads, floating(dOut, op, "dOut", n, dt), floating(x, op, "x", n, dt),
-                floating(mix, op, "mix", C, dt), floating(dx, op, "dx", n, dt), optional(dMix, op, "dMix", C, dt),
-                B, T, C);
+        CpuStore[] d = new CpuStore[k];
+        CpuStore[] m = new CpuStore[k];
+        CpuStore[] dm = new CpuStore[k];
+        for (int j = 0; j < k; j++) {
+            d[j] = floating(dOuts[j], op, D_OUTS[j], n, dt);
+            m[j] = floating(mixes[j], op, MIXES[j], C, dt);
+            dm[j] = dMixes == null ? null : optional(dMixes[j], op, D_MIXES[j], C, dt);
+        }
+        TokenShiftOp.backward(threads, d, floating(x, op, "x", n, dt), m, floating(dx, op, "dx", n, dt), dm, B, T, C);
     }
 
     // ------------------------------------------------------------------------------------------------ linear

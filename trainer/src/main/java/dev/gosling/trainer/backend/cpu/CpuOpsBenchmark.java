@@ -134,11 +134,13 @@ public final class CpuOpsBenchmark {
                     time(10, () -> cpu.layerNormForward(x, lnW, lnB, y, mean, rstd, rows, C)),
                     time(10, () -> cpu.layerNormBackward(dy, x, lnW, mean, rstd, dx, dLnW, dLnB, rows, C)));
 
-            Tensor mix = random(1, C);
-            Tensor dMix = zeros(C);
-            row("tokenShiftMix", B + "×" + T + "×" + C,
-                    time(10, () -> cpu.tokenShiftMixForward(x, mix, y, B, T, C)),
-                    time(10, () -> cpu.tokenShiftMixBackward(dy, x, mix, dx, dMix, B, T, C)));
+            Tensor[] mix = {random(1, C)};
+            Tensor[] dMix = {zeros(C)};
+            Tensor[] ys = {y};
+            Tensor[] dys = {dy};
+            row("tokenShiftMixes (k=1)", B + "×" + T + "×" + C,
+                    time(10, () -> cpu.tokenShiftMixesForward(x, mix, ys, B, T, C)),
+                    time(10, () -> cpu.tokenShiftMixesBackward(dys, x, mix, dx, dMix, B, T, C)));
 
             Tensor r = random(0.5, rows, C);
             Tensor wRaw = random(2, rows, C);

@@ -2,12 +2,16 @@ package dev.gosling.trainer.backend.cpu;
 
 import java.util.Arrays;
 
-/** Token shift with a lerp: out_t = x_t + (x_{t−1} − x_t)⊙mix, x_{−1} = 0 at the start of every sample (§6.4). */
+/**
+ * Token shift with a lerp, k mixes of one input at once: out_j,t = x_t + (x_{t−1} − x_t)⊙mix_j, x_{−1} = 0 at the
+ * start of every sample (§6.4).
+ */
 final class TokenShiftOp {
     private TokenShiftOp() {
     }
 
-    static void forward(CpuThreads threads, CpuStore x, CpuStore mix, CpuStore out, int B, int T, int C) {
+    static void forward(CpuThreads threads, CpuStore x, CpuStore[] mix, CpuStore[] out, int B, int T, int C) {
+        int k = mix.length;
         threads.forRange(B * T, 16, (slot, lo, hi) -> {
             for (int row = lo; row < hi; row++) {
                 int base = row * C;
@@ -15,47 +19,67 @@ final class TokenShiftOp {
                 for (int c = 0; c < C; c++) {
                     double xc = x.get(base + c);
                     double prev = first ? 0.0 : x.get(base - C + c);
-                    out.set(base + c, xc + (prev - xc) * mix.get(c));
+                    for (int j = 0; j < k; j++) {
+                        out[j].set(base + c, xc + (prev - xc) * mix[j].get(c));
+                    }
                 }
             }
         });
     }
 
-    /** dx_t += dOut_t⊙(1 − mix) + dOut_{t+1}⊙mix; dMix += Σ_rows dOut_t⊙(x_{t−1} − x_t). */
-    static void backward(CpuThreads threads, CpuStore dOut, CpuStore x, CpuStore mix, CpuStore dx, CpuStore dMix,
-                         int B, int T, int C) {
+    /**
+     * dx_t += Σ_j dOut_j,t⊙(1 − mix_j) + dOut_j,t+1⊙mix_j (summed over j in order, then added);
+     * dMix_j += Σ_rows dOut_j,t⊙(x_{t−1} − x_t). dMix null, or entries of it null, are skipped.
+     */
+    static void backward(CpuThreads threads, CpuStore[] dOut, CpuStore x, CpuStore[] mix, CpuStore dx,
+                         CpuStore[] dMix, int B, int T, int C) {
+        int k = mix.length;
         threads.forRange(B * T, 16, (slot, lo, hi) -> {
             for (int row = lo; row < hi; row++) {
                 int base = row * C;
                 boolean last = row % T == T - 1;
                 for (int c = 0; c < C; c++) {
-                    double m = mix.get(c);
-                    double g = dOut.get(base + c) * (1.0 - m);
-                    if (!last) {
-                        g += dOut.get(base + C + c) * m;
+                    double g = 0.0;
+                    for (int j = 0; j < k; j++) {
+                        double m = mix[j].get(c);
+                        g += dOut[j].get(base + c) * (1.0 - m);
+                        if (!last) {
+                            g += dOut[j].get(base + C + c) * m;
+                        }
                     }
                     dx.add(base + c, g);
                 }
             }
         });
-        if (dMix == null) {
+        boolean any = false;
+        for (int j = 0; dMix != null && j < k; j++) {
+            any |= dMix[j] != null;
+        }
+        if (!any) {
             return;
         }
         int rows = B * T;
         threads.forRange(C, 16, (slot, lo, hi) -> {
-            double[] acc = threads.scratch(slot, hi - lo);
-            Arrays.fill(acc, 0, hi - lo, 0.0);
+            int w = hi - lo;
+            double[] acc = threads.scratch(slot, k * w);
+            Arrays.fill(acc, 0, k * w, 0.0);
             for (int row = 0; row < rows; row++) {
                 int base = row * C;
                 boolean first = row % T == 0;
                 for (int c = lo; c < hi; c++) {
                     double xc = x.get(base + c);
-                    double prev = first ? 0.0 : x.get(base - C + c);
-                    acc[c - lo] += dOut.get(base + c) * (prev - xc);
+                    double diff = (first ? 0.0 : x.get(base - C + c)) - xc;
+                    for (int j = 0; j < k; j++) {
+                        acc[j * w + c - lo] += dOut[j].get(base + c) * diff;
+                    }
                 }
             }
-            for (int c = lo; c < hi; c++) {
-                dMix.add(c, acc[c - lo]);
+            for (int j = 0; j < k; j++) {
+                if (dMix[j] != null) {
+                    for (int c = lo; c < hi; c++) {
+                        dMix[j].add(c, acc[j * w + c - lo]);
+                    }
+                }
             }
         });
     }

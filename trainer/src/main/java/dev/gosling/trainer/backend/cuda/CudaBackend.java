@@ -4,6 +4,8 @@ import static dev.gosling.trainer.backend.BackendChecks.activations;
 import static dev.gosling.trainer.backend.BackendChecks.dims;
 import static dev.gosling.trainer.backend.BackendChecks.elementwise;
 import static dev.gosling.trainer.backend.BackendChecks.heads;
+import static dev.gosling.trainer.backend.BackendChecks.indexedNames;
+import static dev.gosling.trainer.backend.BackendChecks.mixCount;
 import static dev.gosling.trainer.backend.BackendChecks.sequenceDims;
 import static dev.gosling.trainer.backend.BackendChecks.vocab;
 
@@ -98,6 +100,8 @@ public final class CudaBackend implements Backend {
     private final KernelLoader loader;
     private final DeviceAllocator allocator = new DeviceAllocator();
     private final LaunchArgs args = new LaunchArgs(32);
+    /** The token-shift backward's dOut, mix and dMix addresses (no allocation per call). */
+    private final long[] tokenShiftPtrs = new long[3 * MAX_MIXES];
     private final DevicePointer pa = new DevicePointer();
     private final DevicePointer pb = new DevicePointer();
     private final DevicePointer pc = new DevicePointer();
@@ -151,8 +155,9 @@ public final class CudaBackend implements Backend {
 
     private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
             reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
-            normBwdParams, tokenShiftFwd, tokenShiftBwdX, tokenShiftBwdMix, keyPrepareFwd, keyPrepareBwd, bonusFwd,
-            bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial, sumSquaresPartial, adamw, castBf16;
+            normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
+            keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
+            sumSquaresPartial, adamw, castBf16;
 
     /** WKV7 kernel variants: lanes per state row (wkv7.cu). */
     static final int[] WKV7_LANES = {2, 4, 8};
@@ -212,9 +217,11 @@ public final class CudaBackend implements Backend {
         normFwd = loader.kernel("norm", "norm_forward");
         normBwdX = loader.kernel("norm", "norm_backward_x");
         normBwdParams = loader.kernel("norm", "norm_backward_params");
-        tokenShiftFwd = loader.kernel("token_shift", "token_shift_forward");
-        tokenShiftBwdX = loader.kernel("token_shift", "token_shift_backward_x");
-        tokenShiftBwdMix = loader.kernel("token_shift", "token_shift_backward_mix");
+        tokenShiftFwd4 = loader.kernel("token_shift", "token_shift_mixes_forward_v4");
+        tokenShiftFwd1 = loader.kernel("token_shift", "token_shift_mixes_forward_v1");
+        tokenShiftBwd4 = loader.kernel("token_shift", "token_shift_mixes_backward_v4");
+        tokenShiftBwd1 = loader.kernel("token_shift", "token_shift_mixes_backward_v1");
+        tokenShiftFinish = loader.kernel("token_shift", "token_shift_mixes_finish");
         keyPrepareFwd = loader.kernel("key_prepare", "key_prepare_forward");
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
         bonusFwd = loader.kernel("bonus", "bonus_forward");
@@ -665,39 +672,100 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------------------------------------ token shift
 
+    private static final String[] MIXES = indexedNames("mixes");
+    private static final String[] OUTS = indexedNames("outs");
+    private static final String[] D_OUTS = indexedNames("dOuts");
+    private static final String[] D_MIXES = indexedNames("dMixes");
+    /** Thread rows of a token-shift block (TS_RUNS in token_shift.cu); the block is 32 × TS_RUNS. */
+    private static final int TS_RUNS = 8;
+
+    /**
+     * token_shift.cu's layout: grid (⌈cols/32⌉, slices(rows)), block (32, TS_RUNS); float4 columns (_v4) when C % 4
+     * == 0 and every pointer is 16-byte aligned ({@code addressBits}: the addresses or'ed together), else scalar.
+     */
+    private void launchTokenShift(Kernel v4, Kernel v1, int rows, int C, long addressBits) {
+        boolean vec = C % 4 == 0 && (addressBits & 15) == 0;
+        int cols = vec ? C / 4 : C;
+        (vec ? v4 : v1).launch(ceil(cols, 32), slices(rows), 1, 32, TS_RUNS, 1, 0, stream, args);
+    }
+
+    private static int tokenShiftRows(String op, int B, int T) {
+        if ((long) B * T > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(op + ": B·T = " + (long) B * T + " rows is over 2^31");
+        }
+        return B * T;
+    }
+
     @Override
-    public void tokenShiftMixForward(Tensor x, Tensor mix, Tensor out, int B, int T, int C) {
-        String op = "tokenShiftMixForward";
+    public void tokenShiftMixesForward(Tensor x, Tensor[] mixes, Tensor[] outs, int B, int T, int C) {
+        String op = "tokenShiftMixesForward";
         bind();
         long n = sequenceDims(op, B, T, C);
-        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(mix, op, "mix", C).address)
-                .ptr(f32(out, op, "out", n).address).i32(T).i32(C).i64(n);
+        int k = mixCount(op, mixes, outs, "outs", null);
+        int rows = tokenShiftRows(op, B, T);
+        long xs = f32(x, op, "x", n).address;
+        long bits = xs;
+        args.reset().ptr(xs);
+        for (int j = 0; j < MAX_MIXES; j++) {
+            long m = j < k ? f32(mixes[j], op, MIXES[j], C).address : 0;
+            bits |= m;
+            args.ptr(m);
+        }
+        for (int j = 0; j < MAX_MIXES; j++) {
+            long o = j < k ? f32(outs[j], op, OUTS[j], n).address : 0;
+            bits |= o;
+            args.ptr(o);
+        }
+        args.i32(k).i32(rows).i32(T).i32(C);
         if (n > 0) {
-            launch1d(tokenShiftFwd, n, args);
+            launchTokenShift(tokenShiftFwd4, tokenShiftFwd1, rows, C, bits);
         }
     }
 
     @Override
-    public void tokenShiftMixBackward(Tensor dOut, Tensor x, Tensor mix, Tensor dx, Tensor dMix, int B, int T, int C) {
-        String op = "tokenShiftMixBackward";
+    public void tokenShiftMixesBackward(Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx, Tensor[] dMixes,
+                                        int B, int T, int C) {
+        String op = "tokenShiftMixesBackward";
         bind();
         long n = sequenceDims(op, B, T, C);
-        long d = f32(dOut, op, "dOut", n).address;
+        int k = mixCount(op, mixes, dOuts, "dOuts", dMixes);
+        int rows = tokenShiftRows(op, B, T);
+        long[] d = tokenShiftPtrs;
+        long bits = 0;
+        for (int j = 0; j < MAX_MIXES; j++) {
+            d[j] = j < k ? f32(dOuts[j], op, D_OUTS[j], n).address : 0;
+            d[MAX_MIXES + j] = j < k ? f32(mixes[j], op, MIXES[j], C).address : 0;
+            d[2 * MAX_MIXES + j] = j < k && dMixes != null ? optional(dMixes[j], op, D_MIXES[j], C) : 0;
+            bits |= d[j] | d[MAX_MIXES + j];
+        }
         long xs = f32(x, op, "x", n).address;
-        long m = f32(mix, op, "mix", C).address;
         long dxs = f32(dx, op, "dx", n).address;
-        long dm = optional(dMix, op, "dMix", C);
+        boolean anyMix = false;
+        for (int j = 0; j < k; j++) {
+            anyMix |= d[2 * MAX_MIXES + j] != 0;
+        }
         if (n == 0) {
             return;
         }
-        launch1d(tokenShiftBwdX, n, args.reset().ptr(d).ptr(m).ptr(dxs).i32(T).i32(C).i64(n));
-        if (dm != 0) {
-            int rows = B * T;
-            int slices = slices(rows);
-            long partial = partials((long) slices * C);
-            args.reset().ptr(d).ptr(xs).ptr(partial).i32(rows).i32(T).i32(C);
-            tokenShiftBwdMix.launch(ceil(C, 32), slices, 1, 32, 8, 1, 0, stream, args);
-            finishColumns(partial, dm, slices, C);
+        int slices = slices(rows);
+        long partial = anyMix ? partials((long) k * slices * C) : 0;
+        args.reset();
+        for (int j = 0; j < MAX_MIXES; j++) {
+            args.ptr(d[j]);
+        }
+        args.ptr(xs);
+        for (int j = 0; j < MAX_MIXES; j++) {
+            args.ptr(d[MAX_MIXES + j]);
+        }
+        args.ptr(dxs).ptr(partial).i32(k).i32(rows).i32(T).i32(C);
+        launchTokenShift(tokenShiftBwd4, tokenShiftBwd1, rows, C, bits | xs | dxs);
+        if (anyMix) {
+            args.reset().ptr(partial);
+            for (int j = 0; j < MAX_MIXES; j++) {
+                args.ptr(d[2 * MAX_MIXES + j]);
+            }
+            args.i32(slices).i32(C);
+            tokenShiftFinish.launch(ceil(C, THREADS), k, 1, THREADS, 1, 1, 0, stream, args);
         }
     }
 

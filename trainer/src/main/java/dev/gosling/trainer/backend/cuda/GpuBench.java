@@ -158,10 +158,23 @@ public final class GpuBench {
             rows.add(new Row("groupNorm forward", size, ms, gbs(8.0 * n, ms)));
             ms = time(() -> gpu.groupNormBackward(dy, x, wC, gMean, gRstd, dx, gC, gC2, R, C));
             rows.add(new Row("groupNorm backward", size, ms, gbs(16.0 * n, ms)));
-            ms = time(() -> gpu.tokenShiftMixForward(x, wC, y, B, T, C));
-            rows.add(new Row("tokenShiftMix forward", size, ms, gbs(8.0 * n, ms)));
-            ms = time(() -> gpu.tokenShiftMixBackward(dy, x, wC, dx, gC, B, T, C));
-            rows.add(new Row("tokenShiftMix backward", size, ms, gbs(16.0 * n, ms)));
+            // k mixes of x: the forward reads x and writes k outputs, the backward reads k dOut, x and dx and writes dx
+            for (int k : new int[] {1, 6}) {
+                Tensor[] mixes = new Tensor[k];
+                Tensor[] outs = new Tensor[k];
+                Tensor[] dOuts = new Tensor[k];
+                Tensor[] dMixes = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    mixes[j] = j == 0 ? wC : rand(C, 0f, 1f);
+                    outs[j] = j == 0 ? y : zeros(n);
+                    dOuts[j] = j == 0 ? dy : rand(n, -1f, 1f);
+                    dMixes[j] = zeros(C);
+                }
+                ms = time(() -> gpu.tokenShiftMixesForward(x, mixes, outs, B, T, C));
+                rows.add(new Row("tokenShiftMixes k=" + k + " forward", size, ms, gbs(4.0 * (1 + k) * n, ms)));
+                ms = time(() -> gpu.tokenShiftMixesBackward(dOuts, x, mixes, dx, dMixes, B, T, C));
+                rows.add(new Row("tokenShiftMixes k=" + k + " backward", size, ms, gbs(4.0 * (3 + k) * n, ms)));
+            }
             Tensor alpha = rand(n, 0.05f, 0.95f);
             Tensor a = zeros(n);
             Tensor b = zeros(n);

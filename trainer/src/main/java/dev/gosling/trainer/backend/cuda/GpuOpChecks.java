@@ -345,8 +345,13 @@ public final class GpuOpChecks {
         for (int[] d : quick ? new int[][] {{33, 128}} : new int[][] {{33, 128}, {300, 768}}) {
             c.add(norm(d[0], d[1], true, s++));
         }
-        for (int[] d : quick ? new int[][] {{2, 17, 96}} : new int[][] {{2, 17, 96}, {3, 100, 768}}) {
-            c.add(tokenShift(d[0], d[1], d[2], s++));
+        // B, T, C, k, null dMix mask, misaligned (x and the outputs one float off 16 bytes: the scalar kernels at C % 4 == 0)
+        int[][] shifts = quick ? new int[][] {{2, 17, 96, 6, 0, 0}, {3, 7, 99, 2, 0, 0}}
+                : new int[][] {{2, 17, 96, 1, 0, 0}, {2, 17, 96, 6, 0, 0}, {3, 100, 768, 6, 0, 0}, {3, 100, 768, 1, 0, 0},
+                        {1, 1, 5, 3, 0, 0}, {4, 1, 768, 2, 0, 0}, {3, 37, 99, 6, 0, 0}, {5, 4001, 128, 6, 0, 0},
+                        {2, 33, 768, 6, 0b010010, 0}, {2, 33, 768, 3, 0b111, 0}, {2, 45, 96, 6, 0, 1}};
+        for (int[] d : shifts) {
+            c.add(tokenShift(d[0], d[1], d[2], d[3], d[4], d[5] != 0, s++));
         }
         for (int[] d : quick ? new int[][] {{33, 96, 80}} : new int[][] {{33, 96, 80}, {512, 768, 3072}}) {
             c.add(linear(d[0], d[1], d[2], s++));
@@ -454,23 +459,66 @@ public final class GpuOpChecks {
         };
     }
 
-    static Check tokenShift(int B, int T, int C, long seed) {
-        return new OpCase("tokenShiftMix", "B=" + B + " T=" + T + " C=" + C, FP32_TOLERANCE, seed) {
+    /**
+     * k token-shift mixes of one x; dMix j is null where bit j of {@code nullMixes} is set (its gradient must stay
+     * unchanged). {@code misaligned} runs the op on copies of x, the outputs and dx placed one float into larger
+     * tensors, so the float4 kernels must give way to the scalar ones although C % 4 == 0.
+     */
+    static Check tokenShift(int B, int T, int C, int k, int nullMixes, boolean misaligned, long seed) {
+        String size = "B=" + B + " T=" + T + " C=" + C + " k=" + k + (nullMixes != 0 ? " null dMix " + Integer.toBinaryString(nullMixes) : "")
+                + (misaligned ? " misaligned" : "");
+        long n = (long) B * T * C;
+        return new OpCase("tokenShiftMixes", size, FP32_TOLERANCE, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in) {
                 in.put("x", gaussian(rng, B * T * C, 1.0));
-                in.put("mix", uniform(rng, C, 0, 1));
+                for (int j = 0; j < k; j++) {
+                    in.put("mix" + j, uniform(rng, C, 0, 1));
+                }
+            }
+
+            /** t itself, or a copy of it one float into a larger tensor. */
+            Tensor place(Dev d, Tensor t) {
+                if (!misaligned) {
+                    return t;
+                }
+                Tensor big = d.poisoned(t.numel() + 1);
+                Tensor view = d.backend.view(big, 1, Math.toIntExact(t.numel()));
+                d.backend.copy(t, view);
+                return view;
+            }
+
+            Tensor[] mixes(Map<String, Tensor> in) {
+                Tensor[] m = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    m[j] = in.get("mix" + j);
+                }
+                return m;
             }
 
             List<Tensor> forward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved) {
-                Tensor out = d.poisoned((long) B * T * C);
-                d.backend.tokenShiftMixForward(in.get("x"), in.get("mix"), out, B, T, C);
-                return List.of(out);
+                Tensor[] outs = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    outs[j] = place(d, d.poisoned(n));
+                }
+                d.backend.tokenShiftMixesForward(place(d, in.get("x")), mixes(in), outs, B, T, C);
+                return List.of(outs);
             }
 
             void backward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
-                d.backend.tokenShiftMixBackward(dOuts.get(0), in.get("x"), in.get("mix"), g.get("x"), g.get("mix"),
-                        B, T, C);
+                Tensor[] dMixes = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    dMixes[j] = (nullMixes >> j & 1) != 0 ? null : g.get("mix" + j);
+                }
+                Tensor[] dOut = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    dOut[j] = place(d, dOuts.get(j));
+                }
+                Tensor dx = place(d, g.get("x"));
+                d.backend.tokenShiftMixesBackward(dOut, place(d, in.get("x")), mixes(in), dx, dMixes, B, T, C);
+                if (dx != g.get("x")) {
+                    d.backend.copy(dx, g.get("x"));
+                }
             }
         };
     }
