@@ -64,9 +64,13 @@ extern "C" __global__ void relu_squared_forward(const float* x, float* out, i64 
 }
 
 // dx += dOut·2·relu(x).
-extern "C" __global__ void relu_squared_backward(const float* __restrict__ dOut, const float* __restrict__ x,
-                                                 float* __restrict__ dx, i64 n) {
-    GRID_STRIDE(i, n) dx[i] += dOut[i] * 2.0f * fmaxf(x[i], 0.0f);
+// accumulate = 0: dx = … (written; dx may alias dOut, each element read then written by one thread).
+extern "C" __global__ void relu_squared_backward(const float* dOut, const float* __restrict__ x, float* dx, i64 n,
+                                                 int accumulate) {
+    GRID_STRIDE(i, n) {
+        float g = dOut[i] * 2.0f * fmaxf(x[i], 0.0f);
+        dx[i] = accumulate ? dx[i] + g : g;
+    }
 }
 
 // t[i] = lo + (hi − lo)·u(i), u a hash of (seed, i) in [0, 1): random test and benchmark data made on the device.

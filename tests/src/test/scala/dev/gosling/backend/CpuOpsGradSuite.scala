@@ -231,4 +231,25 @@ class CpuOpsGradSuite extends AnyFunSuite with BeforeAndAfterAll with ScalaCheck
       assert(withDx("x").sameElements(d.read(dOut)))
     }
   }
+
+  test("the overwriting variants write dx (over garbage, relu² also in place) and equal zero-then-accumulate") {
+    for (dt <- Seq(DType.F64, DType.F32)) Dev.using(cpu, dt) { d =>
+      val rng = new scala.util.Random(31)
+      def rand(n: Int) = Array.fill(n)(rng.nextGaussian())
+      val (rows, in, out) = (7, 5, 3)
+      val (x, w, dy) = (d.tensor(rand(rows * in)), d.tensor(rand(out * in)), d.tensor(rand(rows * out)))
+      val (dxA, dwA, dxB, dwB) = (d.zeros(rows * in), d.tensor(rand(out * in)), d.tensor(Array.fill(rows * in)(Double.NaN)), d.zeros(out * in))
+      cpu.copy(dwA, dwB)
+      cpu.linearBackward(dy, x, w, dxA, dwA, rows, in, out)
+      cpu.linearBackwardOverwritingDx(dy, x, w, dxB, dwB, rows, in, out)
+      assert(d.read(dxA).sameElements(d.read(dxB)) && d.read(dwA).sameElements(d.read(dwB)))
+
+      val pre = d.tensor(rand(40))
+      val g = d.tensor(rand(40))
+      val want = d.zeros(40)
+      cpu.reluSquaredBackward(g, pre, want, 5, 8)
+      cpu.reluSquaredBackwardOverwriting(g, pre, g, 5, 8)
+      assert(d.read(g).sameElements(d.read(want)), s"in place, $dt")
+    }
+  }
 }

@@ -133,6 +133,16 @@ public interface Backend extends AutoCloseable {
     void linearBackward(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight, int rows, int in, int outDim);
 
     /**
+     * As {@link #linearBackward} but dx = dOut·weight is written, not added to: the caller need not zero dx first
+     * (dWeight still accumulates). By default zero, then accumulate — the same values.
+     */
+    default void linearBackwardOverwritingDx(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight, int rows,
+                                             int in, int outDim) {
+        zero(dx);
+        linearBackward(dOut, x, weight, dx, dWeight, rows, in, outDim);
+    }
+
+    /**
      * A hint: the GEMMs until {@link #releaseGemmOperand} read {@code weight} many times and nothing changes it
      * meanwhile (the head, read by three GEMMs per row chunk), so a backend that converts GEMM operands (the CUDA
      * backend's bf16 GEMMs) may convert it once. Holding another weight releases the first. Nothing by default.
@@ -242,6 +252,23 @@ public interface Backend extends AutoCloseable {
 
     /** dx += dOut·2·relu(x). */
     void reluSquaredBackward(Tensor dOut, Tensor x, Tensor dx, int rows, int C);
+
+    /**
+     * dx = dOut·2·relu(x), written, not added to; dx may be dOut itself (in place). By default through a scratch copy
+     * when dx is dOut, else zero then accumulate — the same values.
+     */
+    default void reluSquaredBackwardOverwriting(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
+        if (dx == dOut) {
+            try (Tensor copy = allocate(dOut.dtype(), (int) dOut.numel())) {
+                copy(dOut, copy);
+                zero(dx);
+                reluSquaredBackward(copy, x, dx, rows, C);
+            }
+        } else {
+            zero(dx);
+            reluSquaredBackward(dOut, x, dx, rows, C);
+        }
+    }
 
     // ------------------------------------------------------------------------------------------------ loss
 

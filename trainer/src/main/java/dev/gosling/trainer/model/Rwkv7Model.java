@@ -620,13 +620,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         // channel mix: hOut = hMid + ffn(LN2(hMid))
         Recomputed re = a.re;
         be.reluSquaredForward(s.ffnPre, re.ffnAct, N, F);
-        be.zero(a.dFfnAct);
-        be.linearBackward(dH, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
-        be.zero(a.dFfnPre);
-        be.reluSquaredBackward(a.dFfnAct, s.ffnPre, a.dFfnPre, N, F);
-        be.zero(a.dFfnMix[0]);
+        // the overwriting variants spare zeroing their dx; relu²'s backward runs in place
+        be.linearBackwardOverwritingDx(dH, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
+        be.reluSquaredBackwardOverwriting(a.dFfnAct, s.ffnPre, a.dFfnAct, N, F);
         be.tokenShiftMixesForward(s.z, w.ffnMixes, re.ffnMix, B, T, C);
-        be.linearBackward(a.dFfnPre, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
+        be.linearBackwardOverwritingDx(a.dFfnAct, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
         be.zero(a.dLn);
         be.tokenShiftMixesBackward(a.dFfnMix, s.z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
         be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, g.ln2W, g.ln2B, N, C);
@@ -635,8 +633,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Tensor v = l == 0 ? a.vFirst : s.vMixed;
         be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
         be.gateForward(s.lnx, s.g, re.gated, N, C);
-        be.zero(a.dGated);
-        be.linearBackward(dH, re.gated, w.output, a.dGated, g.output, N, C, C);
+        be.linearBackwardOverwritingDx(dH, re.gated, w.output, a.dGated, g.output, N, C, C);
         be.zero(a.dLnx);
         be.zero(a.dG);
         be.gateBackward(a.dGated, s.lnx, s.g, a.dLnx, a.dG, N, C);
@@ -661,9 +658,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Tensor[] xm = re.attMixes;
         Tensor[] dm = a.dMixes;
         be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
-        for (Tensor t : dm) {
-            be.zero(t);
-        }
+        // r and k are written by their linear backward alone, v's by it before its LoRA adds; the rest start at zero
+        be.linearBackwardOverwritingDx(a.dR, xm[MIX_R], w.receptance, dm[MIX_R], g.receptance, N, C, C);
+        be.linearBackwardOverwritingDx(a.dK, xm[MIX_K], w.key, dm[MIX_K], g.key, N, C, C);
+        be.zero(dm[MIX_G]);
+        be.zero(dm[MIX_A]);
+        be.zero(dm[MIX_W]);
         be.loraBackward(a.dG, xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
                 a.dHidden[GATE], dm[MIX_G], g.g1, g.g2, null, N, C, lora.gate(), C);
         be.loraBackward(a.dAlpha, xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha,
@@ -677,15 +677,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             be.zero(a.dVRaw);
             be.zero(a.dVGate);
             be.valueResidualBackward(a.dV, s.vRaw, a.vFirst, s.vGate, a.dVRaw, a.dVFirst, a.dVGate, N, C);
-            be.loraBackward(a.dVGate, xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate,
-                    a.dPre, a.dHidden[MV], dm[MIX_V], g.v1, g.v2, g.v0, N, C, lora.mv(), C);
             dVRaw = a.dVRaw;
         }
-        be.linearBackward(dVRaw, xm[MIX_V], w.value, dm[MIX_V], g.value, N, C, C);
+        be.linearBackwardOverwritingDx(dVRaw, xm[MIX_V], w.value, dm[MIX_V], g.value, N, C, C);
+        if (l > 0) {
+            be.loraBackward(a.dVGate, xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate,
+                    a.dPre, a.dHidden[MV], dm[MIX_V], g.v1, g.v2, g.v0, N, C, lora.mv(), C);
+        }
         be.loraBackward(a.dWRaw, xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
                 a.dHidden[DECAY], dm[MIX_W], g.w1, g.w2, g.w0, N, C, lora.decay(), C);
-        be.linearBackward(a.dK, xm[MIX_K], w.key, dm[MIX_K], g.key, N, C, C);
-        be.linearBackward(a.dR, xm[MIX_R], w.receptance, dm[MIX_R], g.receptance, N, C, C);
         be.zero(a.dLn);
         be.tokenShiftMixesBackward(dm, s.x1, w.attMixes, a.dLn, g.attMixes, B, T, C);
 
@@ -869,7 +869,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final int headRows;
         final double[] lossHost;
         // backward scratch, shared by all layers
-        final Tensor dH, dLn, dFfnAct, dFfnPre, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGate, dY,
+        final Tensor dH, dLn, dFfnAct, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGate, dY,
                 dWRaw, dKA, dKB, dK, dAlpha, dPre;
         /**
          * Six [N, C] slots: the gradients of the time mix's six token-shift mixes (indexed MIX_R …), live only in the
@@ -927,7 +927,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             dKA = dMixes[4];
             dKB = dMixes[5];
             dFfnAct = arena.take(N, F);
-            dFfnPre = arena.take(N, F);
             dG = arena.take(N, C);
             dR = arena.take(N, C);
             dV = arena.take(N, C);

@@ -92,11 +92,16 @@ final class ElementwiseOps {
         });
     }
 
-    /** dx += dOut·2·relu(x). */
-    static void reluSquaredBackward(CpuThreads threads, CpuStore dOut, CpuStore x, CpuStore dx, int n) {
+    /** dx += dOut·2·relu(x), or dx = … when not {@code accumulate} (then dx may be dOut). */
+    static void reluSquaredBackward(CpuThreads threads, CpuStore dOut, CpuStore x, CpuStore dx, int n, boolean accumulate) {
         threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
             for (int i = lo; i < hi; i++) {
-                dx.add(i, dOut.get(i) * 2.0 * Math.max(x.get(i), 0.0));
+                double g = dOut.get(i) * 2.0 * Math.max(x.get(i), 0.0);
+                if (accumulate) {
+                    dx.add(i, g);
+                } else {
+                    dx.set(i, g);
+                }
             }
         });
     }

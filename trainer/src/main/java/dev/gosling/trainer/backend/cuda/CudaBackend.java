@@ -889,7 +889,18 @@ public final class CudaBackend implements Backend {
     @Override
     public void linearBackward(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight,
                                int rows, int in, int outDim) {
-        String op = "linearBackward";
+        linearBackward("linearBackward", dOut, x, weight, dx, dWeight, rows, in, outDim, 1f);
+    }
+
+    @Override
+    public void linearBackwardOverwritingDx(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight,
+                                            int rows, int in, int outDim) {
+        linearBackward("linearBackwardOverwritingDx", dOut, x, weight, dx, dWeight, rows, in, outDim, 0f);
+    }
+
+    /** dxBeta 1: dx accumulates; 0: dx is written. */
+    private void linearBackward(String op, Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight,
+                                int rows, int in, int outDim, float dxBeta) {
         bind();
         dims(op, rows, in, outDim);
         long d = f32(dOut, op, "dOut", (long) rows * outDim).address;
@@ -905,7 +916,7 @@ public final class CudaBackend implements Backend {
             d = bf16Operand(SLOT_SHARED, d, rows, outDim, outDim);
         }
         if (dxs != 0) {
-            gemm(false, false, rows, in, outDim, d, shared, outDim, w, false, in, 1f, dxs, in);
+            gemm(false, false, rows, in, outDim, d, shared, outDim, w, false, in, dxBeta, dxs, in);
         }
         if (dw != 0) {
             gemm(true, false, outDim, in, rows, d, shared, outDim, xs, false, in, 1f, dw, in);
@@ -1219,11 +1230,19 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void reluSquaredBackward(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
-        String op = "reluSquaredBackward";
+        reluSquaredBackward("reluSquaredBackward", dOut, x, dx, rows, C, true);
+    }
+
+    @Override
+    public void reluSquaredBackwardOverwriting(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
+        reluSquaredBackward("reluSquaredBackwardOverwriting", dOut, x, dx, rows, C, false);
+    }
+
+    private void reluSquaredBackward(String op, Tensor dOut, Tensor x, Tensor dx, int rows, int C, boolean accumulate) {
         bind();
         long n = elementwise(op, rows, C);
         args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(x, op, "x", n).address)
-                .ptr(f32(dx, op, "dx", n).address).i64(n);
+                .ptr(f32(dx, op, "dx", n).address).i64(n).i32(accumulate ? 1 : 0);
         if (n > 0) {
             launch1d(reluSqBwd, n, args);
         }

@@ -280,6 +280,7 @@ public final class GpuOpChecks {
             c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.SIGMOID, true, BF16_TOLERANCE, s++));
         }
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, true, s++));
+        c.add(linear(257, 96, 1000, BF16_TOLERANCE, false, true, s++));
         c.add(bf16Rounding(37, 13, s++));
         c.add(bf16Rounding(64, 96, s++));
         return c;
@@ -355,6 +356,7 @@ public final class GpuOpChecks {
         }
         for (int[] d : quick ? new int[][] {{33, 96, 80}} : new int[][] {{33, 96, 80}, {512, 768, 3072}}) {
             c.add(linear(d[0], d[1], d[2], s++));
+            c.add(linear(d[0], d[1], d[2], FP32_TOLERANCE, false, true, s++));
         }
         int[][] loraSizes = quick ? new int[][] {{100, 128, 32, 128}}
                 : new int[][] {{100, 128, 32, 128}, {1000, 768, 64, 768}};
@@ -367,6 +369,7 @@ public final class GpuOpChecks {
             c.add(valueResidual(d[0], d[1], s++));
             c.add(gate(d[0], d[1], s++));
             c.add(reluSquared(d[0], d[1], s++));
+            c.add(reluSquared(d[0], d[1], true, s++));
         }
         for (int[] d : quick ? new int[][] {{37, 128}} : new int[][] {{37, 128}, {1000, 768}}) {
             c.add(keyPrepare(d[0], d[1], s++));
@@ -531,9 +534,17 @@ public final class GpuOpChecks {
         return linear(rows, in, out, tolerance, false, seed);
     }
 
-    /** {@code hold}: the weight is held ({@link Backend#holdGemmOperand}) through the forward and the backward. */
     static Check linear(int rows, int in, int out, double tolerance, boolean hold, long seed) {
-        return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out + (hold ? " held" : ""), tolerance, seed) {
+        return linear(rows, in, out, tolerance, hold, false, seed);
+    }
+
+    /**
+     * {@code hold}: the weight is held ({@link Backend#holdGemmOperand}) through the forward and the backward;
+     * {@code overwrite}: the backward is linearBackwardOverwritingDx into a NaN-poisoned dx, then added to the gradient.
+     */
+    static Check linear(int rows, int in, int out, double tolerance, boolean hold, boolean overwrite, long seed) {
+        return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out + (hold ? " held" : "")
+                + (overwrite ? " overwriting dx" : ""), tolerance, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * in, 1.0));
                 m.put("weight", gaussian(rng, out * in, 1 / Math.sqrt(in)));
@@ -554,8 +565,15 @@ public final class GpuOpChecks {
                 if (hold) {
                     d.backend.holdGemmOperand(t.get("weight"));
                 }
-                d.backend.linearBackward(dOuts.get(0), t.get("x"), t.get("weight"), g.get("x"), g.get("weight"), rows,
-                        in, out);
+                if (overwrite) {
+                    Tensor dx = d.poisoned((long) rows * in);
+                    d.backend.linearBackwardOverwritingDx(dOuts.get(0), t.get("x"), t.get("weight"), dx, g.get("weight"),
+                            rows, in, out);
+                    d.backend.accumulate(dx, g.get("x"));
+                } else {
+                    d.backend.linearBackward(dOuts.get(0), t.get("x"), t.get("weight"), g.get("x"), g.get("weight"), rows,
+                            in, out);
+                }
                 d.backend.releaseGemmOperand();
             }
         };
@@ -643,7 +661,12 @@ public final class GpuOpChecks {
     }
 
     static Check reluSquared(int rows, int C, long seed) {
-        return new OpCase("reluSquared", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+        return reluSquared(rows, C, false, seed);
+    }
+
+    /** {@code inPlace}: reluSquaredBackwardOverwriting with dx = dOut (a NaN-poisoned copy of it), then added to dx. */
+    static Check reluSquared(int rows, int C, boolean inPlace, long seed) {
+        return new OpCase("reluSquared", "rows=" + rows + " C=" + C + (inPlace ? " overwriting in place" : ""), FP32_TOLERANCE, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * C, 1.0));
             }
@@ -656,7 +679,14 @@ public final class GpuOpChecks {
 
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
-                d.backend.reluSquaredBackward(dOuts.get(0), t.get("x"), g.get("x"), rows, C);
+                if (inPlace) {
+                    Tensor dy = d.poisoned((long) rows * C);
+                    d.backend.copy(dOuts.get(0), dy);
+                    d.backend.reluSquaredBackwardOverwriting(dy, t.get("x"), dy, rows, C);
+                    d.backend.accumulate(dy, g.get("x"));
+                } else {
+                    d.backend.reluSquaredBackward(dOuts.get(0), t.get("x"), g.get("x"), rows, C);
+                }
             }
         };
     }
