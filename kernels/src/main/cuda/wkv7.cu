@@ -2,24 +2,42 @@
 // (rows = value index i, columns = key index j), S = 0 at the start of every sample:
 //   ω_j  = exp(−e^{−1/2}·σ(wRaw_j));  sa_i = Σ_j S[i][j]·a_j;  S[i][j] ← S[i][j]·ω_j + sa_i·b_j + v_i·k_j;
 //   y_i  = Σ_j S[i][j]·r_j  (the updated state).
-// Launch: grid (H, B), block 64·L threads: L adjacent lanes per state row i (L = 2, 4 or 8: kernels wkv7_*_l<L>),
-// each holding 64/L of the row's columns, so the backward's three 64×64 slices fit in registers, each step's dot
-// products are L times shorter and an SM runs L times more warps; the L lanes sum through shuffles. Shared-memory
-// vectors are read 4 floats at a time. Saved for backward, in one fp32 buffer:
+// Saved for backward, in one fp32 buffer (the layout of every version):
 //   states [B, H, ⌈T/16⌉, 64, 64]: the state after every 16th step and after the last step, TRANSPOSED
-//           (element (j, i) = S[i][j]), so the backward thread i reads column i contiguously;
+//           (element (j, i) = S[i][j]), so that one column of S is contiguous;
 //   sa     [B·T, H·64] behind it.
-// The backward pass is the reference's "backstepping": it walks t down, reloads S from the snapshot at every chunk
-// end and otherwise inverts one step exactly, S_{t−1}[j][i] = (S_t[j][i] − v_j·k_i − sa_j·b_i)/ω_i, which is well
-// conditioned because ω ≥ e^{−e^{−1/2}} ≈ 0.545; at t = 0 the previous state is exactly 0 and is not inverted.
-// Any T ≥ 1 (the last chunk may be short). Gradients accumulate.
+// Any T ≥ 1 (the last chunk may be short). Gradients accumulate (+=).
+//
+// v5 (in use). The recurrence is serial in T, so the time is T × the latency of one step; v5 shortens that step:
+//  * Staging: every block copies STAGE = 8 steps of its inputs into shared memory at once (cp.async, double
+//    buffered: the copy of the next stage runs while this one computes), so a step waits on no global load and on
+//    no barrier; the blocks' outputs are written per step (forward) or per stage (backward columns).
+//  * Forward, wkv7_forward_v5_g<G>: the 64 rows of a head are independent (sa_i and y_i involve row i only), so a
+//    head is split over G blocks of 64/G rows, L = 2G lanes per row, 128 threads; G > 1 fills the GPU when B·H is
+//    small. Dot products use 4 independent accumulators (short dependency chains).
+//  * Backward, two kernels and no 64×64 reduction on any critical path. With D_t = dS_t + dy_t r_tᵀ (dS the
+//    gradient of the state after step t, flowing down from t+1):
+//      dsa_t = D_t b_t,  dv_t = D_t k_t,  dS_{t−1} = D_t diag(ω_t) + dsa_t a_tᵀ            (rows: row i alone)
+//      dr_t = S_tᵀ dy_t,  dk_t = D_tᵀ v_t,  db_t = D_tᵀ sa_t,  da_t = S_{t−1}ᵀ dsa_t,
+//      dω_t = colsum(D_t ⊙ S_{t−1}),  S_{t−1} = (S_t − v_t k_tᵀ − sa_t b_tᵀ) diag(1/ω_t)     (columns: column j alone)
+//    wkv7_backward_rows_v5_g<G> runs the row recurrence of dS (as the forward: rows split over G blocks) and writes
+//    dsa into a scratch tensor [B·T, H·64] and dv += . wkv7_backward_cols_v5_g<G> then walks each column of S and
+//    of dS down in t given dsa: every update is elementwise, every sum is an output (off the critical path); a head's
+//    64 columns are split over G blocks of 64/G columns, 2 lanes per column (32 rows each). S is reset from the
+//    16-step snapshots and otherwise inverted one step exactly ("backstepping", as the reference), well conditioned
+//    because ω ≥ e^{−e^{−1/2}} ≈ 0.545; at t = 0 the previous state is exactly 0.
+//
+// v4 (kept for comparison in GpuBench): grid (H, B), 128 threads, 2 lanes per state row, one step at a time with
+// its inputs loaded a step ahead and two barriers per step; the backward holds column i of S and row and column i of
+// dS per thread (the reference's layout).
 #include "common.cuh"
 
 #define N GOSLING_HEAD
 #define CHUNK 16
+#define STAGE 8
 #define W_SCALE (-0.6065306597126334f)
 
-// Sum over the L lanes of a row (adjacent lanes of one warp).
+// Sum over the L lanes of a row (adjacent lanes of one warp); every lane gets the sum.
 template <int L>
 __device__ __forceinline__ float lane_sum(float x) {
 #pragma unroll
@@ -33,8 +51,418 @@ __device__ __forceinline__ void ld4(const float* v, int at, float (&o)[4]) {
     o[0] = t.x; o[1] = t.y; o[2] = t.z; o[3] = t.w;
 }
 
+__device__ __forceinline__ float sigmoid_w(float w) { return 1.0f / (1.0f + expf(-w)); }
+
+// ω from σ(wRaw): the one formula of every v5 kernel, so the backward inverts exactly the forward's ω.
+__device__ __forceinline__ float decay_of(float sig) { return expf(W_SCALE * sig); }
+
+// ------------------------------------------------------------------------------------------------ async copies
+// 16 bytes global → shared, asynchronous on sm_80+ (cp.async), a plain copy before; made visible to the copying
+// thread by copy_wait() and to the block by a barrier after it.
+
+__device__ __forceinline__ void copy16(float* dst, const float* src) {
+#if __CUDA_ARCH__ >= 800
+    unsigned s;
+    asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(s) : "l"(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
+#else
+    *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(src);
+#endif
+}
+
+__device__ __forceinline__ void copy_commit() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void copy_wait() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+#endif
+}
+
+// Steps [t0, t0 + STAGE) ∩ [0, T) of cols [c0, c0 + COLS) of a head's [T, C] slice (head = its element (0, 0))
+// into dst[STAGE][COLS]; NT threads, 4 floats each per copy. Steps ≥ T are not copied (and never read).
+template <int COLS, int NT>
+__device__ __forceinline__ void stage_copy(float* dst, const float* __restrict__ src, i64 head, int c0, int t0, int T,
+                                           int C) {
+    constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP;
+#pragma unroll
+    for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
+        int e = m * NT + threadIdx.x, tt = e / PER_STEP, c4 = e % PER_STEP;
+        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) copy16(dst + tt * COLS + 4 * c4, src + head + (i64)(t0 + tt) * C + c0 + 4 * c4);
+    }
+}
+
+// After copy_wait(): the thread turns the wRaw values it copied itself (same mapping as stage_copy) into ω, or into
+// σ(wRaw) when sigmoid_only.
+template <int COLS, int NT>
+__device__ __forceinline__ void stage_decay(float* w, int t0, int T, bool sigmoid_only) {
+    constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP;
+#pragma unroll
+    for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
+        int e = m * NT + threadIdx.x, tt = e / PER_STEP, c4 = e % PER_STEP;
+        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
+            float4* p = reinterpret_cast<float4*>(w + tt * COLS + 4 * c4);
+            float4 x = *p;
+            x.x = sigmoid_w(x.x); x.y = sigmoid_w(x.y); x.z = sigmoid_w(x.z); x.w = sigmoid_w(x.w);
+            if (!sigmoid_only) {
+                x.x = decay_of(x.x); x.y = decay_of(x.y); x.z = decay_of(x.z); x.w = decay_of(x.w);
+            }
+            *p = x;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ v5 forward
+
+// Inputs of a stage for the row kernels: the head's r, ω, k, a, b (all 64 columns) and ROW_STREAMS per-row streams
+// (this block's ROWS rows).
+template <int ROWS, int ROW_STREAMS>
+struct RowStage {
+    float vec[5][STAGE][N];
+    float row[ROW_STREAMS][STAGE][ROWS];
+};
+
+// Lane `part` of L holds the columns 4·(q·L + part) + c, q < 64/(4L), c < 4: adjacent lanes read adjacent 16-byte
+// words of a shared vector (no bank conflicts).
 template <int L>
-__device__ __forceinline__ void forward(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
+__device__ __forceinline__ int lane_col(int q, int part) { return 4 * (q * L + part); }
+
+template <int G>
+__device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
+        const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
+        const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
+    constexpr int ROWS = N / G, L = 2 * G, NT = ROWS * L, COLS = N / L, Q = COLS / 4;
+    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
+    const int il = threadIdx.x / L, part = threadIdx.x % L, i = g * ROWS + il;
+    const int C = H * N;
+    const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
+    const i64 head = (i64)bb * T * C + (i64)hh * N;
+    __shared__ __align__(16) RowStage<ROWS, 1> st[2];
+    float state[COLS];
+#pragma unroll
+    for (int j = 0; j < COLS; j++) state[j] = 0.0f;
+
+    auto issue = [&](int s, RowStage<ROWS, 1>& d) {
+        int t0 = s * STAGE;
+        stage_copy<N, NT>(&d.vec[0][0][0], r_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[1][0][0], w_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[2][0][0], k_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[3][0][0], a_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[4][0][0], b_, head, 0, t0, T, C);
+        stage_copy<ROWS, NT>(&d.row[0][0][0], v_, head, g * ROWS, t0, T, C);
+        copy_commit();
+    };
+
+    issue(0, st[0]);
+    for (int s = 0; s < stages; s++) {
+        RowStage<ROWS, 1>& cur = st[s & 1];
+        const int t0 = s * STAGE;
+        copy_wait();
+        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T, false);
+        __syncthreads();  // this stage visible; every thread is done with the other buffer
+        if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
+        const int n = min(STAGE, T - t0);
+        // y_{t−1} = S_{t−1} r_{t−1} is summed with sa_t = S_{t−1} a_t (one lane reduction per step on the chain);
+        // the stage's last y after its loop
+        for (int tt = 0; tt < n; tt++) {
+            const int t = t0 + tt;
+            const float* rp = cur.vec[0][tt > 0 ? tt - 1 : 0];
+            const float* wv = cur.vec[1][tt];
+            const float* kv = cur.vec[2][tt];
+            const float* av = cur.vec[3][tt];
+            const float* bv = cur.vec[4][tt];
+            const float vi = cur.row[0][tt][il];
+            float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, ya[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float a4[4], r4[4];
+                ld4(av, lane_col<L>(q, part), a4);
+                ld4(rp, lane_col<L>(q, part), r4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    acc[c] += state[4 * q + c] * a4[c];
+                    ya[c] += state[4 * q + c] * r4[c];
+                }
+            }
+            const float sa = lane_sum<L>((acc[0] + acc[1]) + (acc[2] + acc[3]));
+            const float y = lane_sum<L>((ya[0] + ya[1]) + (ya[2] + ya[3]));
+            const i64 idx = head + (i64)t * C + i;
+            if (part == 0 && tt > 0) y_[idx - C] = y;
+            if (part == L - 1) sa_[idx] = sa;
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float w4[4], b4[4], k4[4];
+                int at = lane_col<L>(q, part);
+                ld4(wv, at, w4);
+                ld4(bv, at, b4);
+                ld4(kv, at, k4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) state[4 * q + c] = state[4 * q + c] * w4[c] + (sa * b4[c] + vi * k4[c]);
+            }
+            if ((t + 1) % CHUNK == 0 || t == T - 1) {
+                float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i;
+#pragma unroll
+                for (int q = 0; q < Q; q++) {
+#pragma unroll
+                    for (int c = 0; c < 4; c++) snap[(lane_col<L>(q, part) + c) * N] = state[4 * q + c];
+                }
+            }
+        }
+        {
+            const float* rv = cur.vec[0][n - 1];
+            float ya[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float r4[4];
+                ld4(rv, lane_col<L>(q, part), r4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) ya[c] += state[4 * q + c] * r4[c];
+            }
+            const float y = lane_sum<L>((ya[0] + ya[1]) + (ya[2] + ya[3]));
+            if (part == 0) y_[head + (i64)(t0 + n - 1) * C + i] = y;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ v5 backward, rows
+
+template <int G>
+__device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __restrict__ r_,
+        const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ a_,
+        const float* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
+        float* __restrict__ dsa_) {
+    constexpr int ROWS = N / G, L = 2 * G, NT = ROWS * L, COLS = N / L, Q = COLS / 4;
+    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
+    const int il = threadIdx.x / L, part = threadIdx.x % L, i = g * ROWS + il;
+    const int C = H * N;
+    const int stages = (T + STAGE - 1) / STAGE;
+    const i64 head = (i64)bb * T * C + (i64)hh * N;
+    __shared__ __align__(16) RowStage<ROWS, 2> st[2];
+    float dS[COLS];  // this lane's columns of row i of dS_t (the gradient flowing into step t from above)
+#pragma unroll
+    for (int j = 0; j < COLS; j++) dS[j] = 0.0f;
+
+    auto issue = [&](int s, RowStage<ROWS, 2>& d) {
+        int t0 = s * STAGE;
+        stage_copy<N, NT>(&d.vec[0][0][0], r_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[1][0][0], w_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[2][0][0], k_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[3][0][0], a_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[4][0][0], b_, head, 0, t0, T, C);
+        stage_copy<ROWS, NT>(&d.row[0][0][0], dy_, head, g * ROWS, t0, T, C);
+        stage_copy<ROWS, NT>(&d.row[1][0][0], dv_, head, g * ROWS, t0, T, C);
+        copy_commit();
+    };
+
+    issue(stages - 1, st[(stages - 1) & 1]);
+    for (int s = stages - 1; s >= 0; s--) {
+        RowStage<ROWS, 2>& cur = st[s & 1];
+        const int t0 = s * STAGE;
+        copy_wait();
+        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T, false);
+        __syncthreads();
+        if (s > 0) issue(s - 1, st[(s - 1) & 1]);
+        const int n = min(STAGE, T - t0);
+        for (int tt = n - 1; tt >= 0; tt--) {
+            const int t = t0 + tt;
+            const float* rv = cur.vec[0][tt];
+            const float* wv = cur.vec[1][tt];
+            const float* kv = cur.vec[2][tt];
+            const float* av = cur.vec[3][tt];
+            const float* bv = cur.vec[4][tt];
+            const float dyi = cur.row[0][tt][il];
+            float sacc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, vacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float r4[4], b4[4], k4[4];
+                int at = lane_col<L>(q, part);
+                ld4(rv, at, r4);
+                ld4(bv, at, b4);
+                ld4(kv, at, k4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    float d = dS[4 * q + c] + dyi * r4[c];
+                    dS[4 * q + c] = d;
+                    sacc[c] += d * b4[c];
+                    vacc[c] += d * k4[c];
+                }
+            }
+            const float dsa = lane_sum<L>((sacc[0] + sacc[1]) + (sacc[2] + sacc[3]));
+            const float dv = lane_sum<L>((vacc[0] + vacc[1]) + (vacc[2] + vacc[3]));
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float w4[4], a4[4];
+                int at = lane_col<L>(q, part);
+                ld4(wv, at, w4);
+                ld4(av, at, a4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) dS[4 * q + c] = dS[4 * q + c] * w4[c] + dsa * a4[c];
+            }
+            const i64 idx = head + (i64)t * C + i;
+            if (part == 0) dsa_[idx] = dsa;
+            if (part == L - 1) dv_[idx] = cur.row[1][tt][il] + dv;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ v5 backward, columns
+
+// Inputs of a stage for the column kernel: v, sa, dy, dsa of all 64 rows; r, σ(wRaw), k, a, b of this block's
+// COLSB columns.
+template <int COLSB>
+struct ColStage {
+    float row[4][STAGE][N];
+    float col[5][STAGE][COLSB];
+};
+
+template <int G>
+__device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __restrict__ r_,
+        const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ v_,
+        const float* __restrict__ a_, const float* __restrict__ b_, const float* __restrict__ dy_,
+        const float* __restrict__ s_, const float* __restrict__ sa_, const float* __restrict__ dsa_,
+        float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ da_,
+        float* __restrict__ db_) {
+    constexpr int COLSB = N / G, NT = 2 * COLSB, RH = N / 2, QR = RH / 4;
+    constexpr int OUT_PER = STAGE * COLSB / NT;  // outputs of one quantity per thread per stage
+    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
+    const int ci = threadIdx.x >> 1, half = threadIdx.x & 1, col = g * COLSB + ci;
+    const int C = H * N;
+    const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
+    const i64 head = (i64)bb * T * C + (i64)hh * N;
+    const float* snaps = s_ + ((i64)bb * H + hh) * chunks * (N * N) + (i64)col * N;
+    __shared__ __align__(16) ColStage<COLSB> st[2];
+    __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
+    float* const grads[5] = {dr_, dw_, dk_, db_, da_};
+    // this lane's rows of column `col` of S_t and of dS_t: rows 4·(2q + half) + c, q < 8, c < 4
+    float S[RH], dS[RH], snap[RH];
+#pragma unroll
+    for (int j = 0; j < RH; j++) dS[j] = 0.0f;
+
+    auto issue = [&](int s, ColStage<COLSB>& d) {
+        int t0 = s * STAGE;
+        stage_copy<N, NT>(&d.row[0][0][0], v_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.row[1][0][0], sa_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.row[2][0][0], dy_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.row[3][0][0], dsa_, head, 0, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[0][0][0], r_, head, g * COLSB, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[1][0][0], w_, head, g * COLSB, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[2][0][0], k_, head, g * COLSB, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[3][0][0], a_, head, g * COLSB, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[4][0][0], b_, head, g * COLSB, t0, T, C);
+        copy_commit();
+    };
+    auto load_snap = [&](int chunk) {
+        const float4* p = reinterpret_cast<const float4*>(snaps + (i64)chunk * (N * N));
+#pragma unroll
+        for (int q = 0; q < QR; q++) {
+            float4 x = p[2 * q + half];
+            snap[4 * q] = x.x; snap[4 * q + 1] = x.y; snap[4 * q + 2] = x.z; snap[4 * q + 3] = x.w;
+        }
+    };
+    // the accumulating gradients' old values, fetched a stage ahead: element m·NT + threadIdx.x of the stage
+    float oldc[5][OUT_PER], oldn[5][OUT_PER];
+    auto load_old = [&](int s, float (&o)[5][OUT_PER]) {
+        int t0 = s * STAGE;
+#pragma unroll
+        for (int m = 0; m < OUT_PER; m++) {
+            int e = m * NT + threadIdx.x, tt = e / COLSB, cc = e % COLSB;
+            i64 idx = head + (i64)(t0 + tt) * C + g * COLSB + cc;
+#pragma unroll
+            for (int p = 0; p < 5; p++) o[p][m] = t0 + tt < T ? grads[p][idx] : 0.0f;
+        }
+    };
+
+    const int last = stages - 1;
+    load_snap(last / 2);
+    load_old(last, oldc);
+    issue(last, st[last & 1]);
+    for (int s = last; s >= 0; s--) {
+        ColStage<COLSB>& cur = st[s & 1];
+        const int t0 = s * STAGE;
+        if (s > 0) load_old(s - 1, oldn);
+        copy_wait();
+        stage_decay<COLSB, NT>(&cur.col[1][0][0], t0, T, true);
+        __syncthreads();
+        if (s > 0) issue(s - 1, st[(s - 1) & 1]);
+        if (s == last || (s & 1)) {
+            // this stage ends a 16-step chunk: S restarts from that chunk's snapshot
+#pragma unroll
+            for (int j = 0; j < RH; j++) S[j] = snap[j];
+            if (s / 2 > 0) load_snap(s / 2 - 1);
+        }
+        const int n = min(STAGE, T - t0);
+        for (int tt = n - 1; tt >= 0; tt--) {
+            const int t = t0 + tt;
+            const float ri = cur.col[0][tt][ci], sig = cur.col[1][tt][ci], ki = cur.col[2][tt][ci];
+            const float ai = cur.col[3][tt][ci], bi = cur.col[4][tt][ci];
+            const float wi = decay_of(sig);
+            const float iwi = t == 0 ? 0.0f : 1.0f / wi;  // S_{−1} = 0 exactly
+            const float* vv = cur.row[0][tt];
+            const float* sav = cur.row[1][tt];
+            const float* dyv = cur.row[2][tt];
+            const float* dsav = cur.row[3][tt];
+            float dr = 0.0f, dw = 0.0f, dk = 0.0f, db = 0.0f, da = 0.0f;
+#pragma unroll
+            for (int q = 0; q < QR; q++) {
+                float v4[4], sa4[4], dy4[4], dsa4[4];
+                int at = 4 * (2 * q + half);
+                ld4(vv, at, v4);
+                ld4(sav, at, sa4);
+                ld4(dyv, at, dy4);
+                ld4(dsav, at, dsa4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    int j = 4 * q + c;
+                    dr += S[j] * dy4[c];
+                    float prev = (S[j] - ki * v4[c] - bi * sa4[c]) * iwi;
+                    S[j] = prev;
+                    float d = dS[j] + ri * dy4[c];
+                    dw += d * prev;
+                    dk += d * v4[c];
+                    db += d * sa4[c];
+                    da += prev * dsa4[c];
+                    dS[j] = d * wi + ai * dsa4[c];
+                }
+            }
+            dr = lane_sum<2>(dr);
+            dw = lane_sum<2>(dw);
+            dk = lane_sum<2>(dk);
+            db = lane_sum<2>(db);
+            da = lane_sum<2>(da);
+            if (half == 0) {
+                outs[0][tt][ci] = dr;
+                outs[1][tt][ci] = dw * (W_SCALE * wi * sig * (1.0f - sig));
+                outs[2][tt][ci] = dk;
+            } else {
+                outs[3][tt][ci] = db;
+                outs[4][tt][ci] = da;
+            }
+        }
+        __syncthreads();  // outs complete
+#pragma unroll
+        for (int m = 0; m < OUT_PER; m++) {
+            int e = m * NT + threadIdx.x, tt = e / COLSB, cc = e % COLSB;
+            if (t0 + tt < T) {
+                i64 idx = head + (i64)(t0 + tt) * C + g * COLSB + cc;
+#pragma unroll
+                for (int p = 0; p < 5; p++) grads[p][idx] = oldc[p][m] + outs[p][tt][cc];
+            }
+        }
+#pragma unroll
+        for (int p = 0; p < 5; p++) {
+#pragma unroll
+            for (int m = 0; m < OUT_PER; m++) oldc[p][m] = oldn[p][m];
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ v4
+
+template <int L>
+__device__ __forceinline__ void forward_v4(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
         const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
         const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
     constexpr int COLS = N / L;
@@ -99,7 +527,7 @@ __device__ __forceinline__ void forward(int T, int H, const float* __restrict__ 
 }
 
 template <int L>
-__device__ __forceinline__ void backward(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
+__device__ __forceinline__ void backward_v4(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
         const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
         const float* __restrict__ b_, const float* __restrict__ dy_, const float* __restrict__ s_,
         const float* __restrict__ sa_, float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_,
@@ -126,8 +554,8 @@ __device__ __forceinline__ void backward(int T, int H, const float* __restrict__
         float gr0 = gr, gw0 = gw, gk0 = gk, gv0 = gv, ga0 = ga, gb0 = gb;
         __syncthreads();
         float ri = rn, ki = kn, ai = an, bi = bn, dyi = dyn;
-        float sig = 1.0f / (1.0f + expf(-wn));
-        float wi = expf(W_SCALE * sig);
+        float sig = sigmoid_w(wn);
+        float wi = decay_of(sig);
         if (part == 0) {
             r[i] = ri;
             w[i] = wi;
@@ -215,20 +643,73 @@ __device__ __forceinline__ void backward(int T, int H, const float* __restrict__
     }
 }
 
-#define WKV7_VARIANT(L)                                                                                              \
-    extern "C" __global__ void __launch_bounds__(N * L) wkv7_forward_l##L(int T, int H, const float* r_,           \
-            const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_,        \
-            float* s_, float* sa_) {                                                                               \
-        forward<L>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);                                                     \
-    }                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(N * L) wkv7_backward_l##L(int T, int H, const float* r_,          \
-            const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,  \
-            const float* s_, const float* sa_, float* dr_, float* dw_, float* dk_, float* dv_, float* da_,         \
-            float* db_) {                                                                                          \
-        backward<L>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dr_, dw_, dk_, dv_, da_, db_);                     \
-    }
+// ------------------------------------------------------------------------------------------------ entry points
+// v5: G = 1, 2 or 4 blocks per head (rows for the forward and the backward's row pass, columns for its column pass).
+// The launcher gives the forward and the row pass grid (H·G, B) × 128 threads, the column pass grid (H·G, B) ×
+// 128/G threads; the row pass before the column pass, dsa a [B·T, H·64] scratch tensor.
 
-// dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_l<L>, given dy and the saved buffers.
-WKV7_VARIANT(2)
-WKV7_VARIANT(4)
-WKV7_VARIANT(8)
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_g1(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_g1(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_g1(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_g2(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<2>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_g2(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<2>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_g2(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_g4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_g4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(32) wkv7_backward_cols_v5_g4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+// v4: grid (H, B) × 128 threads. dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_v4.
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v4(int T, int H, const float* r_, const float* w_,
+        const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_, float* sa_) {
+    forward_v4<2>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_v4(int T, int H, const float* r_, const float* w_,
+        const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_, const float* s_,
+        const float* sa_, float* dr_, float* dw_, float* dk_, float* dv_, float* da_, float* db_) {
+    backward_v4<2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dr_, dw_, dk_, dv_, da_, db_);
+}

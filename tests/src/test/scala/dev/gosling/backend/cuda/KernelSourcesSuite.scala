@@ -43,12 +43,15 @@ class KernelSourcesSuite extends AnyFunSuite {
   test("the WKV7 variants the backend selects from are all instantiated") {
     val backend = Files.readString(
       Shared.repo.resolve("trainer/src/main/java/dev/gosling/trainer/backend/cuda/CudaBackend.java"))
-    val lanes = "WKV7_LANES = \\{([0-9, ]+)\\}".r.findFirstMatchIn(backend).get.group(1).split(",").map(_.trim)
-    assert(lanes.length == 3)
-    assert(backend.contains("loader.kernel(\"wkv7\", \"wkv7_forward_l\" + WKV7_LANES[v])"))
-    assert(backend.contains("loader.kernel(\"wkv7\", \"wkv7_backward_l\" + WKV7_LANES[v])"))
+    val splits = "WKV7_SPLITS = \\{([0-9, ]+)\\}".r.findFirstMatchIn(backend).get.group(1).split(",").map(_.trim)
+    assert(splits.toSeq == Seq("1", "2", "4"))
     val src = Files.readString(cudaDir.resolve("wkv7.cu"))
-    for (l <- lanes) assert(src.contains(s"WKV7_VARIANT($l)"), s"wkv7.cu does not instantiate $l lanes")
+    for (g <- splits) {
+      assert(src.contains(s"wkv7_backward_cols_v5_g$g(") && src.contains(s"backward_cols_v5<$g>("),
+        s"wkv7.cu does not instantiate v5 with $g blocks per head")
+      for (k <- Seq("forward", "backward_rows", "backward_cols"))
+        assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_${k}_v5_g$g")"""), s"the backend does not load ${k} g$g")
+    }
   }
 
   test("a build on a machine with nvcc carries one fatbin per source") {

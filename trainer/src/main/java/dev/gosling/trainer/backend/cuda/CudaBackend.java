@@ -140,12 +140,18 @@ public final class CudaBackend implements Backend {
             normBwdParams, tokenShiftFwd, tokenShiftBwdX, tokenShiftBwdMix, keyPrepareFwd, keyPrepareBwd, bonusFwd,
             bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial, sumSquaresPartial, adamw;
 
-    /** WKV7 kernel variants: lanes per state row (wkv7.cu). */
-    static final int[] WKV7_LANES = {2, 4, 8};
-    private final Kernel[] wkv7Fwd = new Kernel[WKV7_LANES.length];
-    private final Kernel[] wkv7Bwd = new Kernel[WKV7_LANES.length];
-    /** Index into WKV7_LANES of the variant in use: 2 lanes, the fastest of the three on an H100 (kernels/NOTES.md). */
-    private int wkv7Variant = 0;
+    /**
+     * WKV7 kernels (wkv7.cu): v5 in use, with 1, 2 or 4 blocks per head ({@link #WKV7_SPLITS}; forward, backward row
+     * pass, backward column pass), and v4, kept for comparison in {@link GpuBench}.
+     */
+    static final int[] WKV7_SPLITS = {1, 2, 4};
+    private final Kernel wkv7FwdV4, wkv7BwdV4;
+    private final Kernel[] wkv7Fwd, wkv7Rows, wkv7Cols;
+    /** The WKV7 kernels in use; {@link Wkv7Choice#AUTO} picks v5 and its splits from B·H and the SM count. */
+    private Wkv7Choice wkv7Choice = Wkv7Choice.AUTO;
+    /** dsa of the WKV7 backward ([B·T, H·64] fp32; grows once, then is reused). */
+    private long wkvScratch;
+    private long wkvScratchBytes;
 
     /** The backend on device 0, kernels from the jar's fatbins (NVRTC where none fits). */
     public CudaBackend() {
@@ -204,10 +210,14 @@ public final class CudaBackend implements Backend {
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
         bonusFwd = loader.kernel("bonus", "bonus_forward");
         bonusBwd = loader.kernel("bonus", "bonus_backward");
-        for (int v = 0; v < WKV7_LANES.length; v++) {
-            wkv7Fwd[v] = loader.kernel("wkv7", "wkv7_forward_l" + WKV7_LANES[v]);
-            wkv7Bwd[v] = loader.kernel("wkv7", "wkv7_backward_l" + WKV7_LANES[v]);
-        }
+        wkv7Fwd = new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_g1"), loader.kernel("wkv7", "wkv7_forward_v5_g2"),
+                loader.kernel("wkv7", "wkv7_forward_v5_g4")};
+        wkv7Rows = new Kernel[] {loader.kernel("wkv7", "wkv7_backward_rows_v5_g1"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_g2"), loader.kernel("wkv7", "wkv7_backward_rows_v5_g4")};
+        wkv7Cols = new Kernel[] {loader.kernel("wkv7", "wkv7_backward_cols_v5_g1"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_g2"), loader.kernel("wkv7", "wkv7_backward_cols_v5_g4")};
+        wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
+        wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
         ceBwd = loader.kernel("cross_entropy", "cross_entropy_backward");
         columnFinish = loader.kernel("reduce", "column_finish");
@@ -903,19 +913,71 @@ public final class CudaBackend implements Backend {
         finishColumns(partialKA, dka, slices, C);
     }
 
-    /** Selects the WKV7 kernel variant by its lanes per state row (2, 4 or 8); for the checks and the benchmark. */
-    void useWkv7Lanes(int lanes) {
-        for (int v = 0; v < WKV7_LANES.length; v++) {
-            if (WKV7_LANES[v] == lanes) {
-                wkv7Variant = v;
-                return;
+    /**
+     * Which WKV7 kernels run: version 4 or 5; for v5 the blocks per head of the forward and the backward row pass
+     * (rowSplit) and of the backward column pass (colSplit), each 1, 2 or 4, or 0 for the automatic choice; passes
+     * (v5 backward, for the benchmark): 1 the row pass only, 2 the column pass only, 3 both.
+     */
+    record Wkv7Choice(int version, int rowSplit, int colSplit, int passes) {
+        static final Wkv7Choice AUTO = new Wkv7Choice(5, 0, 0, 3);
+        static final Wkv7Choice V4 = new Wkv7Choice(4, 0, 0, 3);
+
+        static Wkv7Choice v5(int rowSplit, int colSplit) {
+            return new Wkv7Choice(5, rowSplit, colSplit, 3);
+        }
+
+        Wkv7Choice {
+            if (version != 4 && version != 5 || rowSplit != 0 && split(rowSplit) < 0
+                    || colSplit != 0 && split(colSplit) < 0 || passes < 1
+                    || passes > 3) {
+                throw new IllegalArgumentException("no WKV7 variant " + version + "/" + rowSplit + "/" + colSplit
+                        + "/" + passes);
             }
         }
-        throw new IllegalArgumentException("no WKV7 variant with " + lanes + " lanes per row");
+
+        Wkv7Choice passes(int p) {
+            return new Wkv7Choice(version, rowSplit, colSplit, p);
+        }
+
+        @Override
+        public String toString() {
+            return version == 4 ? "v4" : "v5" + (rowSplit == 0 && colSplit == 0 ? "" : " g" + rowSplit + "/" + colSplit)
+                    + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
+        }
     }
 
-    int wkv7Lanes() {
-        return WKV7_LANES[wkv7Variant];
+    /** Index of g (blocks per head) in WKV7_SPLITS; -1 when there is no such kernel. */
+    private static int split(int g) {
+        for (int v = 0; v < WKV7_SPLITS.length; v++) {
+            if (WKV7_SPLITS[v] == g) {
+                return v;
+            }
+        }
+        return -1;
+    }
+
+    /** Selects the WKV7 kernels; for the checks and the benchmark. */
+    void useWkv7(Wkv7Choice choice) {
+        wkv7Choice = choice;
+    }
+
+    Wkv7Choice wkv7Choice() {
+        return wkv7Choice;
+    }
+
+    /**
+     * v5's blocks per head when not chosen: the most (1, 2 or 4) that keep B·H·G blocks within the SMs, so a small
+     * batch spreads each head over several SMs; 1 when B·H alone fills them.
+     */
+    int wkv7AutoSplit(int B, int H) {
+        long heads = (long) B * H;
+        int best = 1;
+        for (int g : WKV7_SPLITS) {
+            if (heads * g <= multiprocessors) {
+                best = g;
+            }
+        }
+        return best;
     }
 
     /** CUDA layout: the state after every 16th and the last step, [B, H, ⌈T/16⌉, 64, 64], then sa [B·T, H·64]. */
@@ -929,6 +991,15 @@ public final class CudaBackend implements Backend {
         return (T + 15) / 16;
     }
 
+    /** v5 copies 16-byte words: every WKV7 tensor must start on a 16-byte boundary (allocations and views by 4). */
+    private static long aligned16(long address, String op, String name) {
+        if ((address & 15) != 0) {
+            throw new IllegalArgumentException(op + ": " + name + " is not 16-byte aligned (a view at an offset that"
+                    + " is not a multiple of 4 elements)");
+        }
+        return address;
+    }
+
     @Override
     public void wkv7Forward(Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor out, Tensor saved,
                             int B, int T, int H) {
@@ -937,12 +1008,23 @@ public final class CudaBackend implements Backend {
         long n = sequenceDims(op, B, T, H * N);
         long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
         long sa = s + 4L * B * H * chunks(T) * N * N;
-        args.reset().i32(T).i32(H).ptr(f32(r, op, "r", n).address).ptr(f32(wRaw, op, "wRaw", n).address)
-                .ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address).ptr(f32(a, op, "a", n).address)
-                .ptr(f32(b, op, "b", n).address).ptr(f32(out, op, "out", n).address).ptr(s).ptr(sa);
-        if (n > 0) {
-            wkv7Fwd[wkv7Variant].launch(H, B, 1, wkv7Lanes() * N, 1, 1, 0, stream, args);
+        long rp = f32(r, op, "r", n).address, wp = f32(wRaw, op, "wRaw", n).address, kp = f32(k, op, "k", n).address;
+        long vp = f32(v, op, "v", n).address, ap = f32(a, op, "a", n).address, bp = f32(b, op, "b", n).address;
+        long yp = f32(out, op, "out", n).address;
+        if (n == 0) {
+            return;
         }
+        args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(yp).ptr(s).ptr(sa);
+        Wkv7Choice c = wkv7Choice;
+        if (c.version() == 4) {
+            wkv7FwdV4.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
+            return;
+        }
+        for (long p : new long[] {rp, wp, kp, vp, ap, bp, yp, s}) {
+            aligned16(p, op, "a tensor");
+        }
+        int g = c.rowSplit() == 0 ? wkv7AutoSplit(B, H) : c.rowSplit();
+        wkv7Fwd[split(g)].launch(H * g, B, 1, 2 * N, 1, 1, 0, stream, args);
     }
 
     @Override
@@ -953,15 +1035,50 @@ public final class CudaBackend implements Backend {
         long n = sequenceDims(op, B, T, H * N);
         long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
         long sa = s + 4L * B * H * chunks(T) * N * N;
-        args.reset().i32(T).i32(H).ptr(f32(r, op, "r", n).address).ptr(f32(wRaw, op, "wRaw", n).address)
-                .ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address).ptr(f32(a, op, "a", n).address)
-                .ptr(f32(b, op, "b", n).address).ptr(f32(dOut, op, "dOut", n).address).ptr(s).ptr(sa)
-                .ptr(f32(dr, op, "dr", n).address).ptr(f32(dwRaw, op, "dwRaw", n).address)
-                .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(f32(da, op, "da", n).address)
-                .ptr(f32(db, op, "db", n).address);
-        if (n > 0) {
-            wkv7Bwd[wkv7Variant].launch(H, B, 1, wkv7Lanes() * N, 1, 1, 0, stream, args);
+        long rp = f32(r, op, "r", n).address, wp = f32(wRaw, op, "wRaw", n).address, kp = f32(k, op, "k", n).address;
+        long vp = f32(v, op, "v", n).address, ap = f32(a, op, "a", n).address, bp = f32(b, op, "b", n).address;
+        long dyp = f32(dOut, op, "dOut", n).address;
+        long drp = f32(dr, op, "dr", n).address, dwp = f32(dwRaw, op, "dwRaw", n).address;
+        long dkp = f32(dk, op, "dk", n).address, dvp = f32(dv, op, "dv", n).address;
+        long dap = f32(da, op, "da", n).address, dbp = f32(db, op, "db", n).address;
+        if (n == 0) {
+            return;
         }
+        Wkv7Choice c = wkv7Choice;
+        if (c.version() == 4) {
+            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
+                    .ptr(drp).ptr(dwp).ptr(dkp).ptr(dvp).ptr(dap).ptr(dbp);
+            wkv7BwdV4.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
+            return;
+        }
+        for (long p : new long[] {rp, wp, kp, vp, ap, bp, dyp, s, drp, dwp, dkp, dvp, dap, dbp}) {
+            aligned16(p, op, "a tensor");
+        }
+        long dsa = wkvScratch(n);
+        if ((c.passes() & 1) != 0) {
+            int g = c.rowSplit() == 0 ? wkv7AutoSplit(B, H) : c.rowSplit();
+            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa);
+            wkv7Rows[split(g)].launch(H * g, B, 1, 2 * N, 1, 1, 0, stream, args);
+        }
+        if ((c.passes() & 2) != 0) {
+            int g = c.colSplit() == 0 ? wkv7AutoSplit(B, H) : c.colSplit();
+            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
+                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp);
+            wkv7Cols[split(g)].launch(H * g, B, 1, 2 * N / g, 1, 1, 0, stream, args);
+        }
+    }
+
+    /** The WKV7 backward's dsa scratch, at least {@code floats} fp32 values (grows, then is reused). */
+    private long wkvScratch(long floats) {
+        long bytes = 4L * floats;
+        if (wkvScratchBytes < bytes) {
+            if (wkvScratch != 0) {
+                allocator.free(wkvScratch);
+            }
+            wkvScratch = deviceAlloc(bytes, "the WKV7 backward's dsa scratch");
+            wkvScratchBytes = bytes;
+        }
+        return wkvScratch;
     }
 
     @Override

@@ -20,8 +20,10 @@ import java.util.Locale;
  *
  * <pre>
  *   java -cp 'lib/*' dev.gosling.trainer.backend.cuda.GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc]
- *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N]
+ *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N] [--wkv7]
  * </pre>
+ * {@code --wkv7}: the WKV7 checks and timings only (every kernel variant), and the NVRTC pass of the WKV7 checks;
+ * no other op, no training check or benchmark.
  * After the op checks: the op checks of the GEMM ops again with bf16 GEMMs, a whole training step (L2-D128 ctx 64) and a 200-step
  * loss curve against the CPU backend ({@link dev.gosling.trainer.train.TrainStepCheck}) with fp32 and with bf16
  * GEMMs, and the training benchmark ({@link dev.gosling.trainer.train.TrainBenchmark}, the issue's four cases unless
@@ -38,6 +40,7 @@ public final class GpuCheck {
         boolean ops = true;
         boolean trainCheck = true;
         boolean trainBench = true;
+        boolean wkv7Only = false;
         int trainSteps = 5;
         List<dev.gosling.trainer.train.TrainBenchmark.Case> trainCases = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
@@ -50,10 +53,11 @@ public final class GpuCheck {
                 case "--no-train-bench" -> trainBench = false;
                 case "--train-case" -> trainCases.add(dev.gosling.trainer.train.TrainBenchmark.parse(argv[++i]));
                 case "--train-steps" -> trainSteps = Integer.parseInt(argv[++i]);
+                case "--wkv7" -> wkv7Only = true;
                 default -> {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
                             + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"
-                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N]");
+                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--wkv7]");
                     System.exit(2);
                 }
             }
@@ -75,13 +79,16 @@ public final class GpuCheck {
                     cpu.name());
             long t0 = System.nanoTime();
             if (ops) {
-                allPassed = checks("fp32", gpu, cpu, GpuOpChecks.all(false), o, tsv);
+                allPassed = checks("fp32", gpu, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(false, 1)
+                        : GpuOpChecks.all(false), o, tsv);
                 o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
             }
-            gpu.setGemmPrecision(CudaBackend.GemmPrecision.BF16);
-            allPassed &= checks("bf16-gemm", gpu, cpu, GpuOpChecks.gemms(), o, tsv);
-            gpu.setGemmPrecision(CudaBackend.GemmPrecision.FP32);
-            if (trainCheck) {
+            if (!wkv7Only) {
+                gpu.setGemmPrecision(CudaBackend.GemmPrecision.BF16);
+                allPassed &= checks("bf16-gemm", gpu, cpu, GpuOpChecks.gemms(), o, tsv);
+                gpu.setGemmPrecision(CudaBackend.GemmPrecision.FP32);
+            }
+            if (trainCheck && !wkv7Only) {
                 boolean passed = dev.gosling.trainer.train.TrainStepCheck.run(o, gpu, cpu, CudaBackend.GemmPrecision.FP32,
                         CudaBackend.GemmPrecision.BF16);
                 tsv.add("train-step\tFP32,BF16\t-\t-\t-\t-\t" + (passed ? "ok" : "FAIL"));
@@ -90,7 +97,8 @@ public final class GpuCheck {
             if (nvrtcPass && ops) {
                 try (CudaBackend viaNvrtc = new CudaBackend(0, true)) {
                     long t1 = System.nanoTime();
-                    allPassed &= checks("nvrtc", viaNvrtc, cpu, GpuOpChecks.all(true), o, tsv);
+                    allPassed &= checks("nvrtc", viaNvrtc, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(true, 1)
+                            : GpuOpChecks.all(true), o, tsv);
                     o.printf("NVRTC modules: %s; %.1f s%n", viaNvrtc.kernelOrigins(), (System.nanoTime() - t1) / 1e9);
                 } catch (RuntimeException e) {
                     o.println("NVRTC pass FAILED: " + GpuOpChecks.oneLine(e));
@@ -108,7 +116,8 @@ public final class GpuCheck {
                 o.println();
                 o.println("per-op timings (fp32, CUDA events, median of 7 batches):");
                 o.printf("%-26s %-28s %10s  %s%n", "op", "size", "ms", "rate");
-                for (GpuBench.Row r : new GpuBench(gpu).run()) {
+                GpuBench timings = new GpuBench(gpu);
+                for (GpuBench.Row r : wkv7Only ? timings.runWkv7() : timings.run()) {
                     o.printf(Locale.ROOT, "%-26s %-28s %10.3f  %s%n", r.op(), r.size(), r.ms(), r.rate());
                     btsv.add(r.op() + "\t" + r.size() + "\t" + r.ms() + "\t" + r.rate());
                 }
@@ -119,7 +128,7 @@ public final class GpuCheck {
                 }
             }
         }
-        if (trainBench) {
+        if (trainBench && !wkv7Only) {
             o.println();
             dev.gosling.trainer.train.TrainBenchmark.run(o, trainCases.isEmpty() ? dev.gosling.trainer.train.TrainBenchmark.issueCases()
                     : trainCases, "gpu", "bf16", false, trainSteps);
