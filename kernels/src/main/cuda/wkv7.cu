@@ -130,20 +130,61 @@ struct RowStage {
 template <int L>
 __device__ __forceinline__ int lane_col(int q, int part) { return 4 * (q * L + part); }
 
-template <int G>
+// R consecutive floats (R = 1, 2 or 4, aligned to R) from shared or global memory, and back.
+template <int R>
+__device__ __forceinline__ void ldR(const float* p, float (&o)[R]) {
+    if constexpr (R == 4) {
+        float4 t = *reinterpret_cast<const float4*>(p);
+        o[0] = t.x; o[1] = t.y; o[2] = t.z; o[3] = t.w;
+    } else if constexpr (R == 2) {
+        float2 t = *reinterpret_cast<const float2*>(p);
+        o[0] = t.x; o[1] = t.y;
+    } else {
+        o[0] = *p;
+    }
+}
+
+template <int R>
+__device__ __forceinline__ void stR(float* p, const float (&o)[R]) {
+    if constexpr (R == 4) {
+        *reinterpret_cast<float4*>(p) = make_float4(o[0], o[1], o[2], o[3]);
+    } else if constexpr (R == 2) {
+        *reinterpret_cast<float2*>(p) = make_float2(o[0], o[1]);
+    } else {
+        *p = o[0];
+    }
+}
+
+// x[v] of the lane whose part is v (v < n), for the lanes that store one of n per-row results.
+template <int n>
+__device__ __forceinline__ float pick(const float (&x)[n], int v) {
+    float o = x[0];
+#pragma unroll
+    for (int u = 1; u < n; u++) o = v == u ? x[u] : o;
+    return o;
+}
+
+// Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
+// il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
+// element a thread reads serves its R rows.
+template <int ROWS, int R, int L>
 __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
         const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
         const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
-    constexpr int ROWS = N / G, L = 2 * G, NT = ROWS * L, COLS = N / L, Q = COLS / 4;
+    constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
+    static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store y, R..2R-1 store sa");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
-    const int il = threadIdx.x / L, part = threadIdx.x % L, i = g * ROWS + il;
+    const int il = threadIdx.x / L, part = threadIdx.x % L, i0 = g * ROWS + il * R;
     const int C = H * N;
     const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 1> st[2];
-    float state[COLS];
+    float state[R][COLS];
 #pragma unroll
-    for (int j = 0; j < COLS; j++) state[j] = 0.0f;
+    for (int u = 0; u < R; u++) {
+#pragma unroll
+        for (int j = 0; j < COLS; j++) state[u][j] = 0.0f;
+    }
 
     auto issue = [&](int s, RowStage<ROWS, 1>& d) {
         int t0 = s * STAGE;
@@ -154,6 +195,32 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
         stage_copy<N, NT>(&d.vec[4][0][0], b_, head, 0, t0, T, C);
         stage_copy<ROWS, NT>(&d.row[0][0][0], v_, head, g * ROWS, t0, T, C);
         copy_commit();
+    };
+    // y of this thread's rows: Σ_j state·r over the L lanes
+    auto dot_r = [&](const float* rv, float (&y)[R]) {
+        float ya[R][NA];
+#pragma unroll
+        for (int u = 0; u < R; u++) {
+#pragma unroll
+            for (int e = 0; e < NA; e++) ya[u][e] = 0.0f;
+        }
+#pragma unroll
+        for (int q = 0; q < Q; q++) {
+            float r4[4];
+            ld4(rv, lane_col<L>(q, part), r4);
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+#pragma unroll
+                for (int u = 0; u < R; u++) ya[u][c % NA] += state[u][4 * q + c] * r4[c];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < R; u++) {
+            float x = ya[u][0];
+#pragma unroll
+            for (int e = 1; e < NA; e++) x += ya[u][e];
+            y[u] = lane_sum<L>(x);
+        }
     };
 
     issue(0, st[0]);
@@ -174,8 +241,14 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
             const float* kv = cur.vec[2][tt];
             const float* av = cur.vec[3][tt];
             const float* bv = cur.vec[4][tt];
-            const float vi = cur.row[0][tt][il];
-            float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, ya[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            float vi[R];
+            ldR<R>(&cur.row[0][tt][il * R], vi);
+            float acc[R][NA], ya[R][NA];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+#pragma unroll
+                for (int e = 0; e < NA; e++) acc[u][e] = ya[u][e] = 0.0f;
+            }
 #pragma unroll
             for (int q = 0; q < Q; q++) {
                 float a4[4], r4[4];
@@ -183,15 +256,28 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
                 ld4(rp, lane_col<L>(q, part), r4);
 #pragma unroll
                 for (int c = 0; c < 4; c++) {
-                    acc[c] += state[4 * q + c] * a4[c];
-                    ya[c] += state[4 * q + c] * r4[c];
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        acc[u][c % NA] += state[u][4 * q + c] * a4[c];
+                        ya[u][c % NA] += state[u][4 * q + c] * r4[c];
+                    }
                 }
             }
-            const float sa = lane_sum<L>((acc[0] + acc[1]) + (acc[2] + acc[3]));
-            const float y = lane_sum<L>((ya[0] + ya[1]) + (ya[2] + ya[3]));
-            const i64 idx = head + (i64)t * C + i;
-            if (part == 0 && tt > 0) y_[idx - C] = y;
-            if (part == L - 1) sa_[idx] = sa;
+            float sa[R], y[R];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                float x = acc[u][0], z = ya[u][0];
+#pragma unroll
+                for (int e = 1; e < NA; e++) {
+                    x += acc[u][e];
+                    z += ya[u][e];
+                }
+                sa[u] = lane_sum<L>(x);
+                y[u] = lane_sum<L>(z);
+            }
+            const i64 idx = head + (i64)t * C + i0;
+            if (part < R && tt > 0) y_[idx - C + part] = pick<R>(y, part);
+            if (part >= R && part < 2 * R) sa_[idx + part - R] = pick<R>(sa, part - R);
 #pragma unroll
             for (int q = 0; q < Q; q++) {
                 float w4[4], b4[4], k4[4];
@@ -200,50 +286,53 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
                 ld4(bv, at, b4);
                 ld4(kv, at, k4);
 #pragma unroll
-                for (int c = 0; c < 4; c++) state[4 * q + c] = state[4 * q + c] * w4[c] + (sa * b4[c] + vi * k4[c]);
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++)
+                        state[u][4 * q + c] = state[u][4 * q + c] * w4[c] + (sa[u] * b4[c] + vi[u] * k4[c]);
+                }
             }
             if ((t + 1) % CHUNK == 0 || t == T - 1) {
-                float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i;
+                float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i0;
 #pragma unroll
                 for (int q = 0; q < Q; q++) {
 #pragma unroll
-                    for (int c = 0; c < 4; c++) snap[(lane_col<L>(q, part) + c) * N] = state[4 * q + c];
+                    for (int c = 0; c < 4; c++) {
+                        float col[R];
+#pragma unroll
+                        for (int u = 0; u < R; u++) col[u] = state[u][4 * q + c];
+                        stR<R>(snap + (lane_col<L>(q, part) + c) * N, col);
+                    }
                 }
             }
         }
-        {
-            const float* rv = cur.vec[0][n - 1];
-            float ya[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-            for (int q = 0; q < Q; q++) {
-                float r4[4];
-                ld4(rv, lane_col<L>(q, part), r4);
-#pragma unroll
-                for (int c = 0; c < 4; c++) ya[c] += state[4 * q + c] * r4[c];
-            }
-            const float y = lane_sum<L>((ya[0] + ya[1]) + (ya[2] + ya[3]));
-            if (part == 0) y_[head + (i64)(t0 + n - 1) * C + i] = y;
-        }
+        float y[R];
+        dot_r(cur.vec[0][n - 1], y);
+        if (part < R) y_[head + (i64)(t0 + n - 1) * C + i0 + part] = pick<R>(y, part);
     }
 }
 
 // ------------------------------------------------------------------------------------------------ v5 backward, rows
 
-template <int G>
+template <int ROWS, int R, int L>
 __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __restrict__ r_,
         const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ a_,
         const float* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
         float* __restrict__ dsa_) {
-    constexpr int ROWS = N / G, L = 2 * G, NT = ROWS * L, COLS = N / L, Q = COLS / 4;
+    constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
+    static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store dsa, R..2R-1 store dv");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
-    const int il = threadIdx.x / L, part = threadIdx.x % L, i = g * ROWS + il;
+    const int il = threadIdx.x / L, part = threadIdx.x % L, i0 = g * ROWS + il * R;
     const int C = H * N;
     const int stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 2> st[2];
-    float dS[COLS];  // this lane's columns of row i of dS_t (the gradient flowing into step t from above)
+    float dS[R][COLS];  // this lane's columns of this thread's rows of dS (the gradient flowing into step t)
 #pragma unroll
-    for (int j = 0; j < COLS; j++) dS[j] = 0.0f;
+    for (int u = 0; u < R; u++) {
+#pragma unroll
+        for (int j = 0; j < COLS; j++) dS[u][j] = 0.0f;
+    }
 
     auto issue = [&](int s, RowStage<ROWS, 2>& d) {
         int t0 = s * STAGE;
@@ -273,8 +362,14 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
             const float* kv = cur.vec[2][tt];
             const float* av = cur.vec[3][tt];
             const float* bv = cur.vec[4][tt];
-            const float dyi = cur.row[0][tt][il];
-            float sacc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, vacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            float dyi[R];
+            ldR<R>(&cur.row[0][tt][il * R], dyi);
+            float sacc[R][NA], vacc[R][NA];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+#pragma unroll
+                for (int e = 0; e < NA; e++) sacc[u][e] = vacc[u][e] = 0.0f;
+            }
 #pragma unroll
             for (int q = 0; q < Q; q++) {
                 float r4[4], b4[4], k4[4];
@@ -284,14 +379,27 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
                 ld4(kv, at, k4);
 #pragma unroll
                 for (int c = 0; c < 4; c++) {
-                    float d = dS[4 * q + c] + dyi * r4[c];
-                    dS[4 * q + c] = d;
-                    sacc[c] += d * b4[c];
-                    vacc[c] += d * k4[c];
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        float d = dS[u][4 * q + c] + dyi[u] * r4[c];
+                        dS[u][4 * q + c] = d;
+                        sacc[u][c % NA] += d * b4[c];
+                        vacc[u][c % NA] += d * k4[c];
+                    }
                 }
             }
-            const float dsa = lane_sum<L>((sacc[0] + sacc[1]) + (sacc[2] + sacc[3]));
-            const float dv = lane_sum<L>((vacc[0] + vacc[1]) + (vacc[2] + vacc[3]));
+            float dsa[R], dv[R];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                float x = sacc[u][0], z = vacc[u][0];
+#pragma unroll
+                for (int e = 1; e < NA; e++) {
+                    x += sacc[u][e];
+                    z += vacc[u][e];
+                }
+                dsa[u] = lane_sum<L>(x);
+                dv[u] = lane_sum<L>(z);
+            }
 #pragma unroll
             for (int q = 0; q < Q; q++) {
                 float w4[4], a4[4];
@@ -299,11 +407,18 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
                 ld4(wv, at, w4);
                 ld4(av, at, a4);
 #pragma unroll
-                for (int c = 0; c < 4; c++) dS[4 * q + c] = dS[4 * q + c] * w4[c] + dsa * a4[c];
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) dS[u][4 * q + c] = dS[u][4 * q + c] * w4[c] + dsa[u] * a4[c];
+                }
             }
-            const i64 idx = head + (i64)t * C + i;
-            if (part == 0) dsa_[idx] = dsa;
-            if (part == L - 1) dv_[idx] = cur.row[1][tt][il] + dv;
+            const i64 idx = head + (i64)t * C + i0;
+            if (part < R) dsa_[idx + part] = pick<R>(dsa, part);
+            if (part >= R && part < 2 * R) {
+                float old[R];
+                ldR<R>(&cur.row[1][tt][il * R], old);
+                dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
+            }
         }
     }
 }
@@ -318,28 +433,34 @@ struct ColStage {
     float col[5][STAGE][COLSB];
 };
 
-template <int G>
+// A block holds COLSB columns of one head (G = 64/COLSB blocks per head); a thread holds CT of them (cg·CT …) and
+// 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group, NT = COLSB/CT·RL threads.
+template <int COLSB, int CT, int RL>
 __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __restrict__ r_,
         const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ v_,
         const float* __restrict__ a_, const float* __restrict__ b_, const float* __restrict__ dy_,
         const float* __restrict__ s_, const float* __restrict__ sa_, const float* __restrict__ dsa_,
         float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ da_,
         float* __restrict__ db_) {
-    constexpr int COLSB = N / G, NT = 2 * COLSB, RH = N / 2, QR = RH / 4;
+    constexpr int G = N / COLSB, NT = COLSB / CT * RL, RPT = N / RL, QR = RPT / 4;
     constexpr int OUT_PER = STAGE * COLSB / NT;  // outputs of one quantity per thread per stage
+    static_assert(STAGE * COLSB % NT == 0, "whole outputs per thread");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
-    const int ci = threadIdx.x >> 1, half = threadIdx.x & 1, col = g * COLSB + ci;
+    const int cg = threadIdx.x / RL, part = threadIdx.x % RL, c0 = cg * CT, col0 = g * COLSB + c0;
     const int C = H * N;
     const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
-    const float* snaps = s_ + ((i64)bb * H + hh) * chunks * (N * N) + (i64)col * N;
+    const float* snaps = s_ + ((i64)bb * H + hh) * chunks * (N * N) + (i64)col0 * N;
     __shared__ __align__(16) ColStage<COLSB> st[2];
     __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
-    // this lane's rows of column `col` of S_t and of dS_t: rows 4·(2q + half) + c, q < 8, c < 4
-    float S[RH], dS[RH], snap[RH];
+    // this lane's rows of this thread's columns of S_t and of dS_t
+    float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
 #pragma unroll
-    for (int j = 0; j < RH; j++) dS[j] = 0.0f;
+    for (int u = 0; u < CT; u++) {
+#pragma unroll
+        for (int j = 0; j < RPT; j++) dS[u][j] = 0.0f;
+    }
 
     auto issue = [&](int s, ColStage<COLSB>& d) {
         int t0 = s * STAGE;
@@ -355,11 +476,14 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         copy_commit();
     };
     auto load_snap = [&](int chunk) {
-        const float4* p = reinterpret_cast<const float4*>(snaps + (i64)chunk * (N * N));
 #pragma unroll
-        for (int q = 0; q < QR; q++) {
-            float4 x = p[2 * q + half];
-            snap[4 * q] = x.x; snap[4 * q + 1] = x.y; snap[4 * q + 2] = x.z; snap[4 * q + 3] = x.w;
+        for (int u = 0; u < CT; u++) {
+            const float4* p = reinterpret_cast<const float4*>(snaps + (i64)chunk * (N * N) + u * N);
+#pragma unroll
+            for (int q = 0; q < QR; q++) {
+                float4 x = p[q * RL + part];
+                snap[u][4 * q] = x.x; snap[u][4 * q + 1] = x.y; snap[u][4 * q + 2] = x.z; snap[u][4 * q + 3] = x.w;
+            }
         }
     };
     // the accumulating gradients' old values, fetched a stage ahead: element m·NT + threadIdx.x of the stage
@@ -390,55 +514,74 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         if (s == last || (s & 1)) {
             // this stage ends a 16-step chunk: S restarts from that chunk's snapshot
 #pragma unroll
-            for (int j = 0; j < RH; j++) S[j] = snap[j];
+            for (int u = 0; u < CT; u++) {
+#pragma unroll
+                for (int j = 0; j < RPT; j++) S[u][j] = snap[u][j];
+            }
             if (s / 2 > 0) load_snap(s / 2 - 1);
         }
         const int n = min(STAGE, T - t0);
         for (int tt = n - 1; tt >= 0; tt--) {
             const int t = t0 + tt;
-            const float ri = cur.col[0][tt][ci], sig = cur.col[1][tt][ci], ki = cur.col[2][tt][ci];
-            const float ai = cur.col[3][tt][ci], bi = cur.col[4][tt][ci];
-            const float wi = decay_of(sig);
-            const float iwi = t == 0 ? 0.0f : 1.0f / wi;  // S_{−1} = 0 exactly
+            float ri[CT], sig[CT], ki[CT], ai[CT], bi[CT], wi[CT], iwi[CT];
+            ldR<CT>(&cur.col[0][tt][c0], ri);
+            ldR<CT>(&cur.col[1][tt][c0], sig);
+            ldR<CT>(&cur.col[2][tt][c0], ki);
+            ldR<CT>(&cur.col[3][tt][c0], ai);
+            ldR<CT>(&cur.col[4][tt][c0], bi);
+#pragma unroll
+            for (int u = 0; u < CT; u++) {
+                wi[u] = decay_of(sig[u]);
+                iwi[u] = t == 0 ? 0.0f : 1.0f / wi[u];  // S_{−1} = 0 exactly
+            }
             const float* vv = cur.row[0][tt];
             const float* sav = cur.row[1][tt];
             const float* dyv = cur.row[2][tt];
             const float* dsav = cur.row[3][tt];
-            float dr = 0.0f, dw = 0.0f, dk = 0.0f, db = 0.0f, da = 0.0f;
+            float sum[5][CT];  // dr, dω, dk, db, da
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+#pragma unroll
+                for (int u = 0; u < CT; u++) sum[p][u] = 0.0f;
+            }
 #pragma unroll
             for (int q = 0; q < QR; q++) {
                 float v4[4], sa4[4], dy4[4], dsa4[4];
-                int at = 4 * (2 * q + half);
+                int at = 4 * (q * RL + part);
                 ld4(vv, at, v4);
                 ld4(sav, at, sa4);
                 ld4(dyv, at, dy4);
                 ld4(dsav, at, dsa4);
 #pragma unroll
                 for (int c = 0; c < 4; c++) {
-                    int j = 4 * q + c;
-                    dr += S[j] * dy4[c];
-                    float prev = (S[j] - ki * v4[c] - bi * sa4[c]) * iwi;
-                    S[j] = prev;
-                    float d = dS[j] + ri * dy4[c];
-                    dw += d * prev;
-                    dk += d * v4[c];
-                    db += d * sa4[c];
-                    da += prev * dsa4[c];
-                    dS[j] = d * wi + ai * dsa4[c];
+#pragma unroll
+                    for (int u = 0; u < CT; u++) {
+                        int j = 4 * q + c;
+                        sum[0][u] += S[u][j] * dy4[c];
+                        float prev = (S[u][j] - ki[u] * v4[c] - bi[u] * sa4[c]) * iwi[u];
+                        S[u][j] = prev;
+                        float d = dS[u][j] + ri[u] * dy4[c];
+                        sum[1][u] += d * prev;
+                        sum[2][u] += d * v4[c];
+                        sum[3][u] += d * sa4[c];
+                        sum[4][u] += prev * dsa4[c];
+                        dS[u][j] = d * wi[u] + ai[u] * dsa4[c];
+                    }
                 }
             }
-            dr = lane_sum<2>(dr);
-            dw = lane_sum<2>(dw);
-            dk = lane_sum<2>(dk);
-            db = lane_sum<2>(db);
-            da = lane_sum<2>(da);
-            if (half == 0) {
-                outs[0][tt][ci] = dr;
-                outs[1][tt][ci] = dw * (W_SCALE * wi * sig * (1.0f - sig));
-                outs[2][tt][ci] = dk;
-            } else {
-                outs[3][tt][ci] = db;
-                outs[4][tt][ci] = da;
+#pragma unroll
+            for (int u = 0; u < CT; u++) {
+                sum[1][u] *= W_SCALE * wi[u] * sig[u] * (1.0f - sig[u]);
+#pragma unroll
+                for (int p = 0; p < 5; p++) sum[p][u] = lane_sum<RL>(sum[p][u]);
+            }
+            // the 5·CT sums, one lane each
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+#pragma unroll
+                for (int u = 0; u < CT; u++) {
+                    if (part == (p * CT + u) % RL) outs[p][tt][c0 + u] = sum[p][u];
+                }
             }
         }
         __syncthreads();  // outs complete
@@ -644,62 +787,195 @@ __device__ __forceinline__ void backward_v4(int T, int H, const float* __restric
 }
 
 // ------------------------------------------------------------------------------------------------ entry points
-// v5: G = 1, 2 or 4 blocks per head (rows for the forward and the backward's row pass, columns for its column pass).
-// The launcher gives the forward and the row pass grid (H·G, B) × 128 threads, the column pass grid (H·G, B) ×
-// 128/G threads; the row pass before the column pass, dsa a [B·T, H·64] scratch tensor.
+// v5 row kernels wkv7_{forward,backward_rows}_v5_<ROWS>_<R>_<L>: grid (H·64/ROWS, B) × ROWS/R·L threads; column
+// kernels wkv7_backward_cols_v5_<COLSB>_<CT>_<RL>: grid (H·64/COLSB, B) × COLSB/CT·RL threads; the backward runs the
+// row pass, then the column pass, dsa a [B·T, H·64] scratch tensor.
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_g1(int T, int H, const float* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_1_2(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
         float* sa_) {
-    forward_v5<1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<64, 1, 2>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_g1(int T, int H, const float* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_1_2(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+    backward_rows_v5<64, 1, 2>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_g1(int T, int H, const float* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<64, 2, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_4_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 4, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_4_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<64, 4, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(256) wkv7_forward_v5_64_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(256) wkv7_backward_rows_v5_64_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<64, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<32, 1, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<32, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_forward_v5_32_4_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 4, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_rows_v5_32_4_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<32, 4, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<16, 1, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_forward_v5_16_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_rows_v5_16_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<16, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(32) wkv7_forward_v5_16_4_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 4, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(32) wkv7_backward_rows_v5_16_4_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<16, 4, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_64_1_2(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_) {
-    backward_cols_v5<1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+    backward_cols_v5<64, 1, 2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_g2(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
-        float* sa_) {
-    forward_v5<2>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_g2(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<2>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
-}
-
-extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_g2(int T, int H, const float* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_64_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_) {
-    backward_cols_v5<2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+    backward_cols_v5<64, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_g4(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
-        float* sa_) {
-    forward_v5<4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_g4(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
-}
-
-extern "C" __global__ void __launch_bounds__(32) wkv7_backward_cols_v5_g4(int T, int H, const float* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_64_4_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_) {
-    backward_cols_v5<4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+    backward_cols_v5<64, 4, 8>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(256) wkv7_backward_cols_v5_64_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<64, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_1_2(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<32, 1, 2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(32) wkv7_backward_cols_v5_16_1_2(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<16, 1, 2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(32) wkv7_backward_cols_v5_16_2_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<16, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<16, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<16, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
 }
 
 // v4: grid (H, B) × 128 threads. dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_v4.

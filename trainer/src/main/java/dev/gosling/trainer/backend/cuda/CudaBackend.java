@@ -52,6 +52,8 @@ import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUevent_st;
@@ -140,14 +142,11 @@ public final class CudaBackend implements Backend {
             normBwdParams, tokenShiftFwd, tokenShiftBwdX, tokenShiftBwdMix, keyPrepareFwd, keyPrepareBwd, bonusFwd,
             bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial, sumSquaresPartial, adamw;
 
-    /**
-     * WKV7 kernels (wkv7.cu): v5 in use, with 1, 2 or 4 blocks per head ({@link #WKV7_SPLITS}; forward, backward row
-     * pass, backward column pass), and v4, kept for comparison in {@link GpuBench}.
-     */
-    static final int[] WKV7_SPLITS = {1, 2, 4};
+    /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
-    private final Kernel[] wkv7Fwd, wkv7Rows, wkv7Cols;
-    /** The WKV7 kernels in use; {@link Wkv7Choice#AUTO} picks v5 and its splits from B·H and the SM count. */
+    /** v5 kernels by name, loaded at first use. */
+    private final Map<String, Kernel> wkv7Kernels = new HashMap<>();
+    /** The WKV7 kernels in use; {@link Wkv7Choice#AUTO} picks v5 and its configurations from B·H and the SM count. */
     private Wkv7Choice wkv7Choice = Wkv7Choice.AUTO;
     /** dsa of the WKV7 backward ([B·T, H·64] fp32; grows once, then is reused). */
     private long wkvScratch;
@@ -210,12 +209,6 @@ public final class CudaBackend implements Backend {
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
         bonusFwd = loader.kernel("bonus", "bonus_forward");
         bonusBwd = loader.kernel("bonus", "bonus_backward");
-        wkv7Fwd = new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_g1"), loader.kernel("wkv7", "wkv7_forward_v5_g2"),
-                loader.kernel("wkv7", "wkv7_forward_v5_g4")};
-        wkv7Rows = new Kernel[] {loader.kernel("wkv7", "wkv7_backward_rows_v5_g1"),
-                loader.kernel("wkv7", "wkv7_backward_rows_v5_g2"), loader.kernel("wkv7", "wkv7_backward_rows_v5_g4")};
-        wkv7Cols = new Kernel[] {loader.kernel("wkv7", "wkv7_backward_cols_v5_g1"),
-                loader.kernel("wkv7", "wkv7_backward_cols_v5_g2"), loader.kernel("wkv7", "wkv7_backward_cols_v5_g4")};
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
@@ -914,46 +907,71 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Which WKV7 kernels run: version 4 or 5; for v5 the blocks per head of the forward and the backward row pass
-     * (rowSplit) and of the backward column pass (colSplit), each 1, 2 or 4, or 0 for the automatic choice; passes
-     * (v5 backward, for the benchmark): 1 the row pass only, 2 the column pass only, 3 both.
+     * A v5 row kernel (forward, backward row pass): ROWS rows of a head per block (64/ROWS blocks per head), R rows
+     * and 64/L columns per thread, L lanes per row group.
      */
-    record Wkv7Choice(int version, int rowSplit, int colSplit, int passes) {
-        static final Wkv7Choice AUTO = new Wkv7Choice(5, 0, 0, 3);
-        static final Wkv7Choice V4 = new Wkv7Choice(4, 0, 0, 3);
-
-        static Wkv7Choice v5(int rowSplit, int colSplit) {
-            return new Wkv7Choice(5, rowSplit, colSplit, 3);
+    record RowKernel(int rows, int r, int l) {
+        int threads() {
+            return rows / r * l;
         }
 
-        Wkv7Choice {
-            if (version != 4 && version != 5 || rowSplit != 0 && split(rowSplit) < 0
-                    || colSplit != 0 && split(colSplit) < 0 || passes < 1
-                    || passes > 3) {
-                throw new IllegalArgumentException("no WKV7 variant " + version + "/" + rowSplit + "/" + colSplit
-                        + "/" + passes);
-            }
-        }
-
-        Wkv7Choice passes(int p) {
-            return new Wkv7Choice(version, rowSplit, colSplit, p);
+        int perHead() {
+            return N / rows;
         }
 
         @Override
         public String toString() {
-            return version == 4 ? "v4" : "v5" + (rowSplit == 0 && colSplit == 0 ? "" : " g" + rowSplit + "/" + colSplit)
-                    + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
+            return rows + "_" + r + "_" + l;
         }
     }
 
-    /** Index of g (blocks per head) in WKV7_SPLITS; -1 when there is no such kernel. */
-    private static int split(int g) {
-        for (int v = 0; v < WKV7_SPLITS.length; v++) {
-            if (WKV7_SPLITS[v] == g) {
-                return v;
-            }
+    /** A v5 column kernel (backward column pass): COLSB columns per block, CT columns and 64/RL rows per thread. */
+    record ColKernel(int colsb, int ct, int rl) {
+        int threads() {
+            return colsb / ct * rl;
         }
-        return -1;
+
+        int perHead() {
+            return N / colsb;
+        }
+
+        @Override
+        public String toString() {
+            return colsb + "_" + ct + "_" + rl;
+        }
+    }
+
+    /** The v5 configurations instantiated in wkv7.cu. */
+    static final List<RowKernel> WKV7_ROW_KERNELS = List.of(new RowKernel(64, 1, 2), new RowKernel(64, 2, 4),
+            new RowKernel(64, 4, 8), new RowKernel(64, 2, 8), new RowKernel(32, 1, 4), new RowKernel(32, 2, 8),
+            new RowKernel(32, 4, 8), new RowKernel(16, 1, 8), new RowKernel(16, 2, 8), new RowKernel(16, 4, 8));
+    static final List<ColKernel> WKV7_COL_KERNELS = List.of(new ColKernel(64, 1, 2), new ColKernel(64, 2, 4),
+            new ColKernel(64, 4, 8), new ColKernel(64, 1, 4), new ColKernel(32, 1, 2), new ColKernel(32, 2, 4),
+            new ColKernel(32, 1, 4), new ColKernel(16, 1, 2), new ColKernel(16, 2, 4), new ColKernel(16, 1, 4),
+            new ColKernel(16, 2, 8));
+
+    /**
+     * Which WKV7 kernels run: version 4 or 5; for v5 the forward, backward row pass and backward column pass
+     * configurations (null: chosen from B·H); passes (v5 backward, for the benchmark): 1 the row pass only, 2 the
+     * column pass only, 3 both.
+     */
+    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes) {
+        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3);
+        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3);
+
+        static Wkv7Choice v5(RowKernel fwd, RowKernel rows, ColKernel cols) {
+            return new Wkv7Choice(5, fwd, rows, cols, 3);
+        }
+
+        Wkv7Choice passes(int p) {
+            return new Wkv7Choice(version, fwd, rows, cols, p);
+        }
+
+        @Override
+        public String toString() {
+            return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd) + (rows == null ? "" : " r" + rows)
+                    + (cols == null ? "" : " c" + cols) + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
+        }
     }
 
     /** Selects the WKV7 kernels; for the checks and the benchmark. */
@@ -965,19 +983,36 @@ public final class CudaBackend implements Backend {
         return wkv7Choice;
     }
 
-    /**
-     * v5's blocks per head when not chosen: the most (1, 2 or 4) that keep B·H·G blocks within the SMs, so a small
-     * batch spreads each head over several SMs; 1 when B·H alone fills them.
-     */
+    /** Blocks per head when not chosen: the most (1, 2 or 4) that keep B·H·G blocks within the SMs. */
     int wkv7AutoSplit(int B, int H) {
         long heads = (long) B * H;
         int best = 1;
-        for (int g : WKV7_SPLITS) {
+        for (int g : new int[] {1, 2, 4}) {
             if (heads * g <= multiprocessors) {
                 best = g;
             }
         }
         return best;
+    }
+
+    RowKernel wkv7AutoRows(int B, int H) {
+        return switch (wkv7AutoSplit(B, H)) {
+            case 1 -> new RowKernel(64, 1, 2);
+            case 2 -> new RowKernel(32, 1, 4);
+            default -> new RowKernel(16, 1, 8);
+        };
+    }
+
+    ColKernel wkv7AutoCols(int B, int H) {
+        return switch (wkv7AutoSplit(B, H)) {
+            case 1 -> new ColKernel(64, 1, 2);
+            case 2 -> new ColKernel(32, 1, 2);
+            default -> new ColKernel(16, 1, 2);
+        };
+    }
+
+    private Kernel wkv7Kernel(String name) {
+        return wkv7Kernels.computeIfAbsent(name, n -> loader.kernel("wkv7", n));
     }
 
     /** CUDA layout: the state after every 16th and the last step, [B, H, ⌈T/16⌉, 64, 64], then sa [B·T, H·64]. */
@@ -1023,8 +1058,8 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, yp, s}) {
             aligned16(p, op, "a tensor");
         }
-        int g = c.rowSplit() == 0 ? wkv7AutoSplit(B, H) : c.rowSplit();
-        wkv7Fwd[split(g)].launch(H * g, B, 1, 2 * N, 1, 1, 0, stream, args);
+        RowKernel f = c.fwd() != null ? c.fwd() : wkv7AutoRows(B, H);
+        wkv7Kernel("wkv7_forward_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream, args);
     }
 
     @Override
@@ -1056,15 +1091,17 @@ public final class CudaBackend implements Backend {
         }
         long dsa = wkvScratch(n);
         if ((c.passes() & 1) != 0) {
-            int g = c.rowSplit() == 0 ? wkv7AutoSplit(B, H) : c.rowSplit();
+            RowKernel f = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa);
-            wkv7Rows[split(g)].launch(H * g, B, 1, 2 * N, 1, 1, 0, stream, args);
+            wkv7Kernel("wkv7_backward_rows_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
+                    args);
         }
         if ((c.passes() & 2) != 0) {
-            int g = c.colSplit() == 0 ? wkv7AutoSplit(B, H) : c.colSplit();
+            ColKernel f = c.cols() != null ? c.cols() : wkv7AutoCols(B, H);
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
                     .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp);
-            wkv7Cols[split(g)].launch(H * g, B, 1, 2 * N / g, 1, 1, 0, stream, args);
+            wkv7Kernel("wkv7_backward_cols_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
+                    args);
         }
     }
 

@@ -86,6 +86,28 @@ public final class GpuBench {
         return rows;
     }
 
+    /** For a profiler: every WKV7 kernel once at B=8 T=4096 H=12 (after one warm-up call each). */
+    public void profileWkv7() {
+        int B = 8, T = 4096, H = 12;
+        long n = (long) B * T * H * 64;
+        Tensor r = rand(n, -0.5f, 0.5f), w = rand(n, -4f, 4f), k = rand(n, -0.5f, 0.5f), v = rand(n, -0.5f, 0.5f);
+        Tensor a = rand(n, -0.1f, 0.1f), b = rand(n, -0.1f, 0.1f), out = zeros(n), dy = rand(n, -1f, 1f);
+        Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
+        Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
+        List<CudaBackend.Wkv7Choice> choices = new ArrayList<>();
+        choices.add(CudaBackend.Wkv7Choice.V4);
+        for (CudaBackend.RowKernel rk : CudaBackend.WKV7_ROW_KERNELS.subList(0, 4)) {
+            choices.add(CudaBackend.Wkv7Choice.v5(rk, rk, CudaBackend.WKV7_COL_KERNELS.get(choices.size() - 1)));
+        }
+        for (CudaBackend.Wkv7Choice c : choices) {
+            gpu.useWkv7(c);
+            gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H);
+            gpu.wkv7Backward(dy, r, w, k, v, a, b, saved, g[0], g[1], g[2], g[3], g[4], g[5], B, T, H);
+        }
+        gpu.useWkv7(CudaBackend.Wkv7Choice.AUTO);
+        freeAll();
+    }
+
     /** The WKV7 rows alone. */
     public List<Row> runWkv7() {
         List<Row> rows = new ArrayList<>();
@@ -121,27 +143,29 @@ public final class GpuBench {
             Runnable bwdOp = () -> gpu.wkv7Backward(dy, r, w, k, v, a, b, saved, g[0], g[1], g[2], g[3], g[4], g[5],
                     B, T, H);
             try {
-                // the kernels in use (v5, automatic splits) and v4, then every v5 kernel alone
+                // the kernels in use (v5, automatic configurations) and v4, then every v5 kernel alone
                 for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO, CudaBackend.Wkv7Choice.V4)) {
                     gpu.useWkv7(c);
                     double fwd = time(fwdOp);
                     double bwd = time(bwdOp);
                     String tag = " " + c + (c.equals(chosen) ? "*" : "");
                     if (c.version() == 5) {
-                        tag += " (g" + gpu.wkv7AutoSplit(B, H) + ")";
+                        tag += " (f" + gpu.wkv7AutoRows(B, H) + " c" + gpu.wkv7AutoCols(B, H) + ")";
                     }
                     rows.add(new Row("wkv7 forward" + tag, size, fwd, ""));
                     rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));
                     rows.add(new Row("wkv7 fwd+bwd" + tag, size, fwd + bwd, ""));
                 }
-                for (int split : CudaBackend.WKV7_SPLITS) {
-                    CudaBackend.Wkv7Choice c = CudaBackend.Wkv7Choice.v5(split, split);
+                for (CudaBackend.RowKernel rk : CudaBackend.WKV7_ROW_KERNELS) {
+                    CudaBackend.Wkv7Choice c = CudaBackend.Wkv7Choice.v5(rk, rk, null);
                     gpu.useWkv7(c);
-                    rows.add(new Row("wkv7 forward v5 g" + split, size, time(fwdOp), ""));
+                    rows.add(new Row("wkv7 forward v5 " + rk, size, time(fwdOp), ""));
                     gpu.useWkv7(c.passes(1));
-                    rows.add(new Row("wkv7 bwd rows v5 g" + split, size, time(bwdOp), ""));
-                    gpu.useWkv7(c.passes(2));
-                    rows.add(new Row("wkv7 bwd cols v5 g" + split, size, time(bwdOp), ""));
+                    rows.add(new Row("wkv7 bwd rows v5 " + rk, size, time(bwdOp), ""));
+                }
+                for (CudaBackend.ColKernel ck : CudaBackend.WKV7_COL_KERNELS) {
+                    gpu.useWkv7(CudaBackend.Wkv7Choice.v5(null, null, ck).passes(2));
+                    rows.add(new Row("wkv7 bwd cols v5 " + ck, size, time(bwdOp), ""));
                 }
             } finally {
                 gpu.useWkv7(chosen);

@@ -54,6 +54,13 @@ public final class GpuCheck {
                 case "--train-case" -> trainCases.add(dev.gosling.trainer.train.TrainBenchmark.parse(argv[++i]));
                 case "--train-steps" -> trainSteps = Integer.parseInt(argv[++i]);
                 case "--wkv7" -> wkv7Only = true;
+                case "--wkv7-profile" -> {
+                    // every WKV7 kernel once, for a profiler (ncu); nothing else
+                    try (CudaBackend gpu = new CudaBackend(0, false)) {
+                        new GpuBench(gpu).profileWkv7();
+                    }
+                    System.exit(0);
+                }
                 default -> {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
                             + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"

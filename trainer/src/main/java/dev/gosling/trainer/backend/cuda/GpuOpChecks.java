@@ -608,11 +608,13 @@ public final class GpuOpChecks {
         if (!quick) {
             List<CudaBackend.Wkv7Choice> choices = new ArrayList<>();
             choices.add(CudaBackend.Wkv7Choice.V4);
-            for (int g : CudaBackend.WKV7_SPLITS) {
-                choices.add(CudaBackend.Wkv7Choice.v5(g, g));
+            int n = Math.max(CudaBackend.WKV7_ROW_KERNELS.size(), CudaBackend.WKV7_COL_KERNELS.size());
+            for (int i = 0; i < n; i++) {
+                List<CudaBackend.RowKernel> rk = CudaBackend.WKV7_ROW_KERNELS;
+                List<CudaBackend.ColKernel> ck = CudaBackend.WKV7_COL_KERNELS;
+                choices.add(CudaBackend.Wkv7Choice.v5(rk.get(i % rk.size()), rk.get((i + 3) % rk.size()),
+                        ck.get(i % ck.size())));
             }
-            choices.add(CudaBackend.Wkv7Choice.v5(1, 4));
-            choices.add(CudaBackend.Wkv7Choice.v5(4, 1));
             for (CudaBackend.Wkv7Choice choice : choices) {
                 c.add(wkv7(2, 100, 3, choice, s++));
                 c.add(wkv7(3, 45, 2, choice, s++));
