@@ -164,9 +164,17 @@ __device__ __forceinline__ float pick(const float (&x)[n], int v) {
     return o;
 }
 
+// This lane's 4·Q columns of a shared vector, into registers.
+template <int Q, int L>
+__device__ __forceinline__ void ldv(const float* v, int part, float (&o)[Q][4]) {
+#pragma unroll
+    for (int q = 0; q < Q; q++) ld4(v, lane_col<L>(q, part), o[q]);
+}
+
 // Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
 // il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
-// element a thread reads serves its R rows.
+// element a thread reads serves its R rows. A full stage runs unrolled, each step's shared vectors loaded into
+// registers one step ahead (no shared-memory latency on the chain); a short last stage runs a plain loop.
 template <int ROWS, int R, int L>
 __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
         const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
@@ -196,31 +204,68 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
         stage_copy<ROWS, NT>(&d.row[0][0][0], v_, head, g * ROWS, t0, T, C);
         copy_commit();
     };
-    // y of this thread's rows: Σ_j state·r over the L lanes
-    auto dot_r = [&](const float* rv, float (&y)[R]) {
-        float ya[R][NA];
+    // Σ_j state·x over the L lanes, for each of the thread's rows
+    auto dot = [&](const float (&x)[Q][4], float (&out)[R]) {
+        float acc[R][NA];
 #pragma unroll
         for (int u = 0; u < R; u++) {
 #pragma unroll
-            for (int e = 0; e < NA; e++) ya[u][e] = 0.0f;
+            for (int e = 0; e < NA; e++) acc[u][e] = 0.0f;
         }
 #pragma unroll
         for (int q = 0; q < Q; q++) {
-            float r4[4];
-            ld4(rv, lane_col<L>(q, part), r4);
 #pragma unroll
             for (int c = 0; c < 4; c++) {
 #pragma unroll
-                for (int u = 0; u < R; u++) ya[u][c % NA] += state[u][4 * q + c] * r4[c];
+                for (int u = 0; u < R; u++) acc[u][c % NA] += state[u][4 * q + c] * x[q][c];
             }
         }
 #pragma unroll
         for (int u = 0; u < R; u++) {
-            float x = ya[u][0];
+            float z = acc[u][0];
 #pragma unroll
-            for (int e = 1; e < NA; e++) x += ya[u][e];
-            y[u] = lane_sum<L>(x);
+            for (int e = 1; e < NA; e++) z += acc[u][e];
+            out[u] = lane_sum<L>(z);
         }
+    };
+    // step t: sa_t = S_{t−1} a_t and y_{t−1} = S_{t−1} r_{t−1} (one lane reduction per step on the chain), then
+    // S_t = S_{t−1} diag(ω_t) + sa_t b_tᵀ + v_t k_tᵀ; y_{t−1} is stored when storeY
+    auto step = [&](int t, bool storeY, const float (&av)[Q][4], const float (&rv)[Q][4], const float (&wv)[Q][4],
+                    const float (&bv)[Q][4], const float (&kv)[Q][4], const float (&vi)[R]) {
+        float sa[R], y[R];
+        dot(av, sa);
+        dot(rv, y);
+        const i64 idx = head + (i64)t * C + i0;
+        if (part < R && storeY) y_[idx - C + part] = pick<R>(y, part);
+        if (part >= R && part < 2 * R) sa_[idx + part - R] = pick<R>(sa, part - R);
+#pragma unroll
+        for (int q = 0; q < Q; q++) {
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+#pragma unroll
+                for (int u = 0; u < R; u++)
+                    state[u][4 * q + c] = state[u][4 * q + c] * wv[q][c] + (sa[u] * bv[q][c] + vi[u] * kv[q][c]);
+            }
+        }
+        if ((t + 1) % CHUNK == 0 || t == T - 1) {
+            float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i0;
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    float col[R];
+#pragma unroll
+                    for (int u = 0; u < R; u++) col[u] = state[u][4 * q + c];
+                    stR<R>(snap + (lane_col<L>(q, part) + c) * N, col);
+                }
+            }
+        }
+    };
+    // y of the stage's last step, from its r
+    auto flush = [&](int t, const float (&rv)[Q][4]) {
+        float y[R];
+        dot(rv, y);
+        if (part < R) y_[head + (i64)t * C + i0 + part] = pick<R>(y, part);
     };
 
     issue(0, st[0]);
@@ -232,83 +277,45 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
         __syncthreads();  // this stage visible; every thread is done with the other buffer
         if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
         const int n = min(STAGE, T - t0);
-        // y_{t−1} = S_{t−1} r_{t−1} is summed with sa_t = S_{t−1} a_t (one lane reduction per step on the chain);
-        // the stage's last y after its loop
-        for (int tt = 0; tt < n; tt++) {
-            const int t = t0 + tt;
-            const float* rp = cur.vec[0][tt > 0 ? tt - 1 : 0];
-            const float* wv = cur.vec[1][tt];
-            const float* kv = cur.vec[2][tt];
-            const float* av = cur.vec[3][tt];
-            const float* bv = cur.vec[4][tt];
-            float vi[R];
-            ldR<R>(&cur.row[0][tt][il * R], vi);
-            float acc[R][NA], ya[R][NA];
+        if (n == STAGE) {
+            float av[Q][4], rv[Q][4];
+            ldv<Q, L>(cur.vec[3][0], part, av);
+            ldv<Q, L>(cur.vec[0][0], part, rv);
 #pragma unroll
-            for (int u = 0; u < R; u++) {
-#pragma unroll
-                for (int e = 0; e < NA; e++) acc[u][e] = ya[u][e] = 0.0f;
-            }
-#pragma unroll
-            for (int q = 0; q < Q; q++) {
-                float a4[4], r4[4];
-                ld4(av, lane_col<L>(q, part), a4);
-                ld4(rp, lane_col<L>(q, part), r4);
-#pragma unroll
-                for (int c = 0; c < 4; c++) {
-#pragma unroll
-                    for (int u = 0; u < R; u++) {
-                        acc[u][c % NA] += state[u][4 * q + c] * a4[c];
-                        ya[u][c % NA] += state[u][4 * q + c] * r4[c];
-                    }
-                }
-            }
-            float sa[R], y[R];
-#pragma unroll
-            for (int u = 0; u < R; u++) {
-                float x = acc[u][0], z = ya[u][0];
-#pragma unroll
-                for (int e = 1; e < NA; e++) {
-                    x += acc[u][e];
-                    z += ya[u][e];
-                }
-                sa[u] = lane_sum<L>(x);
-                y[u] = lane_sum<L>(z);
-            }
-            const i64 idx = head + (i64)t * C + i0;
-            if (part < R && tt > 0) y_[idx - C + part] = pick<R>(y, part);
-            if (part >= R && part < 2 * R) sa_[idx + part - R] = pick<R>(sa, part - R);
-#pragma unroll
-            for (int q = 0; q < Q; q++) {
-                float w4[4], b4[4], k4[4];
-                int at = lane_col<L>(q, part);
-                ld4(wv, at, w4);
-                ld4(bv, at, b4);
-                ld4(kv, at, k4);
-#pragma unroll
-                for (int c = 0; c < 4; c++) {
-#pragma unroll
-                    for (int u = 0; u < R; u++)
-                        state[u][4 * q + c] = state[u][4 * q + c] * w4[c] + (sa[u] * b4[c] + vi[u] * k4[c]);
-                }
-            }
-            if ((t + 1) % CHUNK == 0 || t == T - 1) {
-                float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i0;
+            for (int tt = 0; tt < STAGE; tt++) {
+                float wv[Q][4], bv[Q][4], kv[Q][4], vi[R], an[Q][4], rn[Q][4];
+                ldv<Q, L>(cur.vec[1][tt], part, wv);
+                ldv<Q, L>(cur.vec[4][tt], part, bv);
+                ldv<Q, L>(cur.vec[2][tt], part, kv);
+                ldR<R>(&cur.row[0][tt][il * R], vi);
+                if (tt + 1 < STAGE) ldv<Q, L>(cur.vec[3][tt + 1], part, an);
+                ldv<Q, L>(cur.vec[0][tt], part, rn);
+                step(t0 + tt, tt > 0, av, rv, wv, bv, kv, vi);
 #pragma unroll
                 for (int q = 0; q < Q; q++) {
 #pragma unroll
                     for (int c = 0; c < 4; c++) {
-                        float col[R];
-#pragma unroll
-                        for (int u = 0; u < R; u++) col[u] = state[u][4 * q + c];
-                        stR<R>(snap + (lane_col<L>(q, part) + c) * N, col);
+                        if (tt + 1 < STAGE) av[q][c] = an[q][c];
+                        rv[q][c] = rn[q][c];
                     }
                 }
             }
+            flush(t0 + STAGE - 1, rv);
+        } else {
+            for (int tt = 0; tt < n; tt++) {
+                float av[Q][4], rv[Q][4], wv[Q][4], bv[Q][4], kv[Q][4], vi[R];
+                ldv<Q, L>(cur.vec[3][tt], part, av);
+                ldv<Q, L>(cur.vec[0][tt > 0 ? tt - 1 : 0], part, rv);
+                ldv<Q, L>(cur.vec[1][tt], part, wv);
+                ldv<Q, L>(cur.vec[4][tt], part, bv);
+                ldv<Q, L>(cur.vec[2][tt], part, kv);
+                ldR<R>(&cur.row[0][tt][il * R], vi);
+                step(t0 + tt, tt > 0, av, rv, wv, bv, kv, vi);
+            }
+            float rv[Q][4];
+            ldv<Q, L>(cur.vec[0][n - 1], part, rv);
+            flush(t0 + n - 1, rv);
         }
-        float y[R];
-        dot_r(cur.vec[0][n - 1], y);
-        if (part < R) y_[head + (i64)(t0 + n - 1) * C + i0 + part] = pick<R>(y, part);
     }
 }
 
@@ -345,6 +352,53 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
         stage_copy<ROWS, NT>(&d.row[1][0][0], dv_, head, g * ROWS, t0, T, C);
         copy_commit();
     };
+    // step t: D = dS + dy_t r_tᵀ, dsa_t = D b_t, dv_t = D k_t, dS ← D diag(ω_t) + dsa_t a_tᵀ
+    auto step = [&](int t, const float (&rv)[Q][4], const float (&bv)[Q][4], const float (&kv)[Q][4],
+                    const float (&wv)[Q][4], const float (&av)[Q][4], const float (&dyi)[R],
+                    const float (&old)[R]) {
+        float sacc[R][NA], vacc[R][NA];
+#pragma unroll
+        for (int u = 0; u < R; u++) {
+#pragma unroll
+            for (int e = 0; e < NA; e++) sacc[u][e] = vacc[u][e] = 0.0f;
+        }
+#pragma unroll
+        for (int q = 0; q < Q; q++) {
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+#pragma unroll
+                for (int u = 0; u < R; u++) {
+                    float d = dS[u][4 * q + c] + dyi[u] * rv[q][c];
+                    dS[u][4 * q + c] = d;
+                    sacc[u][c % NA] += d * bv[q][c];
+                    vacc[u][c % NA] += d * kv[q][c];
+                }
+            }
+        }
+        float dsa[R], dv[R];
+#pragma unroll
+        for (int u = 0; u < R; u++) {
+            float x = sacc[u][0], z = vacc[u][0];
+#pragma unroll
+            for (int e = 1; e < NA; e++) {
+                x += sacc[u][e];
+                z += vacc[u][e];
+            }
+            dsa[u] = lane_sum<L>(x);
+            dv[u] = lane_sum<L>(z);
+        }
+#pragma unroll
+        for (int q = 0; q < Q; q++) {
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+#pragma unroll
+                for (int u = 0; u < R; u++) dS[u][4 * q + c] = dS[u][4 * q + c] * wv[q][c] + dsa[u] * av[q][c];
+            }
+        }
+        const i64 idx = head + (i64)t * C + i0;
+        if (part < R) dsa_[idx + part] = pick<R>(dsa, part);
+        if (part >= R && part < 2 * R) dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
+    };
 
     issue(stages - 1, st[(stages - 1) & 1]);
     for (int s = stages - 1; s >= 0; s--) {
@@ -355,69 +409,47 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
         __syncthreads();
         if (s > 0) issue(s - 1, st[(s - 1) & 1]);
         const int n = min(STAGE, T - t0);
-        for (int tt = n - 1; tt >= 0; tt--) {
-            const int t = t0 + tt;
-            const float* rv = cur.vec[0][tt];
-            const float* wv = cur.vec[1][tt];
-            const float* kv = cur.vec[2][tt];
-            const float* av = cur.vec[3][tt];
-            const float* bv = cur.vec[4][tt];
-            float dyi[R];
-            ldR<R>(&cur.row[0][tt][il * R], dyi);
-            float sacc[R][NA], vacc[R][NA];
+        if (n == STAGE) {
+            float rv[Q][4], bv[Q][4], kv[Q][4];
+            ldv<Q, L>(cur.vec[0][STAGE - 1], part, rv);
+            ldv<Q, L>(cur.vec[4][STAGE - 1], part, bv);
+            ldv<Q, L>(cur.vec[2][STAGE - 1], part, kv);
 #pragma unroll
-            for (int u = 0; u < R; u++) {
+            for (int tt = STAGE - 1; tt >= 0; tt--) {
+                float wv[Q][4], av[Q][4], dyi[R], old[R], rn[Q][4], bn[Q][4], kn[Q][4];
+                ldv<Q, L>(cur.vec[1][tt], part, wv);
+                ldv<Q, L>(cur.vec[3][tt], part, av);
+                ldR<R>(&cur.row[0][tt][il * R], dyi);
+                ldR<R>(&cur.row[1][tt][il * R], old);
+                if (tt > 0) {
+                    ldv<Q, L>(cur.vec[0][tt - 1], part, rn);
+                    ldv<Q, L>(cur.vec[4][tt - 1], part, bn);
+                    ldv<Q, L>(cur.vec[2][tt - 1], part, kn);
+                }
+                step(t0 + tt, rv, bv, kv, wv, av, dyi, old);
+                if (tt > 0) {
 #pragma unroll
-                for (int e = 0; e < NA; e++) sacc[u][e] = vacc[u][e] = 0.0f;
-            }
+                    for (int q = 0; q < Q; q++) {
 #pragma unroll
-            for (int q = 0; q < Q; q++) {
-                float r4[4], b4[4], k4[4];
-                int at = lane_col<L>(q, part);
-                ld4(rv, at, r4);
-                ld4(bv, at, b4);
-                ld4(kv, at, k4);
-#pragma unroll
-                for (int c = 0; c < 4; c++) {
-#pragma unroll
-                    for (int u = 0; u < R; u++) {
-                        float d = dS[u][4 * q + c] + dyi[u] * r4[c];
-                        dS[u][4 * q + c] = d;
-                        sacc[u][c % NA] += d * b4[c];
-                        vacc[u][c % NA] += d * k4[c];
+                        for (int c = 0; c < 4; c++) {
+                            rv[q][c] = rn[q][c];
+                            bv[q][c] = bn[q][c];
+                            kv[q][c] = kn[q][c];
+                        }
                     }
                 }
             }
-            float dsa[R], dv[R];
-#pragma unroll
-            for (int u = 0; u < R; u++) {
-                float x = sacc[u][0], z = vacc[u][0];
-#pragma unroll
-                for (int e = 1; e < NA; e++) {
-                    x += sacc[u][e];
-                    z += vacc[u][e];
-                }
-                dsa[u] = lane_sum<L>(x);
-                dv[u] = lane_sum<L>(z);
-            }
-#pragma unroll
-            for (int q = 0; q < Q; q++) {
-                float w4[4], a4[4];
-                int at = lane_col<L>(q, part);
-                ld4(wv, at, w4);
-                ld4(av, at, a4);
-#pragma unroll
-                for (int c = 0; c < 4; c++) {
-#pragma unroll
-                    for (int u = 0; u < R; u++) dS[u][4 * q + c] = dS[u][4 * q + c] * w4[c] + dsa[u] * a4[c];
-                }
-            }
-            const i64 idx = head + (i64)t * C + i0;
-            if (part < R) dsa_[idx + part] = pick<R>(dsa, part);
-            if (part >= R && part < 2 * R) {
-                float old[R];
+        } else {
+            for (int tt = n - 1; tt >= 0; tt--) {
+                float rv[Q][4], bv[Q][4], kv[Q][4], wv[Q][4], av[Q][4], dyi[R], old[R];
+                ldv<Q, L>(cur.vec[0][tt], part, rv);
+                ldv<Q, L>(cur.vec[4][tt], part, bv);
+                ldv<Q, L>(cur.vec[2][tt], part, kv);
+                ldv<Q, L>(cur.vec[1][tt], part, wv);
+                ldv<Q, L>(cur.vec[3][tt], part, av);
+                ldR<R>(&cur.row[0][tt][il * R], dyi);
                 ldR<R>(&cur.row[1][tt][il * R], old);
-                dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
+                step(t0 + tt, rv, bv, kv, wv, av, dyi, old);
             }
         }
     }

@@ -96,7 +96,7 @@ public final class GpuBench {
         Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
         List<CudaBackend.Wkv7Choice> choices = new ArrayList<>();
         choices.add(CudaBackend.Wkv7Choice.V4);
-        for (CudaBackend.RowKernel rk : CudaBackend.WKV7_ROW_KERNELS.subList(0, 4)) {
+        for (CudaBackend.RowKernel rk : CudaBackend.WKV7_ROW_KERNELS.subList(0, 3)) {
             choices.add(CudaBackend.Wkv7Choice.v5(rk, rk, CudaBackend.WKV7_COL_KERNELS.get(choices.size() - 1)));
         }
         for (CudaBackend.Wkv7Choice c : choices) {
