@@ -164,17 +164,9 @@ __device__ __forceinline__ float pick(const float (&x)[n], int v) {
     return o;
 }
 
-// This lane's 4·Q columns of a shared vector, into registers.
-template <int Q, int L>
-__device__ __forceinline__ void ldv(const float* v, int part, float (&o)[Q][4]) {
-#pragma unroll
-    for (int q = 0; q < Q; q++) ld4(v, lane_col<L>(q, part), o[q]);
-}
-
 // Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
 // il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
-// element a thread reads serves its R rows. A full stage runs unrolled, each step's shared vectors loaded into
-// registers one step ahead (no shared-memory latency on the chain); a short last stage runs a plain loop.
+// element a thread reads serves its R rows.
 template <int ROWS, int R, int L>
 __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
         const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
@@ -204,68 +196,31 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
         stage_copy<ROWS, NT>(&d.row[0][0][0], v_, head, g * ROWS, t0, T, C);
         copy_commit();
     };
-    // Σ_j state·x over the L lanes, for each of the thread's rows
-    auto dot = [&](const float (&x)[Q][4], float (&out)[R]) {
-        float acc[R][NA];
+    // y of this thread's rows: Σ_j state·r over the L lanes
+    auto dot_r = [&](const float* rv, float (&y)[R]) {
+        float ya[R][NA];
 #pragma unroll
         for (int u = 0; u < R; u++) {
 #pragma unroll
-            for (int e = 0; e < NA; e++) acc[u][e] = 0.0f;
+            for (int e = 0; e < NA; e++) ya[u][e] = 0.0f;
         }
 #pragma unroll
         for (int q = 0; q < Q; q++) {
+            float r4[4];
+            ld4(rv, lane_col<L>(q, part), r4);
 #pragma unroll
             for (int c = 0; c < 4; c++) {
 #pragma unroll
-                for (int u = 0; u < R; u++) acc[u][c % NA] += state[u][4 * q + c] * x[q][c];
+                for (int u = 0; u < R; u++) ya[u][c % NA] += state[u][4 * q + c] * r4[c];
             }
         }
 #pragma unroll
         for (int u = 0; u < R; u++) {
-            float z = acc[u][0];
+            float x = ya[u][0];
 #pragma unroll
-            for (int e = 1; e < NA; e++) z += acc[u][e];
-            out[u] = lane_sum<L>(z);
+            for (int e = 1; e < NA; e++) x += ya[u][e];
+            y[u] = lane_sum<L>(x);
         }
-    };
-    // step t: sa_t = S_{t−1} a_t and y_{t−1} = S_{t−1} r_{t−1} (one lane reduction per step on the chain), then
-    // S_t = S_{t−1} diag(ω_t) + sa_t b_tᵀ + v_t k_tᵀ; y_{t−1} is stored when storeY
-    auto step = [&](int t, bool storeY, const float (&av)[Q][4], const float (&rv)[Q][4], const float (&wv)[Q][4],
-                    const float (&bv)[Q][4], const float (&kv)[Q][4], const float (&vi)[R]) {
-        float sa[R], y[R];
-        dot(av, sa);
-        dot(rv, y);
-        const i64 idx = head + (i64)t * C + i0;
-        if (part < R && storeY) y_[idx - C + part] = pick<R>(y, part);
-        if (part >= R && part < 2 * R) sa_[idx + part - R] = pick<R>(sa, part - R);
-#pragma unroll
-        for (int q = 0; q < Q; q++) {
-#pragma unroll
-            for (int c = 0; c < 4; c++) {
-#pragma unroll
-                for (int u = 0; u < R; u++)
-                    state[u][4 * q + c] = state[u][4 * q + c] * wv[q][c] + (sa[u] * bv[q][c] + vi[u] * kv[q][c]);
-            }
-        }
-        if ((t + 1) % CHUNK == 0 || t == T - 1) {
-            float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i0;
-#pragma unroll
-            for (int q = 0; q < Q; q++) {
-#pragma unroll
-                for (int c = 0; c < 4; c++) {
-                    float col[R];
-#pragma unroll
-                    for (int u = 0; u < R; u++) col[u] = state[u][4 * q + c];
-                    stR<R>(snap + (lane_col<L>(q, part) + c) * N, col);
-                }
-            }
-        }
-    };
-    // y of the stage's last step, from its r
-    auto flush = [&](int t, const float (&rv)[Q][4]) {
-        float y[R];
-        dot(rv, y);
-        if (part < R) y_[head + (i64)t * C + i0 + part] = pick<R>(y, part);
     };
 
     issue(0, st[0]);
@@ -277,45 +232,83 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
         __syncthreads();  // this stage visible; every thread is done with the other buffer
         if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
         const int n = min(STAGE, T - t0);
-        if (n == STAGE) {
-            float av[Q][4], rv[Q][4];
-            ldv<Q, L>(cur.vec[3][0], part, av);
-            ldv<Q, L>(cur.vec[0][0], part, rv);
+        // y_{t−1} = S_{t−1} r_{t−1} is summed with sa_t = S_{t−1} a_t (one lane reduction per step on the chain);
+        // the stage's last y after its loop
+        for (int tt = 0; tt < n; tt++) {
+            const int t = t0 + tt;
+            const float* rp = cur.vec[0][tt > 0 ? tt - 1 : 0];
+            const float* wv = cur.vec[1][tt];
+            const float* kv = cur.vec[2][tt];
+            const float* av = cur.vec[3][tt];
+            const float* bv = cur.vec[4][tt];
+            float vi[R];
+            ldR<R>(&cur.row[0][tt][il * R], vi);
+            float acc[R][NA], ya[R][NA];
 #pragma unroll
-            for (int tt = 0; tt < STAGE; tt++) {
-                float wv[Q][4], bv[Q][4], kv[Q][4], vi[R], an[Q][4], rn[Q][4];
-                ldv<Q, L>(cur.vec[1][tt], part, wv);
-                ldv<Q, L>(cur.vec[4][tt], part, bv);
-                ldv<Q, L>(cur.vec[2][tt], part, kv);
-                ldR<R>(&cur.row[0][tt][il * R], vi);
-                if (tt + 1 < STAGE) ldv<Q, L>(cur.vec[3][tt + 1], part, an);
-                ldv<Q, L>(cur.vec[0][tt], part, rn);
-                step(t0 + tt, tt > 0, av, rv, wv, bv, kv, vi);
+            for (int u = 0; u < R; u++) {
+#pragma unroll
+                for (int e = 0; e < NA; e++) acc[u][e] = ya[u][e] = 0.0f;
+            }
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float a4[4], r4[4];
+                ld4(av, lane_col<L>(q, part), a4);
+                ld4(rp, lane_col<L>(q, part), r4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        acc[u][c % NA] += state[u][4 * q + c] * a4[c];
+                        ya[u][c % NA] += state[u][4 * q + c] * r4[c];
+                    }
+                }
+            }
+            float sa[R], y[R];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                float x = acc[u][0], z = ya[u][0];
+#pragma unroll
+                for (int e = 1; e < NA; e++) {
+                    x += acc[u][e];
+                    z += ya[u][e];
+                }
+                sa[u] = lane_sum<L>(x);
+                y[u] = lane_sum<L>(z);
+            }
+            const i64 idx = head + (i64)t * C + i0;
+            if (part < R && tt > 0) y_[idx - C + part] = pick<R>(y, part);
+            if (part >= R && part < 2 * R) sa_[idx + part - R] = pick<R>(sa, part - R);
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float w4[4], b4[4], k4[4];
+                int at = lane_col<L>(q, part);
+                ld4(wv, at, w4);
+                ld4(bv, at, b4);
+                ld4(kv, at, k4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++)
+                        state[u][4 * q + c] = state[u][4 * q + c] * w4[c] + (sa[u] * b4[c] + vi[u] * k4[c]);
+                }
+            }
+            if ((t + 1) % CHUNK == 0 || t == T - 1) {
+                float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i0;
 #pragma unroll
                 for (int q = 0; q < Q; q++) {
 #pragma unroll
                     for (int c = 0; c < 4; c++) {
-                        if (tt + 1 < STAGE) av[q][c] = an[q][c];
-                        rv[q][c] = rn[q][c];
+                        float col[R];
+#pragma unroll
+                        for (int u = 0; u < R; u++) col[u] = state[u][4 * q + c];
+                        stR<R>(snap + (lane_col<L>(q, part) + c) * N, col);
                     }
                 }
             }
-            flush(t0 + STAGE - 1, rv);
-        } else {
-            for (int tt = 0; tt < n; tt++) {
-                float av[Q][4], rv[Q][4], wv[Q][4], bv[Q][4], kv[Q][4], vi[R];
-                ldv<Q, L>(cur.vec[3][tt], part, av);
-                ldv<Q, L>(cur.vec[0][tt > 0 ? tt - 1 : 0], part, rv);
-                ldv<Q, L>(cur.vec[1][tt], part, wv);
-                ldv<Q, L>(cur.vec[4][tt], part, bv);
-                ldv<Q, L>(cur.vec[2][tt], part, kv);
-                ldR<R>(&cur.row[0][tt][il * R], vi);
-                step(t0 + tt, tt > 0, av, rv, wv, bv, kv, vi);
-            }
-            float rv[Q][4];
-            ldv<Q, L>(cur.vec[0][n - 1], part, rv);
-            flush(t0 + n - 1, rv);
         }
+        float y[R];
+        dot_r(cur.vec[0][n - 1], y);
+        if (part < R) y_[head + (i64)(t0 + n - 1) * C + i0 + part] = pick<R>(y, part);
     }
 }
 
@@ -352,53 +345,6 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
         stage_copy<ROWS, NT>(&d.row[1][0][0], dv_, head, g * ROWS, t0, T, C);
         copy_commit();
     };
-    // step t: D = dS + dy_t r_tᵀ, dsa_t = D b_t, dv_t = D k_t, dS ← D diag(ω_t) + dsa_t a_tᵀ
-    auto step = [&](int t, const float (&rv)[Q][4], const float (&bv)[Q][4], const float (&kv)[Q][4],
-                    const float (&wv)[Q][4], const float (&av)[Q][4], const float (&dyi)[R],
-                    const float (&old)[R]) {
-        float sacc[R][NA], vacc[R][NA];
-#pragma unroll
-        for (int u = 0; u < R; u++) {
-#pragma unroll
-            for (int e = 0; e < NA; e++) sacc[u][e] = vacc[u][e] = 0.0f;
-        }
-#pragma unroll
-        for (int q = 0; q < Q; q++) {
-#pragma unroll
-            for (int c = 0; c < 4; c++) {
-#pragma unroll
-                for (int u = 0; u < R; u++) {
-                    float d = dS[u][4 * q + c] + dyi[u] * rv[q][c];
-                    dS[u][4 * q + c] = d;
-                    sacc[u][c % NA] += d * bv[q][c];
-                    vacc[u][c % NA] += d * kv[q][c];
-                }
-            }
-        }
-        float dsa[R], dv[R];
-#pragma unroll
-        for (int u = 0; u < R; u++) {
-            float x = sacc[u][0], z = vacc[u][0];
-#pragma unroll
-            for (int e = 1; e < NA; e++) {
-                x += sacc[u][e];
-                z += vacc[u][e];
-            }
-            dsa[u] = lane_sum<L>(x);
-            dv[u] = lane_sum<L>(z);
-        }
-#pragma unroll
-        for (int q = 0; q < Q; q++) {
-#pragma unroll
-            for (int c = 0; c < 4; c++) {
-#pragma unroll
-                for (int u = 0; u < R; u++) dS[u][4 * q + c] = dS[u][4 * q + c] * wv[q][c] + dsa[u] * av[q][c];
-            }
-        }
-        const i64 idx = head + (i64)t * C + i0;
-        if (part < R) dsa_[idx + part] = pick<R>(dsa, part);
-        if (part >= R && part < 2 * R) dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
-    };
 
     issue(stages - 1, st[(stages - 1) & 1]);
     for (int s = stages - 1; s >= 0; s--) {
@@ -409,47 +355,69 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
         __syncthreads();
         if (s > 0) issue(s - 1, st[(s - 1) & 1]);
         const int n = min(STAGE, T - t0);
-        if (n == STAGE) {
-            float rv[Q][4], bv[Q][4], kv[Q][4];
-            ldv<Q, L>(cur.vec[0][STAGE - 1], part, rv);
-            ldv<Q, L>(cur.vec[4][STAGE - 1], part, bv);
-            ldv<Q, L>(cur.vec[2][STAGE - 1], part, kv);
+        for (int tt = n - 1; tt >= 0; tt--) {
+            const int t = t0 + tt;
+            const float* rv = cur.vec[0][tt];
+            const float* wv = cur.vec[1][tt];
+            const float* kv = cur.vec[2][tt];
+            const float* av = cur.vec[3][tt];
+            const float* bv = cur.vec[4][tt];
+            float dyi[R];
+            ldR<R>(&cur.row[0][tt][il * R], dyi);
+            float sacc[R][NA], vacc[R][NA];
 #pragma unroll
-            for (int tt = STAGE - 1; tt >= 0; tt--) {
-                float wv[Q][4], av[Q][4], dyi[R], old[R], rn[Q][4], bn[Q][4], kn[Q][4];
-                ldv<Q, L>(cur.vec[1][tt], part, wv);
-                ldv<Q, L>(cur.vec[3][tt], part, av);
-                ldR<R>(&cur.row[0][tt][il * R], dyi);
-                ldR<R>(&cur.row[1][tt][il * R], old);
-                if (tt > 0) {
-                    ldv<Q, L>(cur.vec[0][tt - 1], part, rn);
-                    ldv<Q, L>(cur.vec[4][tt - 1], part, bn);
-                    ldv<Q, L>(cur.vec[2][tt - 1], part, kn);
-                }
-                step(t0 + tt, rv, bv, kv, wv, av, dyi, old);
-                if (tt > 0) {
+            for (int u = 0; u < R; u++) {
 #pragma unroll
-                    for (int q = 0; q < Q; q++) {
+                for (int e = 0; e < NA; e++) sacc[u][e] = vacc[u][e] = 0.0f;
+            }
 #pragma unroll
-                        for (int c = 0; c < 4; c++) {
-                            rv[q][c] = rn[q][c];
-                            bv[q][c] = bn[q][c];
-                            kv[q][c] = kn[q][c];
-                        }
+            for (int q = 0; q < Q; q++) {
+                float r4[4], b4[4], k4[4];
+                int at = lane_col<L>(q, part);
+                ld4(rv, at, r4);
+                ld4(bv, at, b4);
+                ld4(kv, at, k4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        float d = dS[u][4 * q + c] + dyi[u] * r4[c];
+                        dS[u][4 * q + c] = d;
+                        sacc[u][c % NA] += d * b4[c];
+                        vacc[u][c % NA] += d * k4[c];
                     }
                 }
             }
-        } else {
-            for (int tt = n - 1; tt >= 0; tt--) {
-                float rv[Q][4], bv[Q][4], kv[Q][4], wv[Q][4], av[Q][4], dyi[R], old[R];
-                ldv<Q, L>(cur.vec[0][tt], part, rv);
-                ldv<Q, L>(cur.vec[4][tt], part, bv);
-                ldv<Q, L>(cur.vec[2][tt], part, kv);
-                ldv<Q, L>(cur.vec[1][tt], part, wv);
-                ldv<Q, L>(cur.vec[3][tt], part, av);
-                ldR<R>(&cur.row[0][tt][il * R], dyi);
+            float dsa[R], dv[R];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                float x = sacc[u][0], z = vacc[u][0];
+#pragma unroll
+                for (int e = 1; e < NA; e++) {
+                    x += sacc[u][e];
+                    z += vacc[u][e];
+                }
+                dsa[u] = lane_sum<L>(x);
+                dv[u] = lane_sum<L>(z);
+            }
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float w4[4], a4[4];
+                int at = lane_col<L>(q, part);
+                ld4(wv, at, w4);
+                ld4(av, at, a4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) dS[u][4 * q + c] = dS[u][4 * q + c] * w4[c] + dsa[u] * a4[c];
+                }
+            }
+            const i64 idx = head + (i64)t * C + i0;
+            if (part < R) dsa_[idx + part] = pick<R>(dsa, part);
+            if (part >= R && part < 2 * R) {
+                float old[R];
                 ldR<R>(&cur.row[1][tt][il * R], old);
-                step(t0 + tt, rv, bv, kv, wv, av, dyi, old);
+                dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
             }
         }
     }
@@ -457,16 +425,41 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
 
 // ------------------------------------------------------------------------------------------------ v5 backward, columns
 
-// Inputs of a stage for the column kernel: v, sa, dy, dsa of all 64 rows; r, σ(wRaw), k, a, b of this block's
-// COLSB columns.
+// Inputs of a stage for the column kernel: v, sa, dy, dsa of all 64 rows; r, ω, k, a, b, 1/ω (0 at t = 0) and
+// dω/dwRaw of this block's COLSB columns (ω, 1/ω and dω/dwRaw made from the copied wRaw by stage_columns).
 template <int COLSB>
 struct ColStage {
     float row[4][STAGE][N];
     float col[5][STAGE][COLSB];
+    float xf[2][STAGE][COLSB];
 };
 
+// After copy_wait(): the thread turns the wRaw values it copied itself (stage_copy's mapping) into ω, and writes
+// 1/ω (0 at t = 0: S_{−1} = 0 exactly) and the chain factor dω/dwRaw = −e^{−1/2}·ω·σ(1 − σ) beside them.
+template <int COLSB, int NT>
+__device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, int t0, int T) {
+    constexpr int PER_STEP = COLSB / 4, TOTAL = STAGE * PER_STEP;
+#pragma unroll
+    for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
+        int e = m * NT + threadIdx.x, tt = e / PER_STEP, c4 = e % PER_STEP;
+        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
+            float* w = &d.col[1][tt][4 * c4];
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                float sig = sigmoid_w(w[c]);
+                float om = decay_of(sig);
+                w[c] = om;
+                d.xf[0][tt][4 * c4 + c] = t0 + tt == 0 ? 0.0f : 1.0f / om;
+                d.xf[1][tt][4 * c4 + c] = W_SCALE * om * sig * (1.0f - sig);
+            }
+        }
+    }
+}
+
 // A block holds COLSB columns of one head (G = 64/COLSB blocks per head); a thread holds CT of them (cg·CT …) and
-// 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group, NT = COLSB/CT·RL threads.
+// 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group, NT = COLSB/CT·RL threads. Each step's
+// five sums per column are added to the gradients with one atomicAdd each (fire and forget; one add per element,
+// so the result is the same as a load, add and store).
 template <int COLSB, int CT, int RL>
 __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __restrict__ r_,
         const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ v_,
@@ -475,8 +468,6 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ da_,
         float* __restrict__ db_) {
     constexpr int G = N / COLSB, NT = COLSB / CT * RL, RPT = N / RL, QR = RPT / 4;
-    constexpr int OUT_PER = STAGE * COLSB / NT;  // outputs of one quantity per thread per stage
-    static_assert(STAGE * COLSB % NT == 0, "whole outputs per thread");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
     const int cg = threadIdx.x / RL, part = threadIdx.x % RL, c0 = cg * CT, col0 = g * COLSB + c0;
     const int C = H * N;
@@ -484,7 +475,6 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     const float* snaps = s_ + ((i64)bb * H + hh) * chunks * (N * N) + (i64)col0 * N;
     __shared__ __align__(16) ColStage<COLSB> st[2];
-    __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
     // this lane's rows of this thread's columns of S_t and of dS_t
     float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
@@ -518,30 +508,16 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
             }
         }
     };
-    // the accumulating gradients' old values, fetched a stage ahead: element m·NT + threadIdx.x of the stage
-    float oldc[5][OUT_PER], oldn[5][OUT_PER];
-    auto load_old = [&](int s, float (&o)[5][OUT_PER]) {
-        int t0 = s * STAGE;
-#pragma unroll
-        for (int m = 0; m < OUT_PER; m++) {
-            int e = m * NT + threadIdx.x, tt = e / COLSB, cc = e % COLSB;
-            i64 idx = head + (i64)(t0 + tt) * C + g * COLSB + cc;
-#pragma unroll
-            for (int p = 0; p < 5; p++) o[p][m] = t0 + tt < T ? grads[p][idx] : 0.0f;
-        }
-    };
 
     const int last = stages - 1;
     load_snap(last / 2);
-    load_old(last, oldc);
     issue(last, st[last & 1]);
     for (int s = last; s >= 0; s--) {
         ColStage<COLSB>& cur = st[s & 1];
         const int t0 = s * STAGE;
-        if (s > 0) load_old(s - 1, oldn);
         copy_wait();
-        stage_decay<COLSB, NT>(&cur.col[1][0][0], t0, T, true);
-        __syncthreads();
+        stage_columns<COLSB, NT>(cur, t0, T);
+        __syncthreads();  // this stage visible; every thread is done with the other buffer
         if (s > 0) issue(s - 1, st[(s - 1) & 1]);
         if (s == last || (s & 1)) {
             // this stage ends a 16-step chunk: S restarts from that chunk's snapshot
@@ -554,27 +530,23 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         }
         const int n = min(STAGE, T - t0);
         for (int tt = n - 1; tt >= 0; tt--) {
-            const int t = t0 + tt;
-            float ri[CT], sig[CT], ki[CT], ai[CT], bi[CT], wi[CT], iwi[CT];
+            float ri[CT], wi[CT], ki[CT], ai[CT], bi[CT], iwi[CT], dwf[CT];
             ldR<CT>(&cur.col[0][tt][c0], ri);
-            ldR<CT>(&cur.col[1][tt][c0], sig);
+            ldR<CT>(&cur.col[1][tt][c0], wi);
             ldR<CT>(&cur.col[2][tt][c0], ki);
             ldR<CT>(&cur.col[3][tt][c0], ai);
             ldR<CT>(&cur.col[4][tt][c0], bi);
-#pragma unroll
-            for (int u = 0; u < CT; u++) {
-                wi[u] = decay_of(sig[u]);
-                iwi[u] = t == 0 ? 0.0f : 1.0f / wi[u];  // S_{−1} = 0 exactly
-            }
+            ldR<CT>(&cur.xf[0][tt][c0], iwi);
+            ldR<CT>(&cur.xf[1][tt][c0], dwf);
             const float* vv = cur.row[0][tt];
             const float* sav = cur.row[1][tt];
             const float* dyv = cur.row[2][tt];
             const float* dsav = cur.row[3][tt];
-            float sum[5][CT];  // dr, dω, dk, db, da
+            float sum[5][CT][2];  // dr, dω, dk, db, da; two accumulators each (even and odd rows)
 #pragma unroll
             for (int p = 0; p < 5; p++) {
 #pragma unroll
-                for (int u = 0; u < CT; u++) sum[p][u] = 0.0f;
+                for (int u = 0; u < CT; u++) sum[p][u][0] = sum[p][u][1] = 0.0f;
             }
 #pragma unroll
             for (int q = 0; q < QR; q++) {
@@ -588,48 +560,29 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
                 for (int c = 0; c < 4; c++) {
 #pragma unroll
                     for (int u = 0; u < CT; u++) {
-                        int j = 4 * q + c;
-                        sum[0][u] += S[u][j] * dy4[c];
+                        int j = 4 * q + c, e = c & 1;
+                        sum[0][u][e] += S[u][j] * dy4[c];
                         float prev = (S[u][j] - ki[u] * v4[c] - bi[u] * sa4[c]) * iwi[u];
                         S[u][j] = prev;
                         float d = dS[u][j] + ri[u] * dy4[c];
-                        sum[1][u] += d * prev;
-                        sum[2][u] += d * v4[c];
-                        sum[3][u] += d * sa4[c];
-                        sum[4][u] += prev * dsa4[c];
+                        sum[1][u][e] += d * prev;
+                        sum[2][u][e] += d * v4[c];
+                        sum[3][u][e] += d * sa4[c];
+                        sum[4][u][e] += prev * dsa4[c];
                         dS[u][j] = d * wi[u] + ai[u] * dsa4[c];
                     }
                 }
             }
-#pragma unroll
-            for (int u = 0; u < CT; u++) {
-                sum[1][u] *= W_SCALE * wi[u] * sig[u] * (1.0f - sig[u]);
-#pragma unroll
-                for (int p = 0; p < 5; p++) sum[p][u] = lane_sum<RL>(sum[p][u]);
-            }
-            // the 5·CT sums, one lane each
+            const i64 idx = head + (i64)(t0 + tt) * C + col0;
 #pragma unroll
             for (int p = 0; p < 5; p++) {
 #pragma unroll
                 for (int u = 0; u < CT; u++) {
-                    if (part == (p * CT + u) % RL) outs[p][tt][c0 + u] = sum[p][u];
+                    float x = lane_sum<RL>(sum[p][u][0] + sum[p][u][1]);
+                    if (p == 1) x *= dwf[u];
+                    if (part == (p * CT + u) % RL) atomicAdd(grads[p] + idx + u, x);
                 }
             }
-        }
-        __syncthreads();  // outs complete
-#pragma unroll
-        for (int m = 0; m < OUT_PER; m++) {
-            int e = m * NT + threadIdx.x, tt = e / COLSB, cc = e % COLSB;
-            if (t0 + tt < T) {
-                i64 idx = head + (i64)(t0 + tt) * C + g * COLSB + cc;
-#pragma unroll
-                for (int p = 0; p < 5; p++) grads[p][idx] = oldc[p][m] + outs[p][tt][cc];
-            }
-        }
-#pragma unroll
-        for (int p = 0; p < 5; p++) {
-#pragma unroll
-            for (int m = 0; m < OUT_PER; m++) oldc[p][m] = oldn[p][m];
         }
     }
 }
