@@ -8,24 +8,30 @@
 //   sa     [B·T, H·64] behind it.
 // Any T ≥ 1 (the last chunk may be short). Gradients accumulate (+=).
 //
-// v5 (in use). The recurrence is serial in T, so the time is T × the latency of one step; v5 shortens that step:
+// v5 (in use). The recurrence is serial in T and B·H blocks (96 in the L12-D768 step) cannot fill 132 SMs with
+// more than one warp per scheduler, so the time is T × the latency of one step. v5 shortens the step:
 //  * Staging: every block copies STAGE = 8 steps of its inputs into shared memory at once (cp.async, double
-//    buffered: the copy of the next stage runs while this one computes), so a step waits on no global load and on
-//    no barrier; the blocks' outputs are written per step (forward) or per stage (backward columns).
-//  * Forward, wkv7_forward_v5_g<G>: the 64 rows of a head are independent (sa_i and y_i involve row i only), so a
-//    head is split over G blocks of 64/G rows, L = 2G lanes per row, 128 threads; G > 1 fills the GPU when B·H is
-//    small. Dot products use 4 independent accumulators (short dependency chains).
-//  * Backward, two kernels and no 64×64 reduction on any critical path. With D_t = dS_t + dy_t r_tᵀ (dS the
+//    buffered: the copy of the next stage runs while this one computes); no step waits on a global load or a
+//    barrier (one barrier per stage). ω = exp(−e^{−1/2}σ(wRaw)) is made once per stage by the thread that copied
+//    wRaw (the column kernel also 1/ω and dω/dwRaw), not per row per step.
+//  * Forward, wkv7_forward_v5_<ROWS>_<R>_<L>: the 64 rows of a head are independent (sa_i and y_i involve row i
+//    only), so a head is split over 64/ROWS blocks; a thread holds R rows × 64/L columns, L lanes per row group,
+//    sums over 4 (or 4/R) accumulators and one lane reduction, y_{t−1} summed together with sa_t (both read
+//    S_{t−1}), so one reduction per step is on the chain.
+//  * Backward, two kernels and no 64-wide reduction on the column pass's chain. With D_t = dS_t + dy_t r_tᵀ (dS the
 //    gradient of the state after step t, flowing down from t+1):
 //      dsa_t = D_t b_t,  dv_t = D_t k_t,  dS_{t−1} = D_t diag(ω_t) + dsa_t a_tᵀ            (rows: row i alone)
 //      dr_t = S_tᵀ dy_t,  dk_t = D_tᵀ v_t,  db_t = D_tᵀ sa_t,  da_t = S_{t−1}ᵀ dsa_t,
 //      dω_t = colsum(D_t ⊙ S_{t−1}),  S_{t−1} = (S_t − v_t k_tᵀ − sa_t b_tᵀ) diag(1/ω_t)     (columns: column j alone)
-//    wkv7_backward_rows_v5_g<G> runs the row recurrence of dS (as the forward: rows split over G blocks) and writes
-//    dsa into a scratch tensor [B·T, H·64] and dv += . wkv7_backward_cols_v5_g<G> then walks each column of S and
-//    of dS down in t given dsa: every update is elementwise, every sum is an output (off the critical path); a head's
-//    64 columns are split over G blocks of 64/G columns, 2 lanes per column (32 rows each). S is reset from the
-//    16-step snapshots and otherwise inverted one step exactly ("backstepping", as the reference), well conditioned
-//    because ω ≥ e^{−e^{−1/2}} ≈ 0.545; at t = 0 the previous state is exactly 0.
+//    wkv7_backward_rows_v5_<ROWS>_<R>_<L> runs the row recurrence of dS (laid out as the forward) and writes dsa
+//    into a scratch tensor [B·T, H·64] and dv +=. wkv7_backward_cols_v5_<COLSB>_<CT>_<RL> then walks each column of
+//    S and of dS down in t given dsa: every update is elementwise, every sum an output (off the chain); a head's
+//    64 columns over 64/COLSB blocks, RL lanes per column; the five sums of a stage are staged in shared memory
+//    and added to the gradients in one coalesced pass. S is reset from the 16-step snapshots and otherwise
+//    inverted one step exactly ("backstepping", as the reference), well conditioned because ω ≥ e^{−e^{−1/2}} ≈
+//    0.545; at t = 0 the previous state is exactly 0.
+//    The launcher (CudaBackend) picks the configurations from B·H and the SM count; kernels/NOTES.md has the
+//    measurements behind the choice.
 //
 // v4 (kept for comparison in GpuBench): grid (H, B), 128 threads, 2 lanes per state row, one step at a time with
 // its inputs loaded a step ahead and two barriers per step; the backward holds column i of S and row and column i of
@@ -95,10 +101,9 @@ __device__ __forceinline__ void stage_copy(float* dst, const float* __restrict__
     }
 }
 
-// After copy_wait(): the thread turns the wRaw values it copied itself (same mapping as stage_copy) into ω, or into
-// σ(wRaw) when sigmoid_only.
+// After copy_wait(): the thread turns the wRaw values it copied itself (same mapping as stage_copy) into ω.
 template <int COLS, int NT>
-__device__ __forceinline__ void stage_decay(float* w, int t0, int T, bool sigmoid_only) {
+__device__ __forceinline__ void stage_decay(float* w, int t0, int T) {
     constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP;
 #pragma unroll
     for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
@@ -106,10 +111,10 @@ __device__ __forceinline__ void stage_decay(float* w, int t0, int T, bool sigmoi
         if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
             float4* p = reinterpret_cast<float4*>(w + tt * COLS + 4 * c4);
             float4 x = *p;
-            x.x = sigmoid_w(x.x); x.y = sigmoid_w(x.y); x.z = sigmoid_w(x.z); x.w = sigmoid_w(x.w);
-            if (!sigmoid_only) {
-                x.x = decay_of(x.x); x.y = decay_of(x.y); x.z = decay_of(x.z); x.w = decay_of(x.w);
-            }
+            x.x = decay_of(sigmoid_w(x.x));
+            x.y = decay_of(sigmoid_w(x.y));
+            x.z = decay_of(sigmoid_w(x.z));
+            x.w = decay_of(sigmoid_w(x.w));
             *p = x;
         }
     }
@@ -228,7 +233,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
         RowStage<ROWS, 1>& cur = st[s & 1];
         const int t0 = s * STAGE;
         copy_wait();
-        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T, false);
+        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T);
         __syncthreads();  // this stage visible; every thread is done with the other buffer
         if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
         const int n = min(STAGE, T - t0);
@@ -351,7 +356,7 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
         RowStage<ROWS, 2>& cur = st[s & 1];
         const int t0 = s * STAGE;
         copy_wait();
-        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T, false);
+        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T);
         __syncthreads();
         if (s > 0) issue(s - 1, st[(s - 1) & 1]);
         const int n = min(STAGE, T - t0);
@@ -458,8 +463,8 @@ __device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, int t0, int T)
 
 // A block holds COLSB columns of one head (G = 64/COLSB blocks per head); a thread holds CT of them (cg·CT …) and
 // 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group, NT = COLSB/CT·RL threads. Each step's
-// five sums per column are added to the gradients with one atomicAdd each (fire and forget; one add per element,
-// so the result is the same as a load, add and store).
+// five sums per column go to shared memory; after the stage one pass adds them to the gradients, coalesced, with
+// the old values fetched at the stage's start.
 template <int COLSB, int CT, int RL>
 __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __restrict__ r_,
         const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ v_,
@@ -468,6 +473,8 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ da_,
         float* __restrict__ db_) {
     constexpr int G = N / COLSB, NT = COLSB / CT * RL, RPT = N / RL, QR = RPT / 4;
+    constexpr int OUT_PER = STAGE * COLSB / NT;  // outputs of one quantity per thread per stage
+    static_assert(STAGE * COLSB % NT == 0, "whole outputs per thread");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
     const int cg = threadIdx.x / RL, part = threadIdx.x % RL, c0 = cg * CT, col0 = g * COLSB + c0;
     const int C = H * N;
@@ -475,6 +482,7 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     const float* snaps = s_ + ((i64)bb * H + hh) * chunks * (N * N) + (i64)col0 * N;
     __shared__ __align__(16) ColStage<COLSB> st[2];
+    __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
     // this lane's rows of this thread's columns of S_t and of dS_t
     float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
@@ -515,9 +523,18 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
     for (int s = last; s >= 0; s--) {
         ColStage<COLSB>& cur = st[s & 1];
         const int t0 = s * STAGE;
+        // the accumulating gradients' old values (element m·NT + threadIdx.x of the stage), used after its steps
+        float old[5][OUT_PER];
+#pragma unroll
+        for (int m = 0; m < OUT_PER; m++) {
+            int e = m * NT + threadIdx.x, tt = e / COLSB, cc = e % COLSB;
+            i64 idx = head + (i64)(t0 + tt) * C + g * COLSB + cc;
+#pragma unroll
+            for (int p = 0; p < 5; p++) old[p][m] = t0 + tt < T ? grads[p][idx] : 0.0f;
+        }
         copy_wait();
         stage_columns<COLSB, NT>(cur, t0, T);
-        __syncthreads();  // this stage visible; every thread is done with the other buffer
+        __syncthreads();  // this stage visible; every thread is done with the other buffer and with outs
         if (s > 0) issue(s - 1, st[(s - 1) & 1]);
         if (s == last || (s & 1)) {
             // this stage ends a 16-step chunk: S restarts from that chunk's snapshot
@@ -542,11 +559,11 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
             const float* sav = cur.row[1][tt];
             const float* dyv = cur.row[2][tt];
             const float* dsav = cur.row[3][tt];
-            float sum[5][CT][2];  // dr, dω, dk, db, da; two accumulators each (even and odd rows)
+            float sum[5][CT];  // dr, dω, dk, db, da
 #pragma unroll
             for (int p = 0; p < 5; p++) {
 #pragma unroll
-                for (int u = 0; u < CT; u++) sum[p][u][0] = sum[p][u][1] = 0.0f;
+                for (int u = 0; u < CT; u++) sum[p][u] = 0.0f;
             }
 #pragma unroll
             for (int q = 0; q < QR; q++) {
@@ -560,28 +577,42 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
                 for (int c = 0; c < 4; c++) {
 #pragma unroll
                     for (int u = 0; u < CT; u++) {
-                        int j = 4 * q + c, e = c & 1;
-                        sum[0][u][e] += S[u][j] * dy4[c];
+                        int j = 4 * q + c;
+                        sum[0][u] += S[u][j] * dy4[c];
                         float prev = (S[u][j] - ki[u] * v4[c] - bi[u] * sa4[c]) * iwi[u];
                         S[u][j] = prev;
                         float d = dS[u][j] + ri[u] * dy4[c];
-                        sum[1][u][e] += d * prev;
-                        sum[2][u][e] += d * v4[c];
-                        sum[3][u][e] += d * sa4[c];
-                        sum[4][u][e] += prev * dsa4[c];
+                        sum[1][u] += d * prev;
+                        sum[2][u] += d * v4[c];
+                        sum[3][u] += d * sa4[c];
+                        sum[4][u] += prev * dsa4[c];
                         dS[u][j] = d * wi[u] + ai[u] * dsa4[c];
                     }
                 }
             }
-            const i64 idx = head + (i64)(t0 + tt) * C + col0;
+#pragma unroll
+            for (int u = 0; u < CT; u++) {
+                sum[1][u] *= dwf[u];
+#pragma unroll
+                for (int p = 0; p < 5; p++) sum[p][u] = lane_sum<RL>(sum[p][u]);
+            }
+            // the 5·CT sums, one lane each
 #pragma unroll
             for (int p = 0; p < 5; p++) {
 #pragma unroll
                 for (int u = 0; u < CT; u++) {
-                    float x = lane_sum<RL>(sum[p][u][0] + sum[p][u][1]);
-                    if (p == 1) x *= dwf[u];
-                    if (part == (p * CT + u) % RL) atomicAdd(grads[p] + idx + u, x);
+                    if (part == (p * CT + u) % RL) outs[p][tt][c0 + u] = sum[p][u];
                 }
+            }
+        }
+        __syncthreads();  // outs complete
+#pragma unroll
+        for (int m = 0; m < OUT_PER; m++) {
+            int e = m * NT + threadIdx.x, tt = e / COLSB, cc = e % COLSB;
+            if (t0 + tt < T) {
+                i64 idx = head + (i64)(t0 + tt) * C + g * COLSB + cc;
+#pragma unroll
+                for (int p = 0; p < 5; p++) grads[p][idx] = old[p][m] + outs[p][tt][cc];
             }
         }
     }
@@ -774,18 +805,8 @@ __device__ __forceinline__ void backward_v4(int T, int H, const float* __restric
 // ------------------------------------------------------------------------------------------------ entry points
 // v5 row kernels wkv7_{forward,backward_rows}_v5_<ROWS>_<R>_<L>: grid (H·64/ROWS, B) × ROWS/R·L threads; column
 // kernels wkv7_backward_cols_v5_<COLSB>_<CT>_<RL>: grid (H·64/COLSB, B) × COLSB/CT·RL threads; the backward runs the
-// row pass, then the column pass, dsa a [B·T, H·64] scratch tensor.
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_1_2(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
-        float* sa_) {
-    forward_v5<64, 1, 2>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_1_2(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<64, 1, 2>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
-}
+// row pass, then the column pass, dsa a [B·T, H·64] scratch tensor. The configurations instantiated are those the
+// launcher picks from (CudaBackend.wkv7Rows/wkv7Cols, measured in kernels/NOTES.md).
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
@@ -796,39 +817,6 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
     backward_rows_v5<64, 2, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_4_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
-        float* sa_) {
-    forward_v5<64, 4, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_4_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<64, 4, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
-}
-
-extern "C" __global__ void __launch_bounds__(256) wkv7_forward_v5_64_2_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
-        float* sa_) {
-    forward_v5<64, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(256) wkv7_backward_rows_v5_64_2_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<64, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_1_4(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
-        float* sa_) {
-    forward_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_1_4(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<32, 1, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8(int T, int H, const float* r_,
@@ -842,17 +830,6 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8(i
     backward_rows_v5<32, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
 }
 
-extern "C" __global__ void __launch_bounds__(64) wkv7_forward_v5_32_4_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
-        float* sa_) {
-    forward_v5<32, 4, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(64) wkv7_backward_rows_v5_32_4_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<32, 4, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
-}
-
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
         float* sa_) {
@@ -864,70 +841,6 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8(i
     backward_rows_v5<16, 1, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
 }
 
-extern "C" __global__ void __launch_bounds__(64) wkv7_forward_v5_16_2_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
-        float* sa_) {
-    forward_v5<16, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(64) wkv7_backward_rows_v5_16_2_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<16, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
-}
-
-extern "C" __global__ void __launch_bounds__(32) wkv7_forward_v5_16_4_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
-        float* sa_) {
-    forward_v5<16, 4, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(32) wkv7_backward_rows_v5_16_4_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<16, 4, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_64_1_2(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<64, 1, 2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_64_2_4(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<64, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_64_4_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<64, 4, 8>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
-}
-
-extern "C" __global__ void __launch_bounds__(256) wkv7_backward_cols_v5_64_1_4(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<64, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
-}
-
-extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_1_2(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<32, 1, 2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
-}
-
-extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
-}
-
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
@@ -935,32 +848,11 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4(i
     backward_cols_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
 }
 
-extern "C" __global__ void __launch_bounds__(32) wkv7_backward_cols_v5_16_1_2(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<16, 1, 2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
-}
-
-extern "C" __global__ void __launch_bounds__(32) wkv7_backward_cols_v5_16_2_4(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<16, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
-}
-
 extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_) {
     backward_cols_v5<16, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
-}
-
-extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_2_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<16, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
 }
 
 // v4: grid (H, B) × 128 threads. dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_v4.

@@ -144,10 +144,13 @@ public final class CudaBackend implements Backend {
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
-    /** v5 kernels by name, loaded at first use. */
+    /** v5 kernels by name (the names of {@link #WKV7_ROW_KERNELS} and {@link #WKV7_COL_KERNELS}). */
     private final Map<String, Kernel> wkv7Kernels = new HashMap<>();
-    /** The WKV7 kernels in use; {@link Wkv7Choice#AUTO} picks v5 and its configurations from B·H and the SM count. */
-    private Wkv7Choice wkv7Choice = Wkv7Choice.AUTO;
+    /**
+     * The WKV7 kernels in use: {@link Wkv7Choice#AUTO} (v5, configurations chosen from B·H and the SM count) unless
+     * the system property {@code gosling.wkv7=v4} asks for the old kernels (for benchmarks of whole steps).
+     */
+    private Wkv7Choice wkv7Choice = "v4".equals(System.getProperty("gosling.wkv7")) ? Wkv7Choice.V4 : Wkv7Choice.AUTO;
     /** dsa of the WKV7 backward ([B·T, H·64] fp32; grows once, then is reused). */
     private long wkvScratch;
     private long wkvScratchBytes;
@@ -211,6 +214,15 @@ public final class CudaBackend implements Backend {
         bonusBwd = loader.kernel("bonus", "bonus_backward");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
+        for (Kernel k : new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_64_2_4"),
+                loader.kernel("wkv7", "wkv7_forward_v5_32_2_8"), loader.kernel("wkv7", "wkv7_forward_v5_16_1_8"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4")}) {
+            wkv7Kernels.put(k.name, k);
+        }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
         ceBwd = loader.kernel("cross_entropy", "cross_entropy_backward");
         columnFinish = loader.kernel("reduce", "column_finish");
@@ -942,13 +954,11 @@ public final class CudaBackend implements Backend {
     }
 
     /** The v5 configurations instantiated in wkv7.cu. */
-    static final List<RowKernel> WKV7_ROW_KERNELS = List.of(new RowKernel(64, 1, 2), new RowKernel(64, 2, 4),
-            new RowKernel(64, 4, 8), new RowKernel(64, 2, 8), new RowKernel(32, 1, 4), new RowKernel(32, 2, 8),
-            new RowKernel(32, 4, 8), new RowKernel(16, 1, 8), new RowKernel(16, 2, 8), new RowKernel(16, 4, 8));
-    static final List<ColKernel> WKV7_COL_KERNELS = List.of(new ColKernel(64, 1, 2), new ColKernel(64, 2, 4),
-            new ColKernel(64, 4, 8), new ColKernel(64, 1, 4), new ColKernel(32, 1, 2), new ColKernel(32, 2, 4),
-            new ColKernel(32, 1, 4), new ColKernel(16, 1, 2), new ColKernel(16, 2, 4), new ColKernel(16, 1, 4),
-            new ColKernel(16, 2, 8));
+    static final RowKernel ROWS_64_2_4 = new RowKernel(64, 2, 4), ROWS_32_2_8 = new RowKernel(32, 2, 8),
+            ROWS_16_1_8 = new RowKernel(16, 1, 8);
+    static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4);
+    static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8);
+    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4);
 
     /**
      * Which WKV7 kernels run: version 4 or 5; for v5 the forward, backward row pass and backward column pass
@@ -983,36 +993,35 @@ public final class CudaBackend implements Backend {
         return wkv7Choice;
     }
 
-    /** Blocks per head when not chosen: the most (1, 2 or 4) that keep B·H·G blocks within the SMs. */
-    int wkv7AutoSplit(int B, int H) {
-        long heads = (long) B * H;
-        int best = 1;
-        for (int g : new int[] {1, 2, 4}) {
-            if (heads * g <= multiprocessors) {
-                best = g;
-            }
-        }
-        return best;
+    /**
+     * The forward's kernel when not chosen (measured on an H100, kernels/NOTES.md): a head over 4 blocks of 16 rows
+     * when B·H·4 blocks fit the SMs at one each, otherwise over 2 blocks of 32 rows, 2 rows per thread.
+     */
+    RowKernel wkv7AutoForward(int B, int H) {
+        return (long) B * H * 4 <= multiprocessors ? ROWS_16_1_8 : ROWS_32_2_8;
     }
 
+    /**
+     * The backward row pass's kernel when not chosen: the most blocks per head that still give each block an SM of
+     * its own (4, 2 or 1), and 2 per head once B·H alone exceeds the SMs.
+     */
     RowKernel wkv7AutoRows(int B, int H) {
-        return switch (wkv7AutoSplit(B, H)) {
-            case 1 -> new RowKernel(64, 1, 2);
-            case 2 -> new RowKernel(32, 1, 4);
-            default -> new RowKernel(16, 1, 8);
-        };
+        long heads = (long) B * H;
+        return heads * 4 <= multiprocessors ? ROWS_16_1_8 : heads * 2 <= multiprocessors ? ROWS_32_2_8
+                : heads <= multiprocessors ? ROWS_64_2_4 : ROWS_32_2_8;
     }
 
+    /** The backward column pass's kernel when not chosen: 16 columns per block, 32 when B·H·4 fits the SMs. */
     ColKernel wkv7AutoCols(int B, int H) {
-        return switch (wkv7AutoSplit(B, H)) {
-            case 1 -> new ColKernel(64, 1, 2);
-            case 2 -> new ColKernel(32, 1, 2);
-            default -> new ColKernel(16, 1, 2);
-        };
+        return (long) B * H * 4 <= multiprocessors ? COLS_32_1_4 : COLS_16_1_4;
     }
 
     private Kernel wkv7Kernel(String name) {
-        return wkv7Kernels.computeIfAbsent(name, n -> loader.kernel("wkv7", n));
+        Kernel k = wkv7Kernels.get(name);
+        if (k == null) {
+            throw new IllegalArgumentException("no WKV7 kernel " + name);
+        }
+        return k;
     }
 
     /** CUDA layout: the state after every 16th and the last step, [B, H, ⌈T/16⌉, 64, 64], then sa [B·T, H·64]. */
@@ -1058,7 +1067,7 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, yp, s}) {
             aligned16(p, op, "a tensor");
         }
-        RowKernel f = c.fwd() != null ? c.fwd() : wkv7AutoRows(B, H);
+        RowKernel f = c.fwd() != null ? c.fwd() : wkv7AutoForward(B, H);
         wkv7Kernel("wkv7_forward_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream, args);
     }
 

@@ -94,11 +94,7 @@ public final class GpuBench {
         Tensor a = rand(n, -0.1f, 0.1f), b = rand(n, -0.1f, 0.1f), out = zeros(n), dy = rand(n, -1f, 1f);
         Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
         Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
-        List<CudaBackend.Wkv7Choice> choices = new ArrayList<>();
-        choices.add(CudaBackend.Wkv7Choice.V4);
-        for (CudaBackend.RowKernel rk : CudaBackend.WKV7_ROW_KERNELS.subList(0, 3)) {
-            choices.add(CudaBackend.Wkv7Choice.v5(rk, rk, CudaBackend.WKV7_COL_KERNELS.get(choices.size() - 1)));
-        }
+        List<CudaBackend.Wkv7Choice> choices = List.of(CudaBackend.Wkv7Choice.V4, CudaBackend.Wkv7Choice.AUTO);
         for (CudaBackend.Wkv7Choice c : choices) {
             gpu.useWkv7(c);
             gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H);
@@ -150,7 +146,8 @@ public final class GpuBench {
                     double bwd = time(bwdOp);
                     String tag = " " + c + (c.equals(chosen) ? "*" : "");
                     if (c.version() == 5) {
-                        tag += " (f" + gpu.wkv7AutoRows(B, H) + " c" + gpu.wkv7AutoCols(B, H) + ")";
+                        tag += " (f" + gpu.wkv7AutoForward(B, H) + " r" + gpu.wkv7AutoRows(B, H) + " c"
+                                + gpu.wkv7AutoCols(B, H) + ")";
                     }
                     rows.add(new Row("wkv7 forward" + tag, size, fwd, ""));
                     rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));

@@ -22,8 +22,10 @@ import java.util.Locale;
  *   java -cp 'lib/*' dev.gosling.trainer.backend.cuda.GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc]
  *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N] [--wkv7]
  * </pre>
- * {@code --wkv7}: the WKV7 checks and timings only (every kernel variant), and the NVRTC pass of the WKV7 checks;
- * no other op, no training check or benchmark.
+ * {@code --wkv7}: of the op checks (and their NVRTC pass) and the per-op timings only WKV7's, every kernel variant;
+ * the training check and benchmark still run unless turned off. {@code --wkv7-profile}: every WKV7 kernel once, for
+ * a profiler, and nothing else. The system property {@code gosling.wkv7=v4} (JAVA_TOOL_OPTIONS) makes the old WKV7
+ * kernels the default, for a whole-step comparison.
  * After the op checks: the op checks of the GEMM ops again with bf16 GEMMs, a whole training step (L2-D128 ctx 64) and a 200-step
  * loss curve against the CPU backend ({@link dev.gosling.trainer.train.TrainStepCheck}) with fp32 and with bf16
  * GEMMs, and the training benchmark ({@link dev.gosling.trainer.train.TrainBenchmark}, the issue's four cases unless
@@ -95,7 +97,7 @@ public final class GpuCheck {
                 allPassed &= checks("bf16-gemm", gpu, cpu, GpuOpChecks.gemms(), o, tsv);
                 gpu.setGemmPrecision(CudaBackend.GemmPrecision.FP32);
             }
-            if (trainCheck && !wkv7Only) {
+            if (trainCheck) {
                 boolean passed = dev.gosling.trainer.train.TrainStepCheck.run(o, gpu, cpu, CudaBackend.GemmPrecision.FP32,
                         CudaBackend.GemmPrecision.BF16);
                 tsv.add("train-step\tFP32,BF16\t-\t-\t-\t-\t" + (passed ? "ok" : "FAIL"));
@@ -135,7 +137,7 @@ public final class GpuCheck {
                 }
             }
         }
-        if (trainBench && !wkv7Only) {
+        if (trainBench) {
             o.println();
             dev.gosling.trainer.train.TrainBenchmark.run(o, trainCases.isEmpty() ? dev.gosling.trainer.train.TrainBenchmark.issueCases()
                     : trainCases, "gpu", "bf16", false, trainSteps);

@@ -593,8 +593,9 @@ public final class GpuOpChecks {
     }
 
     /**
-     * The WKV7 checks: the default kernels (v5, splits chosen from B·H) at sizes from T = 1 to 4096 (T not a multiple
-     * of the 8-step stage or the 16-step snapshot interval among them), and each v5 split and v4 at two odd sizes.
+     * The WKV7 checks: the default kernels (v5, configurations chosen from B·H) at sizes from T = 1 to 4096 (T not a
+     * multiple of the 8-step stage or the 16-step snapshot interval among them), and every v5 kernel and v4 at two
+     * odd sizes.
      */
     public static List<Check> wkv7Checks(boolean quick, long seed) {
         List<Check> c = new ArrayList<>();
@@ -606,14 +607,13 @@ public final class GpuOpChecks {
             c.add(wkv7(d[0], d[1], d[2], null, s++));
         }
         if (!quick) {
+            // every v5 kernel at least twice, and v4
             List<CudaBackend.Wkv7Choice> choices = new ArrayList<>();
             choices.add(CudaBackend.Wkv7Choice.V4);
-            int n = Math.max(CudaBackend.WKV7_ROW_KERNELS.size(), CudaBackend.WKV7_COL_KERNELS.size());
-            for (int i = 0; i < n; i++) {
-                List<CudaBackend.RowKernel> rk = CudaBackend.WKV7_ROW_KERNELS;
-                List<CudaBackend.ColKernel> ck = CudaBackend.WKV7_COL_KERNELS;
-                choices.add(CudaBackend.Wkv7Choice.v5(rk.get(i % rk.size()), rk.get((i + 3) % rk.size()),
-                        ck.get(i % ck.size())));
+            List<CudaBackend.RowKernel> rk = CudaBackend.WKV7_ROW_KERNELS;
+            List<CudaBackend.ColKernel> ck = CudaBackend.WKV7_COL_KERNELS;
+            for (int i = 0; i < rk.size(); i++) {
+                choices.add(CudaBackend.Wkv7Choice.v5(rk.get(i), rk.get((i + 1) % rk.size()), ck.get(i % ck.size())));
             }
             for (CudaBackend.Wkv7Choice choice : choices) {
                 c.add(wkv7(2, 100, 3, choice, s++));
