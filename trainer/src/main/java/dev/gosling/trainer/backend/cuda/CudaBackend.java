@@ -1011,9 +1011,12 @@ public final class CudaBackend implements Backend {
                 : heads <= multiprocessors ? ROWS_64_2_4 : ROWS_32_2_8;
     }
 
-    /** The backward column pass's kernel when not chosen: 16 columns per block, 32 when B·H·4 fits the SMs. */
+    /**
+     * The backward column pass's kernel when not chosen: 16 columns per block (64 threads), 32 (128 threads) once B·H
+     * alone exceeds the SMs.
+     */
     ColKernel wkv7AutoCols(int B, int H) {
-        return (long) B * H * 4 <= multiprocessors ? COLS_32_1_4 : COLS_16_1_4;
+        return (long) B * H > multiprocessors ? COLS_32_1_4 : COLS_16_1_4;
     }
 
     private Kernel wkv7Kernel(String name) {
