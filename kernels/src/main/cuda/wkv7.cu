@@ -2,24 +2,48 @@
 // (rows = value index i, columns = key index j), S = 0 at the start of every sample:
 //   ω_j  = exp(−e^{−1/2}·σ(wRaw_j));  sa_i = Σ_j S[i][j]·a_j;  S[i][j] ← S[i][j]·ω_j + sa_i·b_j + v_i·k_j;
 //   y_i  = Σ_j S[i][j]·r_j  (the updated state).
-// Launch: grid (H, B), block 64·L threads: L adjacent lanes per state row i (L = 2, 4 or 8: kernels wkv7_*_l<L>),
-// each holding 64/L of the row's columns, so the backward's three 64×64 slices fit in registers, each step's dot
-// products are L times shorter and an SM runs L times more warps; the L lanes sum through shuffles. Shared-memory
-// vectors are read 4 floats at a time. Saved for backward, in one fp32 buffer:
+// Saved for backward, in one fp32 buffer (the layout of every version):
 //   states [B, H, ⌈T/16⌉, 64, 64]: the state after every 16th step and after the last step, TRANSPOSED
-//           (element (j, i) = S[i][j]), so the backward thread i reads column i contiguously;
+//           (element (j, i) = S[i][j]), so that one column of S is contiguous;
 //   sa     [B·T, H·64] behind it.
-// The backward pass is the reference's "backstepping": it walks t down, reloads S from the snapshot at every chunk
-// end and otherwise inverts one step exactly, S_{t−1}[j][i] = (S_t[j][i] − v_j·k_i − sa_j·b_i)/ω_i, which is well
-// conditioned because ω ≥ e^{−e^{−1/2}} ≈ 0.545; at t = 0 the previous state is exactly 0 and is not inverted.
-// Any T ≥ 1 (the last chunk may be short). Gradients accumulate.
+// Any T ≥ 1 (the last chunk may be short). Gradients accumulate (+=).
+//
+// v5 (in use). The recurrence is serial in T and B·H blocks (96 in the L12-D768 step) cannot fill 132 SMs with
+// more than one warp per scheduler, so the time is T × the latency of one step. v5 shortens the step:
+//  * Staging: every block copies STAGE = 8 steps of its inputs into shared memory at once (cp.async, double
+//    buffered: the copy of the next stage runs while this one computes); no step waits on a global load or a
+//    barrier (one barrier per stage). ω = exp(−e^{−1/2}σ(wRaw)) is made once per stage by the thread that copied
+//    wRaw (the column kernel also 1/ω and dω/dwRaw), not per row per step.
+//  * Forward, wkv7_forward_v5_<ROWS>_<R>_<L>: the 64 rows of a head are independent (sa_i and y_i involve row i
+//    only), so a head is split over 64/ROWS blocks; a thread holds R rows × 64/L columns, L lanes per row group,
+//    sums over 4 (or 4/R) accumulators and one lane reduction, y_{t−1} summed together with sa_t (both read
+//    S_{t−1}), so one reduction per step is on the chain.
+//  * Backward, two kernels and no 64-wide reduction on the column pass's chain. With D_t = dS_t + dy_t r_tᵀ (dS the
+//    gradient of the state after step t, flowing down from t+1):
+//      dsa_t = D_t b_t,  dv_t = D_t k_t,  dS_{t−1} = D_t diag(ω_t) + dsa_t a_tᵀ            (rows: row i alone)
+//      dr_t = S_tᵀ dy_t,  dk_t = D_tᵀ v_t,  db_t = D_tᵀ sa_t,  da_t = S_{t−1}ᵀ dsa_t,
+//      dω_t = colsum(D_t ⊙ S_{t−1}),  S_{t−1} = (S_t − v_t k_tᵀ − sa_t b_tᵀ) diag(1/ω_t)     (columns: column j alone)
+//    wkv7_backward_rows_v5_<ROWS>_<R>_<L> runs the row recurrence of dS (laid out as the forward) and writes dsa
+//    into a scratch tensor [B·T, H·64] and dv +=. wkv7_backward_cols_v5_<COLSB>_<CT>_<RL> then walks each column of
+//    S and of dS down in t given dsa: every update is elementwise, every sum an output (off the chain); a head's
+//    64 columns over 64/COLSB blocks, RL lanes per column; the five sums of a stage are staged in shared memory
+//    and added to the gradients in one coalesced pass. S is reset from the 16-step snapshots and otherwise
+//    inverted one step exactly ("backstepping", as the reference), well conditioned because ω ≥ e^{−e^{−1/2}} ≈
+//    0.545; at t = 0 the previous state is exactly 0.
+//    The launcher (CudaBackend) picks the configurations from B·H and the SM count; kernels/NOTES.md has the
+//    measurements behind the choice.
+//
+// v4 (kept for comparison in GpuBench): grid (H, B), 128 threads, 2 lanes per state row, one step at a time with
+// its inputs loaded a step ahead and two barriers per step; the backward holds column i of S and row and column i of
+// dS per thread (the reference's layout).
 #include "common.cuh"
 
 #define N GOSLING_HEAD
 #define CHUNK 16
+#define STAGE 8
 #define W_SCALE (-0.6065306597126334f)
 
-// Sum over the L lanes of a row (adjacent lanes of one warp).
+// Sum over the L lanes of a row (adjacent lanes of one warp); every lane gets the sum.
 template <int L>
 __device__ __forceinline__ float lane_sum(float x) {
 #pragma unroll
@@ -33,8 +57,571 @@ __device__ __forceinline__ void ld4(const float* v, int at, float (&o)[4]) {
     o[0] = t.x; o[1] = t.y; o[2] = t.z; o[3] = t.w;
 }
 
+__device__ __forceinline__ float sigmoid_w(float w) { return 1.0f / (1.0f + expf(-w)); }
+
+// ω from σ(wRaw): the one formula of every v5 kernel, so the backward inverts exactly the forward's ω.
+__device__ __forceinline__ float decay_of(float sig) { return expf(W_SCALE * sig); }
+
+// ------------------------------------------------------------------------------------------------ async copies
+// 16 bytes global → shared, asynchronous on sm_80+ (cp.async), a plain copy before; made visible to the copying
+// thread by copy_wait() and to the block by a barrier after it.
+
+__device__ __forceinline__ void copy16(float* dst, const float* src) {
+#if __CUDA_ARCH__ >= 800
+    unsigned s;
+    asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(s) : "l"(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
+#else
+    *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(src);
+#endif
+}
+
+__device__ __forceinline__ void copy_commit() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void copy_wait() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+#endif
+}
+
+// Steps [t0, t0 + STAGE) ∩ [0, T) of cols [c0, c0 + COLS) of a head's [T, C] slice (head = its element (0, 0))
+// into dst[STAGE][COLS]; NT threads, 4 floats each per copy. Steps ≥ T are not copied (and never read).
+template <int COLS, int NT>
+__device__ __forceinline__ void stage_copy(float* dst, const float* __restrict__ src, i64 head, int c0, int t0, int T,
+                                           int C) {
+    constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP;
+#pragma unroll
+    for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
+        int e = m * NT + threadIdx.x, tt = e / PER_STEP, c4 = e % PER_STEP;
+        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) copy16(dst + tt * COLS + 4 * c4, src + head + (i64)(t0 + tt) * C + c0 + 4 * c4);
+    }
+}
+
+// After copy_wait(): the thread turns the wRaw values it copied itself (same mapping as stage_copy) into ω.
+template <int COLS, int NT>
+__device__ __forceinline__ void stage_decay(float* w, int t0, int T) {
+    constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP;
+#pragma unroll
+    for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
+        int e = m * NT + threadIdx.x, tt = e / PER_STEP, c4 = e % PER_STEP;
+        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
+            float4* p = reinterpret_cast<float4*>(w + tt * COLS + 4 * c4);
+            float4 x = *p;
+            x.x = decay_of(sigmoid_w(x.x));
+            x.y = decay_of(sigmoid_w(x.y));
+            x.z = decay_of(sigmoid_w(x.z));
+            x.w = decay_of(sigmoid_w(x.w));
+            *p = x;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ v5 forward
+
+// Inputs of a stage for the row kernels: the head's r, ω, k, a, b (all 64 columns) and ROW_STREAMS per-row streams
+// (this block's ROWS rows).
+template <int ROWS, int ROW_STREAMS>
+struct RowStage {
+    float vec[5][STAGE][N];
+    float row[ROW_STREAMS][STAGE][ROWS];
+};
+
+// Lane `part` of L holds the columns 4·(q·L + part) + c, q < 64/(4L), c < 4: adjacent lanes read adjacent 16-byte
+// words of a shared vector (no bank conflicts).
 template <int L>
-__device__ __forceinline__ void forward(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
+__device__ __forceinline__ int lane_col(int q, int part) { return 4 * (q * L + part); }
+
+// R consecutive floats (R = 1, 2 or 4, aligned to R) from shared or global memory, and back.
+template <int R>
+__device__ __forceinline__ void ldR(const float* p, float (&o)[R]) {
+    if constexpr (R == 4) {
+        float4 t = *reinterpret_cast<const float4*>(p);
+        o[0] = t.x; o[1] = t.y; o[2] = t.z; o[3] = t.w;
+    } else if constexpr (R == 2) {
+        float2 t = *reinterpret_cast<const float2*>(p);
+        o[0] = t.x; o[1] = t.y;
+    } else {
+        o[0] = *p;
+    }
+}
+
+template <int R>
+__device__ __forceinline__ void stR(float* p, const float (&o)[R]) {
+    if constexpr (R == 4) {
+        *reinterpret_cast<float4*>(p) = make_float4(o[0], o[1], o[2], o[3]);
+    } else if constexpr (R == 2) {
+        *reinterpret_cast<float2*>(p) = make_float2(o[0], o[1]);
+    } else {
+        *p = o[0];
+    }
+}
+
+// x[v] of the lane whose part is v (v < n), for the lanes that store one of n per-row results.
+template <int n>
+__device__ __forceinline__ float pick(const float (&x)[n], int v) {
+    float o = x[0];
+#pragma unroll
+    for (int u = 1; u < n; u++) o = v == u ? x[u] : o;
+    return o;
+}
+
+// Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
+// il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
+// element a thread reads serves its R rows.
+template <int ROWS, int R, int L>
+__device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
+        const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
+        const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
+    constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
+    static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store y, R..2R-1 store sa");
+    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
+    const int il = threadIdx.x / L, part = threadIdx.x % L, i0 = g * ROWS + il * R;
+    const int C = H * N;
+    const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
+    const i64 head = (i64)bb * T * C + (i64)hh * N;
+    __shared__ __align__(16) RowStage<ROWS, 1> st[2];
+    float state[R][COLS];
+#pragma unroll
+    for (int u = 0; u < R; u++) {
+#pragma unroll
+        for (int j = 0; j < COLS; j++) state[u][j] = 0.0f;
+    }
+
+    auto issue = [&](int s, RowStage<ROWS, 1>& d) {
+        int t0 = s * STAGE;
+        stage_copy<N, NT>(&d.vec[0][0][0], r_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[1][0][0], w_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[2][0][0], k_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[3][0][0], a_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[4][0][0], b_, head, 0, t0, T, C);
+        stage_copy<ROWS, NT>(&d.row[0][0][0], v_, head, g * ROWS, t0, T, C);
+        copy_commit();
+    };
+    // y of this thread's rows: Σ_j state·r over the L lanes
+    auto dot_r = [&](const float* rv, float (&y)[R]) {
+        float ya[R][NA];
+#pragma unroll
+        for (int u = 0; u < R; u++) {
+#pragma unroll
+            for (int e = 0; e < NA; e++) ya[u][e] = 0.0f;
+        }
+#pragma unroll
+        for (int q = 0; q < Q; q++) {
+            float r4[4];
+            ld4(rv, lane_col<L>(q, part), r4);
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+#pragma unroll
+                for (int u = 0; u < R; u++) ya[u][c % NA] += state[u][4 * q + c] * r4[c];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < R; u++) {
+            float x = ya[u][0];
+#pragma unroll
+            for (int e = 1; e < NA; e++) x += ya[u][e];
+            y[u] = lane_sum<L>(x);
+        }
+    };
+
+    issue(0, st[0]);
+    for (int s = 0; s < stages; s++) {
+        RowStage<ROWS, 1>& cur = st[s & 1];
+        const int t0 = s * STAGE;
+        copy_wait();
+        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T);
+        __syncthreads();  // this stage visible; every thread is done with the other buffer
+        if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
+        const int n = min(STAGE, T - t0);
+        // y_{t−1} = S_{t−1} r_{t−1} is summed with sa_t = S_{t−1} a_t (one lane reduction per step on the chain);
+        // the stage's last y after its loop
+        for (int tt = 0; tt < n; tt++) {
+            const int t = t0 + tt;
+            const float* rp = cur.vec[0][tt > 0 ? tt - 1 : 0];
+            const float* wv = cur.vec[1][tt];
+            const float* kv = cur.vec[2][tt];
+            const float* av = cur.vec[3][tt];
+            const float* bv = cur.vec[4][tt];
+            float vi[R];
+            ldR<R>(&cur.row[0][tt][il * R], vi);
+            float acc[R][NA], ya[R][NA];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+#pragma unroll
+                for (int e = 0; e < NA; e++) acc[u][e] = ya[u][e] = 0.0f;
+            }
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float a4[4], r4[4];
+                ld4(av, lane_col<L>(q, part), a4);
+                ld4(rp, lane_col<L>(q, part), r4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        acc[u][c % NA] += state[u][4 * q + c] * a4[c];
+                        ya[u][c % NA] += state[u][4 * q + c] * r4[c];
+                    }
+                }
+            }
+            float sa[R], y[R];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                float x = acc[u][0], z = ya[u][0];
+#pragma unroll
+                for (int e = 1; e < NA; e++) {
+                    x += acc[u][e];
+                    z += ya[u][e];
+                }
+                sa[u] = lane_sum<L>(x);
+                y[u] = lane_sum<L>(z);
+            }
+            const i64 idx = head + (i64)t * C + i0;
+            if (part < R && tt > 0) y_[idx - C + part] = pick<R>(y, part);
+            if (part >= R && part < 2 * R) sa_[idx + part - R] = pick<R>(sa, part - R);
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float w4[4], b4[4], k4[4];
+                int at = lane_col<L>(q, part);
+                ld4(wv, at, w4);
+                ld4(bv, at, b4);
+                ld4(kv, at, k4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++)
+                        state[u][4 * q + c] = state[u][4 * q + c] * w4[c] + (sa[u] * b4[c] + vi[u] * k4[c]);
+                }
+            }
+            if ((t + 1) % CHUNK == 0 || t == T - 1) {
+                float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i0;
+#pragma unroll
+                for (int q = 0; q < Q; q++) {
+#pragma unroll
+                    for (int c = 0; c < 4; c++) {
+                        float col[R];
+#pragma unroll
+                        for (int u = 0; u < R; u++) col[u] = state[u][4 * q + c];
+                        stR<R>(snap + (lane_col<L>(q, part) + c) * N, col);
+                    }
+                }
+            }
+        }
+        float y[R];
+        dot_r(cur.vec[0][n - 1], y);
+        if (part < R) y_[head + (i64)(t0 + n - 1) * C + i0 + part] = pick<R>(y, part);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ v5 backward, rows
+
+template <int ROWS, int R, int L>
+__device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __restrict__ r_,
+        const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ a_,
+        const float* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
+        float* __restrict__ dsa_) {
+    constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
+    static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store dsa, R..2R-1 store dv");
+    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
+    const int il = threadIdx.x / L, part = threadIdx.x % L, i0 = g * ROWS + il * R;
+    const int C = H * N;
+    const int stages = (T + STAGE - 1) / STAGE;
+    const i64 head = (i64)bb * T * C + (i64)hh * N;
+    __shared__ __align__(16) RowStage<ROWS, 2> st[2];
+    float dS[R][COLS];  // this lane's columns of this thread's rows of dS (the gradient flowing into step t)
+#pragma unroll
+    for (int u = 0; u < R; u++) {
+#pragma unroll
+        for (int j = 0; j < COLS; j++) dS[u][j] = 0.0f;
+    }
+
+    auto issue = [&](int s, RowStage<ROWS, 2>& d) {
+        int t0 = s * STAGE;
+        stage_copy<N, NT>(&d.vec[0][0][0], r_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[1][0][0], w_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[2][0][0], k_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[3][0][0], a_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.vec[4][0][0], b_, head, 0, t0, T, C);
+        stage_copy<ROWS, NT>(&d.row[0][0][0], dy_, head, g * ROWS, t0, T, C);
+        stage_copy<ROWS, NT>(&d.row[1][0][0], dv_, head, g * ROWS, t0, T, C);
+        copy_commit();
+    };
+
+    issue(stages - 1, st[(stages - 1) & 1]);
+    for (int s = stages - 1; s >= 0; s--) {
+        RowStage<ROWS, 2>& cur = st[s & 1];
+        const int t0 = s * STAGE;
+        copy_wait();
+        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T);
+        __syncthreads();
+        if (s > 0) issue(s - 1, st[(s - 1) & 1]);
+        const int n = min(STAGE, T - t0);
+        for (int tt = n - 1; tt >= 0; tt--) {
+            const int t = t0 + tt;
+            const float* rv = cur.vec[0][tt];
+            const float* wv = cur.vec[1][tt];
+            const float* kv = cur.vec[2][tt];
+            const float* av = cur.vec[3][tt];
+            const float* bv = cur.vec[4][tt];
+            float dyi[R];
+            ldR<R>(&cur.row[0][tt][il * R], dyi);
+            float sacc[R][NA], vacc[R][NA];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+#pragma unroll
+                for (int e = 0; e < NA; e++) sacc[u][e] = vacc[u][e] = 0.0f;
+            }
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float r4[4], b4[4], k4[4];
+                int at = lane_col<L>(q, part);
+                ld4(rv, at, r4);
+                ld4(bv, at, b4);
+                ld4(kv, at, k4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        float d = dS[u][4 * q + c] + dyi[u] * r4[c];
+                        dS[u][4 * q + c] = d;
+                        sacc[u][c % NA] += d * b4[c];
+                        vacc[u][c % NA] += d * k4[c];
+                    }
+                }
+            }
+            float dsa[R], dv[R];
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                float x = sacc[u][0], z = vacc[u][0];
+#pragma unroll
+                for (int e = 1; e < NA; e++) {
+                    x += sacc[u][e];
+                    z += vacc[u][e];
+                }
+                dsa[u] = lane_sum<L>(x);
+                dv[u] = lane_sum<L>(z);
+            }
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float w4[4], a4[4];
+                int at = lane_col<L>(q, part);
+                ld4(wv, at, w4);
+                ld4(av, at, a4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) dS[u][4 * q + c] = dS[u][4 * q + c] * w4[c] + dsa[u] * a4[c];
+                }
+            }
+            const i64 idx = head + (i64)t * C + i0;
+            if (part < R) dsa_[idx + part] = pick<R>(dsa, part);
+            if (part >= R && part < 2 * R) {
+                float old[R];
+                ldR<R>(&cur.row[1][tt][il * R], old);
+                dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ v5 backward, columns
+
+// Inputs of a stage for the column kernel: v, sa, dy, dsa of all 64 rows; r, ω, k, a, b, 1/ω (0 at t = 0) and
+// dω/dwRaw of this block's COLSB columns (ω, 1/ω and dω/dwRaw made from the copied wRaw by stage_columns).
+template <int COLSB>
+struct ColStage {
+    float row[4][STAGE][N];
+    float col[5][STAGE][COLSB];
+    float xf[2][STAGE][COLSB];
+};
+
+// After copy_wait(): the thread turns the wRaw values it copied itself (stage_copy's mapping) into ω, and writes
+// 1/ω (0 at t = 0: S_{−1} = 0 exactly) and the chain factor dω/dwRaw = −e^{−1/2}·ω·σ(1 − σ) beside them.
+template <int COLSB, int NT>
+__device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, int t0, int T) {
+    constexpr int PER_STEP = COLSB / 4, TOTAL = STAGE * PER_STEP;
+#pragma unroll
+    for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
+        int e = m * NT + threadIdx.x, tt = e / PER_STEP, c4 = e % PER_STEP;
+        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
+            float* w = &d.col[1][tt][4 * c4];
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                float sig = sigmoid_w(w[c]);
+                float om = decay_of(sig);
+                w[c] = om;
+                d.xf[0][tt][4 * c4 + c] = t0 + tt == 0 ? 0.0f : 1.0f / om;
+                d.xf[1][tt][4 * c4 + c] = W_SCALE * om * sig * (1.0f - sig);
+            }
+        }
+    }
+}
+
+// A block holds COLSB columns of one head (G = 64/COLSB blocks per head); a thread holds CT of them (cg·CT …) and
+// 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group, NT = COLSB/CT·RL threads. Each step's
+// five sums per column go to shared memory; after the stage one pass adds them to the gradients, coalesced, with
+// the old values fetched at the stage's start.
+template <int COLSB, int CT, int RL>
+__device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __restrict__ r_,
+        const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ v_,
+        const float* __restrict__ a_, const float* __restrict__ b_, const float* __restrict__ dy_,
+        const float* __restrict__ s_, const float* __restrict__ sa_, const float* __restrict__ dsa_,
+        float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ da_,
+        float* __restrict__ db_) {
+    constexpr int G = N / COLSB, NT = COLSB / CT * RL, RPT = N / RL, QR = RPT / 4;
+    constexpr int OUT_PER = STAGE * COLSB / NT;  // outputs of one quantity per thread per stage
+    static_assert(STAGE * COLSB % NT == 0, "whole outputs per thread");
+    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
+    const int cg = threadIdx.x / RL, part = threadIdx.x % RL, c0 = cg * CT, col0 = g * COLSB + c0;
+    const int C = H * N;
+    const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
+    const i64 head = (i64)bb * T * C + (i64)hh * N;
+    const float* snaps = s_ + ((i64)bb * H + hh) * chunks * (N * N) + (i64)col0 * N;
+    __shared__ __align__(16) ColStage<COLSB> st[2];
+    __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
+    float* const grads[5] = {dr_, dw_, dk_, db_, da_};
+    // this lane's rows of this thread's columns of S_t and of dS_t
+    float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
+#pragma unroll
+    for (int u = 0; u < CT; u++) {
+#pragma unroll
+        for (int j = 0; j < RPT; j++) dS[u][j] = 0.0f;
+    }
+
+    auto issue = [&](int s, ColStage<COLSB>& d) {
+        int t0 = s * STAGE;
+        stage_copy<N, NT>(&d.row[0][0][0], v_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.row[1][0][0], sa_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.row[2][0][0], dy_, head, 0, t0, T, C);
+        stage_copy<N, NT>(&d.row[3][0][0], dsa_, head, 0, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[0][0][0], r_, head, g * COLSB, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[1][0][0], w_, head, g * COLSB, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[2][0][0], k_, head, g * COLSB, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[3][0][0], a_, head, g * COLSB, t0, T, C);
+        stage_copy<COLSB, NT>(&d.col[4][0][0], b_, head, g * COLSB, t0, T, C);
+        copy_commit();
+    };
+    auto load_snap = [&](int chunk) {
+#pragma unroll
+        for (int u = 0; u < CT; u++) {
+            const float4* p = reinterpret_cast<const float4*>(snaps + (i64)chunk * (N * N) + u * N);
+#pragma unroll
+            for (int q = 0; q < QR; q++) {
+                float4 x = p[q * RL + part];
+                snap[u][4 * q] = x.x; snap[u][4 * q + 1] = x.y; snap[u][4 * q + 2] = x.z; snap[u][4 * q + 3] = x.w;
+            }
+        }
+    };
+
+    const int last = stages - 1;
+    load_snap(last / 2);
+    issue(last, st[last & 1]);
+    for (int s = last; s >= 0; s--) {
+        ColStage<COLSB>& cur = st[s & 1];
+        const int t0 = s * STAGE;
+        // the accumulating gradients' old values (element m·NT + threadIdx.x of the stage), used after its steps
+        float old[5][OUT_PER];
+#pragma unroll
+        for (int m = 0; m < OUT_PER; m++) {
+            int e = m * NT + threadIdx.x, tt = e / COLSB, cc = e % COLSB;
+            i64 idx = head + (i64)(t0 + tt) * C + g * COLSB + cc;
+#pragma unroll
+            for (int p = 0; p < 5; p++) old[p][m] = t0 + tt < T ? grads[p][idx] : 0.0f;
+        }
+        copy_wait();
+        stage_columns<COLSB, NT>(cur, t0, T);
+        __syncthreads();  // this stage visible; every thread is done with the other buffer and with outs
+        if (s > 0) issue(s - 1, st[(s - 1) & 1]);
+        if (s == last || (s & 1)) {
+            // this stage ends a 16-step chunk: S restarts from that chunk's snapshot
+#pragma unroll
+            for (int u = 0; u < CT; u++) {
+#pragma unroll
+                for (int j = 0; j < RPT; j++) S[u][j] = snap[u][j];
+            }
+            if (s / 2 > 0) load_snap(s / 2 - 1);
+        }
+        const int n = min(STAGE, T - t0);
+        for (int tt = n - 1; tt >= 0; tt--) {
+            float ri[CT], wi[CT], ki[CT], ai[CT], bi[CT], iwi[CT], dwf[CT];
+            ldR<CT>(&cur.col[0][tt][c0], ri);
+            ldR<CT>(&cur.col[1][tt][c0], wi);
+            ldR<CT>(&cur.col[2][tt][c0], ki);
+            ldR<CT>(&cur.col[3][tt][c0], ai);
+            ldR<CT>(&cur.col[4][tt][c0], bi);
+            ldR<CT>(&cur.xf[0][tt][c0], iwi);
+            ldR<CT>(&cur.xf[1][tt][c0], dwf);
+            const float* vv = cur.row[0][tt];
+            const float* sav = cur.row[1][tt];
+            const float* dyv = cur.row[2][tt];
+            const float* dsav = cur.row[3][tt];
+            float sum[5][CT];  // dr, dω, dk, db, da
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+#pragma unroll
+                for (int u = 0; u < CT; u++) sum[p][u] = 0.0f;
+            }
+#pragma unroll
+            for (int q = 0; q < QR; q++) {
+                float v4[4], sa4[4], dy4[4], dsa4[4];
+                int at = 4 * (q * RL + part);
+                ld4(vv, at, v4);
+                ld4(sav, at, sa4);
+                ld4(dyv, at, dy4);
+                ld4(dsav, at, dsa4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+#pragma unroll
+                    for (int u = 0; u < CT; u++) {
+                        int j = 4 * q + c;
+                        sum[0][u] += S[u][j] * dy4[c];
+                        float prev = (S[u][j] - ki[u] * v4[c] - bi[u] * sa4[c]) * iwi[u];
+                        S[u][j] = prev;
+                        float d = dS[u][j] + ri[u] * dy4[c];
+                        sum[1][u] += d * prev;
+                        sum[2][u] += d * v4[c];
+                        sum[3][u] += d * sa4[c];
+                        sum[4][u] += prev * dsa4[c];
+                        dS[u][j] = d * wi[u] + ai[u] * dsa4[c];
+                    }
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < CT; u++) {
+                sum[1][u] *= dwf[u];
+#pragma unroll
+                for (int p = 0; p < 5; p++) sum[p][u] = lane_sum<RL>(sum[p][u]);
+            }
+            // the 5·CT sums, one lane each
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+#pragma unroll
+                for (int u = 0; u < CT; u++) {
+                    if (part == (p * CT + u) % RL) outs[p][tt][c0 + u] = sum[p][u];
+                }
+            }
+        }
+        __syncthreads();  // outs complete
+#pragma unroll
+        for (int m = 0; m < OUT_PER; m++) {
+            int e = m * NT + threadIdx.x, tt = e / COLSB, cc = e % COLSB;
+            if (t0 + tt < T) {
+                i64 idx = head + (i64)(t0 + tt) * C + g * COLSB + cc;
+#pragma unroll
+                for (int p = 0; p < 5; p++) grads[p][idx] = old[p][m] + outs[p][tt][cc];
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ v4
+
+template <int L>
+__device__ __forceinline__ void forward_v4(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
         const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
         const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
     constexpr int COLS = N / L;
@@ -99,7 +686,7 @@ __device__ __forceinline__ void forward(int T, int H, const float* __restrict__ 
 }
 
 template <int L>
-__device__ __forceinline__ void backward(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
+__device__ __forceinline__ void backward_v4(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
         const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
         const float* __restrict__ b_, const float* __restrict__ dy_, const float* __restrict__ s_,
         const float* __restrict__ sa_, float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_,
@@ -126,8 +713,8 @@ __device__ __forceinline__ void backward(int T, int H, const float* __restrict__
         float gr0 = gr, gw0 = gw, gk0 = gk, gv0 = gv, ga0 = ga, gb0 = gb;
         __syncthreads();
         float ri = rn, ki = kn, ai = an, bi = bn, dyi = dyn;
-        float sig = 1.0f / (1.0f + expf(-wn));
-        float wi = expf(W_SCALE * sig);
+        float sig = sigmoid_w(wn);
+        float wi = decay_of(sig);
         if (part == 0) {
             r[i] = ri;
             w[i] = wi;
@@ -215,20 +802,67 @@ __device__ __forceinline__ void backward(int T, int H, const float* __restrict__
     }
 }
 
-#define WKV7_VARIANT(L)                                                                                              \
-    extern "C" __global__ void __launch_bounds__(N * L) wkv7_forward_l##L(int T, int H, const float* r_,           \
-            const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_,        \
-            float* s_, float* sa_) {                                                                               \
-        forward<L>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);                                                     \
-    }                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(N * L) wkv7_backward_l##L(int T, int H, const float* r_,          \
-            const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,  \
-            const float* s_, const float* sa_, float* dr_, float* dw_, float* dk_, float* dv_, float* da_,         \
-            float* db_) {                                                                                          \
-        backward<L>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dr_, dw_, dk_, dv_, da_, db_);                     \
-    }
+// ------------------------------------------------------------------------------------------------ entry points
+// v5 row kernels wkv7_{forward,backward_rows}_v5_<ROWS>_<R>_<L>: grid (H·64/ROWS, B) × ROWS/R·L threads; column
+// kernels wkv7_backward_cols_v5_<COLSB>_<CT>_<RL>: grid (H·64/COLSB, B) × COLSB/CT·RL threads; the backward runs the
+// row pass, then the column pass, dsa a [B·T, H·64] scratch tensor. The configurations instantiated are those the
+// launcher picks from (CudaBackend.wkv7Rows/wkv7Cols, measured in kernels/NOTES.md).
 
-// dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_l<L>, given dy and the saved buffers.
-WKV7_VARIANT(2)
-WKV7_VARIANT(4)
-WKV7_VARIANT(8)
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<64, 2, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<32, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
+    backward_rows_v5<16, 1, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_) {
+    backward_cols_v5<16, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+}
+
+// v4: grid (H, B) × 128 threads. dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_v4.
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v4(int T, int H, const float* r_, const float* w_,
+        const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_, float* sa_) {
+    forward_v4<2>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_v4(int T, int H, const float* r_, const float* w_,
+        const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_, const float* s_,
+        const float* sa_, float* dr_, float* dw_, float* dk_, float* dv_, float* da_, float* db_) {
+    backward_v4<2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dr_, dw_, dk_, dv_, da_, db_);
+}

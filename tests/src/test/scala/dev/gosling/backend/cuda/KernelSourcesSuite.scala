@@ -40,15 +40,16 @@ class KernelSourcesSuite extends AnyFunSuite {
     }
   }
 
-  test("the WKV7 variants the backend selects from are all instantiated") {
+  test("the WKV7 configurations the backend selects from are the ones it loads") {
     val backend = Files.readString(
       Shared.repo.resolve("trainer/src/main/java/dev/gosling/trainer/backend/cuda/CudaBackend.java"))
-    val lanes = "WKV7_LANES = \\{([0-9, ]+)\\}".r.findFirstMatchIn(backend).get.group(1).split(",").map(_.trim)
-    assert(lanes.length == 3)
-    assert(backend.contains("loader.kernel(\"wkv7\", \"wkv7_forward_l\" + WKV7_LANES[v])"))
-    assert(backend.contains("loader.kernel(\"wkv7\", \"wkv7_backward_l\" + WKV7_LANES[v])"))
-    val src = Files.readString(cudaDir.resolve("wkv7.cu"))
-    for (l <- lanes) assert(src.contains(s"WKV7_VARIANT($l)"), s"wkv7.cu does not instantiate $l lanes")
+    val rows = """new RowKernel\((\d+), (\d+), (\d+)\)""".r.findAllMatchIn(backend).map(m => s"${m.group(1)}_${m.group(2)}_${m.group(3)}").toSet
+    val cols = """new ColKernel\((\d+), (\d+), (\d+)\)""".r.findAllMatchIn(backend).map(m => s"${m.group(1)}_${m.group(2)}_${m.group(3)}").toSet
+    assert(rows.nonEmpty && cols.nonEmpty)
+    for (r <- rows; k <- Seq("forward", "backward_rows"))
+      assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_${k}_v5_$r")"""), s"the backend does not load ${k} $r")
+    for (c <- cols)
+      assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_backward_cols_v5_$c")"""), s"the backend does not load cols $c")
   }
 
   test("a build on a machine with nvcc carries one fatbin per source") {

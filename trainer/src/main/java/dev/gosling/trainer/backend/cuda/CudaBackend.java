@@ -55,6 +55,8 @@ import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUevent_st;
@@ -159,12 +161,18 @@ public final class CudaBackend implements Backend {
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
             sumSquaresPartial, adamw, castBf16;
 
-    /** WKV7 kernel variants: lanes per state row (wkv7.cu). */
-    static final int[] WKV7_LANES = {2, 4, 8};
-    private final Kernel[] wkv7Fwd = new Kernel[WKV7_LANES.length];
-    private final Kernel[] wkv7Bwd = new Kernel[WKV7_LANES.length];
-    /** Index into WKV7_LANES of the variant in use: 2 lanes, the fastest of the three on an H100 (kernels/NOTES.md). */
-    private int wkv7Variant = 0;
+    /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
+    private final Kernel wkv7FwdV4, wkv7BwdV4;
+    /** v5 kernels by name (the names of {@link #WKV7_ROW_KERNELS} and {@link #WKV7_COL_KERNELS}). */
+    private final Map<String, Kernel> wkv7Kernels = new HashMap<>();
+    /**
+     * The WKV7 kernels in use: {@link Wkv7Choice#AUTO} (v5, configurations chosen from B·H and the SM count) unless
+     * the system property {@code gosling.wkv7=v4} asks for the old kernels (for benchmarks of whole steps).
+     */
+    private Wkv7Choice wkv7Choice = "v4".equals(System.getProperty("gosling.wkv7")) ? Wkv7Choice.V4 : Wkv7Choice.AUTO;
+    /** dsa of the WKV7 backward ([B·T, H·64] fp32; grows once, then is reused). */
+    private long wkvScratch;
+    private long wkvScratchBytes;
 
     /** The backend on device 0, kernels from the jar's fatbins (NVRTC where none fits). */
     public CudaBackend() {
@@ -226,9 +234,16 @@ public final class CudaBackend implements Backend {
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
         bonusFwd = loader.kernel("bonus", "bonus_forward");
         bonusBwd = loader.kernel("bonus", "bonus_backward");
-        for (int v = 0; v < WKV7_LANES.length; v++) {
-            wkv7Fwd[v] = loader.kernel("wkv7", "wkv7_forward_l" + WKV7_LANES[v]);
-            wkv7Bwd[v] = loader.kernel("wkv7", "wkv7_backward_l" + WKV7_LANES[v]);
+        wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
+        wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
+        for (Kernel k : new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_64_2_4"),
+                loader.kernel("wkv7", "wkv7_forward_v5_32_2_8"), loader.kernel("wkv7", "wkv7_forward_v5_16_1_8"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4")}) {
+            wkv7Kernels.put(k.name, k);
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
         ceBwd = loader.kernel("cross_entropy", "cross_entropy_backward");
@@ -1086,19 +1101,113 @@ public final class CudaBackend implements Backend {
         finishColumns(partialKA, dka, slices, C);
     }
 
-    /** Selects the WKV7 kernel variant by its lanes per state row (2, 4 or 8); for the checks and the benchmark. */
-    void useWkv7Lanes(int lanes) {
-        for (int v = 0; v < WKV7_LANES.length; v++) {
-            if (WKV7_LANES[v] == lanes) {
-                wkv7Variant = v;
-                return;
-            }
+    /**
+     * A v5 row kernel (forward, backward row pass): ROWS rows of a head per block (64/ROWS blocks per head), R rows
+     * and 64/L columns per thread, L lanes per row group.
+     */
+    record RowKernel(int rows, int r, int l) {
+        int threads() {
+            return rows / r * l;
         }
-        throw new IllegalArgumentException("no WKV7 variant with " + lanes + " lanes per row");
+
+        int perHead() {
+            return N / rows;
+        }
+
+        @Override
+        public String toString() {
+            return rows + "_" + r + "_" + l;
+        }
     }
 
-    int wkv7Lanes() {
-        return WKV7_LANES[wkv7Variant];
+    /** A v5 column kernel (backward column pass): COLSB columns per block, CT columns and 64/RL rows per thread. */
+    record ColKernel(int colsb, int ct, int rl) {
+        int threads() {
+            return colsb / ct * rl;
+        }
+
+        int perHead() {
+            return N / colsb;
+        }
+
+        @Override
+        public String toString() {
+            return colsb + "_" + ct + "_" + rl;
+        }
+    }
+
+    /** The v5 configurations instantiated in wkv7.cu. */
+    static final RowKernel ROWS_64_2_4 = new RowKernel(64, 2, 4), ROWS_32_2_8 = new RowKernel(32, 2, 8),
+            ROWS_16_1_8 = new RowKernel(16, 1, 8);
+    static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4);
+    static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8);
+    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4);
+
+    /**
+     * Which WKV7 kernels run: version 4 or 5; for v5 the forward, backward row pass and backward column pass
+     * configurations (null: chosen from B·H); passes (v5 backward, for the benchmark): 1 the row pass only, 2 the
+     * column pass only, 3 both.
+     */
+    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes) {
+        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3);
+        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3);
+
+        static Wkv7Choice v5(RowKernel fwd, RowKernel rows, ColKernel cols) {
+            return new Wkv7Choice(5, fwd, rows, cols, 3);
+        }
+
+        Wkv7Choice passes(int p) {
+            return new Wkv7Choice(version, fwd, rows, cols, p);
+        }
+
+        @Override
+        public String toString() {
+            return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd) + (rows == null ? "" : " r" + rows)
+                    + (cols == null ? "" : " c" + cols) + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
+        }
+    }
+
+    /** Selects the WKV7 kernels; for the checks and the benchmark. */
+    void useWkv7(Wkv7Choice choice) {
+        wkv7Choice = choice;
+    }
+
+    Wkv7Choice wkv7Choice() {
+        return wkv7Choice;
+    }
+
+    /**
+     * The forward's kernel when not chosen (measured on an H100, kernels/NOTES.md): a head over 4 blocks of 16 rows
+     * when B·H·4 blocks fit the SMs at one each, otherwise over 2 blocks of 32 rows, 2 rows per thread.
+     */
+    RowKernel wkv7AutoForward(int B, int H) {
+        return (long) B * H * 4 <= multiprocessors ? ROWS_16_1_8 : ROWS_32_2_8;
+    }
+
+    /**
+     * The backward row pass's kernel when not chosen: the most blocks per head that still give each block an SM of
+     * its own (4, 2 or 1), and 2 per head once B·H alone exceeds the SMs.
+     */
+    RowKernel wkv7AutoRows(int B, int H) {
+        long heads = (long) B * H;
+        return heads * 4 <= multiprocessors ? ROWS_16_1_8 : heads * 2 <= multiprocessors ? ROWS_32_2_8
+                : heads <= multiprocessors ? ROWS_64_2_4 : ROWS_32_2_8;
+    }
+
+    /**
+     * The backward column pass's kernel when not chosen: 16 columns per block (64 threads), 32 (128 threads) once B·H
+     * alone exceeds the SMs.
+     */
+    ColKernel wkv7AutoCols(int B, int H) {
+        return (long) B * H > multiprocessors ? COLS_32_1_4 : COLS_16_1_4;
+    }
+
+    private Kernel wkv7Kernel(String name) {
+        Kernel k = wkv7Kernels.get(name);
+        if (k == null) {
+            throw new IllegalArgumentException("no WKV7 kernel " + name);
+        }
+        return k;
     }
 
     /** CUDA layout: the state after every 16th and the last step, [B, H, ⌈T/16⌉, 64, 64], then sa [B·T, H·64]. */
@@ -1112,6 +1221,15 @@ public final class CudaBackend implements Backend {
         return (T + 15) / 16;
     }
 
+    /** v5 copies 16-byte words: every WKV7 tensor must start on a 16-byte boundary (allocations and views by 4). */
+    private static long aligned16(long address, String op, String name) {
+        if ((address & 15) != 0) {
+            throw new IllegalArgumentException(op + ": " + name + " is not 16-byte aligned (a view at an offset that"
+                    + " is not a multiple of 4 elements)");
+        }
+        return address;
+    }
+
     @Override
     public void wkv7Forward(Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor out, Tensor saved,
                             int B, int T, int H) {
@@ -1120,12 +1238,23 @@ public final class CudaBackend implements Backend {
         long n = sequenceDims(op, B, T, H * N);
         long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
         long sa = s + 4L * B * H * chunks(T) * N * N;
-        args.reset().i32(T).i32(H).ptr(f32(r, op, "r", n).address).ptr(f32(wRaw, op, "wRaw", n).address)
-                .ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address).ptr(f32(a, op, "a", n).address)
-                .ptr(f32(b, op, "b", n).address).ptr(f32(out, op, "out", n).address).ptr(s).ptr(sa);
-        if (n > 0) {
-            wkv7Fwd[wkv7Variant].launch(H, B, 1, wkv7Lanes() * N, 1, 1, 0, stream, args);
+        long rp = f32(r, op, "r", n).address, wp = f32(wRaw, op, "wRaw", n).address, kp = f32(k, op, "k", n).address;
+        long vp = f32(v, op, "v", n).address, ap = f32(a, op, "a", n).address, bp = f32(b, op, "b", n).address;
+        long yp = f32(out, op, "out", n).address;
+        if (n == 0) {
+            return;
         }
+        args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(yp).ptr(s).ptr(sa);
+        Wkv7Choice c = wkv7Choice;
+        if (c.version() == 4) {
+            wkv7FwdV4.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
+            return;
+        }
+        for (long p : new long[] {rp, wp, kp, vp, ap, bp, yp, s}) {
+            aligned16(p, op, "a tensor");
+        }
+        RowKernel f = c.fwd() != null ? c.fwd() : wkv7AutoForward(B, H);
+        wkv7Kernel("wkv7_forward_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream, args);
     }
 
     @Override
@@ -1136,15 +1265,52 @@ public final class CudaBackend implements Backend {
         long n = sequenceDims(op, B, T, H * N);
         long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
         long sa = s + 4L * B * H * chunks(T) * N * N;
-        args.reset().i32(T).i32(H).ptr(f32(r, op, "r", n).address).ptr(f32(wRaw, op, "wRaw", n).address)
-                .ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address).ptr(f32(a, op, "a", n).address)
-                .ptr(f32(b, op, "b", n).address).ptr(f32(dOut, op, "dOut", n).address).ptr(s).ptr(sa)
-                .ptr(f32(dr, op, "dr", n).address).ptr(f32(dwRaw, op, "dwRaw", n).address)
-                .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(f32(da, op, "da", n).address)
-                .ptr(f32(db, op, "db", n).address);
-        if (n > 0) {
-            wkv7Bwd[wkv7Variant].launch(H, B, 1, wkv7Lanes() * N, 1, 1, 0, stream, args);
+        long rp = f32(r, op, "r", n).address, wp = f32(wRaw, op, "wRaw", n).address, kp = f32(k, op, "k", n).address;
+        long vp = f32(v, op, "v", n).address, ap = f32(a, op, "a", n).address, bp = f32(b, op, "b", n).address;
+        long dyp = f32(dOut, op, "dOut", n).address;
+        long drp = f32(dr, op, "dr", n).address, dwp = f32(dwRaw, op, "dwRaw", n).address;
+        long dkp = f32(dk, op, "dk", n).address, dvp = f32(dv, op, "dv", n).address;
+        long dap = f32(da, op, "da", n).address, dbp = f32(db, op, "db", n).address;
+        if (n == 0) {
+            return;
         }
+        Wkv7Choice c = wkv7Choice;
+        if (c.version() == 4) {
+            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
+                    .ptr(drp).ptr(dwp).ptr(dkp).ptr(dvp).ptr(dap).ptr(dbp);
+            wkv7BwdV4.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
+            return;
+        }
+        for (long p : new long[] {rp, wp, kp, vp, ap, bp, dyp, s, drp, dwp, dkp, dvp, dap, dbp}) {
+            aligned16(p, op, "a tensor");
+        }
+        long dsa = wkvScratch(n);
+        if ((c.passes() & 1) != 0) {
+            RowKernel f = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
+            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa);
+            wkv7Kernel("wkv7_backward_rows_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
+                    args);
+        }
+        if ((c.passes() & 2) != 0) {
+            ColKernel f = c.cols() != null ? c.cols() : wkv7AutoCols(B, H);
+            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
+                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp);
+            wkv7Kernel("wkv7_backward_cols_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
+                    args);
+        }
+    }
+
+    /** The WKV7 backward's dsa scratch, at least {@code floats} fp32 values (grows, then is reused). */
+    private long wkvScratch(long floats) {
+        long bytes = 4L * floats;
+        if (wkvScratchBytes < bytes) {
+            if (wkvScratch != 0) {
+                allocator.free(wkvScratch);
+            }
+            wkvScratch = deviceAlloc(bytes, "the WKV7 backward's dsa scratch");
+            wkvScratchBytes = bytes;
+        }
+        return wkvScratch;
     }
 
     @Override

@@ -81,11 +81,35 @@ public final class GpuBench {
     }
 
     public List<Row> run() {
+        List<Row> rows = runWkv7();
+        step(rows, 8, 4096, 768, 65536);
+        return rows;
+    }
+
+    /** For a profiler: every WKV7 kernel once at B=8 T=4096 H=12 (after one warm-up call each). */
+    public void profileWkv7() {
+        int B = 8, T = 4096, H = 12;
+        long n = (long) B * T * H * 64;
+        Tensor r = rand(n, -0.5f, 0.5f), w = rand(n, -4f, 4f), k = rand(n, -0.5f, 0.5f), v = rand(n, -0.5f, 0.5f);
+        Tensor a = rand(n, -0.1f, 0.1f), b = rand(n, -0.1f, 0.1f), out = zeros(n), dy = rand(n, -1f, 1f);
+        Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
+        Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
+        List<CudaBackend.Wkv7Choice> choices = List.of(CudaBackend.Wkv7Choice.V4, CudaBackend.Wkv7Choice.AUTO);
+        for (CudaBackend.Wkv7Choice c : choices) {
+            gpu.useWkv7(c);
+            gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H);
+            gpu.wkv7Backward(dy, r, w, k, v, a, b, saved, g[0], g[1], g[2], g[3], g[4], g[5], B, T, H);
+        }
+        gpu.useWkv7(CudaBackend.Wkv7Choice.AUTO);
+        freeAll();
+    }
+
+    /** The WKV7 rows alone. */
+    public List<Row> runWkv7() {
         List<Row> rows = new ArrayList<>();
         for (int[] d : new int[][] {{8, 4096, 12}, {16, 512, 12}, {4, 4096, 32}, {1, 16384, 32}}) {
             wkv7(rows, d[0], d[1], d[2]);
         }
-        step(rows, 8, 4096, 768, 65536);
         return rows;
     }
 
@@ -110,20 +134,38 @@ public final class GpuBench {
             Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
             Tensor dy = rand(n, -1f, 1f);
             Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
-            int chosen = gpu.wkv7Lanes();
+            CudaBackend.Wkv7Choice chosen = gpu.wkv7Choice();
+            Runnable fwdOp = () -> gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H);
+            Runnable bwdOp = () -> gpu.wkv7Backward(dy, r, w, k, v, a, b, saved, g[0], g[1], g[2], g[3], g[4], g[5],
+                    B, T, H);
             try {
-                for (int lanes : CudaBackend.WKV7_LANES) {
-                    gpu.useWkv7Lanes(lanes);
-                    double fwd = time(() -> gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H));
-                    double bwd = time(() -> gpu.wkv7Backward(dy, r, w, k, v, a, b, saved, g[0], g[1], g[2], g[3], g[4],
-                            g[5], B, T, H));
-                    String tag = " l" + lanes + (lanes == chosen ? "*" : "");
+                // the kernels in use (v5, automatic configurations) and v4, then every v5 kernel alone
+                for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO, CudaBackend.Wkv7Choice.V4)) {
+                    gpu.useWkv7(c);
+                    double fwd = time(fwdOp);
+                    double bwd = time(bwdOp);
+                    String tag = " " + c + (c.equals(chosen) ? "*" : "");
+                    if (c.version() == 5) {
+                        tag += " (f" + gpu.wkv7AutoForward(B, H) + " r" + gpu.wkv7AutoRows(B, H) + " c"
+                                + gpu.wkv7AutoCols(B, H) + ")";
+                    }
                     rows.add(new Row("wkv7 forward" + tag, size, fwd, ""));
                     rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));
                     rows.add(new Row("wkv7 fwd+bwd" + tag, size, fwd + bwd, ""));
                 }
+                for (CudaBackend.RowKernel rk : CudaBackend.WKV7_ROW_KERNELS) {
+                    CudaBackend.Wkv7Choice c = CudaBackend.Wkv7Choice.v5(rk, rk, null);
+                    gpu.useWkv7(c);
+                    rows.add(new Row("wkv7 forward v5 " + rk, size, time(fwdOp), ""));
+                    gpu.useWkv7(c.passes(1));
+                    rows.add(new Row("wkv7 bwd rows v5 " + rk, size, time(bwdOp), ""));
+                }
+                for (CudaBackend.ColKernel ck : CudaBackend.WKV7_COL_KERNELS) {
+                    gpu.useWkv7(CudaBackend.Wkv7Choice.v5(null, null, ck).passes(2));
+                    rows.add(new Row("wkv7 bwd cols v5 " + ck, size, time(bwdOp), ""));
+                }
             } finally {
-                gpu.useWkv7Lanes(chosen);
+                gpu.useWkv7(chosen);
             }
         } catch (RuntimeException e) {
             rows.add(new Row("wkv7", size, Double.NaN, GpuOpChecks.oneLine(e)));

@@ -20,8 +20,12 @@ import java.util.Locale;
  *
  * <pre>
  *   java -cp 'lib/*' dev.gosling.trainer.backend.cuda.GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc]
- *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N]
+ *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N] [--wkv7]
  * </pre>
+ * {@code --wkv7}: of the op checks (and their NVRTC pass) and the per-op timings only WKV7's, every kernel variant;
+ * the training check and benchmark still run unless turned off. {@code --wkv7-profile}: every WKV7 kernel once, for
+ * a profiler, and nothing else. The system property {@code gosling.wkv7=v4} (JAVA_TOOL_OPTIONS) makes the old WKV7
+ * kernels the default, for a whole-step comparison.
  * After the op checks: the op checks of the GEMM ops again with bf16 GEMMs, a whole training step (L2-D128 ctx 64) and a 200-step
  * loss curve against the CPU backend ({@link dev.gosling.trainer.train.TrainStepCheck}) with fp32 and with bf16
  * GEMMs, and the training benchmark ({@link dev.gosling.trainer.train.TrainBenchmark}, the issue's four cases unless
@@ -38,6 +42,7 @@ public final class GpuCheck {
         boolean ops = true;
         boolean trainCheck = true;
         boolean trainBench = true;
+        boolean wkv7Only = false;
         int trainSteps = 5;
         List<dev.gosling.trainer.train.TrainBenchmark.Case> trainCases = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
@@ -50,10 +55,18 @@ public final class GpuCheck {
                 case "--no-train-bench" -> trainBench = false;
                 case "--train-case" -> trainCases.add(dev.gosling.trainer.train.TrainBenchmark.parse(argv[++i]));
                 case "--train-steps" -> trainSteps = Integer.parseInt(argv[++i]);
+                case "--wkv7" -> wkv7Only = true;
+                case "--wkv7-profile" -> {
+                    // every WKV7 kernel once, for a profiler (ncu); nothing else
+                    try (CudaBackend gpu = new CudaBackend(0, false)) {
+                        new GpuBench(gpu).profileWkv7();
+                    }
+                    System.exit(0);
+                }
                 default -> {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
                             + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"
-                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N]");
+                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--wkv7]");
                     System.exit(2);
                 }
             }
@@ -75,12 +88,15 @@ public final class GpuCheck {
                     cpu.name());
             long t0 = System.nanoTime();
             if (ops) {
-                allPassed = checks("fp32", gpu, cpu, GpuOpChecks.all(false), o, tsv);
+                allPassed = checks("fp32", gpu, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(false, 1)
+                        : GpuOpChecks.all(false), o, tsv);
                 o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
             }
-            gpu.setGemmPrecision(CudaBackend.GemmPrecision.BF16);
-            allPassed &= checks("bf16-gemm", gpu, cpu, GpuOpChecks.gemms(), o, tsv);
-            gpu.setGemmPrecision(CudaBackend.GemmPrecision.FP32);
+            if (!wkv7Only) {
+                gpu.setGemmPrecision(CudaBackend.GemmPrecision.BF16);
+                allPassed &= checks("bf16-gemm", gpu, cpu, GpuOpChecks.gemms(), o, tsv);
+                gpu.setGemmPrecision(CudaBackend.GemmPrecision.FP32);
+            }
             if (trainCheck) {
                 boolean passed = dev.gosling.trainer.train.TrainStepCheck.run(o, gpu, cpu, CudaBackend.GemmPrecision.FP32,
                         CudaBackend.GemmPrecision.BF16);
@@ -90,7 +106,8 @@ public final class GpuCheck {
             if (nvrtcPass && ops) {
                 try (CudaBackend viaNvrtc = new CudaBackend(0, true)) {
                     long t1 = System.nanoTime();
-                    allPassed &= checks("nvrtc", viaNvrtc, cpu, GpuOpChecks.all(true), o, tsv);
+                    allPassed &= checks("nvrtc", viaNvrtc, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(true, 1)
+                            : GpuOpChecks.all(true), o, tsv);
                     o.printf("NVRTC modules: %s; %.1f s%n", viaNvrtc.kernelOrigins(), (System.nanoTime() - t1) / 1e9);
                 } catch (RuntimeException e) {
                     o.println("NVRTC pass FAILED: " + GpuOpChecks.oneLine(e));
@@ -108,7 +125,8 @@ public final class GpuCheck {
                 o.println();
                 o.println("per-op timings (fp32, CUDA events, median of 7 batches):");
                 o.printf("%-26s %-28s %10s  %s%n", "op", "size", "ms", "rate");
-                for (GpuBench.Row r : new GpuBench(gpu).run()) {
+                GpuBench timings = new GpuBench(gpu);
+                for (GpuBench.Row r : wkv7Only ? timings.runWkv7() : timings.run()) {
                     o.printf(Locale.ROOT, "%-26s %-28s %10.3f  %s%n", r.op(), r.size(), r.ms(), r.rate());
                     btsv.add(r.op() + "\t" + r.size() + "\t" + r.ms() + "\t" + r.rate());
                 }

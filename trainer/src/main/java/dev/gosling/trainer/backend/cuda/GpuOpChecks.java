@@ -375,16 +375,8 @@ public final class GpuOpChecks {
             c.add(keyPrepare(d[0], d[1], s++));
             c.add(bonus(d[0], d[1], s++));
         }
-        int[][] wkv = quick ? new int[][] {{2, 20, 2}}
-                : new int[][] {{1, 1, 1}, {2, 20, 2}, {2, 100, 3}, {1, 1024, 2}, {2, 4096, 4}};
-        for (int[] d : wkv) {
-            c.add(wkv7(d[0], d[1], d[2], 0, s++));
-        }
-        if (!quick) {
-            for (int lanes : CudaBackend.WKV7_LANES) {
-                c.add(wkv7(2, 100, 3, lanes, s++));
-            }
-        }
+        c.addAll(wkv7Checks(quick, s));
+        s += 100;
         for (int[] d : quick ? new int[][] {{7, 1000}} : new int[][] {{7, 1000}, {64, 65536}}) {
             c.add(crossEntropy(d[0], d[1], false, s++));
             c.add(crossEntropy(d[0], d[1], true, s++));
@@ -743,22 +735,53 @@ public final class GpuOpChecks {
     }
 
     /**
-     * Realistic WKV7 inputs: a = −κ̂ with κ̂ a unit vector per head, b = κ̂⊙α with α ∈ (0.05, 0.95). lanes selects a
-     * kernel variant (0: the backend's default).
+     * The WKV7 checks: the default kernels (v5, configurations chosen from B·H) at sizes from T = 1 to 4096 (T not a
+     * multiple of the 8-step stage or the 16-step snapshot interval among them), and every v5 kernel and v4 at two
+     * odd sizes.
      */
-    static Check wkv7(int B, int T, int H, int lanes, long seed) {
-        String size = "B=" + B + " T=" + T + " H=" + H + (lanes > 0 ? " lanes=" + lanes : "");
+    public static List<Check> wkv7Checks(boolean quick, long seed) {
+        List<Check> c = new ArrayList<>();
+        long s = seed;
+        int[][] sizes = quick ? new int[][] {{2, 20, 2}}
+                : new int[][] {{1, 1, 1}, {2, 20, 2}, {1, 8, 1}, {1, 17, 3}, {3, 37, 5}, {2, 100, 3}, {1, 1024, 2},
+                {2, 4096, 4}, {40, 64, 4}};
+        for (int[] d : sizes) {
+            c.add(wkv7(d[0], d[1], d[2], null, s++));
+        }
+        if (!quick) {
+            // every v5 kernel at least twice, and v4
+            List<CudaBackend.Wkv7Choice> choices = new ArrayList<>();
+            choices.add(CudaBackend.Wkv7Choice.V4);
+            List<CudaBackend.RowKernel> rk = CudaBackend.WKV7_ROW_KERNELS;
+            List<CudaBackend.ColKernel> ck = CudaBackend.WKV7_COL_KERNELS;
+            for (int i = 0; i < rk.size(); i++) {
+                choices.add(CudaBackend.Wkv7Choice.v5(rk.get(i), rk.get((i + 1) % rk.size()), ck.get(i % ck.size())));
+            }
+            for (CudaBackend.Wkv7Choice choice : choices) {
+                c.add(wkv7(2, 100, 3, choice, s++));
+                c.add(wkv7(3, 45, 2, choice, s++));
+            }
+        }
+        return c;
+    }
+
+    /**
+     * Realistic WKV7 inputs: a = −κ̂ with κ̂ a unit vector per head, b = κ̂⊙α with α ∈ (0.05, 0.95). choice selects
+     * the kernels (null: the backend's default).
+     */
+    static Check wkv7(int B, int T, int H, CudaBackend.Wkv7Choice choice, long seed) {
+        String size = "B=" + B + " T=" + T + " H=" + H + (choice != null ? " " + choice : "");
         return new OpCase("wkv7", size, FP32_TOLERANCE, seed) {
             @Override
             public List<Row> run(CudaBackend gpu, Backend cpu) {
-                int before = gpu.wkv7Lanes();
-                if (lanes > 0) {
-                    gpu.useWkv7Lanes(lanes);
+                CudaBackend.Wkv7Choice before = gpu.wkv7Choice();
+                if (choice != null) {
+                    gpu.useWkv7(choice);
                 }
                 try {
                     return super.run(gpu, cpu);
                 } finally {
-                    gpu.useWkv7Lanes(before);
+                    gpu.useWkv7(before);
                 }
             }
 
