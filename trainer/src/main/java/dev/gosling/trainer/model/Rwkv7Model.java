@@ -549,9 +549,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         // channel mix
         be.layerNormForward(s.hMid, w.ln2W, w.ln2B, s.z, s.mean2, s.rstd2, N, C);
         be.tokenShiftMixesForward(s.z, w.ffnMixes, re.ffnMix, B, T, C);
-        be.linearForward(re.ffnMix[0], w.ffnKey, s.ffnPre, N, C, F);
+        be.linearForward(re.ffnMix[0], w.ffnKey, re.ffnPre, N, C, F);
         if (hOut != null) {
-            be.reluSquaredForward(s.ffnPre, re.ffnAct, N, F);
+            be.reluSquaredForward(re.ffnPre, re.ffnAct, N, F);
             be.linearForward(re.ffnAct, w.ffnValue, a.branch, N, F, C);
             be.add(s.hMid, a.branch, hOut);
         }
@@ -619,11 +619,13 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix: hOut = hMid + ffn(LN2(hMid))
         Recomputed re = a.re;
-        be.reluSquaredForward(s.ffnPre, re.ffnAct, N, F);
+        // the ffn key output is recomputed (one more GEMM) rather than kept per layer ([N, 4C] each)
+        be.tokenShiftMixesForward(s.z, w.ffnMixes, re.ffnMix, B, T, C);
+        be.linearForward(re.ffnMix[0], w.ffnKey, re.ffnPre, N, C, F);
+        be.reluSquaredForward(re.ffnPre, re.ffnAct, N, F);
         // the overwriting variants spare zeroing their dx; relu²'s backward runs in place
         be.linearBackwardOverwritingDx(dH, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
-        be.reluSquaredBackwardOverwriting(a.dFfnAct, s.ffnPre, a.dFfnAct, N, F);
-        be.tokenShiftMixesForward(s.z, w.ffnMixes, re.ffnMix, B, T, C);
+        be.reluSquaredBackwardOverwriting(a.dFfnAct, re.ffnPre, a.dFfnAct, N, F);
         be.linearBackwardOverwritingDx(a.dFfnAct, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
         be.zero(a.dLn);
         be.tokenShiftMixesBackward(a.dFfnMix, s.z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
@@ -785,7 +787,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor wRaw, alpha, vGate, vMixed, g;
         final Tensor wkvSaved;
         final Tensor y, lnx, meanX, rstdX, hMid;
-        final Tensor z, mean2, rstd2, ffnPre;
+        final Tensor z, mean2, rstd2;
 
         LayerActs(Arena arena, int B) {
             int N = B * T;
@@ -813,7 +815,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             z = arena.take(N, C);
             mean2 = arena.take(N);
             rstd2 = arena.take(N);
-            ffnPre = arena.take(N, F);
         }
     }
 
@@ -833,8 +834,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor kTilde, kA, kB;
         /** ln_x output ⊙ g: slot 3. */
         final Tensor gated;
-        /** relu(ffn key output)². */
-        final Tensor ffnAct;
+        /** The ffn key output, and relu of it squared. */
+        final Tensor ffnPre, ffnAct;
 
         Recomputed(Arena arena, int N) {
             attMixes = new Tensor[MIX_COUNT];
@@ -846,6 +847,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             kA = attMixes[1];
             kB = attMixes[2];
             gated = attMixes[3];
+            ffnPre = arena.take(N, F);
             ffnAct = arena.take(N, F);
         }
     }
