@@ -532,29 +532,36 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         } else {
             be.linearForward(xm[MIX_V], w.value, s.vRaw, N, C, C);
             be.loraForward(xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate, N, C, lora.mv(), C);
-            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, s.vMixed, N, C);
-            v = s.vMixed;
+            v = re.vMixed;
         }
         be.loraForward(xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha, N, C, lora.aaa(), C);
         be.loraForward(xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, N, C, lora.gate(), C);
-        // the mixes are dead from here on: κ̃, a, b and the gate product take their slots
+        // the mixes are dead from here on: v (mixed with v_first), κ̃, a, b, ln_x and the gate product take their slots
+        if (l > 0) {
+            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, re.vMixed, N, C);
+        }
         be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
         be.wkv7Forward(s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.y, s.wkvSaved, B, T, H);
-        be.groupNormForward(s.y, w.lnXW, w.lnXB, s.lnx, s.meanX, s.rstdX, N, C);
-        be.bonusForward(s.lnx, s.r, re.kTilde, v, w.rK, s.lnx, N, C);
-        be.gateForward(s.lnx, s.g, re.gated, N, C);
+        lnxBonusGate(s, w, re, v, N);
         be.linearForward(re.gated, w.output, a.branch, N, C, C);
         be.add(hIn, a.branch, s.hMid);
 
         // channel mix
-        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, s.z, s.mean2, s.rstd2, N, C);
-        be.tokenShiftMixesForward(s.z, w.ffnMixes, re.ffnMix, B, T, C);
+        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, re.z, s.mean2, s.rstd2, N, C);
+        be.tokenShiftMixesForward(re.z, w.ffnMixes, re.ffnMix, B, T, C);
         be.linearForward(re.ffnMix[0], w.ffnKey, re.ffnPre, N, C, F);
         if (hOut != null) {
             be.reluSquaredForward(re.ffnPre, re.ffnAct, N, F);
             be.linearForward(re.ffnAct, w.ffnValue, a.branch, N, F, C);
             be.add(s.hMid, a.branch, hOut);
         }
+    }
+
+    /** ln_x = GroupNorm(y) plus the bonus term (in place), then the gate product: forward, and again in backward. */
+    private void lnxBonusGate(LayerActs s, BlockTensors w, Recomputed re, Tensor v, int N) {
+        backend.groupNormForward(s.y, w.lnXW, w.lnXB, re.lnx, s.meanX, s.rstdX, N, C);
+        backend.bonusForward(re.lnx, s.r, re.kTilde, v, w.rK, re.lnx, N, C);
+        backend.gateForward(re.lnx, s.g, re.gated, N, C);
     }
 
     // -------------------------------------------------------------------------------------------- backward
@@ -619,8 +626,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix: hOut = hMid + ffn(LN2(hMid))
         Recomputed re = a.re;
-        // the ffn key output is recomputed (one more GEMM) rather than kept per layer ([N, 4C] each)
-        be.tokenShiftMixesForward(s.z, w.ffnMixes, re.ffnMix, B, T, C);
+        // LN2's output and the ffn key output are recomputed (one more GEMM) rather than kept per layer
+        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, re.z, s.mean2, s.rstd2, N, C);
+        be.tokenShiftMixesForward(re.z, w.ffnMixes, re.ffnMix, B, T, C);
         be.linearForward(re.ffnMix[0], w.ffnKey, re.ffnPre, N, C, F);
         be.reluSquaredForward(re.ffnPre, re.ffnAct, N, F);
         // the overwriting variants spare zeroing their dx; relu²'s backward runs in place
@@ -628,17 +636,20 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.reluSquaredBackwardOverwriting(a.dFfnAct, re.ffnPre, a.dFfnAct, N, F);
         be.linearBackwardOverwritingDx(a.dFfnAct, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
         be.zero(a.dLn);
-        be.tokenShiftMixesBackward(a.dFfnMix, s.z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
+        be.tokenShiftMixesBackward(a.dFfnMix, re.z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
         be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, g.ln2W, g.ln2B, N, C);
 
         // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid
-        Tensor v = l == 0 ? a.vFirst : s.vMixed;
+        Tensor v = l == 0 ? a.vFirst : re.vMixed;
+        if (l > 0) {
+            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, re.vMixed, N, C);
+        }
         be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
-        be.gateForward(s.lnx, s.g, re.gated, N, C);
+        lnxBonusGate(s, w, re, v, N);
         be.linearBackwardOverwritingDx(dH, re.gated, w.output, a.dGated, g.output, N, C, C);
         be.zero(a.dLnx);
         be.zero(a.dG);
-        be.gateBackward(a.dGated, s.lnx, s.g, a.dLnx, a.dG, N, C);
+        be.gateBackward(a.dGated, re.lnx, s.g, a.dLnx, a.dG, N, C);
         be.zero(a.dR);
         be.zero(a.dKTilde);
         be.zero(a.dV);
@@ -784,10 +795,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor x1, mean1, rstd1;
         final Tensor r, k, vRaw;
         final Tensor wHidden, aHidden, vHidden, gHidden;
-        final Tensor wRaw, alpha, vGate, vMixed, g;
+        final Tensor wRaw, alpha, vGate, g;
         final Tensor wkvSaved;
-        final Tensor y, lnx, meanX, rstdX, hMid;
-        final Tensor z, mean2, rstd2;
+        final Tensor y, meanX, rstdX, hMid;
+        final Tensor mean2, rstd2;
 
         LayerActs(Arena arena, int B) {
             int N = B * T;
@@ -803,16 +814,13 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             alpha = arena.take(N, C);
             vHidden = arena.take(N, lora.mv());
             vGate = arena.take(N, C);
-            vMixed = arena.take(N, C);
             gHidden = arena.take(N, lora.gate());
             g = arena.take(N, C);
             wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H)));
             y = arena.take(N, C);
-            lnx = arena.take(N, C);
             meanX = arena.take(N, H);
             rstdX = arena.take(N, H);
             hMid = arena.take(N, C);
-            z = arena.take(N, C);
             mean2 = arena.take(N);
             rstd2 = arena.take(N);
         }
@@ -822,8 +830,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      * Activations that are cheap to recompute from the saved ones, held once for all layers: written by a block's
      * forward pass for its own use and rewritten by its backward pass just before they are read. Six [N, C] slots
      * serve two groups that are never live together: the time mix's six token-shift mixes (forward: until the
-     * projections have read them; backward: recomputed once the WKV and output backward are done), then κ̃, a, b and
-     * the gate product in slots 0–3; the channel mix's mix takes slot 0.
+     * projections have read them; backward: recomputed once the WKV and output backward are done), then κ̃, a, b,
+     * the gate product, v mixed with v_first and ln_x in slots 0–5; the channel mix's LayerNorm output and mix take
+     * slots 1 and 0.
      */
     private final class Recomputed {
         /** The time mix's six token-shift mixes x_r … x_g, indexed MIX_R …; slot j of the six. */
@@ -834,6 +843,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor kTilde, kA, kB;
         /** ln_x output ⊙ g: slot 3. */
         final Tensor gated;
+        /** v mixed with v_first (layers after the first): slot 4; the ln_x output with the bonus: slot 5. */
+        final Tensor vMixed, lnx;
+        /** The channel mix's LayerNorm output: slot 1. */
+        final Tensor z;
         /** The ffn key output, and relu of it squared. */
         final Tensor ffnPre, ffnAct;
 
@@ -847,6 +860,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             kA = attMixes[1];
             kB = attMixes[2];
             gated = attMixes[3];
+            vMixed = attMixes[4];
+            lnx = attMixes[5];
+            z = attMixes[1];
             ffnPre = arena.take(N, F);
             ffnAct = arena.take(N, F);
         }
