@@ -1,13 +1,6 @@
-// Casts for the GEMMs' bf16 operands: fp32 → bf16 with round-to-nearest-even, as __float2bfloat16_rn (written out
-// so that NVRTC needs no cuda_bf16.h); NaN stays a quiet NaN, ±Inf and overflow to Inf as the hardware conversion.
+// Casts for the GEMMs' bf16 operands: fp32 → bf16 with round-to-nearest-even (bf16_rn, common.cuh).
 #include "common.cuh"
 
-__device__ __forceinline__ unsigned short bf16_rn(float f) {
-    unsigned int u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (unsigned short)(u >> 16);
-}
 
 // y[i] = bf16(x[i]). Four elements per step where x is 16-byte and y 8-byte aligned, one at a time otherwise.
 extern "C" __global__ void cast_f32_bf16(const float* __restrict__ x, unsigned short* __restrict__ y, i64 n) {

@@ -46,3 +46,12 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 
 // The column sums that give parameter gradients (dWeight = Σ_rows ...), in two deterministic passes: an op's
 // backward kernel writes partial[slice·C + c] for its slice of rows, then column_finish adds the slices in order.
+
+// fp32 → bf16 bits, round to nearest even, as __float2bfloat16_rn (written out so that NVRTC needs no cuda_bf16.h);
+// NaN stays a quiet NaN, ±Inf and overflow go to Inf as the hardware conversion. GEMM inputs are stored this way.
+__device__ __forceinline__ unsigned short bf16_rn(float f) {
+    unsigned int u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (unsigned short)(u >> 16);
+}

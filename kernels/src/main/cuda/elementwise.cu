@@ -23,6 +23,12 @@ extern "C" __global__ void gate_forward(const float* x, const float* gate, float
 }
 
 // dx += dOut⊙gate; dGate += dOut⊙x.
+// out = bf16(x⊙gate): the gate product is only read by the output projection's GEMMs.
+extern "C" __global__ void gate_forward_bf16(const float* __restrict__ x, const float* __restrict__ gate,
+                                             unsigned short* __restrict__ out, i64 n) {
+    GRID_STRIDE(i, n) out[i] = bf16_rn(x[i] * gate[i]);
+}
+
 extern "C" __global__ void gate_backward(const float* __restrict__ dOut, const float* __restrict__ x,
                                          const float* __restrict__ gate, float* __restrict__ dx,
                                          float* __restrict__ dGate, i64 n) {
@@ -64,6 +70,14 @@ extern "C" __global__ void relu_squared_forward(const float* x, float* out, i64 
 }
 
 // dx += dOut·2·relu(x).
+// out = bf16(relu(x)²): only the ffn value projection's GEMMs read it.
+extern "C" __global__ void relu_squared_forward_bf16(const float* __restrict__ x, unsigned short* __restrict__ out, i64 n) {
+    GRID_STRIDE(i, n) {
+        float r = fmaxf(x[i], 0.0f);
+        out[i] = bf16_rn(r * r);
+    }
+}
+
 // accumulate = 0: dx = … (written; dx may alias dOut, each element read then written by one thread).
 extern "C" __global__ void relu_squared_backward(const float* dOut, const float* __restrict__ x, float* dx, i64 n,
                                                  int accumulate) {

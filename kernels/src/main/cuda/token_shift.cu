@@ -51,6 +51,22 @@ __device__ __forceinline__ void vstore(float* p, const Vec<W>& a) {
     }
 }
 
+// The same, rounded to bf16 (outputs only GEMMs read): 8 bytes at once for W = 4.
+template <int W>
+__device__ __forceinline__ void vstore(unsigned short* p, const Vec<W>& a) {
+    if constexpr (W == 4) {
+        ushort4 h;
+        h.x = bf16_rn(a.v[0]);
+        h.y = bf16_rn(a.v[1]);
+        h.z = bf16_rn(a.v[2]);
+        h.w = bf16_rn(a.v[3]);
+        *reinterpret_cast<ushort4*>(p) = h;
+    } else {
+#pragma unroll
+        for (int e = 0; e < W; e++) p[e] = bf16_rn(a.v[e]);
+    }
+}
+
 template <int W>
 __device__ __forceinline__ Vec<W> vzero() {
     Vec<W> r;
@@ -70,10 +86,11 @@ __device__ __forceinline__ void ts_run(int rows, i64& r0, i64& r1) {
 }
 
 // outs[j] [rows, C] = x + (x_{t−1} − x)⊙mixes[j] for j < K; x [rows, C], mixes[j] [C]. No out aliases x. The rows
-// are taken TS_UNROLL at a time, their x loaded before any output is written.
-template <int W, int K>
+// are taken TS_UNROLL at a time, their x loaded before any output is written. O: float, or unsigned short for bf16
+// outputs (the mixes are read only by GEMMs, which take bf16 operands).
+template <int W, int K, typename O>
 __device__ __forceinline__ void mixes_forward(const float* __restrict__ x, const float* const (&mix)[TS_MAX],
-                                              float* const (&out)[TS_MAX], int rows, int T, int C) {
+                                              O* const (&out)[TS_MAX], int rows, int T, int C) {
     int col = blockIdx.x * 32 + threadIdx.x;
     i64 r0, r1;
     ts_run(rows, r0, r1);
@@ -184,16 +201,16 @@ __device__ __forceinline__ void mixes_backward(const float* const (&dOut)[TS_MAX
 }
 
 // k (1 … 6, uniform) picks a compiled body: every loop over the mixes has a fixed count.
-template <int W>
+template <int W, typename O>
 __device__ __forceinline__ void forward_k(int k, const float* __restrict__ x, const float* const (&mix)[TS_MAX],
-                                          float* const (&out)[TS_MAX], int rows, int T, int C) {
+                                          O* const (&out)[TS_MAX], int rows, int T, int C) {
     switch (k) {
-        case 1: mixes_forward<W, 1>(x, mix, out, rows, T, C); break;
-        case 2: mixes_forward<W, 2>(x, mix, out, rows, T, C); break;
-        case 3: mixes_forward<W, 3>(x, mix, out, rows, T, C); break;
-        case 4: mixes_forward<W, 4>(x, mix, out, rows, T, C); break;
-        case 5: mixes_forward<W, 5>(x, mix, out, rows, T, C); break;
-        case 6: mixes_forward<W, 6>(x, mix, out, rows, T, C); break;
+        case 1: mixes_forward<W, 1, O>(x, mix, out, rows, T, C); break;
+        case 2: mixes_forward<W, 2, O>(x, mix, out, rows, T, C); break;
+        case 3: mixes_forward<W, 3, O>(x, mix, out, rows, T, C); break;
+        case 4: mixes_forward<W, 4, O>(x, mix, out, rows, T, C); break;
+        case 5: mixes_forward<W, 5, O>(x, mix, out, rows, T, C); break;
+        case 6: mixes_forward<W, 6, O>(x, mix, out, rows, T, C); break;
         default: break;
     }
 }
@@ -217,6 +234,8 @@ __device__ __forceinline__ void backward_k(int k, const float* const (&dOut)[TS_
 #define TS_PTRS(name, qual) qual float* name##0, qual float* name##1, qual float* name##2, qual float* name##3, \
                             qual float* name##4, qual float* name##5
 #define TS_ARRAY(name) {name##0, name##1, name##2, name##3, name##4, name##5}
+#define TS_PTRS_BF16(name) unsigned short* name##0, unsigned short* name##1, unsigned short* name##2, \
+                           unsigned short* name##3, unsigned short* name##4, unsigned short* name##5
 
 // The entry points: _v4 for C % 4 == 0 and 16-byte aligned pointers, _v1 for any C. Pointers past k are ignored
 // (pass null). Register caps, without spills under nvcc 13: forward 64 (4 blocks per SM; the scalar one 80, 3
@@ -232,6 +251,21 @@ extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 3) token_shift_mixes_
     const float* __restrict__ x, TS_PTRS(mix, const), TS_PTRS(out, ), int k, int rows, int T, int C) {
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
     float* const out[TS_MAX] = TS_ARRAY(out);
+    forward_k<1>(k, x, mix, out, rows, T, C);
+}
+
+// The same with bf16 outputs (v4: C % 4 == 0, x and mixes 16-byte, outputs 8-byte aligned).
+extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 4) token_shift_mixes_forward_bf16_v4(
+    const float* __restrict__ x, TS_PTRS(mix, const), TS_PTRS_BF16(out), int k, int rows, int T, int C) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    unsigned short* const out[TS_MAX] = TS_ARRAY(out);
+    forward_k<4>(k, x, mix, out, rows, T, C);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 3) token_shift_mixes_forward_bf16_v1(
+    const float* __restrict__ x, TS_PTRS(mix, const), TS_PTRS_BF16(out), int k, int rows, int T, int C) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    unsigned short* const out[TS_MAX] = TS_ARRAY(out);
     forward_k<1>(k, x, mix, out, rows, T, C);
 }
 

@@ -23,6 +23,12 @@ class CpuTensorSuite extends AnyFunSuite with BeforeAndAfterAll {
     } finally t.close()
   }
 
+  test("BF16 (the CUDA backend's GEMM inputs) is refused in one line; models here keep their own dtype") {
+    val e = intercept[IllegalArgumentException](cpu.allocate(DType.BF16, 4))
+    assert(e.getMessage.contains("BF16") && !e.getMessage.contains("\n"))
+    assert(cpu.gemmInputDtype(DType.F32) == DType.F32 && cpu.gemmInputDtype(DType.F64) == DType.F64)
+  }
+
   test("upload/download round-trip in every dtype; F32 storage rounds to float") {
     val f = cpu.allocate(DType.F32, 3)
     val d = cpu.allocate(DType.F64, 3)

@@ -150,6 +150,15 @@ public interface Backend extends AutoCloseable {
     default void holdGemmOperand(Tensor weight) {
     }
 
+    /**
+     * The dtype a model should keep the tensors that only GEMMs read in (the token-shift mixes, the gate product, the
+     * ffn's relu² output), for a model computing in {@code computeDtype}: that dtype itself by default; BF16 on the
+     * CUDA backend under bf16 GEMMs, which then takes them without casting (the producing ops write bf16).
+     */
+    default DType gemmInputDtype(DType computeDtype) {
+        return computeDtype;
+    }
+
     /** Ends {@link #holdGemmOperand}. */
     default void releaseGemmOperand() {
     }

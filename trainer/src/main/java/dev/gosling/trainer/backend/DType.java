@@ -7,7 +7,12 @@ public enum DType {
     /** 64-bit float: the CPU checking precision (finite-difference gradient checks). */
     F64(8),
     /** 32-bit signed integer: token ids and targets. */
-    I32(4);
+    I32(4),
+    /**
+     * bfloat16 (CUDA backend only): tensors that only GEMMs read, under bf16 GEMMs ({@link Backend#gemmInputDtype}).
+     * Not uploaded or downloaded.
+     */
+    BF16(2);
 
     /** Bytes per element. */
     public final int bytes;

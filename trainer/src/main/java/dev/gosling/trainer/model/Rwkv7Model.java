@@ -57,6 +57,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     /** Per bucket (layout index), the tensor its gradients are written to: a view of gradBuf, globalGradBuf or a slot. */
     private final Tensor[] bucketGrads;
     private final Tensor actBuf;
+    /** The tensors only GEMMs read, when the backend keeps them in another dtype (bf16); else null (in actBuf). */
+    private final DType gemmInputDtype;
+    private final Tensor gemmInputBuf;
+    private final long gemmInputElements;
     private final Tensor idBuf;
     private final long activationElements;
 
@@ -126,15 +130,20 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             }
         }
         this.gradientElements = blockGradientSlots ? nonBlock + 2 * slot : nParams;
+        DType gemmInputs = backend.gemmInputDtype(dtype);
+        this.gemmInputDtype = gemmInputs == dtype ? null : gemmInputs;
         Arena measure = new Arena(null, null);
-        new Acts(measure, maxBatchSize);
+        Arena measureGemmInputs = new Arena(null, null);
+        new Acts(measure, gemmInputDtype == null ? null : measureGemmInputs, maxBatchSize);
         this.activationElements = measure.offset;
+        this.gemmInputElements = measureGemmInputs.offset;
 
         Tensor p = null;
         Tensor g = null;
         Tensor gg = null;
         Tensor slots = null;
         Tensor a = null;
+        Tensor gi = null;
         Tensor ids = null;
         try {
             p = backend.allocate(dtype, nParams);
@@ -145,9 +154,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 g = backend.allocate(dtype, nParams);
             }
             a = backend.allocate(dtype, Arena.shapeOf(activationElements));
+            if (gemmInputDtype != null) {
+                gi = backend.allocate(gemmInputDtype, Arena.shapeOf(gemmInputElements));
+            }
             ids = backend.allocate(DType.I32, 2 * maxBatchSize * T);
         } catch (RuntimeException | Error e) {
-            for (Tensor t : new Tensor[] {p, g, gg, slots, a, ids}) {
+            for (Tensor t : new Tensor[] {p, g, gg, slots, a, gi, ids}) {
                 if (t != null) {
                     t.close();
                 }
@@ -159,7 +171,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 throw new GoslingException(String.format(java.util.Locale.ROOT, "RWKV-7 L%d-D%d ctx_len %d micro_bsz %d%s does not fit:"
                                 + " weights and gradients need %.1f GiB, activations %.1f GiB (the optimizer adds %.1f GiB); %s (%s)",
                         nLayer, C, T, maxBatchSize, gradCheckpoint ? " with grad_cp" : "", (double) (nParams + gradientElements) * bytes / gib,
-                        activationElements * bytes / gib, 2.0 * nParams * 4 / gib,
+                        (activationElements * bytes + gemmInputElements * 2.0) / gib, 2.0 * nParams * 4 / gib,
                         gradCheckpoint ? "lower --micro_bsz or --ctx_len (grad_cp is already on)"
                                 : "lower --micro_bsz or --ctx_len, or train with --grad_cp 1", e.getMessage()), e);
             }
@@ -170,6 +182,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.globalGradBuf = gg;
         this.slotBuf = slots;
         this.actBuf = a;
+        this.gemmInputBuf = gi;
         this.idBuf = ids;
 
         // Where each bucket's gradients live: its own range of the whole buffer, or (slots) its place among the
@@ -458,7 +471,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         Acts a = acts[batchSize - 1];
         if (a == null) {
-            a = new Acts(new Arena(backend, actBuf), batchSize);
+            a = new Acts(new Arena(backend, actBuf), gemmInputBuf == null ? null : new Arena(backend, gemmInputBuf), batchSize);
             acts[batchSize - 1] = a;
         }
         backend.upload(inputs, a.tokens);
@@ -714,6 +727,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             }
         }
         actBuf.close();
+        if (gemmInputBuf != null) {
+            gemmInputBuf.close();
+        }
         idBuf.close();
     }
 
@@ -850,21 +866,32 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         /** The ffn key output, and relu of it squared. */
         final Tensor ffnPre, ffnAct;
 
-        Recomputed(Arena arena, int N) {
-            attMixes = new Tensor[MIX_COUNT];
+        Recomputed(Arena arena, Arena gemmInputs, int N) {
+            Tensor[] slots = new Tensor[MIX_COUNT];
             for (int j = 0; j < MIX_COUNT; j++) {
-                attMixes[j] = arena.take(N, C);
+                // with bf16 GEMM inputs the gate product has its own buffer, and slot 3 is not needed
+                slots[j] = gemmInputs != null && j == 3 ? null : arena.take(N, C);
+            }
+            if (gemmInputs == null) {
+                attMixes = slots;
+                gated = slots[3];
+                ffnAct = arena.take(N, F);
+            } else {
+                attMixes = new Tensor[MIX_COUNT];
+                for (int j = 0; j < MIX_COUNT; j++) {
+                    attMixes[j] = gemmInputs.take(N, C);
+                }
+                gated = gemmInputs.take(N, C);
+                ffnAct = gemmInputs.take(N, F);
             }
             ffnMix = new Tensor[] {attMixes[0]};
-            kTilde = attMixes[0];
-            kA = attMixes[1];
-            kB = attMixes[2];
-            gated = attMixes[3];
-            vMixed = attMixes[4];
-            lnx = attMixes[5];
-            z = attMixes[1];
+            kTilde = slots[0];
+            kA = slots[1];
+            kB = slots[2];
+            vMixed = slots[4];
+            lnx = slots[5];
+            z = slots[1];
             ffnPre = arena.take(N, F);
-            ffnAct = arena.take(N, F);
         }
     }
 
@@ -899,7 +926,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         /** [N, rank] views of one region, indexed DECAY, AAA, MV, GATE. */
         final Tensor[] dHidden;
 
-        Acts(Arena arena, int B) {
+        /** {@code gemmInputs}: where the tensors only GEMMs read go when their dtype differs (else null: arena). */
+        Acts(Arena arena, Arena gemmInputs, int B) {
             this.B = B;
             this.N = B * T;
             if (arena.base != null) {
@@ -921,7 +949,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int l = 0; l < layers.length; l++) {
                 layers[l] = new LayerActs(arena, B);
             }
-            re = new Recomputed(arena, N);
+            re = new Recomputed(arena, gemmInputs, N);
             branch = arena.take(N, C);
             lnOut = arena.take(N, C);
             lnOutMean = arena.take(N);

@@ -69,6 +69,10 @@ public final class CpuBackend implements Backend {
         if (dtype == null) {
             throw new IllegalArgumentException("allocate: dtype is null");
         }
+        if (dtype == DType.BF16) {
+            throw new IllegalArgumentException("allocate: the CPU backend computes in F32 or F64 (BF16 tensors are the"
+                    + " CUDA backend's GEMM inputs)");
+        }
         return new CpuTensor(this, dtype, shape);
     }
 

@@ -48,6 +48,7 @@ final class CpuTensor implements Tensor {
                 case F32 -> new FloatPointer(capacity);
                 case F64 -> new DoublePointer(capacity);
                 case I32 -> new IntPointer(capacity);
+                case BF16 -> throw new IllegalArgumentException("the CPU backend has no BF16 tensors");
             };
         } catch (OutOfMemoryError e) {
             // JavaCPP caps off-heap memory at -Xmx by default and signals the cap with this error
@@ -77,6 +78,7 @@ final class CpuTensor implements Tensor {
             case F32 -> new FloatPointer(base.at);
             case F64 -> new DoublePointer(base.at);
             case I32 -> new IntPointer(base.at);
+            case BF16 -> throw new IllegalArgumentException("the CPU backend has no BF16 tensors");
         };
         this.at = p.position(start).limit(start + numel);
         this.store = makeStore();
@@ -94,7 +96,7 @@ final class CpuTensor implements Tensor {
         return switch (dtype) {
             case F32 -> new CpuStore.F32(((FloatPointer) at).asBuffer());
             case F64 -> new CpuStore.F64(((DoublePointer) at).asBuffer());
-            case I32 -> null;
+            case I32, BF16 -> null;
         };
     }
 

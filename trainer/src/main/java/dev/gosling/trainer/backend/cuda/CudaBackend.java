@@ -159,7 +159,7 @@ public final class CudaBackend implements Backend {
             reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
-            sumSquaresPartial, adamw, castBf16;
+            sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -213,6 +213,10 @@ public final class CudaBackend implements Backend {
         fillUniform = loader.kernel("elementwise", "fill_uniform_f32");
         castBf16 = loader.kernel("cast", "cast_f32_bf16");
         gateFwd = loader.kernel("elementwise", "gate_forward");
+        gateFwdBf16 = loader.kernel("elementwise", "gate_forward_bf16");
+        reluSqFwdBf16 = loader.kernel("elementwise", "relu_squared_forward_bf16");
+        tokenShiftFwdBf16_4 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v4");
+        tokenShiftFwdBf16_1 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v1");
         gateBwd = loader.kernel("elementwise", "gate_backward");
         valueResidualFwd = loader.kernel("elementwise", "value_residual_forward");
         valueResidualBwd = loader.kernel("elementwise", "value_residual_backward");
@@ -726,14 +730,23 @@ public final class CudaBackend implements Backend {
             bits |= m;
             args.ptr(m);
         }
+        DType outType = k > 0 ? own(outs[0], op, OUTS[0]).dtype : DType.F32;
         for (int j = 0; j < MAX_MIXES; j++) {
-            long o = j < k ? f32(outs[j], op, OUTS[j], n).address : 0;
-            bits |= o;
-            args.ptr(o);
+            CudaTensor o = j < k ? floatLike(outs[j], op, OUTS[j], n) : null;
+            if (o != null && o.dtype != outType) {
+                throw new IllegalArgumentException(op + ": the outputs mix " + outType + " and " + o.dtype);
+            }
+            // bf16 outputs need 8-byte alignment for the vector kernel: doubling their address checks that
+            bits |= o == null ? 0 : outType == DType.BF16 ? 2 * o.address : o.address;
+            args.ptr(o == null ? 0 : o.address);
         }
         args.i32(k).i32(rows).i32(T).i32(C);
         if (n > 0) {
-            launchTokenShift(tokenShiftFwd4, tokenShiftFwd1, rows, C, bits);
+            if (outType == DType.BF16) {
+                launchTokenShift(tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, rows, C, bits);
+            } else {
+                launchTokenShift(tokenShiftFwd4, tokenShiftFwd1, rows, C, bits);
+            }
         }
     }
 
@@ -785,6 +798,12 @@ public final class CudaBackend implements Backend {
     }
 
     // ------------------------------------------------------------------------------------------------ linear
+
+    /** BF16 under bf16 GEMMs: a model keeps the tensors only GEMMs read (token-shift mixes, …) in bf16. */
+    @Override
+    public DType gemmInputDtype(DType computeDtype) {
+        return castsOperands() ? DType.BF16 : computeDtype;
+    }
 
     /** Sets how every later GEMM computes (see {@link GemmPrecision}); FP32 until set. */
     public void setGemmPrecision(GemmPrecision precision) {
@@ -895,10 +914,10 @@ public final class CudaBackend implements Backend {
         String op = "linearForward";
         bind();
         dims(op, rows, in, outDim);
-        long xs = f32(x, op, "x", (long) rows * in).address;
+        CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
         long w = f32(weight, op, "weight", (long) outDim * in).address;
         long o = f32(out, op, "out", (long) rows * outDim).address;
-        gemm(false, true, rows, outDim, in, xs, in, w, in, 0f, o, outDim);
+        gemm(false, true, rows, outDim, in, xt.address, xt.dtype == DType.BF16, in, w, false, in, 0f, o, outDim);
     }
 
     @Override
@@ -919,11 +938,15 @@ public final class CudaBackend implements Backend {
         bind();
         dims(op, rows, in, outDim);
         long d = f32(dOut, op, "dOut", (long) rows * outDim).address;
-        long xs = f32(x, op, "x", (long) rows * in).address;
+        CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
+        long xs = xt.address;
         long w = f32(weight, op, "weight", (long) outDim * in).address;
         long dxs = optional(dx, op, "dx", (long) rows * in);
         long dw = optional(dWeight, op, "dWeight", (long) outDim * in);
         if (rows == 0 || in == 0 || outDim == 0) {
+            if (dxs != 0 && dxBeta == 0f && rows > 0 && in > 0) {
+                zero(dx); // an empty sum, written
+            }
             return;
         }
         boolean shared = castsOperands() && dxs != 0 && dw != 0;
@@ -934,7 +957,7 @@ public final class CudaBackend implements Backend {
             gemm(false, false, rows, in, outDim, d, shared, outDim, w, false, in, dxBeta, dxs, in);
         }
         if (dw != 0) {
-            gemm(true, false, outDim, in, rows, d, shared, outDim, xs, false, in, 1f, dw, in);
+            gemm(true, false, outDim, in, rows, d, shared, outDim, xs, xt.dtype == DType.BF16, in, 1f, dw, in);
         }
     }
 
@@ -945,7 +968,7 @@ public final class CudaBackend implements Backend {
         bind();
         dims(op, rows, in, rank, outDim);
         activations(op, hiddenAct, outAct);
-        long xs = f32(x, op, "x", (long) rows * in).address;
+        CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
         long dn = f32(down, op, "down", (long) in * rank).address;
         long u = f32(up, op, "up", (long) rank * outDim).address;
         long bs = optional(bias, op, "bias", outDim);
@@ -954,7 +977,7 @@ public final class CudaBackend implements Backend {
         if (rows == 0) {
             return;
         }
-        gemm(false, false, rows, rank, in, xs, in, dn, rank, 0f, h, rank);
+        gemm(false, false, rows, rank, in, xt.address, xt.dtype == DType.BF16, in, dn, false, rank, 0f, h, rank);
         activate(h, 0, hiddenAct, (long) rows * rank, rank);
         gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, o, outDim);
         activate(o, bs, outAct, (long) rows * outDim, outDim);
@@ -977,7 +1000,8 @@ public final class CudaBackend implements Backend {
         activations(op, hiddenAct, outAct);
         long outN = (long) rows * outDim;
         long d = f32(dOut, op, "dOut", outN).address;
-        long xs = f32(x, op, "x", (long) rows * in).address;
+        CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
+        long xs = xt.address;
         long dn = f32(down, op, "down", (long) in * rank).address;
         long u = f32(up, op, "up", (long) rank * outDim).address;
         long bs = optional(bias, op, "bias", outDim);
@@ -1019,7 +1043,7 @@ public final class CudaBackend implements Backend {
         boolean dhShared = castsOperands() && ddn != 0;
         long dhOperand = dhShared ? bf16Operand(SLOT_SHARED2, dh, rows, rank, rank) : dh;
         if (ddn != 0) {
-            gemm(true, false, in, rank, rows, xs, false, in, dhOperand, dhShared, rank, 1f, ddn, rank);
+            gemm(true, false, in, rank, rows, xs, xt.dtype == DType.BF16, in, dhOperand, dhShared, rank, 1f, ddn, rank);
         }
         gemm(false, true, rows, in, rank, dhOperand, dhShared, rank, dn, false, rank, 1f, dxs, in);
     }
@@ -1361,10 +1385,10 @@ public final class CudaBackend implements Backend {
         String op = "gateForward";
         bind();
         long n = elementwise(op, rows, C);
-        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(gate, op, "gate", n).address)
-                .ptr(f32(out, op, "out", n).address).i64(n);
+        CudaTensor o = floatLike(out, op, "out", n);
+        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(gate, op, "gate", n).address).ptr(o.address).i64(n);
         if (n > 0) {
-            launch1d(gateFwd, n, args);
+            launch1d(o.dtype == DType.BF16 ? gateFwdBf16 : gateFwd, n, args);
         }
     }
 
@@ -1388,9 +1412,10 @@ public final class CudaBackend implements Backend {
         String op = "reluSquaredForward";
         bind();
         long n = elementwise(op, rows, C);
-        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(out, op, "out", n).address).i64(n);
+        CudaTensor o = floatLike(out, op, "out", n);
+        args.reset().ptr(f32(x, op, "x", n).address).ptr(o.address).i64(n);
         if (n > 0) {
-            launch1d(reluSqFwd, n, args);
+            launch1d(o.dtype == DType.BF16 ? reluSqFwdBf16 : reluSqFwd, n, args);
         }
     }
 
@@ -1620,6 +1645,26 @@ public final class CudaBackend implements Backend {
     }
 
     /** An F32 operand with exactly {@code numel} elements. */
+    /** An F32 tensor, or a BF16 one (the GEMM inputs a model keeps in bf16, {@link #gemmInputDtype}). */
+    private CudaTensor floatLike(Tensor t, String op, String name, long numel) {
+        CudaTensor c = own(t, op, name);
+        if ((c.dtype != DType.F32 && c.dtype != DType.BF16) || c.numel != numel) {
+            throw new IllegalArgumentException(op + ": " + name + " is " + c.numel + " × " + c.dtype + ", expected "
+                    + numel + " × F32 or BF16");
+        }
+        return c;
+    }
+
+    /** A GEMM input x: F32, or BF16 when the GEMMs take bf16 operands (then it is not cast again). */
+    private CudaTensor gemmInput(Tensor t, String op, String name, long numel) {
+        CudaTensor c = floatLike(t, op, name, numel);
+        if (c.dtype == DType.BF16 && !castsOperands()) {
+            throw new IllegalArgumentException(op + ": " + name + " is BF16 but the GEMMs are " + gemmPrecision
+                    + " (bf16 GEMM inputs need GemmPrecision.BF16)");
+        }
+        return c;
+    }
+
     private CudaTensor f32(Tensor t, String op, String name, long numel) {
         CudaTensor c = own(t, op, name);
         if (c.dtype != DType.F32 || c.numel != numel) {

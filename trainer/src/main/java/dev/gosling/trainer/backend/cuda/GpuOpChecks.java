@@ -281,9 +281,140 @@ public final class GpuOpChecks {
         }
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, true, s++));
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, false, true, s++));
+        c.add(bf16Inputs(2, 50, 768, s++));
+        c.add(bf16Inputs(3, 17, 99, s++));
         c.add(bf16Rounding(37, 13, s++));
         c.add(bf16Rounding(64, 96, s++));
         return c;
+    }
+
+    /**
+     * Tensors kept in bf16 because only GEMMs read them (GemmPrecision.BF16): the ops that write them (six token-shift
+     * mixes, the gate product, relu²) against the CPU's fp32 results, each read back through a GEMM with the identity
+     * (exact); then linear and LoRA forward and backward with such a bf16 x (a token-shift mix with mix = 0, i.e. x
+     * rounded to bf16) against the CPU with the fp32 x. All within the bf16 band; C = 99 takes the scalar kernels.
+     */
+    static Check bf16Inputs(int B, int T, int C, long seed) {
+        String size = "B=" + B + " T=" + T + " C=" + C;
+        int rows = B * T;
+        return new Check() {
+            public String name() {
+                return "bf16 GEMM inputs " + size;
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                List<Row> out = new ArrayList<>();
+                try (Dev g = new Dev(gpu, DType.F32); Dev c = new Dev(cpu, DType.F32)) {
+                    SplittableRandom rng = new SplittableRandom(seed);
+                    double[] x = toFloat(gaussian(rng, rows * C, 1.0));
+                    double[] gate = toFloat(gaussian(rng, rows * C, 1.0));
+                    double[][] mixes = new double[6][];
+                    for (int j = 0; j < 6; j++) {
+                        mixes[j] = toFloat(uniform(rng, C, 0, 1));
+                    }
+                    double[] eye = new double[C * C];
+                    for (int i = 0; i < C; i++) {
+                        eye[i * C + i] = 1;
+                    }
+                    Tensor eyeG = g.tensor(eye);
+                    Tensor xg = g.tensor(x);
+                    Tensor xc = c.tensor(x);
+                    Tensor[] mg = new Tensor[6];
+                    Tensor[] mc = new Tensor[6];
+                    Tensor[] og = new Tensor[6];
+                    Tensor[] oc = new Tensor[6];
+                    for (int j = 0; j < 6; j++) {
+                        mg[j] = g.tensor(mixes[j]);
+                        mc[j] = c.tensor(mixes[j]);
+                        og[j] = g.keep(gpu.allocate(DType.BF16, rows, C));
+                        oc[j] = c.poisoned((long) rows * C);
+                    }
+                    gpu.tokenShiftMixesForward(xg, mg, og, B, T, C);
+                    cpu.tokenShiftMixesForward(xc, mc, oc, B, T, C);
+                    for (int j = 0; j < 6; j++) {
+                        out.add(compare("bf16 out", size, "tokenShiftMixes out" + j, readBf16(g, og[j], eyeG, rows, C),
+                                c.read(oc[j]), BF16_TOLERANCE));
+                    }
+                    Tensor gg = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor gc = c.poisoned((long) rows * C);
+                    gpu.gateForward(xg, g.tensor(gate), gg, rows, C);
+                    cpu.gateForward(xc, c.tensor(gate), gc, rows, C);
+                    out.add(compare("bf16 out", size, "gate out", readBf16(g, gg, eyeG, rows, C), c.read(gc), BF16_TOLERANCE));
+                    Tensor rg = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor rc = c.poisoned((long) rows * C);
+                    gpu.reluSquaredForward(xg, rg, rows, C);
+                    cpu.reluSquaredForward(xc, rc, rows, C);
+                    out.add(compare("bf16 out", size, "reluSquared out", readBf16(g, rg, eyeG, rows, C), c.read(rc), BF16_TOLERANCE));
+
+                    // x in bf16 (mix 0: out = x), into linear and LoRA
+                    Tensor xb = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    gpu.tokenShiftMixesForward(xg, new Tensor[] {g.tensor(new double[C])}, new Tensor[] {xb}, B, T, C);
+                    int o = 64;
+                    int rank = 16;
+                    double[] w = toFloat(gaussian(rng, o * C, 1 / Math.sqrt(C)));
+                    double[] dy = toFloat(gaussian(rng, rows * o, 1.0));
+                    double[] dx0 = toFloat(gaussian(rng, rows * C, 1.0));
+                    double[] dw0 = toFloat(gaussian(rng, o * C, 1.0));
+                    double[][] got = linear(g, xb, w, dy, dx0, dw0, o);
+                    double[][] ref = linear(c, xc, w, dy, dx0, dw0, o);
+                    String[] q = {"linear out", "linear dx", "linear dweight"};
+                    for (int k = 0; k < 3; k++) {
+                        out.add(compare("bf16 x", size, q[k], got[k], ref[k], BF16_TOLERANCE));
+                    }
+                    double[] down = toFloat(gaussian(rng, C * rank, 1 / Math.sqrt(C)));
+                    double[] up = toFloat(gaussian(rng, rank * o, 1 / Math.sqrt(rank)));
+                    double[] ddn0 = toFloat(gaussian(rng, C * rank, 1.0));
+                    got = lora(g, xb, down, up, dy, dx0, ddn0, o, rank);
+                    ref = lora(c, xc, down, up, dy, dx0, ddn0, o, rank);
+                    String[] ql = {"lora out", "lora dx", "lora ddown"};
+                    for (int k = 0; k < 3; k++) {
+                        out.add(compare("bf16 x", size, ql[k], got[k], ref[k], BF16_TOLERANCE));
+                    }
+                } catch (RuntimeException e) {
+                    out.add(new Row("bf16 x", size, "-", Double.NaN, BF16_TOLERANCE, false, oneLine(e)));
+                }
+                return out;
+            }
+
+            /** A bf16 tensor read back exactly: times the identity into fp32. */
+            private double[] readBf16(Dev g, Tensor t, Tensor eye, int rows, int C) {
+                Tensor f = g.poisoned((long) rows * C);
+                g.backend.linearForward(t, eye, f, rows, C, C);
+                return g.read(f);
+            }
+
+            private double[][] linear(Dev d, Tensor x, double[] w, double[] dy, double[] dx0, double[] dw0, int o) {
+                Tensor wt = d.tensor(w);
+                Tensor y = d.poisoned((long) rows * o);
+                d.backend.linearForward(x, wt, y, rows, C, o);
+                Tensor dx = d.tensor(dx0);
+                Tensor dw = d.tensor(dw0);
+                d.backend.linearBackward(d.tensor(dy), x, wt, dx, dw, rows, C, o);
+                return new double[][] {d.read(y), delta(d.read(dx), dx0), delta(d.read(dw), dw0)};
+            }
+
+            private double[][] lora(Dev d, Tensor x, double[] down, double[] up, double[] dy, double[] dx0, double[] ddn0,
+                                    int o, int rank) {
+                Tensor dn = d.tensor(down);
+                Tensor u = d.tensor(up);
+                Tensor h = d.poisoned((long) rows * rank);
+                Tensor y = d.poisoned((long) rows * o);
+                d.backend.loraForward(x, dn, u, null, Activation.TANH, Activation.NONE, h, y, rows, C, rank, o);
+                Tensor dx = d.tensor(dx0);
+                Tensor ddn = d.tensor(ddn0);
+                d.backend.loraBackward(d.tensor(dy), x, dn, u, null, Activation.TANH, Activation.NONE, h, y, null,
+                        d.poisoned((long) rows * rank), dx, ddn, null, null, rows, C, rank, o);
+                return new double[][] {d.read(y), delta(d.read(dx), dx0), delta(d.read(ddn), ddn0)};
+            }
+
+            private double[] delta(double[] after, double[] before) {
+                double[] r = new double[after.length];
+                for (int i = 0; i < r.length; i++) {
+                    r[i] = after[i] - before[i];
+                }
+                return r;
+            }
+        };
     }
 
     /**
