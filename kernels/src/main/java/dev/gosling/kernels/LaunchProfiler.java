@@ -60,14 +60,23 @@ public final class LaunchProfiler {
 
     /** Runs {@code body} (e.g. a cuBLAS call) on {@code stream}, timed as {@code name} when a profiler is started. */
     public static void around(String name, CUstream_st stream, Runnable body) {
+        around(() -> name, stream, body);
+    }
+
+    /** As above, the name made only while profiling (a GEMM's shape). */
+    public static void around(java.util.function.Supplier<String> name, CUstream_st stream, Runnable body) {
         LaunchProfiler p = active;
         if (p == null) {
             body.run();
             return;
         }
-        p.record(name, stream, true);
-        body.run();
-        p.record(name, stream, false);
+        String n = name.get();
+        p.record(n, stream, true);
+        try {
+            body.run();
+        } finally {
+            p.record(n, stream, false);
+        }
     }
 
     static void before(String name, CUstream_st stream) {

@@ -842,7 +842,7 @@ public final class CudaBackend implements Backend {
         long aa = a;
         long bb = b;
         int type = operandType;
-        LaunchProfiler.around("gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
+        LaunchProfiler.around(() -> "gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
                 () -> cublasCheck(cublasGemmEx(cublasHandle, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
                         transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one, pb.at(bb), type, ldb, pa.at(aa), type,
                         lda, betaHost, pc.at(c), CUDA_R_32F, ldc, gemmPrecision.computeType, CUBLAS_GEMM_DEFAULT),
