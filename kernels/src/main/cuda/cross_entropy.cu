@@ -82,13 +82,14 @@ extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy_forward(c
 
 // dLogits = gradScale·softmax, − gradScale at the target, + L2WRAP·max·gradScale at the argmax. WRITES (does not
 // accumulate); dLogits may alias logits (each element is read by the thread that then writes it). With losses not
-// null it also writes the forward's losses, so the training step reads its logits once less.
-extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy_backward(const float* logits,
-        const int* __restrict__ targets, float* dLogits, int rows, int vocab, float gradScale, int* err,
-        float* __restrict__ losses) {
+// null it also writes the forward's losses, so the training step reads its logits once less. D: float, or unsigned
+// short for bf16 gradients (the head's backward GEMMs read them as bf16 operands; then no aliasing).
+template <typename D>
+__device__ __forceinline__ void ce_backward(const float* logits, const int* __restrict__ targets, D* dLogits, int rows,
+                                            int vocab, float gradScale, int* err, float* __restrict__ losses) {
     for (int row = blockIdx.x; row < rows; row += gridDim.x) {
         const float* x = logits + (i64)row * vocab;
-        float* d = dLogits + (i64)row * vocab;
+        D* d = dLogits + (i64)row * vocab;
         int target = targets[row];
         bool ok = target >= 0 && target < vocab;
         // read before row_stats' barriers: after them the target's logit may already be overwritten (aliasing)
@@ -102,8 +103,25 @@ extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy_backward(
             float g = expf(x[c] - s.max) * scale;
             if (c == target) g -= gradScale;
             if (c == s.arg) g += wrap;
-            d[c] = ok ? g : nan_();
+            g = ok ? g : nan_();
+            if constexpr (sizeof(D) == 2) {
+                d[c] = bf16_rn(g);
+            } else {
+                d[c] = g;
+            }
         }
         __syncthreads();
     }
+}
+
+extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy_backward(const float* logits,
+        const int* __restrict__ targets, float* dLogits, int rows, int vocab, float gradScale, int* err,
+        float* __restrict__ losses) {
+    ce_backward<float>(logits, targets, dLogits, rows, vocab, gradScale, err, losses);
+}
+
+extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy_backward_bf16(const float* __restrict__ logits,
+        const int* __restrict__ targets, unsigned short* __restrict__ dLogits, int rows, int vocab, float gradScale,
+        int* err, float* __restrict__ losses) {
+    ce_backward<unsigned short>(logits, targets, dLogits, rows, vocab, gradScale, err, losses);
 }

@@ -425,9 +425,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         // in fp32 at B·T = 32768, V = 65536) never exist, only one chunk of them.
         headChunks(a, (r0, rows, logits) -> {
             Tensor chunkTargets = rowsOf(a.targets, r0, rows, 1);
-            // the losses, and dLogits = softmax − onehot (+ L2Wrap) over B·T written over the logits
-            backend.crossEntropyForwardBackward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), logits, rows, V, 1.0 / a.N);
-            backend.linearBackward(logits, rowsOf(a.lnOut, r0, rows, C), weights.head, rowsOf(a.dLn, r0, rows, C), grads.head,
+            // the losses, and dLogits = softmax − onehot (+ L2Wrap) over B·T: over the logits, or in bf16 when the
+            // backend keeps GEMM inputs in bf16 (only the head's backward GEMMs read dLogits)
+            Tensor dLogits = a.dLogits == a.logits ? logits : backend.view(a.dLogits, 0, rows, V);
+            backend.crossEntropyForwardBackward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), dLogits, rows, V, 1.0 / a.N);
+            backend.linearBackward(dLogits, rowsOf(a.lnOut, r0, rows, C), weights.head, rowsOf(a.dLn, r0, rows, C), grads.head,
                     rows, C, V);
         });
         double loss = meanLoss(a);
@@ -911,6 +913,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor lnOut, lnOutMean, lnOutRstd, losses;
         /** One chunk of headRows rows of logits (then of their gradient). */
         final Tensor logits;
+        /** The head's dLogits chunk: the logits themselves (written over), or a bf16 buffer of their size. */
+        final Tensor dLogits;
         final int headRows;
         final double[] lossHost;
         // backward scratch, shared by all layers
@@ -956,6 +960,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             lnOutRstd = arena.take(N);
             headRows = Math.min(N, Math.max(1, headChunkElements / V));
             logits = arena.take(headRows, V);
+            dLogits = gemmInputs == null ? logits : gemmInputs.take(headRows, V);
             losses = arena.take(N);
             lossHost = arena.base == null ? null : new double[N];
 

@@ -159,7 +159,7 @@ public final class CudaBackend implements Backend {
             reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
-            sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1;
+            sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -251,6 +251,7 @@ public final class CudaBackend implements Backend {
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
         ceBwd = loader.kernel("cross_entropy", "cross_entropy_backward");
+        ceBwdBf16 = loader.kernel("cross_entropy", "cross_entropy_backward_bf16");
         columnFinish = loader.kernel("reduce", "column_finish");
         columnPartial = loader.kernel("reduce", "column_partial");
         sumSquaresPartial = loader.kernel("adamw", "sum_squares_partial");
@@ -937,7 +938,8 @@ public final class CudaBackend implements Backend {
                                 int rows, int in, int outDim, float dxBeta) {
         bind();
         dims(op, rows, in, outDim);
-        long d = f32(dOut, op, "dOut", (long) rows * outDim).address;
+        CudaTensor dt = gemmInput(dOut, op, "dOut", (long) rows * outDim);
+        long d = dt.address;
         CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
         long xs = xt.address;
         long w = f32(weight, op, "weight", (long) outDim * in).address;
@@ -949,9 +951,11 @@ public final class CudaBackend implements Backend {
             }
             return;
         }
-        boolean shared = castsOperands() && dxs != 0 && dw != 0;
-        if (shared) {
+        // dOut is read by both GEMMs: cast once (or not at all when it is already bf16)
+        boolean shared = dt.dtype == DType.BF16;
+        if (!shared && castsOperands() && dxs != 0 && dw != 0) {
             d = bf16Operand(SLOT_SHARED, d, rows, outDim, outDim);
+            shared = true;
         }
         if (dxs != 0) {
             gemm(false, false, rows, in, outDim, d, shared, outDim, w, false, in, dxBeta, dxs, in);
@@ -1473,11 +1477,12 @@ public final class CudaBackend implements Backend {
         dims(op, rows, vocab);
         vocab(op, vocab);
         long n = (long) rows * vocab;
+        CudaTensor d = floatLike(dLogits, op, "dLogits", n);
         args.reset().ptr(f32(logits, op, "logits", n).address).ptr(ids(targets, op, "targets", rows).address)
-                .ptr(f32(dLogits, op, "dLogits", n).address).i32(rows).i32(vocab).f32((float) gradScale)
+                .ptr(d.address).i32(rows).i32(vocab).f32((float) gradScale)
                 .ptr(errorWord + 8).ptr(losses == null ? 0 : f32(losses, op, "losses", rows).address);
         if (rows > 0) {
-            ceBwd.launch(Math.min(rows, multiprocessors * 2), 1, 1, CE_THREADS, 1, 1, 0, stream, args);
+            (d.dtype == DType.BF16 ? ceBwdBf16 : ceBwd).launch(Math.min(rows, multiprocessors * 2), 1, 1, CE_THREADS, 1, 1, 0, stream, args);
         }
     }
 

@@ -282,6 +282,7 @@ public final class GpuOpChecks {
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, true, s++));
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, false, true, s++));
         c.add(bf16Inputs(2, 50, 768, s++));
+        c.add(crossEntropyBf16(37, 1000, s++));
         c.add(bf16Inputs(3, 17, 99, s++));
         c.add(bf16Rounding(37, 13, s++));
         c.add(bf16Rounding(64, 96, s++));
@@ -413,6 +414,60 @@ public final class GpuOpChecks {
                     r[i] = after[i] - before[i];
                 }
                 return r;
+            }
+        };
+    }
+
+    /**
+     * The training step's fused cross-entropy with bf16 dLogits (GemmPrecision.BF16): the losses and the gradient
+     * (read back through a GEMM with the identity) against the CPU's fp64 ops, then the head's linear backward from
+     * that bf16 dLogits against the CPU's from its fp64 one; bf16 band.
+     */
+    static Check crossEntropyBf16(int rows, int vocab, long seed) {
+        String size = "rows=" + rows + " V=" + vocab;
+        return new Check() {
+            public String name() {
+                return "crossEntropy bf16 dLogits " + size;
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                List<Row> out = new ArrayList<>();
+                try (Dev g = new Dev(gpu, DType.F32); Dev c = new Dev(cpu, DType.F64)) {
+                    SplittableRandom rng = new SplittableRandom(seed);
+                    double[] logits = toFloat(gaussian(rng, rows * vocab, 3.0));
+                    int[] targets = rng.ints(rows, 0, vocab).toArray();
+                    int in = 64;
+                    double[] x = toFloat(gaussian(rng, rows * in, 1.0));
+                    double[] w = toFloat(gaussian(rng, vocab * in, 0.1));
+                    double[] eye = new double[vocab * vocab];
+                    for (int i = 0; i < vocab; i++) {
+                        eye[i * vocab + i] = 1;
+                    }
+                    Tensor lossG = g.poisoned(rows);
+                    Tensor dG = g.keep(gpu.allocate(DType.BF16, rows, vocab));
+                    gpu.crossEntropyForwardBackward(g.tensor(logits), g.ids(targets), lossG, dG, rows, vocab, 1.0 / rows);
+                    Tensor lossC = c.poisoned(rows);
+                    Tensor dC = c.poisoned((long) rows * vocab);
+                    Tensor lc = c.tensor(logits);
+                    Tensor tc = c.ids(targets);
+                    cpu.crossEntropyForward(lc, tc, lossC, rows, vocab);
+                    cpu.crossEntropyBackward(lc, tc, dC, rows, vocab, 1.0 / rows);
+                    out.add(compare("crossEntropy", size + " bf16 dLogits", "losses", g.read(lossG), c.read(lossC), FP32_TOLERANCE));
+                    Tensor back = g.poisoned((long) rows * vocab);
+                    gpu.linearForward(dG, g.tensor(eye), back, rows, vocab, vocab);
+                    out.add(compare("crossEntropy", size + " bf16 dLogits", "dLogits", g.read(back), c.read(dC), BF16_TOLERANCE));
+                    Tensor dxG = g.tensor(new double[rows * in]);
+                    Tensor dwG = g.tensor(new double[vocab * in]);
+                    gpu.linearBackward(dG, g.tensor(x), g.tensor(w), dxG, dwG, rows, in, vocab);
+                    Tensor dxC = c.tensor(new double[rows * in]);
+                    Tensor dwC = c.tensor(new double[vocab * in]);
+                    cpu.linearBackward(dC, c.tensor(x), c.tensor(w), dxC, dwC, rows, in, vocab);
+                    out.add(compare("crossEntropy", size + " bf16 dLogits", "head dx", g.read(dxG), c.read(dxC), BF16_TOLERANCE));
+                    out.add(compare("crossEntropy", size + " bf16 dLogits", "head dweight", g.read(dwG), c.read(dwC), BF16_TOLERANCE));
+                } catch (RuntimeException e) {
+                    out.add(new Row("crossEntropy", size + " bf16 dLogits", "-", Double.NaN, BF16_TOLERANCE, false, oneLine(e)));
+                }
+                return out;
             }
         };
     }
