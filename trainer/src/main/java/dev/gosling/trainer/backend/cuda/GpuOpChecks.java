@@ -244,6 +244,15 @@ public final class GpuOpChecks {
         return a;
     }
 
+    /** The n×n identity, row-major: a GEMM with it reads a bf16 tensor back exactly. */
+    static double[] identity(int n) {
+        double[] eye = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            eye[i * n + i] = 1;
+        }
+        return eye;
+    }
+
     static double[] uniform(SplittableRandom rng, int n, double lo, double hi) {
         double[] a = new double[n];
         for (int i = 0; i < n; i++) {
@@ -313,10 +322,7 @@ public final class GpuOpChecks {
                     for (int j = 0; j < 6; j++) {
                         mixes[j] = toFloat(uniform(rng, C, 0, 1));
                     }
-                    double[] eye = new double[C * C];
-                    for (int i = 0; i < C; i++) {
-                        eye[i * C + i] = 1;
-                    }
+                    double[] eye = identity(C);
                     Tensor eyeG = g.tensor(eye);
                     Tensor xg = g.tensor(x);
                     Tensor xc = c.tensor(x);
@@ -439,10 +445,7 @@ public final class GpuOpChecks {
                     int in = 64;
                     double[] x = toFloat(gaussian(rng, rows * in, 1.0));
                     double[] w = toFloat(gaussian(rng, vocab * in, 0.1));
-                    double[] eye = new double[vocab * vocab];
-                    for (int i = 0; i < vocab; i++) {
-                        eye[i * vocab + i] = 1;
-                    }
+                    double[] eye = identity(vocab);
                     Tensor lossG = g.poisoned(rows);
                     Tensor dG = g.keep(gpu.allocate(DType.BF16, rows, vocab));
                     gpu.crossEntropyForwardBackward(g.tensor(logits), g.ids(targets), lossG, dG, rows, vocab, 1.0 / rows);
@@ -497,10 +500,7 @@ public final class GpuOpChecks {
                             default -> Float.intBitsToFloat(bits);
                         };
                     }
-                    double[] eye = new double[cols * cols];
-                    for (int i = 0; i < cols; i++) {
-                        eye[i * cols + i] = 1;
-                    }
+                    double[] eye = identity(cols);
                     Tensor y = g.poisoned((long) n);
                     gpu.linearForward(g.tensor(toDouble(x)), g.tensor(eye), y, rows, cols, cols);
                     float[] got = new float[n];
