@@ -21,12 +21,13 @@ extern "C" __global__ void bonus_forward(const float* x, const float* __restrict
 }
 
 // With s = Σ r⊙k⊙r_k and ds = Σ dOut⊙v over the head: dx += dOut (dx may be null); dv += s·dOut; dr += ds·k⊙r_k;
-// dk += ds·r⊙r_k; and the partial Σ_rows ds·r⊙k for dRK. grid (H, slices), block 32.
+// dk += ds·r⊙r_k; and the partial Σ_rows ds·r⊙k for dRK. accumulate 0: dr, dk and dv are written, not read.
+// grid (H, slices), block 32.
 extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const float* __restrict__ r,
                                           const float* __restrict__ k, const float* __restrict__ v,
                                           const float* __restrict__ rK, float* __restrict__ dx, float* __restrict__ dr,
                                           float* __restrict__ dk, float* __restrict__ dv,
-                                          float* __restrict__ partialRK, int rows, int C) {
+                                          float* __restrict__ partialRK, int rows, int C, int accumulate) {
     int lane = threadIdx.x;
     int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
     int channel0 = head * GOSLING_HEAD;
@@ -51,9 +52,10 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
         for (int h = 0; h < 2; h++) {
             i64 i = base + lane + 32 * h;
             if (dx) dx[i] += g[h];
-            dv[i] += s * g[h];
-            dr[i] += ds * ki[h] * rk[h];
-            dk[i] += ds * ri[h] * rk[h];
+            float gv = s * g[h], gr = ds * ki[h] * rk[h], gk = ds * ri[h] * rk[h];
+            dv[i] = accumulate ? dv[i] + gv : gv;
+            dr[i] = accumulate ? dr[i] + gr : gr;
+            dk[i] = accumulate ? dk[i] + gk : gk;
             acc[h] += ds * ri[h] * ki[h];
         }
     }

@@ -22,20 +22,21 @@ extern "C" __global__ void gate_forward(const float* x, const float* gate, float
     GRID_STRIDE(i, n) out[i] = x[i] * gate[i];
 }
 
-// dx += dOut⊙gate; dGate += dOut⊙x.
 // out = bf16(x⊙gate): the gate product is only read by the output projection's GEMMs.
 extern "C" __global__ void gate_forward_bf16(const float* __restrict__ x, const float* __restrict__ gate,
                                              unsigned short* __restrict__ out, i64 n) {
     GRID_STRIDE(i, n) out[i] = bf16_rn(x[i] * gate[i]);
 }
 
+// dx += dOut⊙gate; dGate += dOut⊙x (accumulate 0: both written, not read).
 extern "C" __global__ void gate_backward(const float* __restrict__ dOut, const float* __restrict__ x,
                                          const float* __restrict__ gate, float* __restrict__ dx,
-                                         float* __restrict__ dGate, i64 n) {
+                                         float* __restrict__ dGate, i64 n, int accumulate) {
     GRID_STRIDE(i, n) {
         float g = dOut[i];
-        dx[i] += g * gate[i];
-        dGate[i] += g * x[i];
+        float a = g * gate[i], b = g * x[i];
+        dx[i] = accumulate ? dx[i] + a : a;
+        dGate[i] = accumulate ? dGate[i] + b : b;
     }
 }
 
@@ -48,16 +49,18 @@ extern "C" __global__ void value_residual_forward(const float* __restrict__ v, c
     }
 }
 
-// dv += dOut⊙(1 − gate); dvFirst += dOut⊙gate; dGate += dOut⊙(vFirst − v).
+// dv += dOut⊙(1 − gate); dvFirst += dOut⊙gate; dGate += dOut⊙(vFirst − v). accumulate 0: dv and dGate are written,
+// not read (dvFirst, which gathers every layer's share, always accumulates).
 extern "C" __global__ void value_residual_backward(const float* __restrict__ dOut, const float* __restrict__ v,
                                                    const float* __restrict__ vFirst, const float* __restrict__ gate,
                                                    float* __restrict__ dv, float* __restrict__ dvFirst,
-                                                   float* __restrict__ dGate, i64 n) {
+                                                   float* __restrict__ dGate, i64 n, int accumulate) {
     GRID_STRIDE(i, n) {
         float g = dOut[i], s = gate[i];
-        dv[i] += g * (1.0f - s);
+        float a = g * (1.0f - s), b = g * (vFirst[i] - v[i]);
+        dv[i] = accumulate ? dv[i] + a : a;
         dvFirst[i] += g * s;
-        dGate[i] += g * (vFirst[i] - v[i]);
+        dGate[i] = accumulate ? dGate[i] + b : b;
     }
 }
 
@@ -85,6 +88,12 @@ extern "C" __global__ void relu_squared_backward(const float* dOut, const float*
         float g = dOut[i] * 2.0f * fmaxf(x[i], 0.0f);
         dx[i] = accumulate ? dx[i] + g : g;
     }
+}
+
+// dx = bf16(dOut·2·relu(x)), written: the gradient of the ffn key output, which only the key projection's GEMMs read.
+extern "C" __global__ void relu_squared_backward_bf16(const float* __restrict__ dOut, const float* __restrict__ x,
+                                                      unsigned short* __restrict__ dx, i64 n) {
+    GRID_STRIDE(i, n) dx[i] = bf16_rn(dOut[i] * 2.0f * fmaxf(x[i], 0.0f));
 }
 
 // t[i] = lo + (hi − lo)·u(i), u a hash of (seed, i) in [0, 1): random test and benchmark data made on the device.

@@ -34,13 +34,14 @@ extern "C" __global__ void key_prepare_forward(const float* __restrict__ k, cons
 
 // dκ̂ = −dA + dB⊙α; dκ = (dκ̂ − κ̂(κ̂·dκ̂))/‖κ‖ (dκ̂/1e-12 where the norm is clamped); dk += dK̃⊙(1 + (α−1)⊙k_a) + dκ⊙k_k;
 // dα += dB⊙κ̂ + dK̃⊙k⊙k_a; and the parameter partials Σ dκ⊙k (k_k) and Σ dK̃⊙k⊙(α−1) (k_a) over the slice's rows.
-// grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
+// accumulate 0: dk and dα are written, not read. grid (H, slices), block 32: one warp walks its head through the
+// slice's rows in order.
 extern "C" __global__ void key_prepare_backward(const float* __restrict__ dKTilde, const float* __restrict__ dA,
                                                 const float* __restrict__ dB, const float* __restrict__ k,
                                                 const float* __restrict__ alpha, const float* __restrict__ kK,
                                                 const float* __restrict__ kA, float* __restrict__ dk,
                                                 float* __restrict__ dAlpha, float* __restrict__ partialKK,
-                                                float* __restrict__ partialKA, int rows, int C) {
+                                                float* __restrict__ partialKA, int rows, int C, int accumulate) {
     int lane = threadIdx.x;
     int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
     int channel0 = head * GOSLING_HEAD;
@@ -71,8 +72,10 @@ extern "C" __global__ void key_prepare_backward(const float* __restrict__ dKTild
             i64 i = base + lane + 32 * h;
             float dkt = dKTilde[i];
             float dKappa = (dq[h] - kh[h] * dot) * inv;
-            dk[i] += dkt * (1.0f + (al[h] - 1.0f) * ka[h]) + dKappa * kk[h];
-            dAlpha[i] += dB[i] * kh[h] + dkt * kv[h] * ka[h];
+            float gk = dkt * (1.0f + (al[h] - 1.0f) * ka[h]) + dKappa * kk[h];
+            float ga = dB[i] * kh[h] + dkt * kv[h] * ka[h];
+            dk[i] = accumulate ? dk[i] + gk : gk;
+            dAlpha[i] = accumulate ? dAlpha[i] + ga : ga;
             sKK[h] += dKappa * kv[h];
             sKA[h] += dkt * kv[h] * (al[h] - 1.0f);
         }

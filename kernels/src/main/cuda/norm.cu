@@ -1,6 +1,10 @@
 // LayerNorm (one group of C per row, eps 1e-5) and the per-head GroupNorm ln_x (C/64 groups of 64, eps 64e-5): one
 // implementation with a group size, as the CPU backend. Biased variance, affine weight and bias per channel; mean
 // and rstd are saved per (row, group). One warp per (row, group); blockDim.x = 256 (8 units per block).
+//
+// Two forms of each kernel: the plain one (any group, any alignment) reads its row from global memory on every pass;
+// the _v4_<J> one (group % 4 == 0, group ≤ 128·J, 16-byte aligned rows) loads the row once, as float4, into registers
+// (J float4 per lane) and makes every pass from there — one read of x (and dOut) instead of three.
 #include "common.cuh"
 
 extern "C" __global__ void norm_forward(const float* __restrict__ x, const float* __restrict__ weight,
@@ -30,11 +34,13 @@ extern "C" __global__ void norm_forward(const float* __restrict__ x, const float
     for (int i = lane; i < group; i += 32) o[i] = (xs[i] - mu) * rs * weight[channel0 + i] + bias[channel0 + i];
 }
 
-// dx += rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂)) with ĝ = dOut⊙weight.
+// dx += rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂)) with ĝ = dOut⊙weight; accumulate 0: dx is written, not read. dxBf16,
+// when not null, gets bf16(dx) too (the new dx, for the GEMMs that read it next).
 extern "C" __global__ void norm_backward_x(const float* __restrict__ dOut, const float* __restrict__ x,
                                            const float* __restrict__ weight, const float* __restrict__ mean,
                                            const float* __restrict__ rstd, float* __restrict__ dx,
-                                           i64 units, int group, int C) {
+                                           unsigned short* __restrict__ dxBf16, i64 units, int group, int C,
+                                           int accumulate) {
     int lane = threadIdx.x & 31;
     i64 unit = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     if (unit >= units) return;
@@ -53,9 +59,145 @@ extern "C" __global__ void norm_backward_x(const float* __restrict__ dOut, const
     for (int i = lane; i < group; i += 32) {
         float g = dOut[base + i] * weight[channel0 + i];
         float xhat = (x[base + i] - mu) * rs;
-        dx[base + i] += rs * (g - meanG - xhat * meanGX);
+        float v = rs * (g - meanG - xhat * meanGX);
+        if (accumulate) v += dx[base + i];
+        dx[base + i] = v;
+        if (dxBf16) dxBf16[base + i] = bf16_rn(v);
     }
 }
+
+// ---------------------------------------------------------------- register-resident rows, float4
+
+// Lane l holds the float4s l, l + 32, … (J of them, those past the group zero and not stored).
+template <int J>
+__device__ __forceinline__ void load_row(const float* __restrict__ p, int group, float4 (&v)[J]) {
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int c = (lane + 32 * j) * 4;
+        v[j] = c < group ? *reinterpret_cast<const float4*>(p + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+}
+
+template <int J>
+__device__ __forceinline__ void norm_forward_v4(const float* __restrict__ x, const float* __restrict__ weight,
+                                                const float* __restrict__ bias, float* __restrict__ out,
+                                                float* __restrict__ mean, float* __restrict__ rstd, i64 units,
+                                                int group, int C, float eps) {
+    int lane = threadIdx.x & 31;
+    i64 unit = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    if (unit >= units) return;
+    int channel0 = (int)(unit % (C / group)) * group;
+    float4 v[J];
+    load_row<J>(x + unit * group, group, v);
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < J; j++) sum += (v[j].x + v[j].y) + (v[j].z + v[j].w);
+    float mu = warp_sum(sum) / group;
+    float squares = 0.0f;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        if ((lane + 32 * j) * 4 < group) {
+            float a = v[j].x - mu, b = v[j].y - mu, c = v[j].z - mu, d = v[j].w - mu;
+            squares += (a * a + b * b) + (c * c + d * d);
+        }
+    }
+    float rs = 1.0f / sqrtf(warp_sum(squares) / group + eps);
+    if (lane == 0) {
+        mean[unit] = mu;
+        rstd[unit] = rs;
+    }
+    float* o = out + unit * group;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int c = (lane + 32 * j) * 4;
+        if (c < group) {
+            float4 w = *reinterpret_cast<const float4*>(weight + channel0 + c);
+            float4 b = *reinterpret_cast<const float4*>(bias + channel0 + c);
+            float4 y;
+            y.x = (v[j].x - mu) * rs * w.x + b.x;
+            y.y = (v[j].y - mu) * rs * w.y + b.y;
+            y.z = (v[j].z - mu) * rs * w.z + b.z;
+            y.w = (v[j].w - mu) * rs * w.w + b.w;
+            *reinterpret_cast<float4*>(o + c) = y;
+        }
+    }
+}
+
+template <int J>
+__device__ __forceinline__ void norm_backward_x_v4(const float* __restrict__ dOut, const float* __restrict__ x,
+                                                   const float* __restrict__ weight, const float* __restrict__ mean,
+                                                   const float* __restrict__ rstd, float* __restrict__ dx,
+                                                   unsigned short* __restrict__ dxBf16, i64 units, int group, int C,
+                                                   int accumulate) {
+    int lane = threadIdx.x & 31;
+    i64 unit = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    if (unit >= units) return;
+    int channel0 = (int)(unit % (C / group)) * group;
+    i64 base = unit * group;
+    float mu = mean[unit], rs = rstd[unit];
+    float4 g[J], xh[J];
+    load_row<J>(dOut + base, group, g);
+    load_row<J>(x + base, group, xh);
+    float sumG = 0.0f, sumGX = 0.0f;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int c = (lane + 32 * j) * 4;
+        if (c < group) {
+            float4 w = *reinterpret_cast<const float4*>(weight + channel0 + c);
+            g[j].x *= w.x; g[j].y *= w.y; g[j].z *= w.z; g[j].w *= w.w;
+            xh[j].x = (xh[j].x - mu) * rs; xh[j].y = (xh[j].y - mu) * rs;
+            xh[j].z = (xh[j].z - mu) * rs; xh[j].w = (xh[j].w - mu) * rs;
+            sumG += (g[j].x + g[j].y) + (g[j].z + g[j].w);
+            sumGX += (g[j].x * xh[j].x + g[j].y * xh[j].y) + (g[j].z * xh[j].z + g[j].w * xh[j].w);
+        }
+    }
+    float meanG = warp_sum(sumG) / group;
+    float meanGX = warp_sum(sumGX) / group;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int c = (lane + 32 * j) * 4;
+        if (c < group) {
+            float4 d;
+            d.x = rs * (g[j].x - meanG - xh[j].x * meanGX);
+            d.y = rs * (g[j].y - meanG - xh[j].y * meanGX);
+            d.z = rs * (g[j].z - meanG - xh[j].z * meanGX);
+            d.w = rs * (g[j].w - meanG - xh[j].w * meanGX);
+            float4* p = reinterpret_cast<float4*>(dx + base + c);
+            if (accumulate) {
+                float4 o = *p;
+                d.x += o.x; d.y += o.y; d.z += o.z; d.w += o.w;
+            }
+            *p = d;
+            if (dxBf16) {
+                ushort4 h;
+                h.x = bf16_rn(d.x); h.y = bf16_rn(d.y); h.z = bf16_rn(d.z); h.w = bf16_rn(d.w);
+                *reinterpret_cast<ushort4*>(dxBf16 + base + c) = h;
+            }
+        }
+    }
+}
+
+// J = 1, 2, 4, 8, 16: groups of up to 128, 256, 512, 1024, 2048 channels (32 would spill in the backward) (the backend picks the smallest).
+#define NORM_V4(J)                                                                                                   \
+    extern "C" __global__ void norm_forward_v4_##J(const float* __restrict__ x, const float* __restrict__ weight,   \
+                                                   const float* __restrict__ bias, float* __restrict__ out,         \
+                                                   float* __restrict__ mean, float* __restrict__ rstd, i64 units,   \
+                                                   int group, int C, float eps) {                                   \
+        norm_forward_v4<J>(x, weight, bias, out, mean, rstd, units, group, C, eps);                                  \
+    }                                                                                                                \
+    extern "C" __global__ void norm_backward_x_v4_##J(                                                               \
+        const float* __restrict__ dOut, const float* __restrict__ x, const float* __restrict__ weight,               \
+        const float* __restrict__ mean, const float* __restrict__ rstd, float* __restrict__ dx,                      \
+        unsigned short* __restrict__ dxBf16, i64 units, int group, int C, int accumulate) {                          \
+        norm_backward_x_v4<J>(dOut, x, weight, mean, rstd, dx, dxBf16, units, group, C, accumulate);                 \
+    }
+NORM_V4(1)
+NORM_V4(2)
+NORM_V4(4)
+NORM_V4(8)
+NORM_V4(16)
+
 
 // dWeight and dBias partials over a slice of rows: partialW[slice·C + c] = Σ dOut⊙x̂, partialB = Σ dOut.
 // grid (⌈C/32⌉, slices), block (32, 8); column_finish adds the slices.

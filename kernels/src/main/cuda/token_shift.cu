@@ -123,14 +123,16 @@ __device__ __forceinline__ void mixes_forward(const float* __restrict__ x, const
     }
 }
 
-// dx_t += Σ_j dOut_j,t⊙(1 − mix_j) + dOut_j,t+1⊙mix_j (no t+1 term at a sample's last row), and, when partial is not
+// dx_t += Σ_j dOut_j,t⊙(1 − mix_j) + dOut_j,t+1⊙mix_j (no t+1 term at a sample's last row; accumulate 0: dx_t = …,
+// written, not read), and, when partial is not
 // null, partial[(j·slices + slice)·C + c] = Σ_{rows of the slice} dOut_j,t⊙(x_{t−1} − x_t) for j < K (the dMix
 // column sums, finished by token_shift_mixes_finish). The thread walks its run backwards, carrying
 // Σ_j dOut_j,t+1⊙mix_j and x_t. dx aliases neither x nor a dOut. red: TS_RUNS × 32 vectors of shared memory.
 template <int W, int K>
 __device__ __forceinline__ void mixes_backward(const float* const (&dOut)[TS_MAX], const float* __restrict__ x,
                                                const float* const (&mix)[TS_MAX], float* __restrict__ dx,
-                                               float* __restrict__ partial, int rows, int T, int C, Vec<W>* red) {
+                                               float* __restrict__ partial, int rows, int T, int C, int accumulate,
+                                               Vec<W>* red) {
     int col = blockIdx.x * 32 + threadIdx.x;
     i64 r0, r1;
     ts_run(rows, r0, r1);
@@ -160,7 +162,7 @@ __device__ __forceinline__ void mixes_backward(const float* const (&dOut)[TS_MAX
             Vec<W> d[K];
 #pragma unroll
             for (int j = 0; j < K; j++) d[j] = vload<W>(dOut[j] + at);
-            Vec<W> old = vload<W>(dx + at);
+            Vec<W> old = accumulate ? vload<W>(dx + at) : vzero<W>();
             Vec<W> next = vzero<W>();
 #pragma unroll
             for (int e = 0; e < W; e++) {
@@ -218,15 +220,15 @@ __device__ __forceinline__ void forward_k(int k, const float* __restrict__ x, co
 template <int W>
 __device__ __forceinline__ void backward_k(int k, const float* const (&dOut)[TS_MAX], const float* __restrict__ x,
                                            const float* const (&mix)[TS_MAX], float* __restrict__ dx,
-                                           float* __restrict__ partial, int rows, int T, int C) {
+                                           float* __restrict__ partial, int rows, int T, int C, int accumulate) {
     __shared__ Vec<W> red[TS_RUNS * 32];
     switch (k) {
-        case 1: mixes_backward<W, 1>(dOut, x, mix, dx, partial, rows, T, C, red); break;
-        case 2: mixes_backward<W, 2>(dOut, x, mix, dx, partial, rows, T, C, red); break;
-        case 3: mixes_backward<W, 3>(dOut, x, mix, dx, partial, rows, T, C, red); break;
-        case 4: mixes_backward<W, 4>(dOut, x, mix, dx, partial, rows, T, C, red); break;
-        case 5: mixes_backward<W, 5>(dOut, x, mix, dx, partial, rows, T, C, red); break;
-        case 6: mixes_backward<W, 6>(dOut, x, mix, dx, partial, rows, T, C, red); break;
+        case 1: mixes_backward<W, 1>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 2: mixes_backward<W, 2>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 3: mixes_backward<W, 3>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 4: mixes_backward<W, 4>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 5: mixes_backward<W, 5>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 6: mixes_backward<W, 6>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
         default: break;
     }
 }
@@ -271,18 +273,18 @@ extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 3) token_shift_mixes_
 
 extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 2) token_shift_mixes_backward_v4(
     TS_PTRS(dOut, const), const float* __restrict__ x, TS_PTRS(mix, const), float* __restrict__ dx,
-    float* __restrict__ partial, int k, int rows, int T, int C) {
+    float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
     const float* const dOut[TS_MAX] = TS_ARRAY(dOut);
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
-    backward_k<4>(k, dOut, x, mix, dx, partial, rows, T, C);
+    backward_k<4>(k, dOut, x, mix, dx, partial, rows, T, C, accumulate);
 }
 
 extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 2) token_shift_mixes_backward_v1(
     TS_PTRS(dOut, const), const float* __restrict__ x, TS_PTRS(mix, const), float* __restrict__ dx,
-    float* __restrict__ partial, int k, int rows, int T, int C) {
+    float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
     const float* const dOut[TS_MAX] = TS_ARRAY(dOut);
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
-    backward_k<1>(k, dOut, x, mix, dx, partial, rows, T, C);
+    backward_k<1>(k, dOut, x, mix, dx, partial, rows, T, C, accumulate);
 }
 
 // dMix_j[c] += Σ_{p < slices} partial[(j·slices + p)·C + c], slices in order; grid (⌈C/blockDim.x⌉, k). A null

@@ -94,6 +94,22 @@ public interface Backend extends AutoCloseable {
                            Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C);
 
     /**
+     * As {@link #layerNormBackward}, and {@code dxCopy} (nullable) gets the new dx too, in its own dtype — the residual
+     * stream's gradient, which the next GEMMs read as bf16 (see {@link #gemmInputDtype}). {@code overwrite}: dx is
+     * written, not added to. By default zero (if overwriting), accumulate, then {@link #copy}.
+     */
+    default void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx,
+                                   Tensor dxCopy, boolean overwrite, Tensor dWeight, Tensor dBias, int rows, int C) {
+        if (overwrite) {
+            zero(dx);
+        }
+        layerNormBackward(dOut, x, weight, mean, rstd, dx, dWeight, dBias, rows, C);
+        if (dxCopy != null) {
+            copy(dx, dxCopy);
+        }
+    }
+
+    /**
      * The time mix's ln_x: GroupNorm with H = C/64 groups (one per head), biased variance over each head's 64
      * channels, eps {@link #GROUP_NORM_EPS}, per-channel weight and bias [C]. {@code mean} and {@code rstd} are
      * [rows, H].
@@ -103,6 +119,13 @@ public interface Backend extends AutoCloseable {
     /** dx, dWeight, dBias += … ; dWeight and dBias are nullable. */
     void groupNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
                            Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C);
+
+    /** As {@link #groupNormBackward} with dx written, not added to. By default zero, then accumulate. */
+    default void groupNormBackwardOverwriting(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
+                                              Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C) {
+        zero(dx);
+        groupNormBackward(dOut, x, weight, mean, rstd, dx, dWeight, dBias, rows, C);
+    }
 
     // ------------------------------------------------------------------------------------------------ token shift
 
@@ -123,6 +146,13 @@ public interface Backend extends AutoCloseable {
      */
     void tokenShiftMixesBackward(Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx, Tensor[] dMixes,
                                  int B, int T, int C);
+
+    /** As {@link #tokenShiftMixesBackward} with dx written, not added to (dMixes still add). By default zero first. */
+    default void tokenShiftMixesBackwardOverwriting(Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx,
+                                                    Tensor[] dMixes, int B, int T, int C) {
+        zero(dx);
+        tokenShiftMixesBackward(dOuts, x, mixes, dx, dMixes, B, T, C);
+    }
 
     // ------------------------------------------------------------------------------------------------ linear
 
@@ -186,6 +216,16 @@ public interface Backend extends AutoCloseable {
                       Activation outAct, Tensor hidden, Tensor out, Tensor dPreScratch, Tensor dHiddenScratch,
                       Tensor dx, Tensor dDown, Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim);
 
+    /** As {@link #loraBackward} with dx written, not added to. By default zero, then accumulate. */
+    default void loraBackwardOverwritingDx(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias,
+                                           Activation hiddenAct, Activation outAct, Tensor hidden, Tensor out,
+                                           Tensor dPreScratch, Tensor dHiddenScratch, Tensor dx, Tensor dDown,
+                                           Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
+        zero(dx);
+        loraBackward(dOut, x, down, up, bias, hiddenAct, outAct, hidden, out, dPreScratch, dHiddenScratch, dx, dDown,
+                dUp, dBias, rows, in, rank, outDim);
+    }
+
     // ------------------------------------------------------------------------------------------------ time mix pieces
 
     /**
@@ -198,6 +238,14 @@ public interface Backend extends AutoCloseable {
     void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate,
                                Tensor dv, Tensor dvFirst, Tensor dGate, int rows, int C);
 
+    /** As {@link #valueResidualBackward} with dv and dGate written, not added to (dvFirst adds). By default zero first. */
+    default void valueResidualBackwardOverwriting(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate, Tensor dv,
+                                                  Tensor dvFirst, Tensor dGate, int rows, int C) {
+        zero(dv);
+        zero(dGate);
+        valueResidualBackward(dOut, v, vFirst, gate, dv, dvFirst, dGate, rows, C);
+    }
+
     /**
      * Key preparation for the WKV kernel (§6.4): κ = k⊙k_k; κ̂ = κ_h / max(‖κ_h‖₂, 1e-12) per head;
      * kTilde = k⊙(1 + (α − 1)⊙k_a); and the kernel inputs a = −κ̂ and b = κ̂⊙α. k, alpha, kTilde, a, b [rows, C];
@@ -209,6 +257,15 @@ public interface Backend extends AutoCloseable {
     /** dk, dAlpha, dKK, dKA += … (dKK, dKA nullable). Recomputes κ̂ from k; nothing else is saved. */
     void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK, Tensor kA,
                             Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows, int C);
+
+    /** As {@link #keyPrepareBackward} with dk and dAlpha written, not added to. By default zero first. */
+    default void keyPrepareBackwardOverwriting(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK,
+                                               Tensor kA, Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows,
+                                               int C) {
+        zero(dk);
+        zero(dAlpha);
+        keyPrepareBackward(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, dKK, dKA, rows, C);
+    }
 
     /**
      * Elements of the tensor {@code saved} that {@link #wkv7Forward} fills and {@link #wkv7Backward} reads. Its content
@@ -248,11 +305,27 @@ public interface Backend extends AutoCloseable {
     void bonusBackward(Tensor dOut, Tensor r, Tensor k, Tensor v, Tensor rK,
                        Tensor dx, Tensor dr, Tensor dk, Tensor dv, Tensor dRK, int rows, int C);
 
+    /** As {@link #bonusBackward} with dr, dk and dv written, not added to (dx and dRK add). By default zero first. */
+    default void bonusBackwardOverwriting(Tensor dOut, Tensor r, Tensor k, Tensor v, Tensor rK, Tensor dx, Tensor dr,
+                                          Tensor dk, Tensor dv, Tensor dRK, int rows, int C) {
+        zero(dr);
+        zero(dk);
+        zero(dv);
+        bonusBackward(dOut, r, k, v, rK, dx, dr, dk, dv, dRK, rows, C);
+    }
+
     /** The output gate: out = x⊙gate (all [rows, C]); out may alias x. */
     void gateForward(Tensor x, Tensor gate, Tensor out, int rows, int C);
 
     /** dx, dGate += … */
     void gateBackward(Tensor dOut, Tensor x, Tensor gate, Tensor dx, Tensor dGate, int rows, int C);
+
+    /** As {@link #gateBackward} with dx and dGate written, not added to. By default zero first. */
+    default void gateBackwardOverwriting(Tensor dOut, Tensor x, Tensor gate, Tensor dx, Tensor dGate, int rows, int C) {
+        zero(dx);
+        zero(dGate);
+        gateBackward(dOut, x, gate, dx, dGate, rows, C);
+    }
 
     // ------------------------------------------------------------------------------------------------ channel mix
 
@@ -263,8 +336,9 @@ public interface Backend extends AutoCloseable {
     void reluSquaredBackward(Tensor dOut, Tensor x, Tensor dx, int rows, int C);
 
     /**
-     * dx = dOut·2·relu(x), written, not added to; dx may be dOut itself (in place). By default through a scratch copy
-     * when dx is dOut, else zero then accumulate — the same values.
+     * dx = dOut·2·relu(x), written, not added to; dx may be dOut itself (in place), or a tensor of the GEMM-input
+     * dtype ({@link #gemmInputDtype}: only GEMMs read it next). By default through a scratch copy when dx is dOut,
+     * else zero then accumulate — the same values.
      */
     default void reluSquaredBackwardOverwriting(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
         if (dx == dOut) {

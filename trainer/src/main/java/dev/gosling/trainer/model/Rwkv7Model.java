@@ -420,7 +420,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         // Gradients accumulate (+=) into their views. With slots, each block's slot is zeroed just before the block
         // runs (backward), since the slot still holds the block two layers up.
         backend.zero(gradBuf != null ? gradBuf : globalGradBuf);
-        backend.zero(a.dLn);
         // The head and the loss, forward and backward, a chunk of rows at a time: the full [B·T, V] logits (8.6 GB
         // in fp32 at B·T = 32768, V = 65536) never exist, only one chunk of them.
         headChunks(a, (r0, rows, logits) -> {
@@ -429,8 +428,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             // backend keeps GEMM inputs in bf16 (only the head's backward GEMMs read dLogits)
             Tensor dLogits = a.dLogits == a.logits ? logits : backend.view(a.dLogits, 0, rows, V);
             backend.crossEntropyForwardBackward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), dLogits, rows, V, 1.0 / a.N);
-            backend.linearBackward(dLogits, rowsOf(a.lnOut, r0, rows, C), weights.head, rowsOf(a.dLn, r0, rows, C), grads.head,
-                    rows, C, V);
+            // each chunk writes its own rows of dLn (the chunks cover them all)
+            backend.linearBackwardOverwritingDx(dLogits, rowsOf(a.lnOut, r0, rows, C), weights.head,
+                    rowsOf(a.dLn, r0, rows, C), grads.head, rows, C, V);
         });
         double loss = meanLoss(a);
         backward(a, sink);
@@ -593,9 +593,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         int N = a.N;
         List<ParameterLayout.Bucket> buckets = layout.buckets();
         // on entry: gradients zeroed, dLn = dL/d(ln_out output) from the head chunks
-        be.zero(a.dH);
-        be.layerNormBackward(a.dLn, a.blockIn[nLayer], weights.lnOutW, a.lnOutMean, a.lnOutRstd, a.dH,
-                grads.lnOutW, grads.lnOutB, N, C);
+        be.layerNormBackward(a.dLn, a.blockIn[nLayer], weights.lnOutW, a.lnOutMean, a.lnOutRstd, a.dH, gemmCopy(a),
+                true, grads.lnOutW, grads.lnOutB, N, C);
         ready(sink, buckets.get(buckets.size() - 1));
         be.zero(a.dVFirst);
         for (int l = nLayer - 1; l >= 0; l--) {
@@ -617,11 +616,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         BlockTensors w0 = blockWeights[0];
         BlockTensors g0 = blockGrads[0];
-        be.zero(a.dLn);
-        be.layerNormBackward(a.dH, a.emb, w0.ln0W, a.ln0Mean, a.ln0Rstd, a.dLn, g0.ln0W, g0.ln0B, N, C);
+        be.layerNormBackward(a.dH, a.emb, w0.ln0W, a.ln0Mean, a.ln0Rstd, a.dLn, null, true, g0.ln0W, g0.ln0B, N, C);
         ready(sink, layout.blockBucket(0));
         be.embeddingBackward(a.tokens, a.dLn, grads.emb, N, V, C);
         ready(sink, buckets.get(0));
+    }
+
+    /** Where a norm backward writing dH puts the copy the GEMMs read: null when they read dH itself. */
+    private static Tensor gemmCopy(Acts a) {
+        return a.dHGemm == a.dH ? null : a.dHGemm;
     }
 
     private void ready(GradientSink sink, ParameterLayout.Bucket bucket) {
@@ -646,13 +649,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.tokenShiftMixesForward(re.z, w.ffnMixes, re.ffnMix, B, T, C);
         be.linearForward(re.ffnMix[0], w.ffnKey, re.ffnPre, N, C, F);
         be.reluSquaredForward(re.ffnPre, re.ffnAct, N, F);
-        // the overwriting variants spare zeroing their dx; relu²'s backward runs in place
-        be.linearBackwardOverwritingDx(dH, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
-        be.reluSquaredBackwardOverwriting(a.dFfnAct, re.ffnPre, a.dFfnAct, N, F);
-        be.linearBackwardOverwritingDx(a.dFfnAct, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
-        be.zero(a.dLn);
-        be.tokenShiftMixesBackward(a.dFfnMix, re.z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
-        be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, g.ln2W, g.ln2B, N, C);
+        // The overwriting variants spare zeroing what they write (and reading it). relu²'s backward writes over the
+        // relu² output, dead once the value projection's backward has read it, in the GEMM-input dtype: only the key
+        // projection's backward reads it.
+        be.linearBackwardOverwritingDx(a.dHGemm, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
+        Tensor dFfnPre = re.ffnAct;
+        be.reluSquaredBackwardOverwriting(a.dFfnAct, re.ffnPre, dFfnPre, N, F);
+        be.linearBackwardOverwritingDx(dFfnPre, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
+        be.tokenShiftMixesBackwardOverwriting(a.dFfnMix, re.z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
+        be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, gemmCopy(a), false, g.ln2W, g.ln2B, N, C);
 
         // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid
         Tensor v = l == 0 ? a.vFirst : re.vMixed;
@@ -661,24 +666,17 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
         lnxBonusGate(s, w, re, v, N);
-        be.linearBackwardOverwritingDx(dH, re.gated, w.output, a.dGated, g.output, N, C, C);
-        be.zero(a.dLnx);
-        be.zero(a.dG);
-        be.gateBackward(a.dGated, re.lnx, s.g, a.dLnx, a.dG, N, C);
-        be.zero(a.dR);
-        be.zero(a.dKTilde);
-        be.zero(a.dV);
-        be.bonusBackward(a.dLnx, s.r, re.kTilde, v, w.rK, null, a.dR, a.dKTilde, a.dV, g.rK, N, C);
-        be.zero(a.dY);
-        be.groupNormBackward(a.dLnx, s.y, w.lnXW, s.meanX, s.rstdX, a.dY, g.lnXW, g.lnXB, N, C);
+        be.linearBackwardOverwritingDx(a.dHGemm, re.gated, w.output, a.dGated, g.output, N, C, C);
+        be.gateBackwardOverwriting(a.dGated, re.lnx, s.g, a.dLnx, a.dG, N, C);
+        be.bonusBackwardOverwriting(a.dLnx, s.r, re.kTilde, v, w.rK, null, a.dR, a.dKTilde, a.dV, g.rK, N, C);
+        be.groupNormBackwardOverwriting(a.dLnx, s.y, w.lnXW, s.meanX, s.rstdX, a.dY, g.lnXW, g.lnXB, N, C);
+        // the WKV backward adds to dr, dκ̃ and dv (after the bonus) and to dw, da and db (from zero)
         be.zero(a.dWRaw);
         be.zero(a.dKA);
         be.zero(a.dKB);
         be.wkv7Backward(a.dY, s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.wkvSaved,
                 a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
-        be.zero(a.dK);
-        be.zero(a.dAlpha);
-        be.keyPrepareBackward(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
+        be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
 
         // The six mixed inputs, recomputed in one pass (into the slots of κ̃, a, b and the gate product, which are dead
         // now); each branch's input gradient goes to its own slot of dMixes (those of dL/d(gate product), dL/d(ln_x),
@@ -686,15 +684,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Tensor[] xm = re.attMixes;
         Tensor[] dm = a.dMixes;
         be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
-        // r and k are written by their linear backward alone, v's by it before its LoRA adds; the rest start at zero
+        // each mix gradient is written by the first backward reaching it (v's LoRA then adds to v's)
         be.linearBackwardOverwritingDx(a.dR, xm[MIX_R], w.receptance, dm[MIX_R], g.receptance, N, C, C);
         be.linearBackwardOverwritingDx(a.dK, xm[MIX_K], w.key, dm[MIX_K], g.key, N, C, C);
-        be.zero(dm[MIX_G]);
-        be.zero(dm[MIX_A]);
-        be.zero(dm[MIX_W]);
-        be.loraBackward(a.dG, xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
+        be.loraBackwardOverwritingDx(a.dG, xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
                 a.dHidden[GATE], dm[MIX_G], g.g1, g.g2, null, N, C, lora.gate(), C);
-        be.loraBackward(a.dAlpha, xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha,
+        be.loraBackwardOverwritingDx(a.dAlpha, xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha,
                 a.dPre, a.dHidden[AAA], dm[MIX_A], g.a1, g.a2, g.a0, N, C, lora.aaa(), C);
         Tensor dVRaw;
         if (l == 0) {
@@ -702,9 +697,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             be.accumulate(a.dVFirst, a.dV);
             dVRaw = a.dV;
         } else {
-            be.zero(a.dVRaw);
-            be.zero(a.dVGate);
-            be.valueResidualBackward(a.dV, s.vRaw, a.vFirst, s.vGate, a.dVRaw, a.dVFirst, a.dVGate, N, C);
+            be.valueResidualBackwardOverwriting(a.dV, s.vRaw, a.vFirst, s.vGate, a.dVRaw, a.dVFirst, a.dVGate, N, C);
             dVRaw = a.dVRaw;
         }
         be.linearBackwardOverwritingDx(dVRaw, xm[MIX_V], w.value, dm[MIX_V], g.value, N, C, C);
@@ -712,12 +705,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             be.loraBackward(a.dVGate, xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate,
                     a.dPre, a.dHidden[MV], dm[MIX_V], g.v1, g.v2, g.v0, N, C, lora.mv(), C);
         }
-        be.loraBackward(a.dWRaw, xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
+        be.loraBackwardOverwritingDx(a.dWRaw, xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
                 a.dHidden[DECAY], dm[MIX_W], g.w1, g.w2, g.w0, N, C, lora.decay(), C);
-        be.zero(a.dLn);
-        be.tokenShiftMixesBackward(dm, s.x1, w.attMixes, a.dLn, g.attMixes, B, T, C);
+        be.tokenShiftMixesBackwardOverwriting(dm, s.x1, w.attMixes, a.dLn, g.attMixes, B, T, C);
 
-        be.layerNormBackward(a.dLn, hIn, w.ln1W, s.mean1, s.rstd1, dH, g.ln1W, g.ln1B, N, C);
+        be.layerNormBackward(a.dLn, hIn, w.ln1W, s.mean1, s.rstd1, dH, gemmCopy(a), false, g.ln1W, g.ln1B, N, C);
     }
 
     @Override
@@ -918,6 +910,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final int headRows;
         final double[] lossHost;
         // backward scratch, shared by all layers
+        /**
+         * dL/d(residual stream) as the GEMMs read it: a bf16 copy of dH that every norm backward writing dH makes too,
+         * with bf16 GEMM inputs (else dH itself).
+         */
+        final Tensor dHGemm;
         final Tensor dH, dLn, dFfnAct, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGate, dY,
                 dWRaw, dKA, dKB, dK, dAlpha, dPre;
         /**
@@ -965,6 +962,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             lossHost = arena.base == null ? null : new double[N];
 
             dH = arena.take(N, C);
+            dHGemm = gemmInputs == null ? dH : gemmInputs.take(N, C);
             dLn = arena.take(N, C);
             dMixes = new Tensor[MIX_COUNT];
             for (int j = 0; j < MIX_COUNT; j++) {

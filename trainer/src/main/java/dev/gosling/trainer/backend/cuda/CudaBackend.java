@@ -155,11 +155,15 @@ public final class CudaBackend implements Backend {
     private float[] lastLr;
     private float[] lastDecay;
 
+    /** The register-resident norm kernels (norm.cu's NORM_V4): J float4 per lane, groups of up to 128·J channels. */
+    private static final int[] NORM_V4_J = {1, 2, 4, 8, 16};
+    private final Kernel[] normFwdV4, normBwdXV4;
     private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
             reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
-            sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16;
+            sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
+            reluSqBwdBf16;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -215,6 +219,7 @@ public final class CudaBackend implements Backend {
         gateFwd = loader.kernel("elementwise", "gate_forward");
         gateFwdBf16 = loader.kernel("elementwise", "gate_forward_bf16");
         reluSqFwdBf16 = loader.kernel("elementwise", "relu_squared_forward_bf16");
+        reluSqBwdBf16 = loader.kernel("elementwise", "relu_squared_backward_bf16");
         tokenShiftFwdBf16_4 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v4");
         tokenShiftFwdBf16_1 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v1");
         gateBwd = loader.kernel("elementwise", "gate_backward");
@@ -229,6 +234,12 @@ public final class CudaBackend implements Backend {
         normFwd = loader.kernel("norm", "norm_forward");
         normBwdX = loader.kernel("norm", "norm_backward_x");
         normBwdParams = loader.kernel("norm", "norm_backward_params");
+        normFwdV4 = new Kernel[NORM_V4_J.length];
+        normBwdXV4 = new Kernel[NORM_V4_J.length];
+        for (int i = 0; i < NORM_V4_J.length; i++) {
+            normFwdV4[i] = loader.kernel("norm", "norm_forward_v4_" + NORM_V4_J[i]);
+            normBwdXV4[i] = loader.kernel("norm", "norm_backward_x_v4_" + NORM_V4_J[i]);
+        }
         tokenShiftFwd4 = loader.kernel("token_shift", "token_shift_mixes_forward_v4");
         tokenShiftFwd1 = loader.kernel("token_shift", "token_shift_mixes_forward_v1");
         tokenShiftBwd4 = loader.kernel("token_shift", "token_shift_mixes_backward_v4");
@@ -627,7 +638,14 @@ public final class CudaBackend implements Backend {
     @Override
     public void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
                                   Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C) {
-        normBackward("layerNormBackward", dOut, x, weight, mean, rstd, dx, dWeight, dBias, rows, C, C);
+        normBackward("layerNormBackward", dOut, x, weight, mean, rstd, dx, null, true, dWeight, dBias, rows, C, C);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx,
+                                  Tensor dxCopy, boolean overwrite, Tensor dWeight, Tensor dBias, int rows, int C) {
+        normBackward("layerNormBackward", dOut, x, weight, mean, rstd, dx, dxCopy, !overwrite, dWeight, dBias, rows,
+                C, C);
     }
 
     @Override
@@ -641,7 +659,35 @@ public final class CudaBackend implements Backend {
     public void groupNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
                                   Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C) {
         heads("groupNormBackward", C);
-        normBackward("groupNormBackward", dOut, x, weight, mean, rstd, dx, dWeight, dBias, rows, C, N);
+        normBackward("groupNormBackward", dOut, x, weight, mean, rstd, dx, null, true, dWeight, dBias, rows, C, N);
+    }
+
+    @Override
+    public void groupNormBackwardOverwriting(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
+                                             Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C) {
+        heads("groupNormBackwardOverwriting", C);
+        normBackward("groupNormBackwardOverwriting", dOut, x, weight, mean, rstd, dx, null, false, dWeight, dBias,
+                rows, C, N);
+    }
+
+    /**
+     * The register-resident float4 form of a norm kernel for this group and these rows (norm.cu), or null where the
+     * plain one must do: group % 4 != 0, more than 2048 channels, or a row not 16-byte aligned.
+     */
+    private Kernel normV4(Kernel[] byJ, int group, long... addresses) {
+        if (group % 4 != 0 || group > 128 * NORM_V4_J[NORM_V4_J.length - 1]) {
+            return null;
+        }
+        for (long a : addresses) {
+            if (a % 16 != 0) {
+                return null;
+            }
+        }
+        int i = 0;
+        while (128 * NORM_V4_J[i] < group) {
+            i++;
+        }
+        return byJ[i];
     }
 
     private void normForward(String op, Tensor x, Tensor weight, Tensor bias, Tensor out, Tensor mean, Tensor rstd,
@@ -650,17 +696,23 @@ public final class CudaBackend implements Backend {
         dims(op, rows, C);
         long n = (long) rows * C;
         long units = C == 0 ? 0 : (long) rows * (C / group);
-        args.reset().ptr(f32(x, op, "x", n).address).ptr(f32(weight, op, "weight", C).address)
-                .ptr(f32(bias, op, "bias", C).address).ptr(f32(out, op, "out", n).address)
+        long xs = f32(x, op, "x", n).address;
+        long w = f32(weight, op, "weight", C).address;
+        long b = f32(bias, op, "bias", C).address;
+        long o = f32(out, op, "out", n).address;
+        args.reset().ptr(xs).ptr(w).ptr(b).ptr(o)
                 .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
                 .i64(units).i32(group).i32(C).f32(eps);
         if (units > 0) {
-            normFwd.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+            Kernel v4 = normV4(normFwdV4, group, xs, w, b, o);
+            (v4 != null ? v4 : normFwd).launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
         }
     }
 
+    /** accumulate: dx += …, else dx is written; dxCopy (nullable, fp32 or bf16) gets the new dx too. */
     private void normBackward(String op, Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd,
-                              Tensor dx, Tensor dWeight, Tensor dBias, int rows, int C, int group) {
+                              Tensor dx, Tensor dxCopy, boolean accumulate, Tensor dWeight, Tensor dBias, int rows,
+                              int C, int group) {
         bind();
         dims(op, rows, C);
         long n = (long) rows * C;
@@ -671,13 +723,20 @@ public final class CudaBackend implements Backend {
         long mu = f32(mean, op, "mean", units).address;
         long rs = f32(rstd, op, "rstd", units).address;
         long dxs = f32(dx, op, "dx", n).address;
+        CudaTensor copy = dxCopy == null ? null : floatLike(dxCopy, op, "dxCopy", n);
         long dw = optional(dWeight, op, "dWeight", C);
         long db = optional(dBias, op, "dBias", C);
         if (units == 0) {
             return;
         }
-        args.reset().ptr(d).ptr(xs).ptr(w).ptr(mu).ptr(rs).ptr(dxs).i64(units).i32(group).i32(C);
-        normBwdX.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+        long bf16Copy = copy != null && copy.dtype == DType.BF16 ? copy.address : 0;
+        args.reset().ptr(d).ptr(xs).ptr(w).ptr(mu).ptr(rs).ptr(dxs).ptr(bf16Copy).i64(units).i32(group).i32(C)
+                .i32(accumulate ? 1 : 0);
+        Kernel v4 = normV4(normBwdXV4, group, d, xs, w, dxs, bf16Copy);
+        (v4 != null ? v4 : normBwdX).launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+        if (copy != null && copy.dtype != DType.BF16) {
+            copy(dx, dxCopy);
+        }
         if (dw == 0 && db == 0) {
             return;
         }
@@ -754,7 +813,17 @@ public final class CudaBackend implements Backend {
     @Override
     public void tokenShiftMixesBackward(Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx, Tensor[] dMixes,
                                         int B, int T, int C) {
-        String op = "tokenShiftMixesBackward";
+        tokenShiftMixesBackward("tokenShiftMixesBackward", dOuts, x, mixes, dx, dMixes, B, T, C, true);
+    }
+
+    @Override
+    public void tokenShiftMixesBackwardOverwriting(Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx,
+                                                   Tensor[] dMixes, int B, int T, int C) {
+        tokenShiftMixesBackward("tokenShiftMixesBackwardOverwriting", dOuts, x, mixes, dx, dMixes, B, T, C, false);
+    }
+
+    private void tokenShiftMixesBackward(String op, Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx,
+                                         Tensor[] dMixes, int B, int T, int C, boolean accumulate) {
         bind();
         long n = sequenceDims(op, B, T, C);
         int k = mixCount(op, mixes, dOuts, "dOuts", dMixes);
@@ -786,7 +855,7 @@ public final class CudaBackend implements Backend {
         for (int j = 0; j < MAX_MIXES; j++) {
             args.ptr(d[MAX_MIXES + j]);
         }
-        args.ptr(dxs).ptr(partial).i32(k).i32(rows).i32(T).i32(C);
+        args.ptr(dxs).ptr(partial).i32(k).i32(rows).i32(T).i32(C).i32(accumulate ? 1 : 0);
         launchTokenShift(tokenShiftBwd4, tokenShiftBwd1, rows, C, bits | xs | dxs);
         if (anyMix) {
             args.reset().ptr(partial);
@@ -998,7 +1067,24 @@ public final class CudaBackend implements Backend {
     public void loraBackward(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias, Activation hiddenAct,
                              Activation outAct, Tensor hidden, Tensor out, Tensor dPreScratch, Tensor dHiddenScratch,
                              Tensor dx, Tensor dDown, Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
-        String op = "loraBackward";
+        loraBackward("loraBackward", dOut, x, down, up, bias, hiddenAct, outAct, hidden, out, dPreScratch,
+                dHiddenScratch, dx, dDown, dUp, dBias, rows, in, rank, outDim, 1f);
+    }
+
+    @Override
+    public void loraBackwardOverwritingDx(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias,
+                                          Activation hiddenAct, Activation outAct, Tensor hidden, Tensor out,
+                                          Tensor dPreScratch, Tensor dHiddenScratch, Tensor dx, Tensor dDown,
+                                          Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
+        loraBackward("loraBackwardOverwritingDx", dOut, x, down, up, bias, hiddenAct, outAct, hidden, out, dPreScratch,
+                dHiddenScratch, dx, dDown, dUp, dBias, rows, in, rank, outDim, 0f);
+    }
+
+    /** dxBeta 1: dx accumulates; 0: dx is written. */
+    private void loraBackward(String op, Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias,
+                              Activation hiddenAct, Activation outAct, Tensor hidden, Tensor out, Tensor dPreScratch,
+                              Tensor dHiddenScratch, Tensor dx, Tensor dDown, Tensor dUp, Tensor dBias, int rows,
+                              int in, int rank, int outDim, float dxBeta) {
         bind();
         dims(op, rows, in, rank, outDim);
         activations(op, hiddenAct, outAct);
@@ -1049,7 +1135,7 @@ public final class CudaBackend implements Backend {
         if (ddn != 0) {
             gemm(true, false, in, rank, rows, xs, xt.dtype == DType.BF16, in, dhOperand, dhShared, rank, 1f, ddn, rank);
         }
-        gemm(false, true, rows, in, rank, dhOperand, dhShared, rank, dn, false, rank, 1f, dxs, in);
+        gemm(false, true, rows, in, rank, dhOperand, dhShared, rank, dn, false, rank, dxBeta, dxs, in);
     }
 
     // ------------------------------------------------------------------------------------------------ time mix pieces
@@ -1069,13 +1155,24 @@ public final class CudaBackend implements Backend {
     @Override
     public void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate,
                                       Tensor dv, Tensor dvFirst, Tensor dGate, int rows, int C) {
-        String op = "valueResidualBackward";
+        valueResidualBackward("valueResidualBackward", dOut, v, vFirst, gate, dv, dvFirst, dGate, rows, C, true);
+    }
+
+    @Override
+    public void valueResidualBackwardOverwriting(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate, Tensor dv,
+                                                 Tensor dvFirst, Tensor dGate, int rows, int C) {
+        valueResidualBackward("valueResidualBackwardOverwriting", dOut, v, vFirst, gate, dv, dvFirst, dGate, rows, C,
+                false);
+    }
+
+    private void valueResidualBackward(String op, Tensor dOut, Tensor v, Tensor vFirst, Tensor gate, Tensor dv,
+                                       Tensor dvFirst, Tensor dGate, int rows, int C, boolean accumulate) {
         bind();
         long n = elementwise(op, rows, C);
         args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(v, op, "v", n).address)
                 .ptr(f32(vFirst, op, "vFirst", n).address).ptr(f32(gate, op, "gate", n).address)
                 .ptr(f32(dv, op, "dv", n).address).ptr(f32(dvFirst, op, "dvFirst", n).address)
-                .ptr(f32(dGate, op, "dGate", n).address).i64(n);
+                .ptr(f32(dGate, op, "dGate", n).address).i64(n).i32(accumulate ? 1 : 0);
         if (n > 0) {
             launch1d(valueResidualBwd, n, args);
         }
@@ -1101,7 +1198,21 @@ public final class CudaBackend implements Backend {
     @Override
     public void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK, Tensor kA,
                                    Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows, int C) {
-        String op = "keyPrepareBackward";
+        keyPrepareBackward("keyPrepareBackward", dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, dKK, dKA, rows, C,
+                true);
+    }
+
+    @Override
+    public void keyPrepareBackwardOverwriting(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK,
+                                              Tensor kA, Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows,
+                                              int C) {
+        keyPrepareBackward("keyPrepareBackwardOverwriting", dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, dKK, dKA,
+                rows, C, false);
+    }
+
+    private void keyPrepareBackward(String op, Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha,
+                                    Tensor kK, Tensor kA, Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows,
+                                    int C, boolean accumulate) {
         bind();
         long n = elementwise(op, rows, C);
         heads(op, C);
@@ -1123,7 +1234,7 @@ public final class CudaBackend implements Backend {
         long partialKK = partials(2L * slices * C);
         long partialKA = partialKK + 4L * slices * C;
         args.reset().ptr(dkt).ptr(da).ptr(db).ptr(ks).ptr(al).ptr(kk).ptr(ka).ptr(dks).ptr(dal).ptr(partialKK)
-                .ptr(partialKA).i32(rows).i32(C);
+                .ptr(partialKA).i32(rows).i32(C).i32(accumulate ? 1 : 0);
         keyPrepareBwd.launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialKK, dkk, slices, C);
         finishColumns(partialKA, dka, slices, C);
@@ -1359,7 +1470,17 @@ public final class CudaBackend implements Backend {
     @Override
     public void bonusBackward(Tensor dOut, Tensor r, Tensor k, Tensor v, Tensor rK,
                               Tensor dx, Tensor dr, Tensor dk, Tensor dv, Tensor dRK, int rows, int C) {
-        String op = "bonusBackward";
+        bonusBackward("bonusBackward", dOut, r, k, v, rK, dx, dr, dk, dv, dRK, rows, C, true);
+    }
+
+    @Override
+    public void bonusBackwardOverwriting(Tensor dOut, Tensor r, Tensor k, Tensor v, Tensor rK, Tensor dx, Tensor dr,
+                                         Tensor dk, Tensor dv, Tensor dRK, int rows, int C) {
+        bonusBackward("bonusBackwardOverwriting", dOut, r, k, v, rK, dx, dr, dk, dv, dRK, rows, C, false);
+    }
+
+    private void bonusBackward(String op, Tensor dOut, Tensor r, Tensor k, Tensor v, Tensor rK, Tensor dx, Tensor dr,
+                               Tensor dk, Tensor dv, Tensor dRK, int rows, int C, boolean accumulate) {
         bind();
         long n = elementwise(op, rows, C);
         heads(op, C);
@@ -1379,7 +1500,7 @@ public final class CudaBackend implements Backend {
         int slices = slices(rows);
         long partial = partials((long) slices * C);
         args.reset().ptr(d).ptr(rs).ptr(ks).ptr(vs).ptr(rk).ptr(dxs).ptr(drs).ptr(dks).ptr(dvs).ptr(partial)
-                .i32(rows).i32(C);
+                .i32(rows).i32(C).i32(accumulate ? 1 : 0);
         bonusBwd.launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partial, drk, slices, C);
     }
@@ -1398,12 +1519,21 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void gateBackward(Tensor dOut, Tensor x, Tensor gate, Tensor dx, Tensor dGate, int rows, int C) {
-        String op = "gateBackward";
+        gateBackward("gateBackward", dOut, x, gate, dx, dGate, rows, C, true);
+    }
+
+    @Override
+    public void gateBackwardOverwriting(Tensor dOut, Tensor x, Tensor gate, Tensor dx, Tensor dGate, int rows, int C) {
+        gateBackward("gateBackwardOverwriting", dOut, x, gate, dx, dGate, rows, C, false);
+    }
+
+    private void gateBackward(String op, Tensor dOut, Tensor x, Tensor gate, Tensor dx, Tensor dGate, int rows, int C,
+                              boolean accumulate) {
         bind();
         long n = elementwise(op, rows, C);
         args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(x, op, "x", n).address)
                 .ptr(f32(gate, op, "gate", n).address).ptr(f32(dx, op, "dx", n).address)
-                .ptr(f32(dGate, op, "dGate", n).address).i64(n);
+                .ptr(f32(dGate, op, "dGate", n).address).i64(n).i32(accumulate ? 1 : 0);
         if (n > 0) {
             launch1d(gateBwd, n, args);
         }
@@ -1436,10 +1566,14 @@ public final class CudaBackend implements Backend {
     private void reluSquaredBackward(String op, Tensor dOut, Tensor x, Tensor dx, int rows, int C, boolean accumulate) {
         bind();
         long n = elementwise(op, rows, C);
-        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(x, op, "x", n).address)
-                .ptr(f32(dx, op, "dx", n).address).i64(n).i32(accumulate ? 1 : 0);
+        // a bf16 dx (the key projection's GEMMs read nothing else) is written, never added to
+        CudaTensor d = accumulate ? f32(dx, op, "dx", n) : floatLike(dx, op, "dx", n);
+        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(x, op, "x", n).address).ptr(d.address).i64(n);
+        if (d.dtype != DType.BF16) {
+            args.i32(accumulate ? 1 : 0);
+        }
         if (n > 0) {
-            launch1d(reluSqBwd, n, args);
+            launch1d(d.dtype == DType.BF16 ? reluSqBwdBf16 : reluSqBwd, n, args);
         }
     }
 

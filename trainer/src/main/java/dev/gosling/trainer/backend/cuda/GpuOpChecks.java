@@ -352,6 +352,24 @@ public final class GpuOpChecks {
                     gpu.reluSquaredForward(xg, rg, rows, C);
                     cpu.reluSquaredForward(xc, rc, rows, C);
                     out.add(compare("bf16 out", size, "reluSquared out", readBf16(g, rg, eyeG, rows, C), c.read(rc), BF16_TOLERANCE));
+                    // relu²'s backward into a bf16 dx (written), and a LayerNorm backward with a bf16 copy of its dx
+                    double[] dy0 = toFloat(gaussian(rng, rows * C, 1.0));
+                    Tensor drg = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor drc = c.poisoned((long) rows * C);
+                    gpu.reluSquaredBackwardOverwriting(g.tensor(dy0), xg, drg, rows, C);
+                    cpu.reluSquaredBackwardOverwriting(c.tensor(dy0), xc, drc, rows, C);
+                    out.add(compare("bf16 out", size, "reluSquared dx", readBf16(g, drg, eyeG, rows, C), c.read(drc),
+                            BF16_TOLERANCE));
+                    double[] lnW = toFloat(gaussian(rng, C, 1.0));
+                    double[] lnB = toFloat(gaussian(rng, C, 0.5));
+                    double[] lnDx0 = toFloat(gaussian(rng, rows * C, 1.0));
+                    for (boolean overwrite : new boolean[] {false, true}) {
+                        double[][] lnG = layerNormBackward(g, x, lnW, lnB, dy0, lnDx0, overwrite, eyeG);
+                        double[][] lnC = layerNormBackward(c, x, lnW, lnB, dy0, lnDx0, overwrite, null);
+                        String what = overwrite ? "layerNorm dx written" : "layerNorm dx added";
+                        out.add(compare("bf16 out", size, what, lnG[0], lnC[0], FP32_TOLERANCE));
+                        out.add(compare("bf16 out", size, what + ", bf16 copy", lnG[1], lnC[0], BF16_TOLERANCE));
+                    }
 
                     // x in bf16 (mix 0: out = x), into linear and LoRA
                     Tensor xb = g.keep(gpu.allocate(DType.BF16, rows, C));
@@ -381,6 +399,24 @@ public final class GpuOpChecks {
                     out.add(new Row("bf16 x", size, "-", Double.NaN, BF16_TOLERANCE, false, oneLine(e)));
                 }
                 return out;
+            }
+
+            /**
+             * LayerNorm forward, then its backward into dx (starting at dx0, or written over) with a copy of the new dx:
+             * bf16 on the GPU (eye given: read back through it), none on the CPU. Returns dx and the copy.
+             */
+            private double[][] layerNormBackward(Dev d, double[] x, double[] w, double[] b, double[] dy, double[] dx0,
+                                                 boolean overwrite, Tensor eye) {
+                Tensor xt = d.tensor(x);
+                Tensor wt = d.tensor(w);
+                Tensor mean = d.poisoned(rows);
+                Tensor rstd = d.poisoned(rows);
+                d.backend.layerNormForward(xt, wt, d.tensor(b), d.poisoned((long) rows * C), mean, rstd, rows, C);
+                Tensor dx = overwrite ? d.poisoned((long) rows * C) : d.tensor(dx0);
+                Tensor copy = eye == null ? null : d.keep(d.backend.allocate(DType.BF16, rows, C));
+                d.backend.layerNormBackward(d.tensor(dy), xt, wt, mean, rstd, dx, copy, overwrite, null, null, rows, C);
+                double[] got = d.read(dx);
+                return new double[][] {got, copy == null ? got : readBf16(d, copy, eye, rows, C)};
             }
 
             /** A bf16 tensor read back exactly: times the identity into fp32. */
@@ -526,11 +562,17 @@ public final class GpuOpChecks {
         for (int[] d : quick ? new int[][] {{37, 50, 96}} : new int[][] {{37, 50, 96}, {1000, 3000, 768}}) {
             c.add(embedding(d[0], d[1], d[2], s++));
         }
-        for (int[] d : quick ? new int[][] {{33, 96}} : new int[][] {{33, 96}, {513, 768}, {64, 2048}}) {
-            c.add(norm(d[0], d[1], false, s++));
+        // C = 96, 768, 1000, 2048: the register-resident float4 kernels (1000: the last lanes' float4s past the row);
+        // 99 and 4096: the plain ones
+        int[][] layerNorms = quick ? new int[][] {{33, 96}}
+                : new int[][] {{33, 96}, {513, 768}, {64, 2048}, {5, 99}, {3, 1000}, {7, 4096}};
+        for (int[] d : layerNorms) {
+            c.add(norm(d[0], d[1], false, false, s++));
+            c.add(norm(d[0], d[1], false, true, s++));
         }
         for (int[] d : quick ? new int[][] {{33, 128}} : new int[][] {{33, 128}, {300, 768}}) {
-            c.add(norm(d[0], d[1], true, s++));
+            c.add(norm(d[0], d[1], true, false, s++));
+            c.add(norm(d[0], d[1], true, true, s++));
         }
         // B, T, C, k, null dMix mask, misaligned (x and the outputs one float off 16 bytes: the scalar kernels at C % 4 == 0)
         int[][] shifts = quick ? new int[][] {{2, 17, 96, 6, 0, 0}, {3, 7, 99, 2, 0, 0}}
@@ -538,8 +580,11 @@ public final class GpuOpChecks {
                         {1, 1, 5, 3, 0, 0}, {4, 1, 768, 2, 0, 0}, {3, 37, 99, 6, 0, 0}, {5, 4001, 128, 6, 0, 0},
                         {2, 33, 768, 6, 0b010010, 0}, {2, 33, 768, 3, 0b111, 0}, {2, 45, 96, 6, 0, 1}};
         for (int[] d : shifts) {
-            c.add(tokenShift(d[0], d[1], d[2], d[3], d[4], d[5] != 0, s++));
+            c.add(tokenShift(d[0], d[1], d[2], d[3], d[4], d[5] != 0, false, s++));
         }
+        // dx written, not added to: float4 and scalar kernels
+        c.add(tokenShift(3, 100, 768, 6, 0, false, true, s++));
+        c.add(tokenShift(3, 37, 99, 1, 0, false, true, s++));
         for (int[] d : quick ? new int[][] {{33, 96, 80}} : new int[][] {{33, 96, 80}, {512, 768, 3072}}) {
             c.add(linear(d[0], d[1], d[2], s++));
             c.add(linear(d[0], d[1], d[2], FP32_TOLERANCE, false, true, s++));
@@ -550,16 +595,21 @@ public final class GpuOpChecks {
             c.add(lora(d[0], d[1], d[2], d[3], Activation.TANH, Activation.NONE, true, s++));
             c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.SIGMOID, true, s++));
             c.add(lora(d[0], d[1], d[2], d[3], Activation.SIGMOID, Activation.NONE, false, s++));
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.SIGMOID, true, FP32_TOLERANCE, true, s++));
         }
         for (int[] d : quick ? new int[][] {{37, 96}} : new int[][] {{37, 96}, {1000, 768}}) {
-            c.add(valueResidual(d[0], d[1], s++));
-            c.add(gate(d[0], d[1], s++));
+            c.add(valueResidual(d[0], d[1], false, s++));
+            c.add(valueResidual(d[0], d[1], true, s++));
+            c.add(gate(d[0], d[1], false, s++));
+            c.add(gate(d[0], d[1], true, s++));
             c.add(reluSquared(d[0], d[1], s++));
             c.add(reluSquared(d[0], d[1], true, s++));
         }
         for (int[] d : quick ? new int[][] {{37, 128}} : new int[][] {{37, 128}, {1000, 768}}) {
-            c.add(keyPrepare(d[0], d[1], s++));
-            c.add(bonus(d[0], d[1], s++));
+            c.add(keyPrepare(d[0], d[1], false, s++));
+            c.add(keyPrepare(d[0], d[1], true, s++));
+            c.add(bonus(d[0], d[1], false, s++));
+            c.add(bonus(d[0], d[1], true, s++));
         }
         c.addAll(wkv7Checks(quick, s));
         s += 100;
@@ -571,6 +621,10 @@ public final class GpuOpChecks {
         c.add(optimizer(quick ? 10_001 : 1_000_003, s++));
         c.add(badIds());
         return c;
+    }
+
+    private static String over(boolean overwrite) {
+        return overwrite ? " overwriting" : "";
     }
 
     static Check embedding(int rows, int vocab, int C, long seed) {
@@ -596,8 +650,10 @@ public final class GpuOpChecks {
         };
     }
 
-    static Check norm(int rows, int C, boolean perHead, long seed) {
-        return new OpCase(perHead ? "groupNorm" : "layerNorm", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+    /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
+    static Check norm(int rows, int C, boolean perHead, boolean overwrite, long seed) {
+        return new OpCase(perHead ? "groupNorm" : "layerNorm", "rows=" + rows + " C=" + C + over(overwrite),
+                FP32_TOLERANCE, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in) {
                 double[] x = gaussian(rng, rows * C, 1.0);
                 for (int i = 0; i < x.length; i++) {
@@ -629,7 +685,17 @@ public final class GpuOpChecks {
 
             void backward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
-                if (perHead) {
+                if (overwrite) {
+                    Tensor dx = d.poisoned((long) rows * C);
+                    if (perHead) {
+                        d.backend.groupNormBackwardOverwriting(dOuts.get(0), in.get("x"), in.get("weight"),
+                                saved.get("mean"), saved.get("rstd"), dx, g.get("weight"), g.get("bias"), rows, C);
+                    } else {
+                        d.backend.layerNormBackward(dOuts.get(0), in.get("x"), in.get("weight"), saved.get("mean"),
+                                saved.get("rstd"), dx, null, true, g.get("weight"), g.get("bias"), rows, C);
+                    }
+                    d.backend.accumulate(dx, g.get("x"));
+                } else if (perHead) {
                     d.backend.groupNormBackward(dOuts.get(0), in.get("x"), in.get("weight"), saved.get("mean"),
                             saved.get("rstd"), g.get("x"), g.get("weight"), g.get("bias"), rows, C);
                 } else {
@@ -645,9 +711,10 @@ public final class GpuOpChecks {
      * unchanged). {@code misaligned} runs the op on copies of x, the outputs and dx placed one float into larger
      * tensors, so the float4 kernels must give way to the scalar ones although C % 4 == 0.
      */
-    static Check tokenShift(int B, int T, int C, int k, int nullMixes, boolean misaligned, long seed) {
+    static Check tokenShift(int B, int T, int C, int k, int nullMixes, boolean misaligned, boolean overwrite,
+                            long seed) {
         String size = "B=" + B + " T=" + T + " C=" + C + " k=" + k + (nullMixes != 0 ? " null dMix " + Integer.toBinaryString(nullMixes) : "")
-                + (misaligned ? " misaligned" : "");
+                + (misaligned ? " misaligned" : "") + over(overwrite);
         long n = (long) B * T * C;
         return new OpCase("tokenShiftMixes", size, FP32_TOLERANCE, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in) {
@@ -694,6 +761,12 @@ public final class GpuOpChecks {
                 Tensor[] dOut = new Tensor[k];
                 for (int j = 0; j < k; j++) {
                     dOut[j] = place(d, dOuts.get(j));
+                }
+                if (overwrite) {
+                    Tensor dx = d.poisoned(n);
+                    d.backend.tokenShiftMixesBackwardOverwriting(dOut, in.get("x"), mixes(in), dx, dMixes, B, T, C);
+                    d.backend.accumulate(dx, g.get("x"));
+                    return;
                 }
                 Tensor dx = place(d, g.get("x"));
                 d.backend.tokenShiftMixesBackward(dOut, place(d, in.get("x")), mixes(in), dx, dMixes, B, T, C);
@@ -764,8 +837,14 @@ public final class GpuOpChecks {
 
     static Check lora(int rows, int in, int rank, int out, Activation hiddenAct, Activation outAct, boolean withBias,
                       double tolerance, long seed) {
+        return lora(rows, in, rank, out, hiddenAct, outAct, withBias, tolerance, false, seed);
+    }
+
+    /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
+    static Check lora(int rows, int in, int rank, int out, Activation hiddenAct, Activation outAct, boolean withBias,
+                      double tolerance, boolean overwrite, long seed) {
         String size = "rows=" + rows + " " + in + ">" + rank + ">" + out + " " + hiddenAct + "/" + outAct
-                + (withBias ? " +bias" : "");
+                + (withBias ? " +bias" : "") + over(overwrite);
         return new OpCase("lora", size, tolerance, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * in, 1.0));
@@ -789,6 +868,15 @@ public final class GpuOpChecks {
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
                 Tensor dPre = outAct == Activation.NONE ? null : d.poisoned((long) rows * out);
+                if (overwrite) {
+                    Tensor dx = d.poisoned((long) rows * in);
+                    d.backend.loraBackwardOverwritingDx(dOuts.get(0), t.get("x"), t.get("down"), t.get("up"),
+                            t.get("bias"), hiddenAct, outAct, saved.get("hidden"), saved.get("out"), dPre,
+                            d.poisoned((long) rows * rank), dx, g.get("down"), g.get("up"), g.get("bias"), rows, in,
+                            rank, out);
+                    d.backend.accumulate(dx, g.get("x"));
+                    return;
+                }
                 d.backend.loraBackward(dOuts.get(0), t.get("x"), t.get("down"), t.get("up"), t.get("bias"), hiddenAct,
                         outAct, saved.get("hidden"), saved.get("out"), dPre, d.poisoned((long) rows * rank),
                         g.get("x"), g.get("down"), g.get("up"), g.get("bias"), rows, in, rank, out);
@@ -796,8 +884,9 @@ public final class GpuOpChecks {
         };
     }
 
-    static Check valueResidual(int rows, int C, long seed) {
-        return new OpCase("valueResidual", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+    /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
+    static Check valueResidual(int rows, int C, boolean overwrite, long seed) {
+        return new OpCase("valueResidual", "rows=" + rows + " C=" + C + over(overwrite), FP32_TOLERANCE, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("v", gaussian(rng, rows * C, 1.0));
                 m.put("vFirst", gaussian(rng, rows * C, 1.0));
@@ -812,14 +901,24 @@ public final class GpuOpChecks {
 
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
+                if (overwrite) {
+                    Tensor dv = d.poisoned((long) rows * C);
+                    Tensor dGate = d.poisoned((long) rows * C);
+                    d.backend.valueResidualBackwardOverwriting(dOuts.get(0), t.get("v"), t.get("vFirst"), t.get("gate"),
+                            dv, g.get("vFirst"), dGate, rows, C);
+                    d.backend.accumulate(dv, g.get("v"));
+                    d.backend.accumulate(dGate, g.get("gate"));
+                    return;
+                }
                 d.backend.valueResidualBackward(dOuts.get(0), t.get("v"), t.get("vFirst"), t.get("gate"), g.get("v"),
                         g.get("vFirst"), g.get("gate"), rows, C);
             }
         };
     }
 
-    static Check gate(int rows, int C, long seed) {
-        return new OpCase("gate", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+    /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
+    static Check gate(int rows, int C, boolean overwrite, long seed) {
+        return new OpCase("gate", "rows=" + rows + " C=" + C + over(overwrite), FP32_TOLERANCE, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * C, 1.0));
                 m.put("gate", gaussian(rng, rows * C, 1.0));
@@ -833,6 +932,14 @@ public final class GpuOpChecks {
 
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
+                if (overwrite) {
+                    Tensor dx = d.poisoned((long) rows * C);
+                    Tensor dGate = d.poisoned((long) rows * C);
+                    d.backend.gateBackwardOverwriting(dOuts.get(0), t.get("x"), t.get("gate"), dx, dGate, rows, C);
+                    d.backend.accumulate(dx, g.get("x"));
+                    d.backend.accumulate(dGate, g.get("gate"));
+                    return;
+                }
                 d.backend.gateBackward(dOuts.get(0), t.get("x"), t.get("gate"), g.get("x"), g.get("gate"), rows, C);
             }
         };
@@ -869,8 +976,9 @@ public final class GpuOpChecks {
         };
     }
 
-    static Check keyPrepare(int rows, int C, long seed) {
-        return new OpCase("keyPrepare", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+    /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
+    static Check keyPrepare(int rows, int C, boolean overwrite, long seed) {
+        return new OpCase("keyPrepare", "rows=" + rows + " C=" + C + over(overwrite), FP32_TOLERANCE, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("k", gaussian(rng, rows * C, 1.0));
                 m.put("alpha", uniform(rng, rows * C, 0.05, 0.95));
@@ -890,14 +998,24 @@ public final class GpuOpChecks {
 
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
+                if (overwrite) {
+                    Tensor dk = d.poisoned((long) rows * C);
+                    Tensor dAlpha = d.poisoned((long) rows * C);
+                    d.backend.keyPrepareBackwardOverwriting(dOuts.get(0), dOuts.get(1), dOuts.get(2), t.get("k"),
+                            t.get("alpha"), t.get("kK"), t.get("kA"), dk, dAlpha, g.get("kK"), g.get("kA"), rows, C);
+                    d.backend.accumulate(dk, g.get("k"));
+                    d.backend.accumulate(dAlpha, g.get("alpha"));
+                    return;
+                }
                 d.backend.keyPrepareBackward(dOuts.get(0), dOuts.get(1), dOuts.get(2), t.get("k"), t.get("alpha"),
                         t.get("kK"), t.get("kA"), g.get("k"), g.get("alpha"), g.get("kK"), g.get("kA"), rows, C);
             }
         };
     }
 
-    static Check bonus(int rows, int C, long seed) {
-        return new OpCase("bonus", "rows=" + rows + " C=" + C, FP32_TOLERANCE, seed) {
+    /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
+    static Check bonus(int rows, int C, boolean overwrite, long seed) {
+        return new OpCase("bonus", "rows=" + rows + " C=" + C + over(overwrite), FP32_TOLERANCE, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * C, 1.0));
                 m.put("r", gaussian(rng, rows * C, 1.0));
@@ -914,6 +1032,17 @@ public final class GpuOpChecks {
 
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
+                if (overwrite) {
+                    Tensor dr = d.poisoned((long) rows * C);
+                    Tensor dk = d.poisoned((long) rows * C);
+                    Tensor dv = d.poisoned((long) rows * C);
+                    d.backend.bonusBackwardOverwriting(dOuts.get(0), t.get("r"), t.get("k"), t.get("v"), t.get("rK"),
+                            g.get("x"), dr, dk, dv, g.get("rK"), rows, C);
+                    d.backend.accumulate(dr, g.get("r"));
+                    d.backend.accumulate(dk, g.get("k"));
+                    d.backend.accumulate(dv, g.get("v"));
+                    return;
+                }
                 d.backend.bonusBackward(dOuts.get(0), t.get("r"), t.get("k"), t.get("v"), t.get("rK"), g.get("x"),
                         g.get("r"), g.get("k"), g.get("v"), g.get("rK"), rows, C);
             }
