@@ -55,3 +55,6 @@ __device__ __forceinline__ unsigned short bf16_rn(float f) {
     u += 0x7fffu + ((u >> 16) & 1u);
     return (unsigned short)(u >> 16);
 }
+
+// bf16 bits → fp32 (exact).
+__device__ __forceinline__ float bf16_f32(unsigned short h) { return __uint_as_float((unsigned int)h << 16); }

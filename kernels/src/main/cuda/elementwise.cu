@@ -96,6 +96,21 @@ extern "C" __global__ void relu_squared_backward_bf16(const float* __restrict__ 
     GRID_STRIDE(i, n) dx[i] = bf16_rn(dOut[i] * 2.0f * fmaxf(x[i], 0.0f));
 }
 
+// The same two from a bf16 x: the ffn key output, which its GEMM writes in bf16 when the GEMMs take bf16 operands.
+extern "C" __global__ void relu_squared_forward_bf16x(const unsigned short* __restrict__ x,
+                                                      unsigned short* __restrict__ out, i64 n) {
+    GRID_STRIDE(i, n) {
+        float r = fmaxf(bf16_f32(x[i]), 0.0f);
+        out[i] = bf16_rn(r * r);
+    }
+}
+
+extern "C" __global__ void relu_squared_backward_bf16x(const float* __restrict__ dOut,
+                                                       const unsigned short* __restrict__ x,
+                                                       unsigned short* __restrict__ dx, i64 n) {
+    GRID_STRIDE(i, n) dx[i] = bf16_rn(dOut[i] * 2.0f * fmaxf(bf16_f32(x[i]), 0.0f));
+}
+
 // t[i] = lo + (hi − lo)·u(i), u a hash of (seed, i) in [0, 1): random test and benchmark data made on the device.
 extern "C" __global__ void fill_uniform_f32(float* t, i64 n, unsigned long long seed, float lo, float hi) {
     GRID_STRIDE(i, n) {

@@ -182,8 +182,10 @@ public interface Backend extends AutoCloseable {
 
     /**
      * The dtype a model should keep the tensors that only GEMMs read in (the token-shift mixes, the gate product, the
-     * ffn's relu² output), for a model computing in {@code computeDtype}: that dtype itself by default; BF16 on the
-     * CUDA backend under bf16 GEMMs, which then takes them without casting (the producing ops write bf16).
+     * ffn's relu² output and its gradient, a copy of the residual stream's gradient), for a model computing in
+     * {@code computeDtype}: that dtype itself by default; BF16 on the CUDA backend under bf16 GEMMs, which then takes
+     * them without casting (the producing ops write bf16). There, linearForward may also write its output in it (the
+     * ffn key output, which only relu² reads), and relu² forward and backward read such an x.
      */
     default DType gemmInputDtype(DType computeDtype) {
         return computeDtype;

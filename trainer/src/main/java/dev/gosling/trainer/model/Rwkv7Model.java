@@ -885,7 +885,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             vMixed = slots[4];
             lnx = slots[5];
             z = slots[1];
-            ffnPre = arena.take(N, F);
+            // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads it
+            ffnPre = gemmInputs == null ? arena.take(N, F) : gemmInputs.take(N, F);
         }
     }
 

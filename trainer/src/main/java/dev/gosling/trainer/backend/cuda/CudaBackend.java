@@ -163,7 +163,7 @@ public final class CudaBackend implements Backend {
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
             sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
-            reluSqBwdBf16;
+            reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -220,6 +220,8 @@ public final class CudaBackend implements Backend {
         gateFwdBf16 = loader.kernel("elementwise", "gate_forward_bf16");
         reluSqFwdBf16 = loader.kernel("elementwise", "relu_squared_forward_bf16");
         reluSqBwdBf16 = loader.kernel("elementwise", "relu_squared_backward_bf16");
+        reluSqFwdBf16x = loader.kernel("elementwise", "relu_squared_forward_bf16x");
+        reluSqBwdBf16x = loader.kernel("elementwise", "relu_squared_backward_bf16x");
         tokenShiftFwdBf16_4 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v4");
         tokenShiftFwdBf16_1 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v1");
         gateBwd = loader.kernel("elementwise", "gate_backward");
@@ -899,6 +901,12 @@ public final class CudaBackend implements Backend {
      */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
                       boolean bIsBf16, int ldb, float beta, long c, int ldc) {
+        gemm(transA, transB, m, n, k, a, aIsBf16, lda, b, bIsBf16, ldb, beta, c, false, ldc);
+    }
+
+    /** As above; {@code cIsBf16}: C is written in bf16 (fp32 accumulation, rounded once; bf16 GEMMs only). */
+    private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
+                      boolean bIsBf16, int ldb, float beta, long c, boolean cIsBf16, int ldc) {
         if (m == 0 || n == 0) {
             return;
         }
@@ -915,7 +923,8 @@ public final class CudaBackend implements Backend {
         LaunchProfiler.around(() -> "gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
                 () -> cublasCheck(cublasGemmEx(cublasHandle, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
                         transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one, pb.at(bb), type, ldb, pa.at(aa), type,
-                        lda, betaHost, pc.at(c), CUDA_R_32F, ldc, gemmPrecision.computeType, CUBLAS_GEMM_DEFAULT),
+                        lda, betaHost, pc.at(c), cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, ldc, gemmPrecision.computeType,
+                        CUBLAS_GEMM_DEFAULT),
                         "cublasGemmEx"));
     }
 
@@ -986,8 +995,9 @@ public final class CudaBackend implements Backend {
         dims(op, rows, in, outDim);
         CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
         long w = f32(weight, op, "weight", (long) outDim * in).address;
-        long o = f32(out, op, "out", (long) rows * outDim).address;
-        gemm(false, true, rows, outDim, in, xt.address, xt.dtype == DType.BF16, in, w, false, in, 0f, o, outDim);
+        CudaTensor o = gemmInput(out, op, "out", (long) rows * outDim); // bf16 only under bf16 GEMMs
+        gemm(false, true, rows, outDim, in, xt.address, xt.dtype == DType.BF16, in, w, false, in, 0f, o.address,
+                o.dtype == DType.BF16, outDim);
     }
 
     @Override
@@ -1547,9 +1557,13 @@ public final class CudaBackend implements Backend {
         bind();
         long n = elementwise(op, rows, C);
         CudaTensor o = floatLike(out, op, "out", n);
-        args.reset().ptr(f32(x, op, "x", n).address).ptr(o.address).i64(n);
+        CudaTensor xt = floatLike(x, op, "x", n);
+        if (xt.dtype == DType.BF16 && o.dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": a bf16 x needs a bf16 out (only GEMMs read relu² of it)");
+        }
+        args.reset().ptr(xt.address).ptr(o.address).i64(n);
         if (n > 0) {
-            launch1d(o.dtype == DType.BF16 ? reluSqFwdBf16 : reluSqFwd, n, args);
+            launch1d(xt.dtype == DType.BF16 ? reluSqFwdBf16x : o.dtype == DType.BF16 ? reluSqFwdBf16 : reluSqFwd, n, args);
         }
     }
 
@@ -1568,12 +1582,16 @@ public final class CudaBackend implements Backend {
         long n = elementwise(op, rows, C);
         // a bf16 dx (the key projection's GEMMs read nothing else) is written, never added to
         CudaTensor d = accumulate ? f32(dx, op, "dx", n) : floatLike(dx, op, "dx", n);
-        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(x, op, "x", n).address).ptr(d.address).i64(n);
+        CudaTensor xt = floatLike(x, op, "x", n);
+        if (xt.dtype == DType.BF16 && d.dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": a bf16 x needs a bf16 dx, written");
+        }
+        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(xt.address).ptr(d.address).i64(n);
         if (d.dtype != DType.BF16) {
             args.i32(accumulate ? 1 : 0);
         }
         if (n > 0) {
-            launch1d(d.dtype == DType.BF16 ? reluSqBwdBf16 : reluSqBwd, n, args);
+            launch1d(xt.dtype == DType.BF16 ? reluSqBwdBf16x : d.dtype == DType.BF16 ? reluSqBwdBf16 : reluSqBwd, n, args);
         }
     }
 
@@ -1794,7 +1812,7 @@ public final class CudaBackend implements Backend {
         return c;
     }
 
-    /** A GEMM input x: F32, or BF16 when the GEMMs take bf16 operands (then it is not cast again). */
+    /** A GEMM input x (or linearForward's out): F32, or BF16 when the GEMMs take bf16 operands (then not cast again). */
     private CudaTensor gemmInput(Tensor t, String op, String name, long numel) {
         CudaTensor c = floatLike(t, op, name, numel);
         if (c.dtype == DType.BF16 && !castsOperands()) {

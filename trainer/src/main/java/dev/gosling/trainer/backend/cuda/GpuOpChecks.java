@@ -360,6 +360,26 @@ public final class GpuOpChecks {
                     cpu.reluSquaredBackwardOverwriting(c.tensor(dy0), xc, drc, rows, C);
                     out.add(compare("bf16 out", size, "reluSquared dx", readBf16(g, drg, eyeG, rows, C), c.read(drc),
                             BF16_TOLERANCE));
+                    // the ffn key output written in bf16 by its GEMM, and relu² forward and backward from it
+                    double[] wSq = toFloat(gaussian(rng, C * C, 1 / Math.sqrt(C)));
+                    Tensor preG = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor preC = c.poisoned((long) rows * C);
+                    gpu.linearForward(xg, g.tensor(wSq), preG, rows, C, C);
+                    cpu.linearForward(xc, c.tensor(wSq), preC, rows, C, C);
+                    out.add(compare("bf16 out", size, "linear out", readBf16(g, preG, eyeG, rows, C), c.read(preC),
+                            BF16_TOLERANCE));
+                    Tensor actG = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor actC = c.poisoned((long) rows * C);
+                    gpu.reluSquaredForward(preG, actG, rows, C);
+                    cpu.reluSquaredForward(preC, actC, rows, C);
+                    out.add(compare("bf16 out", size, "reluSquared out from bf16 x", readBf16(g, actG, eyeG, rows, C),
+                            c.read(actC), BF16_TOLERANCE));
+                    Tensor dPreG = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor dPreC = c.poisoned((long) rows * C);
+                    gpu.reluSquaredBackwardOverwriting(g.tensor(dy0), preG, dPreG, rows, C);
+                    cpu.reluSquaredBackwardOverwriting(c.tensor(dy0), preC, dPreC, rows, C);
+                    out.add(compare("bf16 out", size, "reluSquared dx from bf16 x", readBf16(g, dPreG, eyeG, rows, C),
+                            c.read(dPreC), BF16_TOLERANCE));
                     double[] lnW = toFloat(gaussian(rng, C, 1.0));
                     double[] lnB = toFloat(gaussian(rng, C, 0.5));
                     double[] lnDx0 = toFloat(gaussian(rng, rows * C, 1.0));
