@@ -1,6 +1,67 @@
 // The bonus term after ln_x (§6.4): out_h = x_h + (Σ_{i∈h} r_i·k̃_i·r_k[h,i])·v_h. One warp per (row, head).
 #include "common.cuh"
 
+// The time mix's output chain in one pass (one warp per (row, head), two channels a lane, as bonus_forward):
+// ln_x = GroupNorm(y) (biased variance over the head's 64 channels, eps), plus the bonus, written to lnx (the gate's
+// backward reads it); gated = ln_x⊙g, fp32 or (gatedBf16) bf16 for the output projection's GEMMs. mean and rstd per
+// (row, head). grid: ⌈rows·H / 8⌉ blocks of 256 threads.
+template <typename G>
+__device__ __forceinline__ void lnx_bonus_gate(const float* __restrict__ y, const float* __restrict__ lnW,
+                                               const float* __restrict__ lnB, const float* __restrict__ r,
+                                               const float* __restrict__ k, const float* __restrict__ v,
+                                               const float* __restrict__ rK, const float* __restrict__ g,
+                                               float* __restrict__ lnx, G* __restrict__ gated,
+                                               float* __restrict__ mean, float* __restrict__ rstd, i64 units, int C,
+                                               float eps) {
+    int lane = threadIdx.x & 31;
+    i64 unit = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    if (unit >= units) return;
+    int heads = C / GOSLING_HEAD;
+    i64 base = unit * GOSLING_HEAD;
+    int c0 = (int)(unit % heads) * GOSLING_HEAD + lane, c1 = c0 + 32;
+    i64 i0 = base + lane, i1 = i0 + 32;
+    float y0 = y[i0], y1 = y[i1];
+    float mu = warp_sum(y0 + y1) / GOSLING_HEAD;
+    float d0 = y0 - mu, d1 = y1 - mu;
+    float rs = 1.0f / sqrtf(warp_sum(d0 * d0 + d1 * d1) / GOSLING_HEAD + eps);
+    if (lane == 0) {
+        mean[unit] = mu;
+        rstd[unit] = rs;
+    }
+    float s = warp_sum(r[i0] * k[i0] * rK[c0] + r[i1] * k[i1] * rK[c1]);
+    float l0 = d0 * rs * lnW[c0] + lnB[c0] + s * v[i0];
+    float l1 = d1 * rs * lnW[c1] + lnB[c1] + s * v[i1];
+    lnx[i0] = l0;
+    lnx[i1] = l1;
+    if constexpr (sizeof(G) == 2) {
+        gated[i0] = bf16_rn(l0 * g[i0]);
+        gated[i1] = bf16_rn(l1 * g[i1]);
+    } else {
+        gated[i0] = l0 * g[i0];
+        gated[i1] = l1 * g[i1];
+    }
+}
+
+extern "C" __global__ void lnx_bonus_gate_forward(const float* __restrict__ y, const float* __restrict__ lnW,
+                                                  const float* __restrict__ lnB, const float* __restrict__ r,
+                                                  const float* __restrict__ k, const float* __restrict__ v,
+                                                  const float* __restrict__ rK, const float* __restrict__ g,
+                                                  float* __restrict__ lnx, float* __restrict__ gated,
+                                                  float* __restrict__ mean, float* __restrict__ rstd, i64 units,
+                                                  int C, float eps) {
+    lnx_bonus_gate<float>(y, lnW, lnB, r, k, v, rK, g, lnx, gated, mean, rstd, units, C, eps);
+}
+
+extern "C" __global__ void lnx_bonus_gate_forward_bf16(const float* __restrict__ y, const float* __restrict__ lnW,
+                                                       const float* __restrict__ lnB, const float* __restrict__ r,
+                                                       const float* __restrict__ k, const float* __restrict__ v,
+                                                       const float* __restrict__ rK, const float* __restrict__ g,
+                                                       float* __restrict__ lnx, unsigned short* __restrict__ gated,
+                                                       float* __restrict__ mean, float* __restrict__ rstd, i64 units,
+                                                       int C, float eps) {
+    lnx_bonus_gate<unsigned short>(y, lnW, lnB, r, k, v, rK, g, lnx, gated, mean, rstd, units, C, eps);
+}
+
 // out may alias x. grid: ⌈rows·H / 8⌉ blocks of 256 threads.
 extern "C" __global__ void bonus_forward(const float* x, const float* __restrict__ r, const float* __restrict__ k,
                                          const float* __restrict__ v, const float* __restrict__ rK, float* out,
@@ -61,4 +122,67 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
     }
     partialRK[(i64)slice * C + channel0 + lane] = acc[0];
     partialRK[(i64)slice * C + channel0 + lane + 32] = acc[1];
+}
+
+// The backward of lnx_bonus_gate_forward in one pass, everything written (not added to): with dL = dGated⊙g (the
+// gradient of ln_x with the bonus), dG = dGated⊙lnx; the bonus's dv, dr, dk as bonus_backward; dy = GroupNorm's
+// backward of dL (norm_backward_x). Column partials over the slice's rows: Σ ds·r⊙k (dRK), Σ dL⊙x̂ (dWeight), Σ dL
+// (dBias). grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
+extern "C" __global__ void lnx_bonus_gate_backward(
+    const float* __restrict__ dGated, const float* __restrict__ lnx, const float* __restrict__ g,
+    const float* __restrict__ y, const float* __restrict__ lnW, const float* __restrict__ mean,
+    const float* __restrict__ rstd, const float* __restrict__ r, const float* __restrict__ k,
+    const float* __restrict__ v, const float* __restrict__ rK, float* __restrict__ dG, float* __restrict__ dr,
+    float* __restrict__ dk, float* __restrict__ dv, float* __restrict__ dy, float* __restrict__ partialRK,
+    float* __restrict__ partialW, float* __restrict__ partialB, int rows, int C) {
+    int lane = threadIdx.x;
+    int heads = C / GOSLING_HEAD;
+    int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
+    int channel0 = head * GOSLING_HEAD;
+    i64 per = ((i64)rows + slices - 1) / slices;
+    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    float rk[2] = {rK[channel0 + lane], rK[channel0 + lane + 32]};
+    float w[2] = {lnW[channel0 + lane], lnW[channel0 + lane + 32]};
+    float accRK[2] = {0.0f, 0.0f}, accW[2] = {0.0f, 0.0f}, accB[2] = {0.0f, 0.0f};
+    for (i64 row = lo; row < hi; row++) {
+        i64 base = row * C + channel0;
+        i64 unit = row * heads + head;
+        float dL[2], ri[2], ki[2], vi[2], yi[2];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            i64 i = base + lane + 32 * h;
+            float dgt = dGated[i], gi = g[i];
+            dG[i] = dgt * lnx[i];
+            dL[h] = dgt * gi;
+            ri[h] = r[i];
+            ki[h] = k[i];
+            vi[h] = v[i];
+            yi[h] = y[i];
+        }
+        float s = warp_sum(ri[0] * ki[0] * rk[0] + ri[1] * ki[1] * rk[1]);
+        float ds = warp_sum(dL[0] * vi[0] + dL[1] * vi[1]);
+        float mu = mean[unit], rs = rstd[unit];
+        float xh[2] = {(yi[0] - mu) * rs, (yi[1] - mu) * rs};
+        float gh[2] = {dL[0] * w[0], dL[1] * w[1]};
+        float meanG = warp_sum(gh[0] + gh[1]) / GOSLING_HEAD;
+        float meanGX = warp_sum(gh[0] * xh[0] + gh[1] * xh[1]) / GOSLING_HEAD;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            i64 i = base + lane + 32 * h;
+            dv[i] = s * dL[h];
+            dr[i] = ds * ki[h] * rk[h];
+            dk[i] = ds * ri[h] * rk[h];
+            dy[i] = rs * (gh[h] - meanG - xh[h] * meanGX);
+            accRK[h] += ds * ri[h] * ki[h];
+            accW[h] += dL[h] * xh[h];
+            accB[h] += dL[h];
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        i64 c = (i64)slice * C + channel0 + lane + 32 * h;
+        partialRK[c] = accRK[h];
+        partialW[c] = accW[h];
+        partialB[c] = accB[h];
+    }
 }

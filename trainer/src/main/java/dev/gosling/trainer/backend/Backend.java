@@ -319,6 +319,32 @@ public interface Backend extends AutoCloseable {
     /** The output gate: out = x⊙gate (all [rows, C]); out may alias x. */
     void gateForward(Tensor x, Tensor gate, Tensor out, int rows, int C);
 
+    /**
+     * The time mix's output chain: lnx = bonus(ln_x(y)) (groupNormForward into lnx with mean and rstd, then
+     * bonusForward in place) and gated = lnx⊙g (gated may be of the GEMM-input dtype, {@link #gemmInputDtype}). By
+     * default those three ops one after the other; a backend may do it in one pass.
+     */
+    default void lnxBonusGateForward(Tensor y, Tensor lnXW, Tensor lnXB, Tensor r, Tensor k, Tensor v, Tensor rK,
+                                     Tensor g, Tensor lnx, Tensor gated, Tensor mean, Tensor rstd, int rows, int C) {
+        groupNormForward(y, lnXW, lnXB, lnx, mean, rstd, rows, C);
+        bonusForward(lnx, r, k, v, rK, lnx, rows, C);
+        gateForward(lnx, g, gated, rows, C);
+    }
+
+    /**
+     * The backward of {@link #lnxBonusGateForward} from dGated = dL/d(gated): dG, dr, dk, dv and dy are written (not
+     * added to); dLnXW, dLnXB and dRK are added to. By default gate, bonus and GroupNorm backward one after the other
+     * through {@code dLnxScratch} (dL/d lnx, [rows, C]); a backend may do it in one pass and leave the scratch alone.
+     */
+    default void lnxBonusGateBackward(Tensor dGated, Tensor lnx, Tensor g, Tensor y, Tensor lnXW, Tensor mean,
+                                      Tensor rstd, Tensor r, Tensor k, Tensor v, Tensor rK, Tensor dLnxScratch,
+                                      Tensor dG, Tensor dr, Tensor dk, Tensor dv, Tensor dy, Tensor dLnXW,
+                                      Tensor dLnXB, Tensor dRK, int rows, int C) {
+        gateBackwardOverwriting(dGated, lnx, g, dLnxScratch, dG, rows, C);
+        bonusBackwardOverwriting(dLnxScratch, r, k, v, rK, null, dr, dk, dv, dRK, rows, C);
+        groupNormBackwardOverwriting(dLnxScratch, y, lnXW, mean, rstd, dy, dLnXW, dLnXB, rows, C);
+    }
+
     /** dx, dGate += … */
     void gateBackward(Tensor dOut, Tensor x, Tensor gate, Tensor dx, Tensor dGate, int rows, int C);
 

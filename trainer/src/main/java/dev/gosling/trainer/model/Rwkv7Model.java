@@ -574,9 +574,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /** ln_x = GroupNorm(y) plus the bonus term (in place), then the gate product: forward, and again in backward. */
     private void lnxBonusGate(LayerActs s, BlockTensors w, Recomputed re, Tensor v, int N) {
-        backend.groupNormForward(s.y, w.lnXW, w.lnXB, re.lnx, s.meanX, s.rstdX, N, C);
-        backend.bonusForward(re.lnx, s.r, re.kTilde, v, w.rK, re.lnx, N, C);
-        backend.gateForward(re.lnx, s.g, re.gated, N, C);
+        backend.lnxBonusGateForward(s.y, w.lnXW, w.lnXB, s.r, re.kTilde, v, w.rK, s.g, re.lnx, re.gated, s.meanX,
+                s.rstdX, N, C);
     }
 
     // -------------------------------------------------------------------------------------------- backward
@@ -667,9 +666,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
         lnxBonusGate(s, w, re, v, N);
         be.linearBackwardOverwritingDx(a.dHGemm, re.gated, w.output, a.dGated, g.output, N, C, C);
-        be.gateBackwardOverwriting(a.dGated, re.lnx, s.g, a.dLnx, a.dG, N, C);
-        be.bonusBackwardOverwriting(a.dLnx, s.r, re.kTilde, v, w.rK, null, a.dR, a.dKTilde, a.dV, g.rK, N, C);
-        be.groupNormBackwardOverwriting(a.dLnx, s.y, w.lnXW, s.meanX, s.rstdX, a.dY, g.lnXW, g.lnXB, N, C);
+        be.lnxBonusGateBackward(a.dGated, re.lnx, s.g, s.y, w.lnXW, s.meanX, s.rstdX, s.r, re.kTilde, v, w.rK, a.dLnx,
+                a.dG, a.dR, a.dKTilde, a.dV, a.dY, g.lnXW, g.lnXB, g.rK, N, C);
         // the WKV backward adds to dr, dκ̃ and dv (after the bonus) and to dw, da and db (from zero)
         be.zero(a.dWRaw);
         be.zero(a.dKA);

@@ -163,7 +163,7 @@ public final class CudaBackend implements Backend {
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
             sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
-            reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x;
+            reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -251,6 +251,9 @@ public final class CudaBackend implements Backend {
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
         bonusFwd = loader.kernel("bonus", "bonus_forward");
         bonusBwd = loader.kernel("bonus", "bonus_backward");
+        lnxBonusGateFwd = loader.kernel("bonus", "lnx_bonus_gate_forward");
+        lnxBonusGateFwdBf16 = loader.kernel("bonus", "lnx_bonus_gate_forward_bf16");
+        lnxBonusGateBwd = loader.kernel("bonus", "lnx_bonus_gate_backward");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
         for (Kernel k : new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_64_2_4"),
@@ -1475,6 +1478,59 @@ public final class CudaBackend implements Backend {
         if (units > 0) {
             bonusFwd.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
         }
+    }
+
+    @Override
+    public void lnxBonusGateForward(Tensor y, Tensor lnXW, Tensor lnXB, Tensor r, Tensor k, Tensor v, Tensor rK,
+                                    Tensor g, Tensor lnx, Tensor gated, Tensor mean, Tensor rstd, int rows, int C) {
+        String op = "lnxBonusGateForward";
+        bind();
+        long n = elementwise(op, rows, C);
+        heads(op, C);
+        long units = (long) rows * (C / N);
+        CudaTensor gt = floatLike(gated, op, "gated", n);
+        args.reset().ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
+                .ptr(f32(lnXB, op, "lnXB", C).address).ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address)
+                .ptr(f32(v, op, "v", n).address).ptr(f32(rK, op, "rK", C).address).ptr(f32(g, op, "g", n).address)
+                .ptr(f32(lnx, op, "lnx", n).address).ptr(gt.address).ptr(f32(mean, op, "mean", units).address)
+                .ptr(f32(rstd, op, "rstd", units).address).i64(units).i32(C).f32((float) GROUP_NORM_EPS);
+        if (units > 0) {
+            (gt.dtype == DType.BF16 ? lnxBonusGateFwdBf16 : lnxBonusGateFwd)
+                    .launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+        }
+    }
+
+    @Override
+    public void lnxBonusGateBackward(Tensor dGated, Tensor lnx, Tensor g, Tensor y, Tensor lnXW, Tensor mean,
+                                     Tensor rstd, Tensor r, Tensor k, Tensor v, Tensor rK, Tensor dLnxScratch,
+                                     Tensor dG, Tensor dr, Tensor dk, Tensor dv, Tensor dy, Tensor dLnXW,
+                                     Tensor dLnXB, Tensor dRK, int rows, int C) {
+        String op = "lnxBonusGateBackward";
+        bind();
+        long n = elementwise(op, rows, C);
+        heads(op, C);
+        long units = (long) rows * (C / N);
+        args.reset().ptr(f32(dGated, op, "dGated", n).address).ptr(f32(lnx, op, "lnx", n).address)
+                .ptr(f32(g, op, "g", n).address).ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
+                .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
+                .ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address)
+                .ptr(f32(rK, op, "rK", C).address).ptr(f32(dG, op, "dG", n).address).ptr(f32(dr, op, "dr", n).address)
+                .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(f32(dy, op, "dy", n).address);
+        long dw = optional(dLnXW, op, "dLnXW", C);
+        long db = optional(dLnXB, op, "dLnXB", C);
+        long drk = optional(dRK, op, "dRK", C);
+        if (n == 0) {
+            return;
+        }
+        int slices = slices(rows);
+        long partialRK = partials(3L * slices * C);
+        long partialW = partialRK + 4L * slices * C;
+        long partialB = partialW + 4L * slices * C;
+        args.ptr(partialRK).ptr(partialW).ptr(partialB).i32(rows).i32(C);
+        lnxBonusGateBwd.launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
+        finishColumns(partialRK, drk, slices, C);
+        finishColumns(partialW, dw, slices, C);
+        finishColumns(partialB, db, slices, C);
     }
 
     @Override

@@ -360,6 +360,25 @@ public final class GpuOpChecks {
                     cpu.reluSquaredBackwardOverwriting(c.tensor(dy0), xc, drc, rows, C);
                     out.add(compare("bf16 out", size, "reluSquared dx", readBf16(g, drg, eyeG, rows, C), c.read(drc),
                             BF16_TOLERANCE));
+                    // the fused ln_x, bonus and gate with a bf16 gate product (the gate product as above, from its lnx)
+                    if (C % 64 == 0) {
+                        double[] y = toFloat(gaussian(rng, rows * C, 1.0));
+                        double[] lnxW = toFloat(gaussian(rng, C, 0.5));
+                        double[] rK = toFloat(gaussian(rng, C, 0.3));
+                        Tensor lnxG = g.poisoned((long) rows * C);
+                        Tensor gatedG = g.keep(gpu.allocate(DType.BF16, rows, C));
+                        gpu.lnxBonusGateForward(g.tensor(y), g.tensor(lnxW), g.tensor(lnxW), xg, g.tensor(gate), xg,
+                                g.tensor(rK), g.tensor(gate), lnxG, gatedG, g.poisoned(rows * (C / 64)),
+                                g.poisoned(rows * (C / 64)), rows, C);
+                        Tensor lnxC = c.poisoned((long) rows * C);
+                        Tensor gatedC = c.poisoned((long) rows * C);
+                        cpu.lnxBonusGateForward(c.tensor(y), c.tensor(lnxW), c.tensor(lnxW), xc, c.tensor(gate), xc,
+                                c.tensor(rK), c.tensor(gate), lnxC, gatedC, c.poisoned(rows * (C / 64)),
+                                c.poisoned(rows * (C / 64)), rows, C);
+                        out.add(compare("bf16 out", size, "lnxBonusGate lnx", g.read(lnxG), c.read(lnxC), FP32_TOLERANCE));
+                        out.add(compare("bf16 out", size, "lnxBonusGate gated", readBf16(g, gatedG, eyeG, rows, C),
+                                c.read(gatedC), BF16_TOLERANCE));
+                    }
                     // the ffn key output written in bf16 by its GEMM, and relu² forward and backward from it
                     double[] wSq = toFloat(gaussian(rng, C * C, 1 / Math.sqrt(C)));
                     Tensor preG = g.keep(gpu.allocate(DType.BF16, rows, C));
@@ -630,6 +649,8 @@ public final class GpuOpChecks {
             c.add(keyPrepare(d[0], d[1], true, s++));
             c.add(bonus(d[0], d[1], false, s++));
             c.add(bonus(d[0], d[1], true, s++));
+            c.add(lnxBonusGate(d[0], d[1], false, s++));
+            c.add(lnxBonusGate(d[0], d[1], true, s++));
         }
         c.addAll(wkv7Checks(quick, s));
         s += 100;
@@ -1065,6 +1086,71 @@ public final class GpuOpChecks {
                 }
                 d.backend.bonusBackward(dOuts.get(0), t.get("r"), t.get("k"), t.get("v"), t.get("rK"), g.get("x"),
                         g.get("r"), g.get("k"), g.get("v"), g.get("rK"), rows, C);
+            }
+        };
+    }
+
+    /**
+     * The time mix's output chain in one call ({@link Backend#lnxBonusGateForward}; fused on the GPU): lnx and the
+     * gate product; the backward is the three ops' backward (gate, bonus, GroupNorm, which reads the saved mean and
+     * rstd), so every input's gradient checks the forward's saved values too. {@code fusedBackward}: only the gate
+     * product is an output, and the backward is {@link Backend#lnxBonusGateBackward} (fused on the GPU).
+     */
+    static Check lnxBonusGate(int rows, int C, boolean fusedBackward, long seed) {
+        String size = "rows=" + rows + " C=" + C + (fusedBackward ? " fused backward" : "");
+        return new OpCase("lnxBonusGate", size, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                double[] y = gaussian(rng, rows * C, 1.0);
+                for (int i = 0; i < y.length; i++) {
+                    y[i] += 0.2;
+                }
+                m.put("y", y);
+                m.put("lnXW", gaussian(rng, C, 0.5));
+                m.put("lnXB", gaussian(rng, C, 0.5));
+                m.put("r", gaussian(rng, rows * C, 1.0));
+                m.put("k", gaussian(rng, rows * C, 1.0));
+                m.put("v", gaussian(rng, rows * C, 1.0));
+                m.put("rK", gaussian(rng, C, 0.3));
+                m.put("g", gaussian(rng, rows * C, 1.0));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                long n = (long) rows * C;
+                Tensor lnx = d.poisoned(n);
+                Tensor gated = d.poisoned(n);
+                Tensor mean = d.poisoned((long) rows * (C / 64));
+                Tensor rstd = d.poisoned((long) rows * (C / 64));
+                d.backend.lnxBonusGateForward(t.get("y"), t.get("lnXW"), t.get("lnXB"), t.get("r"), t.get("k"),
+                        t.get("v"), t.get("rK"), t.get("g"), lnx, gated, mean, rstd, rows, C);
+                saved.put("lnx", lnx);
+                saved.put("mean", mean);
+                saved.put("rstd", rstd);
+                return fusedBackward ? List.of(gated) : List.of(lnx, gated);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                if (fusedBackward) {
+                    // everything written into poisoned tensors, then added to the gradients
+                    long n = (long) rows * C;
+                    Tensor[] w = {d.poisoned(n), d.poisoned(n), d.poisoned(n), d.poisoned(n), d.poisoned(n)};
+                    d.backend.lnxBonusGateBackward(dOuts.get(0), saved.get("lnx"), t.get("g"), t.get("y"),
+                            t.get("lnXW"), saved.get("mean"), saved.get("rstd"), t.get("r"), t.get("k"), t.get("v"),
+                            t.get("rK"), d.poisoned(n), w[0], w[1], w[2], w[3], w[4], g.get("lnXW"), g.get("lnXB"),
+                            g.get("rK"), rows, C);
+                    String[] names = {"g", "r", "k", "v", "y"};
+                    for (int i = 0; i < names.length; i++) {
+                        d.backend.accumulate(w[i], g.get(names[i]));
+                    }
+                    return;
+                }
+                Tensor dLnx = d.poisoned((long) rows * C);
+                d.backend.copy(dOuts.get(0), dLnx);
+                d.backend.gateBackward(dOuts.get(1), saved.get("lnx"), t.get("g"), dLnx, g.get("g"), rows, C);
+                d.backend.bonusBackward(dLnx, t.get("r"), t.get("k"), t.get("v"), t.get("rK"), null, g.get("r"),
+                        g.get("k"), g.get("v"), g.get("rK"), rows, C);
+                d.backend.groupNormBackward(dLnx, t.get("y"), t.get("lnXW"), saved.get("mean"), saved.get("rstd"),
+                        g.get("y"), g.get("lnXW"), g.get("lnXB"), rows, C);
             }
         };
     }
