@@ -170,7 +170,7 @@ public final class CudaBackend implements Backend {
      * the system property {@code gosling.wkv7=v4} asks for the old kernels (for benchmarks of whole steps).
      */
     private Wkv7Choice wkv7Choice = "v4".equals(System.getProperty("gosling.wkv7")) ? Wkv7Choice.V4 : Wkv7Choice.AUTO;
-    /** dsa of the WKV7 backward ([B·T, H·64] fp32; grows once, then is reused). */
+    /** The WKV7 backward's scratch: dsa ([B·T, H·64] fp32), then dS at the column chunks' ends (grows, is reused). */
     private long wkvScratch;
     private long wkvScratchBytes;
 
@@ -246,7 +246,11 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8"),
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4"),
-                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4")}) {
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4"),
+                loader.kernel("wkv7", "wkv7_backward_fused_v5_64_2_4_32_1_4"),
+                loader.kernel("wkv7", "wkv7_backward_fused_v5_32_2_8_32_1_4"),
+                loader.kernel("wkv7", "wkv7_backward_fused_v5_16_1_8_32_1_4")}) {
             wkv7Kernels.put(k.name, k);
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
@@ -1167,31 +1171,47 @@ public final class CudaBackend implements Backend {
     /** The v5 configurations instantiated in wkv7.cu. */
     static final RowKernel ROWS_64_2_4 = new RowKernel(64, 2, 4), ROWS_32_2_8 = new RowKernel(32, 2, 8),
             ROWS_16_1_8 = new RowKernel(16, 1, 8);
-    static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4);
+    static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4),
+            COLS_32_2_4 = new ColKernel(32, 2, 4);
     static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8);
-    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4);
+    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4);
+    /** Column-pass time chunks measured by the benchmark (steps; multiples of the 16-step snapshot interval). */
+    static final List<Integer> WKV7_CHUNKS = List.of(64, 128, 256, 512);
 
     /**
      * Which WKV7 kernels run: version 4 or 5; for v5 the forward, backward row pass and backward column pass
      * configurations (null: chosen from B·H); passes (v5 backward, for the benchmark): 1 the row pass only, 2 the
-     * column pass only, 3 both.
+     * column pass only, 3 both, 4 both in one launch (wkv7_backward_fused_v5_&lt;rows&gt;_32_1_4, the column chunks
+     * beside the row pass; two launches when T fits one chunk); chunk: the column pass's time chunk in steps (a multiple of 16; 0: one chunk, all
+     * of T, as before; −1: chosen from B, H, T).
      */
-    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes) {
-        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3);
-        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3);
+    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk) {
+        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1);
+        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1);
+
+        Wkv7Choice {
+            if (chunk != -1 && (chunk < 0 || chunk % 16 != 0)) {
+                throw new IllegalArgumentException("WKV7 column chunk " + chunk + ": not −1, 0 or a multiple of 16");
+            }
+        }
 
         static Wkv7Choice v5(RowKernel fwd, RowKernel rows, ColKernel cols) {
-            return new Wkv7Choice(5, fwd, rows, cols, 3);
+            return new Wkv7Choice(5, fwd, rows, cols, 3, -1);
         }
 
         Wkv7Choice passes(int p) {
-            return new Wkv7Choice(version, fwd, rows, cols, p);
+            return new Wkv7Choice(version, fwd, rows, cols, p, chunk);
+        }
+
+        Wkv7Choice chunk(int steps) {
+            return new Wkv7Choice(version, fwd, rows, cols, passes, steps);
         }
 
         @Override
         public String toString() {
             return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd) + (rows == null ? "" : " r" + rows)
-                    + (cols == null ? "" : " c" + cols) + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
+                    + (cols == null ? "" : " c" + cols) + (chunk < 0 ? "" : " ch" + chunk)
+                    + (passes == 1 ? " rows" : passes == 2 ? " cols" : passes == 4 ? " fused" : "");
         }
     }
 
@@ -1228,6 +1248,26 @@ public final class CudaBackend implements Backend {
      */
     ColKernel wkv7AutoCols(int B, int H) {
         return (long) B * H > multiprocessors ? COLS_32_1_4 : COLS_16_1_4;
+    }
+
+    /**
+     * The column pass's time chunk when not chosen: the longest of 512, 256, 128, 64 steps that still gives at least
+     * 16 blocks per SM (the column blocks are independent once the row pass has written dS at the chunk ends), 64
+     * when none does; 0 (one chunk) when T fits one.
+     */
+    int wkv7AutoChunk(int B, int H, int T, ColKernel cols) {
+        long blocks = (long) B * H * cols.perHead();
+        for (int ch : new int[] {512, 256, 128}) {
+            if (blocks * ((T + ch - 1) / ch) >= 16L * multiprocessors) {
+                return T <= ch ? 0 : ch;
+            }
+        }
+        return T <= 64 ? 0 : 64;
+    }
+
+    /** The floats of dS at the column chunks' ends ([B, H, ⌈T/CH⌉ − 1, 64, 64]) for chunk CH (0: none). */
+    static long wkv7BoundaryFloats(int B, int T, int H, int chunk) {
+        return chunk == 0 ? 0 : (long) B * H * ((T - 1) / chunk) * N * N;
     }
 
     private Kernel wkv7Kernel(String name) {
@@ -1312,30 +1352,59 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, dyp, s, drp, dwp, dkp, dvp, dap, dbp}) {
             aligned16(p, op, "a tensor");
         }
-        long dsa = wkvScratch(n);
-        if ((c.passes() & 1) != 0) {
-            RowKernel f = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
-            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa);
+        ColKernel cols = c.cols() != null ? c.cols() : wkv7AutoCols(B, H);
+        int chunk = c.chunk() >= 0 ? c.chunk() : wkv7AutoChunk(B, H, T, cols);
+        if (chunk >= T) {
+            chunk = 0;
+        }
+        // scratch: dsa [B·T, H·64], then dS at the column chunks' ends
+        long boundary = wkv7BoundaryFloats(B, T, H, chunk);
+        RowKernel rows = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
+        boolean fused = c.passes() == 4 && chunk > 0;
+        long ctrlInts = fused ? 1 + (long) B * H * rows.perHead() : 0;
+        long dsa = wkvScratch(n + boundary + ctrlInts);
+        long dsb = dsa + 4L * n;
+        if (fused) {
+            // one launch: tickets and the row blocks' progress in ctrl (after dS), zeroed first
+            long ctrl = dsb + 4L * boundary;
+            LaunchProfiler.around("memset", stream,
+                    () -> Cuda.check(cudaMemsetAsync(pa.at(ctrl), 0, 4L * ctrlInts, stream), "cudaMemsetAsync"));
+            long blocks = (long) B * H * rows.perHead() + (long) B * H * COLS_32_1_4.perHead() * ((T + chunk - 1)
+                    / chunk);
+            args.reset().i32(B).i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
+                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dvp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb).ptr(ctrl);
+            wkv7Kernel("wkv7_backward_fused_v5_" + rows + "_" + COLS_32_1_4).launch(Math.toIntExact(blocks), 1, 1,
+                    128, 1, 1, 0, stream, args);
+            return;
+        }
+        int passes = c.passes() == 4 ? 3 : c.passes();
+        if ((passes & 1) != 0) {
+            RowKernel f = rows;
+            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa).i32(chunk)
+                    .ptr(dsb);
             wkv7Kernel("wkv7_backward_rows_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
                     args);
         }
-        if ((c.passes() & 2) != 0) {
-            ColKernel f = c.cols() != null ? c.cols() : wkv7AutoCols(B, H);
+        if ((passes & 2) != 0) {
+            int z = chunk == 0 ? 1 : (T + chunk - 1) / chunk;
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
-                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp);
-            wkv7Kernel("wkv7_backward_cols_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
-                    args);
+                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb);
+            wkv7Kernel("wkv7_backward_cols_v5_" + cols).launch(H * cols.perHead(), B, z, cols.threads(), 1, 1, 0,
+                    stream, args);
         }
     }
 
-    /** The WKV7 backward's dsa scratch, at least {@code floats} fp32 values (grows, then is reused). */
+    /**
+     * The WKV7 backward's scratch (dsa, then dS at the column chunks' ends), at least {@code floats} fp32 values
+     * (grows, then is reused).
+     */
     private long wkvScratch(long floats) {
         long bytes = 4L * floats;
         if (wkvScratchBytes < bytes) {
             if (wkvScratch != 0) {
                 allocator.free(wkvScratch);
             }
-            wkvScratch = deviceAlloc(bytes, "the WKV7 backward's dsa scratch");
+            wkvScratch = deviceAlloc(bytes, "the WKV7 backward's scratch (dsa, dS at chunk ends)");
             wkvScratchBytes = bytes;
         }
         return wkvScratch;
