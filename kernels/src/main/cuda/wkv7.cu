@@ -30,6 +30,12 @@
 //    and added to the gradients in one coalesced pass. S is reset from the 16-step snapshots and otherwise
 //    inverted one step exactly ("backstepping", as the reference), well conditioned because ω ≥ e^{−e^{−1/2}} ≈
 //    0.545; at t = 0 the previous state is exactly 0.
+//    Time chunks: the column pass needs, at the end t1 − 1 of any span of steps, only S_{t1−1} (a snapshot, when t1
+//    is a multiple of 16) and dS_{t1−1} (the row pass's dS there); its outputs are per (t, column), sums over the 64
+//    rows of one column that one block holds, so the spans are independent. So the row pass also writes dS at the
+//    end of every CH-step chunk (CH a multiple of 16, dS [B, H, ⌈T/CH⌉ − 1, 64, 64] transposed as the snapshots,
+//    in the backend's scratch behind dsa) and the column pass runs one block per (COLSB columns, chunk): grid z =
+//    ⌈T/CH⌉ (CH = 0: one chunk, as before). No reduction across chunks, nothing atomic: deterministic.
 //    The launcher (CudaBackend) picks the configurations from B·H and the SM count; kernels/NOTES.md has the
 //    measurements behind the choice.
 //
@@ -323,15 +329,15 @@ template <int ROWS, int R, int L>
 __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __restrict__ r_,
         const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ a_,
         const float* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
-        float* __restrict__ dsa_, int CH, float* __restrict__ dsb_, RowStage<ROWS, 2> (&st)[2], int bx, int by,
-        int* progress) {
+        float* __restrict__ dsa_, int CH, float* __restrict__ dsb_) {
     constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
     static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store dsa, R..2R-1 store dv");
-    const int bb = by, hh = bx / G, g = bx % G;
+    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
     const int il = threadIdx.x / L, part = threadIdx.x % L, i0 = g * ROWS + il * R;
     const int C = H * N;
     const int stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
+    __shared__ __align__(16) RowStage<ROWS, 2> st[2];
     float dS[R][COLS];  // this lane's columns of this thread's rows of dS (the gradient flowing into step t)
 #pragma unroll
     for (int u = 0; u < R; u++) {
@@ -440,12 +446,6 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
                 dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
             }
         }
-        if (progress != nullptr && t0 % CH == 0) {
-            // column chunk t0/CH done (its dsa and the dS at its end written): publish the chunks done so far
-            __threadfence();
-            __syncthreads();
-            if (threadIdx.x == 0) atomicExch(progress, (T + CH - 1) / CH - t0 / CH);
-        }
     }
 }
 
@@ -492,12 +492,11 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         const float* __restrict__ a_, const float* __restrict__ b_, const float* __restrict__ dy_,
         const float* __restrict__ s_, const float* __restrict__ sa_, const float* __restrict__ dsa_,
         float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ da_,
-        float* __restrict__ db_, int CH, const float* __restrict__ dsb_, ColStage<COLSB> (&st)[2],
-        float (&outs)[5][STAGE][COLSB], int bx, int by, int bz) {
+        float* __restrict__ db_, int CH, const float* __restrict__ dsb_) {
     constexpr int G = N / COLSB, NT = COLSB / CT * RL, RPT = N / RL, QR = RPT / 4;
     constexpr int OUT_PER = STAGE * COLSB / NT;  // outputs of one quantity per thread per stage
     static_assert(STAGE * COLSB % NT == 0, "whole outputs per thread");
-    const int bb = by, hh = bx / G, g = bx % G;
+    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G, bz = blockIdx.z;
     const int cg = threadIdx.x / RL, part = threadIdx.x % RL, c0 = cg * CT, col0 = g * COLSB + c0;
     const int C = H * N;
     const int chunks = (T + CHUNK - 1) / CHUNK;
@@ -506,6 +505,8 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
     // this block's time chunk (bz; CH = 0: all of T): steps [tBeg, tEnd), stages [sBeg, sTop]
     const int tBeg = CH > 0 ? bz * CH : 0, tEnd = CH > 0 ? min(T, tBeg + CH) : T;
     const int sBeg = tBeg / STAGE, sTop = (tEnd - 1) / STAGE;
+    __shared__ __align__(16) ColStage<COLSB> st[2];
+    __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
     // this lane's rows of this thread's columns of S_t and of dS_t
     float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
@@ -516,7 +517,7 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
             const float4* p = reinterpret_cast<const float4*>(m + u * N);
 #pragma unroll
             for (int q = 0; q < QR; q++) {
-                float4 y = __ldcg(p + q * RL + part);  // L2: the fused kernel's dS is written during the launch
+                float4 y = p[q * RL + part];
                 x[u][4 * q] = y.x; x[u][4 * q + 1] = y.y; x[u][4 * q + 2] = y.z; x[u][4 * q + 3] = y.w;
             }
         }
@@ -645,53 +646,6 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
             }
         }
     }
-}
-
-// ------------------------------------------------------------------------------------------------ v5 backward, fused
-// The row pass and the column pass in one launch, the column chunks running beside the row pass on the SMs it leaves
-// free. Every block takes a ticket (ctrl[0], zero before the launch): the first B·H·64/ROWS tickets are row blocks,
-// the rest column blocks (COLSB columns × one CH-step chunk), the last chunk first. A row block publishes in
-// ctrl[1 + its index] how many chunks it has finished (from the end); a column block waits until every row block of
-// its head has finished its chunk. A block waits only on tickets taken before its own, i.e. on running blocks, so
-// the launch cannot deadlock whatever the scheduling. (The wait gives up after ~1 s: a wrong result, never a hang.)
-template <int ROWS, int R, int L, int COLSB, int CT, int RL>
-__device__ __forceinline__ void backward_fused_v5(int B, int T, int H, const float* __restrict__ r_,
-        const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ v_,
-        const float* __restrict__ a_, const float* __restrict__ b_, const float* __restrict__ dy_,
-        const float* __restrict__ s_, const float* __restrict__ sa_, float* __restrict__ dsa_,
-        float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ dv_,
-        float* __restrict__ da_, float* __restrict__ db_, int CH, float* __restrict__ dsb_, int* ctrl) {
-    static_assert(ROWS / R * L == COLSB / CT * RL, "one block size for both passes");
-    constexpr int GR = N / ROWS, GC = N / COLSB;
-    union Smem {
-        RowStage<ROWS, 2> rows[2];
-        struct {
-            ColStage<COLSB> st[2];
-            float outs[5][STAGE][COLSB];
-        } cols;
-    };
-    __shared__ __align__(16) Smem sm;
-    __shared__ int job;
-    if (threadIdx.x == 0) job = atomicAdd(ctrl, 1);
-    __syncthreads();
-    const int ticket = job, rowJobs = B * H * GR, chunks = (T + CH - 1) / CH;
-    int* const flags = ctrl + 1;
-    if (ticket < rowJobs) {
-        const int bx = ticket % (H * GR), by = ticket / (H * GR);
-        backward_rows_v5<ROWS, R, L>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_, sm.rows, bx, by,
-                                     flags + ticket);
-        return;
-    }
-    const int j = ticket - rowJobs, per = B * H * GC;
-    const int c = chunks - 1 - j / per, bx = j % per % (H * GC), by = j % per / (H * GC), hh = bx / GC;
-    if (threadIdx.x < GR) {
-        const volatile int* f = flags + by * H * GR + hh * GR + threadIdx.x;
-        for (int it = 0; *f < chunks - c && it < (1 << 22); it++) __nanosleep(256);
-    }
-    __threadfence();
-    __syncthreads();
-    backward_cols_v5<COLSB, CT, RL>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH,
-                                    dsb_, sm.cols.st, sm.cols.outs, bx, by, c);
 }
 
 // ------------------------------------------------------------------------------------------------ v4
@@ -880,8 +834,9 @@ __device__ __forceinline__ void backward_v4(int T, int H, const float* __restric
 
 // ------------------------------------------------------------------------------------------------ entry points
 // v5 row kernels wkv7_{forward,backward_rows}_v5_<ROWS>_<R>_<L>: grid (H·64/ROWS, B) × ROWS/R·L threads; column
-// kernels wkv7_backward_cols_v5_<COLSB>_<CT>_<RL>: grid (H·64/COLSB, B) × COLSB/CT·RL threads; the backward runs the
-// row pass, then the column pass, dsa a [B·T, H·64] scratch tensor. The configurations instantiated are those the
+// kernels wkv7_backward_cols_v5_<COLSB>_<CT>_<RL>: grid (H·64/COLSB, B, ⌈T/CH⌉) × COLSB/CT·RL threads; the backward
+// runs the row pass, then the column pass, dsa a [B·T, H·64] scratch tensor and dS at the CH-step chunks' ends
+// [B, H, ⌈T/CH⌉ − 1, 64, 64] behind it (CH = 0: no chunks, nothing written or read there). The configurations instantiated are those the
 // launcher picks from (CudaBackend.wkv7Rows/wkv7Cols, measured in kernels/NOTES.md).
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, int H, const float* r_,
@@ -893,9 +848,7 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    __shared__ __align__(16) RowStage<64, 2> st[2];
-    backward_rows_v5<64, 2, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_, st, blockIdx.x,
-            blockIdx.y, nullptr);
+    backward_rows_v5<64, 2, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8(int T, int H, const float* r_,
@@ -907,9 +860,7 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8(int T, 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    __shared__ __align__(16) RowStage<32, 2> st[2];
-    backward_rows_v5<32, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_, st, blockIdx.x,
-            blockIdx.y, nullptr);
+    backward_rows_v5<32, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8(int T, int H, const float* r_,
@@ -921,65 +872,28 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8(int T, 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    __shared__ __align__(16) RowStage<16, 2> st[2];
-    backward_rows_v5<16, 1, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_, st, blockIdx.x,
-            blockIdx.y, nullptr);
+    backward_rows_v5<16, 1, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_) {
-    __shared__ __align__(16) ColStage<32> st[2];
-    __shared__ __align__(16) float outs[5][STAGE][32];
-    backward_cols_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_, st,
-            outs, blockIdx.x, blockIdx.y, blockIdx.z);
+    backward_cols_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_) {
-    __shared__ __align__(16) ColStage<16> st[2];
-    __shared__ __align__(16) float outs[5][STAGE][16];
-    backward_cols_v5<16, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_, st,
-            outs, blockIdx.x, blockIdx.y, blockIdx.z);
+    backward_cols_v5<16, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_) {
-    __shared__ __align__(16) ColStage<32> st[2];
-    __shared__ __align__(16) float outs[5][STAGE][32];
-    backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_, st,
-            outs, blockIdx.x, blockIdx.y, blockIdx.z);
-}
-
-// Fused row + column pass (see backward_fused_v5): a 1-D grid of B·H·64/ROWS + B·H·2·⌈T/CH⌉ blocks × 128 threads,
-// ctrl zeroed before the launch (1 + B·H·64/ROWS ints).
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_fused_v5_64_2_4_32_1_4(int B, int T, int H,
-        const float* r_, const float* w_, const float* k_, const float* v_, const float* a_, const float* b_,
-        const float* dy_, const float* s_, const float* sa_, float* dsa_, float* dr_, float* dw_, float* dk_,
-        float* dv_, float* da_, float* db_, int CH, float* dsb_, int* ctrl) {
-    backward_fused_v5<64, 2, 4, 32, 1, 4>(B, T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, dv_, da_, db_,
-                                      CH, dsb_, ctrl);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_fused_v5_32_2_8_32_1_4(int B, int T, int H,
-        const float* r_, const float* w_, const float* k_, const float* v_, const float* a_, const float* b_,
-        const float* dy_, const float* s_, const float* sa_, float* dsa_, float* dr_, float* dw_, float* dk_,
-        float* dv_, float* da_, float* db_, int CH, float* dsb_, int* ctrl) {
-    backward_fused_v5<32, 2, 8, 32, 1, 4>(B, T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, dv_, da_, db_,
-                                      CH, dsb_, ctrl);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_fused_v5_16_1_8_32_1_4(int B, int T, int H,
-        const float* r_, const float* w_, const float* k_, const float* v_, const float* a_, const float* b_,
-        const float* dy_, const float* s_, const float* sa_, float* dsa_, float* dr_, float* dw_, float* dk_,
-        float* dv_, float* da_, float* db_, int CH, float* dsb_, int* ctrl) {
-    backward_fused_v5<16, 1, 8, 32, 1, 4>(B, T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, dv_, da_, db_,
-                                      CH, dsb_, ctrl);
+    backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_);
 }
 
 // v4: grid (H, B) × 128 threads. dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_v4.

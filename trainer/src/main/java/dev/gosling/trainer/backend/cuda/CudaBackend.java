@@ -247,10 +247,7 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4"),
-                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4"),
-                loader.kernel("wkv7", "wkv7_backward_fused_v5_64_2_4_32_1_4"),
-                loader.kernel("wkv7", "wkv7_backward_fused_v5_32_2_8_32_1_4"),
-                loader.kernel("wkv7", "wkv7_backward_fused_v5_16_1_8_32_1_4")}) {
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4")}) {
             wkv7Kernels.put(k.name, k);
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
@@ -1181,8 +1178,7 @@ public final class CudaBackend implements Backend {
     /**
      * Which WKV7 kernels run: version 4 or 5; for v5 the forward, backward row pass and backward column pass
      * configurations (null: chosen from B·H); passes (v5 backward, for the benchmark): 1 the row pass only, 2 the
-     * column pass only, 3 both, 4 both in one launch (wkv7_backward_fused_v5_&lt;rows&gt;_32_1_4, the column chunks
-     * beside the row pass; two launches when T fits one chunk); chunk: the column pass's time chunk in steps (a multiple of 16; 0: one chunk, all
+     * column pass only, 3 both; chunk: the column pass's time chunk in steps (a multiple of 16; 0: one chunk, all
      * of T, as before; −1: chosen from B, H, T).
      */
     record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk) {
@@ -1211,7 +1207,7 @@ public final class CudaBackend implements Backend {
         public String toString() {
             return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd) + (rows == null ? "" : " r" + rows)
                     + (cols == null ? "" : " c" + cols) + (chunk < 0 ? "" : " ch" + chunk)
-                    + (passes == 1 ? " rows" : passes == 2 ? " cols" : passes == 4 ? " fused" : "");
+                    + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
         }
     }
 
@@ -1243,26 +1239,25 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * The backward column pass's kernel when not chosen: 16 columns per block (64 threads), 32 (128 threads) once B·H
-     * alone exceeds the SMs.
+     * The backward column pass's kernel when not chosen: in time chunks 32 columns per block, 2 per thread (64
+     * threads; the fastest at every measured size, kernels/NOTES.md); in one chunk (T ≤ 64) as before: 16 columns
+     * per block (64 threads), 32 (128 threads) once B·H alone exceeds the SMs.
      */
-    ColKernel wkv7AutoCols(int B, int H) {
+    ColKernel wkv7AutoCols(int B, int H, int chunk) {
+        if (chunk > 0) {
+            return COLS_32_2_4;
+        }
         return (long) B * H > multiprocessors ? COLS_32_1_4 : COLS_16_1_4;
     }
 
     /**
-     * The column pass's time chunk when not chosen: the longest of 512, 256, 128, 64 steps that still gives at least
-     * 16 blocks per SM (the column blocks are independent once the row pass has written dS at the chunk ends), 64
-     * when none does; 0 (one chunk) when T fits one.
+     * The column pass's time chunk when not chosen: 128 steps, 64 when that leaves fewer than 16 blocks (of 32
+     * columns) per SM; 0 (one chunk) when T fits one. 64 to 512 measured within a few % of each other once the
+     * blocks fill the GPU (kernels/NOTES.md); 128 holds half the dS of 64.
      */
-    int wkv7AutoChunk(int B, int H, int T, ColKernel cols) {
-        long blocks = (long) B * H * cols.perHead();
-        for (int ch : new int[] {512, 256, 128}) {
-            if (blocks * ((T + ch - 1) / ch) >= 16L * multiprocessors) {
-                return T <= ch ? 0 : ch;
-            }
-        }
-        return T <= 64 ? 0 : 64;
+    int wkv7AutoChunk(int B, int H, int T) {
+        int ch = (long) B * H * 2 * ((T + 127) / 128) >= 16L * multiprocessors ? 128 : 64;
+        return T <= ch ? 0 : ch;
     }
 
     /** The floats of dS at the column chunks' ends ([B, H, ⌈T/CH⌉ − 1, 64, 64]) for chunk CH (0: none). */
@@ -1352,40 +1347,23 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, dyp, s, drp, dwp, dkp, dvp, dap, dbp}) {
             aligned16(p, op, "a tensor");
         }
-        ColKernel cols = c.cols() != null ? c.cols() : wkv7AutoCols(B, H);
-        int chunk = c.chunk() >= 0 ? c.chunk() : wkv7AutoChunk(B, H, T, cols);
+        int chunk = c.chunk() >= 0 ? c.chunk() : wkv7AutoChunk(B, H, T);
         if (chunk >= T) {
             chunk = 0;
         }
+        ColKernel cols = c.cols() != null ? c.cols() : wkv7AutoCols(B, H, chunk);
         // scratch: dsa [B·T, H·64], then dS at the column chunks' ends
         long boundary = wkv7BoundaryFloats(B, T, H, chunk);
-        RowKernel rows = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
-        boolean fused = c.passes() == 4 && chunk > 0;
-        long ctrlInts = fused ? 1 + (long) B * H * rows.perHead() : 0;
-        long dsa = wkvScratch(n + boundary + ctrlInts);
+        long dsa = wkvScratch(n + boundary);
         long dsb = dsa + 4L * n;
-        if (fused) {
-            // one launch: tickets and the row blocks' progress in ctrl (after dS), zeroed first
-            long ctrl = dsb + 4L * boundary;
-            LaunchProfiler.around("memset", stream,
-                    () -> Cuda.check(cudaMemsetAsync(pa.at(ctrl), 0, 4L * ctrlInts, stream), "cudaMemsetAsync"));
-            long blocks = (long) B * H * rows.perHead() + (long) B * H * COLS_32_1_4.perHead() * ((T + chunk - 1)
-                    / chunk);
-            args.reset().i32(B).i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
-                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dvp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb).ptr(ctrl);
-            wkv7Kernel("wkv7_backward_fused_v5_" + rows + "_" + COLS_32_1_4).launch(Math.toIntExact(blocks), 1, 1,
-                    128, 1, 1, 0, stream, args);
-            return;
-        }
-        int passes = c.passes() == 4 ? 3 : c.passes();
-        if ((passes & 1) != 0) {
-            RowKernel f = rows;
+        if ((c.passes() & 1) != 0) {
+            RowKernel f = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa).i32(chunk)
                     .ptr(dsb);
             wkv7Kernel("wkv7_backward_rows_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
                     args);
         }
-        if ((passes & 2) != 0) {
+        if ((c.passes() & 2) != 0) {
             int z = chunk == 0 ? 1 : (T + chunk - 1) / chunk;
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
                     .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb);

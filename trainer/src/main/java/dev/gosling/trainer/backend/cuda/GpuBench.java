@@ -148,8 +148,8 @@ public final class GpuBench {
                     String tag = " " + c + (c.equals(chosen) ? "*" : "");
                     if (c.version() == 5 && c.chunk() < 0) {
                         tag += " (f" + gpu.wkv7AutoForward(B, H) + " r" + gpu.wkv7AutoRows(B, H) + " c"
-                                + gpu.wkv7AutoCols(B, H) + " ch" + gpu.wkv7AutoChunk(B, H, T, gpu.wkv7AutoCols(B, H))
-                                + ")";
+                                + gpu.wkv7AutoCols(B, H, gpu.wkv7AutoChunk(B, H, T)) + " ch"
+                                + gpu.wkv7AutoChunk(B, H, T) + ")";
                     }
                     rows.add(new Row("wkv7 forward" + tag, size, fwd, ""));
                     rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));
@@ -179,12 +179,6 @@ public final class GpuBench {
                     rows.add(new Row("wkv7 backward v5 ch" + ch, size, time(bwdOp), ""));
                     gpu.useWkv7(CudaBackend.Wkv7Choice.AUTO.chunk(ch).passes(1));
                     rows.add(new Row("wkv7 bwd rows v5 ch" + ch, size, time(bwdOp), ""));
-                    gpu.useWkv7(CudaBackend.Wkv7Choice.AUTO.chunk(ch).passes(4));
-                    rows.add(new Row("wkv7 backward fused v5 ch" + ch, size, time(bwdOp), ""));
-                }
-                for (CudaBackend.RowKernel rk : CudaBackend.WKV7_ROW_KERNELS) {
-                    gpu.useWkv7(CudaBackend.Wkv7Choice.v5(null, rk, null).chunk(128).passes(4));
-                    rows.add(new Row("wkv7 backward fused v5 r" + rk + " ch128", size, time(bwdOp), ""));
                 }
             } finally {
                 gpu.useWkv7(chosen);

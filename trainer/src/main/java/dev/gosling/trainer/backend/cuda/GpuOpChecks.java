@@ -965,15 +965,6 @@ public final class GpuOpChecks {
                 c.add(wkv7(2, 100, 3, base.chunk(16), s++));
                 c.add(wkv7(1, 300, 2, base.chunk(128), s++));
             }
-            // the fused backward (row and column pass in one launch) with every row kernel
-            for (CudaBackend.RowKernel row : rk) {
-                CudaBackend.Wkv7Choice fused = CudaBackend.Wkv7Choice.v5(null, row, null).passes(4);
-                for (int[] d : new int[][] {{2, 100, 3}, {3, 45, 2}, {1, 1, 1}, {40, 64, 4}, {1, 1024, 2}}) {
-                    c.add(wkv7(d[0], d[1], d[2], fused.chunk(16), s++));
-                }
-                c.add(wkv7(1, 17, 3, fused.chunk(32), s++));
-                c.add(wkv7(2, 300, 3, fused.chunk(128), s++));
-            }
         }
         return c;
     }
