@@ -30,6 +30,12 @@
 //    and added to the gradients in one coalesced pass. S is reset from the 16-step snapshots and otherwise
 //    inverted one step exactly ("backstepping", as the reference), well conditioned because ω ≥ e^{−e^{−1/2}} ≈
 //    0.545; at t = 0 the previous state is exactly 0.
+//    Time chunks: the column pass needs, at the end t1 − 1 of any span of steps, only S_{t1−1} (a snapshot, when t1
+//    is a multiple of 16) and dS_{t1−1} (the row pass's dS there); its outputs are per (t, column), sums over the 64
+//    rows of one column that one block holds, so the spans are independent. So the row pass also writes dS at the
+//    end of every CH-step chunk (CH a multiple of 16, dS [B, H, ⌈T/CH⌉ − 1, 64, 64] transposed as the snapshots,
+//    in the backend's scratch behind dsa) and the column pass runs one block per (COLSB columns, chunk): grid z =
+//    ⌈T/CH⌉ (CH = 0: one chunk, as before). No reduction across chunks, nothing atomic: deterministic.
 //    The launcher (CudaBackend) picks the configurations from B·H and the SM count; kernels/NOTES.md has the
 //    measurements behind the choice.
 //
@@ -323,7 +329,7 @@ template <int ROWS, int R, int L>
 __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __restrict__ r_,
         const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ a_,
         const float* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
-        float* __restrict__ dsa_) {
+        float* __restrict__ dsa_, int CH, float* __restrict__ dsb_) {
     constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
     static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store dsa, R..2R-1 store dv");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
@@ -360,6 +366,21 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
         __syncthreads();
         if (s > 0) issue(s - 1, st[(s - 1) & 1]);
         const int n = min(STAGE, T - t0);
+        if (CH > 0 && (t0 + STAGE) % CH == 0 && t0 + STAGE < T) {
+            // dS flowing into the last step of column chunk (t0 + STAGE)/CH − 1, for the column pass (transposed,
+            // as the snapshots)
+            float* p = dsb_ + (((i64)bb * H + hh) * ((T - 1) / CH) + (t0 + STAGE) / CH - 1) * (N * N) + i0;
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    float col[R];
+#pragma unroll
+                    for (int u = 0; u < R; u++) col[u] = dS[u][4 * q + c];
+                    stR<R>(p + (lane_col<L>(q, part) + c) * N, col);
+                }
+            }
+        }
         for (int tt = n - 1; tt >= 0; tt--) {
             const int t = t0 + tt;
             const float* rv = cur.vec[0][tt];
@@ -471,25 +492,45 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         const float* __restrict__ a_, const float* __restrict__ b_, const float* __restrict__ dy_,
         const float* __restrict__ s_, const float* __restrict__ sa_, const float* __restrict__ dsa_,
         float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ da_,
-        float* __restrict__ db_) {
+        float* __restrict__ db_, int CH, const float* __restrict__ dsb_) {
     constexpr int G = N / COLSB, NT = COLSB / CT * RL, RPT = N / RL, QR = RPT / 4;
     constexpr int OUT_PER = STAGE * COLSB / NT;  // outputs of one quantity per thread per stage
     static_assert(STAGE * COLSB % NT == 0, "whole outputs per thread");
-    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
+    const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G, bz = blockIdx.z;
     const int cg = threadIdx.x / RL, part = threadIdx.x % RL, c0 = cg * CT, col0 = g * COLSB + c0;
     const int C = H * N;
-    const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
+    const int chunks = (T + CHUNK - 1) / CHUNK;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     const float* snaps = s_ + ((i64)bb * H + hh) * chunks * (N * N) + (i64)col0 * N;
+    // this block's time chunk (bz; CH = 0: all of T): steps [tBeg, tEnd), stages [sBeg, sTop]
+    const int tBeg = CH > 0 ? bz * CH : 0, tEnd = CH > 0 ? min(T, tBeg + CH) : T;
+    const int sBeg = tBeg / STAGE, sTop = (tEnd - 1) / STAGE;
     __shared__ __align__(16) ColStage<COLSB> st[2];
     __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
     // this lane's rows of this thread's columns of S_t and of dS_t
     float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
+    // 64×64 matrices stored transposed (column j contiguous): this lane's rows of this thread's columns
+    auto load_cols = [&](const float* m, float (&x)[CT][RPT]) {
 #pragma unroll
-    for (int u = 0; u < CT; u++) {
+        for (int u = 0; u < CT; u++) {
+            const float4* p = reinterpret_cast<const float4*>(m + u * N);
 #pragma unroll
-        for (int j = 0; j < RPT; j++) dS[u][j] = 0.0f;
+            for (int q = 0; q < QR; q++) {
+                float4 y = p[q * RL + part];
+                x[u][4 * q] = y.x; x[u][4 * q + 1] = y.y; x[u][4 * q + 2] = y.z; x[u][4 * q + 3] = y.w;
+            }
+        }
+    };
+    if (tEnd < T) {
+        // dS flowing into step tEnd − 1, written by the row pass
+        load_cols(dsb_ + (((i64)bb * H + hh) * ((T - 1) / CH) + bz) * (N * N) + (i64)col0 * N, dS);
+    } else {
+#pragma unroll
+        for (int u = 0; u < CT; u++) {
+#pragma unroll
+            for (int j = 0; j < RPT; j++) dS[u][j] = 0.0f;
+        }
     }
 
     auto issue = [&](int s, ColStage<COLSB>& d) {
@@ -505,22 +546,11 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         stage_copy<COLSB, NT>(&d.col[4][0][0], b_, head, g * COLSB, t0, T, C);
         copy_commit();
     };
-    auto load_snap = [&](int chunk) {
-#pragma unroll
-        for (int u = 0; u < CT; u++) {
-            const float4* p = reinterpret_cast<const float4*>(snaps + (i64)chunk * (N * N) + u * N);
-#pragma unroll
-            for (int q = 0; q < QR; q++) {
-                float4 x = p[q * RL + part];
-                snap[u][4 * q] = x.x; snap[u][4 * q + 1] = x.y; snap[u][4 * q + 2] = x.z; snap[u][4 * q + 3] = x.w;
-            }
-        }
-    };
+    auto load_snap = [&](int chunk) { load_cols(snaps + (i64)chunk * (N * N), snap); };
 
-    const int last = stages - 1;
-    load_snap(last / 2);
-    issue(last, st[last & 1]);
-    for (int s = last; s >= 0; s--) {
+    load_snap(sTop / 2);
+    issue(sTop, st[sTop & 1]);
+    for (int s = sTop; s >= sBeg; s--) {
         ColStage<COLSB>& cur = st[s & 1];
         const int t0 = s * STAGE;
         // the accumulating gradients' old values (element m·NT + threadIdx.x of the stage), used after its steps
@@ -535,15 +565,15 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         copy_wait();
         stage_columns<COLSB, NT>(cur, t0, T);
         __syncthreads();  // this stage visible; every thread is done with the other buffer and with outs
-        if (s > 0) issue(s - 1, st[(s - 1) & 1]);
-        if (s == last || (s & 1)) {
+        if (s > sBeg) issue(s - 1, st[(s - 1) & 1]);
+        if (s == sTop || (s & 1)) {
             // this stage ends a 16-step chunk: S restarts from that chunk's snapshot
 #pragma unroll
             for (int u = 0; u < CT; u++) {
 #pragma unroll
                 for (int j = 0; j < RPT; j++) S[u][j] = snap[u][j];
             }
-            if (s / 2 > 0) load_snap(s / 2 - 1);
+            if (s / 2 > sBeg / 2) load_snap(s / 2 - 1);
         }
         const int n = min(STAGE, T - t0);
         for (int tt = n - 1; tt >= 0; tt--) {
@@ -804,8 +834,9 @@ __device__ __forceinline__ void backward_v4(int T, int H, const float* __restric
 
 // ------------------------------------------------------------------------------------------------ entry points
 // v5 row kernels wkv7_{forward,backward_rows}_v5_<ROWS>_<R>_<L>: grid (H·64/ROWS, B) × ROWS/R·L threads; column
-// kernels wkv7_backward_cols_v5_<COLSB>_<CT>_<RL>: grid (H·64/COLSB, B) × COLSB/CT·RL threads; the backward runs the
-// row pass, then the column pass, dsa a [B·T, H·64] scratch tensor. The configurations instantiated are those the
+// kernels wkv7_backward_cols_v5_<COLSB>_<CT>_<RL>: grid (H·64/COLSB, B, ⌈T/CH⌉) × COLSB/CT·RL threads; the backward
+// runs the row pass, then the column pass, dsa a [B·T, H·64] scratch tensor and dS at the CH-step chunks' ends
+// [B, H, ⌈T/CH⌉ − 1, 64, 64] behind it (CH = 0: no chunks, nothing written or read there). The configurations instantiated are those the
 // launcher picks from (CudaBackend.wkv7Rows/wkv7Cols, measured in kernels/NOTES.md).
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, int H, const float* r_,
@@ -815,8 +846,9 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, 
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<64, 2, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8(int T, int H, const float* r_,
@@ -826,8 +858,9 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8(int T, 
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<32, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8(int T, int H, const float* r_,
@@ -837,22 +870,30 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8(int T, 
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8(int T, int H, const float* r_,
-        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_) {
-    backward_rows_v5<16, 1, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_);
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+        float* db_, int CH, const float* dsb_) {
+    backward_cols_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_) {
-    backward_cols_v5<16, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_);
+        float* db_, int CH, const float* dsb_) {
+    backward_cols_v5<16, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_) {
+    backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_);
 }
 
 // v4: grid (H, B) × 128 threads. dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_v4.

@@ -174,7 +174,7 @@ public final class CudaBackend implements Backend {
      * the system property {@code gosling.wkv7=v4} asks for the old kernels (for benchmarks of whole steps).
      */
     private Wkv7Choice wkv7Choice = "v4".equals(System.getProperty("gosling.wkv7")) ? Wkv7Choice.V4 : Wkv7Choice.AUTO;
-    /** dsa of the WKV7 backward ([B·T, H·64] fp32; grows once, then is reused). */
+    /** The WKV7 backward's scratch: dsa ([B·T, H·64] fp32), then dS at the column chunks' ends (grows, is reused). */
     private long wkvScratch;
     private long wkvScratchBytes;
 
@@ -262,7 +262,8 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8"),
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4"),
-                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4")}) {
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4")}) {
             wkv7Kernels.put(k.name, k);
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
@@ -1291,31 +1292,46 @@ public final class CudaBackend implements Backend {
     /** The v5 configurations instantiated in wkv7.cu. */
     static final RowKernel ROWS_64_2_4 = new RowKernel(64, 2, 4), ROWS_32_2_8 = new RowKernel(32, 2, 8),
             ROWS_16_1_8 = new RowKernel(16, 1, 8);
-    static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4);
+    static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4),
+            COLS_32_2_4 = new ColKernel(32, 2, 4);
     static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8);
-    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4);
+    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4);
+    /** Column-pass time chunks measured by the benchmark (steps; multiples of the 16-step snapshot interval). */
+    static final List<Integer> WKV7_CHUNKS = List.of(64, 128, 256, 512);
 
     /**
      * Which WKV7 kernels run: version 4 or 5; for v5 the forward, backward row pass and backward column pass
      * configurations (null: chosen from B·H); passes (v5 backward, for the benchmark): 1 the row pass only, 2 the
-     * column pass only, 3 both.
+     * column pass only, 3 both; chunk: the column pass's time chunk in steps (a multiple of 16; 0: one chunk, all
+     * of T, as before; −1: chosen from B, H, T).
      */
-    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes) {
-        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3);
-        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3);
+    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk) {
+        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1);
+        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1);
+
+        Wkv7Choice {
+            if (chunk != -1 && (chunk < 0 || chunk % 16 != 0)) {
+                throw new IllegalArgumentException("WKV7 column chunk " + chunk + ": not −1, 0 or a multiple of 16");
+            }
+        }
 
         static Wkv7Choice v5(RowKernel fwd, RowKernel rows, ColKernel cols) {
-            return new Wkv7Choice(5, fwd, rows, cols, 3);
+            return new Wkv7Choice(5, fwd, rows, cols, 3, -1);
         }
 
         Wkv7Choice passes(int p) {
-            return new Wkv7Choice(version, fwd, rows, cols, p);
+            return new Wkv7Choice(version, fwd, rows, cols, p, chunk);
+        }
+
+        Wkv7Choice chunk(int steps) {
+            return new Wkv7Choice(version, fwd, rows, cols, passes, steps);
         }
 
         @Override
         public String toString() {
             return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd) + (rows == null ? "" : " r" + rows)
-                    + (cols == null ? "" : " c" + cols) + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
+                    + (cols == null ? "" : " c" + cols) + (chunk < 0 ? "" : " ch" + chunk)
+                    + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
         }
     }
 
@@ -1347,11 +1363,30 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * The backward column pass's kernel when not chosen: 16 columns per block (64 threads), 32 (128 threads) once B·H
-     * alone exceeds the SMs.
+     * The backward column pass's kernel when not chosen: in time chunks 32 columns per block, 2 per thread (64
+     * threads; the fastest at every measured size, kernels/NOTES.md); in one chunk (T ≤ 64) as before: 16 columns
+     * per block (64 threads), 32 (128 threads) once B·H alone exceeds the SMs.
      */
-    ColKernel wkv7AutoCols(int B, int H) {
+    ColKernel wkv7AutoCols(int B, int H, int chunk) {
+        if (chunk > 0) {
+            return COLS_32_2_4;
+        }
         return (long) B * H > multiprocessors ? COLS_32_1_4 : COLS_16_1_4;
+    }
+
+    /**
+     * The column pass's time chunk when not chosen: 128 steps, 64 when that leaves fewer than 16 blocks (of 32
+     * columns) per SM; 0 (one chunk) when T fits one. 64 to 512 measured within a few % of each other once the
+     * blocks fill the GPU (kernels/NOTES.md); 128 holds half the dS of 64.
+     */
+    int wkv7AutoChunk(int B, int H, int T) {
+        int ch = (long) B * H * 2 * ((T + 127) / 128) >= 16L * multiprocessors ? 128 : 64;
+        return T <= ch ? 0 : ch;
+    }
+
+    /** The floats of dS at the column chunks' ends ([B, H, ⌈T/CH⌉ − 1, 64, 64]) for chunk CH (0: none). */
+    static long wkv7BoundaryFloats(int B, int T, int H, int chunk) {
+        return chunk == 0 ? 0 : (long) B * H * ((T - 1) / chunk) * N * N;
     }
 
     private Kernel wkv7Kernel(String name) {
@@ -1436,30 +1471,42 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, dyp, s, drp, dwp, dkp, dvp, dap, dbp}) {
             aligned16(p, op, "a tensor");
         }
-        long dsa = wkvScratch(n);
+        int chunk = c.chunk() >= 0 ? c.chunk() : wkv7AutoChunk(B, H, T);
+        if (chunk >= T) {
+            chunk = 0;
+        }
+        ColKernel cols = c.cols() != null ? c.cols() : wkv7AutoCols(B, H, chunk);
+        // scratch: dsa [B·T, H·64], then dS at the column chunks' ends
+        long boundary = wkv7BoundaryFloats(B, T, H, chunk);
+        long dsa = wkvScratch(n + boundary);
+        long dsb = dsa + 4L * n;
         if ((c.passes() & 1) != 0) {
             RowKernel f = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
-            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa);
+            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa).i32(chunk)
+                    .ptr(dsb);
             wkv7Kernel("wkv7_backward_rows_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
                     args);
         }
         if ((c.passes() & 2) != 0) {
-            ColKernel f = c.cols() != null ? c.cols() : wkv7AutoCols(B, H);
+            int z = chunk == 0 ? 1 : (T + chunk - 1) / chunk;
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
-                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp);
-            wkv7Kernel("wkv7_backward_cols_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
-                    args);
+                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb);
+            wkv7Kernel("wkv7_backward_cols_v5_" + cols).launch(H * cols.perHead(), B, z, cols.threads(), 1, 1, 0,
+                    stream, args);
         }
     }
 
-    /** The WKV7 backward's dsa scratch, at least {@code floats} fp32 values (grows, then is reused). */
+    /**
+     * The WKV7 backward's scratch (dsa, then dS at the column chunks' ends), at least {@code floats} fp32 values
+     * (grows, then is reused).
+     */
     private long wkvScratch(long floats) {
         long bytes = 4L * floats;
         if (wkvScratchBytes < bytes) {
             if (wkvScratch != 0) {
                 allocator.free(wkvScratch);
             }
-            wkvScratch = deviceAlloc(bytes, "the WKV7 backward's dsa scratch");
+            wkvScratch = deviceAlloc(bytes, "the WKV7 backward's scratch (dsa, dS at chunk ends)");
             wkvScratchBytes = bytes;
         }
         return wkvScratch;

@@ -140,14 +140,16 @@ public final class GpuBench {
                     B, T, H);
             try {
                 // the kernels in use (v5, automatic configurations) and v4, then every v5 kernel alone
-                for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO, CudaBackend.Wkv7Choice.V4)) {
+                for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO,
+                        CudaBackend.Wkv7Choice.AUTO.chunk(0), CudaBackend.Wkv7Choice.V4)) {
                     gpu.useWkv7(c);
                     double fwd = time(fwdOp);
                     double bwd = time(bwdOp);
                     String tag = " " + c + (c.equals(chosen) ? "*" : "");
-                    if (c.version() == 5) {
+                    if (c.version() == 5 && c.chunk() < 0) {
                         tag += " (f" + gpu.wkv7AutoForward(B, H) + " r" + gpu.wkv7AutoRows(B, H) + " c"
-                                + gpu.wkv7AutoCols(B, H) + ")";
+                                + gpu.wkv7AutoCols(B, H, gpu.wkv7AutoChunk(B, H, T)) + " ch"
+                                + gpu.wkv7AutoChunk(B, H, T) + ")";
                     }
                     rows.add(new Row("wkv7 forward" + tag, size, fwd, ""));
                     rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));
@@ -161,8 +163,22 @@ public final class GpuBench {
                     rows.add(new Row("wkv7 bwd rows v5 " + rk, size, time(bwdOp), ""));
                 }
                 for (CudaBackend.ColKernel ck : CudaBackend.WKV7_COL_KERNELS) {
-                    gpu.useWkv7(CudaBackend.Wkv7Choice.v5(null, null, ck).passes(2));
-                    rows.add(new Row("wkv7 bwd cols v5 " + ck, size, time(bwdOp), ""));
+                    CudaBackend.Wkv7Choice c = CudaBackend.Wkv7Choice.v5(null, null, ck);
+                    gpu.useWkv7(c.chunk(0).passes(2));
+                    rows.add(new Row("wkv7 bwd cols v5 " + ck + " ch0", size, time(bwdOp), ""));
+                    for (int ch : CudaBackend.WKV7_CHUNKS) {
+                        gpu.useWkv7(c.chunk(ch));
+                        bwdOp.run();  // dS at this chunk's ends in the scratch
+                        gpu.useWkv7(c.chunk(ch).passes(2));
+                        rows.add(new Row("wkv7 bwd cols v5 " + ck + " ch" + ch, size, time(bwdOp), ""));
+                    }
+                }
+                // the whole backward (automatic kernels) at each chunk, and the row pass with its boundary writes
+                for (int ch : CudaBackend.WKV7_CHUNKS) {
+                    gpu.useWkv7(CudaBackend.Wkv7Choice.AUTO.chunk(ch));
+                    rows.add(new Row("wkv7 backward v5 ch" + ch, size, time(bwdOp), ""));
+                    gpu.useWkv7(CudaBackend.Wkv7Choice.AUTO.chunk(ch).passes(1));
+                    rows.add(new Row("wkv7 bwd rows v5 ch" + ch, size, time(bwdOp), ""));
                 }
             } finally {
                 gpu.useWkv7(chosen);

@@ -1156,9 +1156,9 @@ public final class GpuOpChecks {
     }
 
     /**
-     * The WKV7 checks: the default kernels (v5, configurations chosen from B·H) at sizes from T = 1 to 4096 (T not a
-     * multiple of the 8-step stage or the 16-step snapshot interval among them), and every v5 kernel and v4 at two
-     * odd sizes.
+     * The WKV7 checks: the default kernels (v5, configurations chosen from B·H and T) at sizes from T = 1 to 4096 (T
+     * not a multiple of the 8-step stage or the 16-step snapshot interval among them), every v5 kernel and v4 at two
+     * odd sizes, and the column pass in time chunks of 0, 16, 32 and 128 steps (T a multiple of none, T < chunk).
      */
     public static List<Check> wkv7Checks(boolean quick, long seed) {
         List<Check> c = new ArrayList<>();
@@ -1181,6 +1181,24 @@ public final class GpuOpChecks {
             for (CudaBackend.Wkv7Choice choice : choices) {
                 c.add(wkv7(2, 100, 3, choice, s++));
                 c.add(wkv7(3, 45, 2, choice, s++));
+            }
+            // the column pass in time chunks (dS at the chunk ends from the row pass): every row kernel with a short
+            // chunk (last chunk partial), every column kernel with 0 (one chunk), 16 and 32 steps, T < chunk, T = 1
+            for (int i = 0; i < rk.size(); i++) {
+                CudaBackend.Wkv7Choice choice = CudaBackend.Wkv7Choice.v5(rk.get(i), rk.get(i), ck.get(i % ck.size()))
+                        .chunk(16);
+                for (int[] d : new int[][] {{2, 100, 3}, {3, 45, 2}, {2, 20, 2}}) {
+                    c.add(wkv7(d[0], d[1], d[2], choice, s++));
+                }
+            }
+            for (CudaBackend.ColKernel col : ck) {
+                CudaBackend.Wkv7Choice base = CudaBackend.Wkv7Choice.v5(null, null, col);
+                c.add(wkv7(2, 100, 3, base.chunk(0), s++));
+                for (int[] d : new int[][] {{1, 17, 3}, {3, 37, 5}, {2, 100, 3}, {1, 1, 1}, {40, 64, 4}}) {
+                    c.add(wkv7(d[0], d[1], d[2], base.chunk(32), s++));
+                }
+                c.add(wkv7(2, 100, 3, base.chunk(16), s++));
+                c.add(wkv7(1, 300, 2, base.chunk(128), s++));
             }
         }
         return c;
