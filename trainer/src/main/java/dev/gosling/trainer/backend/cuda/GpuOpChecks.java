@@ -1251,7 +1251,8 @@ public final class GpuOpChecks {
 
             public List<Row> run(CudaBackend gpu, Backend cpu) {
                 CudaBackend.CeRows before = gpu.crossEntropyChoice();
-                int bad = 157;
+                // past the first wave of blocks (132 SMs) where there are rows enough
+                int bad = Math.min(157, rows - 1);
                 try (Dev g = new Dev(gpu, DType.F32); Dev c = new Dev(cpu, DType.F64)) {
                     gpu.useCrossEntropy(variant);
                     SplittableRandom rng = new SplittableRandom(seed);
