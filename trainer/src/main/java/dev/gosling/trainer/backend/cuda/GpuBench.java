@@ -83,6 +83,47 @@ public final class GpuBench {
     public List<Row> run() {
         List<Row> rows = runWkv7();
         step(rows, 8, 4096, 768, 65536);
+        rows.addAll(runCrossEntropy());
+        return rows;
+    }
+
+    /**
+     * The fused cross-entropy forward+backward at the training step's chunk (2048 rows × 65536): the two-pass kernel
+     * ("old") and every one-read variant, bf16 dLogits (bf16 GEMMs) and fp32 dLogits (fp32 GEMMs).
+     * GB/s counts the fewest bytes: the logits read once, dLogits written once.
+     */
+    public List<Row> runCrossEntropy() {
+        List<Row> rows = new ArrayList<>();
+        int R = 2048, V = 65536;
+        CudaBackend.CeRows before = gpu.crossEntropyChoice();
+        try {
+            Tensor logits = rand((long) R * V, -8f, 8f);
+            Tensor losses = zeros(R);
+            Tensor targets = gpu.allocate(DType.I32, R);
+            live.add(targets);
+            gpu.upload(new SplittableRandom(3).ints(R, 0, V).toArray(), targets);
+            Tensor dBf16 = gpu.allocate(DType.BF16, R, V);
+            live.add(dBf16);
+            Tensor dF32 = zeros((long) R * V);
+            List<CudaBackend.CeRows> choices = new ArrayList<>();
+            choices.add(null);
+            choices.addAll(CudaBackend.CeRows.ALL);
+            for (boolean bf16 : new boolean[] {true, false}) {
+                for (CudaBackend.CeRows c : choices) {
+                    gpu.useCrossEntropy(c);
+                    // fp32 dLogits into their own buffer (the step writes them over the logits; the same bytes) so
+                    // every call sees the same random logits
+                    Tensor d = bf16 ? dBf16 : dF32;
+                    double ms = time(() -> gpu.crossEntropyForwardBackward(logits, targets, losses, d, R, V, 1.0 / R));
+                    rows.add(new Row("crossEntropy fwd+bwd " + (c == null ? "old" : c.label()),
+                            "rows=" + R + " V=" + V + (bf16 ? " bf16 dL" : " f32 dL"), ms,
+                            gbs((4.0 + (bf16 ? 2 : 4)) * R * V, ms)));
+                }
+            }
+        } finally {
+            gpu.useCrossEntropy(before);
+            freeAll();
+        }
         return rows;
     }
 

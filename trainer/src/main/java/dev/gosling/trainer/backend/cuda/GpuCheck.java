@@ -20,8 +20,9 @@ import java.util.Locale;
  *
  * <pre>
  *   java -cp 'lib/*' dev.gosling.trainer.backend.cuda.GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc]
- *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N] [--wkv7]
+ *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N] [--wkv7] [--ce]
  * </pre>
+ * {@code --ce}: likewise only the cross-entropy checks (every one-read kernel variant) and timings.
  * {@code --wkv7}: of the op checks (and their NVRTC pass) and the per-op timings only WKV7's, every kernel variant;
  * the training check and benchmark still run unless turned off. {@code --wkv7-profile}: every WKV7 kernel once, for
  * a profiler, and nothing else. The system property {@code gosling.wkv7=v4} (JAVA_TOOL_OPTIONS) makes the old WKV7
@@ -43,6 +44,7 @@ public final class GpuCheck {
         boolean trainCheck = true;
         boolean trainBench = true;
         boolean wkv7Only = false;
+        boolean ceOnly = false;
         int trainSteps = 5;
         List<dev.gosling.trainer.train.TrainBenchmark.Case> trainCases = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
@@ -56,6 +58,7 @@ public final class GpuCheck {
                 case "--train-case" -> trainCases.add(dev.gosling.trainer.train.TrainBenchmark.parse(argv[++i]));
                 case "--train-steps" -> trainSteps = Integer.parseInt(argv[++i]);
                 case "--wkv7" -> wkv7Only = true;
+                case "--ce" -> ceOnly = true;
                 case "--wkv7-profile" -> {
                     // every WKV7 kernel once, for a profiler (ncu); nothing else
                     try (CudaBackend gpu = new CudaBackend(0, false)) {
@@ -66,7 +69,7 @@ public final class GpuCheck {
                 default -> {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
                             + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"
-                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--wkv7]");
+                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--wkv7] [--ce]");
                     System.exit(2);
                 }
             }
@@ -89,12 +92,13 @@ public final class GpuCheck {
             long t0 = System.nanoTime();
             if (ops) {
                 allPassed = checks("fp32", gpu, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(false, 1)
-                        : GpuOpChecks.all(false), o, tsv);
+                        : ceOnly ? GpuOpChecks.crossEntropyChecks() : GpuOpChecks.all(false), o, tsv);
                 o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
             }
             if (!wkv7Only) {
                 gpu.setGemmPrecision(CudaBackend.GemmPrecision.BF16);
-                allPassed &= checks("bf16-gemm", gpu, cpu, GpuOpChecks.gemms(), o, tsv);
+                allPassed &= checks("bf16-gemm", gpu, cpu, ceOnly ? List.of(GpuOpChecks.crossEntropyBf16(37, 1000, 1))
+                        : GpuOpChecks.gemms(), o, tsv);
                 gpu.setGemmPrecision(CudaBackend.GemmPrecision.FP32);
             }
             if (trainCheck) {
@@ -107,7 +111,7 @@ public final class GpuCheck {
                 try (CudaBackend viaNvrtc = new CudaBackend(0, true)) {
                     long t1 = System.nanoTime();
                     allPassed &= checks("nvrtc", viaNvrtc, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(true, 1)
-                            : GpuOpChecks.all(true), o, tsv);
+                            : ceOnly ? GpuOpChecks.crossEntropyRowsChecks(false) : GpuOpChecks.all(true), o, tsv);
                     o.printf("NVRTC modules: %s; %.1f s%n", viaNvrtc.kernelOrigins(), (System.nanoTime() - t1) / 1e9);
                 } catch (RuntimeException e) {
                     o.println("NVRTC pass FAILED: " + GpuOpChecks.oneLine(e));
@@ -126,7 +130,7 @@ public final class GpuCheck {
                 o.println("per-op timings (fp32, CUDA events, median of 7 batches):");
                 o.printf("%-26s %-28s %10s  %s%n", "op", "size", "ms", "rate");
                 GpuBench timings = new GpuBench(gpu);
-                for (GpuBench.Row r : wkv7Only ? timings.runWkv7() : timings.run()) {
+                for (GpuBench.Row r : wkv7Only ? timings.runWkv7() : ceOnly ? timings.runCrossEntropy() : timings.run()) {
                     o.printf(Locale.ROOT, "%-26s %-28s %10.3f  %s%n", r.op(), r.size(), r.ms(), r.rate());
                     btsv.add(r.op() + "\t" + r.size() + "\t" + r.ms() + "\t" + r.rate());
                 }

@@ -523,6 +523,7 @@ public final class GpuOpChecks {
                     double[] eye = identity(vocab);
                     Tensor lossG = g.poisoned(rows);
                     Tensor dG = g.keep(gpu.allocate(DType.BF16, rows, vocab));
+                    gpu.poisonBytes(dG);
                     gpu.crossEntropyForwardBackward(g.tensor(logits), g.ids(targets), lossG, dG, rows, vocab, 1.0 / rows);
                     Tensor lossC = c.poisoned(rows);
                     Tensor dC = c.poisoned((long) rows * vocab);
@@ -659,6 +660,8 @@ public final class GpuOpChecks {
             c.add(crossEntropy(d[0], d[1], true, s++));
             c.add(crossEntropy(d[0], d[1], true, true, s++));
         }
+        c.addAll(quick ? List.of(crossEntropyRows(CudaBackend.CeRows.DEFAULT, 139, 4096, CeMode.F32, s++))
+                : crossEntropyRowsChecks(false));
         c.add(optimizer(quick ? 10_001 : 1_000_003, s++));
         c.add(badIds());
         return c;
@@ -666,6 +669,23 @@ public final class GpuOpChecks {
 
     private static String over(boolean overwrite) {
         return overwrite ? " overwriting" : "";
+    }
+
+    /**
+     * The cross-entropy checks alone (GpuCheck --ce): those of {@link #all} (the kernel in use) and every one-read
+     * variant's ({@link #crossEntropyRowsChecks}).
+     */
+    public static List<Check> crossEntropyChecks() {
+        List<Check> c = new ArrayList<>();
+        long s = 9001;
+        for (int[] d : new int[][] {{7, 1000}, {64, 65536}}) {
+            c.add(crossEntropy(d[0], d[1], false, s++));
+            c.add(crossEntropy(d[0], d[1], true, s++));
+            c.add(crossEntropy(d[0], d[1], true, true, s++));
+        }
+        c.addAll(crossEntropyRowsChecks(true));
+        c.add(badIds());
+        return c;
     }
 
     static Check embedding(int rows, int vocab, int C, long seed) {
@@ -1324,6 +1344,243 @@ public final class GpuOpChecks {
                         b.crossEntropyBackward(x, t, dx, rows, vocab, scale);
                     }
                     return new double[][] {d.read(losses), d.read(dx)};
+                }
+            }
+        };
+    }
+
+    /**
+     * The one-read cross-entropy kernels ({@code cross_entropy_rows_*}, {@link CudaBackend.CeRows}) and the dispatch
+     * around them. {@code all}: every compiled variant at V = 65536 in every mode, then the default at the other
+     * shapes; otherwise only the default's cases. Rows past the SM count make blocks loop over rows (the next row's
+     * loads overlap the last one's stores).
+     */
+    public static List<Check> crossEntropyRowsChecks(boolean all) {
+        List<Check> c = new ArrayList<>();
+        long s = 7001;
+        if (all) {
+            for (CudaBackend.CeRows v : CudaBackend.CeRows.ALL) {
+                c.add(crossEntropyRows(v, 200, 65536, CeMode.F32, s++));
+                c.add(crossEntropyRows(v, 133, 65532, CeMode.ALIASED, s++));
+                c.add(crossEntropyRows(v, 200, 65536, CeMode.BF16, s++));
+                c.add(crossEntropyRows(v, 201, 50000, CeMode.BF16, s++));
+            }
+        }
+        CudaBackend.CeRows d = CudaBackend.CeRows.DEFAULT;
+        c.add(crossEntropyRows(d, 300, 65536, CeMode.ALIASED, s++));
+        c.add(crossEntropyRows(d, 300, 65536, CeMode.BACKWARD, s++));
+        c.add(crossEntropyRows(d, 2048, 65536, CeMode.BF16, s++));
+        c.add(crossEntropyRows(d, 139, 4096, CeMode.F32, s++));
+        c.add(crossEntropyRows(d, 37, 1000, CeMode.BF16, s++));
+        // not a multiple of 4, over the capacity: the two-pass kernel
+        c.add(crossEntropyRows(d, 150, 65537, CeMode.F32, s++));
+        c.add(crossEntropyRows(d, 150, 65540, CeMode.BF16, s++));
+        c.add(crossEntropyRows(d, 37, 999, CeMode.ALIASED, s++));
+        c.add(crossEntropyBadTarget(d, 300, 65536, false, s++));
+        c.add(crossEntropyBadTarget(d, 300, 65536, true, s++));
+        c.add(crossEntropyBadTarget(d, 150, 65537, false, s++));
+        return c;
+    }
+
+    /** F32: fused into a poisoned fp32 dLogits; ALIASED: over the logits; BF16: fused into bf16; BACKWARD: no losses. */
+    enum CeMode { F32, ALIASED, BF16, BACKWARD }
+
+    /** Random logits with ties for the maximum planted in two rows of three, at random and at structured positions. */
+    private static double[] ceLogits(SplittableRandom rng, int rows, int vocab) {
+        double[] logits = toFloat(gaussian(rng, rows * vocab, 3.0));
+        for (int r = 0; r < rows; r++) {
+            if (r % 3 == 2) {
+                continue;
+            }
+            double max = Double.NEGATIVE_INFINITY;
+            for (int v = 0; v < vocab; v++) {
+                max = Math.max(max, logits[r * vocab + v]);
+            }
+            int p = rng.nextInt(vocab);
+            int[] at = r % 3 == 0
+                    // same float4, neighbour thread, same thread's next chunk (1024/512/256 threads), the far end
+                    ? new int[] {p, p ^ 1, p + 4, p + 4096, p + 2048, p + 1024, vocab - 1}
+                    // a lower index in a higher thread: thread 3's second chunk and thread 10's first (1024 threads)
+                    : new int[] {rng.nextInt(vocab), rng.nextInt(vocab), 4 * 1024 + 12, 40, 4 * 512 + 12, 4 * 256 + 12};
+            for (int v : at) {
+                if (v >= 0 && v < vocab) {
+                    logits[r * vocab + v] = max;
+                }
+            }
+        }
+        return logits;
+    }
+
+    static Check crossEntropyRows(CudaBackend.CeRows variant, int rows, int vocab, CeMode mode, long seed) {
+        String size = "rows=" + rows + " V=" + vocab + " " + mode.name().toLowerCase() + " " + variant.label();
+        return new Check() {
+            public String name() {
+                return "crossEntropy rows " + size;
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                CudaBackend.CeRows before = gpu.crossEntropyChoice();
+                String label = size + (gpu.crossEntropyAvailable(variant) ? "" : " (unavailable: two-pass)");
+                try (Dev g = new Dev(gpu, DType.F32); Dev c = new Dev(cpu, DType.F64)) {
+                    gpu.useCrossEntropy(variant);
+                    SplittableRandom rng = new SplittableRandom(seed);
+                    double[] logits = ceLogits(rng, rows, vocab);
+                    int[] targets = rng.ints(rows, 0, vocab).toArray();
+                    double scale = 1.0 / rows;
+                    Tensor lc = c.tensor(logits);
+                    Tensor tc = c.ids(targets);
+                    Tensor lossC = c.poisoned(rows);
+                    Tensor dC = c.poisoned((long) rows * vocab);
+                    cpu.crossEntropyForward(lc, tc, lossC, rows, vocab);
+                    cpu.crossEntropyBackward(lc, tc, dC, rows, vocab, scale);
+                    double[] refLoss = c.read(lossC);
+                    double[] refD = c.read(dC);
+                    Tensor x = g.tensor(logits);
+                    Tensor t = g.ids(targets);
+                    Tensor loss = g.poisoned(rows);
+                    List<Row> out = new ArrayList<>();
+                    long launches = gpu.crossEntropyRowsLaunches();
+                    if (mode == CeMode.BF16) {
+                        Tensor d = g.keep(gpu.allocate(DType.BF16, rows, vocab));
+                        gpu.poisonBytes(d);
+                        gpu.crossEntropyForwardBackward(x, t, loss, d, rows, vocab, scale);
+                        float[] got = new float[rows * vocab];
+                        gpu.downloadBf16(d, got);
+                        double[] gd = new double[got.length];
+                        double[] refRounded = new double[got.length];
+                        for (int i = 0; i < got.length; i++) {
+                            gd[i] = got[i];
+                            refRounded[i] = dev.gosling.trainer.model.Bf16.round((float) refD[i]);
+                        }
+                        out.add(compare("crossEntropy", label, "losses", g.read(loss), refLoss, FP32_TOLERANCE));
+                        out.add(compare("crossEntropy", label, "dLogits", gd, refD, BF16_TOLERANCE));
+                        // the same gradient rounded: a misplaced L2Wrap term (~1e-3 of the norm) shows here
+                        out.add(compare("crossEntropy", label, "dLogits vs bf16(cpu)", gd, refRounded, 1e-4));
+                    } else {
+                        Tensor d = mode == CeMode.ALIASED ? x : g.poisoned((long) rows * vocab);
+                        if (mode == CeMode.BACKWARD) {
+                            gpu.crossEntropyBackward(x, t, d, rows, vocab, scale);
+                        } else {
+                            gpu.crossEntropyForwardBackward(x, t, loss, d, rows, vocab, scale);
+                            out.add(compare("crossEntropy", label, "losses", g.read(loss), refLoss, FP32_TOLERANCE));
+                        }
+                        out.add(compare("crossEntropy", label, "dLogits", g.read(d), refD, FP32_TOLERANCE));
+                    }
+                    boolean expected = gpu.crossEntropyAvailable(variant) && vocab % 4 == 0 && vocab <= variant.capacity();
+                    boolean used = gpu.crossEntropyRowsLaunches() > launches;
+                    out.add(new Row("crossEntropy", label, "kernel " + (expected ? "one-read" : "two-pass"),
+                            used == expected ? 0 : 1, 0, true, used == expected ? null
+                            : "ran the " + (used ? "one-read" : "two-pass") + " kernel"));
+                    // deterministic: a second run gives the same bits
+                    if (mode == CeMode.F32) {
+                        Tensor d2 = g.poisoned((long) rows * vocab);
+                        Tensor loss2 = g.poisoned(rows);
+                        Tensor d1 = g.poisoned((long) rows * vocab);
+                        gpu.crossEntropyForwardBackward(x, t, loss, d1, rows, vocab, scale);
+                        gpu.crossEntropyForwardBackward(x, t, loss2, d2, rows, vocab, scale);
+                        boolean same = Arrays.equals(g.read(d1), g.read(d2)) && Arrays.equals(g.read(loss), g.read(loss2));
+                        out.add(new Row("crossEntropy", label, "repeat bit-identical", same ? 0 : 1, 0, true, null));
+                    }
+                    return out;
+                } catch (RuntimeException e) {
+                    return List.of(new Row("crossEntropy", label, "-", Double.NaN, FP32_TOLERANCE, false, oneLine(e)));
+                } finally {
+                    gpu.useCrossEntropy(before);
+                }
+            }
+        };
+    }
+
+    /**
+     * A target outside [0, V) in one row (past the first wave of blocks): the error names it, its loss and gradient
+     * row are NaN, every other row is as the CPU's.
+     */
+    static Check crossEntropyBadTarget(CudaBackend.CeRows variant, int rows, int vocab, boolean bf16, long seed) {
+        String size = "rows=" + rows + " V=" + vocab + (bf16 ? " bf16" : " f32") + " " + variant.label();
+        return new Check() {
+            public String name() {
+                return "crossEntropy bad target " + size;
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                CudaBackend.CeRows before = gpu.crossEntropyChoice();
+                // past the first wave of blocks (132 SMs) where there are rows enough
+                int bad = Math.min(157, rows - 1);
+                try (Dev g = new Dev(gpu, DType.F32); Dev c = new Dev(cpu, DType.F64)) {
+                    gpu.useCrossEntropy(variant);
+                    SplittableRandom rng = new SplittableRandom(seed);
+                    double[] logits = ceLogits(rng, rows, vocab);
+                    int[] targets = rng.ints(rows, 0, vocab).toArray();
+                    double scale = 1.0 / rows;
+                    Tensor lc = c.tensor(logits);
+                    Tensor tc = c.ids(targets);
+                    Tensor lossC = c.poisoned(rows);
+                    Tensor dC = c.poisoned((long) rows * vocab);
+                    cpu.crossEntropyForward(lc, tc, lossC, rows, vocab);
+                    cpu.crossEntropyBackward(lc, tc, dC, rows, vocab, scale);
+                    double[] refLoss = c.read(lossC);
+                    double[] refD = c.read(dC);
+                    targets[bad] = vocab;
+                    Tensor x = g.tensor(logits);
+                    Tensor t = g.ids(targets);
+                    Tensor loss = g.poisoned(rows);
+                    Tensor d = bf16 ? g.keep(gpu.allocate(DType.BF16, rows, vocab)) : g.poisoned((long) rows * vocab);
+                    if (bf16) {
+                        gpu.poisonBytes(d);
+                    }
+                    gpu.crossEntropyForwardBackward(x, t, loss, d, rows, vocab, scale);
+                    String what = "target token id " + vocab + " at position " + bad;
+                    String message;
+                    try {
+                        g.read(loss);
+                        message = null;
+                    } catch (GoslingException e) {
+                        message = e.getMessage();
+                    }
+                    double[] gotLoss = g.read(loss);
+                    double[] gotD = new double[rows * vocab];
+                    if (bf16) {
+                        float[] f = new float[rows * vocab];
+                        gpu.downloadBf16(d, f);
+                        for (int i = 0; i < f.length; i++) {
+                            gotD[i] = f[i];
+                        }
+                    } else {
+                        gotD = g.read(d);
+                    }
+                    boolean nanRow = Double.isNaN(gotLoss[bad]);
+                    for (int v = 0; v < vocab; v++) {
+                        nanRow &= Double.isNaN(gotD[bad * vocab + v]);
+                    }
+                    // the other rows against the CPU's
+                    double[] okLoss = new double[rows - 1];
+                    double[] okRefLoss = new double[rows - 1];
+                    double[] okD = new double[(rows - 1) * vocab];
+                    double[] okRefD = new double[(rows - 1) * vocab];
+                    for (int r = 0, o = 0; r < rows; r++) {
+                        if (r == bad) {
+                            continue;
+                        }
+                        okLoss[o] = gotLoss[r];
+                        okRefLoss[o] = refLoss[r];
+                        System.arraycopy(gotD, r * vocab, okD, o * vocab, vocab);
+                        System.arraycopy(refD, r * vocab, okRefD, o * vocab, vocab);
+                        o++;
+                    }
+                    boolean msgOk = message != null && message.startsWith(what) && !message.contains("\n");
+                    List<Row> out = new ArrayList<>();
+                    out.add(new Row("crossEntropy", size, "bad target error", msgOk ? 0 : 1, 0, true,
+                            msgOk ? null : "expected \"" + what + "…\", got " + message));
+                    out.add(new Row("crossEntropy", size, "bad row NaN", nanRow ? 0 : 1, 0, true,
+                            nanRow ? null : "the bad target's loss or gradient row is not all NaN"));
+                    out.add(compare("crossEntropy", size, "other losses", okLoss, okRefLoss, FP32_TOLERANCE));
+                    out.add(compare("crossEntropy", size, "other dLogits", okD, okRefD,
+                            bf16 ? BF16_TOLERANCE : FP32_TOLERANCE));
+                    return out;
+                } catch (RuntimeException e) {
+                    return List.of(new Row("crossEntropy", size, "-", Double.NaN, 0, false, oneLine(e)));
+                } finally {
+                    gpu.useCrossEntropy(before);
                 }
             }
         };
