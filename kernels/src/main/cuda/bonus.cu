@@ -3,13 +3,13 @@
 
 // The time mix's output chain in one pass (one warp per (row, head), two channels a lane, as bonus_forward):
 // ln_x = GroupNorm(y) (biased variance over the head's 64 channels, eps), plus the bonus, written to lnx (the gate's
-// backward reads it); gated = ln_x⊙g, fp32 or (gatedBf16) bf16 for the output projection's GEMMs. mean and rstd per
-// (row, head). grid: ⌈rows·H / 8⌉ blocks of 256 threads.
-template <typename G>
+// backward reads it); gated = ln_x⊙g, fp32 or (G) bf16 for the output projection's GEMMs; g fp32 or (TG) bf16. mean
+// and rstd per (row, head). grid: ⌈rows·H / 8⌉ blocks of 256 threads.
+template <typename G, typename TG>
 __device__ __forceinline__ void lnx_bonus_gate(const float* __restrict__ y, const float* __restrict__ lnW,
                                                const float* __restrict__ lnB, const float* __restrict__ r,
                                                const float* __restrict__ k, const float* __restrict__ v,
-                                               const float* __restrict__ rK, const float* __restrict__ g,
+                                               const float* __restrict__ rK, const TG* __restrict__ g,
                                                float* __restrict__ lnx, G* __restrict__ gated,
                                                float* __restrict__ mean, float* __restrict__ rstd, i64 units, int C,
                                                float eps) {
@@ -34,11 +34,11 @@ __device__ __forceinline__ void lnx_bonus_gate(const float* __restrict__ y, cons
     lnx[i0] = l0;
     lnx[i1] = l1;
     if constexpr (sizeof(G) == 2) {
-        gated[i0] = bf16_rn(l0 * g[i0]);
-        gated[i1] = bf16_rn(l1 * g[i1]);
+        gated[i0] = bf16_rn(l0 * ld(g, i0));
+        gated[i1] = bf16_rn(l1 * ld(g, i1));
     } else {
-        gated[i0] = l0 * g[i0];
-        gated[i1] = l1 * g[i1];
+        gated[i0] = l0 * ld(g, i0);
+        gated[i1] = l1 * ld(g, i1);
     }
 }
 
@@ -49,7 +49,7 @@ extern "C" __global__ void lnx_bonus_gate_forward(const float* __restrict__ y, c
                                                   float* __restrict__ lnx, float* __restrict__ gated,
                                                   float* __restrict__ mean, float* __restrict__ rstd, i64 units,
                                                   int C, float eps) {
-    lnx_bonus_gate<float>(y, lnW, lnB, r, k, v, rK, g, lnx, gated, mean, rstd, units, C, eps);
+    lnx_bonus_gate<float, float>(y, lnW, lnB, r, k, v, rK, g, lnx, gated, mean, rstd, units, C, eps);
 }
 
 extern "C" __global__ void lnx_bonus_gate_forward_bf16(const float* __restrict__ y, const float* __restrict__ lnW,
@@ -59,7 +59,18 @@ extern "C" __global__ void lnx_bonus_gate_forward_bf16(const float* __restrict__
                                                        float* __restrict__ lnx, unsigned short* __restrict__ gated,
                                                        float* __restrict__ mean, float* __restrict__ rstd, i64 units,
                                                        int C, float eps) {
-    lnx_bonus_gate<unsigned short>(y, lnW, lnB, r, k, v, rK, g, lnx, gated, mean, rstd, units, C, eps);
+    lnx_bonus_gate<unsigned short, float>(y, lnW, lnB, r, k, v, rK, g, lnx, gated, mean, rstd, units, C, eps);
+}
+
+// g in bf16 too (the gate projection kept in bf16).
+extern "C" __global__ void lnx_bonus_gate_forward_bf16g(const float* __restrict__ y, const float* __restrict__ lnW,
+                                                        const float* __restrict__ lnB, const float* __restrict__ r,
+                                                        const float* __restrict__ k, const float* __restrict__ v,
+                                                        const float* __restrict__ rK,
+                                                        const unsigned short* __restrict__ g, float* __restrict__ lnx,
+                                                        unsigned short* __restrict__ gated, float* __restrict__ mean,
+                                                        float* __restrict__ rstd, i64 units, int C, float eps) {
+    lnx_bonus_gate<unsigned short, unsigned short>(y, lnW, lnB, r, k, v, rK, g, lnx, gated, mean, rstd, units, C, eps);
 }
 
 // out may alias x. grid: ⌈rows·H / 8⌉ blocks of 256 threads.
@@ -127,9 +138,11 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
 // The backward of lnx_bonus_gate_forward in one pass, everything written (not added to): with dL = dGated⊙g (the
 // gradient of ln_x with the bonus), dG = dGated⊙lnx; the bonus's dv, dr, dk as bonus_backward; dy = GroupNorm's
 // backward of dL (norm_backward_x). Column partials over the slice's rows: Σ ds·r⊙k (dRK), Σ dL⊙x̂ (dWeight), Σ dL
-// (dBias). grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
-extern "C" __global__ void lnx_bonus_gate_backward(
-    const float* __restrict__ dGated, const float* __restrict__ lnx, const float* __restrict__ g,
+// (dBias). g fp32 or (TG, the _bf16 entry point) bf16. grid (H, slices), block 32: one warp walks its head through the
+// slice's rows in order.
+template <typename TG>
+__device__ __forceinline__ void lnx_bonus_gate_bwd(
+    const float* __restrict__ dGated, const float* __restrict__ lnx, const TG* __restrict__ g,
     const float* __restrict__ y, const float* __restrict__ lnW, const float* __restrict__ mean,
     const float* __restrict__ rstd, const float* __restrict__ r, const float* __restrict__ k,
     const float* __restrict__ v, const float* __restrict__ rK, float* __restrict__ dG, float* __restrict__ dr,
@@ -151,7 +164,7 @@ extern "C" __global__ void lnx_bonus_gate_backward(
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             i64 i = base + lane + 32 * h;
-            float dgt = dGated[i], gi = g[i];
+            float dgt = dGated[i], gi = ld(g, i);
             dG[i] = dgt * lnx[i];
             dL[h] = dgt * gi;
             ri[h] = r[i];
@@ -186,3 +199,14 @@ extern "C" __global__ void lnx_bonus_gate_backward(
         partialB[c] = accB[h];
     }
 }
+
+#define LNX_BONUS_GATE_BWD(suffix, TG)                                                                               \
+    extern "C" __global__ void lnx_bonus_gate_backward##suffix(                                                      \
+        const float* dGated, const float* lnx, const TG* g, const float* y, const float* lnW, const float* mean,      \
+        const float* rstd, const float* r, const float* k, const float* v, const float* rK, float* dG, float* dr,    \
+        float* dk, float* dv, float* dy, float* partialRK, float* partialW, float* partialB, int rows, int C) {       \
+        lnx_bonus_gate_bwd<TG>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK,       \
+                               partialW, partialB, rows, C);                                                         \
+    }
+LNX_BONUS_GATE_BWD(, float)
+LNX_BONUS_GATE_BWD(_bf16, unsigned short)

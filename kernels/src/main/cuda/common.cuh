@@ -58,3 +58,8 @@ __device__ __forceinline__ unsigned short bf16_rn(float f) {
 
 // bf16 bits → fp32 (exact).
 __device__ __forceinline__ float bf16_f32(unsigned short h) { return __uint_as_float((unsigned int)h << 16); }
+
+// Element i of an fp32 or a bf16 tensor, as fp32: kernels templated over the storage of saved activations (the
+// projections a model keeps in bf16 under bf16 GEMMs: k, v, α, the v gate, g).
+__device__ __forceinline__ float ld(const float* p, i64 i) { return p[i]; }
+__device__ __forceinline__ float ld(const unsigned short* p, i64 i) { return bf16_f32(p[i]); }

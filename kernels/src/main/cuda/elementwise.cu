@@ -40,29 +40,44 @@ extern "C" __global__ void gate_backward(const float* __restrict__ dOut, const f
     }
 }
 
-// out = v + (vFirst − v)⊙gate.
-extern "C" __global__ void value_residual_forward(const float* __restrict__ v, const float* __restrict__ vFirst,
-                                                  const float* __restrict__ gate, float* __restrict__ out, i64 n) {
+// out = v + (vFirst − v)⊙gate; v and gate fp32 or (the _bf16 entry points) bf16, T.
+template <typename T>
+__device__ __forceinline__ void value_residual_fwd(const T* __restrict__ v, const float* __restrict__ vFirst,
+                                                   const T* __restrict__ gate, float* __restrict__ out, i64 n) {
     GRID_STRIDE(i, n) {
-        float vi = v[i];
-        out[i] = vi + (vFirst[i] - vi) * gate[i];
+        float vi = ld(v, i);
+        out[i] = vi + (vFirst[i] - vi) * ld(gate, i);
     }
 }
 
 // dv += dOut⊙(1 − gate); dvFirst += dOut⊙gate; dGate += dOut⊙(vFirst − v). accumulate 0: dv and dGate are written,
 // not read (dvFirst, which gathers every layer's share, always accumulates).
-extern "C" __global__ void value_residual_backward(const float* __restrict__ dOut, const float* __restrict__ v,
-                                                   const float* __restrict__ vFirst, const float* __restrict__ gate,
+template <typename T>
+__device__ __forceinline__ void value_residual_bwd(const float* __restrict__ dOut, const T* __restrict__ v,
+                                                   const float* __restrict__ vFirst, const T* __restrict__ gate,
                                                    float* __restrict__ dv, float* __restrict__ dvFirst,
                                                    float* __restrict__ dGate, i64 n, int accumulate) {
     GRID_STRIDE(i, n) {
-        float g = dOut[i], s = gate[i];
-        float a = g * (1.0f - s), b = g * (vFirst[i] - v[i]);
+        float g = dOut[i], s = ld(gate, i);
+        float a = g * (1.0f - s), b = g * (vFirst[i] - ld(v, i));
         dv[i] = accumulate ? dv[i] + a : a;
         dvFirst[i] += g * s;
         dGate[i] = accumulate ? dGate[i] + b : b;
     }
 }
+
+#define VALUE_RESIDUAL(suffix, T)                                                                                    \
+    extern "C" __global__ void value_residual_forward##suffix(const T* v, const float* vFirst, const T* gate,        \
+                                                              float* out, i64 n) {                                   \
+        value_residual_fwd<T>(v, vFirst, gate, out, n);                                                             \
+    }                                                                                                                \
+    extern "C" __global__ void value_residual_backward##suffix(const float* dOut, const T* v, const float* vFirst,   \
+                                                               const T* gate, float* dv, float* dvFirst,            \
+                                                               float* dGate, i64 n, int accumulate) {               \
+        value_residual_bwd<T>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);                             \
+    }
+VALUE_RESIDUAL(, float)
+VALUE_RESIDUAL(_bf16, unsigned short)
 
 // out = relu(x)² (out may alias x).
 extern "C" __global__ void relu_squared_forward(const float* x, float* out, i64 n) {

@@ -4,18 +4,19 @@
 
 #define L2_EPS 1e-12f
 
-// grid: ⌈rows·H / 8⌉ blocks of 256 threads.
-extern "C" __global__ void key_prepare_forward(const float* __restrict__ k, const float* __restrict__ alpha,
-                                               const float* __restrict__ kK, const float* __restrict__ kA,
-                                               float* __restrict__ kTilde, float* __restrict__ a,
-                                               float* __restrict__ b, i64 units, int C) {
+// k and α fp32 or (the _bf16 entry points) bf16, T. grid: ⌈rows·H / 8⌉ blocks of 256 threads.
+template <typename T>
+__device__ __forceinline__ void key_prepare_fwd(const T* __restrict__ k, const T* __restrict__ alpha,
+                                                const float* __restrict__ kK, const float* __restrict__ kA,
+                                                float* __restrict__ kTilde, float* __restrict__ a,
+                                                float* __restrict__ b, i64 units, int C) {
     int lane = threadIdx.x & 31;
     i64 unit = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     if (unit >= units) return;
     int heads = C / GOSLING_HEAD;
     i64 base = unit * GOSLING_HEAD;
     int channel0 = (int)(unit % heads) * GOSLING_HEAD;
-    float k0 = k[base + lane], k1 = k[base + lane + 32];
+    float k0 = ld(k, base + lane), k1 = ld(k, base + lane + 32);
     float kk0 = kK[channel0 + lane], kk1 = kK[channel0 + lane + 32];
     float q0 = k0 * kk0, q1 = k1 * kk1;
     float norm = sqrtf(warp_sum(q0 * q0 + q1 * q1));
@@ -24,7 +25,7 @@ extern "C" __global__ void key_prepare_forward(const float* __restrict__ k, cons
     for (int h = 0; h < 2; h++) {
         int i = lane + 32 * h;
         float ki = h ? k1 : k0;
-        float al = alpha[base + i];
+        float al = ld(alpha, base + i);
         float kappaHat = (h ? q1 : q0) * inv;
         kTilde[base + i] = ki * (1.0f + (al - 1.0f) * kA[channel0 + i]);
         a[base + i] = -kappaHat;
@@ -36,9 +37,10 @@ extern "C" __global__ void key_prepare_forward(const float* __restrict__ k, cons
 // dα += dB⊙κ̂ + dK̃⊙k⊙k_a; and the parameter partials Σ dκ⊙k (k_k) and Σ dK̃⊙k⊙(α−1) (k_a) over the slice's rows.
 // accumulate 0: dk and dα are written, not read. grid (H, slices), block 32: one warp walks its head through the
 // slice's rows in order.
-extern "C" __global__ void key_prepare_backward(const float* __restrict__ dKTilde, const float* __restrict__ dA,
-                                                const float* __restrict__ dB, const float* __restrict__ k,
-                                                const float* __restrict__ alpha, const float* __restrict__ kK,
+template <typename T>
+__device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTilde, const float* __restrict__ dA,
+                                                const float* __restrict__ dB, const T* __restrict__ k,
+                                                const T* __restrict__ alpha, const float* __restrict__ kK,
                                                 const float* __restrict__ kA, float* __restrict__ dk,
                                                 float* __restrict__ dAlpha, float* __restrict__ partialKK,
                                                 float* __restrict__ partialKA, int rows, int C, int accumulate) {
@@ -56,8 +58,8 @@ extern "C" __global__ void key_prepare_backward(const float* __restrict__ dKTild
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             i64 i = base + lane + 32 * h;
-            kv[h] = k[i];
-            al[h] = alpha[i];
+            kv[h] = ld(k, i);
+            al[h] = ld(alpha, i);
             q[h] = kv[h] * kk[h];
             dq[h] = -dA[i] + dB[i] * al[h];
         }
@@ -86,3 +88,18 @@ extern "C" __global__ void key_prepare_backward(const float* __restrict__ dKTild
         partialKA[(i64)slice * C + channel0 + lane + 32 * h] = sKA[h];
     }
 }
+
+#define KEY_PREPARE(suffix, T)                                                                                       \
+    extern "C" __global__ void key_prepare_forward##suffix(const T* k, const T* alpha, const float* kK,              \
+                                                           const float* kA, float* kTilde, float* a, float* b,       \
+                                                           i64 units, int C) {                                       \
+        key_prepare_fwd<T>(k, alpha, kK, kA, kTilde, a, b, units, C);                                                \
+    }                                                                                                                \
+    extern "C" __global__ void key_prepare_backward##suffix(                                                         \
+        const float* dKTilde, const float* dA, const float* dB, const T* k, const T* alpha, const float* kK,         \
+        const float* kA, float* dk, float* dAlpha, float* partialKK, float* partialKA, int rows, int C,              \
+        int accumulate) {                                                                                            \
+        key_prepare_bwd<T>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows, C, accumulate);\
+    }
+KEY_PREPARE(, float)
+KEY_PREPARE(_bf16, unsigned short)

@@ -25,3 +25,23 @@ extern "C" __global__ void activation_backward(const float* dy, const float* __r
         dz[i] = dy[i] * slope;
     }
 }
+
+// y = bf16(act(z + bias)) from the fp32 GEMM output z: a LoRA output kept in bf16 (α, the v gate).
+extern "C" __global__ void bias_activate_bf16(const float* __restrict__ z, const float* __restrict__ bias, int act,
+                                              unsigned short* __restrict__ y, i64 n, int cols) {
+    GRID_STRIDE(i, n) {
+        float zi = z[i];
+        if (bias) zi += bias[i % cols];
+        y[i] = bf16_rn(activate(act, zi));
+    }
+}
+
+// activation_backward with y in bf16.
+extern "C" __global__ void activation_backward_bf16y(const float* dy, const unsigned short* __restrict__ y, int act,
+                                                     float* dz, i64 n) {
+    GRID_STRIDE(i, n) {
+        float yi = bf16_f32(y[i]);
+        float slope = act == 1 ? 1.0f - yi * yi : act == 2 ? yi * (1.0f - yi) : 1.0f;
+        dz[i] = dy[i] * slope;
+    }
+}

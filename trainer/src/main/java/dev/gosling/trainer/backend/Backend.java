@@ -191,6 +191,16 @@ public interface Backend extends AutoCloseable {
         return computeDtype;
     }
 
+    /**
+     * The dtype a model may keep the saved projections k, v (after the first layer), α, the v gate and g in — read
+     * by key preparation, the value residual, the fused ln_x/bonus/gate and the LoRA backward, written by linear and
+     * LoRA forward: {@code computeDtype} by default; BF16 on the CUDA backend under bf16 GEMMs (those ops then read
+     * and write bf16 there).
+     */
+    default DType savedActivationDtype(DType computeDtype) {
+        return computeDtype;
+    }
+
     /** Ends {@link #holdGemmOperand}. */
     default void releaseGemmOperand() {
     }

@@ -59,6 +59,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final Tensor actBuf;
     /** The tensors only GEMMs read, when the backend keeps them in another dtype (bf16); else null (in actBuf). */
     private final DType gemmInputDtype;
+    /** Whether the saved projections k, v, α, v gate and g live in the gemmInputDtype buffer (bf16) too. */
+    private final boolean narrowSaved;
     private final Tensor gemmInputBuf;
     private final long gemmInputElements;
     private final Tensor idBuf;
@@ -132,6 +134,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.gradientElements = blockGradientSlots ? nonBlock + 2 * slot : nParams;
         DType gemmInputs = backend.gemmInputDtype(dtype);
         this.gemmInputDtype = gemmInputs == dtype ? null : gemmInputs;
+        // the saved projections go to the same narrow buffer when the backend keeps them in the same dtype
+        this.narrowSaved = gemmInputDtype != null && backend.savedActivationDtype(dtype) == gemmInputDtype;
         Arena measure = new Arena(null, null);
         Arena measureGemmInputs = new Arena(null, null);
         new Acts(measure, gemmInputDtype == null ? null : measureGemmInputs, maxBatchSize);
@@ -808,22 +812,23 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor y, meanX, rstdX, hMid;
         final Tensor mean2, rstd2;
 
-        LayerActs(Arena arena, int B) {
+        /** {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so). */
+        LayerActs(Arena arena, Arena narrow, int B) {
             int N = B * T;
             x1 = arena.take(N, C);
             mean1 = arena.take(N);
             rstd1 = arena.take(N);
             r = arena.take(N, C);
-            k = arena.take(N, C);
-            vRaw = arena.take(N, C);
+            k = narrow.take(N, C);
+            vRaw = narrow.take(N, C);
             wHidden = arena.take(N, lora.decay());
             wRaw = arena.take(N, C);
             aHidden = arena.take(N, lora.aaa());
-            alpha = arena.take(N, C);
+            alpha = narrow.take(N, C);
             vHidden = arena.take(N, lora.mv());
-            vGate = arena.take(N, C);
+            vGate = narrow.take(N, C);
             gHidden = arena.take(N, lora.gate());
-            g = arena.take(N, C);
+            g = narrow.take(N, C);
             wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H)));
             y = arena.take(N, C);
             meanX = arena.take(N, H);
@@ -947,7 +952,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             vFirst = arena.take(N, C);
             layers = new LayerActs[gradCheckpoint ? 1 : nLayer];
             for (int l = 0; l < layers.length; l++) {
-                layers[l] = new LayerActs(arena, B);
+                layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, B);
             }
             re = new Recomputed(arena, gemmInputs, N);
             branch = arena.take(N, C);

@@ -141,6 +141,9 @@ public final class CudaBackend implements Backend {
     /** Column-reduction partial sums, grown as needed. */
     private long partials;
     private long partialsBytes;
+    /** {@link #loraScratch}. */
+    private long loraScratch;
+    private long loraScratchBytes;
     /**
      * Scratch for the bf16 copies of GEMM operands under {@link GemmPrecision#BF16}, grown as needed: A and B of the
      * GEMM at hand, and an operand shared by two GEMMs of one op (dOut in linearBackward), cast once.
@@ -167,7 +170,9 @@ public final class CudaBackend implements Backend {
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
             sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
-            reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd;
+            reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
+            lnxBonusGateFwdBf16G, lnxBonusGateBwdBf16, valueResidualFwdBf16, valueResidualBwdBf16, keyPrepareFwdBf16,
+            keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -273,6 +278,14 @@ public final class CudaBackend implements Backend {
         lnxBonusGateFwd = loader.kernel("bonus", "lnx_bonus_gate_forward");
         lnxBonusGateFwdBf16 = loader.kernel("bonus", "lnx_bonus_gate_forward_bf16");
         lnxBonusGateBwd = loader.kernel("bonus", "lnx_bonus_gate_backward");
+        lnxBonusGateFwdBf16G = loader.kernel("bonus", "lnx_bonus_gate_forward_bf16g");
+        lnxBonusGateBwdBf16 = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16");
+        valueResidualFwdBf16 = loader.kernel("elementwise", "value_residual_forward_bf16");
+        valueResidualBwdBf16 = loader.kernel("elementwise", "value_residual_backward_bf16");
+        keyPrepareFwdBf16 = loader.kernel("key_prepare", "key_prepare_forward_bf16");
+        keyPrepareBwdBf16 = loader.kernel("key_prepare", "key_prepare_backward_bf16");
+        biasActivateBf16 = loader.kernel("lora", "bias_activate_bf16");
+        activationBwdBf16Y = loader.kernel("lora", "activation_backward_bf16y");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
         for (Kernel k : new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_64_2_4"),
@@ -911,6 +924,25 @@ public final class CudaBackend implements Backend {
         return castsOperands() ? DType.BF16 : computeDtype;
     }
 
+    /** BF16 under bf16 GEMMs, as {@link #gemmInputDtype}: the saved projections k, v, α, the v gate and g too. */
+    @Override
+    public DType savedActivationDtype(DType computeDtype) {
+        return gemmInputDtype(computeDtype);
+    }
+
+    /** dst = bf16(src), round to nearest even (the checks make bf16 inputs with it). */
+    void roundToBf16(Tensor src, Tensor dst) {
+        bind();
+        CudaTensor s = f32(src, "roundToBf16", "src", own(src, "roundToBf16", "src").numel);
+        CudaTensor d = own(dst, "roundToBf16", "dst");
+        if (d.dtype != DType.BF16 || d.numel != s.numel) {
+            throw new IllegalArgumentException("roundToBf16: dst " + d + " is not BF16 of " + s.numel + " elements");
+        }
+        if (s.numel > 0) {
+            launch1d(castBf16, (s.numel + 3) / 4, args.reset().ptr(s.address).ptr(d.address).i64(s.numel));
+        }
+    }
+
     /** Sets how every later GEMM computes (see {@link GemmPrecision}); FP32 until set. */
     public void setGemmPrecision(GemmPrecision precision) {
         this.gemmPrecision = precision;
@@ -1090,14 +1122,37 @@ public final class CudaBackend implements Backend {
         long u = f32(up, op, "up", (long) rank * outDim).address;
         long bs = optional(bias, op, "bias", outDim);
         long h = f32(hidden, op, "hidden", (long) rows * rank).address;
-        long o = f32(out, op, "out", (long) rows * outDim).address;
+        CudaTensor ot = gemmInput(out, op, "out", (long) rows * outDim); // bf16: a saved projection kept in bf16
+        long o = ot.address;
         if (rows == 0) {
             return;
         }
         gemm(false, false, rows, rank, in, xt.address, xt.dtype == DType.BF16, in, dn, false, rank, 0f, h, rank);
         activate(h, 0, hiddenAct, (long) rows * rank, rank);
-        gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, o, outDim);
-        activate(o, bs, outAct, (long) rows * outDim, outDim);
+        long n = (long) rows * outDim;
+        if (ot.dtype != DType.BF16) {
+            gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, o, outDim);
+            activate(o, bs, outAct, n, outDim);
+        } else if (bs == 0 && outAct == Activation.NONE) {
+            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, o, true, outDim);
+        } else {
+            // the fp32 product, then bias and activation rounded once into the bf16 out
+            long z = loraScratch(n);
+            gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, z, outDim);
+            launch1d(biasActivateBf16, n, args.reset().ptr(z).ptr(bs).i32(outAct.ordinal()).ptr(o).i64(n).i32(outDim));
+        }
+    }
+
+    /** fp32 scratch of n floats for a LoRA output kept in bf16 before its bias and activation (grows, is reused). */
+    private long loraScratch(long n) {
+        if (loraScratchBytes < 4 * n) {
+            if (loraScratch != 0) {
+                allocator.free(loraScratch);
+            }
+            loraScratch = deviceAlloc(4 * n, "LoRA output scratch");
+            loraScratchBytes = 4 * n;
+        }
+        return loraScratch;
     }
 
     private void activate(long y, long bias, Activation act, long n, int cols) {
@@ -1140,7 +1195,8 @@ public final class CudaBackend implements Backend {
         long u = f32(up, op, "up", (long) rank * outDim).address;
         long bs = optional(bias, op, "bias", outDim);
         long h = f32(hidden, op, "hidden", (long) rows * rank).address;
-        long o = f32(out, op, "out", outN).address;
+        CudaTensor ot = floatLike(out, op, "out", outN);
+        long o = ot.address;
         long dPre = outAct == Activation.NONE ? optional(dPreScratch, op, "dPreScratch", outN)
                 : f32(dPreScratch, op, "dPreScratch", outN).address;
         long dh = f32(dHiddenScratch, op, "dHiddenScratch", (long) rows * rank).address;
@@ -1154,7 +1210,8 @@ public final class CudaBackend implements Backend {
         long pre = d;
         if (outAct != Activation.NONE) {
             pre = dPre;
-            launch1d(activationBwd, outN, args.reset().ptr(d).ptr(o).i32(outAct.ordinal()).ptr(pre).i64(outN));
+            launch1d(ot.dtype == DType.BF16 ? activationBwdBf16Y : activationBwd, outN,
+                    args.reset().ptr(d).ptr(o).i32(outAct.ordinal()).ptr(pre).i64(outN));
         }
         if (bs != 0 && db != 0) {
             int slices = slices(rows);
@@ -1189,10 +1246,11 @@ public final class CudaBackend implements Backend {
         String op = "valueResidualForward";
         bind();
         long n = elementwise(op, rows, C);
-        args.reset().ptr(f32(v, op, "v", n).address).ptr(f32(vFirst, op, "vFirst", n).address)
-                .ptr(f32(gate, op, "gate", n).address).ptr(f32(out, op, "out", n).address).i64(n);
+        boolean bf16 = savedPair(op, v, "v", gate, "gate", n);
+        args.reset().ptr(own(v, op, "v").address).ptr(f32(vFirst, op, "vFirst", n).address)
+                .ptr(own(gate, op, "gate").address).ptr(f32(out, op, "out", n).address).i64(n);
         if (n > 0) {
-            launch1d(valueResidualFwd, n, args);
+            launch1d(bf16 ? valueResidualFwdBf16 : valueResidualFwd, n, args);
         }
     }
 
@@ -1213,12 +1271,13 @@ public final class CudaBackend implements Backend {
                                        Tensor dvFirst, Tensor dGate, int rows, int C, boolean accumulate) {
         bind();
         long n = elementwise(op, rows, C);
-        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(f32(v, op, "v", n).address)
-                .ptr(f32(vFirst, op, "vFirst", n).address).ptr(f32(gate, op, "gate", n).address)
+        boolean bf16 = savedPair(op, v, "v", gate, "gate", n);
+        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(own(v, op, "v").address)
+                .ptr(f32(vFirst, op, "vFirst", n).address).ptr(own(gate, op, "gate").address)
                 .ptr(f32(dv, op, "dv", n).address).ptr(f32(dvFirst, op, "dvFirst", n).address)
                 .ptr(f32(dGate, op, "dGate", n).address).i64(n).i32(accumulate ? 1 : 0);
         if (n > 0) {
-            launch1d(valueResidualBwd, n, args);
+            launch1d(bf16 ? valueResidualBwdBf16 : valueResidualBwd, n, args);
         }
     }
 
@@ -1230,12 +1289,13 @@ public final class CudaBackend implements Backend {
         long n = elementwise(op, rows, C);
         heads(op, C);
         long units = (long) rows * (C / N);
-        args.reset().ptr(f32(k, op, "k", n).address).ptr(f32(alpha, op, "alpha", n).address)
+        boolean bf16 = savedPair(op, k, "k", alpha, "alpha", n);
+        args.reset().ptr(own(k, op, "k").address).ptr(own(alpha, op, "alpha").address)
                 .ptr(f32(kK, op, "kK", C).address).ptr(f32(kA, op, "kA", C).address)
                 .ptr(f32(kTilde, op, "kTilde", n).address).ptr(f32(a, op, "a", n).address)
                 .ptr(f32(b, op, "b", n).address).i64(units).i32(C);
         if (units > 0) {
-            keyPrepareFwd.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+            (bf16 ? keyPrepareFwdBf16 : keyPrepareFwd).launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
         }
     }
 
@@ -1263,8 +1323,9 @@ public final class CudaBackend implements Backend {
         long dkt = f32(dKTilde, op, "dKTilde", n).address;
         long da = f32(dA, op, "dA", n).address;
         long db = f32(dB, op, "dB", n).address;
-        long ks = f32(k, op, "k", n).address;
-        long al = f32(alpha, op, "alpha", n).address;
+        boolean bf16 = savedPair(op, k, "k", alpha, "alpha", n);
+        long ks = own(k, op, "k").address;
+        long al = own(alpha, op, "alpha").address;
         long kk = f32(kK, op, "kK", C).address;
         long ka = f32(kA, op, "kA", C).address;
         long dks = f32(dk, op, "dk", n).address;
@@ -1279,7 +1340,7 @@ public final class CudaBackend implements Backend {
         long partialKA = partialKK + 4L * slices * C;
         args.reset().ptr(dkt).ptr(da).ptr(db).ptr(ks).ptr(al).ptr(kk).ptr(ka).ptr(dks).ptr(dal).ptr(partialKK)
                 .ptr(partialKA).i32(rows).i32(C).i32(accumulate ? 1 : 0);
-        keyPrepareBwd.launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
+        (bf16 ? keyPrepareBwdBf16 : keyPrepareBwd).launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialKK, dkk, slices, C);
         finishColumns(partialKA, dka, slices, C);
     }
@@ -1666,14 +1727,19 @@ public final class CudaBackend implements Backend {
         heads(op, C);
         long units = (long) rows * (C / N);
         CudaTensor gt = floatLike(gated, op, "gated", n);
+        CudaTensor gs = floatLike(g, op, "g", n);
+        if (gs.dtype == DType.BF16 && gt.dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": a bf16 g needs a bf16 gated");
+        }
+        Kernel kernel = gs.dtype == DType.BF16 ? lnxBonusGateFwdBf16G : gt.dtype == DType.BF16 ? lnxBonusGateFwdBf16
+                : lnxBonusGateFwd;
         args.reset().ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
                 .ptr(f32(lnXB, op, "lnXB", C).address).ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address)
-                .ptr(f32(v, op, "v", n).address).ptr(f32(rK, op, "rK", C).address).ptr(f32(g, op, "g", n).address)
+                .ptr(f32(v, op, "v", n).address).ptr(f32(rK, op, "rK", C).address).ptr(gs.address)
                 .ptr(f32(lnx, op, "lnx", n).address).ptr(gt.address).ptr(f32(mean, op, "mean", units).address)
                 .ptr(f32(rstd, op, "rstd", units).address).i64(units).i32(C).f32((float) GROUP_NORM_EPS);
         if (units > 0) {
-            (gt.dtype == DType.BF16 ? lnxBonusGateFwdBf16 : lnxBonusGateFwd)
-                    .launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+            kernel.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
         }
     }
 
@@ -1687,8 +1753,9 @@ public final class CudaBackend implements Backend {
         long n = elementwise(op, rows, C);
         heads(op, C);
         long units = (long) rows * (C / N);
+        CudaTensor gs = floatLike(g, op, "g", n);
         args.reset().ptr(f32(dGated, op, "dGated", n).address).ptr(f32(lnx, op, "lnx", n).address)
-                .ptr(f32(g, op, "g", n).address).ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
+                .ptr(gs.address).ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
                 .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
                 .ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address)
                 .ptr(f32(rK, op, "rK", C).address).ptr(f32(dG, op, "dG", n).address).ptr(f32(dr, op, "dr", n).address)
@@ -1704,7 +1771,7 @@ public final class CudaBackend implements Backend {
         long partialW = partialRK + 4L * slices * C;
         long partialB = partialW + 4L * slices * C;
         args.ptr(partialRK).ptr(partialW).ptr(partialB).i32(rows).i32(C);
-        lnxBonusGateBwd.launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
+        (gs.dtype == DType.BF16 ? lnxBonusGateBwdBf16 : lnxBonusGateBwd).launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialRK, drk, slices, C);
         finishColumns(partialW, dw, slices, C);
         finishColumns(partialB, db, slices, C);
@@ -2065,6 +2132,20 @@ public final class CudaBackend implements Backend {
                     + numel + " × F32 or BF16");
         }
         return c;
+    }
+
+    /**
+     * Two saved activations an op reads together (k and α; v and its gate): both F32, or both BF16 (kept in bf16,
+     * {@link #savedActivationDtype}); true for BF16.
+     */
+    private boolean savedPair(String op, Tensor a, String aName, Tensor b, String bName, long numel) {
+        CudaTensor x = floatLike(a, op, aName, numel);
+        CudaTensor y = floatLike(b, op, bName, numel);
+        if (x.dtype != y.dtype) {
+            throw new IllegalArgumentException(op + ": " + aName + " is " + x.dtype + " but " + bName + " is " + y.dtype
+                    + " (both F32 or both BF16)");
+        }
+        return x.dtype == DType.BF16;
     }
 
     /** A GEMM input x (or linearForward's out): F32, or BF16 when the GEMMs take bf16 operands (then not cast again). */

@@ -5,12 +5,15 @@ import dev.gosling.trainer.backend.Activation;
 import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
+import dev.gosling.trainer.model.Bf16;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.TreeSet;
 
 /**
  * Every CUDA op held against the CPU backend, llm.c style: fresh random inputs (rounded to float, so both backends
@@ -100,9 +103,14 @@ public final class GpuOpChecks {
      */
     abstract static class OpCase implements Check {
         final String op;
-        final String size;
+        String size;
         final double tolerance;
         final long seed;
+        /**
+         * Inputs the GPU gets as BF16 tensors (saved activations kept in bf16): their values are rounded to bf16 for
+         * both backends, so the results still agree to fp32 rounding.
+         */
+        Set<String> bf16Inputs = Set.of();
         private LinkedHashMap<String, double[]> inputs;
 
         OpCase(String op, String size, double tolerance, long seed) {
@@ -117,6 +125,13 @@ public final class GpuOpChecks {
             return op + " " + size;
         }
 
+        /** This case with {@code names} given to the GPU in bf16. */
+        OpCase withBf16(String... names) {
+            bf16Inputs = Set.of(names);
+            size += " bf16 " + String.join(",", new TreeSet<>(bf16Inputs));
+            return this;
+        }
+
         abstract void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in);
 
         abstract List<Tensor> forward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved);
@@ -129,6 +144,12 @@ public final class GpuOpChecks {
                 inputs = new LinkedHashMap<>();
                 makeInputs(new SplittableRandom(seed), inputs);
                 inputs.replaceAll((k, v) -> toFloat(v));
+                for (String k : bf16Inputs) {
+                    double[] v = inputs.get(k);
+                    for (int i = 0; i < v.length; i++) {
+                        v[i] = Bf16.round((float) v[i]);
+                    }
+                }
             }
             return inputs;
         }
@@ -140,6 +161,13 @@ public final class GpuOpChecks {
             try (Dev d = new Dev(backend, dtype)) {
                 Map<String, Tensor> in = new LinkedHashMap<>();
                 inputs().forEach((k, v) -> in.put(k, d.tensor(v)));
+                if (backend instanceof CudaBackend gpu) {
+                    for (String k : bf16Inputs) {
+                        Tensor b = d.keep(gpu.allocate(DType.BF16, Math.toIntExact(in.get(k).numel())));
+                        gpu.roundToBf16(in.get(k), b);
+                        in.put(k, b);
+                    }
+                }
                 Map<String, Tensor> saved = new LinkedHashMap<>();
                 List<Tensor> outs = forward(d, in, saved);
                 List<double[]> outValues = new ArrayList<>();
@@ -378,6 +406,41 @@ public final class GpuOpChecks {
                         out.add(compare("bf16 out", size, "lnxBonusGate lnx", g.read(lnxG), c.read(lnxC), FP32_TOLERANCE));
                         out.add(compare("bf16 out", size, "lnxBonusGate gated", readBf16(g, gatedG, eyeG, rows, C),
                                 c.read(gatedC), BF16_TOLERANCE));
+                        // and with g itself in bf16 (against the CPU's fp32 g: the bf16 band)
+                        Tensor gB = g.keep(gpu.allocate(DType.BF16, rows, C));
+                        gpu.roundToBf16(g.tensor(gate), gB);
+                        Tensor gatedG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
+                        gpu.lnxBonusGateForward(g.tensor(y), g.tensor(lnxW), g.tensor(lnxW), xg, g.tensor(gate), xg,
+                                g.tensor(rK), gB, g.poisoned((long) rows * C), gatedG2, g.poisoned(rows * (C / 64)),
+                                g.poisoned(rows * (C / 64)), rows, C);
+                        out.add(compare("bf16 out", size, "lnxBonusGate gated, bf16 g", readBf16(g, gatedG2, eyeG, rows, C),
+                                c.read(gatedC), BF16_TOLERANCE));
+                    }
+                    // LoRA outputs kept in bf16 (savedActivationDtype): with bias and sigmoid (through the fp32
+                    // scratch) and with neither (the GEMM writes bf16), then the backward reading that bf16 output
+                    for (Activation outAct : new Activation[] {Activation.SIGMOID, Activation.NONE}) {
+                        int rank = 16;
+                        double[] down = toFloat(gaussian(rng, C * rank, 1 / Math.sqrt(C)));
+                        double[] up = toFloat(gaussian(rng, rank * C, 1 / Math.sqrt(rank)));
+                        double[] bias = outAct == Activation.NONE ? null : toFloat(gaussian(rng, C, 0.5));
+                        double[] dyL = toFloat(gaussian(rng, rows * C, 1.0));
+                        String what = "lora " + outAct + (bias != null ? " +bias" : "") + " bf16 out";
+                        Tensor hG = g.poisoned((long) rows * rank);
+                        Tensor oG = g.keep(gpu.allocate(DType.BF16, rows, C));
+                        Tensor hC = c.poisoned((long) rows * rank);
+                        Tensor oC = c.poisoned((long) rows * C);
+                        Tensor[] wG = {g.tensor(down), g.tensor(up), bias == null ? null : g.tensor(bias)};
+                        Tensor[] wC = {c.tensor(down), c.tensor(up), bias == null ? null : c.tensor(bias)};
+                        gpu.loraForward(xg, wG[0], wG[1], wG[2], Activation.TANH, outAct, hG, oG, rows, C, rank, C);
+                        cpu.loraForward(xc, wC[0], wC[1], wC[2], Activation.TANH, outAct, hC, oC, rows, C, rank, C);
+                        out.add(compare("bf16 out", size, what, readBf16(g, oG, eyeG, rows, C), c.read(oC),
+                                BF16_TOLERANCE));
+                        double[][] gotL = loraGrads(g, xg, wG, hG, oG, dyL, outAct, rank);
+                        double[][] refL = loraGrads(c, xc, wC, hC, oC, dyL, outAct, rank);
+                        String[] names = {" dx", " ddown", " dup", " dbias"};
+                        for (int k = 0; k < gotL.length; k++) {
+                            out.add(compare("bf16 out", size, what + names[k], gotL[k], refL[k], BF16_TOLERANCE));
+                        }
                     }
                     // the ffn key output written in bf16 by its GEMM, and relu² forward and backward from it
                     double[] wSq = toFloat(gaussian(rng, C * C, 1 / Math.sqrt(C)));
@@ -456,6 +519,20 @@ public final class GpuOpChecks {
                 d.backend.layerNormBackward(d.tensor(dy), xt, wt, mean, rstd, dx, copy, overwrite, null, null, rows, C);
                 double[] got = d.read(dx);
                 return new double[][] {got, copy == null ? got : readBf16(d, copy, eye, rows, C)};
+            }
+
+            /** LoRA backward (hidden TANH) from a saved out of either dtype: dx (written), ddown, dup, dbias. */
+            private double[][] loraGrads(Dev d, Tensor x, Tensor[] w, Tensor hidden, Tensor out, double[] dy,
+                                         Activation outAct, int rank) {
+                Tensor dx = d.poisoned((long) rows * C);
+                Tensor ddn = d.tensor(new double[C * rank]);
+                Tensor dup = d.tensor(new double[rank * C]);
+                Tensor db = w[2] == null ? null : d.tensor(new double[C]);
+                Tensor dPre = outAct == Activation.NONE ? null : d.poisoned((long) rows * C);
+                d.backend.loraBackwardOverwritingDx(d.tensor(dy), x, w[0], w[1], w[2], Activation.TANH, outAct, hidden,
+                        out, dPre, d.poisoned((long) rows * rank), dx, ddn, dup, db, rows, C, rank, C);
+                return db == null ? new double[][] {d.read(dx), d.read(ddn), d.read(dup)}
+                        : new double[][] {d.read(dx), d.read(ddn), d.read(dup), d.read(db)};
             }
 
             /** A bf16 tensor read back exactly: times the identity into fp32. */
@@ -652,6 +729,10 @@ public final class GpuOpChecks {
             c.add(bonus(d[0], d[1], true, s++));
             c.add(lnxBonusGate(d[0], d[1], false, s++));
             c.add(lnxBonusGate(d[0], d[1], true, s++));
+            // the saved projections kept in bf16 (savedActivationDtype): the ops reading them
+            c.add(((OpCase) keyPrepare(d[0], d[1], true, s++)).withBf16("k", "alpha"));
+            c.add(((OpCase) valueResidual(d[0], d[1], true, s++)).withBf16("v", "gate"));
+            c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g"));
         }
         c.addAll(wkv7Checks(quick, s));
         s += 100;
@@ -1137,7 +1218,10 @@ public final class GpuOpChecks {
             List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
                 long n = (long) rows * C;
                 Tensor lnx = d.poisoned(n);
-                Tensor gated = d.poisoned(n);
+                // a bf16 g needs a bf16 gate product, which is then not compared here (bf16Inputs reads it back)
+                boolean bf16G = bf16Inputs.contains("g");
+                Tensor gated = bf16G && d.backend instanceof CudaBackend gpu ? d.keep(gpu.allocate(DType.BF16, rows, C))
+                        : d.poisoned(n);
                 Tensor mean = d.poisoned((long) rows * (C / 64));
                 Tensor rstd = d.poisoned((long) rows * (C / 64));
                 d.backend.lnxBonusGateForward(t.get("y"), t.get("lnXW"), t.get("lnXB"), t.get("r"), t.get("k"),
@@ -1145,6 +1229,9 @@ public final class GpuOpChecks {
                 saved.put("lnx", lnx);
                 saved.put("mean", mean);
                 saved.put("rstd", rstd);
+                if (bf16G) {
+                    return List.of(lnx); // its dOut serves as dGated (fused backward)
+                }
                 return fusedBackward ? List.of(gated) : List.of(lnx, gated);
             }
 
