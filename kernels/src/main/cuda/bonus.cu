@@ -200,13 +200,18 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
     }
 }
 
-#define LNX_BONUS_GATE_BWD(suffix, TG)                                                                               \
-    extern "C" __global__ void lnx_bonus_gate_backward##suffix(                                                      \
-        const float* dGated, const float* lnx, const TG* g, const float* y, const float* lnW, const float* mean,      \
-        const float* rstd, const float* r, const float* k, const float* v, const float* rK, float* dG, float* dr,    \
-        float* dk, float* dv, float* dy, float* partialRK, float* partialW, float* partialB, int rows, int C) {       \
-        lnx_bonus_gate_bwd<TG>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK,       \
-                               partialW, partialB, rows, C);                                                         \
-    }
-LNX_BONUS_GATE_BWD(, float)
-LNX_BONUS_GATE_BWD(_bf16, unsigned short)
+extern "C" __global__ void lnx_bonus_gate_backward(
+    const float* dGated, const float* lnx, const float* g, const float* y, const float* lnW, const float* mean,
+    const float* rstd, const float* r, const float* k, const float* v, const float* rK, float* dG, float* dr,
+    float* dk, float* dv, float* dy, float* partialRK, float* partialW, float* partialB, int rows, int C) {
+    lnx_bonus_gate_bwd<float>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK,
+                              partialW, partialB, rows, C);
+}
+
+extern "C" __global__ void lnx_bonus_gate_backward_bf16(
+    const float* dGated, const float* lnx, const unsigned short* g, const float* y, const float* lnW,
+    const float* mean, const float* rstd, const float* r, const float* k, const float* v, const float* rK, float* dG,
+    float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW, float* partialB, int rows, int C) {
+    lnx_bonus_gate_bwd<unsigned short>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy,
+                                       partialRK, partialW, partialB, rows, C);
+}

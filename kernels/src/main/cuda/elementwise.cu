@@ -66,18 +66,27 @@ __device__ __forceinline__ void value_residual_bwd(const float* __restrict__ dOu
     }
 }
 
-#define VALUE_RESIDUAL(suffix, T)                                                                                    \
-    extern "C" __global__ void value_residual_forward##suffix(const T* v, const float* vFirst, const T* gate,        \
-                                                              float* out, i64 n) {                                   \
-        value_residual_fwd<T>(v, vFirst, gate, out, n);                                                             \
-    }                                                                                                                \
-    extern "C" __global__ void value_residual_backward##suffix(const float* dOut, const T* v, const float* vFirst,   \
-                                                               const T* gate, float* dv, float* dvFirst,            \
-                                                               float* dGate, i64 n, int accumulate) {               \
-        value_residual_bwd<T>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);                             \
-    }
-VALUE_RESIDUAL(, float)
-VALUE_RESIDUAL(_bf16, unsigned short)
+extern "C" __global__ void value_residual_forward(const float* v, const float* vFirst, const float* gate, float* out,
+                                                  i64 n) {
+    value_residual_fwd<float>(v, vFirst, gate, out, n);
+}
+
+extern "C" __global__ void value_residual_forward_bf16(const unsigned short* v, const float* vFirst,
+                                                       const unsigned short* gate, float* out, i64 n) {
+    value_residual_fwd<unsigned short>(v, vFirst, gate, out, n);
+}
+
+extern "C" __global__ void value_residual_backward(const float* dOut, const float* v, const float* vFirst,
+                                                   const float* gate, float* dv, float* dvFirst, float* dGate, i64 n,
+                                                   int accumulate) {
+    value_residual_bwd<float>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
+}
+
+extern "C" __global__ void value_residual_backward_bf16(const float* dOut, const unsigned short* v, const float* vFirst,
+                                                        const unsigned short* gate, float* dv, float* dvFirst,
+                                                        float* dGate, i64 n, int accumulate) {
+    value_residual_bwd<unsigned short>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
+}
 
 // out = relu(x)² (out may alias x).
 extern "C" __global__ void relu_squared_forward(const float* x, float* out, i64 n) {

@@ -89,17 +89,29 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
     }
 }
 
-#define KEY_PREPARE(suffix, T)                                                                                       \
-    extern "C" __global__ void key_prepare_forward##suffix(const T* k, const T* alpha, const float* kK,              \
-                                                           const float* kA, float* kTilde, float* a, float* b,       \
-                                                           i64 units, int C) {                                       \
-        key_prepare_fwd<T>(k, alpha, kK, kA, kTilde, a, b, units, C);                                                \
-    }                                                                                                                \
-    extern "C" __global__ void key_prepare_backward##suffix(                                                         \
-        const float* dKTilde, const float* dA, const float* dB, const T* k, const T* alpha, const float* kK,         \
-        const float* kA, float* dk, float* dAlpha, float* partialKK, float* partialKA, int rows, int C,              \
-        int accumulate) {                                                                                            \
-        key_prepare_bwd<T>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows, C, accumulate);\
-    }
-KEY_PREPARE(, float)
-KEY_PREPARE(_bf16, unsigned short)
+extern "C" __global__ void key_prepare_forward(const float* k, const float* alpha, const float* kK, const float* kA,
+                                               float* kTilde, float* a, float* b, i64 units, int C) {
+    key_prepare_fwd<float>(k, alpha, kK, kA, kTilde, a, b, units, C);
+}
+
+extern "C" __global__ void key_prepare_forward_bf16(const unsigned short* k, const unsigned short* alpha,
+                                                    const float* kK, const float* kA, float* kTilde, float* a,
+                                                    float* b, i64 units, int C) {
+    key_prepare_fwd<unsigned short>(k, alpha, kK, kA, kTilde, a, b, units, C);
+}
+
+extern "C" __global__ void key_prepare_backward(const float* dKTilde, const float* dA, const float* dB, const float* k,
+                                                const float* alpha, const float* kK, const float* kA, float* dk,
+                                                float* dAlpha, float* partialKK, float* partialKA, int rows, int C,
+                                                int accumulate) {
+    key_prepare_bwd<float>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows, C, accumulate);
+}
+
+extern "C" __global__ void key_prepare_backward_bf16(const float* dKTilde, const float* dA, const float* dB,
+                                                     const unsigned short* k, const unsigned short* alpha,
+                                                     const float* kK, const float* kA, float* dk, float* dAlpha,
+                                                     float* partialKK, float* partialKA, int rows, int C,
+                                                     int accumulate) {
+    key_prepare_bwd<unsigned short>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows, C,
+                                    accumulate);
+}
