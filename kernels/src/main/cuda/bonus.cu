@@ -138,14 +138,14 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
 // The backward of lnx_bonus_gate_forward in one pass, everything written (not added to): with dL = dGated⊙g (the
 // gradient of ln_x with the bonus), dG = dGated⊙lnx; the bonus's dv, dr, dk as bonus_backward; dy = GroupNorm's
 // backward of dL (norm_backward_x). Column partials over the slice's rows: Σ ds·r⊙k (dRK), Σ dL⊙x̂ (dWeight), Σ dL
-// (dBias). g fp32 or (TG, the _bf16 entry point) bf16. grid (H, slices), block 32: one warp walks its head through the
-// slice's rows in order.
-template <typename TG>
+// (dBias). g fp32 or (TG, the _bf16 entry points) bf16; dG fp32 or (TD) bf16 (only the gate LoRA's GEMMs read it).
+// grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
+template <typename TG, typename TD>
 __device__ __forceinline__ void lnx_bonus_gate_bwd(
     const float* __restrict__ dGated, const float* __restrict__ lnx, const TG* __restrict__ g,
     const float* __restrict__ y, const float* __restrict__ lnW, const float* __restrict__ mean,
     const float* __restrict__ rstd, const float* __restrict__ r, const float* __restrict__ k,
-    const float* __restrict__ v, const float* __restrict__ rK, float* __restrict__ dG, float* __restrict__ dr,
+    const float* __restrict__ v, const float* __restrict__ rK, TD* __restrict__ dG, float* __restrict__ dr,
     float* __restrict__ dk, float* __restrict__ dv, float* __restrict__ dy, float* __restrict__ partialRK,
     float* __restrict__ partialW, float* __restrict__ partialB, int rows, int C) {
     int lane = threadIdx.x;
@@ -165,7 +165,8 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
         for (int h = 0; h < 2; h++) {
             i64 i = base + lane + 32 * h;
             float dgt = dGated[i], gi = ld(g, i);
-            dG[i] = dgt * lnx[i];
+            if constexpr (sizeof(TD) == 2) dG[i] = bf16_rn(dgt * lnx[i]);
+            else dG[i] = dgt * lnx[i];
             dL[h] = dgt * gi;
             ri[h] = r[i];
             ki[h] = k[i];
@@ -204,7 +205,7 @@ extern "C" __global__ void lnx_bonus_gate_backward(
     const float* dGated, const float* lnx, const float* g, const float* y, const float* lnW, const float* mean,
     const float* rstd, const float* r, const float* k, const float* v, const float* rK, float* dG, float* dr,
     float* dk, float* dv, float* dy, float* partialRK, float* partialW, float* partialB, int rows, int C) {
-    lnx_bonus_gate_bwd<float>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK,
+    lnx_bonus_gate_bwd<float, float>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK,
                               partialW, partialB, rows, C);
 }
 
@@ -212,6 +213,15 @@ extern "C" __global__ void lnx_bonus_gate_backward_bf16(
     const float* dGated, const float* lnx, const unsigned short* g, const float* y, const float* lnW,
     const float* mean, const float* rstd, const float* r, const float* k, const float* v, const float* rK, float* dG,
     float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW, float* partialB, int rows, int C) {
-    lnx_bonus_gate_bwd<unsigned short>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy,
-                                       partialRK, partialW, partialB, rows, C);
+    lnx_bonus_gate_bwd<unsigned short, float>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy,
+                                              partialRK, partialW, partialB, rows, C);
+}
+
+extern "C" __global__ void lnx_bonus_gate_backward_bf16_dg(
+    const float* dGated, const float* lnx, const unsigned short* g, const float* y, const float* lnW,
+    const float* mean, const float* rstd, const float* r, const float* k, const float* v, const float* rK,
+    unsigned short* dG, float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW,
+    float* partialB, int rows, int C) {
+    lnx_bonus_gate_bwd<unsigned short, unsigned short>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk,
+                                                       dv, dy, partialRK, partialW, partialB, rows, C);
 }

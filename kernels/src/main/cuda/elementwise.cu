@@ -52,15 +52,17 @@ __device__ __forceinline__ void value_residual_fwd(const T* __restrict__ v, cons
 
 // dv += dOut⊙(1 − gate); dvFirst += dOut⊙gate; dGate += dOut⊙(vFirst − v). accumulate 0: dv and dGate are written,
 // not read (dvFirst, which gathers every layer's share, always accumulates).
-template <typename T>
+// TD: dv fp32, or bf16 (written, never added to: only the value projection's GEMMs read it).
+template <typename T, typename TD>
 __device__ __forceinline__ void value_residual_bwd(const float* __restrict__ dOut, const T* __restrict__ v,
                                                    const float* __restrict__ vFirst, const T* __restrict__ gate,
-                                                   float* __restrict__ dv, float* __restrict__ dvFirst,
+                                                   TD* __restrict__ dv, float* __restrict__ dvFirst,
                                                    float* __restrict__ dGate, i64 n, int accumulate) {
     GRID_STRIDE(i, n) {
         float g = dOut[i], s = ld(gate, i);
         float a = g * (1.0f - s), b = g * (vFirst[i] - ld(v, i));
-        dv[i] = accumulate ? dv[i] + a : a;
+        if constexpr (sizeof(TD) == 2) dv[i] = bf16_rn(a);
+        else dv[i] = accumulate ? dv[i] + a : a;
         dvFirst[i] += g * s;
         dGate[i] = accumulate ? dGate[i] + b : b;
     }
@@ -79,13 +81,20 @@ extern "C" __global__ void value_residual_forward_bf16(const unsigned short* v, 
 extern "C" __global__ void value_residual_backward(const float* dOut, const float* v, const float* vFirst,
                                                    const float* gate, float* dv, float* dvFirst, float* dGate, i64 n,
                                                    int accumulate) {
-    value_residual_bwd<float>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
+    value_residual_bwd<float, float>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
 }
 
 extern "C" __global__ void value_residual_backward_bf16(const float* dOut, const unsigned short* v, const float* vFirst,
                                                         const unsigned short* gate, float* dv, float* dvFirst,
                                                         float* dGate, i64 n, int accumulate) {
-    value_residual_bwd<unsigned short>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
+    value_residual_bwd<unsigned short, float>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
+}
+
+extern "C" __global__ void value_residual_backward_bf16_dv(const float* dOut, const unsigned short* v,
+                                                           const float* vFirst, const unsigned short* gate,
+                                                           unsigned short* dv, float* dvFirst, float* dGate, i64 n,
+                                                           int accumulate) {
+    value_residual_bwd<unsigned short, unsigned short>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
 }
 
 // out = relu(x)² (out may alias x).

@@ -37,11 +37,12 @@ __device__ __forceinline__ void key_prepare_fwd(const T* __restrict__ k, const T
 // dα += dB⊙κ̂ + dK̃⊙k⊙k_a; and the parameter partials Σ dκ⊙k (k_k) and Σ dK̃⊙k⊙(α−1) (k_a) over the slice's rows.
 // accumulate 0: dk and dα are written, not read. grid (H, slices), block 32: one warp walks its head through the
 // slice's rows in order.
-template <typename T>
+// TD: dk fp32, or bf16 (written, never added to: only the key projection's GEMMs read it).
+template <typename T, typename TD>
 __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTilde, const float* __restrict__ dA,
                                                 const float* __restrict__ dB, const T* __restrict__ k,
                                                 const T* __restrict__ alpha, const float* __restrict__ kK,
-                                                const float* __restrict__ kA, float* __restrict__ dk,
+                                                const float* __restrict__ kA, TD* __restrict__ dk,
                                                 float* __restrict__ dAlpha, float* __restrict__ partialKK,
                                                 float* __restrict__ partialKA, int rows, int C, int accumulate) {
     int lane = threadIdx.x;
@@ -76,7 +77,8 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
             float dKappa = (dq[h] - kh[h] * dot) * inv;
             float gk = dkt * (1.0f + (al[h] - 1.0f) * ka[h]) + dKappa * kk[h];
             float ga = dB[i] * kh[h] + dkt * kv[h] * ka[h];
-            dk[i] = accumulate ? dk[i] + gk : gk;
+            if constexpr (sizeof(TD) == 2) dk[i] = bf16_rn(gk);
+            else dk[i] = accumulate ? dk[i] + gk : gk;
             dAlpha[i] = accumulate ? dAlpha[i] + ga : ga;
             sKK[h] += dKappa * kv[h];
             sKA[h] += dkt * kv[h] * (al[h] - 1.0f);
@@ -104,7 +106,7 @@ extern "C" __global__ void key_prepare_backward(const float* dKTilde, const floa
                                                 const float* alpha, const float* kK, const float* kA, float* dk,
                                                 float* dAlpha, float* partialKK, float* partialKA, int rows, int C,
                                                 int accumulate) {
-    key_prepare_bwd<float>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows, C, accumulate);
+    key_prepare_bwd<float, float>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows, C, accumulate);
 }
 
 extern "C" __global__ void key_prepare_backward_bf16(const float* dKTilde, const float* dA, const float* dB,
@@ -112,6 +114,15 @@ extern "C" __global__ void key_prepare_backward_bf16(const float* dKTilde, const
                                                      const float* kK, const float* kA, float* dk, float* dAlpha,
                                                      float* partialKK, float* partialKA, int rows, int C,
                                                      int accumulate) {
-    key_prepare_bwd<unsigned short>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows, C,
-                                    accumulate);
+    key_prepare_bwd<unsigned short, float>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows,
+                                           C, accumulate);
+}
+
+extern "C" __global__ void key_prepare_backward_bf16_dk(const float* dKTilde, const float* dA, const float* dB,
+                                                        const unsigned short* k, const unsigned short* alpha,
+                                                        const float* kK, const float* kA, unsigned short* dk,
+                                                        float* dAlpha, float* partialKK, float* partialKA, int rows,
+                                                        int C, int accumulate) {
+    key_prepare_bwd<unsigned short, unsigned short>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK,
+                                                    partialKA, rows, C, accumulate);
 }

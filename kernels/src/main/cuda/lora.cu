@@ -45,3 +45,49 @@ extern "C" __global__ void activation_backward_bf16y(const float* dy, const unsi
         dz[i] = dy[i] * slope;
     }
 }
+
+// The LoRA output's backward under bf16 GEMMs in one pass: dz = dy⊙act'(y) (y fp32 or bf16, TY; null when act is
+// none: dz = dy) written in bf16 for the two GEMMs that read it, and, when partial is not null, partial[slice·C + c]
+// = Σ_{rows of the slice} dz (fp32, before rounding) for the bias gradient. grid (⌈C/32⌉, slices), block (32, 8) as
+// column_partial: the 8 thread rows stride over the slice's rows and meet in shared memory in a fixed order.
+template <typename TY>
+__device__ __forceinline__ void activation_backward_cols(const float* __restrict__ dy, const TY* __restrict__ y,
+                                                         int act, unsigned short* __restrict__ dz,
+                                                         float* __restrict__ partial, int rows, int C) {
+    __shared__ float acc[8][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    int slices = gridDim.y, slice = blockIdx.y;
+    i64 per = ((i64)rows + slices - 1) / slices;
+    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    float s = 0.0f;
+    if (c < C)
+        for (i64 r = lo + threadIdx.y; r < hi; r += 8) {
+            i64 i = r * C + c;
+            float slope = 1.0f;
+            if (act != 0) {
+                float yi = ld(y, i);
+                slope = act == 1 ? 1.0f - yi * yi : yi * (1.0f - yi);
+            }
+            float d = dy[i] * slope;
+            dz[i] = bf16_rn(d);
+            s += d;
+        }
+    if (partial == nullptr) return;  // uniform over the grid
+    acc[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float t = 0.0f;
+        for (int k = 0; k < 8; k++) t += acc[k][threadIdx.x];
+        partial[(i64)slice * C + c] = t;
+    }
+}
+
+extern "C" __global__ void activation_backward_columns(const float* dy, const float* y, int act, unsigned short* dz,
+                                                       float* partial, int rows, int C) {
+    activation_backward_cols<float>(dy, y, act, dz, partial, rows, C);
+}
+
+extern "C" __global__ void activation_backward_columns_bf16y(const float* dy, const unsigned short* y, int act,
+                                                             unsigned short* dz, float* partial, int rows, int C) {
+    activation_backward_cols<unsigned short>(dy, y, act, dz, partial, rows, C);
+}

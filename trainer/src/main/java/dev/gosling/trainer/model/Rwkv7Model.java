@@ -980,14 +980,16 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             dKA = dMixes[4];
             dKB = dMixes[5];
             dFfnAct = arena.take(N, F);
-            dG = arena.take(N, C);
+            // the gradients only GEMMs read, written in bf16 by their ops where the saved projections are bf16
+            Arena narrow = narrowSaved ? gemmInputs : arena;
+            dG = narrow.take(N, C);
             dR = arena.take(N, C);
             dV = arena.take(N, C);
-            dVRaw = arena.take(N, C);
+            dVRaw = narrow.take(N, C);
             dVFirst = arena.take(N, C);
             dVGate = arena.take(N, C);
             dWRaw = arena.take(N, C);
-            dK = arena.take(N, C);
+            dK = narrow.take(N, C);
             dAlpha = arena.take(N, C);
             dPre = arena.take(N, C);
             int maxRank = Math.max(Math.max(lora.decay(), lora.aaa()), Math.max(lora.mv(), lora.gate()));

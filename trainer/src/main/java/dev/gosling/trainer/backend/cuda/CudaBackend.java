@@ -172,7 +172,8 @@ public final class CudaBackend implements Backend {
             sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
             reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
             lnxBonusGateFwdBf16G, lnxBonusGateBwdBf16, valueResidualFwdBf16, valueResidualBwdBf16, keyPrepareFwdBf16,
-            keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y;
+            keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y, keyPrepareBwdBf16Dk, valueResidualBwdBf16Dv,
+            lnxBonusGateBwdBf16Dg, activationBwdColumns, activationBwdColumnsBf16Y;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -286,6 +287,11 @@ public final class CudaBackend implements Backend {
         keyPrepareBwdBf16 = loader.kernel("key_prepare", "key_prepare_backward_bf16");
         biasActivateBf16 = loader.kernel("lora", "bias_activate_bf16");
         activationBwdBf16Y = loader.kernel("lora", "activation_backward_bf16y");
+        keyPrepareBwdBf16Dk = loader.kernel("key_prepare", "key_prepare_backward_bf16_dk");
+        valueResidualBwdBf16Dv = loader.kernel("elementwise", "value_residual_backward_bf16_dv");
+        lnxBonusGateBwdBf16Dg = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_dg");
+        activationBwdColumns = loader.kernel("lora", "activation_backward_columns");
+        activationBwdColumnsBf16Y = loader.kernel("lora", "activation_backward_columns_bf16y");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
         for (Kernel k : new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_64_2_4"),
@@ -1012,6 +1018,13 @@ public final class CudaBackend implements Backend {
         if (heldBf16 != 0 && address >= heldAddress && address + 4 * n <= heldAddress + 4 * heldNumel) {
             return heldBf16 + (address - heldAddress) / 2;
         }
+        long copy = bf16Slot(slot, n);
+        launch1d(castBf16, (n + 3) / 4, args.reset().ptr(address).ptr(copy).i64(n));
+        return copy;
+    }
+
+    /** The scratch of bf16 operand {@code slot}, grown to hold n values. */
+    private long bf16Slot(int slot, long n) {
         if (bf16OperandBytes[slot] < 2 * n) {
             if (bf16Operand[slot] != 0) {
                 allocator.free(bf16Operand[slot]);
@@ -1019,7 +1032,6 @@ public final class CudaBackend implements Backend {
             bf16Operand[slot] = deviceAlloc(2 * n, "bf16 GEMM operand");
             bf16OperandBytes[slot] = 2 * n;
         }
-        launch1d(castBf16, (n + 3) / 4, args.reset().ptr(address).ptr(bf16Operand[slot]).i64(n));
         return bf16Operand[slot];
     }
 
@@ -1188,7 +1200,12 @@ public final class CudaBackend implements Backend {
         dims(op, rows, in, rank, outDim);
         activations(op, hiddenAct, outAct);
         long outN = (long) rows * outDim;
-        long d = f32(dOut, op, "dOut", outN).address;
+        // a bf16 dOut (the gate's gradient, written so by the op before): only without an output activation or bias
+        CudaTensor dt = gemmInput(dOut, op, "dOut", outN);
+        long d = dt.address;
+        if (dt.dtype == DType.BF16 && (outAct != Activation.NONE || (bias != null && dBias != null))) {
+            throw new IllegalArgumentException(op + ": a BF16 dOut needs no output activation and no bias gradient");
+        }
         CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
         long xs = xt.address;
         long dn = f32(down, op, "down", (long) in * rank).address;
@@ -1207,22 +1224,44 @@ public final class CudaBackend implements Backend {
         if (rows == 0) {
             return;
         }
-        long pre = d;
-        if (outAct != Activation.NONE) {
-            pre = dPre;
-            launch1d(ot.dtype == DType.BF16 ? activationBwdBf16Y : activationBwd, outN,
-                    args.reset().ptr(d).ptr(o).i32(outAct.ordinal()).ptr(pre).i64(outN));
-        }
-        if (bs != 0 && db != 0) {
+        boolean biasGrad = bs != 0 && db != 0;
+        long preOperand;
+        boolean preShared;
+        if (dt.dtype == DType.BF16) {
+            preOperand = d; // already the bf16 operand
+            preShared = true;
+        } else if (castsOperands() && (outAct != Activation.NONE || biasGrad)) {
+            // under bf16 GEMMs, one pass: the activation's backward written in bf16 for both GEMMs, with the bias
+            // gradient's column sums
+            preOperand = bf16Slot(SLOT_SHARED, outN);
+            preShared = true;
             int slices = slices(rows);
-            long partial = partials((long) slices * outDim);
-            args.reset().ptr(pre).ptr(partial).i32(rows).i32(outDim);
-            columnPartial.launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
-            finishColumns(partial, db, slices, outDim);
+            long partial = biasGrad ? partials((long) slices * outDim) : 0;
+            args.reset().ptr(d).ptr(outAct == Activation.NONE ? 0 : o).i32(outAct.ordinal()).ptr(preOperand).ptr(partial)
+                    .i32(rows).i32(outDim);
+            (ot.dtype == DType.BF16 ? activationBwdColumnsBf16Y : activationBwdColumns)
+                    .launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
+            if (biasGrad) {
+                finishColumns(partial, db, slices, outDim);
+            }
+        } else {
+            long pre = d;
+            if (outAct != Activation.NONE) {
+                pre = dPre;
+                launch1d(ot.dtype == DType.BF16 ? activationBwdBf16Y : activationBwd, outN,
+                        args.reset().ptr(d).ptr(o).i32(outAct.ordinal()).ptr(pre).i64(outN));
+            }
+            if (biasGrad) {
+                int slices = slices(rows);
+                long partial = partials((long) slices * outDim);
+                args.reset().ptr(pre).ptr(partial).i32(rows).i32(outDim);
+                columnPartial.launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
+                finishColumns(partial, db, slices, outDim);
+            }
+            // pre is read by two GEMMs: under bf16 GEMMs it is cast once
+            preShared = castsOperands() && du != 0;
+            preOperand = preShared ? bf16Operand(SLOT_SHARED, pre, rows, outDim, outDim) : pre;
         }
-        // pre and dh are each read by two GEMMs: under bf16 GEMMs each is cast once
-        boolean preShared = castsOperands() && du != 0;
-        long preOperand = preShared ? bf16Operand(SLOT_SHARED, pre, rows, outDim, outDim) : pre;
         if (du != 0) {
             gemm(true, false, rank, outDim, rows, h, false, rank, preOperand, preShared, outDim, 1f, du, outDim);
         }
@@ -1272,12 +1311,14 @@ public final class CudaBackend implements Backend {
         bind();
         long n = elementwise(op, rows, C);
         boolean bf16 = savedPair(op, v, "v", gate, "gate", n);
+        CudaTensor dvt = bf16GradientOut(op, dv, "dv", n, accumulate, bf16);
         args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(own(v, op, "v").address)
                 .ptr(f32(vFirst, op, "vFirst", n).address).ptr(own(gate, op, "gate").address)
-                .ptr(f32(dv, op, "dv", n).address).ptr(f32(dvFirst, op, "dvFirst", n).address)
+                .ptr(dvt.address).ptr(f32(dvFirst, op, "dvFirst", n).address)
                 .ptr(f32(dGate, op, "dGate", n).address).i64(n).i32(accumulate ? 1 : 0);
         if (n > 0) {
-            launch1d(bf16 ? valueResidualBwdBf16 : valueResidualBwd, n, args);
+            launch1d(dvt.dtype == DType.BF16 ? valueResidualBwdBf16Dv : bf16 ? valueResidualBwdBf16 : valueResidualBwd,
+                    n, args);
         }
     }
 
@@ -1328,7 +1369,8 @@ public final class CudaBackend implements Backend {
         long al = own(alpha, op, "alpha").address;
         long kk = f32(kK, op, "kK", C).address;
         long ka = f32(kA, op, "kA", C).address;
-        long dks = f32(dk, op, "dk", n).address;
+        CudaTensor dkt2 = bf16GradientOut(op, dk, "dk", n, accumulate, bf16);
+        long dks = dkt2.address;
         long dal = f32(dAlpha, op, "dAlpha", n).address;
         long dkk = optional(dKK, op, "dKK", C);
         long dka = optional(dKA, op, "dKA", C);
@@ -1340,7 +1382,7 @@ public final class CudaBackend implements Backend {
         long partialKA = partialKK + 4L * slices * C;
         args.reset().ptr(dkt).ptr(da).ptr(db).ptr(ks).ptr(al).ptr(kk).ptr(ka).ptr(dks).ptr(dal).ptr(partialKK)
                 .ptr(partialKA).i32(rows).i32(C).i32(accumulate ? 1 : 0);
-        (bf16 ? keyPrepareBwdBf16 : keyPrepareBwd).launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
+        (dkt2.dtype == DType.BF16 ? keyPrepareBwdBf16Dk : bf16 ? keyPrepareBwdBf16 : keyPrepareBwd).launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialKK, dkk, slices, C);
         finishColumns(partialKA, dka, slices, C);
     }
@@ -1758,7 +1800,8 @@ public final class CudaBackend implements Backend {
                 .ptr(gs.address).ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
                 .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
                 .ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address)
-                .ptr(f32(rK, op, "rK", C).address).ptr(f32(dG, op, "dG", n).address).ptr(f32(dr, op, "dr", n).address)
+                .ptr(f32(rK, op, "rK", C).address)
+                .ptr(bf16GradientOut(op, dG, "dG", n, false, gs.dtype == DType.BF16).address).ptr(f32(dr, op, "dr", n).address)
                 .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(f32(dy, op, "dy", n).address);
         long dw = optional(dLnXW, op, "dLnXW", C);
         long db = optional(dLnXB, op, "dLnXB", C);
@@ -1771,7 +1814,9 @@ public final class CudaBackend implements Backend {
         long partialW = partialRK + 4L * slices * C;
         long partialB = partialW + 4L * slices * C;
         args.ptr(partialRK).ptr(partialW).ptr(partialB).i32(rows).i32(C);
-        (gs.dtype == DType.BF16 ? lnxBonusGateBwdBf16 : lnxBonusGateBwd).launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
+        boolean dGBf16 = own(dG, op, "dG").dtype == DType.BF16;
+        (dGBf16 ? lnxBonusGateBwdBf16Dg : gs.dtype == DType.BF16 ? lnxBonusGateBwdBf16 : lnxBonusGateBwd)
+                .launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialRK, drk, slices, C);
         finishColumns(partialW, dw, slices, C);
         finishColumns(partialB, db, slices, C);
@@ -2130,6 +2175,20 @@ public final class CudaBackend implements Backend {
         if ((c.dtype != DType.F32 && c.dtype != DType.BF16) || c.numel != numel) {
             throw new IllegalArgumentException(op + ": " + name + " is " + c.numel + " × " + c.dtype + ", expected "
                     + numel + " × F32 or BF16");
+        }
+        return c;
+    }
+
+    /**
+     * A gradient an op writes: F32, or BF16 when only GEMMs read it next — then it must be written, not added to, and
+     * the op's saved inputs must be bf16 too ({@code savedBf16}: the kernels that write bf16 read bf16).
+     */
+    private CudaTensor bf16GradientOut(String op, Tensor t, String name, long numel, boolean accumulate,
+                                       boolean savedBf16) {
+        CudaTensor c = floatLike(t, op, name, numel);
+        if (c.dtype == DType.BF16 && (accumulate || !savedBf16)) {
+            throw new IllegalArgumentException(op + ": a BF16 " + name + " is only written (the Overwriting variant),"
+                    + " from bf16 saved inputs");
         }
         return c;
     }

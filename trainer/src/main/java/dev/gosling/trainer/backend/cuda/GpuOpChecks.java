@@ -442,6 +442,9 @@ public final class GpuOpChecks {
                             out.add(compare("bf16 out", size, what + names[k], gotL[k], refL[k], BF16_TOLERANCE));
                         }
                     }
+                    // gradients written in bf16 by their ops (only GEMMs read them): dk, the value residual's dv, dG,
+                    // and the gate LoRA's backward from that bf16 dG; the saved inputs bf16, the CPU given them rounded
+                    bf16Gradients(g, c, rng, eyeG, out);
                     // the ffn key output written in bf16 by its GEMM, and relu² forward and backward from it
                     double[] wSq = toFloat(gaussian(rng, C * C, 1 / Math.sqrt(C)));
                     Tensor preG = g.keep(gpu.allocate(DType.BF16, rows, C));
@@ -519,6 +522,122 @@ public final class GpuOpChecks {
                 d.backend.layerNormBackward(d.tensor(dy), xt, wt, mean, rstd, dx, copy, overwrite, null, null, rows, C);
                 double[] got = d.read(dx);
                 return new double[][] {got, copy == null ? got : readBf16(d, copy, eye, rows, C)};
+            }
+
+            /** dx rounded to bf16 on the host (what the GPU's bf16 copy of it holds). */
+            private double[] rounded(double[] x) {
+                double[] r = new double[x.length];
+                for (int i = 0; i < r.length; i++) {
+                    r[i] = Bf16.round((float) x[i]);
+                }
+                return r;
+            }
+
+            /** A bf16 GPU tensor holding {@code x} rounded. */
+            private Tensor bf16(Dev g, double[] x) {
+                Tensor t = g.keep(((CudaBackend) g.backend).allocate(DType.BF16, x.length));
+                ((CudaBackend) g.backend).roundToBf16(g.tensor(x), t);
+                return t;
+            }
+
+            private void bf16Gradients(Dev g, Dev c, SplittableRandom rng, Tensor eyeG, List<Row> out) {
+                CudaBackend gpu = (CudaBackend) g.backend;
+                Backend cpu = c.backend;
+                long n = (long) rows * C;
+                double[] a1 = rounded(toFloat(gaussian(rng, rows * C, 1.0)));
+                double[] a2 = rounded(toFloat(uniform(rng, rows * C, 0.05, 0.95)));
+                double[][] d = {toFloat(gaussian(rng, rows * C, 1.0)), toFloat(gaussian(rng, rows * C, 1.0)),
+                        toFloat(gaussian(rng, rows * C, 1.0))};
+                double[] perC = toFloat(uniform(rng, C, 0.6, 1.1));
+                if (C % 64 == 0) {
+                    // key preparation's backward into a bf16 dk (k and α bf16)
+                    Tensor dkG = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor daG = g.poisoned(n);
+                    gpu.keyPrepareBackwardOverwriting(g.tensor(d[0]), g.tensor(d[1]), g.tensor(d[2]), bf16(g, a1),
+                            bf16(g, a2), g.tensor(perC), g.tensor(perC), dkG, daG, null, null, rows, C);
+                    Tensor dkC = c.poisoned(n);
+                    Tensor daC = c.poisoned(n);
+                    cpu.keyPrepareBackwardOverwriting(c.tensor(d[0]), c.tensor(d[1]), c.tensor(d[2]), c.tensor(a1),
+                            c.tensor(a2), c.tensor(perC), c.tensor(perC), dkC, daC, null, null, rows, C);
+                    out.add(compare("bf16 out", size, "keyPrepare dk written in bf16", readBf16(g, dkG, eyeG, rows, C),
+                            c.read(dkC), BF16_TOLERANCE));
+                    out.add(compare("bf16 out", size, "keyPrepare dAlpha (bf16 k, alpha)", g.read(daG), c.read(daC),
+                            FP32_TOLERANCE));
+                    // ln_x/bonus/gate backward into a bf16 dG (g bf16)
+                    double[] y = toFloat(gaussian(rng, rows * C, 1.0));
+                    Tensor dGG = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor dGC = c.poisoned(n);
+                    Tensor[] restG = {g.poisoned(n), g.poisoned(n), g.poisoned(n), g.poisoned(n)};
+                    Tensor[] restC = {c.poisoned(n), c.poisoned(n), c.poisoned(n), c.poisoned(n)};
+                    Tensor meanG = g.poisoned((long) rows * (C / 64));
+                    Tensor rstdG = g.poisoned((long) rows * (C / 64));
+                    Tensor meanC = c.poisoned((long) rows * (C / 64));
+                    Tensor rstdC = c.poisoned((long) rows * (C / 64));
+                    Tensor lnxG = g.poisoned(n);
+                    Tensor lnxC = c.poisoned(n);
+                    gpu.lnxBonusGateForward(g.tensor(y), g.tensor(perC), g.tensor(perC), g.tensor(d[1]), g.tensor(d[2]),
+                            g.tensor(a1), g.tensor(perC), bf16(g, a2), lnxG, g.keep(gpu.allocate(DType.BF16, rows, C)),
+                            meanG, rstdG, rows, C);
+                    cpu.lnxBonusGateForward(c.tensor(y), c.tensor(perC), c.tensor(perC), c.tensor(d[1]), c.tensor(d[2]),
+                            c.tensor(a1), c.tensor(perC), c.tensor(a2), lnxC, c.poisoned(n), meanC, rstdC, rows, C);
+                    gpu.lnxBonusGateBackward(g.tensor(d[0]), lnxG, bf16(g, a2), g.tensor(y), g.tensor(perC), meanG,
+                            rstdG, g.tensor(d[1]), g.tensor(d[2]), g.tensor(a1), g.tensor(perC), g.poisoned(n), dGG,
+                            restG[0], restG[1], restG[2], restG[3], null, null, null, rows, C);
+                    cpu.lnxBonusGateBackward(c.tensor(d[0]), lnxC, c.tensor(a2), c.tensor(y), c.tensor(perC), meanC,
+                            rstdC, c.tensor(d[1]), c.tensor(d[2]), c.tensor(a1), c.tensor(perC), c.poisoned(n), dGC,
+                            restC[0], restC[1], restC[2], restC[3], null, null, null, rows, C);
+                    out.add(compare("bf16 out", size, "lnxBonusGate dG written in bf16", readBf16(g, dGG, eyeG, rows, C),
+                            c.read(dGC), BF16_TOLERANCE));
+                    out.add(compare("bf16 out", size, "lnxBonusGate dy (bf16 g)", g.read(restG[3]), c.read(restC[3]),
+                            FP32_TOLERANCE));
+                    // the gate LoRA's backward from that bf16 dG (no output activation, no bias), against the CPU's fp32 dG
+                    int rank = 16;
+                    double[] down = toFloat(gaussian(rng, C * rank, 1 / Math.sqrt(C)));
+                    double[] up = toFloat(gaussian(rng, rank * C, 1 / Math.sqrt(rank)));
+                    double[] xl = toFloat(gaussian(rng, rows * C, 1.0));
+                    double[][] got = gateLora(g, dGG, xl, down, up, rank);
+                    double[][] ref = gateLora(c, dGC, xl, down, up, rank);
+                    String[] q = {"gate lora from bf16 dG: dx", "ddown", "dup"};
+                    for (int k = 0; k < 3; k++) {
+                        out.add(compare("bf16 out", size, q[k], got[k], ref[k], BF16_TOLERANCE));
+                    }
+                }
+                // the value residual's backward into a bf16 dv (v and the gate bf16)
+                double[] vFirst = toFloat(gaussian(rng, rows * C, 1.0));
+                Tensor dvG = g.keep(gpu.allocate(DType.BF16, rows, C));
+                Tensor dvC = c.poisoned(n);
+                Tensor[] rG = {g.tensor(new double[rows * C]), g.poisoned(n)};
+                Tensor[] rC = {c.tensor(new double[rows * C]), c.poisoned(n)};
+                gpu.valueResidualBackwardOverwriting(g.tensor(d[0]), bf16(g, a1), g.tensor(vFirst), bf16(g, a2), dvG,
+                        rG[0], rG[1], rows, C);
+                cpu.valueResidualBackwardOverwriting(c.tensor(d[0]), c.tensor(a1), c.tensor(vFirst), c.tensor(a2), dvC,
+                        rC[0], rC[1], rows, C);
+                out.add(compare("bf16 out", size, "valueResidual dv written in bf16", readBf16(g, dvG, eyeG, rows, C),
+                        c.read(dvC), BF16_TOLERANCE));
+                out.add(compare("bf16 out", size, "valueResidual dvFirst, dGate (bf16 v, gate)",
+                        concat(g.read(rG[0]), g.read(rG[1])), concat(c.read(rC[0]), c.read(rC[1])), FP32_TOLERANCE));
+            }
+
+            private double[] concat(double[] a, double[] b) {
+                double[] r = Arrays.copyOf(a, a.length + b.length);
+                System.arraycopy(b, 0, r, a.length, b.length);
+                return r;
+            }
+
+            /** The gate LoRA's backward (hidden sigmoid, no output activation, no bias) from dG: dx, ddown, dup. */
+            private double[][] gateLora(Dev d, Tensor dG, double[] x, double[] down, double[] up, int rank) {
+                Tensor xt = d.tensor(x);
+                Tensor dn = d.tensor(down);
+                Tensor u = d.tensor(up);
+                Tensor h = d.poisoned((long) rows * rank);
+                Tensor o = d.poisoned((long) rows * C);
+                d.backend.loraForward(xt, dn, u, null, Activation.SIGMOID, Activation.NONE, h, o, rows, C, rank, C);
+                Tensor dx = d.poisoned((long) rows * C);
+                Tensor ddn = d.tensor(new double[C * rank]);
+                Tensor dup = d.tensor(new double[rank * C]);
+                d.backend.loraBackwardOverwritingDx(dG, xt, dn, u, null, Activation.SIGMOID, Activation.NONE, h, o, null,
+                        d.poisoned((long) rows * rank), dx, ddn, dup, null, rows, C, rank, C);
+                return new double[][] {d.read(dx), d.read(ddn), d.read(dup)};
             }
 
             /** LoRA backward (hidden TANH) from a saved out of either dtype: dx (written), ddown, dup, dbias. */
