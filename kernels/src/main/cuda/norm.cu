@@ -233,3 +233,149 @@ extern "C" __global__ void norm_backward_params(const float* __restrict__ dOut, 
         partialB[(i64)slice * C + c] = tb;
     }
 }
+
+// ---------------------------------------------------------------- LayerNorm backward with the parameter gradients
+
+// One pass for dx and the dWeight/dBias partials of a LayerNorm (group == C, C % 4 == 0, 16-byte aligned rows,
+// C ≤ 128·J·W). Block b (256 threads, 8 warps) owns the row slice [b·per, min((b + 1)·per, rows)), per =
+// ⌈rows / gridDim.x⌉. Its warps form 8/W row units of W consecutive warps; unit u walks the rows lo + u, lo + u + 8/W,
+// …; thread t (0 ≤ t < 32·W) of a unit holds the float4s t, t + 32·W, … (J of them) of the row in registers, as
+// norm_backward_x_v4, and adds dOut⊙x̂ and dOut into its unit's column accumulators in shared memory (only it touches
+// those columns, so the loop needs no barrier). The W warps of a unit meet through shared memory (a named barrier per
+// unit, double-buffered by row parity) to sum ĝ and ĝ⊙x̂ in warp order. At the end the units' accumulators are added in
+// unit order and partialW/partialB[b·C + c] written; column_finish adds the slices. No atomics: deterministic.
+// Dynamic shared memory: (8/W)·2·C floats.
+template <int J, int W>
+__device__ __forceinline__ void norm_backward_fused(const float* __restrict__ dOut, const float* __restrict__ x,
+                                                    const float* __restrict__ weight, const float* __restrict__ mean,
+                                                    const float* __restrict__ rstd, float* __restrict__ dx,
+                                                    unsigned short* __restrict__ dxBf16,
+                                                    float* __restrict__ partialW, float* __restrict__ partialB,
+                                                    int rows, int C, int accumulate) {
+    constexpr int UNITS = 8 / W;
+    extern __shared__ float4 acc4[];
+    __shared__ float red[2][8][2];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int unit = warp / W;
+    int t = (warp % W) * 32 + lane;
+    int C4 = C >> 2;
+    float4* accW = acc4 + (i64)unit * 2 * C4;
+    float4* accB = accW + C4;
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int f = t + 32 * W * j;
+        if (f < C4) {
+            accW[f] = zero;
+            accB[f] = zero;
+        }
+    }
+    int slices = gridDim.x, slice = blockIdx.x;
+    i64 per = ((i64)rows + slices - 1) / slices;
+    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    const float4* w4 = reinterpret_cast<const float4*>(weight);
+    int parity = 0;
+    for (i64 r = lo + unit; r < hi; r += UNITS) {
+        const float4* d4 = reinterpret_cast<const float4*>(dOut + r * C);
+        const float4* x4 = reinterpret_cast<const float4*>(x + r * C);
+        float mu = mean[r], rs = rstd[r];
+        float4 g[J], xh[J];
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            int f = t + 32 * W * j;
+            g[j] = f < C4 ? d4[f] : zero;
+            xh[j] = f < C4 ? x4[f] : zero;
+        }
+        float sumG = 0.0f, sumGX = 0.0f;
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            int f = t + 32 * W * j;
+            if (f < C4) {
+                xh[j].x = (xh[j].x - mu) * rs; xh[j].y = (xh[j].y - mu) * rs;
+                xh[j].z = (xh[j].z - mu) * rs; xh[j].w = (xh[j].w - mu) * rs;
+                float4 aw = accW[f], ab = accB[f];
+                aw.x += g[j].x * xh[j].x; aw.y += g[j].y * xh[j].y; aw.z += g[j].z * xh[j].z; aw.w += g[j].w * xh[j].w;
+                ab.x += g[j].x; ab.y += g[j].y; ab.z += g[j].z; ab.w += g[j].w;
+                accW[f] = aw;
+                accB[f] = ab;
+                float4 w = w4[f];
+                g[j].x *= w.x; g[j].y *= w.y; g[j].z *= w.z; g[j].w *= w.w;
+                sumG += (g[j].x + g[j].y) + (g[j].z + g[j].w);
+                sumGX += (g[j].x * xh[j].x + g[j].y * xh[j].y) + (g[j].z * xh[j].z + g[j].w * xh[j].w);
+            }
+        }
+        sumG = warp_sum(sumG);
+        sumGX = warp_sum(sumGX);
+        if (W > 1) {
+            if (lane == 0) {
+                red[parity][warp][0] = sumG;
+                red[parity][warp][1] = sumGX;
+            }
+            asm volatile("bar.sync %0, %1;" ::"r"(1 + unit), "r"(32 * W) : "memory");
+            sumG = 0.0f;
+            sumGX = 0.0f;
+#pragma unroll
+            for (int k = 0; k < W; k++) {
+                sumG += red[parity][unit * W + k][0];
+                sumGX += red[parity][unit * W + k][1];
+            }
+            parity ^= 1;
+        }
+        float meanG = sumG / C;
+        float meanGX = sumGX / C;
+        float4* o4 = reinterpret_cast<float4*>(dx + r * C);
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            int f = t + 32 * W * j;
+            if (f < C4) {
+                float4 d;
+                d.x = rs * (g[j].x - meanG - xh[j].x * meanGX);
+                d.y = rs * (g[j].y - meanG - xh[j].y * meanGX);
+                d.z = rs * (g[j].z - meanG - xh[j].z * meanGX);
+                d.w = rs * (g[j].w - meanG - xh[j].w * meanGX);
+                if (accumulate) {
+                    float4 o = o4[f];
+                    d.x += o.x; d.y += o.y; d.z += o.z; d.w += o.w;
+                }
+                o4[f] = d;
+                if (dxBf16) {
+                    ushort4 h;
+                    h.x = bf16_rn(d.x); h.y = bf16_rn(d.y); h.z = bf16_rn(d.z); h.w = bf16_rn(d.w);
+                    reinterpret_cast<ushort4*>(dxBf16 + r * C)[f] = h;
+                }
+            }
+        }
+    }
+    __syncthreads();
+    float4* pw = reinterpret_cast<float4*>(partialW + (i64)slice * C);
+    float4* pb = reinterpret_cast<float4*>(partialB + (i64)slice * C);
+    for (int f = threadIdx.x; f < C4; f += blockDim.x) {
+        float4 sw = acc4[f], sb = acc4[C4 + f];
+#pragma unroll
+        for (int u = 1; u < UNITS; u++) {
+            float4 aw = acc4[(i64)u * 2 * C4 + f], ab = acc4[(i64)u * 2 * C4 + C4 + f];
+            sw.x += aw.x; sw.y += aw.y; sw.z += aw.z; sw.w += aw.w;
+            sb.x += ab.x; sb.y += ab.y; sb.z += ab.z; sb.w += ab.w;
+        }
+        pw[f] = sw;
+        pb[f] = sb;
+    }
+}
+
+// <J, W, MINB>: C ≤ 128·J (one warp a row) for J = 1, 2, 4, 6, 8; C ≤ 2048 and ≤ 4096 with two and four warps a row
+// (J = 8). MINB: blocks per SM the registers must allow (3 spills nothing up to J = 6; J = 8 spills under 3).
+#define NORM_FUSED(J, W, MINB)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(256, MINB) norm_backward_fused_##J##_##W(                           \
+        const float* __restrict__ dOut, const float* __restrict__ x, const float* __restrict__ weight,               \
+        const float* __restrict__ mean, const float* __restrict__ rstd, float* __restrict__ dx,                      \
+        unsigned short* __restrict__ dxBf16, float* __restrict__ partialW, float* __restrict__ partialB, int rows,   \
+        int C, int accumulate) {                                                                                     \
+        norm_backward_fused<J, W>(dOut, x, weight, mean, rstd, dx, dxBf16, partialW, partialB, rows, C, accumulate); \
+    }
+NORM_FUSED(1, 1, 3)
+NORM_FUSED(2, 1, 3)
+NORM_FUSED(4, 1, 3)
+NORM_FUSED(6, 1, 3)
+NORM_FUSED(8, 1, 2)
+NORM_FUSED(8, 2, 2)
+NORM_FUSED(8, 4, 2)

@@ -165,6 +165,24 @@ public final class CudaBackend implements Backend {
     /** The register-resident norm kernels (norm.cu's NORM_V4): J float4 per lane, groups of up to 128·J channels. */
     private static final int[] NORM_V4_J = {1, 2, 4, 8, 16};
     private final Kernel[] normFwdV4, normBwdXV4;
+    /**
+     * The LayerNorm backward with dWeight/dBias in the same pass (norm.cu's NORM_FUSED): {J, W} — J float4 per lane, W
+     * warps a row, rows of up to 128·J·W channels; a kernel is null where the device refused its shared memory.
+     */
+    private static final int[][] NORM_FUSED_JW = {{1, 1}, {2, 1}, {4, 1}, {6, 1}, {8, 1}, {8, 2}, {8, 4}};
+    private final Kernel[] normBwdFused;
+    /**
+     * The fused LayerNorm backward is used for C ≤ normFusedMaxC (0: never, the dx kernel then the column kernel as
+     * before; -Dgosling.lnFused=false); its row slices: one per normFusedRowsPerSlice rows, at most normFusedMaxSlices.
+     */
+    private int normFusedMaxC = "false".equals(System.getProperty("gosling.lnFused")) ? 0 : 4096;
+    private int normFusedRowsPerSlice = ROWS_PER_SLICE;
+    private int normFusedMaxSlices = MAX_SLICES;
+    /** AdamW kernels by tile: adamw_step_tiles_{1,2,4} (1024·VEC elements a block). */
+    private static final int[] ADAMW_VECS = {1, 2, 4};
+    private final Kernel[] adamwTiles;
+    /** The AdamW kernel: tiles of 1024·adamwVec elements, or 0: the per-element search kernel (-Dgosling.adamw=old). */
+    private int adamwVec = "old".equals(System.getProperty("gosling.adamw")) ? 0 : 4;
     private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
             reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
@@ -267,6 +285,17 @@ public final class CudaBackend implements Backend {
             normFwdV4[i] = loader.kernel("norm", "norm_forward_v4_" + NORM_V4_J[i]);
             normBwdXV4[i] = loader.kernel("norm", "norm_backward_x_v4_" + NORM_V4_J[i]);
         }
+        normBwdFused = new Kernel[NORM_FUSED_JW.length];
+        for (int i = 0; i < NORM_FUSED_JW.length; i++) {
+            int[] jw = NORM_FUSED_JW[i];
+            Kernel k = loader.kernel("norm", "norm_backward_fused_" + jw[0] + "_" + jw[1]);
+            int smem = normFusedSmem(jw[1], 128 * jw[0] * jw[1]);
+            // over 48 KiB of shared memory a block needs the opt-in; a device without it takes the unfused kernels
+            if (smem <= 48 * 1024 || cuFuncSetAttribute(k.function(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    smem) == 0) {
+                normBwdFused[i] = k;
+            }
+        }
         tokenShiftFwd4 = loader.kernel("token_shift", "token_shift_mixes_forward_v4");
         tokenShiftFwd1 = loader.kernel("token_shift", "token_shift_mixes_forward_v1");
         tokenShiftBwd4 = loader.kernel("token_shift", "token_shift_mixes_backward_v4");
@@ -322,6 +351,10 @@ public final class CudaBackend implements Backend {
         columnPartial = loader.kernel("reduce", "column_partial");
         sumSquaresPartial = loader.kernel("adamw", "sum_squares_partial");
         adamw = loader.kernel("adamw", "adamw_step");
+        adamwTiles = new Kernel[ADAMW_VECS.length];
+        for (int i = 0; i < ADAMW_VECS.length; i++) {
+            adamwTiles[i] = loader.kernel("adamw", "adamw_step_tiles_" + ADAMW_VECS[i]);
+        }
         errorWord = deviceAlloc(16, "the error word");
         Cuda.check(cudaMemsetAsync(pa.at(errorWord), 0, 16, stream), "cudaMemsetAsync");
         synchronize();
@@ -745,6 +778,56 @@ public final class CudaBackend implements Backend {
         return byJ[i];
     }
 
+    /**
+     * The index in {@link #NORM_FUSED_JW} of the fused LayerNorm backward for rows of C channels at these addresses,
+     * or -1 where the unfused kernels must do: C % 4 != 0, C over normFusedMaxC or 4096, a row not 16-byte aligned,
+     * or the kernel unavailable on this device.
+     */
+    private int normFused(int C, long... addresses) {
+        if (C % 4 != 0 || C > normFusedMaxC) {
+            return -1;
+        }
+        for (long a : addresses) {
+            if (a % 16 != 0) {
+                return -1;
+            }
+        }
+        for (int i = 0; i < NORM_FUSED_JW.length; i++) {
+            if (128 * NORM_FUSED_JW[i][0] * NORM_FUSED_JW[i][1] >= C) {
+                return normBwdFused[i] == null ? -1 : i;
+            }
+        }
+        return -1;
+    }
+
+    /** Dynamic shared memory of a fused LayerNorm backward block: (8/W) row units × dW and dB accumulators of C. */
+    private static int normFusedSmem(int W, int C) {
+        return (8 / W) * 2 * C * 4;
+    }
+
+    /**
+     * For {@link GpuBench}: the fused LayerNorm backward up to C = maxC (0: the unfused kernels), one row slice per
+     * rowsPerSlice rows, at most maxSlices slices.
+     */
+    void useNormBackward(int maxC, int rowsPerSlice, int maxSlices) {
+        normFusedMaxC = maxC;
+        normFusedRowsPerSlice = rowsPerSlice;
+        normFusedMaxSlices = maxSlices;
+    }
+
+    int[] normBackwardChoice() {
+        return new int[] {normFusedMaxC, normFusedRowsPerSlice, normFusedMaxSlices};
+    }
+
+    /** For {@link GpuBench}: the AdamW kernel, tiles of 1024·vec elements (1, 2, 4) or 0: the old per-element search. */
+    void useAdamW(int vec) {
+        adamwVec = vec;
+    }
+
+    int adamwChoice() {
+        return adamwVec;
+    }
+
     private void normForward(String op, Tensor x, Tensor weight, Tensor bias, Tensor out, Tensor mean, Tensor rstd,
                              int rows, int C, int group, float eps) {
         bind();
@@ -785,6 +868,23 @@ public final class CudaBackend implements Backend {
             return;
         }
         long bf16Copy = copy != null && copy.dtype == DType.BF16 ? copy.address : 0;
+        int fused = group == C && (dw != 0 || db != 0) ? normFused(C, d, xs, w, dxs, bf16Copy) : -1;
+        if (fused >= 0) {
+            // dx and the dWeight/dBias partials in one pass
+            int slices = Math.max(1, Math.min(normFusedMaxSlices, ceil(rows, normFusedRowsPerSlice)));
+            long partial = partials(2L * slices * C);
+            long partialB = partial + 4L * slices * C;
+            args.reset().ptr(d).ptr(xs).ptr(w).ptr(mu).ptr(rs).ptr(dxs).ptr(bf16Copy).ptr(partial).ptr(partialB)
+                    .i32(rows).i32(C).i32(accumulate ? 1 : 0);
+            normBwdFused[fused].launch(slices, 1, 1, THREADS, 1, 1, normFusedSmem(NORM_FUSED_JW[fused][1], C), stream,
+                    args);
+            if (copy != null && copy.dtype != DType.BF16) {
+                copy(dx, dxCopy);
+            }
+            finishColumns(partial, dw, slices, C);
+            finishColumns(partialB, db, slices, C);
+            return;
+        }
         args.reset().ptr(d).ptr(xs).ptr(w).ptr(mu).ptr(rs).ptr(dxs).ptr(bf16Copy).i64(units).i32(group).i32(C)
                 .i32(accumulate ? 1 : 0);
         Kernel v4 = normV4(normBwdXV4, group, d, xs, w, dxs, bf16Copy);
@@ -2064,7 +2164,18 @@ public final class CudaBackend implements Backend {
         args.reset().ptr(p).ptr(g).ptr(ms).ptr(vs).i64(n).ptr(segmentTables).ptr(segmentTables + 8L * segments)
                 .ptr(segmentTables + 12L * segments).i32(segments).f32(beta1).f32(beta2).f32(eps).f32(gradScale)
                 .f32(bc1).f32(bc2);
-        launch1d(adamw, n, args);
+        int vi = Arrays.binarySearch(ADAMW_VECS, adamwVec);
+        if (vi < 0 || n == 0) {
+            launch1d(adamw, n, args);
+            return;
+        }
+        // one block per tile of 1024·VEC elements; float4 where all four buffers are 16-byte aligned
+        args.i32(((p | g | ms | vs) & 15) == 0 ? 1 : 0);
+        long tiles = ceil(n, 1024L * adamwVec);
+        if (tiles > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("adamwStep: " + n + " elements are over the kernel's grid");
+        }
+        adamwTiles[vi].launch((int) tiles, 1, 1, THREADS, 1, 1, 0, stream, args);
     }
 
     // ------------------------------------------------------------------------------------------------ launch helpers

@@ -3,6 +3,9 @@ package dev.gosling.trainer.backend.cuda;
 import dev.gosling.trainer.backend.Activation;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
+import dev.gosling.trainer.model.ModelConfig;
+import dev.gosling.trainer.model.ParameterLayout;
+import dev.gosling.trainer.optim.AdamW;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -125,6 +128,102 @@ public final class GpuBench {
             freeAll();
         }
         return rows;
+    }
+
+    /**
+     * The LayerNorm backward (dx added, dWeight and dBias) at 32768 × 768 (L12-D768, ctx 4096, bsz 8), 16384 × 2048
+     * (L24-D2048, bsz 4) and 16384 × 4096: the dx kernel then the column kernel ("old"), the fused kernel with its
+     * default slices (64 rows, ≤ 256), with ≤ 512 slices of 32 rows and ≤ 256 of 128 rows, and the dx kernel alone (no dWeight/dBias: a
+     * floor); GB/s counts dOut, x and dx read and dx written. AdamW at the L12-D768 and L24-D2048 parameter layouts
+     * (their real segments, weight decay 0.1): the per-element search kernel ("old") and the tiled kernels, tiles of
+     * 1024, 2048 and 4096; GB/s counts 28 bytes a parameter. Then, at L12-D768, one step of the old kernel and one of
+     * each tiled kernel from the same state, compared bit for bit (the ms column holds the number of differing
+     * elements, params + m + v).
+     */
+    public List<Row> runLnAdamW() {
+        List<Row> rows = new ArrayList<>();
+        int[] normBefore = gpu.normBackwardChoice();
+        int adamBefore = gpu.adamwChoice();
+        try {
+            for (int[] d : new int[][] {{32768, 768}, {16384, 2048}, {16384, 4096}}) {
+                int R = d[0], C = d[1];
+                long n = (long) R * C;
+                String size = "rows=" + R + " C=" + C;
+                Tensor x = rand(n, -1f, 1f), y = zeros(n), dy = rand(n, -1f, 1f), dx = rand(n, -1f, 1f);
+                Tensor wC = rand(C, 0.5f, 1.5f), bC = rand(C, -0.5f, 0.5f), gW = zeros(C), gB = zeros(C);
+                Tensor mean = zeros(R), rstd = zeros(R);
+                gpu.layerNormForward(x, wC, bC, y, mean, rstd, R, C);
+                Object[][] variants = {{"old", new int[] {0, 64, 256}}, {"fused", new int[] {4096, 64, 256}},
+                        {"fused 32r<=512s", new int[] {4096, 32, 512}}, {"fused 128r<=256s", new int[] {4096, 128, 256}}};
+                for (Object[] v : variants) {
+                    int[] c = (int[]) v[1];
+                    gpu.useNormBackward(c[0], c[1], c[2]);
+                    double ms = time(() -> gpu.layerNormBackward(dy, x, wC, mean, rstd, dx, gW, gB, R, C));
+                    rows.add(new Row("layerNorm bwd " + v[0], size, ms, gbs(16.0 * n, ms)));
+                }
+                gpu.useNormBackward(normBefore[0], normBefore[1], normBefore[2]);
+                double ms = time(() -> gpu.layerNormBackward(dy, x, wC, mean, rstd, dx, null, null, R, C));
+                rows.add(new Row("layerNorm bwd dx only", size, ms, gbs(16.0 * n, ms)));
+                freeAll();
+            }
+            for (int[] m : new int[][] {{12, 768}, {24, 2048}}) {
+                ModelConfig config = ModelConfig.of(m[0], m[1], 65536, 4096);
+                AdamW.Segments seg = AdamW.segments(new ParameterLayout(config), 0.1);
+                long params = seg.ends()[seg.ends().length - 1];
+                String size = "L" + m[0] + "-D" + m[1] + " " + params + " p " + seg.ends().length + " seg";
+                Tensor p = rand(params, -0.1f, 0.1f), g = rand(params, -1e-3f, 1e-3f);
+                Tensor mm = rand(params, -1e-3f, 1e-3f), vv = rand(params, 0f, 1e-6f);
+                float[] lr = seg.learningRates(1e-3);
+                for (int vec : new int[] {0, 1, 2, 4}) {
+                    gpu.useAdamW(vec);
+                    double ms = time(() -> gpu.adamwStep(p, g, mm, vv, seg.ends(), lr, seg.decays(), 0.9f, 0.99f,
+                            1e-18f, 0.7f, 0.1f, 0.01f));
+                    rows.add(new Row("adamw " + (vec == 0 ? "old" : "tiles " + 1024 * vec), size, ms,
+                            gbs(28.0 * params, ms)));
+                }
+                if (m[0] == 12) {
+                    for (int vec : new int[] {1, 2, 4}) {
+                        rows.add(new Row("adamw tiles " + 1024 * vec + " vs old", "L12-D768 bits differing",
+                                adamwDiffer(p, g, mm, vv, seg, lr, vec), ""));
+                    }
+                }
+                freeAll();
+            }
+        } catch (RuntimeException e) {
+            rows.add(new Row("ln/adamw", "-", Double.NaN, GpuOpChecks.oneLine(e)));
+        } finally {
+            gpu.useNormBackward(normBefore[0], normBefore[1], normBefore[2]);
+            gpu.useAdamW(adamBefore);
+            freeAll();
+        }
+        return rows;
+    }
+
+    /** One step of the old kernel and one of kernel {@code vec} from copies of one state: elements differing. */
+    private double adamwDiffer(Tensor p, Tensor g, Tensor m, Tensor v, AdamW.Segments seg, float[] lr, int vec) {
+        long n = p.numel();
+        Tensor[] a = {p, m, v};
+        Tensor[] b = {zeros(n), zeros(n), zeros(n)};
+        for (int k = 0; k < 3; k++) {
+            gpu.copy(a[k], b[k]);
+        }
+        gpu.useAdamW(0);
+        gpu.adamwStep(a[0], g, a[1], a[2], seg.ends(), lr, seg.decays(), 0.9f, 0.99f, 1e-18f, 0.7f, 0.1f, 0.01f);
+        gpu.useAdamW(vec);
+        gpu.adamwStep(b[0], g, b[1], b[2], seg.ends(), lr, seg.decays(), 0.9f, 0.99f, 1e-18f, 0.7f, 0.1f, 0.01f);
+        long differ = 0;
+        float[] x = new float[(int) n];
+        float[] y = new float[(int) n];
+        for (int k = 0; k < 3; k++) {
+            gpu.download(a[k], x);
+            gpu.download(b[k], y);
+            for (int i = 0; i < n; i++) {
+                if (Float.floatToRawIntBits(x[i]) != Float.floatToRawIntBits(y[i])) {
+                    differ++;
+                }
+            }
+        }
+        return differ;
     }
 
     /** For a profiler: every WKV7 kernel once at B=8 T=4096 H=12 (after one warm-up call each). */

@@ -23,6 +23,8 @@ import java.util.Locale;
  *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N] [--wkv7] [--ce]
  * </pre>
  * {@code --ce}: likewise only the cross-entropy checks (every one-read kernel variant) and timings.
+ * {@code --ln-adamw}: likewise only the LayerNorm/GroupNorm and AdamW checks (and bf16Inputs), and the timings of the
+ * LayerNorm backward and AdamW kernels, old and new ({@link GpuBench#runLnAdamW}).
  * {@code --wkv7}: of the op checks (and their NVRTC pass) and the per-op timings only WKV7's, every kernel variant;
  * the training check and benchmark still run unless turned off. {@code --wkv7-profile}: every WKV7 kernel once, for
  * a profiler, and nothing else. The system property {@code gosling.wkv7=v4} (JAVA_TOOL_OPTIONS) makes the old WKV7
@@ -45,6 +47,7 @@ public final class GpuCheck {
         boolean trainBench = true;
         boolean wkv7Only = false;
         boolean ceOnly = false;
+        boolean lnAdamwOnly = false;
         int trainSteps = 5;
         List<dev.gosling.trainer.train.TrainBenchmark.Case> trainCases = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
@@ -59,6 +62,7 @@ public final class GpuCheck {
                 case "--train-steps" -> trainSteps = Integer.parseInt(argv[++i]);
                 case "--wkv7" -> wkv7Only = true;
                 case "--ce" -> ceOnly = true;
+                case "--ln-adamw" -> lnAdamwOnly = true;
                 case "--wkv7-profile" -> {
                     // every WKV7 kernel once, for a profiler (ncu); nothing else
                     try (CudaBackend gpu = new CudaBackend(0, false)) {
@@ -69,7 +73,7 @@ public final class GpuCheck {
                 default -> {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
                             + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"
-                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--wkv7] [--ce]");
+                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--wkv7] [--ce] [--ln-adamw]");
                     System.exit(2);
                 }
             }
@@ -92,13 +96,14 @@ public final class GpuCheck {
             long t0 = System.nanoTime();
             if (ops) {
                 allPassed = checks("fp32", gpu, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(false, 1)
-                        : ceOnly ? GpuOpChecks.crossEntropyChecks() : GpuOpChecks.all(false), o, tsv);
+                        : ceOnly ? GpuOpChecks.crossEntropyChecks()
+                        : lnAdamwOnly ? GpuOpChecks.lnAdamwChecks() : GpuOpChecks.all(false), o, tsv);
                 o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
             }
             if (!wkv7Only) {
                 gpu.setGemmPrecision(CudaBackend.GemmPrecision.BF16);
                 allPassed &= checks("bf16-gemm", gpu, cpu, ceOnly ? List.of(GpuOpChecks.crossEntropyBf16(37, 1000, 1))
-                        : GpuOpChecks.gemms(), o, tsv);
+                        : lnAdamwOnly ? GpuOpChecks.lnAdamwBf16Checks() : GpuOpChecks.gemms(), o, tsv);
                 gpu.setGemmPrecision(CudaBackend.GemmPrecision.FP32);
             }
             if (trainCheck) {
@@ -130,7 +135,8 @@ public final class GpuCheck {
                 o.println("per-op timings (fp32, CUDA events, median of 7 batches):");
                 o.printf("%-26s %-28s %10s  %s%n", "op", "size", "ms", "rate");
                 GpuBench timings = new GpuBench(gpu);
-                for (GpuBench.Row r : wkv7Only ? timings.runWkv7() : ceOnly ? timings.runCrossEntropy() : timings.run()) {
+                for (GpuBench.Row r : wkv7Only ? timings.runWkv7() : ceOnly ? timings.runCrossEntropy()
+                        : lnAdamwOnly ? timings.runLnAdamW() : timings.run()) {
                     o.printf(Locale.ROOT, "%-26s %-28s %10.3f  %s%n", r.op(), r.size(), r.ms(), r.rate());
                     btsv.add(r.op() + "\t" + r.size() + "\t" + r.ms() + "\t" + r.rate());
                 }

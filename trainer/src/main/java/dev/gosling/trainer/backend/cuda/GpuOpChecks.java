@@ -468,12 +468,21 @@ public final class GpuOpChecks {
                     double[] lnW = toFloat(gaussian(rng, C, 1.0));
                     double[] lnB = toFloat(gaussian(rng, C, 0.5));
                     double[] lnDx0 = toFloat(gaussian(rng, rows * C, 1.0));
-                    for (boolean overwrite : new boolean[] {false, true}) {
-                        double[][] lnG = layerNormBackward(g, x, lnW, lnB, dy0, lnDx0, overwrite, eyeG);
-                        double[][] lnC = layerNormBackward(c, x, lnW, lnB, dy0, lnDx0, overwrite, null);
-                        String what = overwrite ? "layerNorm dx written" : "layerNorm dx added";
-                        out.add(compare("bf16 out", size, what, lnG[0], lnC[0], FP32_TOLERANCE));
-                        out.add(compare("bf16 out", size, what + ", bf16 copy", lnG[1], lnC[0], BF16_TOLERANCE));
+                    double[] lnDw0 = toFloat(gaussian(rng, C, 1.0));
+                    // without dWeight/dBias (the dx kernel) and with them (the fused kernel where C allows)
+                    for (boolean params : new boolean[] {false, true}) {
+                        for (boolean overwrite : new boolean[] {false, true}) {
+                            double[][] lnG = layerNormBackward(g, x, lnW, lnB, dy0, lnDx0, lnDw0, params, overwrite, eyeG);
+                            double[][] lnC = layerNormBackward(c, x, lnW, lnB, dy0, lnDx0, lnDw0, params, overwrite, null);
+                            String what = (overwrite ? "layerNorm dx written" : "layerNorm dx added")
+                                    + (params ? " +dW" : "");
+                            out.add(compare("bf16 out", size, what, lnG[0], lnC[0], FP32_TOLERANCE));
+                            out.add(compare("bf16 out", size, what + ", bf16 copy", lnG[1], lnC[0], BF16_TOLERANCE));
+                            if (params) {
+                                out.add(compare("bf16 out", size, what + ", dWeight", lnG[2], lnC[2], FP32_TOLERANCE));
+                                out.add(compare("bf16 out", size, what + ", dBias", lnG[3], lnC[3], FP32_TOLERANCE));
+                            }
+                        }
                     }
 
                     // x in bf16 (mix 0: out = x), into linear and LoRA
@@ -510,8 +519,9 @@ public final class GpuOpChecks {
              * LayerNorm forward, then its backward into dx (starting at dx0, or written over) with a copy of the new dx:
              * bf16 on the GPU (eye given: read back through it), none on the CPU. Returns dx and the copy.
              */
+            /** dx, its copy (bf16 read back, or dx again), and with params the changes of dWeight and dBias from dw0. */
             private double[][] layerNormBackward(Dev d, double[] x, double[] w, double[] b, double[] dy, double[] dx0,
-                                                 boolean overwrite, Tensor eye) {
+                                                 double[] dw0, boolean params, boolean overwrite, Tensor eye) {
                 Tensor xt = d.tensor(x);
                 Tensor wt = d.tensor(w);
                 Tensor mean = d.poisoned(rows);
@@ -519,9 +529,12 @@ public final class GpuOpChecks {
                 d.backend.layerNormForward(xt, wt, d.tensor(b), d.poisoned((long) rows * C), mean, rstd, rows, C);
                 Tensor dx = overwrite ? d.poisoned((long) rows * C) : d.tensor(dx0);
                 Tensor copy = eye == null ? null : d.keep(d.backend.allocate(DType.BF16, rows, C));
-                d.backend.layerNormBackward(d.tensor(dy), xt, wt, mean, rstd, dx, copy, overwrite, null, null, rows, C);
+                Tensor dw = params ? d.tensor(dw0) : null;
+                Tensor db = params ? d.tensor(dw0) : null;
+                d.backend.layerNormBackward(d.tensor(dy), xt, wt, mean, rstd, dx, copy, overwrite, dw, db, rows, C);
                 double[] got = d.read(dx);
-                return new double[][] {got, copy == null ? got : readBf16(d, copy, eye, rows, C)};
+                return new double[][] {got, copy == null ? got : readBf16(d, copy, eye, rows, C),
+                        params ? delta(d.read(dw), dw0) : null, params ? delta(d.read(db), dw0) : null};
             }
 
             /** dx rounded to bf16 on the host (what the GPU's bf16 copy of it holds). */
@@ -798,14 +811,8 @@ public final class GpuOpChecks {
         for (int[] d : quick ? new int[][] {{37, 50, 96}} : new int[][] {{37, 50, 96}, {1000, 3000, 768}}) {
             c.add(embedding(d[0], d[1], d[2], s++));
         }
-        // C = 96, 768, 1000, 2048: the register-resident float4 kernels (1000: the last lanes' float4s past the row);
-        // 99 and 4096: the plain ones
-        int[][] layerNorms = quick ? new int[][] {{33, 96}}
-                : new int[][] {{33, 96}, {513, 768}, {64, 2048}, {5, 99}, {3, 1000}, {7, 4096}};
-        for (int[] d : layerNorms) {
-            c.add(norm(d[0], d[1], false, false, s++));
-            c.add(norm(d[0], d[1], false, true, s++));
-        }
+        c.addAll(quick ? List.of(norm(33, 96, false, false, s++), norm(33, 96, false, true, s++)) : layerNormChecks(s));
+        s += 200;
         for (int[] d : quick ? new int[][] {{33, 128}} : new int[][] {{33, 128}, {300, 768}}) {
             c.add(norm(d[0], d[1], true, false, s++));
             c.add(norm(d[0], d[1], true, true, s++));
@@ -862,9 +869,60 @@ public final class GpuOpChecks {
         }
         c.addAll(quick ? List.of(crossEntropyRows(CudaBackend.CeRows.DEFAULT, 139, 4096, CeMode.F32, s++))
                 : crossEntropyRowsChecks(false));
-        c.add(optimizer(quick ? 10_001 : 1_000_003, s++));
+        c.addAll(quick ? List.of(optimizer(10_001, s++)) : optimizerChecks(s));
+        s += 10;
         c.add(badIds());
         return c;
+    }
+
+    /**
+     * LayerNorm forward and backward (dx added and written), rows × C: C = 96, 256, 512, 768, 1000 (one warp a row,
+     * J = 1 … 8 float4 a lane; 1000: the last lanes' float4s past the row), 2048 and 4096 (two and four warps a row)
+     * take the fused dx + dWeight/dBias kernel, 99 the plain ones; rows 1, 5, 33, 513, 4097 (slices of 64 rows and
+     * a last slice of one) and 20000 (slices of 79 rows: per-unit row counts differ).
+     */
+    static List<Check> layerNormChecks(long seed) {
+        List<Check> c = new ArrayList<>();
+        long s = seed;
+        for (int C : new int[] {96, 768, 1000, 2048, 99, 4096}) {
+            for (int rows : new int[] {1, 5, 33, 513, 4097}) {
+                c.add(norm(rows, C, false, false, s++));
+                c.add(norm(rows, C, false, true, s++));
+            }
+        }
+        for (int[] d : new int[][] {{70, 256}, {300, 512}, {20000, 768}, {3000, 2048}}) {
+            c.add(norm(d[0], d[1], false, false, s++));
+            c.add(norm(d[0], d[1], false, true, s++));
+        }
+        return c;
+    }
+
+    /**
+     * AdamW bit for bit: two segments over n; many short segments (lengths 1, 3, 4097, 4096, 4095, … so that tiles of
+     * 1024, 2048 and 4096 elements hold boundaries, one or several, and whole ones lie between); the same with params
+     * and grads one float off 16 bytes (the element-wise tiles).
+     */
+    static List<Check> optimizerChecks(long seed) {
+        long[] lengths = {1, 3, 4097, 1, 4096, 4095, 3, 1, 1, 8192, 4097, 5000, 3, 12289, 1};
+        return List.of(optimizer(1_000_003, seed), optimizer(1_000_003, lengths, false, seed + 1),
+                optimizer(1_000_003, lengths, true, seed + 2), optimizer(4096 * 7, new long[] {4096, 1, 3}, false,
+                        seed + 3), optimizer(5, new long[] {1, 3}, false, seed + 4));
+    }
+
+    /** The checks of {@link #all} that the fused LayerNorm backward and the tiled AdamW touch (GpuCheck --ln-adamw). */
+    public static List<Check> lnAdamwChecks() {
+        List<Check> c = new ArrayList<>(layerNormChecks(7001));
+        for (int[] d : new int[][] {{33, 128}, {300, 768}}) {
+            c.add(norm(d[0], d[1], true, false, 7300 + d[0]));
+            c.add(norm(d[0], d[1], true, true, 7400 + d[0]));
+        }
+        c.addAll(optimizerChecks(7501));
+        return c;
+    }
+
+    /** bf16Inputs at C = 768, 99 and 2048 (the fused LayerNorm backward's dx copy is checked where dWeight is null). */
+    public static List<Check> lnAdamwBf16Checks() {
+        return List.of(bf16Inputs(2, 50, 768, 7601), bf16Inputs(3, 17, 99, 7602), bf16Inputs(2, 40, 2048, 7603));
     }
 
     private static String over(boolean overwrite) {
@@ -1794,10 +1852,37 @@ public final class GpuOpChecks {
 
     /**
      * The optimizer ops: sumOfSquares against the CPU's exact double sum, and three AdamW steps (two segments, one
-     * with weight decay, the second and third with clipping) that must match the CPU backend bit for bit.
+     * with weight decay, the second and third with clipping) that must match the CPU backend bit for bit: the kernel
+     * in use (params, m, v), then each tiled kernel and the per-element search kernel (their differing bits summed).
      */
     static Check optimizer(int n, long seed) {
-        String size = "n=" + n;
+        return optimizer(n, null, false, seed);
+    }
+
+    /**
+     * {@code lengths}: segments of these lengths in turn (lr and decay alternating), the last one to n; null: two
+     * segments, n/3 and the rest. {@code misaligned}: params and grads are views one float into larger tensors.
+     */
+    static Check optimizer(int n, long[] lengths, boolean misaligned, long seed) {
+        long[] ends;
+        if (lengths == null) {
+            ends = new long[] {n / 3, n};
+        } else {
+            List<Long> e = new ArrayList<>();
+            long at = 0;
+            for (int i = 0; at < n; i++) {
+                at = Math.min(n, at + lengths[i % lengths.length]);
+                e.add(at);
+            }
+            ends = e.stream().mapToLong(Long::longValue).toArray();
+        }
+        float[] lr = new float[ends.length];
+        float[] decay = new float[ends.length];
+        for (int i = 0; i < ends.length; i++) {
+            lr[i] = i % 2 == 0 ? 2e-3f : 1e-3f;
+            decay[i] = i % 3 == 1 ? 0.1f : 0f;
+        }
+        String size = "n=" + n + (lengths == null ? "" : " " + ends.length + " segments") + (misaligned ? " misaligned" : "");
         return new Check() {
             public String name() {
                 return "adamw " + size;
@@ -1810,20 +1895,36 @@ public final class GpuOpChecks {
                     float[] params = floats(gaussian(rng, n, 0.1));
                     float[][] grads = {floats(gaussian(rng, n, 1e-3)), floats(gaussian(rng, n, 1e-2)),
                             floats(gaussian(rng, n, 1.0))};
-                    long[] ends = {n / 3, n};
-                    float[] lr = {2e-3f, 1e-3f};
-                    float[] decay = {0f, 0.1f};
                     float[][] ref = steps(cpu, params, grads, ends, lr, decay);
-                    float[][] got = steps(gpu, params, grads, ends, lr, decay);
+                    // the kernel in use, then every tiled kernel and the per-element search kernel (bits differing
+                    // summed over params, m and v)
+                    int inUse = gpu.adamwChoice();
                     String[] names = {"params", "m", "v"};
-                    for (int k = 0; k < 3; k++) {
-                        int differ = 0;
-                        for (int i = 0; i < n; i++) {
-                            if (Float.floatToIntBits(ref[k][i]) != Float.floatToIntBits(got[k][i])) {
-                                differ++;
+                    for (int kernel : new int[] {inUse, 1, 2, 4, 0}) {
+                        gpu.useAdamW(kernel);
+                        float[][] got;
+                        try {
+                            got = steps(gpu, params, grads, ends, lr, decay);
+                        } finally {
+                            gpu.useAdamW(inUse);
+                        }
+                        int total = 0;
+                        for (int k = 0; k < 3; k++) {
+                            int differ = 0;
+                            for (int i = 0; i < n; i++) {
+                                if (Float.floatToIntBits(ref[k][i]) != Float.floatToIntBits(got[k][i])) {
+                                    differ++;
+                                }
+                            }
+                            total += differ;
+                            if (kernel == inUse) {
+                                rows.add(new Row("adamw", size, names[k] + " (bits differing)", differ, 0, true, null));
                             }
                         }
-                        rows.add(new Row("adamw", size, names[k] + " (bits differing)", differ, 0, true, null));
+                        if (kernel != inUse) {
+                            String label = kernel == 0 ? "old kernel" : "tiles " + 1024 * kernel;
+                            rows.add(new Row("adamw", size, label + " (bits differing)", total, 0, true, null));
+                        }
                     }
                     double want;
                     double have;
@@ -1843,11 +1944,11 @@ public final class GpuOpChecks {
             private float[][] steps(Backend b, float[] params, float[][] grads, long[] ends, float[] lr,
                                     float[] decay) {
                 try (Dev d = new Dev(b, DType.F32)) {
-                    Tensor p = d.tensor(toDouble(params));
+                    Tensor p = place(d, toDouble(params));
                     Tensor m = d.tensor(new double[n]);
                     Tensor v = d.tensor(new double[n]);
                     for (int step = 1; step <= grads.length; step++) {
-                        Tensor g = d.tensor(toDouble(grads[step - 1]));
+                        Tensor g = place(d, toDouble(grads[step - 1]));
                         float clip = step == 1 ? 1f : 0.37f;
                         float bc1 = (float) (1 - Math.pow(0.9, step));
                         float bc2 = (float) (1 - Math.pow(0.99, step));
@@ -1859,6 +1960,16 @@ public final class GpuOpChecks {
                     b.download(v, out[2]);
                     return out;
                 }
+            }
+
+            /** The values as a tensor, or as a view one float into a larger one. */
+            private Tensor place(Dev d, double[] values) {
+                if (!misaligned) {
+                    return d.tensor(values);
+                }
+                double[] big = new double[values.length + 1];
+                System.arraycopy(values, 0, big, 1, values.length);
+                return d.keep(d.backend.view(d.tensor(big), 1, values.length));
             }
         };
     }
