@@ -54,7 +54,10 @@ public interface Backend extends AutoCloseable {
 
     void upload(int[] src, Tensor dst);
 
-    /** Copies {@code src} into host memory (lengths must match; converts between float and double). */
+    /**
+     * Copies {@code src} into host memory (lengths must match; converts between float and double; a tensor of the
+     * {@link #gemmInputDtype}, such as bf16 logits, is widened exactly).
+     */
     void download(Tensor src, float[] dst);
 
     void download(Tensor src, double[] dst);
@@ -185,7 +188,8 @@ public interface Backend extends AutoCloseable {
      * ffn's relu² output and its gradient, a copy of the residual stream's gradient), for a model computing in
      * {@code computeDtype}: that dtype itself by default; BF16 on the CUDA backend under bf16 GEMMs, which then takes
      * them without casting (the producing ops write bf16). There, linearForward may also write its output in it (the
-     * ffn key output, which only relu² reads), and relu² forward and backward read such an x.
+     * ffn key output, which only relu² reads; the head's logits, which only the cross-entropy reads), relu² forward and
+     * backward read such an x, and the cross-entropy ops read such logits (and write such dLogits over them).
      */
     default DType gemmInputDtype(DType computeDtype) {
         return computeDtype;
@@ -396,7 +400,8 @@ public interface Backend extends AutoCloseable {
     /**
      * Per-row cross-entropy: losses[row] = logsumexp(logits[row]) − logits[row, targets[row]] (§5.5; no ignore
      * index). logits [rows, V]; targets I32 [rows]; losses [rows]. The reported loss is their mean; L2Wrap does not
-     * change it.
+     * change it. logits may be of the {@link #gemmInputDtype} (bf16 on the CUDA backend under bf16 GEMMs): each is
+     * widened as read, the losses are computed in the compute dtype (fp32) all the same.
      */
     void crossEntropyForward(Tensor logits, Tensor targets, Tensor losses, int rows, int vocab);
 
@@ -404,7 +409,8 @@ public interface Backend extends AutoCloseable {
      * Starts the backward pass: WRITES (does not accumulate) dLogits[row, v] = gradScale·(softmax_v − [v = target])
      * + [v = argmax]·{@link #L2WRAP_FACTOR}·max·gradScale, where max is the row's largest logit and argmax its lowest
      * index (the L2Wrap gradient, §5.5). For the mean loss gradScale = 1/(B·T), B·T being this device's micro-batch.
-     * dLogits may alias logits (the logits are dead after this).
+     * dLogits may alias logits (the logits are dead after this). With logits of the {@link #gemmInputDtype}, dLogits
+     * must be of it too (bf16 logits, bf16 gradient: the head's backward GEMMs read it).
      */
     void crossEntropyBackward(Tensor logits, Tensor targets, Tensor dLogits, int rows, int vocab, double gradScale);
 

@@ -428,9 +428,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         // in fp32 at B·T = 32768, V = 65536) never exist, only one chunk of them.
         headChunks(a, (r0, rows, logits) -> {
             Tensor chunkTargets = rowsOf(a.targets, r0, rows, 1);
-            // the losses, and dLogits = softmax − onehot (+ L2Wrap) over B·T: over the logits, or in bf16 when the
-            // backend keeps GEMM inputs in bf16 (only the head's backward GEMMs read dLogits)
-            Tensor dLogits = a.dLogits == a.logits ? logits : backend.view(a.dLogits, 0, rows, V);
+            // the losses, and dLogits = softmax − onehot (+ L2Wrap) over B·T, written over the logits (in the GEMM-input
+            // dtype: bf16 logits and dLogits under bf16 GEMMs, the losses still computed in fp32)
+            Tensor dLogits = logits;
             backend.crossEntropyForwardBackward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), dLogits, rows, V, 1.0 / a.N);
             // each chunk writes its own rows of dLn (the chunks cover them all)
             backend.linearBackwardOverwritingDx(dLogits, rowsOf(a.lnOut, r0, rows, C), weights.head,
@@ -731,7 +731,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     // -------------------------------------------------------------------------------------------- activation layout
 
-    /** Logits elements per head chunk: 2^27 (512 MiB in fp32), i.e. 2048 rows at V = 65536. */
+    /** Logits elements per head chunk: 2^27 (512 MiB in fp32, 256 MiB in bf16), i.e. 2048 rows at V = 65536. */
     private int headChunkElements = 1 << 27;
 
     /** Smaller head chunks, so tests on tiny models run the chunked path; before the first step only. */
@@ -907,10 +907,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Recomputed re;
         final Tensor branch;
         final Tensor lnOut, lnOutMean, lnOutRstd, losses;
-        /** One chunk of headRows rows of logits (then of their gradient). */
+        /**
+         * One chunk of headRows rows of logits, then of their gradient (written over them), in the GEMM-input dtype:
+         * only the head's GEMMs and the cross-entropy touch it (bf16 under bf16 GEMMs, as the official trainer's logits).
+         */
         final Tensor logits;
-        /** The head's dLogits chunk: the logits themselves (written over), or a bf16 buffer of their size. */
-        final Tensor dLogits;
         final int headRows;
         final double[] lossHost;
         // backward scratch, shared by all layers
@@ -960,8 +961,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             lnOutMean = arena.take(N);
             lnOutRstd = arena.take(N);
             headRows = Math.min(N, Math.max(1, headChunkElements / V));
-            logits = arena.take(headRows, V);
-            dLogits = gemmInputs == null ? logits : gemmInputs.take(headRows, V);
+            logits = gemmInputs == null ? arena.take(headRows, V) : gemmInputs.take(headRows, V);
             losses = arena.take(N);
             lossHost = arena.base == null ? null : new double[N];
 

@@ -188,6 +188,7 @@ public final class CudaBackend implements Backend {
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
             sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
+            ceFwdBf16Logits, ceBwdBf16Logits,
             reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
             lnxBonusGateFwdBf16G, lnxBonusGateBwdBf16, valueResidualFwdBf16, valueResidualBwdBf16, keyPrepareFwdBf16,
             keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y, keyPrepareBwdBf16Dk, valueResidualBwdBf16Dv,
@@ -336,8 +337,10 @@ public final class CudaBackend implements Backend {
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
         ceBwd = loader.kernel("cross_entropy", "cross_entropy_backward");
         ceBwdBf16 = loader.kernel("cross_entropy", "cross_entropy_backward_bf16");
+        ceFwdBf16Logits = loader.kernel("cross_entropy", "cross_entropy_forward_bf16_logits");
+        ceBwdBf16Logits = loader.kernel("cross_entropy", "cross_entropy_backward_bf16_logits");
         for (CeRows c : CeRows.ALL) {
-            for (String name : new String[] {c.kernel(false), c.kernel(true)}) {
+            for (String name : new String[] {c.kernel(false, false), c.kernel(false, true), c.kernel(true, true)}) {
                 Kernel k = loader.kernel("cross_entropy", name);
                 // a stash over the device's shared memory per block (99 KiB on sm_86/89) leaves the variant out:
                 // its rows take the two-pass kernel
@@ -606,10 +609,15 @@ public final class CudaBackend implements Backend {
         toDevice(s, t.address, 4L * src.length);
     }
 
+    /** F32, or BF16 (a GEMM-input tensor, {@link #gemmInputDtype}: the head's logits), widened exactly. */
     @Override
     public void download(Tensor src, float[] dst) {
         bind();
-        CudaTensor t = f32(src, "download", "src", dst.length);
+        CudaTensor t = floatLike(src, "download", "src", dst.length);
+        if (t.dtype == DType.BF16) {
+            downloadBf16(t, dst);
+            return;
+        }
         BytePointer s = staging(4L * dst.length);
         toHost(t.address, s, 4L * dst.length);
         new FloatPointer(s).get(dst);
@@ -618,7 +626,16 @@ public final class CudaBackend implements Backend {
     @Override
     public void download(Tensor src, double[] dst) {
         bind();
-        CudaTensor t = f32(src, "download", "src", dst.length);
+        CudaTensor t = floatLike(src, "download", "src", dst.length);
+        if (t.dtype == DType.BF16) {
+            BytePointer s = staging(2L * dst.length);
+            toHost(t.address, s, 2L * dst.length);
+            ShortPointer h = new ShortPointer(s);
+            for (int i = 0; i < dst.length; i++) {
+                dst[i] = Float.intBitsToFloat((h.get(i) & 0xffff) << 16);
+            }
+            return;
+        }
         BytePointer s = staging(4L * dst.length);
         toHost(t.address, s, 4L * dst.length);
         FloatPointer f = new FloatPointer(s);
@@ -1600,8 +1617,9 @@ public final class CudaBackend implements Backend {
             return threads + "_" + r4 + "_" + s4 + (pipe ? "" : "_nopipe");
         }
 
-        String kernel(boolean bf16) {
-            return "cross_entropy_rows_" + label() + (bf16 ? "_bf16" : "");
+        /** bf16Logits: bf16 logits and dLogits (the _bf16_logits kernel); else fp32 logits, bf16Out: bf16 dLogits. */
+        String kernel(boolean bf16Logits, boolean bf16Out) {
+            return "cross_entropy_rows_" + label() + (bf16Logits ? "_bf16_logits" : bf16Out ? "_bf16" : "");
         }
 
         int capacity() {
@@ -1619,9 +1637,10 @@ public final class CudaBackend implements Backend {
             return Math.max(0, Math.min(s4, chunks)) * threads * 16;
         }
 
-        /** vocab a multiple of 4 within the capacity, the rows 16-byte aligned (8 for bf16 dLogits). */
-        boolean applies(int vocab, long logits, long dLogits, boolean bf16) {
-            return vocab % 4 == 0 && vocab <= capacity() && logits % 16 == 0 && dLogits % (bf16 ? 8 : 16) == 0;
+        /** vocab a multiple of 4 within the capacity, the rows 16-byte aligned (8 for bf16 logits or dLogits). */
+        boolean applies(int vocab, long logits, long dLogits, boolean bf16Logits, boolean bf16Out) {
+            return vocab % 4 == 0 && vocab <= capacity() && logits % (bf16Logits ? 8 : 16) == 0
+                    && dLogits % (bf16Out ? 8 : 16) == 0;
         }
     }
 
@@ -1640,7 +1659,8 @@ public final class CudaBackend implements Backend {
 
     /** Whether this device runs the variant (its stash fits the shared memory per block). */
     boolean crossEntropyAvailable(CeRows c) {
-        return ceRowsKernels.containsKey(c.kernel(false)) && ceRowsKernels.containsKey(c.kernel(true));
+        return ceRowsKernels.containsKey(c.kernel(false, false)) && ceRowsKernels.containsKey(c.kernel(false, true))
+                && ceRowsKernels.containsKey(c.kernel(true, true));
     }
 
     /** Fills a tensor with 0xff bytes: NaN in F32 and in BF16 (the checks poison bf16 outputs so). */
@@ -1650,6 +1670,22 @@ public final class CudaBackend implements Backend {
         if (c.numel > 0) {
             Cuda.check(cudaMemsetAsync(pa.at(c.address), 0xff, c.bytes(), stream), "cudaMemsetAsync");
         }
+    }
+
+    /** Host values rounded to bf16 (nearest, ties to even) into a BF16 tensor (for the checks: bf16 logits). */
+    void uploadBf16(float[] src, Tensor dst) {
+        bind();
+        CudaTensor t = own(dst, "uploadBf16", "dst");
+        if (t.dtype != DType.BF16 || t.numel != src.length) {
+            throw new IllegalArgumentException("uploadBf16: dst is " + t.dtype + " × " + t.numel + ", expected BF16 × "
+                    + src.length);
+        }
+        BytePointer s = staging(2L * src.length);
+        ShortPointer h = new ShortPointer(s);
+        for (int i = 0; i < src.length; i++) {
+            h.put(i, dev.gosling.trainer.model.Bf16.fromFloat(src[i]));
+        }
+        toDevice(s, t.address, 2L * src.length);
     }
 
     /** A BF16 tensor's values, exactly (for the checks: dLogits at a vocabulary too large for the identity GEMM). */
@@ -2048,11 +2084,12 @@ public final class CudaBackend implements Backend {
         bind();
         dims(op, rows, vocab);
         vocab(op, vocab);
-        args.reset().ptr(f32(logits, op, "logits", (long) rows * vocab).address)
+        CudaTensor x = floatLike(logits, op, "logits", (long) rows * vocab); // bf16: widened as read
+        args.reset().ptr(x.address)
                 .ptr(ids(targets, op, "targets", rows).address).ptr(f32(losses, op, "losses", rows).address)
                 .i32(rows).i32(vocab).ptr(errorWord + 8);
         if (rows > 0) {
-            ceFwd.launch(Math.min(rows, multiprocessors * 2), 1, 1, CE_THREADS, 1, 1, 0, stream, args);
+            (x.dtype == DType.BF16 ? ceFwdBf16Logits : ceFwd).launch(Math.min(rows, multiprocessors * 2), 1, 1, CE_THREADS, 1, 1, 0, stream, args);
         }
     }
 
@@ -2075,7 +2112,12 @@ public final class CudaBackend implements Backend {
         vocab(op, vocab);
         long n = (long) rows * vocab;
         CudaTensor d = floatLike(dLogits, op, "dLogits", n);
-        CudaTensor x = f32(logits, op, "logits", n);
+        CudaTensor x = floatLike(logits, op, "logits", n);
+        boolean bf16Logits = x.dtype == DType.BF16;
+        if (bf16Logits && d.dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": logits are BF16, so dLogits must be BF16 too (it is "
+                    + d.dtype + ")");
+        }
         args.reset().ptr(x.address).ptr(ids(targets, op, "targets", rows).address)
                 .ptr(d.address).i32(rows).i32(vocab).f32((float) gradScale)
                 .ptr(errorWord + 8).ptr(losses == null ? 0 : f32(losses, op, "losses", rows).address);
@@ -2084,14 +2126,15 @@ public final class CudaBackend implements Backend {
         }
         boolean bf16 = d.dtype == DType.BF16;
         CeRows c = ceRows;
-        Kernel k = c != null && c.applies(vocab, x.address, d.address, bf16) ? ceRowsKernels.get(c.kernel(bf16)) : null;
+        Kernel k = c != null && c.applies(vocab, x.address, d.address, bf16Logits, bf16)
+                ? ceRowsKernels.get(c.kernel(bf16Logits, bf16)) : null;
         if (k != null) {
             ceRowsLaunches++;
             int smem = c.stashBytes(vocab);
             k.launch(Math.min(rows, multiprocessors * ceRowsOccupancy(k, c.threads(), smem)), 1, 1, c.threads(), 1, 1, smem,
                     stream, args);
         } else {
-            (bf16 ? ceBwdBf16 : ceBwd).launch(Math.min(rows, multiprocessors * 2), 1, 1, CE_THREADS, 1, 1, 0, stream, args);
+            (bf16Logits ? ceBwdBf16Logits : bf16 ? ceBwdBf16 : ceBwd).launch(Math.min(rows, multiprocessors * 2), 1, 1, CE_THREADS, 1, 1, 0, stream, args);
         }
     }
 

@@ -320,6 +320,11 @@ public final class GpuOpChecks {
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, false, true, s++));
         c.add(bf16Inputs(2, 50, 768, s++));
         c.add(crossEntropyBf16(37, 1000, s++));
+        // the training step's head under bf16 GEMMs: bf16 logits, the cross-entropy's bf16 dLogits over them
+        c.add(headBf16(333, 65536, 64, false, s++));  // one-read kernel
+        c.add(headBf16(257, 50257, 96, false, s++));  // odd vocabulary: the two-pass kernel
+        c.add(headBf16(333, 65536, 64, true, s++));
+        c.add(headBf16(257, 50257, 96, true, s++));
         c.add(bf16Inputs(3, 17, 99, s++));
         c.add(bf16Rounding(37, 13, s++));
         c.add(bf16Rounding(64, 96, s++));
@@ -758,6 +763,144 @@ public final class GpuOpChecks {
                 return out;
             }
         };
+    }
+
+    /**
+     * The training step's head under bf16 GEMMs (Rwkv7Model.step): linearForward writes bf16 logits, the fused
+     * cross-entropy reads them and writes its bf16 dLogits over them, the head's backward GEMMs read that. Against the
+     * CPU's fp64 head (unrounded logits), bf16 band: the logits, the losses, dLogits, dx and dweight; against the CPU's
+     * cross-entropy of the GPU's own bf16 logits: the losses (fp32 band) and dLogits rounded to bf16 (1e-4: the kernel
+     * itself). {@code badTarget}: one row's target is vocab: the error names it, that row's loss and gradient are NaN,
+     * the other rows' are checked (dx and dweight are not: the NaN row reaches every dweight row).
+     */
+    static Check headBf16(int rows, int vocab, int in, boolean badTarget, long seed) {
+        String size = "rows=" + rows + " V=" + vocab + " C=" + in + (badTarget ? " bad target" : "");
+        return new Check() {
+            public String name() {
+                return "head bf16 logits " + size;
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                List<Row> out = new ArrayList<>();
+                String op = "head bf16";
+                try (Dev g = new Dev(gpu, DType.F32); Dev c = new Dev(cpu, DType.F64)) {
+                    SplittableRandom rng = new SplittableRandom(seed);
+                    double[] x = toFloat(gaussian(rng, rows * in, 1.0));
+                    // logits of standard deviation ~3, as ceLogits'
+                    double[] w = toFloat(gaussian(rng, vocab * in, 3.0 / Math.sqrt(in)));
+                    int[] targets = rng.ints(rows, 0, vocab).toArray();
+                    int bad = badTarget ? Math.min(157, rows - 1) : -1;
+                    int[] gpuTargets = targets.clone();
+                    if (badTarget) {
+                        gpuTargets[bad] = vocab;
+                    }
+                    double scale = 1.0 / rows;
+                    double[] dx0 = toFloat(gaussian(rng, rows * in, 0.01));
+                    double[] dw0 = toFloat(gaussian(rng, vocab * in, 0.01));
+                    // GPU: the step's sequence on one bf16 buffer
+                    Tensor xg = g.tensor(x);
+                    Tensor wg = g.tensor(w);
+                    Tensor logitsG = g.keep(gpu.allocate(DType.BF16, rows, vocab));
+                    gpu.poisonBytes(logitsG);
+                    gpu.linearForward(xg, wg, logitsG, rows, in, vocab);
+                    double[] gotLogits = g.read(logitsG);
+                    Tensor lossG = g.poisoned(rows);
+                    gpu.crossEntropyForwardBackward(logitsG, g.ids(gpuTargets), lossG, logitsG, rows, vocab, scale);
+                    String message = null;
+                    try {
+                        g.read(lossG);
+                    } catch (GoslingException e) {
+                        message = e.getMessage();
+                    }
+                    double[] gotLoss = g.read(lossG);
+                    double[] gotD = g.read(logitsG);
+                    Tensor dxG = g.tensor(dx0);
+                    Tensor dwG = g.tensor(dw0);
+                    if (!badTarget) {
+                        gpu.linearBackward(logitsG, xg, wg, dxG, dwG, rows, in, vocab);
+                    }
+                    // CPU fp64: the unrounded head
+                    Tensor xc = c.tensor(x);
+                    Tensor wc = c.tensor(w);
+                    Tensor tc = c.ids(targets);
+                    Tensor lc = c.poisoned((long) rows * vocab);
+                    cpu.linearForward(xc, wc, lc, rows, in, vocab);
+                    double[] refLogits = c.read(lc);
+                    Tensor lossC = c.poisoned(rows);
+                    Tensor dC = c.poisoned((long) rows * vocab);
+                    cpu.crossEntropyForward(lc, tc, lossC, rows, vocab);
+                    cpu.crossEntropyBackward(lc, tc, dC, rows, vocab, scale);
+                    double[] refLoss = c.read(lossC);
+                    double[] refD = c.read(dC);
+                    // CPU fp64 cross-entropy of the GPU's bf16 logits: the kernel alone
+                    Tensor lb = c.tensor(gotLogits);
+                    Tensor lossB = c.poisoned(rows);
+                    Tensor dB = c.poisoned((long) rows * vocab);
+                    cpu.crossEntropyForward(lb, tc, lossB, rows, vocab);
+                    cpu.crossEntropyBackward(lb, tc, dB, rows, vocab, scale);
+                    double[] kLoss = c.read(lossB);
+                    double[] kD = c.read(dB);
+                    for (int i = 0; i < kD.length; i++) {
+                        kD[i] = dev.gosling.trainer.model.Bf16.round((float) kD[i]);
+                    }
+                    out.add(compare(op, size, "logits", gotLogits, refLogits, BF16_TOLERANCE));
+                    if (badTarget) {
+                        String what = "target token id " + vocab + " at position " + bad;
+                        boolean msgOk = message != null && message.startsWith(what) && !message.contains("\n");
+                        out.add(new Row(op, size, "bad target error", msgOk ? 0 : 1, 0, true,
+                                msgOk ? null : "expected \"" + what + "…\", got " + message));
+                        boolean nanRow = Double.isNaN(gotLoss[bad]);
+                        for (int v = 0; v < vocab; v++) {
+                            nanRow &= Double.isNaN(gotD[bad * vocab + v]);
+                        }
+                        out.add(new Row(op, size, "bad row NaN", nanRow ? 0 : 1, 0, true,
+                                nanRow ? null : "the bad target's loss or gradient row is not all NaN"));
+                        gotLoss = withoutRow(gotLoss, bad, 1);
+                        gotD = withoutRow(gotD, bad, vocab);
+                        refLoss = withoutRow(refLoss, bad, 1);
+                        refD = withoutRow(refD, bad, vocab);
+                        kLoss = withoutRow(kLoss, bad, 1);
+                        kD = withoutRow(kD, bad, vocab);
+                    } else {
+                        out.add(new Row(op, size, "no error", message == null ? 0 : 1, 0, true,
+                                message == null ? null : "unexpected error: " + message));
+                    }
+                    String other = badTarget ? "other " : "";
+                    out.add(compare(op, size, other + "losses", gotLoss, refLoss, BF16_TOLERANCE));
+                    out.add(compare(op, size, other + "losses vs its logits", gotLoss, kLoss, FP32_TOLERANCE));
+                    out.add(compare(op, size, other + "dLogits", gotD, refD, BF16_TOLERANCE));
+                    out.add(compare(op, size, other + "dLogits vs its logits", gotD, kD, 1e-4));
+                    if (!badTarget) {
+                        Tensor dxC = c.tensor(dx0);
+                        Tensor dwC = c.tensor(dw0);
+                        cpu.linearBackward(dC, xc, wc, dxC, dwC, rows, in, vocab);
+                        out.add(compare(op, size, "dx", minus(g.read(dxG), dx0), minus(c.read(dxC), dx0), BF16_TOLERANCE));
+                        out.add(compare(op, size, "dweight", minus(g.read(dwG), dw0), minus(c.read(dwC), dw0),
+                                BF16_TOLERANCE));
+                    }
+                } catch (RuntimeException e) {
+                    out.add(new Row(op, size, "-", Double.NaN, BF16_TOLERANCE, false, oneLine(e)));
+                }
+                return out;
+            }
+        };
+    }
+
+    /** a − b, elementwise (what a gradient that accumulates onto b added). */
+    private static double[] minus(double[] a, double[] b) {
+        double[] r = new double[a.length];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = a[i] - b[i];
+        }
+        return r;
+    }
+
+    /** a, a [n, width] row-major array, without row r. */
+    private static double[] withoutRow(double[] a, int r, int width) {
+        double[] b = new double[a.length - width];
+        System.arraycopy(a, 0, b, 0, r * width);
+        System.arraycopy(a, (r + 1) * width, b, r * width, a.length - (r + 1) * width);
+        return b;
     }
 
     /**
@@ -1628,6 +1771,7 @@ public final class GpuOpChecks {
                 c.add(crossEntropyRows(v, 133, 65532, CeMode.ALIASED, s++));
                 c.add(crossEntropyRows(v, 200, 65536, CeMode.BF16, s++));
                 c.add(crossEntropyRows(v, 201, 50000, CeMode.BF16, s++));
+                c.add(crossEntropyRows(v, 200, 65536, CeMode.BF16_LOGITS, s++));
             }
         }
         CudaBackend.CeRows d = CudaBackend.CeRows.DEFAULT;
@@ -1640,14 +1784,23 @@ public final class GpuOpChecks {
         c.add(crossEntropyRows(d, 150, 65537, CeMode.F32, s++));
         c.add(crossEntropyRows(d, 150, 65540, CeMode.BF16, s++));
         c.add(crossEntropyRows(d, 37, 999, CeMode.ALIASED, s++));
+        // bf16 logits, bf16 dLogits over them: one-read, then the two-pass kernel
+        c.add(crossEntropyRows(d, 300, 65536, CeMode.BF16_LOGITS, s++));
+        c.add(crossEntropyRows(d, 2048, 65536, CeMode.BF16_LOGITS, s++));
+        c.add(crossEntropyRows(d, 37, 1000, CeMode.BF16_LOGITS, s++));
+        c.add(crossEntropyRows(d, 150, 65540, CeMode.BF16_LOGITS, s++));
+        c.add(crossEntropyRows(d, 37, 999, CeMode.BF16_LOGITS, s++));
         c.add(crossEntropyBadTarget(d, 300, 65536, false, s++));
         c.add(crossEntropyBadTarget(d, 300, 65536, true, s++));
         c.add(crossEntropyBadTarget(d, 150, 65537, false, s++));
         return c;
     }
 
-    /** F32: fused into a poisoned fp32 dLogits; ALIASED: over the logits; BF16: fused into bf16; BACKWARD: no losses. */
-    enum CeMode { F32, ALIASED, BF16, BACKWARD }
+    /**
+     * F32: fused into a poisoned fp32 dLogits; ALIASED: over the logits; BF16: fused into bf16; BACKWARD: no losses;
+     * BF16_LOGITS: bf16 logits (the CPU reference gets the same rounded values), bf16 dLogits written over them.
+     */
+    enum CeMode { F32, ALIASED, BF16, BACKWARD, BF16_LOGITS }
 
     /** Random logits with ties for the maximum planted in two rows of three, at random and at structured positions. */
     private static double[] ceLogits(SplittableRandom rng, int rows, int vocab) {
@@ -1689,6 +1842,11 @@ public final class GpuOpChecks {
                     gpu.useCrossEntropy(variant);
                     SplittableRandom rng = new SplittableRandom(seed);
                     double[] logits = ceLogits(rng, rows, vocab);
+                    if (mode == CeMode.BF16_LOGITS) {
+                        for (int i = 0; i < logits.length; i++) {
+                            logits[i] = dev.gosling.trainer.model.Bf16.round((float) logits[i]);
+                        }
+                    }
                     int[] targets = rng.ints(rows, 0, vocab).toArray();
                     double scale = 1.0 / rows;
                     Tensor lc = c.tensor(logits);
@@ -1699,14 +1857,26 @@ public final class GpuOpChecks {
                     cpu.crossEntropyBackward(lc, tc, dC, rows, vocab, scale);
                     double[] refLoss = c.read(lossC);
                     double[] refD = c.read(dC);
-                    Tensor x = g.tensor(logits);
+                    Tensor x;
+                    if (mode == CeMode.BF16_LOGITS) {
+                        x = g.keep(gpu.allocate(DType.BF16, rows, vocab));
+                        float[] f = new float[logits.length];
+                        for (int i = 0; i < f.length; i++) {
+                            f[i] = (float) logits[i];
+                        }
+                        gpu.uploadBf16(f, x);
+                    } else {
+                        x = g.tensor(logits);
+                    }
                     Tensor t = g.ids(targets);
                     Tensor loss = g.poisoned(rows);
                     List<Row> out = new ArrayList<>();
                     long launches = gpu.crossEntropyRowsLaunches();
-                    if (mode == CeMode.BF16) {
-                        Tensor d = g.keep(gpu.allocate(DType.BF16, rows, vocab));
-                        gpu.poisonBytes(d);
+                    if (mode == CeMode.BF16 || mode == CeMode.BF16_LOGITS) {
+                        Tensor d = mode == CeMode.BF16_LOGITS ? x : g.keep(gpu.allocate(DType.BF16, rows, vocab));
+                        if (mode == CeMode.BF16) {
+                            gpu.poisonBytes(d);
+                        }
                         gpu.crossEntropyForwardBackward(x, t, loss, d, rows, vocab, scale);
                         float[] got = new float[rows * vocab];
                         gpu.downloadBf16(d, got);
