@@ -181,8 +181,11 @@ public final class CudaBackend implements Backend {
     /** AdamW kernels by tile: adamw_step_tiles_{1,2,4} (1024·VEC elements a block). */
     private static final int[] ADAMW_VECS = {1, 2, 4};
     private final Kernel[] adamwTiles;
-    /** The AdamW kernel: tiles of 1024·adamwVec elements, or 0: the per-element search kernel (-Dgosling.adamw=old). */
-    private int adamwVec = "old".equals(System.getProperty("gosling.adamw")) ? 0 : 4;
+    /**
+     * The AdamW kernel: tiles of 1024·adamwVec elements, or 0: the per-element search kernel (-Dgosling.adamw=old).
+     * 1 by default: 14.2 against 15.4 ms for tiles of 4096 at 1.53 B parameters on an H100, bit for bit in the checks.
+     */
+    private int adamwVec = "old".equals(System.getProperty("gosling.adamw")) ? 0 : 1;
     private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
             reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
