@@ -111,8 +111,6 @@ public final class CudaBackend implements Backend {
     private cublasContext cublasHandle;
     private final CUstream_st computeStream;
     private final cublasContext computeCublas;
-    /** {@link #runAside} on the side stream, unless -Dgosling.aside=false (then in order on the compute stream). */
-    private static final boolean ASIDE = !"false".equals(System.getProperty("gosling.aside"));
     /** {@link #runAside}: a second stream with its own cuBLAS handle, and the events that order it. */
     private final CUstream_st sideStream;
     private final cublasContext sideCublas;
@@ -492,7 +490,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void runAside(Runnable work) {
         bind();
-        if (aside || !ASIDE) {
+        if (aside) {
             work.run();
             return;
         }
