@@ -205,20 +205,6 @@ public interface Backend extends AutoCloseable {
         return computeDtype;
     }
 
-    /**
-     * Runs {@code work} — weight-gradient GEMMs whose operands are already in the GEMM dtype — alongside the ops
-     * enqueued after it (the CUDA backend: on a second stream, where it fills the SMs a latency-bound kernel such as
-     * the WKV7 backward leaves idle). Nothing enqueued before {@link #joinAside} may write what {@code work} reads or
-     * read what it writes. By default it runs at once.
-     */
-    default void runAside(Runnable work) {
-        work.run();
-    }
-
-    /** The ops enqueued from now on come after the work of {@link #runAside}. Nothing by default. */
-    default void joinAside() {
-    }
-
     /** Ends {@link #holdGemmOperand}. */
     default void releaseGemmOperand() {
     }

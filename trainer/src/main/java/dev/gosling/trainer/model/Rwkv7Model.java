@@ -596,7 +596,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         int N = a.N;
         List<ParameterLayout.Bucket> buckets = layout.buckets();
         // on entry: gradients zeroed, dLn = dL/d(ln_out output) from the head chunks
-        be.layerNormBackward(a.dLn, a.blockIn[nLayer], weights.lnOutW, a.lnOutMean, a.lnOutRstd, a.dH, gemmCopy(a, a.dHGemm),
+        be.layerNormBackward(a.dLn, a.blockIn[nLayer], weights.lnOutW, a.lnOutMean, a.lnOutRstd, a.dH, gemmCopy(a),
                 true, grads.lnOutW, grads.lnOutB, N, C);
         ready(sink, buckets.get(buckets.size() - 1));
         be.zero(a.dVFirst);
@@ -625,9 +625,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         ready(sink, buckets.get(0));
     }
 
-    /** Where a norm backward writing dH puts the copy the GEMMs read ({@code copy}): null when they read dH itself. */
-    private static Tensor gemmCopy(Acts a, Tensor copy) {
-        return copy == a.dH ? null : copy;
+    /** Where a norm backward writing dH puts the copy the GEMMs read: null when they read dH itself. */
+    private static Tensor gemmCopy(Acts a) {
+        return a.dHGemm == a.dH ? null : a.dHGemm;
     }
 
     private void ready(GradientSink sink, ParameterLayout.Bucket bucket) {
@@ -652,19 +652,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.tokenShiftMixesForward(re.z, w.ffnMixes, re.ffnMix, B, T, C);
         be.linearForward(re.ffnMix[0], w.ffnKey, re.ffnPre, N, C, F);
         be.reluSquaredForward(re.ffnPre, re.ffnAct, N, F);
-        // The overwriting variants spare zeroing what they write (and reading it). relu²'s input gradient is in the
-        // GEMM-input dtype (only the key projection's backward reads it); without its own buffer it is written over the
-        // relu² output, dead once the value projection's backward has read it. With bf16 GEMM inputs the weight
-        // gradients of the two ffn projections and the output projection are deferred: below, they run aside during
-        // the WKV backward, which leaves SMs idle (their operands stay untouched until joinAside).
-        boolean defer = a.dFfnPre != null;
-        be.linearBackwardOverwritingDx(a.dHGemm, re.ffnAct, w.ffnValue, a.dFfnAct, defer ? null : g.ffnValue, N, F, C);
-        Tensor dFfnPre = defer ? a.dFfnPre : re.ffnAct;
+        // The overwriting variants spare zeroing what they write (and reading it). relu²'s backward writes over the
+        // relu² output, dead once the value projection's backward has read it, in the GEMM-input dtype: only the key
+        // projection's backward reads it.
+        be.linearBackwardOverwritingDx(a.dHGemm, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
+        Tensor dFfnPre = re.ffnAct;
         be.reluSquaredBackwardOverwriting(a.dFfnAct, re.ffnPre, dFfnPre, N, F);
-        be.linearBackwardOverwritingDx(dFfnPre, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], defer ? null : g.ffnKey, N, C, F);
+        be.linearBackwardOverwritingDx(dFfnPre, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
         be.tokenShiftMixesBackwardOverwriting(a.dFfnMix, re.z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
-        be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, gemmCopy(a, a.dHMidGemm), false, g.ln2W,
-                g.ln2B, N, C);
+        be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, gemmCopy(a), false, g.ln2W, g.ln2B, N, C);
 
         // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid
         Tensor v = l == 0 ? a.vFirst : re.vMixed;
@@ -673,24 +669,16 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
         lnxBonusGate(s, w, re, v, N);
-        be.linearBackwardOverwritingDx(a.dHMidGemm, re.gated, w.output, a.dGated, defer ? null : g.output, N, C, C);
+        be.linearBackwardOverwritingDx(a.dHGemm, re.gated, w.output, a.dGated, g.output, N, C, C);
         be.lnxBonusGateBackward(a.dGated, re.lnx, s.g, s.y, w.lnXW, s.meanX, s.rstdX, s.r, re.kTilde, v, w.rK, a.dLnx,
                 a.dG, a.dR, a.dKTilde, a.dV, a.dY, g.lnXW, g.lnXB, g.rK, N, C);
         // the WKV backward adds to dr, dκ̃ and dv (after the bonus) and to dw, da and db (from zero)
         be.zero(a.dWRaw);
         be.zero(a.dKA);
         be.zero(a.dKB);
-        if (defer) {
-            be.runAside(() -> {
-                be.linearBackward(a.dHGemm, re.ffnAct, w.ffnValue, null, g.ffnValue, N, F, C);
-                be.linearBackward(dFfnPre, re.ffnMix[0], w.ffnKey, null, g.ffnKey, N, C, F);
-                be.linearBackward(a.dHMidGemm, re.gated, w.output, null, g.output, N, C, C);
-            });
-        }
         be.wkv7Backward(a.dY, s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.wkvSaved,
                 a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
         be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
-        be.joinAside(); // the token-shift recompute writes the ffn mix the deferred GEMMs read
 
         // The six mixed inputs, recomputed in one pass (into the slots of κ̃, a, b and the gate product, which are dead
         // now); each branch's input gradient goes to its own slot of dMixes (those of dL/d(gate product), dL/d(ln_x),
@@ -723,8 +711,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 a.dHidden[DECAY], dm[MIX_W], g.w1, g.w2, g.w0, N, C, lora.decay(), C);
         be.tokenShiftMixesBackwardOverwriting(dm, s.x1, w.attMixes, a.dLn, g.attMixes, B, T, C);
 
-        be.layerNormBackward(a.dLn, hIn, w.ln1W, s.mean1, s.rstd1, dH, gemmCopy(a, a.dHGemm), false, g.ln1W, g.ln1B, N,
-                C);
+        be.layerNormBackward(a.dLn, hIn, w.ln1W, s.mean1, s.rstd1, dH, gemmCopy(a), false, g.ln1W, g.ln1B, N, C);
     }
 
     @Override
@@ -929,16 +916,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final double[] lossHost;
         // backward scratch, shared by all layers
         /**
-         * dL/d(residual stream) as the GEMMs read it, with bf16 GEMM inputs bf16 copies of dH that the norm backward
-         * writing dH makes too (else dH itself): dHGemm of a block's output (ln_out's and LN1's backward), dHMidGemm of
-         * its hMid (LN2's) — two, so the deferred weight gradients can read one while the other is written.
+         * dL/d(residual stream) as the GEMMs read it: a bf16 copy of dH that every norm backward writing dH makes too,
+         * with bf16 GEMM inputs (else dH itself).
          */
-        final Tensor dHGemm, dHMidGemm;
-        /**
-         * relu²'s input gradient in the GEMM-input dtype (with bf16 GEMM inputs; else null: it is written over the relu²
-         * output), kept apart so that the ffn's weight gradients can be deferred.
-         */
-        final Tensor dFfnPre;
+        final Tensor dHGemm;
         final Tensor dH, dLn, dFfnAct, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGate, dY,
                 dWRaw, dKA, dKB, dK, dAlpha, dPre;
         /**
@@ -986,8 +967,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
             dH = arena.take(N, C);
             dHGemm = gemmInputs == null ? dH : gemmInputs.take(N, C);
-            dHMidGemm = gemmInputs == null ? dH : gemmInputs.take(N, C);
-            dFfnPre = gemmInputs == null ? null : gemmInputs.take(N, F);
             dLn = arena.take(N, C);
             dMixes = new Tensor[MIX_COUNT];
             for (int j = 0; j < MIX_COUNT; j++) {

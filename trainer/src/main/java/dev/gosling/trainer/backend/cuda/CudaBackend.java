@@ -27,8 +27,6 @@ import static org.bytedeco.cuda.global.cudart.cuOccupancyMaxActiveBlocksPerMulti
 import static org.bytedeco.cuda.global.cudart.cuInit;
 import static org.bytedeco.cuda.global.cudart.cudaDriverGetVersion;
 import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
-import static org.bytedeco.cuda.global.cudart.cudaEventCreateWithFlags;
-import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
 import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
@@ -44,11 +42,8 @@ import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
 import static org.bytedeco.cuda.global.cudart.cudaRuntimeGetVersion;
 import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
 import static org.bytedeco.cuda.global.cudart.cudaStreamCreate;
-import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
-import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
 import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
-import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 
 import dev.gosling.kernels.Cuda;
 import dev.gosling.kernels.CudaException;
@@ -106,18 +101,8 @@ public final class CudaBackend implements Backend {
     private final int ccMinor;
     private final int multiprocessors;
     private final long totalMemory;
-    /** Where ops are enqueued: the compute stream, or the side stream inside {@link #runAside}. */
-    private CUstream_st stream;
-    private cublasContext cublasHandle;
-    private final CUstream_st computeStream;
-    private final cublasContext computeCublas;
-    /** {@link #runAside}: a second stream with its own cuBLAS handle, and the events that order it. */
-    private final CUstream_st sideStream;
-    private final cublasContext sideCublas;
-    private final CUevent_st asideStart;
-    private final CUevent_st asideDone;
-    private boolean aside;
-    private boolean asidePending;
+    private final CUstream_st stream;
+    private final cublasContext cublasHandle;
     private final KernelLoader loader;
     private final DeviceAllocator allocator = new DeviceAllocator();
     private final LaunchArgs args = new LaunchArgs(32);
@@ -267,22 +252,11 @@ public final class CudaBackend implements Backend {
             multiprocessors = prop.multiProcessorCount();
             totalMemory = prop.totalGlobalMem();
         }
-        computeStream = new CUstream_st();
-        Cuda.check(cudaStreamCreate(computeStream), "cudaStreamCreate");
-        computeCublas = new cublasContext();
-        cublasCheck(cublasCreate_v2(computeCublas), "cublasCreate");
-        cublasCheck(cublasSetStream_v2(computeCublas, computeStream), "cublasSetStream");
-        stream = computeStream;
-        cublasHandle = computeCublas;
-        sideStream = new CUstream_st();
-        Cuda.check(cudaStreamCreateWithFlags(sideStream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-        sideCublas = new cublasContext();
-        cublasCheck(cublasCreate_v2(sideCublas), "cublasCreate");
-        cublasCheck(cublasSetStream_v2(sideCublas, sideStream), "cublasSetStream");
-        asideStart = new CUevent_st();
-        Cuda.check(cudaEventCreateWithFlags(asideStart, cudaEventDisableTiming), "cudaEventCreateWithFlags");
-        asideDone = new CUevent_st();
-        Cuda.check(cudaEventCreateWithFlags(asideDone, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+        stream = new CUstream_st();
+        Cuda.check(cudaStreamCreate(stream), "cudaStreamCreate");
+        cublasHandle = new cublasContext();
+        cublasCheck(cublasCreate_v2(cublasHandle), "cublasCreate");
+        cublasCheck(cublasSetStream_v2(cublasHandle, stream), "cublasSetStream");
         loader = new KernelLoader(ccMajor, ccMinor, forceNvrtc, KernelLoader.defaultCacheDir());
         addF32 = loader.kernel("elementwise", "add_f32");
         accumulateF32 = loader.kernel("elementwise", "accumulate_f32");
@@ -477,47 +451,8 @@ public final class CudaBackend implements Backend {
     /** Waits for all queued work, then throws if a kernel recorded an invalid id. */
     public void synchronize() {
         bind();
-        joinAside();
         Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
         checkErrorWord();
-    }
-
-    /**
-     * Enqueues {@code work} on the side stream: it starts after everything enqueued so far and runs alongside what is
-     * enqueued next, until {@link #joinAside}. Only GEMMs whose operands are already in the GEMM dtype may run there
-     * (no cast, no scratch, no allocation: those belong to the compute stream).
-     */
-    @Override
-    public void runAside(Runnable work) {
-        bind();
-        if (aside) {
-            work.run();
-            return;
-        }
-        Cuda.check(cudaEventRecord(asideStart, computeStream), "cudaEventRecord");
-        Cuda.check(cudaStreamWaitEvent(sideStream, asideStart, 0), "cudaStreamWaitEvent");
-        aside = true;
-        stream = sideStream;
-        cublasHandle = sideCublas;
-        try {
-            work.run();
-        } finally {
-            aside = false;
-            stream = computeStream;
-            cublasHandle = computeCublas;
-            Cuda.check(cudaEventRecord(asideDone, sideStream), "cudaEventRecord");
-            asidePending = true;
-        }
-    }
-
-    /** What is enqueued from now on waits for the work of {@link #runAside}. */
-    @Override
-    public void joinAside() {
-        bind();
-        if (asidePending) {
-            Cuda.check(cudaStreamWaitEvent(computeStream, asideDone, 0), "cudaStreamWaitEvent");
-            asidePending = false;
-        }
     }
 
     /** Device-side timing: runs {@code body}, returns the milliseconds between events recorded around it. */
@@ -572,17 +507,12 @@ public final class CudaBackend implements Backend {
         }
         bind();
         closed = true;
-        cudaStreamSynchronize(sideStream);
-        cudaStreamSynchronize(computeStream);
+        cudaStreamSynchronize(stream);
         releaseGemmOperand();
         loader.close();
-        cublasDestroy_v2(computeCublas);
-        cublasDestroy_v2(sideCublas);
+        cublasDestroy_v2(cublasHandle);
         allocator.close();
-        cudaEventDestroy(asideStart);
-        cudaEventDestroy(asideDone);
-        cudaStreamDestroy(sideStream);
-        cudaStreamDestroy(computeStream);
+        cudaStreamDestroy(stream);
         args.close();
         one.close();
         betaHost.close();
@@ -1215,9 +1145,6 @@ public final class CudaBackend implements Backend {
 
     /** The scratch of bf16 operand {@code slot}, grown to hold n values. */
     private long bf16Slot(int slot, long n) {
-        if (aside) {
-            throw new IllegalStateException("runAside: a GEMM there needs its operands in bf16 already (no scratch)");
-        }
         if (bf16OperandBytes[slot] < 2 * n) {
             if (bf16Operand[slot] != 0) {
                 allocator.free(bf16Operand[slot]);
