@@ -492,7 +492,7 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
         const float* __restrict__ a_, const float* __restrict__ b_, const float* __restrict__ dy_,
         const float* __restrict__ s_, const float* __restrict__ sa_, const float* __restrict__ dsa_,
         float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ da_,
-        float* __restrict__ db_, int CH, const float* __restrict__ dsb_) {
+        float* __restrict__ db_, int CH, const float* __restrict__ dsb_, int wabWritten) {
     constexpr int G = N / COLSB, NT = COLSB / CT * RL, RPT = N / RL, QR = RPT / 4;
     constexpr int OUT_PER = STAGE * COLSB / NT;  // outputs of one quantity per thread per stage
     static_assert(STAGE * COLSB % NT == 0, "whole outputs per thread");
@@ -553,14 +553,18 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
     for (int s = sTop; s >= sBeg; s--) {
         ColStage<COLSB>& cur = st[s & 1];
         const int t0 = s * STAGE;
-        // the accumulating gradients' old values (element m·NT + threadIdx.x of the stage), used after its steps
+        // the accumulating gradients' old values (element m·NT + threadIdx.x of the stage), used after its steps;
+        // wabWritten: dwRaw, db and da (p = 1, 3, 4) are written, not added to, and not read
         float old[5][OUT_PER];
 #pragma unroll
         for (int m = 0; m < OUT_PER; m++) {
             int e = m * NT + threadIdx.x, tt = e / COLSB, cc = e % COLSB;
             i64 idx = head + (i64)(t0 + tt) * C + g * COLSB + cc;
 #pragma unroll
-            for (int p = 0; p < 5; p++) old[p][m] = t0 + tt < T ? grads[p][idx] : 0.0f;
+            for (int p = 0; p < 5; p++) {
+                bool written = wabWritten && (p == 1 || p == 3 || p == 4);
+                old[p][m] = t0 + tt < T && !written ? grads[p][idx] : 0.0f;
+            }
         }
         copy_wait();
         stage_columns<COLSB, NT>(cur, t0, T);
@@ -836,7 +840,8 @@ __device__ __forceinline__ void backward_v4(int T, int H, const float* __restric
 // v5 row kernels wkv7_{forward,backward_rows}_v5_<ROWS>_<R>_<L>: grid (H·64/ROWS, B) × ROWS/R·L threads; column
 // kernels wkv7_backward_cols_v5_<COLSB>_<CT>_<RL>: grid (H·64/COLSB, B, ⌈T/CH⌉) × COLSB/CT·RL threads; the backward
 // runs the row pass, then the column pass, dsa a [B·T, H·64] scratch tensor and dS at the CH-step chunks' ends
-// [B, H, ⌈T/CH⌉ − 1, 64, 64] behind it (CH = 0: no chunks, nothing written or read there). The configurations instantiated are those the
+// [B, H, ⌈T/CH⌉ − 1, 64, 64] behind it (CH = 0: no chunks, nothing written or read there); wabWritten (column kernels):
+// dwRaw, da and db written instead of added to. The configurations instantiated are those the
 // launcher picks from (CudaBackend.wkv7Rows/wkv7Cols, measured in kernels/NOTES.md).
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, int H, const float* r_,
@@ -878,22 +883,25 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8(i
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_, int CH, const float* dsb_) {
-    backward_cols_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_);
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
+                         wabWritten);
 }
 
 extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_, int CH, const float* dsb_) {
-    backward_cols_v5<16, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_);
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
+                         wabWritten);
 }
 
 extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_, int CH, const float* dsb_) {
-    backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_);
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
+                         wabWritten);
 }
 
 // v4: grid (H, B) × 128 threads. dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_v4.

@@ -309,6 +309,19 @@ public interface Backend extends AutoCloseable {
                       Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da, Tensor db, int B, int T, int H);
 
     /**
+     * As {@link #wkv7Backward} with dwRaw, da and db written, not added to (nothing else writes them: the caller need
+     * not zero them); dr, dk and dv still add. By default zero those three, then accumulate.
+     */
+    default void wkv7BackwardOverwritingWab(Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b,
+                                            Tensor saved, Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da,
+                                            Tensor db, int B, int T, int H) {
+        zero(dwRaw);
+        zero(da);
+        zero(db);
+        wkv7Backward(dOut, r, wRaw, k, v, a, b, saved, dr, dwRaw, dk, dv, da, db, B, T, H);
+    }
+
+    /**
      * The bonus term after ln_x (§6.4): out_{h} = x_{h} + (Σ_{i∈h} r_i·k_i·rK[h,i])·v_{h}, with k = k̃ and v the
      * residual-mixed value. x, r, k, v, out [rows, C]; rK [H, 64]. out may alias x.
      */

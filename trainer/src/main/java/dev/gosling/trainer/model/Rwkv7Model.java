@@ -672,11 +672,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.linearBackwardOverwritingDx(a.dHGemm, re.gated, w.output, a.dGated, g.output, N, C, C);
         be.lnxBonusGateBackward(a.dGated, re.lnx, s.g, s.y, w.lnXW, s.meanX, s.rstdX, s.r, re.kTilde, v, w.rK, a.dLnx,
                 a.dG, a.dR, a.dKTilde, a.dV, a.dY, g.lnXW, g.lnXB, g.rK, N, C);
-        // the WKV backward adds to dr, dκ̃ and dv (after the bonus) and to dw, da and db (from zero)
-        be.zero(a.dWRaw);
-        be.zero(a.dKA);
-        be.zero(a.dKB);
-        be.wkv7Backward(a.dY, s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.wkvSaved,
+        // the WKV backward adds to dr, dκ̃ and dv (after the bonus) and writes dw, da and db
+        be.wkv7BackwardOverwritingWab(a.dY, s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.wkvSaved,
                 a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
         be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
 

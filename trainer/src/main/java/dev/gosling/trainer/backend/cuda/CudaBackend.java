@@ -1819,7 +1819,21 @@ public final class CudaBackend implements Backend {
     @Override
     public void wkv7Backward(Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor saved,
                              Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da, Tensor db, int B, int T, int H) {
-        String op = "wkv7Backward";
+        wkv7Backward("wkv7Backward", dOut, r, wRaw, k, v, a, b, saved, dr, dwRaw, dk, dv, da, db, B, T, H, false);
+    }
+
+    @Override
+    public void wkv7BackwardOverwritingWab(Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b,
+                                           Tensor saved, Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da,
+                                           Tensor db, int B, int T, int H) {
+        wkv7Backward("wkv7BackwardOverwritingWab", dOut, r, wRaw, k, v, a, b, saved, dr, dwRaw, dk, dv, da, db, B, T,
+                H, true);
+    }
+
+    /** wabWritten: dwRaw, da and db written, not added to (the v5 column pass; v4 zeroes them first). */
+    private void wkv7Backward(String op, Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b,
+                              Tensor saved, Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da, Tensor db, int B,
+                              int T, int H, boolean wabWritten) {
         bind();
         long n = sequenceDims(op, B, T, H * N);
         long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
@@ -1834,6 +1848,11 @@ public final class CudaBackend implements Backend {
             return;
         }
         Wkv7Choice c = wkv7Choice;
+        if (c.version() == 4 || (wabWritten && (c.passes() & 2) == 0)) {
+            for (Tensor t : wabWritten ? new Tensor[] {dwRaw, da, db} : new Tensor[0]) {
+                zero(t);
+            }
+        }
         if (c.version() == 4) {
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
                     .ptr(drp).ptr(dwp).ptr(dkp).ptr(dvp).ptr(dap).ptr(dbp);
@@ -1862,7 +1881,7 @@ public final class CudaBackend implements Backend {
         if ((c.passes() & 2) != 0) {
             int z = chunk == 0 ? 1 : (T + chunk - 1) / chunk;
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
-                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb);
+                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb).i32(wabWritten ? 1 : 0);
             wkv7Kernel("wkv7_backward_cols_v5_" + cols).launch(H * cols.perHead(), B, z, cols.threads(), 1, 1, 0,
                     stream, args);
         }

@@ -1596,6 +1596,13 @@ public final class GpuOpChecks {
         for (int[] d : sizes) {
             c.add(wkv7(d[0], d[1], d[2], null, s++));
         }
+        // dwRaw, da and db written (the training step's call): one chunk and several, T = 1, and v4 (zeroed first)
+        c.add(wkv7(3, 37, 5, null, true, s++));
+        if (!quick) {
+            c.add(wkv7(1, 1, 1, null, true, s++));
+            c.add(wkv7(2, 4096, 4, null, true, s++));
+            c.add(wkv7(2, 100, 3, CudaBackend.Wkv7Choice.V4, true, s++));
+        }
         if (!quick) {
             // every v5 kernel at least twice, and v4
             List<CudaBackend.Wkv7Choice> choices = new ArrayList<>();
@@ -1636,7 +1643,12 @@ public final class GpuOpChecks {
      * the kernels (null: the backend's default).
      */
     static Check wkv7(int B, int T, int H, CudaBackend.Wkv7Choice choice, long seed) {
-        String size = "B=" + B + " T=" + T + " H=" + H + (choice != null ? " " + choice : "");
+        return wkv7(B, T, H, choice, false, seed);
+    }
+
+    /** {@code overwrite}: wkv7BackwardOverwritingWab into NaN-poisoned dwRaw, da and db, then added to the gradients. */
+    static Check wkv7(int B, int T, int H, CudaBackend.Wkv7Choice choice, boolean overwrite, long seed) {
+        String size = "B=" + B + " T=" + T + " H=" + H + (choice != null ? " " + choice : "") + over(overwrite);
         return new OpCase("wkv7", size, FP32_TOLERANCE, seed) {
             @Override
             public List<Row> run(CudaBackend gpu, Backend cpu) {
@@ -1691,6 +1703,19 @@ public final class GpuOpChecks {
 
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
+                if (overwrite) {
+                    long n = (long) B * T * H * 64;
+                    Tensor dw = d.poisoned(n);
+                    Tensor da = d.poisoned(n);
+                    Tensor db = d.poisoned(n);
+                    d.backend.wkv7BackwardOverwritingWab(dOuts.get(0), t.get("r"), t.get("wRaw"), t.get("k"), t.get("v"),
+                            t.get("a"), t.get("b"), saved.get("saved"), g.get("r"), dw, g.get("k"), g.get("v"), da, db,
+                            B, T, H);
+                    d.backend.accumulate(dw, g.get("wRaw"));
+                    d.backend.accumulate(da, g.get("a"));
+                    d.backend.accumulate(db, g.get("b"));
+                    return;
+                }
                 d.backend.wkv7Backward(dOuts.get(0), t.get("r"), t.get("wRaw"), t.get("k"), t.get("v"), t.get("a"),
                         t.get("b"), saved.get("saved"), g.get("r"), g.get("wRaw"), g.get("k"), g.get("v"), g.get("a"),
                         g.get("b"), B, T, H);
