@@ -254,7 +254,9 @@ public interface Backend extends AutoCloseable {
     void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate,
                                Tensor dv, Tensor dvFirst, Tensor dGate, int rows, int C);
 
-    /** As {@link #valueResidualBackward} with dv and dGate written, not added to (dvFirst adds). By default zero first. */
+    /**
+     * As {@link #valueResidualBackward} with dv and dGate written, not added to (dvFirst adds). By default zero first.
+     */
     default void valueResidualBackwardOverwriting(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate, Tensor dv,
                                                   Tensor dvFirst, Tensor dGate, int rows, int C) {
         zero(dv);

@@ -1357,8 +1357,8 @@ public final class CudaBackend implements Backend {
             preShared = true;
             int slices = slices(rows);
             long partial = biasGrad ? partials((long) slices * outDim) : 0;
-            args.reset().ptr(d).ptr(outAct == Activation.NONE ? 0 : o).i32(outAct.ordinal()).ptr(preOperand).ptr(partial)
-                    .i32(rows).i32(outDim);
+            args.reset().ptr(d).ptr(outAct == Activation.NONE ? 0 : o).i32(outAct.ordinal()).ptr(preOperand)
+                    .ptr(partial).i32(rows).i32(outDim);
             (ot.dtype == DType.BF16 ? activationBwdColumnsBf16Y : activationBwdColumns)
                     .launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
             if (biasGrad) {
@@ -1489,8 +1489,8 @@ public final class CudaBackend implements Backend {
         long al = own(alpha, op, "alpha").address;
         long kk = f32(kK, op, "kK", C).address;
         long ka = f32(kA, op, "kA", C).address;
-        CudaTensor dkt2 = bf16GradientOut(op, dk, "dk", n, accumulate, bf16);
-        long dks = dkt2.address;
+        CudaTensor dkOut = bf16GradientOut(op, dk, "dk", n, accumulate, bf16);
+        long dks = dkOut.address;
         long dal = f32(dAlpha, op, "dAlpha", n).address;
         long dkk = optional(dKK, op, "dKK", C);
         long dka = optional(dKA, op, "dKA", C);
@@ -1502,7 +1502,8 @@ public final class CudaBackend implements Backend {
         long partialKA = partialKK + 4L * slices * C;
         args.reset().ptr(dkt).ptr(da).ptr(db).ptr(ks).ptr(al).ptr(kk).ptr(ka).ptr(dks).ptr(dal).ptr(partialKK)
                 .ptr(partialKA).i32(rows).i32(C).i32(accumulate ? 1 : 0);
-        (dkt2.dtype == DType.BF16 ? keyPrepareBwdBf16Dk : bf16 ? keyPrepareBwdBf16 : keyPrepareBwd).launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
+        Kernel kernel = dkOut.dtype == DType.BF16 ? keyPrepareBwdBf16Dk : bf16 ? keyPrepareBwdBf16 : keyPrepareBwd;
+        kernel.launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialKK, dkk, slices, C);
         finishColumns(partialKA, dka, slices, C);
     }
@@ -1959,7 +1960,8 @@ public final class CudaBackend implements Backend {
                 .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
                 .ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address)
                 .ptr(f32(rK, op, "rK", C).address)
-                .ptr(bf16GradientOut(op, dG, "dG", n, false, gs.dtype == DType.BF16).address).ptr(f32(dr, op, "dr", n).address)
+                .ptr(bf16GradientOut(op, dG, "dG", n, false, gs.dtype == DType.BF16).address)
+                .ptr(f32(dr, op, "dr", n).address)
                 .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(f32(dy, op, "dy", n).address);
         long dw = optional(dLnXW, op, "dLnXW", C);
         long db = optional(dLnXB, op, "dLnXB", C);
@@ -2066,7 +2068,8 @@ public final class CudaBackend implements Backend {
         }
         args.reset().ptr(xt.address).ptr(o.address).i64(n);
         if (n > 0) {
-            launch1d(xt.dtype == DType.BF16 ? reluSqFwdBf16x : o.dtype == DType.BF16 ? reluSqFwdBf16 : reluSqFwd, n, args);
+            launch1d(xt.dtype == DType.BF16 ? reluSqFwdBf16x : o.dtype == DType.BF16 ? reluSqFwdBf16 : reluSqFwd, n,
+                    args);
         }
     }
 
@@ -2094,7 +2097,8 @@ public final class CudaBackend implements Backend {
             args.i32(accumulate ? 1 : 0);
         }
         if (n > 0) {
-            launch1d(xt.dtype == DType.BF16 ? reluSqBwdBf16x : d.dtype == DType.BF16 ? reluSqBwdBf16 : reluSqBwd, n, args);
+            launch1d(xt.dtype == DType.BF16 ? reluSqBwdBf16x : d.dtype == DType.BF16 ? reluSqBwdBf16 : reluSqBwd, n,
+                    args);
         }
     }
 
