@@ -23,6 +23,7 @@ class TrainStepCheckSuite extends AnyFunSuite {
       val text = bytes.toString(StandardCharsets.UTF_8)
       assert(ok, text)
       assert(text.contains("lowest cosine similarity over"), text)
+      assert("""grad_cp 1: loss \S+, gradients ‖Δ‖/‖g‖ \S+ against grad_cp 0 \(tolerance 1e-06\) ok""".r.findFirstIn(text).isDefined, text)
       val curve = """loss (\d+\.\d+) -> (\d+\.\d+) \(device\)""".r.findFirstMatchIn(text).get
       assert(curve.group(2).toDouble < curve.group(1).toDouble - 0.1, text)
     } finally { a.close(); b.close() }

@@ -17,14 +17,16 @@ import java.util.SplittableRandom;
 
 /**
  * A whole training step of a small RWKV-7 model on the GPU against the CPU backend (fp32 both): the loss within
- * 1e-2 relative, every parameter tensor's gradient with cosine similarity &gt; 0.999, then {@link #CURVE_STEPS} steps
- * of AdamW on a learnable token stream whose loss curves must stay together. Run by {@code GpuCheck} once with fp32
- * GEMMs and once with bf16 GEMMs (the training default).
+ * 1e-2 relative, every parameter tensor's gradient with cosine similarity &gt; 0.999, the same step with --grad_cp 1
+ * equal to it on the device, then {@link #CURVE_STEPS} steps of AdamW on a learnable token stream whose loss curves must
+ * stay together. Run by {@code GpuCheck} once with fp32 GEMMs and once with bf16 GEMMs (the training default).
  */
 public final class TrainStepCheck {
     static final int CURVE_STEPS = 200;
     private static final double LOSS_TOLERANCE = 1e-2;
     private static final double MIN_COSINE = 0.999;
+    /** --grad_cp 1 against --grad_cp 0 on the same device: the same kernels on the same inputs. */
+    private static final double GRAD_CP_TOLERANCE = 1e-6;
 
     private TrainStepCheck() {
     }
@@ -126,6 +128,24 @@ public final class TrainStepCheck {
             out.printf(Locale.ROOT, "  gradients: lowest cosine similarity over %d tensors %.6f (%s), must be > %.3f %s%n", tensors, worst,
                     worstName, MIN_COSINE, cosOk ? "ok" : "FAIL");
             ok &= cosOk;
+
+            // --grad_cp 1 on the same device: the same loss and gradients (each block recomputed from its input)
+            try (Rwkv7Model cp = new Rwkv7Model(config, device, DType.F32, batch, true)) {
+                cp.setParameters(master);
+                float[] cpg = layout.newBuffer();
+                double cpl = cp.forwardBackward(ref.inputs(), ref.targets(), batch, cpg);
+                double diff = 0;
+                double norm = 0;
+                for (int i = 0; i < cpg.length; i++) {
+                    diff += ((double) cpg[i] - gg[i]) * ((double) cpg[i] - gg[i]);
+                    norm += (double) gg[i] * gg[i];
+                }
+                double rel = Math.sqrt(diff / norm);
+                boolean cpOk = rel <= GRAD_CP_TOLERANCE && Math.abs(cpl - gl) <= GRAD_CP_TOLERANCE * Math.abs(gl);
+                out.printf(Locale.ROOT, "  grad_cp 1: loss %.6f, gradients ‖Δ‖/‖g‖ %.2e against grad_cp 0 (tolerance %.0e) %s%n",
+                        cpl, rel, GRAD_CP_TOLERANCE, cpOk ? "ok" : "FAIL");
+                ok &= cpOk;
+            }
 
             // The loss curve: the same steps on both backends, AdamW on each device.
             double[] gpuCurve = curve(g, device, layout, master, config, batch, curveSteps);
