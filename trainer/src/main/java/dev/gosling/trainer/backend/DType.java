@@ -9,8 +9,9 @@ public enum DType {
     /** 32-bit signed integer: token ids and targets. */
     I32(4),
     /**
-     * bfloat16 (CUDA backend only): tensors that only GEMMs read, under bf16 GEMMs ({@link Backend#gemmInputDtype}).
-     * Not uploaded or downloaded.
+     * bfloat16 (CUDA backend only), under bf16 GEMMs: the tensors only GEMMs read ({@link Backend#gemmInputDtype})
+     * and the saved projections ({@link Backend#savedActivationDtype}). Downloaded as float (widened exactly), not
+     * uploaded.
      */
     BF16(2);
 
