@@ -63,3 +63,58 @@ __device__ __forceinline__ float bf16_f32(unsigned short h) { return __uint_as_f
 // projections a model keeps in bf16 under bf16 GEMMs: k, v, α, the v gate, g).
 __device__ __forceinline__ float ld(const float* p, i64 i) { return p[i]; }
 __device__ __forceinline__ float ld(const unsigned short* p, i64 i) { return bf16_f32(p[i]); }
+
+// ------------------------------------------------------------------------------------------------ async copies
+// Global → shared, asynchronous on sm_80+ (cp.async; .cg for 16 bytes, .ca for 8, which .cg does not take), a plain
+// copy before; made visible to the copying thread by copy_wait() and to the block by a barrier after it.
+
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+    unsigned s;
+    asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(s) : "l"(p));
+    return s;
+}
+
+__device__ __forceinline__ void copy16(void* dst, const void* src) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared_address(dst)), "l"(src) : "memory");
+#else
+    *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(src);
+#endif
+}
+
+__device__ __forceinline__ void copy8(void* dst, const void* src) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(shared_address(dst)), "l"(src) : "memory");
+#else
+    *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(src);
+#endif
+}
+
+__device__ __forceinline__ void copy_commit() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void copy_wait() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+#endif
+}
+
+// ------------------------------------------------------------------------------------------------ column partials
+// The column-partial layout (grid (⌈C/32⌉, slices), block (32, 8)): thread (x, y) has summed column c = 32·blockIdx.x
+// + x over rows y, y + 8, … of slice blockIdx.y into s; the 8 thread rows meet in shared memory and are added in
+// order: partial[slice·C + c] (column_finish then adds the slices). Every thread of the block calls it (barriers);
+// calls may follow one another.
+__device__ __forceinline__ void write_column_partial(float s, float* __restrict__ partial, int c, int C) {
+    __shared__ float acc[8][33];
+    __syncthreads();  // a previous call's readers are done with acc
+    acc[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float t = 0.0f;
+        for (int k = 0; k < 8; k++) t += acc[k][threadIdx.x];
+        partial[(i64)blockIdx.y * C + c] = t;
+    }
+}

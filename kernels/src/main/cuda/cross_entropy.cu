@@ -175,40 +175,7 @@ extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy_backward_
 
 extern __shared__ float4 ce_stash[];
 
-// 16 bytes global → shared, asynchronous on sm_80+ (cp.async, L2 only), a plain copy before; visible to the copying
-// thread after ce_wait().
-__device__ __forceinline__ void ce_copy16(float4* dst, const float4* src) {
-#if __CUDA_ARCH__ >= 800
-    unsigned s;
-    asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(s) : "l"(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
-#else
-    *dst = *src;
-#endif
-}
-
-// 8 bytes global → shared (cp.async.ca: .cg takes only 16), as ce_copy16.
-__device__ __forceinline__ void ce_copy8(float4* dst, const uint2* src) {
-#if __CUDA_ARCH__ >= 800
-    unsigned s;
-    asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(s) : "l"(dst));
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(s), "l"(src) : "memory");
-#else
-    *reinterpret_cast<uint2*>(dst) = *src;
-#endif
-}
-
-__device__ __forceinline__ void ce_commit() {
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ void ce_wait() {
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-#endif
-}
+// async copies: copy16, copy8, copy_commit, copy_wait (common.cuh)
 
 __device__ __forceinline__ float4 neg_inf4() { return make_float4(NEG_INF, NEG_INF, NEG_INF, NEG_INF); }
 
@@ -224,10 +191,10 @@ __device__ __forceinline__ float4 ce_load4(const unsigned short* x, int q) {
     return bf16x4_f32(reinterpret_cast<const uint2*>(x)[q]);
 }
 __device__ __forceinline__ void ce_stash4(float4* slot, const float* x, int q) {
-    ce_copy16(slot, reinterpret_cast<const float4*>(x) + q);
+    copy16(slot, reinterpret_cast<const float4*>(x) + q);
 }
 __device__ __forceinline__ void ce_stash4(float4* slot, const unsigned short* x, int q) {
-    ce_copy8(slot, reinterpret_cast<const uint2*>(x) + q);
+    copy8(slot, reinterpret_cast<const uint2*>(x) + q);
 }
 template <typename X>
 __device__ __forceinline__ float4 ce_fetched(const float4* slot) {
@@ -274,7 +241,7 @@ __device__ __forceinline__ void ce_fetch(const X* x, int v4, float4 (&r)[R4]) {
         int q = (R4 + k) * NT + threadIdx.x;
         if (q < v4) ce_stash4(ce_stash + k * NT + threadIdx.x, x, q);
     }
-    ce_commit();
+    copy_commit();
 }
 
 template <int NT, int R4, int S4, bool PIPE, typename X, typename D>
@@ -298,7 +265,7 @@ __device__ __forceinline__ void ce_rows(const X* logits, const int* __restrict__
         const bool ok = target >= 0 && target < vocab;
         // read before this row's first write (after both reductions) so that aliasing cannot change it
         float xt = threadIdx.x == 0 && ok ? ce_x(x, target) : 0.0f;
-        ce_wait();
+        copy_wait();
         // max and argmax
         float m = NEG_INF;
         int a = 0x7fffffff;
@@ -382,7 +349,7 @@ __device__ __forceinline__ void ce_rows(const X* logits, const int* __restrict__
                 if (fetch) ce_stash4(ce_stash + k * NT + threadIdx.x, xn, q);
             }
         }
-        if (fetch) ce_commit();
+        if (fetch) copy_commit();
         // no barrier here: a warp writes smax/sarg of the next row only after passing this row's second barrier,
         // which every warp reaches after reading them; and ssum only after the next row's first barrier
     }

@@ -54,7 +54,6 @@ template <typename TY>
 __device__ __forceinline__ void activation_backward_cols(const float* __restrict__ dy, const TY* __restrict__ y,
                                                          int act, unsigned short* __restrict__ dz,
                                                          float* __restrict__ partial, int rows, int C) {
-    __shared__ float acc[8][33];
     int c = blockIdx.x * 32 + threadIdx.x;
     int slices = gridDim.y, slice = blockIdx.y;
     i64 per = ((i64)rows + slices - 1) / slices;
@@ -72,14 +71,7 @@ __device__ __forceinline__ void activation_backward_cols(const float* __restrict
             dz[i] = bf16_rn(d);
             s += d;
         }
-    if (partial == nullptr) return;  // uniform over the grid
-    acc[threadIdx.y][threadIdx.x] = s;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < C) {
-        float t = 0.0f;
-        for (int k = 0; k < 8; k++) t += acc[k][threadIdx.x];
-        partial[(i64)slice * C + c] = t;
-    }
+    if (partial != nullptr) write_column_partial(s, partial, c, C);  // uniform over the grid
 }
 
 extern "C" __global__ void activation_backward_columns(const float* dy, const float* y, int act, unsigned short* dz,

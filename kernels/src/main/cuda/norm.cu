@@ -205,8 +205,6 @@ extern "C" __global__ void norm_backward_params(const float* __restrict__ dOut, 
                                                 const float* __restrict__ mean, const float* __restrict__ rstd,
                                                 float* __restrict__ partialW, float* __restrict__ partialB,
                                                 int rows, int group, int C) {
-    __shared__ float accW[8][33];
-    __shared__ float accB[8][33];
     int c = blockIdx.x * 32 + threadIdx.x;
     int slices = gridDim.y, slice = blockIdx.y;
     int groups = C / group;
@@ -220,18 +218,8 @@ extern "C" __global__ void norm_backward_params(const float* __restrict__ dOut, 
             sw += dy * (x[r * C + c] - mean[unit]) * rstd[unit];
             sb += dy;
         }
-    accW[threadIdx.y][threadIdx.x] = sw;
-    accB[threadIdx.y][threadIdx.x] = sb;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < C) {
-        float tw = 0.0f, tb = 0.0f;
-        for (int k = 0; k < 8; k++) {
-            tw += accW[k][threadIdx.x];
-            tb += accB[k][threadIdx.x];
-        }
-        partialW[(i64)slice * C + c] = tw;
-        partialB[(i64)slice * C + c] = tb;
-    }
+    write_column_partial(sw, partialW, c, C);
+    write_column_partial(sb, partialB, c, C);
 }
 
 // ---------------------------------------------------------------- LayerNorm backward with the parameter gradients

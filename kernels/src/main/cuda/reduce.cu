@@ -14,7 +14,6 @@ extern "C" __global__ void column_finish(const float* __restrict__ partial, floa
 // partial[slice·C + c] = Σ_{rows of the slice} m[row·C + c]. grid (⌈C/32⌉, slices), block (32, 8): the 8 thread
 // rows stride over the slice's rows and meet in shared memory, in a fixed order.
 extern "C" __global__ void column_partial(const float* __restrict__ m, float* __restrict__ partial, int rows, int C) {
-    __shared__ float acc[8][33];
     int c = blockIdx.x * 32 + threadIdx.x;
     int slices = gridDim.y, slice = blockIdx.y;
     i64 per = ((i64)rows + slices - 1) / slices;
@@ -22,11 +21,5 @@ extern "C" __global__ void column_partial(const float* __restrict__ m, float* __
     float s = 0.0f;
     if (c < C)
         for (i64 r = lo + threadIdx.y; r < hi; r += 8) s += m[r * C + c];
-    acc[threadIdx.y][threadIdx.x] = s;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < C) {
-        float t = 0.0f;
-        for (int k = 0; k < 8; k++) t += acc[k][threadIdx.x];
-        partial[(i64)slice * C + c] = t;
-    }
+    write_column_partial(s, partial, c, C);
 }

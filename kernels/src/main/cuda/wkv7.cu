@@ -68,31 +68,7 @@ __device__ __forceinline__ float sigmoid_w(float w) { return 1.0f / (1.0f + expf
 // ω from σ(wRaw): the one formula of every v5 kernel, so the backward inverts exactly the forward's ω.
 __device__ __forceinline__ float decay_of(float sig) { return expf(W_SCALE * sig); }
 
-// ------------------------------------------------------------------------------------------------ async copies
-// 16 bytes global → shared, asynchronous on sm_80+ (cp.async), a plain copy before; made visible to the copying
-// thread by copy_wait() and to the block by a barrier after it.
-
-__device__ __forceinline__ void copy16(float* dst, const float* src) {
-#if __CUDA_ARCH__ >= 800
-    unsigned s;
-    asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(s) : "l"(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
-#else
-    *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(src);
-#endif
-}
-
-__device__ __forceinline__ void copy_commit() {
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ void copy_wait() {
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-#endif
-}
+// async copies: copy16, copy_commit, copy_wait (common.cuh)
 
 // Steps [t0, t0 + STAGE) ∩ [0, T) of cols [c0, c0 + COLS) of a head's [T, C] slice (head = its element (0, 0))
 // into dst[STAGE][COLS]; NT threads, 4 floats each per copy. Steps ≥ T are not copied (and never read).
