@@ -103,8 +103,8 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
     int lane = threadIdx.x;
     int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
     int channel0 = head * GOSLING_HEAD;
-    i64 per = ((i64)rows + slices - 1) / slices;
-    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    i64 lo, hi;
+    slice_rows(rows, slice, slices, lo, hi);
     float rk[2] = {rK[channel0 + lane], rK[channel0 + lane + 32]};
     float acc[2] = {0.0f, 0.0f};
     for (i64 row = lo; row < hi; row++) {
@@ -152,8 +152,8 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
     int heads = C / GOSLING_HEAD;
     int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
     int channel0 = head * GOSLING_HEAD;
-    i64 per = ((i64)rows + slices - 1) / slices;
-    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    i64 lo, hi;
+    slice_rows(rows, slice, slices, lo, hi);
     float rk[2] = {rK[channel0 + lane], rK[channel0 + lane + 32]};
     float w[2] = {lnW[channel0 + lane], lnW[channel0 + lane + 32]};
     float accRK[2] = {0.0f, 0.0f}, accW[2] = {0.0f, 0.0f}, accB[2] = {0.0f, 0.0f};

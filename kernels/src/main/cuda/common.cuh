@@ -103,6 +103,14 @@ __device__ __forceinline__ void copy_wait() {
 }
 
 // ------------------------------------------------------------------------------------------------ column partials
+// Rows [lo, hi) of slice `slice` when `rows` are cut into `slices` contiguous slices of ⌈rows/slices⌉ rows (the last
+// may be short or empty): the rows a block of a column-partial kernel walks.
+__device__ __forceinline__ void slice_rows(int rows, int slice, int slices, i64& lo, i64& hi) {
+    i64 per = ((i64)rows + slices - 1) / slices;
+    lo = per * slice;
+    hi = lo + per < rows ? lo + per : rows;
+}
+
 // The column-partial layout (grid (⌈C/32⌉, slices), block (32, 8)): thread (x, y) has summed column c = 32·blockIdx.x
 // + x over rows y, y + 8, … of slice blockIdx.y into s; the 8 thread rows meet in shared memory and are added in
 // order: partial[slice·C + c] (column_finish then adds the slices). Every thread of the block calls it (barriers);

@@ -48,8 +48,8 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
     int lane = threadIdx.x;
     int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
     int channel0 = head * GOSLING_HEAD;
-    i64 per = ((i64)rows + slices - 1) / slices;
-    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    i64 lo, hi;
+    slice_rows(rows, slice, slices, lo, hi);
     float kk[2] = {kK[channel0 + lane], kK[channel0 + lane + 32]};
     float ka[2] = {kA[channel0 + lane], kA[channel0 + lane + 32]};
     float sKK[2] = {0.0f, 0.0f}, sKA[2] = {0.0f, 0.0f};

@@ -56,8 +56,8 @@ __device__ __forceinline__ void activation_backward_cols(const float* __restrict
                                                          float* __restrict__ partial, int rows, int C) {
     int c = blockIdx.x * 32 + threadIdx.x;
     int slices = gridDim.y, slice = blockIdx.y;
-    i64 per = ((i64)rows + slices - 1) / slices;
-    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    i64 lo, hi;
+    slice_rows(rows, slice, slices, lo, hi);
     float s = 0.0f;
     if (c < C)
         for (i64 r = lo + threadIdx.y; r < hi; r += 8) {

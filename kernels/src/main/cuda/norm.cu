@@ -208,8 +208,8 @@ extern "C" __global__ void norm_backward_params(const float* __restrict__ dOut, 
     int c = blockIdx.x * 32 + threadIdx.x;
     int slices = gridDim.y, slice = blockIdx.y;
     int groups = C / group;
-    i64 per = ((i64)rows + slices - 1) / slices;
-    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    i64 lo, hi;
+    slice_rows(rows, slice, slices, lo, hi);
     float sw = 0.0f, sb = 0.0f;
     if (c < C)
         for (i64 r = lo + threadIdx.y; r < hi; r += 8) {
@@ -259,8 +259,8 @@ __device__ __forceinline__ void norm_backward_fused(const float* __restrict__ dO
         }
     }
     int slices = gridDim.x, slice = blockIdx.x;
-    i64 per = ((i64)rows + slices - 1) / slices;
-    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    i64 lo, hi;
+    slice_rows(rows, slice, slices, lo, hi);
     const float4* w4 = reinterpret_cast<const float4*>(weight);
     int parity = 0;
     for (i64 r = lo + unit; r < hi; r += UNITS) {

@@ -16,8 +16,8 @@ extern "C" __global__ void column_finish(const float* __restrict__ partial, floa
 extern "C" __global__ void column_partial(const float* __restrict__ m, float* __restrict__ partial, int rows, int C) {
     int c = blockIdx.x * 32 + threadIdx.x;
     int slices = gridDim.y, slice = blockIdx.y;
-    i64 per = ((i64)rows + slices - 1) / slices;
-    i64 lo = per * slice, hi = lo + per < rows ? lo + per : rows;
+    i64 lo, hi;
+    slice_rows(rows, slice, slices, lo, hi);
     float s = 0.0f;
     if (c < C)
         for (i64 r = lo + threadIdx.y; r < hi; r += 8) s += m[r * C + c];
