@@ -430,10 +430,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             Tensor chunkTargets = rowsOf(a.targets, r0, rows, 1);
             // the losses, and dLogits = softmax − onehot (+ L2Wrap) over B·T, written over the logits (in the GEMM-input
             // dtype: bf16 logits and dLogits under bf16 GEMMs, the losses still computed in fp32)
-            Tensor dLogits = logits;
-            backend.crossEntropyForwardBackward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), dLogits, rows, V, 1.0 / a.N);
-            // each chunk writes its own rows of dLn (the chunks cover them all)
-            backend.linearBackwardOverwritingDx(dLogits, rowsOf(a.lnOut, r0, rows, C), weights.head,
+            backend.crossEntropyForwardBackward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), logits, rows, V, 1.0 / a.N);
+            // from dLogits, each chunk writes its own rows of dLn (the chunks cover them all)
+            backend.linearBackwardOverwritingDx(logits, rowsOf(a.lnOut, r0, rows, C), weights.head,
                     rowsOf(a.dLn, r0, rows, C), grads.head, rows, C, V);
         });
         double loss = meanLoss(a);
