@@ -70,6 +70,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final Globals grads;
     private final BlockTensors[] blockWeights;
     private final BlockTensors[] blockGrads;
+    /** Each block's parameters as one view (its bucket), made on first use. */
+    private final Tensor[] blockParams;
     /** Activation views per batch size (index B − 1), made on first use. */
     private final Acts[] acts;
 
@@ -232,6 +234,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             blockGrads[l] = new BlockTensors(l, name -> gradViews[layout.get(name).index()]);
         }
         this.acts = new Acts[maxBatchSize];
+        this.blockParams = new Tensor[nLayer];
     }
 
     /** The bucket holding {@code spec} (bucket ranges are sorted and cover the layout). */
@@ -517,9 +520,25 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.embeddingForward(a.tokens, weights.emb, a.emb, N, V, C);
         be.layerNormForward(a.emb, b0.ln0W, b0.ln0B, a.blockIn[0], a.ln0Mean, a.ln0Rstd, N, C);
         for (int l = 0; l < nLayer; l++) {
-            forwardBlock(l, a, a.layer(l), a.blockIn[l], a.blockIn[l + 1]);
+            holdBlockWeights(l);
+            try {
+                forwardBlock(l, a, a.layer(l), a.blockIn[l], a.blockIn[l + 1]);
+            } finally {
+                be.releaseGemmOperand();
+            }
         }
         be.layerNormForward(a.blockIn[nLayer], weights.lnOutW, weights.lnOutB, a.lnOut, a.lnOutMean, a.lnOutRstd, N, C);
+    }
+
+    /**
+     * Tells the backend that block l's weights (its bucket of the parameters, contiguous) are read by many GEMMs and
+     * not changed until {@link Backend#releaseGemmOperand}: under bf16 GEMMs the CUDA backend casts the block once
+     * instead of each weight at each GEMM (a launch each).
+     */
+    private void holdBlockWeights(int l) {
+        ParameterLayout.Bucket bucket = layout.blockBucket(l);
+        backend.holdGemmOperand(blockParams[l] != null ? blockParams[l]
+                : (blockParams[l] = backend.view(paramBuf, bucket.start(), Math.toIntExact(bucket.length()))));
     }
 
     /**
@@ -608,10 +627,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 }
                 be.zero(bucketGrads[bucket.index()]);
             }
-            if (gradCheckpoint) {
-                forwardBlock(l, a, s, a.blockIn[l], null);
+            holdBlockWeights(l);
+            try {
+                if (gradCheckpoint) {
+                    forwardBlock(l, a, s, a.blockIn[l], null);
+                }
+                backwardBlock(l, a, s, a.blockIn[l]);
+            } finally {
+                be.releaseGemmOperand();
             }
-            backwardBlock(l, a, s, a.blockIn[l]);
             if (l > 0) {
                 ready(sink, layout.blockBucket(l));
             }

@@ -116,6 +116,9 @@ public final class CudaBackend implements Backend {
     private Thread boundThread;
     private boolean closed;
     private GemmPrecision gemmPrecision = GemmPrecision.FP32;
+    private GemmLibrary gemmLibrary = GemmLibrary.of(System.getProperty("gosling.gemm"));
+    private LtGemms ltGemms;
+    private long ltWorkspace;
 
     /**
      * How cuBLAS multiplies the fp32 tensors. FP32 is exact fp32 (the op checks); BF16 casts both operands of each
@@ -511,6 +514,9 @@ public final class CudaBackend implements Backend {
         releaseGemmOperand();
         loader.close();
         cublasDestroy_v2(cublasHandle);
+        if (ltGemms != null) {
+            ltGemms.close();
+        }
         allocator.close();
         cudaStreamDestroy(stream);
         args.close();
@@ -1112,12 +1118,114 @@ public final class CudaBackend implements Backend {
         long aa = a;
         long bb = b;
         int type = operandType;
+        if (gemmPrecision == GemmPrecision.BF16 && gemmLibrary != GemmLibrary.EX && (beta == 0f || beta == 1f)) {
+            // the same column-major product as below, through a cuBLASLt plan
+            LtGemms.Shape shape = new LtGemms.Shape(transB, transA, n, m, k, ldb, lda, ldc, CUDA_R_16BF,
+                    cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, beta != 0f);
+            LtGemms lt = ltGemms();
+            LtGemms.Tuning tuning = new LtGemms.Tuning() {
+                @Override
+                public void viaGemmEx(long d) {
+                    gemmEx(transA, transB, m, n, k, aa, lda, bb, ldb, type, d, cIsBf16, ldc);
+                }
+
+                @Override
+                public double time(Runnable body) {
+                    return CudaBackend.this.time(body);
+                }
+
+                @Override
+                public long scratch(long bytes) {
+                    return deviceAlloc(bytes, "a GEMM tuning output");
+                }
+
+                @Override
+                public void freeScratch(long address) {
+                    synchronize();
+                    allocator.free(address);
+                }
+            };
+            LaunchProfiler.around(() -> "gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
+                    () -> lt.matmul(shape, bb, aa, c, tuning));
+            return;
+        }
         LaunchProfiler.around(() -> "gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
-                () -> cublasCheck(cublasGemmEx(cublasHandle, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
-                        transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one, pb.at(bb), type, ldb, pa.at(aa), type,
-                        lda, betaHost, pc.at(c), cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, ldc, gemmPrecision.computeType,
-                        CUBLAS_GEMM_DEFAULT),
-                        "cublasGemmEx"));
+                () -> gemmEx(transA, transB, m, n, k, aa, lda, bb, ldb, type, c, cIsBf16, ldc));
+    }
+
+    /** {@link #gemm}'s product through cublasGemmEx, beta from betaHost. */
+    private void gemmEx(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb,
+                        int operandType, long c, boolean cIsBf16, int ldc) {
+        cublasCheck(cublasGemmEx(cublasHandle, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
+                transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one, pb.at(b), operandType, ldb, pa.at(a), operandType,
+                lda, betaHost, pc.at(c), cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, ldc, gemmPrecision.computeType,
+                CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+    }
+
+    /**
+     * Which cuBLAS API runs the bf16 GEMMs (-Dgosling.gemm=ex|lt|tuned). TUNED by default: on an H100 the step took
+     * 168.5 ms against 170.9 (LT) and 171.4 (EX) at L12-D768 ctx 4096 bsz 8, 507.3 against 513.8 and 514.1 at
+     * L24-D2048 ctx 4096 bsz 4 (kernels/NOTES.md). Its choice is timed, so two processes may pick different
+     * algorithms for a shape and differ in the last bits; LT is a fixed choice.
+     */
+    enum GemmLibrary {
+        /** cublasGemmEx with its default algorithm. */
+        EX,
+        /** cuBLASLt, its first candidate per shape. */
+        LT,
+        /** cuBLASLt, the fastest of its candidates per shape, timed on the shape's first call. */
+        TUNED;
+
+        static GemmLibrary of(String name) {
+            return switch (name == null ? "tuned" : name) {
+                case "ex" -> EX;
+                case "tuned" -> TUNED;
+                case "lt" -> LT;
+                default -> throw new IllegalArgumentException("-Dgosling.gemm=" + name + ": use ex, lt or tuned");
+            };
+        }
+    }
+
+    /** The split-K workspace of the cuBLASLt plans. */
+    static final long LT_WORKSPACE_BYTES = 32L << 20;
+
+    /** The cuBLASLt plans, made on the first bf16 GEMM that uses them. */
+    private LtGemms ltGemms() {
+        if (ltGemms == null || ltGemms.select() != (gemmLibrary == GemmLibrary.TUNED ? LtGemms.Select.TUNED : LtGemms.Select.HEURISTIC)) {
+            if (ltGemms != null) {
+                synchronize();
+                ltGemms.close();
+                allocator.free(ltWorkspace);
+            }
+            ltWorkspace = deviceAlloc(LT_WORKSPACE_BYTES, "the cuBLASLt workspace");
+            ltGemms = new LtGemms(stream, ltWorkspace, LT_WORKSPACE_BYTES,
+                    gemmLibrary == GemmLibrary.TUNED ? LtGemms.Select.TUNED : LtGemms.Select.HEURISTIC);
+        }
+        return ltGemms;
+    }
+
+    /** Sets the library of the bf16 GEMMs (benchmarks compare them). */
+    void useGemmLibrary(GemmLibrary library) {
+        this.gemmLibrary = library;
+    }
+
+    GemmLibrary gemmLibrary() {
+        return gemmLibrary;
+    }
+
+    /** The cuBLASLt plans (made if needed), for benchmarks that time every candidate. */
+    LtGemms ltPlans() {
+        return ltGemms();
+    }
+
+    /**
+     * Row-major C[m, n] = op(A)·op(B) (+ C when {@code accumulate}) on bf16 operands already on the device (row-major,
+     * packed), through the current library: for the GEMM benchmark.
+     */
+    void gemmBf16(boolean transA, boolean transB, int m, int n, int k, long a, long b, boolean accumulate, long c,
+                  boolean cBf16) {
+        bind();
+        gemm(transA, transB, m, n, k, a, true, transA ? m : k, b, true, transB ? k : n, accumulate ? 1f : 0f, c, cBf16, n);
     }
 
     /** Whether GEMM operands are cast to bf16 (then an op may cast a shared operand once, {@link #bf16Operand}). */

@@ -131,6 +131,83 @@ public final class GpuBench {
     }
 
     /**
+     * The bf16 GEMMs of the training step (row-major m×n×k as the step's profile names them; "TN … ×k" with k the
+     * tokens are the weight gradients, accumulated into fp32) through each library: cublasGemmEx, cuBLASLt's first
+     * candidate, the tuned choice (timed on its first call), and the fastest of cuBLASLt's candidates here (its index
+     * and how many there were).
+     */
+    public List<Row> runGemms() {
+        List<Row> rows = new ArrayList<>();
+        CudaBackend.GemmPrecision precision = gpu.gemmPrecision();
+        CudaBackend.GemmLibrary library = gpu.gemmLibrary();
+        gpu.setGemmPrecision(CudaBackend.GemmPrecision.BF16);
+        try {
+            // {transA, transB, m, n, k, accumulate, bf16 out}: L12-D768 (32768 tokens), L24-D1024 (32768), L24-D2048
+            // (16384), the head's chunk of 2048 rows
+            int[][] shapes = {
+                    {1, 0, 3072, 768, 32768, 1, 0}, {1, 0, 768, 3072, 32768, 1, 0}, {1, 0, 768, 768, 32768, 1, 0},
+                    {0, 1, 32768, 3072, 768, 0, 1}, {0, 0, 32768, 3072, 768, 0, 0}, {0, 0, 32768, 768, 3072, 0, 0},
+                    {0, 1, 32768, 768, 768, 0, 0}, {1, 0, 65536, 768, 2048, 1, 0}, {0, 1, 2048, 65536, 768, 0, 1},
+                    {0, 0, 2048, 768, 65536, 0, 0},
+                    {1, 0, 4096, 1024, 32768, 1, 0}, {1, 0, 1024, 4096, 32768, 1, 0}, {1, 0, 1024, 1024, 32768, 1, 0},
+                    {1, 0, 8192, 2048, 16384, 1, 0}, {1, 0, 2048, 8192, 16384, 1, 0}, {1, 0, 2048, 2048, 16384, 1, 0},
+                    {0, 1, 16384, 8192, 2048, 0, 1}, {0, 0, 16384, 8192, 2048, 0, 0}, {0, 0, 16384, 2048, 8192, 0, 0},
+                    {0, 1, 16384, 2048, 2048, 0, 0}, {0, 0, 16384, 2048, 2048, 0, 0}, {1, 0, 65536, 2048, 2048, 1, 0}};
+            for (int[] g : shapes) {
+                boolean ta = g[0] == 1, tb = g[1] == 1, acc = g[5] == 1, cBf16 = g[6] == 1;
+                int m = g[2], n = g[3], k = g[4];
+                Tensor a = bf16Rand((long) m * k);
+                Tensor b = bf16Rand((long) k * n);
+                Tensor c = cBf16 ? bf16Rand((long) m * n) : rand((long) m * n, -1f, 1f);
+                long pa = ((CudaTensor) a).address, pb = ((CudaTensor) b).address, pc = ((CudaTensor) c).address;
+                String size = (ta ? "T" : "N") + (tb ? "T" : "N") + " " + m + "×" + n + "×" + k + (acc ? " +=" : "");
+                double flops = 2.0 * m * n * k;
+                for (CudaBackend.GemmLibrary lib : CudaBackend.GemmLibrary.values()) {
+                    gpu.useGemmLibrary(lib);
+                    double ms = time(() -> gpu.gemmBf16(ta, tb, m, n, k, pa, pb, acc, pc, cBf16));
+                    rows.add(new Row("gemm bf16 " + lib.name().toLowerCase(java.util.Locale.ROOT), size, ms, tflops(flops, ms)));
+                }
+                // the row-major product as the column-major one CudaBackend.gemm hands to cuBLAS(Lt)
+                LtGemms lt = gpu.ltPlans();
+                LtGemms.Shape shape = new LtGemms.Shape(tb, ta, n, m, k, tb ? k : n, ta ? m : k, n,
+                        org.bytedeco.cuda.global.cudart.CUDA_R_16BF,
+                        cBf16 ? org.bytedeco.cuda.global.cudart.CUDA_R_16BF : org.bytedeco.cuda.global.cudart.CUDA_R_32F, acc);
+                int count = lt.candidates(shape);
+                double best = Double.POSITIVE_INFINITY;
+                int bestAt = -1;
+                for (int i = 0; i < count; i++) {
+                    int at = i;
+                    double ms;
+                    try {
+                        ms = time(() -> lt.matmulWith(shape, at, pb, pa, pc));
+                    } catch (RuntimeException e) {
+                        continue;
+                    }
+                    if (ms < best) {
+                        best = ms;
+                        bestAt = i;
+                    }
+                }
+                rows.add(new Row("gemm bf16 lt best " + bestAt + "/" + count, size, best, tflops(flops, best)));
+                freeAll();
+            }
+        } finally {
+            gpu.useGemmLibrary(library);
+            gpu.setGemmPrecision(precision);
+        }
+        return rows;
+    }
+
+    /** n random bf16 values in [-1, 1). */
+    private Tensor bf16Rand(long n) {
+        Tensor f = rand(n, -1f, 1f);
+        Tensor t = gpu.allocate(DType.BF16, shape(n));
+        live.add(t);
+        gpu.roundToBf16(f, t);
+        return t;
+    }
+
+    /**
      * The LayerNorm backward (dx added, dWeight and dBias) at 32768 × 768 (L12-D768, ctx 4096, bsz 8), 16384 × 2048
      * (L24-D2048, bsz 4) and 16384 × 4096: the dx kernel then the column kernel ("old"), the fused kernel with its
      * default slices (64 rows, ≤ 256), with ≤ 512 slices of 32 rows and ≤ 256 of 128 rows, and the dx kernel alone (no dWeight/dBias: a

@@ -48,6 +48,7 @@ public final class GpuCheck {
         boolean wkv7Only = false;
         boolean ceOnly = false;
         boolean lnAdamwOnly = false;
+        boolean gemmOnly = false;
         int trainSteps = 5;
         List<dev.gosling.trainer.train.TrainBenchmark.Case> trainCases = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
@@ -63,6 +64,7 @@ public final class GpuCheck {
                 case "--wkv7" -> wkv7Only = true;
                 case "--ce" -> ceOnly = true;
                 case "--ln-adamw" -> lnAdamwOnly = true;
+                case "--gemm" -> gemmOnly = true;
                 case "--wkv7-profile" -> {
                     // every WKV7 kernel once, for a profiler (ncu); nothing else
                     try (CudaBackend gpu = new CudaBackend(0, false)) {
@@ -73,7 +75,7 @@ public final class GpuCheck {
                 default -> {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
                             + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"
-                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--wkv7] [--ce] [--ln-adamw]");
+                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--wkv7] [--ce] [--ln-adamw] [--gemm]");
                     System.exit(2);
                 }
             }
@@ -97,7 +99,7 @@ public final class GpuCheck {
             if (ops) {
                 allPassed = checks("fp32", gpu, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(false, 1)
                         : ceOnly ? GpuOpChecks.crossEntropyChecks()
-                        : lnAdamwOnly ? GpuOpChecks.lnAdamwChecks() : GpuOpChecks.all(false), o, tsv);
+                        : lnAdamwOnly ? GpuOpChecks.lnAdamwChecks() : gemmOnly ? List.of() : GpuOpChecks.all(false), o, tsv);
                 o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
             }
             if (!wkv7Only) {
@@ -112,7 +114,7 @@ public final class GpuCheck {
                 tsv.add("train-step\tFP32,BF16\t-\t-\t-\t-\t" + (passed ? "ok" : "FAIL"));
                 allPassed &= passed;
             }
-            if (nvrtcPass && ops) {
+            if (nvrtcPass && ops && !gemmOnly) {
                 try (CudaBackend viaNvrtc = new CudaBackend(0, true)) {
                     long t1 = System.nanoTime();
                     allPassed &= checks("nvrtc", viaNvrtc, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(true, 1)
@@ -136,7 +138,7 @@ public final class GpuCheck {
                 o.printf("%-26s %-28s %10s  %s%n", "op", "size", "ms", "rate");
                 GpuBench timings = new GpuBench(gpu);
                 for (GpuBench.Row r : wkv7Only ? timings.runWkv7() : ceOnly ? timings.runCrossEntropy()
-                        : lnAdamwOnly ? timings.runLnAdamW() : timings.run()) {
+                        : lnAdamwOnly ? timings.runLnAdamW() : gemmOnly ? timings.runGemms() : timings.run()) {
                     o.printf(Locale.ROOT, "%-26s %-28s %10.3f  %s%n", r.op(), r.size(), r.ms(), r.rate());
                     btsv.add(r.op() + "\t" + r.size() + "\t" + r.ms() + "\t" + r.rate());
                 }
