@@ -162,6 +162,15 @@ public interface Backend extends AutoCloseable {
     /** out = x·weightᵀ. x [rows, in]; weight [out, in]; out [rows, out]. r/k/v/output, ffn key/value and the head. */
     void linearForward(Tensor x, Tensor weight, Tensor out, int rows, int in, int outDim);
 
+    /**
+     * out = residual + x·weightᵀ (residual [rows, out], not aliasing out): a block's output projections with their
+     * residual connection. The default is {@link #linearForward} then {@link #add}; a backend may add in the GEMM.
+     */
+    default void linearForwardResidual(Tensor x, Tensor weight, Tensor residual, Tensor out, int rows, int in, int outDim) {
+        linearForward(x, weight, out, rows, in, outDim);
+        add(residual, out, out);
+    }
+
     /** dx += dOut·weight; dWeight += dOutᵀ·x. Both nullable. */
     void linearBackward(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight, int rows, int in, int outDim);
 

@@ -580,8 +580,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
         be.wkv7Forward(s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.y, s.wkvSaved, B, T, H);
         lnxBonusGate(s, w, re, v, N);
-        be.linearForward(re.gated, w.output, a.branch, N, C, C);
-        be.add(hIn, a.branch, s.hMid);
+        be.linearForwardResidual(re.gated, w.output, hIn, s.hMid, N, C, C);
 
         // channel mix
         be.layerNormForward(s.hMid, w.ln2W, w.ln2B, re.z, s.mean2, s.rstd2, N, C);
@@ -589,8 +588,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.linearForward(re.ffnMix[0], w.ffnKey, re.ffnPre, N, C, F);
         if (hOut != null) {
             be.reluSquaredForward(re.ffnPre, re.ffnAct, N, F);
-            be.linearForward(re.ffnAct, w.ffnValue, a.branch, N, F, C);
-            be.add(s.hMid, a.branch, hOut);
+            be.linearForwardResidual(re.ffnAct, w.ffnValue, s.hMid, hOut, N, F, C);
         }
     }
 
@@ -925,7 +923,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         /** One per layer, or a single shared one with gradient checkpointing. */
         final LayerActs[] layers;
         final Recomputed re;
-        final Tensor branch;
         final Tensor lnOut, lnOutMean, lnOutRstd, losses;
         /**
          * One chunk of headRows rows of logits, then of their gradient (written over them), in the GEMM-input dtype:
@@ -976,7 +973,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, B);
             }
             re = new Recomputed(arena, gemmInputs, N);
-            branch = arena.take(N, C);
             lnOut = arena.take(N, C);
             lnOutMean = arena.take(N);
             lnOutRstd = arena.take(N);

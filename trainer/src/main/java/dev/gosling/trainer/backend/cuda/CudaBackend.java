@@ -1105,8 +1105,25 @@ public final class CudaBackend implements Backend {
     /** As above; {@code cIsBf16}: C is written in bf16 (fp32 accumulation, rounded once; bf16 GEMMs only). */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
                       boolean bIsBf16, int ldb, float beta, long c, boolean cIsBf16, int ldc) {
+        gemm(transA, transB, m, n, k, a, aIsBf16, lda, b, bIsBf16, ldb, beta, 0, c, cIsBf16, ldc);
+    }
+
+    /**
+     * As above, with {@code beta·residual} added instead of beta·C when {@code residual} is not 0 (fp32, C's layout,
+     * not aliasing C): through cuBLASLt, whose epilogue reads a C apart from D; else C = residual first, then the
+     * product added to it.
+     */
+    private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
+                      boolean bIsBf16, int ldb, float beta, long residual, long c, boolean cIsBf16, int ldc) {
         if (m == 0 || n == 0) {
             return;
+        }
+        boolean separateC = residual != 0 && residual != c;
+        boolean viaLt = gemmPrecision == GemmPrecision.BF16 && gemmLibrary != GemmLibrary.EX && (beta == 0f || beta == 1f);
+        if (separateC && !viaLt) {
+            long bytes = (long) (m - 1) * ldc * 4 + (long) n * 4;
+            Cuda.check(cudaMemcpyAsync(pa.at(c), pb.at(residual), bytes, cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync");
+            separateC = false;
         }
         betaHost.put(0, beta);
         int operandType = CUDA_R_32F;
@@ -1118,10 +1135,11 @@ public final class CudaBackend implements Backend {
         long aa = a;
         long bb = b;
         int type = operandType;
-        if (gemmPrecision == GemmPrecision.BF16 && gemmLibrary != GemmLibrary.EX && (beta == 0f || beta == 1f)) {
+        if (viaLt) {
             // the same column-major product as below, through a cuBLASLt plan
             LtGemms.Shape shape = new LtGemms.Shape(transB, transA, n, m, k, ldb, lda, ldc, CUDA_R_16BF,
-                    cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, beta != 0f);
+                    cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, beta != 0f, separateC);
+            long cIn = separateC ? residual : c;
             LtGemms lt = ltGemms();
             LtGemms.Tuning tuning = new LtGemms.Tuning() {
                 @Override
@@ -1146,7 +1164,7 @@ public final class CudaBackend implements Backend {
                 }
             };
             LaunchProfiler.around(() -> "gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
-                    () -> lt.matmul(shape, bb, aa, c, tuning));
+                    () -> lt.matmul(shape, bb, aa, cIn, c, tuning));
             return;
         }
         LaunchProfiler.around(() -> "gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
@@ -1292,6 +1310,25 @@ public final class CudaBackend implements Backend {
             heldAddress = 0;
             heldNumel = 0;
         }
+    }
+
+    @Override
+    public void linearForwardResidual(Tensor x, Tensor weight, Tensor residual, Tensor out, int rows, int in, int outDim) {
+        String op = "linearForwardResidual";
+        bind();
+        dims(op, rows, in, outDim);
+        CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
+        long w = f32(weight, op, "weight", (long) outDim * in).address;
+        long res = f32(residual, op, "residual", (long) rows * outDim).address;
+        long o = f32(out, op, "out", (long) rows * outDim).address;
+        if (res == o) {
+            throw new IllegalArgumentException(op + ": residual and out are the same tensor");
+        }
+        if (in == 0) {
+            copy(residual, out);
+            return;
+        }
+        gemm(false, true, rows, outDim, in, xt.address, xt.dtype == DType.BF16, in, w, false, in, 1f, res, o, false, outDim);
     }
 
     @Override

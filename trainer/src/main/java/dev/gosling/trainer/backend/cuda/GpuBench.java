@@ -171,7 +171,7 @@ public final class GpuBench {
                 LtGemms lt = gpu.ltPlans();
                 LtGemms.Shape shape = new LtGemms.Shape(tb, ta, n, m, k, tb ? k : n, ta ? m : k, n,
                         org.bytedeco.cuda.global.cudart.CUDA_R_16BF,
-                        cBf16 ? org.bytedeco.cuda.global.cudart.CUDA_R_16BF : org.bytedeco.cuda.global.cudart.CUDA_R_32F, acc);
+                        cBf16 ? org.bytedeco.cuda.global.cudart.CUDA_R_16BF : org.bytedeco.cuda.global.cudart.CUDA_R_32F, acc, false);
                 int count = lt.candidates(shape);
                 double best = Double.POSITIVE_INFINITY;
                 int bestAt = -1;

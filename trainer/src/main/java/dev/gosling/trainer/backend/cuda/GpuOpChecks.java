@@ -318,6 +318,9 @@ public final class GpuOpChecks {
         }
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, true, s++));
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, false, true, s++));
+        // the residual added by the GEMM (cuBLASLt's separate C), the block's bf16 input and fp32 output
+        c.add(linearResidual(257, 96, 1000, BF16_TOLERANCE, s++));
+        c.add(linearResidual(512, 3072, 768, BF16_TOLERANCE, s++));
         c.add(bf16Inputs(2, 50, 768, s++));
         c.add(crossEntropyBf16(37, 1000, s++));
         // the training step's head under bf16 GEMMs: bf16 logits, the cross-entropy's bf16 dLogits over them
@@ -974,6 +977,7 @@ public final class GpuOpChecks {
         for (int[] d : quick ? new int[][] {{33, 96, 80}} : new int[][] {{33, 96, 80}, {512, 768, 3072}}) {
             c.add(linear(d[0], d[1], d[2], s++));
             c.add(linear(d[0], d[1], d[2], FP32_TOLERANCE, false, true, s++));
+            c.add(linearResidual(d[0], d[1], d[2], FP32_TOLERANCE, s++));
         }
         int[][] loraSizes = quick ? new int[][] {{100, 128, 32, 128}}
                 : new int[][] {{100, 128, 32, 128}, {1000, 768, 64, 768}};
@@ -1288,6 +1292,30 @@ public final class GpuOpChecks {
                             in, out);
                 }
                 d.backend.releaseGemmOperand();
+            }
+        };
+    }
+
+    /** linearForwardResidual: out = residual + x·weightᵀ, into a NaN-poisoned out; the residual's gradient is dOut. */
+    static Check linearResidual(int rows, int in, int out, double tolerance, long seed) {
+        return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out + " +residual", tolerance, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("x", gaussian(rng, rows * in, 1.0));
+                m.put("weight", gaussian(rng, out * in, 1 / Math.sqrt(in)));
+                m.put("residual", gaussian(rng, rows * out, 1.0));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                Tensor y = d.poisoned((long) rows * out);
+                d.backend.linearForwardResidual(t.get("x"), t.get("weight"), t.get("residual"), y, rows, in, out);
+                return List.of(y);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                d.backend.linearBackward(dOuts.get(0), t.get("x"), t.get("weight"), g.get("x"), g.get("weight"), rows,
+                        in, out);
+                d.backend.accumulate(dOuts.get(0), g.get("residual"));
             }
         };
     }

@@ -64,9 +64,12 @@ final class LtGemms implements AutoCloseable {
 
     static final int CANDIDATES = 8;
 
-    /** One shape: transposes, sizes, leading dimensions, operand and output types, and whether C is added. */
+    /**
+     * One shape: transposes, sizes, leading dimensions, operand and output types, whether C is added, and whether C is
+     * an input apart from D (a residual; cublasGemmEx cannot take those).
+     */
     record Shape(boolean transA, boolean transB, int m, int n, int k, int lda, int ldb, int ldc, int abType, int cType,
-                 boolean accumulate) {
+                 boolean accumulate, boolean separateC) {
     }
 
     /** A shape's descriptors, its candidates and the algorithm in use. */
@@ -118,6 +121,7 @@ final class LtGemms implements AutoCloseable {
     private final DevicePointer pa = new DevicePointer();
     private final DevicePointer pb = new DevicePointer();
     private final DevicePointer pc = new DevicePointer();
+    private final DevicePointer pd = new DevicePointer();
     private final DevicePointer pw = new DevicePointer();
     private final FloatPointer alpha = new FloatPointer(1f);
     private final FloatPointer beta = new FloatPointer(1);
@@ -160,19 +164,19 @@ final class LtGemms implements AutoCloseable {
      * shape's first call times cublasGemmEx and each candidate (a product that accumulates into a scratch output, so
      * that D gets it once) and keeps the fastest; {@code tuning} is used only then.
      */
-    void matmul(Shape s, long a, long b, long d, Tuning tuning) {
+    void matmul(Shape s, long a, long b, long c, long d, Tuning tuning) {
         Plan p = plans.get(s);
         if (p == null) {
             p = plan(s);
             plans.put(s, p);
             if (select == Select.TUNED) {
-                tune(p, a, b, d, tuning);
+                tune(p, a, b, c, d, tuning);
             }
         }
         if (p.chosen == VIA_GEMM_EX) {
             tuning.viaGemmEx(d);
         } else {
-            run(p, p.chosen, a, b, d);
+            run(p, p.chosen, a, b, c, d);
         }
     }
 
@@ -182,7 +186,7 @@ final class LtGemms implements AutoCloseable {
     /** Runs candidate {@code i} of the shape's plan (made if needed): for benchmarks of every candidate. */
     void matmulWith(Shape s, int i, long a, long b, long d) {
         Plan p = plans.computeIfAbsent(s, this::plan);
-        run(p, i, a, b, d);
+        run(p, i, a, b, d, d);
     }
 
     /** The candidates cuBLASLt offers for a shape (made if needed). */
@@ -195,30 +199,39 @@ final class LtGemms implements AutoCloseable {
         return new ArrayList<>(plans.values());
     }
 
-    private void run(Plan p, int i, long a, long b, long d) {
+    private void run(Plan p, int i, long a, long b, long c, long d) {
         beta.put(0, p.shape.accumulate() ? 1f : 0f);
         long ws = Math.min(workspaceBytes, p.workspaceBytes(i));
-        check(cublasLtMatmul(handle, p.desc, alpha, pa.at(a), p.a, pb.at(b), p.b, beta, pc.at(d), p.c, pc, p.c, p.algo(i),
-                ws == 0 ? null : pw.at(workspace), ws, stream), "cublasLtMatmul");
+        check(cublasLtMatmul(handle, p.desc, alpha, pa.at(a), p.a, pb.at(b), p.b, beta, pc.at(c), p.c, pd.at(d), p.c,
+                p.algo(i), ws == 0 ? null : pw.at(workspace), ws, stream), "cublasLtMatmul");
     }
 
-    private void tune(Plan p, long a, long b, long d, Tuning tuning) {
-        long bytes = (long) p.shape.m() * p.shape.n() * (p.shape.cType() == CUDA_R_32F ? 4 : 2);
-        if (p.shape.accumulate() && bytes > MAX_TUNING_SCRATCH) {
+    private void tune(Plan p, long a, long b, long c, long d, Tuning tuning) {
+        Shape s = p.shape;
+        long bytes = (long) s.m() * s.n() * (s.cType() == CUDA_R_32F ? 4 : 2);
+        // a product that accumulates into D is timed on a scratch D (D gets it once); one with a separate C reads C
+        // and writes D only, so it is timed in place
+        boolean scratch = s.accumulate() && !s.separateC();
+        if (scratch && bytes > MAX_TUNING_SCRATCH) {
             p.chosen = VIA_GEMM_EX;
             return;
         }
-        long out = p.shape.accumulate() ? tuning.scratch(bytes) : d;
+        long out = scratch ? tuning.scratch(bytes) : d;
+        long in = s.separateC() ? c : out;
         try {
             p.timesMs = new double[p.count + 1];
-            double best = timed(tuning, () -> tuning.viaGemmEx(out));
-            p.timesMs[p.count] = best;
-            p.chosen = VIA_GEMM_EX;
+            double best = Double.POSITIVE_INFINITY;
+            p.timesMs[p.count] = Double.NaN;
+            if (!s.separateC()) {
+                best = timed(tuning, () -> tuning.viaGemmEx(out));
+                p.timesMs[p.count] = best;
+                p.chosen = VIA_GEMM_EX;
+            }
             for (int i = 0; i < p.count; i++) {
                 int candidate = i;
                 double ms;
                 try {
-                    ms = timed(tuning, () -> run(p, candidate, a, b, out));
+                    ms = timed(tuning, () -> run(p, candidate, a, b, in, out));
                 } catch (RuntimeException e) {
                     ms = Double.NaN; // a candidate that fails at run time is skipped
                 }
