@@ -2,8 +2,8 @@
 #include "common.cuh"
 
 // The time mix's output chain in one pass (one warp per (row, head), two channels a lane, as bonus_forward):
-// ln_x = GroupNorm(y) (biased variance over the head's 64 channels, eps), plus the bonus, written to lnx (the gate's
-// backward reads it); gated = ln_x⊙g, fp32 or (G) bf16 for the output projection's GEMMs; g fp32 or (TG) bf16. mean
+// ln_x = GroupNorm(y) (biased variance over the head's 64 channels, eps), plus the bonus, written to lnx unless it is
+// null (the fused backward recomputes it); gated = ln_x⊙g, fp32 or (G) bf16 for the output projection's GEMMs; g fp32 or (TG) bf16. mean
 // and rstd per (row, head). grid: ⌈rows·H / 8⌉ blocks of 256 threads.
 template <typename G, typename TG>
 __device__ __forceinline__ void lnx_bonus_gate(const float* __restrict__ y, const float* __restrict__ lnW,
@@ -31,8 +31,10 @@ __device__ __forceinline__ void lnx_bonus_gate(const float* __restrict__ y, cons
     float s = warp_sum(r[i0] * k[i0] * rK[c0] + r[i1] * k[i1] * rK[c1]);
     float l0 = d0 * rs * lnW[c0] + lnB[c0] + s * v[i0];
     float l1 = d1 * rs * lnW[c1] + lnB[c1] + s * v[i1];
-    lnx[i0] = l0;
-    lnx[i1] = l1;
+    if (lnx) {  // null: not kept (the backward recomputes it)
+        lnx[i0] = l0;
+        lnx[i1] = l1;
+    }
     if constexpr (sizeof(G) == 2) {
         gated[i0] = bf16_rn(l0 * ld(g, i0));
         gated[i1] = bf16_rn(l1 * ld(g, i1));
@@ -136,13 +138,14 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
 }
 
 // The backward of lnx_bonus_gate_forward in one pass, everything written (not added to): with dL = dGated⊙g (the
-// gradient of ln_x with the bonus), dG = dGated⊙lnx; the bonus's dv, dr, dk as bonus_backward; dy = GroupNorm's
+// gradient of ln_x with the bonus), dG = dGated⊙lnx, lnx recomputed from y, its mean and rstd, lnW, lnB and the
+// bonus (as the forward computes it; nothing reads a stored lnx); the bonus's dv, dr, dk as bonus_backward; dy = GroupNorm's
 // backward of dL (norm_backward_x). Column partials over the slice's rows: Σ ds·r⊙k (dRK), Σ dL⊙x̂ (dWeight), Σ dL
 // (dBias). g fp32 or (TG, the _bf16 entry points) bf16; dG fp32 or (TD) bf16 (only the gate LoRA's GEMMs read it).
 // grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
 template <typename TG, typename TD>
 __device__ __forceinline__ void lnx_bonus_gate_bwd(
-    const float* __restrict__ dGated, const float* __restrict__ lnx, const TG* __restrict__ g,
+    const float* __restrict__ dGated, const float* __restrict__ lnB, const TG* __restrict__ g,
     const float* __restrict__ y, const float* __restrict__ lnW, const float* __restrict__ mean,
     const float* __restrict__ rstd, const float* __restrict__ r, const float* __restrict__ k,
     const float* __restrict__ v, const float* __restrict__ rK, TD* __restrict__ dG, float* __restrict__ dr,
@@ -156,18 +159,17 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
     slice_rows(rows, slice, slices, lo, hi);
     float rk[2] = {rK[channel0 + lane], rK[channel0 + lane + 32]};
     float w[2] = {lnW[channel0 + lane], lnW[channel0 + lane + 32]};
+    float b[2] = {lnB[channel0 + lane], lnB[channel0 + lane + 32]};
     float accRK[2] = {0.0f, 0.0f}, accW[2] = {0.0f, 0.0f}, accB[2] = {0.0f, 0.0f};
     for (i64 row = lo; row < hi; row++) {
         i64 base = row * C + channel0;
         i64 unit = row * heads + head;
-        float dL[2], ri[2], ki[2], vi[2], yi[2];
+        float dgt[2], dL[2], ri[2], ki[2], vi[2], yi[2];
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             i64 i = base + lane + 32 * h;
-            float dgt = dGated[i], gi = ld(g, i);
-            if constexpr (sizeof(TD) == 2) dG[i] = bf16_rn(dgt * lnx[i]);
-            else dG[i] = dgt * lnx[i];
-            dL[h] = dgt * gi;
+            dgt[h] = dGated[i];
+            dL[h] = dgt[h] * ld(g, i);
             ri[h] = r[i];
             ki[h] = k[i];
             vi[h] = v[i];
@@ -177,6 +179,13 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
         float ds = warp_sum(dL[0] * vi[0] + dL[1] * vi[1]);
         float mu = mean[unit], rs = rstd[unit];
         float xh[2] = {(yi[0] - mu) * rs, (yi[1] - mu) * rs};
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            i64 i = base + lane + 32 * h;
+            float lnx = xh[h] * w[h] + b[h] + s * vi[h];
+            if constexpr (sizeof(TD) == 2) dG[i] = bf16_rn(dgt[h] * lnx);
+            else dG[i] = dgt[h] * lnx;
+        }
         float gh[2] = {dL[0] * w[0], dL[1] * w[1]};
         float meanG = warp_sum(gh[0] + gh[1]) / GOSLING_HEAD;
         float meanGX = warp_sum(gh[0] * xh[0] + gh[1] * xh[1]) / GOSLING_HEAD;
@@ -202,26 +211,26 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
 }
 
 extern "C" __global__ void lnx_bonus_gate_backward(
-    const float* dGated, const float* lnx, const float* g, const float* y, const float* lnW, const float* mean,
+    const float* dGated, const float* lnB, const float* g, const float* y, const float* lnW, const float* mean,
     const float* rstd, const float* r, const float* k, const float* v, const float* rK, float* dG, float* dr,
     float* dk, float* dv, float* dy, float* partialRK, float* partialW, float* partialB, int rows, int C) {
-    lnx_bonus_gate_bwd<float, float>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK,
+    lnx_bonus_gate_bwd<float, float>(dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK,
                               partialW, partialB, rows, C);
 }
 
 extern "C" __global__ void lnx_bonus_gate_backward_bf16(
-    const float* dGated, const float* lnx, const unsigned short* g, const float* y, const float* lnW,
+    const float* dGated, const float* lnB, const unsigned short* g, const float* y, const float* lnW,
     const float* mean, const float* rstd, const float* r, const float* k, const float* v, const float* rK, float* dG,
     float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW, float* partialB, int rows, int C) {
-    lnx_bonus_gate_bwd<unsigned short, float>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy,
+    lnx_bonus_gate_bwd<unsigned short, float>(dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy,
                                               partialRK, partialW, partialB, rows, C);
 }
 
 extern "C" __global__ void lnx_bonus_gate_backward_bf16_dg(
-    const float* dGated, const float* lnx, const unsigned short* g, const float* y, const float* lnW,
+    const float* dGated, const float* lnB, const unsigned short* g, const float* y, const float* lnW,
     const float* mean, const float* rstd, const float* r, const float* k, const float* v, const float* rK,
     unsigned short* dG, float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW,
     float* partialB, int rows, int C) {
-    lnx_bonus_gate_bwd<unsigned short, unsigned short>(dGated, lnx, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk,
+    lnx_bonus_gate_bwd<unsigned short, unsigned short>(dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk,
                                                        dv, dy, partialRK, partialW, partialB, rows, C);
 }

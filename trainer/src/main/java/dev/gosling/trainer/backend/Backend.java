@@ -359,28 +359,53 @@ public interface Backend extends AutoCloseable {
 
     /**
      * The time mix's output chain: lnx = bonus(ln_x(y)) (groupNormForward into lnx with mean and rstd, then
-     * bonusForward in place) and gated = lnx⊙g (gated may be of the GEMM-input dtype, {@link #gemmInputDtype}). By
-     * default those three ops one after the other; a backend may do it in one pass.
+     * bonusForward in place) and gated = lnx⊙g (gated may be of the GEMM-input dtype, {@link #gemmInputDtype}); lnx
+     * null: not kept (only gated is). By default those three ops one after the other (through a temporary lnx when
+     * it is null); a backend may do it in one pass.
      */
     default void lnxBonusGateForward(Tensor y, Tensor lnXW, Tensor lnXB, Tensor r, Tensor k, Tensor v, Tensor rK,
                                      Tensor g, Tensor lnx, Tensor gated, Tensor mean, Tensor rstd, int rows, int C) {
-        groupNormForward(y, lnXW, lnXB, lnx, mean, rstd, rows, C);
-        bonusForward(lnx, r, k, v, rK, lnx, rows, C);
-        gateForward(lnx, g, gated, rows, C);
+        Tensor out = lnx != null ? lnx : allocate(y.dtype(), rows, C);
+        try {
+            groupNormForward(y, lnXW, lnXB, out, mean, rstd, rows, C);
+            bonusForward(out, r, k, v, rK, out, rows, C);
+            gateForward(out, g, gated, rows, C);
+        } finally {
+            if (out != lnx) {
+                out.close();
+            }
+        }
     }
 
     /**
      * The backward of {@link #lnxBonusGateForward} from dGated = dL/d(gated): dG, dr, dk, dv and dy are written (not
-     * added to); dLnXW, dLnXB and dRK are added to. By default gate, bonus and GroupNorm backward one after the other
-     * through {@code dLnxScratch} (dL/d lnx, [rows, C]); a backend may do it in one pass and leave the scratch alone.
+     * added to); dLnXW, dLnXB and dRK are added to. lnx null: recomputed from y, mean, rstd, lnXW, lnXB and the bonus
+     * (a backend may always recompute it). By default gate, bonus and GroupNorm backward one after the other through
+     * {@code dLnxScratch} (dL/d lnx, [rows, C]); a backend may do it in one pass and leave the scratch alone.
      */
-    default void lnxBonusGateBackward(Tensor dGated, Tensor lnx, Tensor g, Tensor y, Tensor lnXW, Tensor mean,
-                                      Tensor rstd, Tensor r, Tensor k, Tensor v, Tensor rK, Tensor dLnxScratch,
-                                      Tensor dG, Tensor dr, Tensor dk, Tensor dv, Tensor dy, Tensor dLnXW,
-                                      Tensor dLnXB, Tensor dRK, int rows, int C) {
-        gateBackwardOverwriting(dGated, lnx, g, dLnxScratch, dG, rows, C);
-        bonusBackwardOverwriting(dLnxScratch, r, k, v, rK, null, dr, dk, dv, dRK, rows, C);
-        groupNormBackwardOverwriting(dLnxScratch, y, lnXW, mean, rstd, dy, dLnXW, dLnXB, rows, C);
+    default void lnxBonusGateBackward(Tensor dGated, Tensor lnx, Tensor g, Tensor y, Tensor lnXW, Tensor lnXB,
+                                      Tensor mean, Tensor rstd, Tensor r, Tensor k, Tensor v, Tensor rK,
+                                      Tensor dLnxScratch, Tensor dG, Tensor dr, Tensor dk, Tensor dv, Tensor dy,
+                                      Tensor dLnXW, Tensor dLnXB, Tensor dRK, int rows, int C) {
+        Tensor x = lnx;
+        Tensor[] temps = {};
+        if (lnx == null) {
+            // GroupNorm writes mean and rstd too: into temporaries, the caller's stay as they are
+            int units = rows * (C / 64);
+            temps = new Tensor[] {allocate(y.dtype(), rows, C), allocate(y.dtype(), units), allocate(y.dtype(), units)};
+            x = temps[0];
+            groupNormForward(y, lnXW, lnXB, x, temps[1], temps[2], rows, C);
+            bonusForward(x, r, k, v, rK, x, rows, C);
+        }
+        try {
+            gateBackwardOverwriting(dGated, x, g, dLnxScratch, dG, rows, C);
+            bonusBackwardOverwriting(dLnxScratch, r, k, v, rK, null, dr, dk, dv, dRK, rows, C);
+            groupNormBackwardOverwriting(dLnxScratch, y, lnXW, mean, rstd, dy, dLnXW, dLnXB, rows, C);
+        } finally {
+            for (Tensor t : temps) {
+                t.close();
+            }
+        }
     }
 
     /** dx, dGate += … */

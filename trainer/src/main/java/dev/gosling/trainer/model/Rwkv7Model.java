@@ -594,7 +594,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /** ln_x = GroupNorm(y) plus the bonus term (in place), then the gate product: forward, and again in backward. */
     private void lnxBonusGate(LayerActs s, BlockTensors w, Recomputed re, Tensor v, int N) {
-        backend.lnxBonusGateForward(s.y, w.lnXW, w.lnXB, s.r, re.kTilde, v, w.rK, s.g, re.lnx, re.gated, s.meanX,
+        backend.lnxBonusGateForward(s.y, w.lnXW, w.lnXB, s.r, re.kTilde, v, w.rK, s.g, null, re.gated, s.meanX,
                 s.rstdX, N, C);
     }
 
@@ -691,7 +691,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
         lnxBonusGate(s, w, re, v, N);
         be.linearBackwardOverwritingDx(a.dHGemm, re.gated, w.output, a.dGated, g.output, N, C, C);
-        be.lnxBonusGateBackward(a.dGated, re.lnx, s.g, s.y, w.lnXW, s.meanX, s.rstdX, s.r, re.kTilde, v, w.rK, a.dLnx,
+        be.lnxBonusGateBackward(a.dGated, null, s.g, s.y, w.lnXW, w.lnXB, s.meanX, s.rstdX, s.r, re.kTilde, v, w.rK, a.dLnx,
                 a.dG, a.dR, a.dKTilde, a.dV, a.dY, g.lnXW, g.lnXB, g.rK, N, C);
         // the WKV backward adds to dr, dκ̃ and dv (after the bonus) and writes dw, da and db
         be.wkv7BackwardOverwritingWab(a.dY, s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.wkvSaved,
@@ -874,8 +874,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor kTilde, kA, kB;
         /** ln_x output ⊙ g: slot 3. */
         final Tensor gated;
-        /** v mixed with v_first (layers after the first): slot 4; the ln_x output with the bonus: slot 5. */
-        final Tensor vMixed, lnx;
+        /** v mixed with v_first (layers after the first): slot 4. */
+        final Tensor vMixed;
         /** The channel mix's LayerNorm output: slot 1. */
         final Tensor z;
         /** The ffn key output, and relu of it squared. */
@@ -884,8 +884,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Recomputed(Arena arena, Arena gemmInputs, int N) {
             Tensor[] slots = new Tensor[MIX_COUNT];
             for (int j = 0; j < MIX_COUNT; j++) {
-                // with bf16 GEMM inputs the gate product has its own buffer, and slot 3 is not needed
-                slots[j] = gemmInputs != null && j == 3 ? null : arena.take(N, C);
+                // with bf16 GEMM inputs the mixes and the gate product have their own buffers: slots 3 and 5 are
+                // not needed (ln_x itself is never kept: the fused backward recomputes it)
+                slots[j] = gemmInputs != null && (j == 3 || j == 5) ? null : arena.take(N, C);
             }
             if (gemmInputs == null) {
                 attMixes = slots;
@@ -904,7 +905,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             kA = slots[1];
             kB = slots[2];
             vMixed = slots[4];
-            lnx = slots[5];
             z = slots[1];
             // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads it
             ffnPre = gemmInputs == null ? arena.take(N, F) : gemmInputs.take(N, F);

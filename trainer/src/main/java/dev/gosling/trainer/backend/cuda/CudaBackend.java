@@ -2082,7 +2082,7 @@ public final class CudaBackend implements Backend {
         args.reset().ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
                 .ptr(f32(lnXB, op, "lnXB", C).address).ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address)
                 .ptr(f32(v, op, "v", n).address).ptr(f32(rK, op, "rK", C).address).ptr(gs.address)
-                .ptr(f32(lnx, op, "lnx", n).address).ptr(gt.address).ptr(f32(mean, op, "mean", units).address)
+                .ptr(lnx == null ? 0 : f32(lnx, op, "lnx", n).address).ptr(gt.address).ptr(f32(mean, op, "mean", units).address)
                 .ptr(f32(rstd, op, "rstd", units).address).i64(units).i32(C).f32((float) GROUP_NORM_EPS);
         if (units > 0) {
             kernel.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
@@ -2090,17 +2090,18 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void lnxBonusGateBackward(Tensor dGated, Tensor lnx, Tensor g, Tensor y, Tensor lnXW, Tensor mean,
-                                     Tensor rstd, Tensor r, Tensor k, Tensor v, Tensor rK, Tensor dLnxScratch,
-                                     Tensor dG, Tensor dr, Tensor dk, Tensor dv, Tensor dy, Tensor dLnXW,
-                                     Tensor dLnXB, Tensor dRK, int rows, int C) {
+    public void lnxBonusGateBackward(Tensor dGated, Tensor lnx, Tensor g, Tensor y, Tensor lnXW, Tensor lnXB,
+                                     Tensor mean, Tensor rstd, Tensor r, Tensor k, Tensor v, Tensor rK,
+                                     Tensor dLnxScratch, Tensor dG, Tensor dr, Tensor dk, Tensor dv, Tensor dy,
+                                     Tensor dLnXW, Tensor dLnXB, Tensor dRK, int rows, int C) {
+        // lnx is recomputed in the kernel (from y, mean, rstd, lnXW, lnXB and the bonus), given or not
         String op = "lnxBonusGateBackward";
         bind();
         long n = elementwise(op, rows, C);
         heads(op, C);
         long units = (long) rows * (C / N);
         CudaTensor gs = floatLike(g, op, "g", n);
-        args.reset().ptr(f32(dGated, op, "dGated", n).address).ptr(f32(lnx, op, "lnx", n).address)
+        args.reset().ptr(f32(dGated, op, "dGated", n).address).ptr(f32(lnXB, op, "lnXB", C).address)
                 .ptr(gs.address).ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
                 .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
                 .ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address)

@@ -601,10 +601,10 @@ public final class GpuOpChecks {
                             meanG, rstdG, rows, C);
                     cpu.lnxBonusGateForward(c.tensor(y), c.tensor(perC), c.tensor(perC), c.tensor(d[1]), c.tensor(d[2]),
                             c.tensor(a1), c.tensor(perC), c.tensor(a2), lnxC, c.poisoned(n), meanC, rstdC, rows, C);
-                    gpu.lnxBonusGateBackward(g.tensor(d[0]), lnxG, bf16(g, a2), g.tensor(y), g.tensor(perC), meanG,
+                    gpu.lnxBonusGateBackward(g.tensor(d[0]), lnxG, bf16(g, a2), g.tensor(y), g.tensor(perC), g.tensor(perC), meanG,
                             rstdG, g.tensor(d[1]), g.tensor(d[2]), g.tensor(a1), g.tensor(perC), g.poisoned(n), dGG,
                             restG[0], restG[1], restG[2], restG[3], null, null, null, rows, C);
-                    cpu.lnxBonusGateBackward(c.tensor(d[0]), lnxC, c.tensor(a2), c.tensor(y), c.tensor(perC), meanC,
+                    cpu.lnxBonusGateBackward(c.tensor(d[0]), lnxC, c.tensor(a2), c.tensor(y), c.tensor(perC), c.tensor(perC), meanC,
                             rstdC, c.tensor(d[1]), c.tensor(d[2]), c.tensor(a1), c.tensor(perC), c.poisoned(n), dGC,
                             restC[0], restC[1], restC[2], restC[3], null, null, null, rows, C);
                     out.add(compare("bf16 out", size, "lnxBonusGate dG written in bf16", readBf16(g, dGG, eyeG, rows, C),
@@ -1589,8 +1589,9 @@ public final class GpuOpChecks {
                     // everything written into poisoned tensors, then added to the gradients
                     long n = (long) rows * C;
                     Tensor[] w = {d.poisoned(n), d.poisoned(n), d.poisoned(n), d.poisoned(n), d.poisoned(n)};
-                    d.backend.lnxBonusGateBackward(dOuts.get(0), saved.get("lnx"), t.get("g"), t.get("y"),
-                            t.get("lnXW"), saved.get("mean"), saved.get("rstd"), t.get("r"), t.get("k"), t.get("v"),
+                    // lnx not given: recomputed (the model keeps none)
+                    d.backend.lnxBonusGateBackward(dOuts.get(0), null, t.get("g"), t.get("y"),
+                            t.get("lnXW"), t.get("lnXB"), saved.get("mean"), saved.get("rstd"), t.get("r"), t.get("k"), t.get("v"),
                             t.get("rK"), d.poisoned(n), w[0], w[1], w[2], w[3], w[4], g.get("lnXW"), g.get("lnXB"),
                             g.get("rK"), rows, C);
                     String[] names = {"g", "r", "k", "v", "y"};
