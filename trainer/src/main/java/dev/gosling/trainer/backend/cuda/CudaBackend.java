@@ -1115,11 +1115,25 @@ public final class CudaBackend implements Backend {
      */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
                       boolean bIsBf16, int ldb, float beta, long residual, long c, boolean cIsBf16, int ldc) {
+        gemm(transA, transB, m, n, k, a, aIsBf16, lda, b, bIsBf16, ldb, beta, residual, c, cIsBf16, ldc, 0);
+    }
+
+    /** Whether a GEMM with this beta runs through cuBLASLt (which can also add a bias: {@link #gemm}'s last). */
+    private boolean viaLt(float beta) {
+        return gemmPrecision == GemmPrecision.BF16 && gemmLibrary != GemmLibrary.EX && (beta == 0f || beta == 1f);
+    }
+
+    /** As above, plus {@code bias} (n fp32 values, added to every row of C) when not 0: only where {@link #viaLt}. */
+    private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
+                      boolean bIsBf16, int ldb, float beta, long residual, long c, boolean cIsBf16, int ldc, long bias) {
         if (m == 0 || n == 0) {
             return;
         }
         boolean separateC = residual != 0 && residual != c;
-        boolean viaLt = gemmPrecision == GemmPrecision.BF16 && gemmLibrary != GemmLibrary.EX && (beta == 0f || beta == 1f);
+        boolean viaLt = viaLt(beta);
+        if (bias != 0 && !viaLt) {
+            throw new IllegalStateException("a bias in the GEMM needs cuBLASLt (bf16 GEMMs, -Dgosling.gemm=lt or tuned)");
+        }
         if (separateC && !viaLt) {
             long bytes = (long) (m - 1) * ldc * 4 + (long) n * 4;
             Cuda.check(cudaMemcpyAsync(pa.at(c), pb.at(residual), bytes, cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync");
@@ -1138,7 +1152,7 @@ public final class CudaBackend implements Backend {
         if (viaLt) {
             // the same column-major product as below, through a cuBLASLt plan
             LtGemms.Shape shape = new LtGemms.Shape(transB, transA, n, m, k, ldb, lda, ldc, CUDA_R_16BF,
-                    cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, beta != 0f, separateC);
+                    cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, beta != 0f, separateC, bias != 0);
             long cIn = separateC ? residual : c;
             LtGemms lt = ltGemms();
             LtGemms.Tuning tuning = new LtGemms.Tuning() {
@@ -1164,7 +1178,7 @@ public final class CudaBackend implements Backend {
                 }
             };
             LaunchProfiler.around(() -> "gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
-                    () -> lt.matmul(shape, bb, aa, cIn, c, tuning));
+                    () -> lt.matmul(shape, bb, aa, cIn, c, bias, tuning));
             return;
         }
         LaunchProfiler.around(() -> "gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "×" + n + "×" + k, stream,
@@ -1407,7 +1421,10 @@ public final class CudaBackend implements Backend {
         gemm(false, false, rows, rank, in, xt.address, xt.dtype == DType.BF16, in, dn, false, rank, 0f, h, rank);
         activate(h, 0, hiddenAct, (long) rows * rank, rank);
         long n = (long) rows * outDim;
-        if (ot.dtype != DType.BF16) {
+        if (ot.dtype != DType.BF16 && bs != 0 && outAct == Activation.NONE && viaLt(0f)) {
+            // the bias added by the GEMM's epilogue (the decay LoRA's w0): no pass over out
+            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, o, false, outDim, bs);
+        } else if (ot.dtype != DType.BF16) {
             gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, o, outDim);
             activate(o, bs, outAct, n, outDim);
         } else if (bs == 0 && outAct == Activation.NONE) {

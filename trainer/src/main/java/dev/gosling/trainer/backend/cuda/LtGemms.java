@@ -20,6 +20,10 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_EPILOGUE_BIAS;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_BIAS_POINTER;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_EPILOGUE;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSA;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSB;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES;
@@ -65,11 +69,22 @@ final class LtGemms implements AutoCloseable {
     static final int CANDIDATES = 8;
 
     /**
-     * One shape: transposes, sizes, leading dimensions, operand and output types, whether C is added, and whether C is
-     * an input apart from D (a residual; cublasGemmEx cannot take those).
+     * One shape: transposes, sizes, leading dimensions, operand and output types, whether C is added, whether C is an
+     * input apart from D (a residual), and whether an fp32 bias of m values is added to every column of D (the
+     * epilogue's bias: a LoRA's). cublasGemmEx can do neither of the last two.
      */
     record Shape(boolean transA, boolean transB, int m, int n, int k, int lda, int ldb, int ldc, int abType, int cType,
-                 boolean accumulate, boolean separateC) {
+                 boolean accumulate, boolean separateC, boolean bias) {
+
+        Shape(boolean transA, boolean transB, int m, int n, int k, int lda, int ldb, int ldc, int abType, int cType,
+              boolean accumulate, boolean separateC) {
+            this(transA, transB, m, n, k, lda, ldb, ldc, abType, cType, accumulate, separateC, false);
+        }
+
+        /** Whether only cuBLASLt computes this product. */
+        boolean ltOnly() {
+            return separateC || bias;
+        }
     }
 
     /** A shape's descriptors, its candidates and the algorithm in use. */
@@ -80,6 +95,8 @@ final class LtGemms implements AutoCloseable {
         final cublasLtMatmulHeuristicResult_t results;
         final int count;
         int chosen;
+        /** Whether {@link #tune} has run for this plan. */
+        boolean tuned;
         /** When tuned: each candidate's ms for three calls, cublasGemmEx's last (NaN: failed); else null. */
         double[] timesMs;
 
@@ -125,6 +142,7 @@ final class LtGemms implements AutoCloseable {
     private final DevicePointer pw = new DevicePointer();
     private final FloatPointer alpha = new FloatPointer(1f);
     private final FloatPointer beta = new FloatPointer(1);
+    private final LongPointer biasPointer = new LongPointer(1);
 
     /**
      * @param workspace      device memory of {@code workspaceBytes} for split-K partial sums, owned by the caller
@@ -165,13 +183,24 @@ final class LtGemms implements AutoCloseable {
      * that D gets it once) and keeps the fastest; {@code tuning} is used only then.
      */
     void matmul(Shape s, long a, long b, long c, long d, Tuning tuning) {
+        matmul(s, a, b, c, d, 0, tuning);
+    }
+
+    /** As above, with {@code bias} (device address of m floats) when the shape has one. */
+    void matmul(Shape s, long a, long b, long c, long d, long bias, Tuning tuning) {
         Plan p = plans.get(s);
         if (p == null) {
             p = plan(s);
             plans.put(s, p);
-            if (select == Select.TUNED) {
-                tune(p, a, b, c, d, tuning);
-            }
+        }
+        if (s.bias()) {
+            biasPointer.put(0, bias);
+            check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasPointer, 8),
+                    "cublasLtMatmulDescSetAttribute");
+        }
+        if (select == Select.TUNED && !p.tuned) {
+            p.tuned = true;
+            tune(p, a, b, c, d, tuning);
         }
         if (p.chosen == VIA_GEMM_EX) {
             tuning.viaGemmEx(d);
@@ -213,7 +242,7 @@ final class LtGemms implements AutoCloseable {
         // and writes D only, so it is timed in place
         boolean scratch = s.accumulate() && !s.separateC();
         if (scratch && bytes > MAX_TUNING_SCRATCH) {
-            p.chosen = VIA_GEMM_EX;
+            p.chosen = s.ltOnly() ? 0 : VIA_GEMM_EX;
             return;
         }
         long out = scratch ? tuning.scratch(bytes) : d;
@@ -222,7 +251,7 @@ final class LtGemms implements AutoCloseable {
             p.timesMs = new double[p.count + 1];
             double best = Double.POSITIVE_INFINITY;
             p.timesMs[p.count] = Double.NaN;
-            if (!s.separateC()) {
+            if (!s.ltOnly()) {
                 best = timed(tuning, () -> tuning.viaGemmEx(out));
                 p.timesMs[p.count] = best;
                 p.chosen = VIA_GEMM_EX;
@@ -268,6 +297,12 @@ final class LtGemms implements AutoCloseable {
                 check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, op, 4), "cublasLtMatmulDescSetAttribute");
                 op.put(0, s.transB() ? CUBLAS_OP_T : CUBLAS_OP_N);
                 check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, op, 4), "cublasLtMatmulDescSetAttribute");
+                if (s.bias()) {
+                    op.put(0, CUBLASLT_EPILOGUE_BIAS);
+                    check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, op, 4), "cublasLtMatmulDescSetAttribute");
+                    op.put(0, CUDA_R_32F);
+                    check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, op, 4), "cublasLtMatmulDescSetAttribute");
+                }
             }
             // stored shapes: A is m×k (k×m when transposed), B is k×n (n×k when transposed), C m×n
             cublasLtMatrixLayoutOpaque_t a = layout(out, s.abType(), s.transA() ? s.k() : s.m(), s.transA() ? s.m() : s.k(), s.lda());
@@ -315,5 +350,6 @@ final class LtGemms implements AutoCloseable {
         cublasLtDestroy(handle);
         alpha.close();
         beta.close();
+        biasPointer.close();
     }
 }
