@@ -19,11 +19,15 @@ final class TrainFlags {
     private TrainFlags() {
     }
 
+    /** Keys of {@link TrainConfig} that are Gosling's own, not train_temp's. */
+    private static final java.util.Set<String> GOSLING_KEYS = java.util.Set.of("keep_ffn");
+
     /** Adds one {@code --key VALUE} option per training key to {@code spec}. */
     static void addTo(CommandSpec spec) {
         for (String key : TrainSettings.KEYS) {
             String def = TrainConfig.DEFAULTS.containsKey(key) ? TrainConfig.DEFAULTS.get(key) : LoopOptions.DEFAULTS.get(key);
-            String origin = TrainConfig.DEFAULTS.containsKey(key) ? "train_temp's --" + key : "Gosling: " + loopHelp(key);
+            String origin = TrainConfig.DEFAULTS.containsKey(key) && !GOSLING_KEYS.contains(key) ? "train_temp's --" + key
+                    : "Gosling: " + goslingHelp(key);
             spec.addOption(OptionSpec.builder("--" + key)
                     .paramLabel(label(key))
                     .type(String.class)
@@ -55,8 +59,10 @@ final class TrainFlags {
         };
     }
 
-    private static String loopHelp(String key) {
+    private static String goslingHelp(String key) {
         return switch (key) {
+            case "keep_ffn" -> "with grad_cp 0, 1 keeps each layer's ffn key output instead of recomputing it in the backward pass,"
+                    + " 2 also LN2's output and the ffn mix: faster, more memory, the same gradients; 0 recomputes them";
             case "max_steps" -> "stop after N steps of this process, saving rwkv-last.pth + state as on SIGTERM; 0 = until my_exit_tokens";
             case "model_impl" -> "the model implementation by name; empty = the RWKV-7 model for --accelerator";
             case "progress_bar" -> "1 draws the progress bar on stderr, 0 does not";

@@ -70,6 +70,24 @@ class TrainConfigSuite extends AnyFunSuite with ScalaCheckPropertyChecks {
   test("asFlags round-trips through fromMap") {
     val c = build(demo)
     assert(TrainConfig.fromMap(c.asFlags()) == c)
+    val kept = build(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> "2"))
+    assert(TrainConfig.fromMap(kept.asFlags()) == kept && kept.asFlags().get("keep_ffn") == "2")
+  }
+
+  test("keep_ffn: 0 by default, 1 or 2 with grad_cp 0; outside 0..2 or with grad_cp 1 a one-line error naming both flags") {
+    assert(TrainConfig.defaults().keepFfn == 0 && build(demo).keepFfn == 0)
+    assert(TrainConfig.DEFAULTS.get("keep_ffn") == "0")
+    for (k <- 1 to 2) {
+      val c = build(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> k.toString))
+      assert(c.keepFfn == k && c.gradCp == 0)
+    }
+    assert(build(demo ++ Map("grad_cp" -> "1", "keep_ffn" -> "0")).gradCp == 1)
+    assert(error(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> "3")).startsWith("--keep_ffn 3 must be 0 (recompute"))
+    assert(error(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> "-1")).startsWith("--keep_ffn -1 must be 0"))
+    assert(error(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> "yes")) == "--keep_ffn 'yes' is not an integer")
+    val both = error(demo ++ Map("grad_cp" -> "1", "keep_ffn" -> "1"))
+    assert(both.startsWith("--keep_ffn 1 with --grad_cp 1:") && both.contains("--keep_ffn 0 with --grad_cp 1"), both)
+    assert(error(demo + ("keep_fnn" -> "1")).contains("did you mean 'keep_ffn'?"))
   }
 
   test("resumedFrom: epoch_begin after the checkpoint, a 10-step warmup when warmup_steps was negative") {

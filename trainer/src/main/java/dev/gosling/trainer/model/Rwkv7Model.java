@@ -22,6 +22,13 @@ import java.util.List;
  * block activations is shared by all layers, and the backward pass recomputes a block's forward from its saved
  * input before running the block backward. The gradients are identical to the run without it.
  *
+ * <p>With {@code keepFfn} ({@code --keep_ffn}, without gradient checkpointing) the channel mix keeps per layer what
+ * its backward pass would otherwise recompute, trading memory for time: at 1 the ffn key output (the C → 4C GEMM's
+ * [N, 4C] output, in the GEMM-input dtype: bf16 under bf16 GEMMs), so the backward pass skips that GEMM and
+ * recomputes only LN2, the token-shift mix and relu²; at 2 also LN2's output z ([N, C] in the compute dtype) and the
+ * mix x_k ([N, C] in the GEMM-input dtype), so it recomputes only relu². The backward pass reads the same values the
+ * recomputation would write (the same kernels on the same inputs), so the gradients are identical.
+ *
  * <p>With {@code blockGradientSlots} (ZeRO-2) there is no whole gradient tensor: the non-block parameters (emb,
  * ln_out, head) keep their gradients, and the blocks share two block-sized slots, block l writing into slot l % 2. The
  * backward pass hands each finished bucket to a {@link GradientSink}, and tells it before a slot is reused two blocks
@@ -39,6 +46,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final DType dtype;
     private final int maxBatchSize;
     private final boolean gradCheckpoint;
+    /** What the channel mix keeps per layer: 0 nothing, 1 the ffn key output, 2 also LN2's output and the mix. */
+    private final int keepFfn;
     private final int nLayer;
     private final int T;
     private final int C;
@@ -99,6 +108,24 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      */
     public Rwkv7Model(ModelConfig config, Backend backend, DType dtype, int maxBatchSize, boolean gradCheckpoint,
                       boolean blockGradientSlots) {
+        this(config, backend, dtype, maxBatchSize, gradCheckpoint, blockGradientSlots, 0);
+    }
+
+    /**
+     * @param keepFfn what the channel mix keeps per layer instead of recomputing it in the backward pass (--keep_ffn):
+     *                0 nothing, 1 the ffn key output, 2 also LN2's output and the token-shift mix; more memory, less
+     *                time, the same gradients. Only without {@code gradCheckpoint}, which keeps no layer's tensors.
+     */
+    public Rwkv7Model(ModelConfig config, Backend backend, DType dtype, int maxBatchSize, boolean gradCheckpoint,
+                      boolean blockGradientSlots, int keepFfn) {
+        if (keepFfn < 0 || keepFfn > MAX_KEEP_FFN) {
+            throw new GoslingException("--keep_ffn " + keepFfn + " must be 0 (recompute the channel mix), 1 (keep the ffn key output) "
+                    + "or 2 (also keep LN2's output and the mix)");
+        }
+        if (gradCheckpoint && keepFfn > 0) {
+            throw new GoslingException("--keep_ffn " + keepFfn + " with --grad_cp 1: grad_cp recomputes every block and keeps no "
+                    + "layer's tensors; use --keep_ffn 0 with --grad_cp 1, or --grad_cp 0 to keep the channel mix");
+        }
         if (dtype == null || !dtype.isFloating()) {
             throw new IllegalArgumentException("Rwkv7Model computes in F32 or F64, not " + dtype);
         }
@@ -111,6 +138,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.dtype = dtype;
         this.maxBatchSize = maxBatchSize;
         this.gradCheckpoint = gradCheckpoint;
+        this.keepFfn = keepFfn;
         this.nLayer = config.nLayer();
         this.T = config.ctxLen();
         this.C = config.nEmbd();
@@ -174,12 +202,17 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 // Name the run and its memory plan, not only the allocation that failed.
                 double gib = 1 << 30;
                 int bytes = dtype == DType.F64 ? 8 : 4;
+                String advice = gradCheckpoint ? "lower --micro_bsz or --ctx_len (grad_cp is already on)"
+                        : keepFfn > 0 ? String.format(java.util.Locale.ROOT, "%s --keep_ffn (it keeps %.1f GiB), lower --micro_bsz or"
+                                + " --ctx_len, or train with --grad_cp 1", keepFfn > 1 ? "lower or turn off" : "turn off",
+                                keptFfnBytes() / gib)
+                        : "lower --micro_bsz or --ctx_len, or train with --grad_cp 1";
                 throw new GoslingException(String.format(java.util.Locale.ROOT, "RWKV-7 L%d-D%d ctx_len %d micro_bsz %d%s does not fit:"
                                 + " weights and gradients need %.1f GiB, activations %.1f GiB (the optimizer adds %.1f GiB); %s (%s)",
-                        nLayer, C, T, maxBatchSize, gradCheckpoint ? " with grad_cp" : "", (double) (nParams + gradientElements) * bytes / gib,
+                        nLayer, C, T, maxBatchSize, gradCheckpoint ? " with grad_cp" : keepFfn > 0 ? " with keep_ffn " + keepFfn : "",
+                        (double) (nParams + gradientElements) * bytes / gib,
                         (activationElements * bytes + gemmInputElements * 2.0) / gib, 2.0 * nParams * 4 / gib,
-                        gradCheckpoint ? "lower --micro_bsz or --ctx_len (grad_cp is already on)"
-                                : "lower --micro_bsz or --ctx_len, or train with --grad_cp 1", e.getMessage()), e);
+                        advice, e.getMessage()), e);
             }
             throw e;
         }
@@ -326,6 +359,29 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     public boolean gradCheckpoint() {
         return gradCheckpoint;
+    }
+
+    /** What the channel mix keeps per layer (--keep_ffn): 0 nothing, 1 the ffn key output, 2 also LN2's output and the mix. */
+    public int keepFfn() {
+        return keepFfn;
+    }
+
+    /**
+     * The bytes --keep_ffn adds at {@link #maxBatchSize}: per layer N·4C elements of the ffn key output (level 1, in
+     * the GEMM-input dtype), N·C of LN2's output (compute dtype) and N·C of the mix (GEMM-input dtype) at level 2, less
+     * the one shared key output that is then not needed.
+     */
+    public long keptFfnBytes() {
+        long n = (long) maxBatchSize * T;
+        long wide = (gemmInputDtype != null ? gemmInputDtype : dtype).bytes;
+        long bytes = 0;
+        if (keepFfn >= 1) {
+            bytes += (nLayer - 1) * n * F * wide;
+        }
+        if (keepFfn >= 2) {
+            bytes += nLayer * n * C * (dtype.bytes + wide);
+        }
+        return bytes;
     }
 
     /** Elements of the activation tensor (forward activations and backward scratch for {@link #maxBatchSize}). */
@@ -582,12 +638,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         lnxBonusGate(s, w, re, v, N);
         be.linearForwardResidual(re.gated, w.output, hIn, s.hMid, N, C, C);
 
-        // channel mix
-        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, re.z, s.mean2, s.rstd2, N, C);
-        be.tokenShiftMixesForward(re.z, w.ffnMixes, re.ffnMix, B, T, C);
-        be.linearForward(re.ffnMix[0], w.ffnKey, re.ffnPre, N, C, F);
+        // channel mix (into the layer's own z, mix and key output where --keep_ffn keeps them)
+        Tensor z = s.z != null ? s.z : re.z;
+        Tensor[] ffnMix = s.ffnMix != null ? s.ffnMix : re.ffnMix;
+        Tensor ffnPre = s.ffnPre != null ? s.ffnPre : re.ffnPre;
+        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, z, s.mean2, s.rstd2, N, C);
+        be.tokenShiftMixesForward(z, w.ffnMixes, ffnMix, B, T, C);
+        be.linearForward(ffnMix[0], w.ffnKey, ffnPre, N, C, F);
         if (hOut != null) {
-            be.reluSquaredForward(re.ffnPre, re.ffnAct, N, F);
+            be.reluSquaredForward(ffnPre, re.ffnAct, N, F);
             be.linearForwardResidual(re.ffnAct, w.ffnValue, s.hMid, hOut, N, F, C);
         }
     }
@@ -668,19 +727,27 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix: hOut = hMid + ffn(LN2(hMid))
         Recomputed re = a.re;
-        // LN2's output and the ffn key output are recomputed (one more GEMM) rather than kept per layer
-        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, re.z, s.mean2, s.rstd2, N, C);
-        be.tokenShiftMixesForward(re.z, w.ffnMixes, re.ffnMix, B, T, C);
-        be.linearForward(re.ffnMix[0], w.ffnKey, re.ffnPre, N, C, F);
-        be.reluSquaredForward(re.ffnPre, re.ffnAct, N, F);
+        // LN2's output, its mix and the ffn key output are recomputed (one more GEMM) unless --keep_ffn kept them per
+        // layer; relu² always is (the forward pass wrote it into the shared buffer)
+        Tensor z = s.z != null ? s.z : re.z;
+        Tensor[] ffnMix = s.ffnMix != null ? s.ffnMix : re.ffnMix;
+        Tensor ffnPre = s.ffnPre != null ? s.ffnPre : re.ffnPre;
+        if (s.z == null) {
+            be.layerNormForward(s.hMid, w.ln2W, w.ln2B, z, s.mean2, s.rstd2, N, C);
+            be.tokenShiftMixesForward(z, w.ffnMixes, ffnMix, B, T, C);
+        }
+        if (s.ffnPre == null) {
+            be.linearForward(ffnMix[0], w.ffnKey, ffnPre, N, C, F);
+        }
+        be.reluSquaredForward(ffnPre, re.ffnAct, N, F);
         // The overwriting variants spare zeroing what they write (and reading it). relu²'s backward writes over the
         // relu² output, dead once the value projection's backward has read it, in the GEMM-input dtype: only the key
         // projection's backward reads it.
         be.linearBackwardOverwritingDx(a.dHGemm, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
         Tensor dFfnPre = re.ffnAct;
-        be.reluSquaredBackwardOverwriting(a.dFfnAct, re.ffnPre, dFfnPre, N, F);
-        be.linearBackwardOverwritingDx(dFfnPre, re.ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
-        be.tokenShiftMixesBackwardOverwriting(a.dFfnMix, re.z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
+        be.reluSquaredBackwardOverwriting(a.dFfnAct, ffnPre, dFfnPre, N, F);
+        be.linearBackwardOverwritingDx(dFfnPre, ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
+        be.tokenShiftMixesBackwardOverwriting(a.dFfnMix, z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
         be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, gemmCopy(a), false, g.ln2W, g.ln2B, N, C);
 
         // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid
@@ -760,6 +827,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         headChunkElements = elements;
     }
 
+    /** The highest --keep_ffn level. */
+    public static final int MAX_KEEP_FFN = 2;
+
     /** Index of a time-mix token-shift mix in BlockTensors.attMixes, Recomputed.attMixes and Acts.dMixes. */
     private static final int MIX_R = 0;
     private static final int MIX_K = 1;
@@ -829,9 +899,18 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor wkvSaved;
         final Tensor y, meanX, rstdX, hMid;
         final Tensor mean2, rstd2;
+        /**
+         * What --keep_ffn keeps of the channel mix (else null: the shared {@link Recomputed} buffers): the ffn key
+         * output (level 1), LN2's output and the token-shift mix x_k (level 2).
+         */
+        final Tensor ffnPre, z;
+        final Tensor[] ffnMix;
 
-        /** {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so). */
-        LayerActs(Arena arena, Arena narrow, int B) {
+        /**
+         * {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so); {@code gemm}: where
+         * the tensors only GEMMs read go (the kept ffn key output and mix).
+         */
+        LayerActs(Arena arena, Arena narrow, Arena gemm, int B) {
             int N = B * T;
             x1 = arena.take(N, C);
             mean1 = arena.take(N);
@@ -854,6 +933,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             hMid = arena.take(N, C);
             mean2 = arena.take(N);
             rstd2 = arena.take(N);
+            ffnPre = keepFfn >= 1 ? gemm.take(N, F) : null;
+            z = keepFfn >= 2 ? arena.take(N, C) : null;
+            ffnMix = keepFfn >= 2 ? new Tensor[] {gemm.take(N, C)} : null;
         }
     }
 
@@ -878,7 +960,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor vMixed;
         /** The channel mix's LayerNorm output: slot 1. */
         final Tensor z;
-        /** The ffn key output, and relu of it squared. */
+        /** The ffn key output (null when each layer keeps its own, --keep_ffn), and relu of it squared. */
         final Tensor ffnPre, ffnAct;
 
         Recomputed(Arena arena, Arena gemmInputs, int N) {
@@ -906,8 +988,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             kB = slots[2];
             vMixed = slots[4];
             z = slots[1];
-            // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads it
-            ffnPre = gemmInputs == null ? arena.take(N, F) : gemmInputs.take(N, F);
+            // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads
+            // it; not shared when every layer keeps its own (--keep_ffn)
+            ffnPre = keepFfn >= 1 ? null : gemmInputs == null ? arena.take(N, F) : gemmInputs.take(N, F);
         }
     }
 
@@ -970,7 +1053,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             vFirst = arena.take(N, C);
             layers = new LayerActs[gradCheckpoint ? 1 : nLayer];
             for (int l = 0; l < layers.length; l++) {
-                layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, B);
+                layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, gemmInputs == null ? arena : gemmInputs, B);
             }
             re = new Recomputed(arena, gemmInputs, N);
             lnOut = arena.take(N, C);

@@ -505,7 +505,13 @@ public final class MultiGpuCheck {
         @Override
         public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
                                      int device, int cpuThreads, boolean partitionGradients) {
-            TrainableModel model = inner.create(config, accelerator, precision, maxBatchSize, gradCheckpoint, device, cpuThreads,
+            return create(config, accelerator, precision, maxBatchSize, gradCheckpoint, 0, device, cpuThreads, partitionGradients);
+        }
+
+        @Override
+        public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
+                                     int keepFfn, int device, int cpuThreads, boolean partitionGradients) {
+            TrainableModel model = inner.create(config, accelerator, precision, maxBatchSize, gradCheckpoint, keepFfn, device, cpuThreads,
                     partitionGradients);
             return new TrainableModel() {
                 @Override

@@ -35,6 +35,12 @@ public final class Rwkv7Factory implements ModelFactory {
     @Override
     public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
                                  int device, int cpuThreads, boolean partitionGradients) {
+        return create(config, accelerator, precision, maxBatchSize, gradCheckpoint, 0, device, cpuThreads, partitionGradients);
+    }
+
+    @Override
+    public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
+                                 int keepFfn, int device, int cpuThreads, boolean partitionGradients) {
         Backend backend = Accelerators.open(accelerator, device, cpuThreads, System.err::println);
         if (backend instanceof CudaBackend gpu) {
             gpu.setGemmPrecision(switch (precision) {
@@ -44,7 +50,7 @@ public final class Rwkv7Factory implements ModelFactory {
             });
         }
         try {
-            return new OwningModel(new Rwkv7Model(config, backend, DType.F32, maxBatchSize, gradCheckpoint, partitionGradients), backend);
+            return new OwningModel(new Rwkv7Model(config, backend, DType.F32, maxBatchSize, gradCheckpoint, partitionGradients, keepFfn), backend);
         } catch (RuntimeException | Error e) {
             backend.close();
             throw e;

@@ -83,13 +83,29 @@ public final class TrainBenchmark {
      */
     public static List<Row> run(PrintStream out, List<Case> cases, String accelerator, String precision, boolean gradCheckpoint,
                                 int steps, boolean profile) {
+        return run(out, cases, accelerator, precision, gradCheckpoint, 0, steps, profile);
+    }
+
+    /**
+     * As {@link #run(PrintStream, List, String, String, boolean, int, boolean)}, the models keeping the channel mix's
+     * tensors per layer as {@code --keep_ffn keepFfn} says (refused with {@code gradCheckpoint}, as by the trainer).
+     */
+    public static List<Row> run(PrintStream out, List<Case> cases, String accelerator, String precision, boolean gradCheckpoint,
+                                int keepFfn, int steps, boolean profile) {
+        if (keepFfn < 0 || keepFfn > dev.gosling.trainer.model.Rwkv7Model.MAX_KEEP_FFN) {
+            throw new GoslingException("--keep_ffn " + keepFfn + " must be 0, 1 or 2");
+        }
+        if (gradCheckpoint && keepFfn != 0) {
+            throw new GoslingException("--keep_ffn " + keepFfn + " with --grad_cp 1: grad_cp keeps no layer's tensors; use --keep_ffn 0"
+                    + " with --grad_cp 1, or --grad_cp 0");
+        }
         List<Row> rows = new ArrayList<>();
-        out.printf("training throughput: --accelerator %s --precision %s --grad_cp %d, random tokens, median of %d steps after 2 warm-up%n",
-                accelerator, precision, gradCheckpoint ? 1 : 0, steps);
+        out.printf("training throughput: --accelerator %s --precision %s --grad_cp %d --keep_ffn %d, random tokens, median of %d steps"
+                        + " after 2 warm-up%n", accelerator, precision, gradCheckpoint ? 1 : 0, keepFfn, steps);
         out.println("| model | params | ms/step | tokens/s | peak GiB | MFU | official tokens/s | × official | official peak GiB |");
         out.println("|---|---|---|---|---|---|---|---|---|");
         for (Case c : cases) {
-            Row r = runCase(c, accelerator, precision, gradCheckpoint, steps, profile ? out : null);
+            Row r = runCase(c, accelerator, precision, gradCheckpoint, keepFfn, steps, profile ? out : null);
             rows.add(r);
             if (r.failure() != null) {
                 out.printf(Locale.ROOT, "| %s | %,d | – | – | – | – | %s | – | %s | %n", c.label(), r.params(),
@@ -109,12 +125,12 @@ public final class TrainBenchmark {
         return rows;
     }
 
-    private static Row runCase(Case c, String accelerator, String precision, boolean gradCheckpoint, int steps,
+    private static Row runCase(Case c, String accelerator, String precision, boolean gradCheckpoint, int keepFfn, int steps,
                                PrintStream profileOut) {
         ParameterLayout layout = new ParameterLayout(c.config());
         long params = layout.totalElements();
-        try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint, 0,
-                Runtime.getRuntime().availableProcessors(), false)) {
+        try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint, keepFfn,
+                0, Runtime.getRuntime().availableProcessors(), false)) {
             DeviceTrainable device = model.onDevice();
             Backend backend = device.backend();
             if (backend instanceof CudaBackend gpu) {
@@ -205,13 +221,14 @@ public final class TrainBenchmark {
     }
 
     /**
-     * {@code java … TrainBenchmark [--accelerator gpu] [--precision bf16] [--grad_cp 0] [--steps 5] [--profile] [CASE…]}: the
+     * {@code java … TrainBenchmark [--accelerator gpu] [--precision bf16] [--grad_cp 0] [--keep_ffn 0] [--steps 5] [--profile] [CASE…]}: the
      * issue's four cases when no CASE (L12-D768:4096:8) is given.
      */
     public static void main(String[] argv) {
         String accelerator = "gpu";
         String precision = "bf16";
         boolean gradCp = false;
+        int keepFfn = 0;
         int steps = 5;
         boolean profile = false;
         List<Case> cases = new ArrayList<>();
@@ -220,11 +237,12 @@ public final class TrainBenchmark {
                 case "--accelerator" -> accelerator = argv[++i];
                 case "--precision" -> precision = argv[++i];
                 case "--grad_cp" -> gradCp = !argv[++i].equals("0");
+                case "--keep_ffn" -> keepFfn = Integer.parseInt(argv[++i]);
                 case "--steps" -> steps = Integer.parseInt(argv[++i]);
                 case "--profile" -> profile = true;
                 default -> cases.add(parse(argv[i]));
             }
         }
-        run(System.out, cases.isEmpty() ? issueCases() : cases, accelerator, precision, gradCp, steps, profile);
+        run(System.out, cases.isEmpty() ? issueCases() : cases, accelerator, precision, gradCp, keepFfn, steps, profile);
     }
 }

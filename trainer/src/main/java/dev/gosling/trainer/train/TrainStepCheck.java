@@ -18,7 +18,7 @@ import java.util.SplittableRandom;
 /**
  * A whole training step of a small RWKV-7 model on the GPU against the CPU backend (fp32 both): the loss within
  * 1e-2 relative, every parameter tensor's gradient with cosine similarity &gt; 0.999, the same step with --grad_cp 1
- * equal to it on the device, then {@link #CURVE_STEPS} steps of AdamW on a learnable token stream whose loss curves must
+ * and with --keep_ffn 1 and 2 equal to it on the device, then {@link #CURVE_STEPS} steps of AdamW on a learnable token stream whose loss curves must
  * stay together. Run by {@code GpuCheck} once with fp32 GEMMs and once with bf16 GEMMs (the training default).
  */
 public final class TrainStepCheck {
@@ -145,6 +145,30 @@ public final class TrainStepCheck {
                 out.printf(Locale.ROOT, "  grad_cp 1: loss %.6f, gradients ‖Δ‖/‖g‖ %.2e against grad_cp 0 (tolerance %.0e) %s%n",
                         cpl, rel, GRAD_CP_TOLERANCE, cpOk ? "ok" : "FAIL");
                 ok &= cpOk;
+            }
+
+            // --keep_ffn 1 and 2 on the same device: the backward pass reads the kept channel-mix tensors instead of
+            // recomputing them with the same kernels on the same inputs, so the gradients are the same to the bit
+            for (int keep = 1; keep <= Rwkv7Model.MAX_KEEP_FFN; keep++) {
+                try (Rwkv7Model kept = new Rwkv7Model(config, device, DType.F32, batch, false, false, keep)) {
+                    kept.setParameters(master);
+                    float[] kg = layout.newBuffer();
+                    double kl = kept.forwardBackward(ref.inputs(), ref.targets(), batch, kg);
+                    int differ = 0;
+                    double diff = 0;
+                    double norm = 0;
+                    for (int i = 0; i < kg.length; i++) {
+                        if (Float.floatToRawIntBits(kg[i]) != Float.floatToRawIntBits(gg[i])) {
+                            differ++;
+                        }
+                        diff += ((double) kg[i] - gg[i]) * ((double) kg[i] - gg[i]);
+                        norm += (double) gg[i] * gg[i];
+                    }
+                    boolean keepOk = differ == 0 && kl == gl;
+                    out.printf(Locale.ROOT, "  keep_ffn %d: loss %.6f, %d of %d gradients differ from keep_ffn 0's (‖Δ‖/‖g‖ %.2e), must be"
+                            + " bit-identical %s%n", keep, kl, differ, kg.length, Math.sqrt(diff / norm), keepOk ? "ok" : "FAIL");
+                    ok &= keepOk;
+                }
             }
 
             // The loss curve: the same steps on both backends, AdamW on each device.

@@ -207,7 +207,7 @@ public final class Trainer {
             // not hold a whole gradient buffer (TrainingStep; one rank runs every strategy as the plain step).
             boolean partitionGradients = rank.worldSize() > 1 && Strategy.parse(config.strategy()) == Strategy.ZERO2;
             try (TrainableModel model = factory.create(modelConfig, config.accelerator(), config.precision(), config.microBsz(),
-                    config.gradCp() != 0, rank.device(), rank.cpuThreads(), partitionGradients)) {
+                    config.gradCp() != 0, config.keepFfn(), rank.device(), rank.cpuThreads(), partitionGradients)) {
                 if (!model.layout().shapes().keySet().equals(layout.shapes().keySet())
                         || model.layout().totalElements() != layout.totalElements()) {
                     throw new IllegalStateException("model implementation " + factory.name() + " returned a model of another layout");
@@ -575,7 +575,8 @@ public final class Trainer {
             out.println("#");
             out.println("# RWKV-7 " + config.precision().toUpperCase(java.util.Locale.ROOT) + " on " + config.numNodes() + "x" + config.devices() + " "
                     + config.accelerator().toUpperCase(java.util.Locale.ROOT) + ", bsz " + config.numNodes() + "x" + config.devices() + "x"
-                    + config.microBsz() + "=" + config.realBsz() + ", " + config.strategy() + " " + (config.gradCp() > 0 ? "with grad_cp" : ""));
+                    + config.microBsz() + "=" + config.realBsz() + ", " + config.strategy() + " " + (config.gradCp() > 0 ? "with grad_cp"
+                    : config.keepFfn() > 0 ? "with keep_ffn " + config.keepFfn() : ""));
             out.println("#");
             out.println("# Data = " + config.dataFile() + " (" + config.dataType() + "), ProjDir = " + config.projDir());
             out.println("#");
