@@ -129,9 +129,11 @@ public final class TrainBenchmark {
                                PrintStream profileOut) {
         ParameterLayout layout = new ParameterLayout(c.config());
         long params = layout.totalElements();
+        long kept = 0;
         try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint, keepFfn,
                 0, Runtime.getRuntime().availableProcessors(), false)) {
             DeviceTrainable device = model.onDevice();
+            kept = device instanceof dev.gosling.trainer.model.Rwkv7Model r ? r.keptFfnBytes() : 0;
             Backend backend = device.backend();
             if (backend instanceof CudaBackend gpu) {
                 // Random weights made on the device: the step's speed does not depend on the values, and the host's
@@ -180,7 +182,7 @@ public final class TrainBenchmark {
             }
             return new Row(c, params, stepMs, tps, peakGiB, mfu, null);
         } catch (GoslingException e) {
-            return new Row(c, params, Double.NaN, Double.NaN, -1, -1, e.getMessage());
+            return new Row(c, params, Double.NaN, Double.NaN, -1, -1, Trainer.keepFfnAdvice(e, keepFfn, kept).getMessage());
         }
     }
 

@@ -11,6 +11,7 @@ import dev.gosling.trainer.model.ModelConfig;
 import dev.gosling.trainer.model.OptimizerGroup;
 import dev.gosling.trainer.model.ParamSpec;
 import dev.gosling.trainer.model.ParameterLayout;
+import dev.gosling.trainer.model.Rwkv7Model;
 import dev.gosling.trainer.model.TrainableModel;
 import dev.gosling.trainer.optim.LrSchedule;
 
@@ -212,11 +213,28 @@ public final class Trainer {
                         || model.layout().totalElements() != layout.totalElements()) {
                     throw new IllegalStateException("model implementation " + factory.name() + " returned a model of another layout");
                 }
+                long kept = model.onDevice() instanceof Rwkv7Model r ? r.keptFfnBytes() : 0;
                 try (TrainingStep step = TrainingStep.of(model, config, layout, rank.collective())) {
                     return new Loop(config, start, layout, batches, data.tokenCount(), step, projDir).run(stop);
+                } catch (GoslingException e) {
+                    throw keepFfnAdvice(e, config.keepFfn(), kept);
                 }
             }
         }
+    }
+
+    /**
+     * An out-of-memory error after the model was built (the optimizer's moments, a GEMM's scratch) names --keep_ffn
+     * when it is on: what it keeps is the first memory to give back. Other errors, and those that name it already
+     * (the model's own), come back unchanged.
+     */
+    static GoslingException keepFfnAdvice(GoslingException e, int keepFfn, long keptBytes) {
+        String message = e.getMessage();
+        if (keepFfn == 0 || message == null || !message.contains("out of memory") || message.contains("keep_ffn")) {
+            return e;
+        }
+        return new GoslingException(String.format(java.util.Locale.ROOT, "%s; --keep_ffn %d keeps %.1f GiB of channel-mix tensors: %s"
+                + " --keep_ffn first", message, keepFfn, keptBytes / 1073741824.0, keepFfn > 1 ? "lower or turn off" : "turn off"), e);
     }
 
     /** Resolves the checkpoint to start from (§5.2 auto-resume, --load_model, or a fresh init) and its state. */
