@@ -148,6 +148,20 @@ class KeepFfnSuite extends AnyFunSuite with BeforeAndAfterAll {
     }
   }
 
+  test("an out-of-memory error after the model is built names --keep_ffn when it is on, in one line") {
+    val oom = new GoslingException("GPU out of memory allocating a F32[1530814464] tensor (5839.6 MiB) on H100: 73.83 GiB in use of 79.18 GiB;"
+      + " lower micro_bsz or ctx_len, or train with --grad_cp 1")
+    val one = Trainer.keepFfnAdvice(oom, 1, 6174015488L).getMessage
+    assert(one.startsWith(oom.getMessage + "; --keep_ffn 1 keeps 5.8 GiB of channel-mix tensors: turn off --keep_ffn first"), one)
+    assert(!one.contains("\n"))
+    assert(Trainer.keepFfnAdvice(oom, 2, 1L << 33).getMessage.endsWith("--keep_ffn 2 keeps 8.0 GiB of channel-mix tensors: lower or turn off --keep_ffn first"))
+    assert(Trainer.keepFfnAdvice(oom, 0, 0) eq oom)
+    val other = new GoslingException("the loss is NaN at benchmark step 3")
+    assert(Trainer.keepFfnAdvice(other, 1, 1) eq other)
+    val named = new GoslingException("RWKV-7 … with keep_ffn 1 does not fit: …; turn off --keep_ffn (it keeps 5.8 GiB) (GPU out of memory …)")
+    assert(Trainer.keepFfnAdvice(named, 1, 1) eq named)
+  }
+
   test("a model implementation that cannot keep the channel mix refuses a nonzero --keep_ffn in one line") {
     val proj = Files.createTempDirectory("gosling-keep-ffn-bigram")
     val e = intercept[GoslingException](TrainFixture.train(TrainFixture.flags(proj, 16, 8, "keep_ffn" -> "1", "train_stage" -> "0")))
