@@ -651,8 +651,8 @@ public final class GpuOpChecks {
             /**
              * The dx of linear and LoRA backward written in bf16 by the GEMM (NaN-poisoned), and added to in bf16 (v's
              * slot: the value projection's dx, then its LoRA's), against the CPU's fp32 (bf16 band) and against the
-             * GPU's own fp32 dx of the same GEMM rounded on the host (rounded once: within 1e-4, a rare tie or a
-             * different summation order aside); then relu²'s backward from a bf16 dOut (bf16 x and dx, also in place
+             * GPU's own fp32 dx of the same GEMM rounded on the host (written: rounded once, within 1e-4, a rare tie
+             * or a different summation order aside; added to: within one bf16 ulp); then relu²'s backward from a bf16 dOut (bf16 x and dx, also in place
              * and at an odd address: the scalar path) and the token-shift backward from bf16 dOuts (k = 6 and 1,
              * written and added), each against the CPU given the same bf16 values.
              */
@@ -697,7 +697,10 @@ public final class GpuOpChecks {
                             add, rank, null);
                     String what = add ? "lora dx added to bf16 dx" : "lora dx written in bf16";
                     out.add(compare("bf16 dx", size, what, got[0], ref[0], BF16_TOLERANCE));
-                    out.add(compare("bf16 dx", size, what + " vs bf16(fp32 dx)", got[0], rounded(f32[0]), 1e-4));
+                    // added to, the bf16 dx is rounded twice: cuBLAS's epilogue rounds the product before adding
+                    // the bf16 C (seen on an H100: 1.3e-3 at C = 768, 0 at C = 99), within one bf16 ulp (2^-8)
+                    out.add(compare("bf16 dx", size, what + " vs bf16(fp32 dx)", got[0], rounded(f32[0]),
+                            add ? 0x1p-8 : 1e-4));
                     String[] q = {" ddown", " dup", " dbias"};
                     for (int k = 1; k < got.length; k++) {
                         out.add(compare("bf16 dx", size, what + q[k - 1], got[k], ref[k], BF16_TOLERANCE));
