@@ -144,6 +144,33 @@ extern "C" __global__ void relu_squared_backward_bf16x(const float* __restrict__
     GRID_STRIDE(i, n) dx[i] = bf16_rn(dOut[i] * 2.0f * fmaxf(bf16_f32(x[i]), 0.0f));
 }
 
+// The same from a bf16 dOut too: the ffn value projection's dx, which its GEMM writes in bf16 under bf16 GEMMs (6
+// bytes an element instead of 8). dx may alias dOut (each element read, then written, by one thread). Four elements
+// at a time (8-byte loads and stores) when all three pointers are 8-byte aligned, else one; launched over ⌈n/4⌉.
+extern "C" __global__ void relu_squared_backward_bf16xd(const unsigned short* dOut,
+                                                        const unsigned short* __restrict__ x, unsigned short* dx,
+                                                        i64 n) {
+    if ((((unsigned long long)dOut | (unsigned long long)x | (unsigned long long)dx) & 7) != 0) {
+        GRID_STRIDE(i, n) dx[i] = bf16_rn(bf16_f32(dOut[i]) * 2.0f * fmaxf(bf16_f32(x[i]), 0.0f));
+        return;
+    }
+    i64 n4 = n >> 2;
+    GRID_STRIDE(i, n4) {
+        ushort4 d = reinterpret_cast<const ushort4*>(dOut)[i];
+        ushort4 v = reinterpret_cast<const ushort4*>(x)[i];
+        ushort4 o;
+        o.x = bf16_rn(bf16_f32(d.x) * 2.0f * fmaxf(bf16_f32(v.x), 0.0f));
+        o.y = bf16_rn(bf16_f32(d.y) * 2.0f * fmaxf(bf16_f32(v.y), 0.0f));
+        o.z = bf16_rn(bf16_f32(d.z) * 2.0f * fmaxf(bf16_f32(v.z), 0.0f));
+        o.w = bf16_rn(bf16_f32(d.w) * 2.0f * fmaxf(bf16_f32(v.w), 0.0f));
+        reinterpret_cast<ushort4*>(dx)[i] = o;
+    }
+    if (blockIdx.x == 0 && threadIdx.x < (n & 3)) {  // the last n % 4 elements
+        i64 i = (n4 << 2) + threadIdx.x;
+        dx[i] = bf16_rn(bf16_f32(dOut[i]) * 2.0f * fmaxf(bf16_f32(x[i]), 0.0f));
+    }
+}
+
 // t[i] = lo + (hi − lo)·u(i), u a hash of (seed, i) in [0, 1): random test and benchmark data made on the device.
 extern "C" __global__ void fill_uniform_f32(float* t, i64 n, unsigned long long seed, float lo, float hi) {
     GRID_STRIDE(i, n) {

@@ -36,6 +36,23 @@ __device__ __forceinline__ Vec<W> vload(const float* p) {
     return r;
 }
 
+// W bf16 values widened (gradients written in bf16 by the GEMMs before the backward): 8 bytes at once for W = 4.
+template <int W>
+__device__ __forceinline__ Vec<W> vload(const unsigned short* p) {
+    Vec<W> r;
+    if constexpr (W == 4) {
+        ushort4 h = *reinterpret_cast<const ushort4*>(p);
+        r.v[0] = bf16_f32(h.x);
+        r.v[1] = bf16_f32(h.y);
+        r.v[2] = bf16_f32(h.z);
+        r.v[3] = bf16_f32(h.w);
+    } else {
+#pragma unroll
+        for (int e = 0; e < W; e++) r.v[e] = bf16_f32(p[e]);
+    }
+    return r;
+}
+
 template <int W>
 __device__ __forceinline__ void vstore(float* p, const Vec<W>& a) {
     if constexpr (W == 4) {
@@ -128,8 +145,9 @@ __device__ __forceinline__ void mixes_forward(const float* __restrict__ x, const
 // null, partial[(j·slices + slice)·C + c] = Σ_{rows of the slice} dOut_j,t⊙(x_{t−1} − x_t) for j < K (the dMix
 // column sums, finished by token_shift_mixes_finish). The thread walks its run backwards, carrying
 // Σ_j dOut_j,t+1⊙mix_j and x_t. dx aliases neither x nor a dOut. red: TS_RUNS × 32 vectors of shared memory.
-template <int W, int K>
-__device__ __forceinline__ void mixes_backward(const float* const (&dOut)[TS_MAX], const float* __restrict__ x,
+// D: float, or unsigned short for bf16 dOuts (widened as read; the sums stay fp32).
+template <int W, int K, typename D>
+__device__ __forceinline__ void mixes_backward(const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
                                                const float* const (&mix)[TS_MAX], float* __restrict__ dx,
                                                float* __restrict__ partial, int rows, int T, int C, int accumulate,
                                                Vec<W>* red) {
@@ -217,18 +235,18 @@ __device__ __forceinline__ void forward_k(int k, const float* __restrict__ x, co
     }
 }
 
-template <int W>
-__device__ __forceinline__ void backward_k(int k, const float* const (&dOut)[TS_MAX], const float* __restrict__ x,
+template <int W, typename D>
+__device__ __forceinline__ void backward_k(int k, const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
                                            const float* const (&mix)[TS_MAX], float* __restrict__ dx,
                                            float* __restrict__ partial, int rows, int T, int C, int accumulate) {
     __shared__ Vec<W> red[TS_RUNS * 32];
     switch (k) {
-        case 1: mixes_backward<W, 1>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 2: mixes_backward<W, 2>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 3: mixes_backward<W, 3>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 4: mixes_backward<W, 4>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 5: mixes_backward<W, 5>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 6: mixes_backward<W, 6>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 1: mixes_backward<W, 1, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 2: mixes_backward<W, 2, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 3: mixes_backward<W, 3, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 4: mixes_backward<W, 4, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 5: mixes_backward<W, 5, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
+        case 6: mixes_backward<W, 6, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
         default: break;
     }
 }
@@ -238,6 +256,9 @@ __device__ __forceinline__ void backward_k(int k, const float* const (&dOut)[TS_
 #define TS_ARRAY(name) {name##0, name##1, name##2, name##3, name##4, name##5}
 #define TS_PTRS_BF16(name) unsigned short* name##0, unsigned short* name##1, unsigned short* name##2, \
                            unsigned short* name##3, unsigned short* name##4, unsigned short* name##5
+#define TS_PTRS_BF16C(name) const unsigned short* name##0, const unsigned short* name##1, \
+                            const unsigned short* name##2, const unsigned short* name##3, \
+                            const unsigned short* name##4, const unsigned short* name##5
 
 // The entry points: _v4 for C % 4 == 0 and 16-byte aligned pointers, _v1 for any C. Pointers past k are ignored
 // (pass null). Register caps, without spills under nvcc 13: forward 64 (4 blocks per SM; the scalar one 80, 3
@@ -283,6 +304,24 @@ extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 2) token_shift_mixes_
     TS_PTRS(dOut, const), const float* __restrict__ x, TS_PTRS(mix, const), float* __restrict__ dx,
     float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
     const float* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    backward_k<1>(k, dOut, x, mix, dx, partial, rows, T, C, accumulate);
+}
+
+// The same from bf16 dOuts: the mixes' gradients, written in bf16 by the projections' GEMMs under bf16 GEMMs (v4: C %
+// 4 == 0, x and dx 16-byte, the dOuts 8-byte aligned). 20 bytes an element of dx at k = 6 instead of 32.
+extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 2) token_shift_mixes_backward_bf16_v4(
+    TS_PTRS_BF16C(dOut), const float* __restrict__ x, TS_PTRS(mix, const), float* __restrict__ dx,
+    float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    backward_k<4>(k, dOut, x, mix, dx, partial, rows, T, C, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 2) token_shift_mixes_backward_bf16_v1(
+    TS_PTRS_BF16C(dOut), const float* __restrict__ x, TS_PTRS(mix, const), float* __restrict__ dx,
+    float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
     backward_k<1>(k, dOut, x, mix, dx, partial, rows, T, C, accumulate);
 }

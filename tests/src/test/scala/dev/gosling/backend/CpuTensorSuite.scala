@@ -27,6 +27,7 @@ class CpuTensorSuite extends AnyFunSuite with BeforeAndAfterAll {
     val e = intercept[IllegalArgumentException](cpu.allocate(DType.BF16, 4))
     assert(e.getMessage.contains("BF16") && !e.getMessage.contains("\n"))
     assert(cpu.gemmInputDtype(DType.F32) == DType.F32 && cpu.gemmInputDtype(DType.F64) == DType.F64)
+    assert(cpu.gemmGradientDtype(DType.F32) == DType.F32 && cpu.gemmGradientDtype(DType.F64) == DType.F64)
   }
 
   test("upload/download round-trip in every dtype; F32 storage rounds to float") {

@@ -145,7 +145,8 @@ public interface Backend extends AutoCloseable {
     /**
      * dx += Σ_j dOuts[j]_t⊙(1 − mixes[j]) + dOuts[j]_{t+1}⊙mixes[j] (no t+1 term at a sample's last row);
      * dMixes[j] += Σ_rows dOuts[j]_t⊙(x_{t−1} − x_t). dMixes, when not null, has one entry per mix, and any entry
-     * may be null (frozen). dx must not alias x or a dOut.
+     * may be null (frozen). dx must not alias x or a dOut. The dOuts may be of the {@link #gemmGradientDtype} (all of
+     * them); dx and dMixes are of the compute dtype.
      */
     void tokenShiftMixesBackward(Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx, Tensor[] dMixes,
                                  int B, int T, int C);
@@ -171,7 +172,7 @@ public interface Backend extends AutoCloseable {
         add(residual, out, out);
     }
 
-    /** dx += dOut·weight; dWeight += dOutᵀ·x. Both nullable. */
+    /** dx += dOut·weight; dWeight += dOutᵀ·x. Both nullable; dx may be of the {@link #gemmGradientDtype}. */
     void linearBackward(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight, int rows, int in, int outDim);
 
     /**
@@ -214,6 +215,19 @@ public interface Backend extends AutoCloseable {
         return computeDtype;
     }
 
+    /**
+     * The dtype a model may keep the input gradients in that a GEMM writes and one elementwise op reads, for a model
+     * computing in {@code computeDtype}: the ffn value projection's dx (relu²'s backward reads it) and the token-shift
+     * mixes' gradients (the projections' and LoRA chains' dx; the token-shift backward reads them).
+     * {@code computeDtype} by default; BF16 on the CUDA backend under bf16 GEMMs, where {@link #linearBackward} and
+     * {@link #loraBackward} (and their Overwriting variants) then write such a dx in bf16 (fp32 accumulation, rounded
+     * once; an accumulating call reads it and rounds the sum again), {@link #reluSquaredBackwardOverwriting} reads such
+     * a dOut (with x and dx of the {@link #gemmInputDtype}) and {@link #tokenShiftMixesBackward} such dOuts.
+     */
+    default DType gemmGradientDtype(DType computeDtype) {
+        return computeDtype;
+    }
+
     /** Ends {@link #holdGemmOperand}. */
     default void releaseGemmOperand() {
     }
@@ -233,9 +247,10 @@ public interface Backend extends AutoCloseable {
                      Tensor hidden, Tensor out, int rows, int in, int rank, int outDim);
 
     /**
-     * dx, dDown, dUp, dBias += … (dDown, dUp, dBias nullable; dBias ignored without a bias). Needs the forward's
-     * {@code hidden} and {@code out}, and two scratch tensors whose contents are clobbered: {@code dPreScratch}
-     * [rows, outDim] (may be null when outAct is NONE) and {@code dHiddenScratch} [rows, rank].
+     * dx, dDown, dUp, dBias += … (dDown, dUp, dBias nullable; dBias ignored without a bias; dx may be of the
+     * {@link #gemmGradientDtype}). Needs the forward's {@code hidden} and {@code out}, and two scratch tensors whose
+     * contents are clobbered: {@code dPreScratch} [rows, outDim] (may be null when outAct is NONE) and
+     * {@code dHiddenScratch} [rows, rank].
      */
     void loraBackward(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias, Activation hiddenAct,
                       Activation outAct, Tensor hidden, Tensor out, Tensor dPreScratch, Tensor dHiddenScratch,
@@ -428,8 +443,9 @@ public interface Backend extends AutoCloseable {
 
     /**
      * dx = dOut·2·relu(x), written, not added to; dx may be dOut itself (in place), or a tensor of the GEMM-input
-     * dtype ({@link #gemmInputDtype}: only GEMMs read it next). By default through a scratch copy when dx is dOut,
-     * else zero then accumulate — the same values.
+     * dtype ({@link #gemmInputDtype}: only GEMMs read it next); dOut may be of the {@link #gemmGradientDtype} (then x
+     * and dx are of the GEMM-input dtype). By default through a scratch copy when dx is dOut, else zero then
+     * accumulate — the same values.
      */
     default void reluSquaredBackwardOverwriting(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
         if (dx == dOut) {

@@ -70,6 +70,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final DType gemmInputDtype;
     /** Whether the saved projections k, v, α, v gate and g live in the gemmInputDtype buffer (bf16) too. */
     private final boolean narrowSaved;
+    /**
+     * Whether the input gradients that a GEMM writes and one elementwise op reads (the ffn value projection's dx, the
+     * token-shift mixes' gradients) live in the gemmInputDtype buffer (bf16) too.
+     */
+    private final boolean narrowGemmGradients;
     private final Tensor gemmInputBuf;
     private final long gemmInputElements;
     private final Tensor idBuf;
@@ -166,6 +171,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.gemmInputDtype = gemmInputs == dtype ? null : gemmInputs;
         // the saved projections go to the same narrow buffer when the backend keeps them in the same dtype
         this.narrowSaved = gemmInputDtype != null && backend.savedActivationDtype(dtype) == gemmInputDtype;
+        this.narrowGemmGradients = gemmInputDtype != null && backend.gemmGradientDtype(dtype) == gemmInputDtype;
         Arena measure = new Arena(null, null);
         Arena measureGemmInputs = new Arena(null, null);
         new Acts(measure, gemmInputDtype == null ? null : measureGemmInputs, maxBatchSize);
@@ -742,7 +748,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.reluSquaredForward(ffnPre, re.ffnAct, N, F);
         // The overwriting variants spare zeroing what they write (and reading it). relu²'s backward writes over the
         // relu² output, dead once the value projection's backward has read it, in the GEMM-input dtype: only the key
-        // projection's backward reads it.
+        // projection's backward reads it. With narrowGemmGradients the value projection's dx (dFfnAct) and the key
+        // projection's (dFfnMix) are written in bf16 by their GEMMs too, and read so by relu² and the token shift.
         be.linearBackwardOverwritingDx(a.dHGemm, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
         Tensor dFfnPre = re.ffnAct;
         be.reluSquaredBackwardOverwriting(a.dFfnAct, ffnPre, dFfnPre, N, F);
@@ -766,12 +773,14 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
 
         // The six mixed inputs, recomputed in one pass (into the slots of κ̃, a, b and the gate product, which are dead
-        // now); each branch's input gradient goes to its own slot of dMixes (those of dL/d(gate product), dL/d(ln_x),
-        // dκ̃, dy, da and db, dead now too), and one token-shift backward adds all six into dx1 (a.dLn) and the mixes.
+        // now); each branch's input gradient goes to its own slot of dMixGrads (those of dL/d(gate product), dL/d(ln_x),
+        // dκ̃, dy, da and db, dead now too; or bf16 slots, see Acts), and one token-shift backward adds all six into
+        // dx1 (a.dLn) and the mixes.
         Tensor[] xm = re.attMixes;
-        Tensor[] dm = a.dMixes;
+        Tensor[] dm = a.dMixGrads;
         be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
-        // each mix gradient is written by the first backward reaching it (v's LoRA then adds to v's)
+        // each mix gradient is written by the first backward reaching it (v's LoRA then adds to v's: in bf16, that
+        // sum is rounded a second time)
         be.linearBackwardOverwritingDx(a.dR, xm[MIX_R], w.receptance, dm[MIX_R], g.receptance, N, C, C);
         be.linearBackwardOverwritingDx(a.dK, xm[MIX_K], w.key, dm[MIX_K], g.key, N, C, C);
         be.loraBackwardOverwritingDx(a.dG, xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
@@ -877,6 +886,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             Tensor t = base == null ? null : backend.view(base, offset, shape);
             offset += (n + ALIGN - 1) / ALIGN * ALIGN;
             return t;
+        }
+
+        /** A view at {@code offset} elements (inside a region reserved by {@link #overlay}); null when only counting. */
+        Tensor at(long offset, int... shape) {
+            return base == null ? null : backend.view(base, offset, shape);
         }
 
         /** Views of different shapes over one region of {@code elements} (scratch that is never live twice at once). */
@@ -1028,6 +1042,13 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
          * dL/d(ln_x), dκ̃, dy, da and db (dGated … dKB), and first the channel mix's mix gradient (slot 0, dFfnMix).
          */
         final Tensor[] dMixes;
+        /**
+         * The gradients of the six mixes as the projections' backward GEMMs write them and the token-shift backward
+         * reads them: dMixes itself, or (narrowGemmGradients) six bf16 [N, C] views of one region of the GEMM-input
+         * buffer that holds dFfnAct during the channel mix's backward (never live together).
+         */
+        final Tensor[] dMixGrads;
+        /** The channel mix's mix gradient: slot 0 of dMixGrads. */
         final Tensor[] dFfnMix;
         /** [N, rank] views of one region, indexed DECAY, AAA, MV, GATE. */
         final Tensor[] dHidden;
@@ -1071,14 +1092,27 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int j = 0; j < MIX_COUNT; j++) {
                 dMixes[j] = arena.take(N, C);
             }
-            dFfnMix = new Tensor[] {dMixes[0]};
             dGated = dMixes[0];
             dLnx = dMixes[1];
             dKTilde = dMixes[2];
             dY = dMixes[3];
             dKA = dMixes[4];
             dKB = dMixes[5];
-            dFfnAct = arena.take(N, F);
+            if (narrowGemmGradients) {
+                // the value projection's dx (read by relu²'s backward) and the mixes' gradients written in bf16 by
+                // their GEMMs, in one region: dFfnAct is dead before any mix gradient is written
+                long start = gemmInputs.offset;
+                gemmInputs.overlay(Math.max((long) N * F, (long) MIX_COUNT * N * C));
+                dFfnAct = gemmInputs.at(start, N, F);
+                dMixGrads = new Tensor[MIX_COUNT];
+                for (int j = 0; j < MIX_COUNT; j++) {
+                    dMixGrads[j] = gemmInputs.at(start + (long) j * N * C, N, C);
+                }
+            } else {
+                dFfnAct = arena.take(N, F);
+                dMixGrads = dMixes;
+            }
+            dFfnMix = new Tensor[] {dMixGrads[0]};
             // the gradients only GEMMs read, written in bf16 by their ops where the saved projections are bf16
             Arena narrow = narrowSaved ? gemmInputs : arena;
             dG = narrow.take(N, C);

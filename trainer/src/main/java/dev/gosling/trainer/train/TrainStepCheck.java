@@ -12,7 +12,10 @@ import dev.gosling.trainer.model.Rwkv7Model;
 import dev.gosling.trainer.optim.DeviceAdamW;
 
 import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -105,6 +108,7 @@ public final class TrainStepCheck {
             double worst = 1;
             String worstName = "";
             int tensors = 0;
+            List<Map.Entry<String, Double>> cosines = new ArrayList<>();
             for (ParamSpec spec : layout.params()) {
                 double dot = 0;
                 double ng = 0;
@@ -119,6 +123,7 @@ public final class TrainStepCheck {
                 }
                 tensors++;
                 double cos = dot / Math.sqrt(ng * nc);
+                cosines.add(Map.entry(spec.name(), cos));
                 if (!(cos >= worst)) {
                     worst = cos;
                     worstName = spec.name();
@@ -128,6 +133,15 @@ public final class TrainStepCheck {
             out.printf(Locale.ROOT, "  gradients: lowest cosine similarity over %d tensors %.6f (%s), must be > %.3f %s%n", tensors, worst,
                     worstName, MIN_COSINE, cosOk ? "ok" : "FAIL");
             ok &= cosOk;
+            cosines.sort(Map.Entry.comparingByValue());
+            StringBuilder lowest = new StringBuilder("  the lowest five:");
+            for (int i = 0; i < Math.min(5, cosines.size()); i++) {
+                lowest.append(String.format(Locale.ROOT, " %s %.6f", cosines.get(i).getKey(), cosines.get(i).getValue()));
+            }
+            // the token-shift mixes (x_r … x_g, the ffn's x_k): their gradients sum dL/d(mix output) over the rows
+            cosines.stream().filter(e -> e.getKey().matches(".*\\.x_[a-z]+")).findFirst().ifPresent(e -> lowest.append(
+                    String.format(Locale.ROOT, "; lowest token-shift mix %s %.6f", e.getKey(), e.getValue())));
+            out.println(lowest);
 
             // --grad_cp 1 on the same device: the same loss and gradients (each block recomputed from its input)
             try (Rwkv7Model cp = new Rwkv7Model(config, device, DType.F32, batch, true)) {

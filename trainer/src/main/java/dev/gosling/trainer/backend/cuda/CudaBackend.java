@@ -198,7 +198,8 @@ public final class CudaBackend implements Backend {
             reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
             lnxBonusGateFwdBf16G, lnxBonusGateBwdBf16, valueResidualFwdBf16, valueResidualBwdBf16, keyPrepareFwdBf16,
             keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y, keyPrepareBwdBf16Dk, valueResidualBwdBf16Dv,
-            lnxBonusGateBwdBf16Dg, activationBwdColumns, activationBwdColumnsBf16Y;
+            lnxBonusGateBwdBf16Dg, activationBwdColumns, activationBwdColumnsBf16Y, reluSqBwdBf16xd,
+            tokenShiftBwdBf16_4, tokenShiftBwdBf16_1;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -272,6 +273,7 @@ public final class CudaBackend implements Backend {
         reluSqBwdBf16 = loader.kernel("elementwise", "relu_squared_backward_bf16");
         reluSqFwdBf16x = loader.kernel("elementwise", "relu_squared_forward_bf16x");
         reluSqBwdBf16x = loader.kernel("elementwise", "relu_squared_backward_bf16x");
+        reluSqBwdBf16xd = loader.kernel("elementwise", "relu_squared_backward_bf16xd");
         tokenShiftFwdBf16_4 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v4");
         tokenShiftFwdBf16_1 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v1");
         gateBwd = loader.kernel("elementwise", "gate_backward");
@@ -307,6 +309,8 @@ public final class CudaBackend implements Backend {
         tokenShiftFwd1 = loader.kernel("token_shift", "token_shift_mixes_forward_v1");
         tokenShiftBwd4 = loader.kernel("token_shift", "token_shift_mixes_backward_v4");
         tokenShiftBwd1 = loader.kernel("token_shift", "token_shift_mixes_backward_v1");
+        tokenShiftBwdBf16_4 = loader.kernel("token_shift", "token_shift_mixes_backward_bf16_v4");
+        tokenShiftBwdBf16_1 = loader.kernel("token_shift", "token_shift_mixes_backward_bf16_v1");
         tokenShiftFinish = loader.kernel("token_shift", "token_shift_mixes_finish");
         keyPrepareFwd = loader.kernel("key_prepare", "key_prepare_forward");
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
@@ -1011,11 +1015,18 @@ public final class CudaBackend implements Backend {
         int rows = tokenShiftRows(op, B, T);
         long[] d = tokenShiftPtrs;
         long bits = 0;
+        // the dOuts: all F32, or all BF16 (the mixes' gradients as the GEMMs write them, gemmGradientDtype)
+        DType dOutType = k > 0 ? own(dOuts[0], op, D_OUTS[0]).dtype : DType.F32;
         for (int j = 0; j < MAX_MIXES; j++) {
-            d[j] = j < k ? f32(dOuts[j], op, D_OUTS[j], n).address : 0;
+            CudaTensor dOut = j < k ? floatLike(dOuts[j], op, D_OUTS[j], n) : null;
+            if (dOut != null && dOut.dtype != dOutType) {
+                throw new IllegalArgumentException(op + ": the dOuts mix " + dOutType + " and " + dOut.dtype);
+            }
+            d[j] = dOut == null ? 0 : dOut.address;
             d[MAX_MIXES + j] = j < k ? f32(mixes[j], op, MIXES[j], C).address : 0;
             d[2 * MAX_MIXES + j] = j < k && dMixes != null ? optional(dMixes[j], op, D_MIXES[j], C) : 0;
-            bits |= d[j] | d[MAX_MIXES + j];
+            // bf16 dOuts need 8-byte alignment for the vector kernel: doubling their address checks that
+            bits |= (dOutType == DType.BF16 ? 2 * d[j] : d[j]) | d[MAX_MIXES + j];
         }
         long xs = f32(x, op, "x", n).address;
         long dxs = f32(dx, op, "dx", n).address;
@@ -1037,7 +1048,11 @@ public final class CudaBackend implements Backend {
             args.ptr(d[MAX_MIXES + j]);
         }
         args.ptr(dxs).ptr(partial).i32(k).i32(rows).i32(T).i32(C).i32(accumulate ? 1 : 0);
-        launchTokenShift(tokenShiftBwd4, tokenShiftBwd1, rows, C, bits | xs | dxs);
+        if (dOutType == DType.BF16) {
+            launchTokenShift(tokenShiftBwdBf16_4, tokenShiftBwdBf16_1, rows, C, bits | xs | dxs);
+        } else {
+            launchTokenShift(tokenShiftBwd4, tokenShiftBwd1, rows, C, bits | xs | dxs);
+        }
         if (anyMix) {
             args.reset().ptr(partial);
             for (int j = 0; j < MAX_MIXES; j++) {
@@ -1060,6 +1075,21 @@ public final class CudaBackend implements Backend {
     @Override
     public DType savedActivationDtype(DType computeDtype) {
         return gemmInputDtype(computeDtype);
+    }
+
+    /**
+     * Whether {@link #gemmGradientDtype} is BF16 under bf16 GEMMs: true unless -Dgosling.gemmGradients=f32 (the fp32
+     * gradients as before, for a whole-step comparison in one build).
+     */
+    private static final boolean BF16_GEMM_GRADIENTS = !"f32".equals(System.getProperty("gosling.gemmGradients"));
+
+    /**
+     * BF16 under bf16 GEMMs, as {@link #gemmInputDtype}: linear and LoRA backward then write such a dx in bf16 (fp32
+     * accumulation, rounded once), relu²'s backward and the token-shift backward read such a dOut.
+     */
+    @Override
+    public DType gemmGradientDtype(DType computeDtype) {
+        return BF16_GEMM_GRADIENTS ? gemmInputDtype(computeDtype) : computeDtype;
     }
 
     /** dst = bf16(src), round to nearest even (the checks make bf16 inputs with it). */
@@ -1379,7 +1409,8 @@ public final class CudaBackend implements Backend {
         CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
         long xs = xt.address;
         long w = f32(weight, op, "weight", (long) outDim * in).address;
-        long dxs = optional(dx, op, "dx", (long) rows * in);
+        CudaTensor dxt = dx == null ? null : gemmOutput(dx, op, "dx", (long) rows * in);
+        long dxs = dxt == null ? 0 : dxt.address;
         long dw = optional(dWeight, op, "dWeight", (long) outDim * in);
         if (rows == 0 || in == 0 || outDim == 0) {
             if (dxs != 0 && dxBeta == 0f && rows > 0 && in > 0) {
@@ -1394,7 +1425,8 @@ public final class CudaBackend implements Backend {
             shared = true;
         }
         if (dxs != 0) {
-            gemm(false, false, rows, in, outDim, d, shared, outDim, w, false, in, dxBeta, dxs, in);
+            // a bf16 dx: rounded once when written (dxBeta 0); added to (dxBeta 1), it is read and rounded again
+            gemm(false, false, rows, in, outDim, d, shared, outDim, w, false, in, dxBeta, dxs, dxt.dtype == DType.BF16, in);
         }
         if (dw != 0) {
             gemm(true, false, outDim, in, rows, d, shared, outDim, xs, xt.dtype == DType.BF16, in, 1f, dw, in);
@@ -1499,7 +1531,8 @@ public final class CudaBackend implements Backend {
         long dPre = outAct == Activation.NONE ? optional(dPreScratch, op, "dPreScratch", outN)
                 : f32(dPreScratch, op, "dPreScratch", outN).address;
         long dh = f32(dHiddenScratch, op, "dHiddenScratch", (long) rows * rank).address;
-        long dxs = f32(dx, op, "dx", (long) rows * in).address;
+        CudaTensor dxt = gemmOutput(dx, op, "dx", (long) rows * in);
+        long dxs = dxt.address;
         long ddn = optional(dDown, op, "dDown", (long) in * rank);
         long du = optional(dUp, op, "dUp", (long) rank * outDim);
         long db = optional(dBias, op, "dBias", outDim);
@@ -1557,7 +1590,9 @@ public final class CudaBackend implements Backend {
         if (ddn != 0) {
             gemm(true, false, in, rank, rows, xs, xt.dtype == DType.BF16, in, dhOperand, dhShared, rank, 1f, ddn, rank);
         }
-        gemm(false, true, rows, in, rank, dhOperand, dhShared, rank, dn, false, rank, dxBeta, dxs, in);
+        // a bf16 dx: rounded once when written; added to (dxBeta 1: the v LoRA's share of dx_v), rounded again
+        gemm(false, true, rows, in, rank, dhOperand, dhShared, rank, dn, false, rank, dxBeta, dxs,
+                dxt.dtype == DType.BF16, in);
     }
 
     // ------------------------------------------------------------------------------------------------ time mix pieces
@@ -2255,13 +2290,22 @@ public final class CudaBackend implements Backend {
         if (xt.dtype == DType.BF16 && d.dtype != DType.BF16) {
             throw new IllegalArgumentException(op + ": a bf16 x needs a bf16 dx, written");
         }
-        args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(xt.address).ptr(d.address).i64(n);
+        // a bf16 dOut (the value projection's dx, gemmGradientDtype) with a bf16 x and a bf16 dx only
+        CudaTensor dOutT = floatLike(dOut, op, "dOut", n);
+        if (dOutT.dtype == DType.BF16 && xt.dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": a bf16 dOut needs a bf16 x and a bf16 dx, written");
+        }
+        args.reset().ptr(dOutT.address).ptr(xt.address).ptr(d.address).i64(n);
         if (d.dtype != DType.BF16) {
             args.i32(accumulate ? 1 : 0);
         }
         if (n > 0) {
-            launch1d(xt.dtype == DType.BF16 ? reluSqBwdBf16x : d.dtype == DType.BF16 ? reluSqBwdBf16 : reluSqBwd, n,
-                    args);
+            if (dOutT.dtype == DType.BF16) {
+                launch1d(reluSqBwdBf16xd, (n + 3) / 4, args);
+            } else {
+                launch1d(xt.dtype == DType.BF16 ? reluSqBwdBf16x : d.dtype == DType.BF16 ? reluSqBwdBf16 : reluSqBwd, n,
+                        args);
+            }
         }
     }
 
@@ -2558,6 +2602,14 @@ public final class CudaBackend implements Backend {
                     + " (bf16 GEMM inputs need GemmPrecision.BF16)");
         }
         return c;
+    }
+
+    /**
+     * A GEMM's output (a backward's dx): F32, or BF16 under bf16 GEMMs ({@link #gemmGradientDtype}), which the GEMM
+     * writes in bf16.
+     */
+    private CudaTensor gemmOutput(Tensor t, String op, String name, long numel) {
+        return gemmInput(t, op, name, numel);
     }
 
     private CudaTensor f32(Tensor t, String op, String name, long numel) {

@@ -453,6 +453,8 @@ public final class GpuOpChecks {
                     // gradients written in bf16 by their ops (only GEMMs read them): dk, the value residual's dv, dG,
                     // and the gate LoRA's backward from that bf16 dG; the saved inputs bf16, the CPU given them rounded
                     bf16Gradients(g, c, rng, eyeG, out);
+                    // input gradients written in bf16 by the GEMMs (gemmGradientDtype), and the ops reading them
+                    bf16GemmGradients(g, c, rng, eyeG, out);
                     // the ffn key output written in bf16 by its GEMM, and relu² forward and backward from it
                     double[] wSq = toFloat(gaussian(rng, C * C, 1 / Math.sqrt(C)));
                     Tensor preG = g.keep(gpu.allocate(DType.BF16, rows, C));
@@ -637,6 +639,186 @@ public final class GpuOpChecks {
                         c.read(dvC), BF16_TOLERANCE));
                 out.add(compare("bf16 out", size, "valueResidual dvFirst, dGate (bf16 v, gate)",
                         concat(g.read(rG[0]), g.read(rG[1])), concat(c.read(rC[0]), c.read(rC[1])), FP32_TOLERANCE));
+            }
+
+            /** A bf16 GPU tensor of n NaNs (an output every element of which must be written). */
+            private Tensor poisonedBf16(Dev g, long n) {
+                double[] nan = new double[Math.toIntExact(n)];
+                Arrays.fill(nan, Double.NaN);
+                return bf16(g, nan);
+            }
+
+            /**
+             * The dx of linear and LoRA backward written in bf16 by the GEMM (NaN-poisoned), and added to in bf16 (v's
+             * slot: the value projection's dx, then its LoRA's), against the CPU's fp32 (bf16 band) and against the
+             * GPU's own fp32 dx of the same GEMM rounded on the host (written: rounded once, within 1e-4, a rare tie
+             * or a different summation order aside; added to: within one bf16 ulp); then relu²'s backward from a bf16 dOut (bf16 x and dx, also in place
+             * and at an odd address: the scalar path) and the token-shift backward from bf16 dOuts (k = 6 and 1,
+             * written and added), each against the CPU given the same bf16 values.
+             */
+            private void bf16GemmGradients(Dev g, Dev c, SplittableRandom rng, Tensor eyeG, List<Row> out) {
+                CudaBackend gpu = (CudaBackend) g.backend;
+                Backend cpu = c.backend;
+                long n = (long) rows * C;
+                int o = 3 * C / 2;
+                double[] w = toFloat(gaussian(rng, o * C, 1 / Math.sqrt(C)));
+                double[] x = toFloat(gaussian(rng, rows * C, 1.0));
+                double[] dy = toFloat(gaussian(rng, rows * o, 1.0));
+                // linear: dx written in bf16, dWeight alongside (fp32)
+                Tensor dxB = poisonedBf16(g, n);
+                Tensor dwG = g.tensor(new double[o * C]);
+                gpu.linearBackwardOverwritingDx(g.tensor(dy), g.tensor(x), g.tensor(w), dxB, dwG, rows, C, o);
+                Tensor dxF = g.poisoned(n);
+                gpu.linearBackwardOverwritingDx(g.tensor(dy), g.tensor(x), g.tensor(w), dxF, null, rows, C, o);
+                Tensor dxC = c.poisoned(n);
+                Tensor dwC = c.tensor(new double[o * C]);
+                cpu.linearBackwardOverwritingDx(c.tensor(dy), c.tensor(x), c.tensor(w), dxC, dwC, rows, C, o);
+                double[] linearDx = readBf16(g, dxB, eyeG, rows, C);
+                out.add(compare("bf16 dx", size, "linear dx written in bf16", linearDx, c.read(dxC), BF16_TOLERANCE));
+                out.add(compare("bf16 dx", size, "linear dx vs bf16(fp32 dx)", linearDx, rounded(g.read(dxF)), 1e-4));
+                out.add(compare("bf16 dx", size, "linear dweight (bf16 dx)", g.read(dwG), c.read(dwC), BF16_TOLERANCE));
+                // LoRA: v's chain (no hidden activation, sigmoid out, bias) adding its dx to that bf16 dx, and the
+                // decay's (tanh, no out activation) writing a bf16 dx
+                int rank = 16;
+                double[] dxBefore = linearDx;
+                for (boolean add : new boolean[] {true, false}) {
+                    Activation hiddenAct = add ? Activation.NONE : Activation.TANH;
+                    Activation outAct = add ? Activation.SIGMOID : Activation.NONE;
+                    double[] down = toFloat(gaussian(rng, C * rank, 1 / Math.sqrt(C)));
+                    double[] up = toFloat(gaussian(rng, rank * C, 1 / Math.sqrt(rank)));
+                    double[] bias = add ? toFloat(gaussian(rng, C, 0.5)) : null;
+                    double[] dyL = toFloat(gaussian(rng, rows * C, 1.0));
+                    double[][] got = loraDx(g, x, down, up, bias, hiddenAct, outAct, dyL, add ? dxB : poisonedBf16(g, n),
+                            add, rank, eyeG);
+                    // the GPU's fp32 dx of the same chain (from the same bf16 dx when adding), rounded on the host
+                    double[][] f32 = loraDx(g, x, down, up, bias, hiddenAct, outAct, dyL,
+                            add ? g.tensor(dxBefore) : g.poisoned(n), add, rank, null);
+                    double[][] ref = loraDx(c, x, down, up, bias, hiddenAct, outAct, dyL, add ? dxC : c.poisoned(n),
+                            add, rank, null);
+                    String what = add ? "lora dx added to bf16 dx" : "lora dx written in bf16";
+                    out.add(compare("bf16 dx", size, what, got[0], ref[0], BF16_TOLERANCE));
+                    // added to, the bf16 dx is not always one rounding of the fp32 sum (on an H100: 1.3e-3 at C =
+                    // 768, as if the product were rounded before the bf16 C is added; 0 at C = 99): one bf16 ulp (2^-8)
+                    out.add(compare("bf16 dx", size, what + " vs bf16(fp32 dx)", got[0], rounded(f32[0]),
+                            add ? 0x1p-8 : 1e-4));
+                    String[] q = {" ddown", " dup", " dbias"};
+                    for (int k = 1; k < got.length; k++) {
+                        out.add(compare("bf16 dx", size, what + q[k - 1], got[k], ref[k], BF16_TOLERANCE));
+                    }
+                }
+
+                // relu²'s backward from a bf16 dOut, x and dx bf16 (n = rows·C: C = 99 leaves a tail of n % 4), the
+                // CPU given the same bf16 values: dOut·2·relu(x) is exact in fp32, so only the final rounding differs
+                double[] dOut = rounded(toFloat(gaussian(rng, rows * C, 1.0)));
+                double[] pre = rounded(x);
+                Tensor preB = bf16(g, pre);
+                Tensor dPreC = c.poisoned(n);
+                cpu.reluSquaredBackwardOverwriting(c.tensor(dOut), c.tensor(pre), dPreC, rows, C);
+                double[] want = rounded(c.read(dPreC));
+                Tensor dPreB = poisonedBf16(g, n);
+                gpu.reluSquaredBackwardOverwriting(bf16(g, dOut), preB, dPreB, rows, C);
+                out.add(compare("bf16 dx", size, "reluSquared dx from bf16 dOut", readBf16(g, dPreB, eyeG, rows, C), want,
+                        1e-6));
+                Tensor inPlace = bf16(g, dOut);
+                gpu.reluSquaredBackwardOverwriting(inPlace, preB, inPlace, rows, C);
+                out.add(compare("bf16 dx", size, "reluSquared dx from bf16 dOut, in place",
+                        readBf16(g, inPlace, eyeG, rows, C), want, 1e-6));
+                // one element in: 2-byte aligned views, the kernel's scalar path
+                Tensor dOutOdd = gpu.view(bf16(g, concat(new double[1], dOut)), 1, rows, C);
+                Tensor preOdd = gpu.view(bf16(g, concat(new double[1], pre)), 1, rows, C);
+                Tensor dPreOdd = gpu.view(poisonedBf16(g, n + 1), 1, rows, C);
+                gpu.reluSquaredBackwardOverwriting(dOutOdd, preOdd, dPreOdd, rows, C);
+                Tensor dPreAligned = poisonedBf16(g, n); // the GEMM that reads it back gets an aligned copy
+                gpu.copy(dPreOdd, dPreAligned);
+                out.add(compare("bf16 dx", size, "reluSquared dx from bf16 dOut, odd address",
+                        readBf16(g, dPreAligned, eyeG, rows, C), want, 1e-6));
+
+                // the token-shift backward from bf16 dOuts: the time mix's six and the channel mix's one, dx written
+                // (NaN-poisoned) and added to; the mix gradients added to random values
+                double[] x1 = toFloat(gaussian(rng, rows * C, 1.0));
+                for (int k : new int[] {6, 1}) {
+                    for (boolean overwrite : new boolean[] {true, false}) {
+                        double[][] dOuts = new double[k][];
+                        double[][] mixes = new double[k][];
+                        double[][] dMix0 = new double[k][];
+                        for (int j = 0; j < k; j++) {
+                            dOuts[j] = rounded(toFloat(gaussian(rng, rows * C, 1.0)));
+                            mixes[j] = toFloat(uniform(rng, C, 0, 1));
+                            dMix0[j] = toFloat(gaussian(rng, C, 1.0));
+                        }
+                        double[] dx0 = toFloat(gaussian(rng, rows * C, 1.0));
+                        double[][] gotT = tokenShiftBackward(g, true, x1, dOuts, mixes, dMix0, dx0, overwrite);
+                        double[][] refT = tokenShiftBackward(c, false, x1, dOuts, mixes, dMix0, dx0, overwrite);
+                        String what = "tokenShift k=" + k + " bf16 dOuts, dx " + (overwrite ? "written" : "added");
+                        out.add(compare("bf16 dx", size, what, gotT[0], refT[0], FP32_TOLERANCE));
+                        double[] gm = new double[0];
+                        double[] rm = new double[0];
+                        for (int j = 0; j < k; j++) {
+                            gm = concat(gm, gotT[1 + j]);
+                            rm = concat(rm, refT[1 + j]);
+                        }
+                        out.add(compare("bf16 dx", size, what + ", dMixes", gm, rm, FP32_TOLERANCE));
+                    }
+                }
+            }
+
+            /**
+             * LoRA forward from x, then its backward from dy into dx (written, or added to: add), with dDown, dUp (and
+             * dBias) from zero: {dx as read (through eye when given: a bf16 dx), dDown, dUp[, dBias]}.
+             */
+            private double[][] loraDx(Dev d, double[] x, double[] down, double[] up, double[] bias, Activation hiddenAct,
+                                      Activation outAct, double[] dy, Tensor dx, boolean add, int rank, Tensor eye) {
+                Tensor xt = d.tensor(x);
+                Tensor dn = d.tensor(down);
+                Tensor u = d.tensor(up);
+                Tensor b = bias == null ? null : d.tensor(bias);
+                Tensor h = d.poisoned((long) rows * rank);
+                Tensor y = d.poisoned((long) rows * C);
+                d.backend.loraForward(xt, dn, u, b, hiddenAct, outAct, h, y, rows, C, rank, C);
+                Tensor ddn = d.tensor(new double[C * rank]);
+                Tensor dup = d.tensor(new double[rank * C]);
+                Tensor db = bias == null ? null : d.tensor(new double[C]);
+                Tensor dPre = outAct == Activation.NONE ? null : d.poisoned((long) rows * C);
+                Tensor dh = d.poisoned((long) rows * rank);
+                if (add) {
+                    d.backend.loraBackward(d.tensor(dy), xt, dn, u, b, hiddenAct, outAct, h, y, dPre, dh, dx, ddn, dup,
+                            db, rows, C, rank, C);
+                } else {
+                    d.backend.loraBackwardOverwritingDx(d.tensor(dy), xt, dn, u, b, hiddenAct, outAct, h, y, dPre, dh,
+                            dx, ddn, dup, db, rows, C, rank, C);
+                }
+                double[] dxRead = eye != null ? readBf16(d, dx, eye, rows, C) : d.read(dx);
+                return db == null ? new double[][] {dxRead, d.read(ddn), d.read(dup)}
+                        : new double[][] {dxRead, d.read(ddn), d.read(dup), d.read(db)};
+            }
+
+            /**
+             * tokenShiftMixesBackward(Overwriting) of k mixes from dOuts (bf16 on the GPU: {@code bf16}), dx from dx0
+             * (or written over NaN), dMixes from dMix0: {dx, the changes of dMix_0 … dMix_k−1}.
+             */
+            private double[][] tokenShiftBackward(Dev d, boolean bf16, double[] x, double[][] dOuts, double[][] mixes,
+                                                  double[][] dMix0, double[] dx0, boolean overwrite) {
+                int k = dOuts.length;
+                Tensor[] dOutT = new Tensor[k];
+                Tensor[] mixT = new Tensor[k];
+                Tensor[] dMixT = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    dOutT[j] = bf16 ? bf16(d, dOuts[j]) : d.tensor(dOuts[j]);
+                    mixT[j] = d.tensor(mixes[j]);
+                    dMixT[j] = d.tensor(dMix0[j]);
+                }
+                Tensor dx = overwrite ? d.poisoned((long) rows * C) : d.tensor(dx0);
+                if (overwrite) {
+                    d.backend.tokenShiftMixesBackwardOverwriting(dOutT, d.tensor(x), mixT, dx, dMixT, B, T, C);
+                } else {
+                    d.backend.tokenShiftMixesBackward(dOutT, d.tensor(x), mixT, dx, dMixT, B, T, C);
+                }
+                double[][] r = new double[1 + k][];
+                r[0] = d.read(dx);
+                for (int j = 0; j < k; j++) {
+                    r[1 + j] = delta(d.read(dMixT[j]), dMix0[j]);
+                }
+                return r;
             }
 
             private double[] concat(double[] a, double[] b) {
