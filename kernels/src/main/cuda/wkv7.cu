@@ -299,6 +299,316 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
     }
 }
 
+// ------------------------------------------------------------------------------------------------ chunked forward
+
+// The chunked forward, wkv7_forward_chunk_<ROWS>_<R>_<L>: the recurrence over a chunk of 16 steps (the snapshot
+// interval) as a few products with the chunk's start state S⁰ instead of 16 dependent steps. Chunk-local steps
+// t = 0..15, γ_t = Π_{τ≤t} ω_τ per column (γ_{−1} = 1; γ_t ≥ 0.545^16 ≈ 6e-5, so the ratios below are well conditioned
+// in fp32), â_t = a_t⊙γ_{t−1}, r̂_t = r_t⊙γ_t, b̃_t = b_t/γ_t, k̃_t = k_t/γ_t; the 16×16 chunk matrices (inputs only)
+//   Mab[t][τ] = â_t·b̃_τ, Mak[t][τ] = â_t·k̃_τ (τ < t),  Mrb[t][τ] = r̂_t·b̃_τ, Mrk[t][τ] = r̂_t·k̃_τ (τ ≤ t).
+// Then, row i of S alone (rows are independent):
+//   sa_t = S⁰â_t + Σ_{τ<t} (Mak[t][τ] v_τ + Mab[t][τ] sa_τ)            (a 16-step forward substitution of scalars)
+//   y_t  = S⁰r̂_t + Σ_{τ≤t} (Mrk[t][τ] v_τ + Mrb[t][τ] sa_τ)
+//   S_15 = (S⁰ + Σ_t sa_t b̃_tᵀ + v_t k̃_tᵀ) ⊙ γ_15                       (column-wise; = S⁰γ_15 + Σ_t sa_t (b_tγ_15/γ_t)ᵀ + …)
+// Short last chunk: steps ≥ T get ω = 1 and r = k = v = a = b = 0, which changes nothing before them.
+// A block holds ROWS rows of a head (64/ROWS blocks per head), a thread R rows × 64/L columns of S (L lanes per row
+// group, NT = ROWS/R·L threads). Per chunk: the 32 products S⁰·[â_t, r̂_t] over this lane's columns (the v terms
+// of Mak/Mrk over this lane's share of τ added in), one butterfly sum over the L lanes for the sa parts (every lane
+// needs every sa_t of its rows) and a reduce-scatter for the y parts (one lane finishes each y_t); the substitution
+// (redundant in the L lanes); the S update. The chunk vectors and matrices depend on the inputs only, so they are
+// made for the next chunk while this chunk's recurrence runs (two barriers per chunk): the vectors (from ω, its
+// cumulative product and the inputs, read straight from global memory a chunk ahead into registers) beside the
+// products, the matrices beside the S update.
+
+#define VS 68  // row stride of the chunk vectors in shared memory (16-byte rows; spreads the prep's stores over banks)
+
+struct ChunkVecs {
+    float ah[CHUNK][VS];  // â_t
+    float rh[CHUNK][VS];  // r̂_t
+    float bt[CHUNK][VS];  // b̃_t
+    float kt[CHUNK][VS];  // k̃_t
+    float v[CHUNK][VS];   // v_t (by row)
+    float gl[N];          // γ_15
+};
+
+// Lower triangles (the rest stays 0): ab, ak strictly, rb, rk with the diagonal.
+struct ChunkMats {
+    float ab[CHUNK][CHUNK], ak[CHUNK][CHUNK], rb[CHUNK][CHUNK], rk[CHUNK][CHUNK];
+};
+
+// Reduce-scatter over the 2·O adjacent lanes of a group: x[0, 2M) holds this lane's terms of 2M sums; lanes with bit
+// O keep the upper half. After the last level (O = 1) lane p holds sums p·n … p·n + n − 1 in x[0, n), n = 2M/(2·O₀).
+template <int O, int M, int NX>
+__device__ __forceinline__ void reduce_scatter(float (&x)[NX], int part) {
+    const bool hi = (part & O) != 0;
+#pragma unroll
+    for (int e = 0; e < M; e++) {
+        float send = hi ? x[e] : x[e + M];
+        float keep = hi ? x[e + M] : x[e];
+        x[e] = keep + __shfl_xor_sync(0xffffffffu, send, O);
+    }
+    if constexpr (O > 1) reduce_scatter<O / 2, M / 2>(x, part);
+}
+
+template <int ROWS, int R, int L>
+__device__ __forceinline__ void forward_chunk(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
+        const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
+        const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
+    constexpr int G = N / ROWS, NT = ROWS / R * L, CW = N / L, Q = CW / 4, TB = CHUNK / L, NS = CHUNK * R,
+                  NOWN = NS / L;
+    // the prep: PG threads per column (adjacent lanes), SP consecutive steps each
+    constexpr int PG = NT / N, SP = CHUNK / PG;
+    static_assert(PG == 1 || PG == 2 || PG == 4, "64, 128 or 256 threads");
+    static_assert(L >= R && L >= 4 && L <= 16 && CW % 4 == 0, "lane layout");
+    static_assert(NOWN >= 1 && NOWN <= CHUNK, "each lane finishes y of one row");
+    constexpr unsigned FULL = 0xffffffffu;
+    const int bb = blockIdx.y, hh = blockIdx.x / G, gb = blockIdx.x % G;
+    const int tid = threadIdx.x;
+    const int il = tid / L, part = tid % L, i0 = gb * ROWS + il * R;  // this thread's first row in the head
+    const int pj = tid / PG, pg = tid % PG;                          // prep: column pj, steps pg·SP …
+    const int C = H * N, chunks = (T + CHUNK - 1) / CHUNK;
+    const i64 head = (i64)bb * T * C + (i64)hh * N;
+    __shared__ __align__(16) ChunkVecs vec[2];
+    __shared__ __align__(16) ChunkMats mat;
+
+    float S[R][CW];  // S⁰ of the chunk: rows i0 … i0 + R − 1, this lane's columns lane_col<L>(q, part) + c
+#pragma unroll
+    for (int u = 0; u < R; u++) {
+#pragma unroll
+        for (int j = 0; j < CW; j++) S[u][j] = 0.0f;
+    }
+    for (int e = tid; e < 4 * CHUNK * CHUNK; e += NT) (&mat.ab[0][0])[e] = 0.0f;
+
+    // the next chunk's inputs of this thread's prep elements, loaded a chunk ahead (0 past T)
+    float pw[SP], pa[SP], pb[SP], pk[SP], pr[SP], pv[SP];
+    auto load = [&](int c) {
+#pragma unroll
+        for (int s = 0; s < SP; s++) {
+            const int t = c * CHUNK + pg * SP + s;
+            const bool ok = t < T;
+            const i64 idx = head + (i64)(ok ? t : 0) * C + pj;
+            pw[s] = ok ? w_[idx] : 0.0f;
+            pa[s] = ok ? a_[idx] : 0.0f;
+            pb[s] = ok ? b_[idx] : 0.0f;
+            pk[s] = ok ? k_[idx] : 0.0f;
+            pr[s] = ok ? r_[idx] : 0.0f;
+            pv[s] = ok ? v_[idx] : 0.0f;
+        }
+    };
+    // the vectors of chunk c from the loaded inputs
+    auto prep_vectors = [&](int c, ChunkVecs& d) {
+        float p[SP];
+        float run = 1.0f;
+#pragma unroll
+        for (int s = 0; s < SP; s++) {
+            const int t = c * CHUNK + pg * SP + s;
+            run *= t < T ? decay_of(sigmoid_w(pw[s])) : 1.0f;
+            p[s] = run;
+        }
+        // γ before this thread's first step: the product of the column's earlier groups (adjacent lanes)
+        float incl = run;
+#pragma unroll
+        for (int o = 1; o < PG; o <<= 1) {
+            float x = __shfl_up_sync(FULL, incl, o);
+            if (pg >= o) incl *= x;
+        }
+        float before = 1.0f;
+        if constexpr (PG > 1) {
+            before = __shfl_up_sync(FULL, incl, 1);
+            if (pg == 0) before = 1.0f;
+        }
+        float gprev = before;
+#pragma unroll
+        for (int s = 0; s < SP; s++) {
+            const int tl = pg * SP + s;
+            const float gcur = PG > 1 ? before * p[s] : p[s];
+            const float inv = 1.0f / gcur;
+            d.ah[tl][pj] = pa[s] * gprev;
+            d.rh[tl][pj] = pr[s] * gcur;
+            d.bt[tl][pj] = pb[s] * inv;
+            d.kt[tl][pj] = pk[s] * inv;
+            d.v[tl][pj] = pv[s];
+            if (s == SP - 1 && pg == PG - 1) d.gl[pj] = gcur;
+            gprev = gcur;
+        }
+    };
+    // the chunk matrices from the vectors: 256 (row, column) pairs, the 136 of Mrb/Mrk's row t = u beside the 120 of
+    // Mab/Mak's row 15 − u; each pair two 64-long dot products
+    auto prep_matrices = [&](const ChunkVecs& d) {
+#pragma unroll
+        for (int m = 0; m < (CHUNK * CHUNK) / NT; m++) {
+            const int item = m * NT + tid, u = item / CHUNK, kk = item % CHUNK;
+            const bool rset = kk <= u;
+            const int t = rset ? u : CHUNK - 1 - u, tau = rset ? kk : kk - u - 1;
+            const float* lv = rset ? d.rh[t] : d.ah[t];
+            float xb[2] = {0.0f, 0.0f}, xk[2] = {0.0f, 0.0f};
+#pragma unroll
+            for (int q = 0; q < N / 4; q++) {
+                float l4[4], b4[4], k4[4];
+                ld4(lv, 4 * q, l4);
+                ld4(d.bt[tau], 4 * q, b4);
+                ld4(d.kt[tau], 4 * q, k4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    xb[c & 1] += l4[c] * b4[c];
+                    xk[c & 1] += l4[c] * k4[c];
+                }
+            }
+            if (rset) {
+                mat.rb[t][tau] = xb[0] + xb[1];
+                mat.rk[t][tau] = xk[0] + xk[1];
+            } else {
+                mat.ab[t][tau] = xb[0] + xb[1];
+                mat.ak[t][tau] = xk[0] + xk[1];
+            }
+        }
+    };
+
+    load(0);
+    prep_vectors(0, vec[0]);
+    if (chunks > 1) load(1);
+    __syncthreads();  // the zeroed matrices and chunk 0's vectors
+    prep_matrices(vec[0]);
+    __syncthreads();
+    for (int c = 0; c < chunks; c++) {
+        const ChunkVecs& cv = vec[c & 1];
+        const int t0 = c * CHUNK, n = min(CHUNK, T - t0);
+        if (c + 1 < chunks) {
+            prep_vectors(c + 1, vec[(c + 1) & 1]);
+            if (c + 2 < chunks) load(c + 2);
+        }
+        // S⁰·â_t (+ the Mak·v terms) and S⁰·r̂_t (+ Mrk·v) over this lane's columns (and share of τ)
+        float xs[R][CHUNK], xy[NS];
+        {
+            float vb[TB][R];
+#pragma unroll
+            for (int e = 0; e < TB; e++) ldR<R>(&cv.v[part * TB + e][i0], vb[e]);
+#pragma unroll
+            for (int t = 0; t < CHUNK; t++) {
+                float mk[TB], mr[TB];
+                ldR<TB>(&mat.ak[t][part * TB], mk);
+                ldR<TB>(&mat.rk[t][part * TB], mr);
+#pragma unroll
+                for (int u = 0; u < R; u++) {
+                    float x = 0.0f, z = 0.0f;
+#pragma unroll
+                    for (int e = 0; e < TB; e++) {
+                        x += mk[e] * vb[e][u];
+                        z += mr[e] * vb[e][u];
+                    }
+                    xs[u][t] = x;
+                    xy[u * CHUNK + t] = z;
+                }
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < CHUNK; t++) {
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float a4[4], r4[4];
+                ld4(cv.ah[t], lane_col<L>(q, part), a4);
+                ld4(cv.rh[t], lane_col<L>(q, part), r4);
+#pragma unroll
+                for (int cc = 0; cc < 4; cc++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        xs[u][t] += S[u][4 * q + cc] * a4[cc];
+                        xy[u * CHUNK + t] += S[u][4 * q + cc] * r4[cc];
+                    }
+                }
+            }
+        }
+        // sa parts: summed over the L lanes, every lane gets every sum (the butterfly gives them bit-identical)
+#pragma unroll
+        for (int o = 1; o < L; o <<= 1) {
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+#pragma unroll
+                for (int t = 0; t < CHUNK; t++) xs[u][t] += __shfl_xor_sync(FULL, xs[u][t], o);
+            }
+        }
+        // y parts: reduce-scatter; lane `part` ends with sums part·NOWN … part·NOWN + NOWN − 1 (index u·16 + t)
+        reduce_scatter<L / 2, NS / 2>(xy, part);
+        // the substitution: sa_t = xs_t + Σ_{τ<t} Mab[t][τ] sa_τ (sa_{t−1} last, so one FMA per step on the chain);
+        // sa_t of row u is stored by the lane that owns y index u·16 + t
+        float sa[R][CHUNK];
+#pragma unroll
+        for (int t = 0; t < CHUNK; t++) {
+            float mrow[CHUNK];
+#pragma unroll
+            for (int q = 0; q < (t + 3) / 4; q++) ld4(mat.ab[t], 4 * q, *reinterpret_cast<float(*)[4]>(&mrow[4 * q]));
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                float x = xs[u][t];
+#pragma unroll
+                for (int tau = 0; tau < t; tau++) x += mrow[tau] * sa[u][tau];
+                sa[u][t] = x;
+                if (part == (u * CHUNK + t) / NOWN && t < n) sa_[head + (i64)(t0 + t) * C + i0 + u] = x;
+            }
+        }
+        // y_t of the owned (row, steps): + Σ_{τ≤t} Mrb[t][τ] sa_τ
+        {
+            const int base = part * NOWN, uo = base / CHUNK, to = base % CHUNK;
+            float so[CHUNK];
+#pragma unroll
+            for (int tau = 0; tau < CHUNK; tau++) {
+                so[tau] = sa[0][tau];
+#pragma unroll
+                for (int u = 1; u < R; u++) so[tau] = uo == u ? sa[u][tau] : so[tau];
+            }
+#pragma unroll
+            for (int e = 0; e < NOWN; e++) {
+                const int t = to + e;
+                float x = xy[e];
+#pragma unroll
+                for (int q = 0; q < CHUNK / 4; q++) {
+                    float m4[4];
+                    ld4(mat.rb[t], 4 * q, m4);
+#pragma unroll
+                    for (int cc = 0; cc < 4; cc++) x += m4[cc] * so[4 * q + cc];
+                }
+                if (t < n) y_[head + (i64)(t0 + t) * C + i0 + uo] = x;
+            }
+        }
+        __syncthreads();  // the next chunk's vectors are complete; every thread is done with this chunk's matrices
+        if (c + 1 < chunks) prep_matrices(vec[(c + 1) & 1]);
+        // S_15 = (S⁰ + Σ_t sa_t b̃_tᵀ + v_t k̃_tᵀ) ⊙ γ_15
+#pragma unroll
+        for (int t = 0; t < CHUNK; t++) {
+            float vv[R];
+            ldR<R>(&cv.v[t][i0], vv);
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float b4[4], k4[4];
+                ld4(cv.bt[t], lane_col<L>(q, part), b4);
+                ld4(cv.kt[t], lane_col<L>(q, part), k4);
+#pragma unroll
+                for (int cc = 0; cc < 4; cc++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        S[u][4 * q + cc] = fmaf(sa[u][t], b4[cc], S[u][4 * q + cc]);
+                        S[u][4 * q + cc] = fmaf(vv[u], k4[cc], S[u][4 * q + cc]);
+                    }
+                }
+            }
+        }
+        float* snap = s_ + (((i64)bb * H + hh) * chunks + c) * (N * N) + i0;
+#pragma unroll
+        for (int q = 0; q < Q; q++) {
+            float g4[4];
+            ld4(cv.gl, lane_col<L>(q, part), g4);
+#pragma unroll
+            for (int cc = 0; cc < 4; cc++) {
+                float col[R];
+#pragma unroll
+                for (int u = 0; u < R; u++) col[u] = S[u][4 * q + cc] = S[u][4 * q + cc] * g4[cc];
+                stR<R>(snap + (lane_col<L>(q, part) + cc) * N, col);
+            }
+        }
+        __syncthreads();  // every thread is done with this chunk's vectors and the next chunk's matrices are complete
+    }
+}
+
 // ------------------------------------------------------------------------------------------------ v5 backward, rows
 
 template <int ROWS, int R, int L>
@@ -878,6 +1188,31 @@ extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4(in
         float* db_, int CH, const float* dsb_, int wabWritten) {
     backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
                          wabWritten);
+}
+
+// Chunked forward wkv7_forward_chunk_<ROWS>_<R>_<L>: grid (H·64/ROWS, B) × ROWS/R·L threads; the same outputs as v5.
+extern "C" __global__ void __launch_bounds__(256) wkv7_forward_chunk_64_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_chunk<64, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(256) wkv7_forward_chunk_64_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_chunk<64, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_chunk_64_2_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_chunk<64, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_chunk_32_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_chunk<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 // v4: grid (H, B) × 128 threads. dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_v4.

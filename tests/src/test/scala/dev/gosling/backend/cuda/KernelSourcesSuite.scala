@@ -50,6 +50,10 @@ class KernelSourcesSuite extends AnyFunSuite {
       assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_${k}_v5_$r")"""), s"the backend does not load ${k} $r")
     for (c <- cols)
       assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_backward_cols_v5_$c")"""), s"the backend does not load cols $c")
+    val chunked = """new ChunkKernel\((\d+), (\d+), (\d+)\)""".r.findAllMatchIn(backend).map(m => s"${m.group(1)}_${m.group(2)}_${m.group(3)}").toSet
+    assert(chunked.nonEmpty)
+    for (k <- chunked)
+      assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_forward_chunk_$k")"""), s"the backend does not load chunk $k")
   }
 
   test("a build on a machine with nvcc carries one fatbin per source") {

@@ -199,7 +199,10 @@ public final class CudaBackend implements Backend {
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
-    /** v5 kernels by name (the names of {@link #WKV7_ROW_KERNELS} and {@link #WKV7_COL_KERNELS}). */
+    /**
+     * v5 and chunked-forward kernels by name (the names of {@link #WKV7_ROW_KERNELS}, {@link #WKV7_COL_KERNELS} and
+     * {@link #WKV7_CHUNK_KERNELS}).
+     */
     private final Map<String, Kernel> wkv7Kernels = new HashMap<>();
     /**
      * The WKV7 kernels in use: {@link Wkv7Choice#AUTO} (v5, configurations chosen from B·H and the SM count) unless
@@ -334,7 +337,10 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4"),
-                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4")}) {
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4"),
+                loader.kernel("wkv7", "wkv7_forward_chunk_64_1_4"), loader.kernel("wkv7", "wkv7_forward_chunk_64_2_8"),
+                loader.kernel("wkv7", "wkv7_forward_chunk_64_2_4"),
+                loader.kernel("wkv7", "wkv7_forward_chunk_32_1_4")}) {
             wkv7Kernels.put(k.name, k);
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
@@ -1543,6 +1549,31 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * A chunked forward kernel ({@code wkv7_forward_chunk_<rows>_<r>_<l>}, wkv7.cu): the recurrence over 16-step chunks
+     * as products with the chunk's start state; ROWS rows of a head per block (64/ROWS blocks per head), R rows and
+     * 64/L columns of the state per thread, L lanes per row group.
+     */
+    record ChunkKernel(int rows, int r, int l) {
+        int threads() {
+            return rows / r * l;
+        }
+
+        int perHead() {
+            return N / rows;
+        }
+
+        @Override
+        public String toString() {
+            return rows + "_" + r + "_" + l;
+        }
+    }
+
+    /** The chunked forward configurations instantiated in wkv7.cu. */
+    static final ChunkKernel CHUNK_64_1_4 = new ChunkKernel(64, 1, 4), CHUNK_64_2_8 = new ChunkKernel(64, 2, 8),
+            CHUNK_64_2_4 = new ChunkKernel(64, 2, 4), CHUNK_32_1_4 = new ChunkKernel(32, 1, 4);
+    static final List<ChunkKernel> WKV7_CHUNK_KERNELS = List.of(CHUNK_64_1_4, CHUNK_64_2_8, CHUNK_64_2_4, CHUNK_32_1_4);
+
     /** The v5 configurations instantiated in wkv7.cu. */
     static final RowKernel ROWS_64_2_4 = new RowKernel(64, 2, 4), ROWS_32_2_8 = new RowKernel(32, 2, 8),
             ROWS_16_1_8 = new RowKernel(16, 1, 8);
@@ -1557,11 +1588,13 @@ public final class CudaBackend implements Backend {
      * Which WKV7 kernels run: version 4 or 5; for v5 the forward, backward row pass and backward column pass
      * configurations (null: chosen from B·H); passes (v5 backward, for the benchmark): 1 the row pass only, 2 the
      * column pass only, 3 both; chunk: the column pass's time chunk in steps (a multiple of 16; 0: one chunk, all
-     * of T, as before; −1: chosen from B, H, T).
+     * of T, as before; −1: chosen from B, H, T); chunked: the chunked forward kernel (v5 only; null: the v5 forward
+     * {@code fwd}, or when that is null too the forward chosen from B·H, {@link #wkv7AutoChunked}).
      */
-    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk) {
-        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1);
-        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1);
+    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk,
+                      ChunkKernel chunked) {
+        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1, null);
+        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1, null);
 
         Wkv7Choice {
             if (chunk != -1 && (chunk < 0 || chunk % 16 != 0)) {
@@ -1570,20 +1603,26 @@ public final class CudaBackend implements Backend {
         }
 
         static Wkv7Choice v5(RowKernel fwd, RowKernel rows, ColKernel cols) {
-            return new Wkv7Choice(5, fwd, rows, cols, 3, -1);
+            return new Wkv7Choice(5, fwd, rows, cols, 3, -1, null);
+        }
+
+        /** The chunked forward {@code k}, the backward chosen from B·H. */
+        static Wkv7Choice chunked(ChunkKernel k) {
+            return new Wkv7Choice(5, null, null, null, 3, -1, k);
         }
 
         Wkv7Choice passes(int p) {
-            return new Wkv7Choice(version, fwd, rows, cols, p, chunk);
+            return new Wkv7Choice(version, fwd, rows, cols, p, chunk, chunked);
         }
 
         Wkv7Choice chunk(int steps) {
-            return new Wkv7Choice(version, fwd, rows, cols, passes, steps);
+            return new Wkv7Choice(version, fwd, rows, cols, passes, steps, chunked);
         }
 
         @Override
         public String toString() {
-            return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd) + (rows == null ? "" : " r" + rows)
+            return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd)
+                    + (chunked == null ? "" : " chunk" + chunked) + (rows == null ? "" : " r" + rows)
                     + (cols == null ? "" : " c" + cols) + (chunk < 0 ? "" : " ch" + chunk)
                     + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
         }
@@ -1726,6 +1765,13 @@ public final class CudaBackend implements Backend {
     }
 
     /**
+     * The chunked forward when the forward is not chosen, or null for the v5 forward ({@link #wkv7AutoForward}).
+     */
+    ChunkKernel wkv7AutoChunked(int B, int H) {
+        return CHUNK_64_1_4;
+    }
+
+    /**
      * The backward row pass's kernel when not chosen: the most blocks per head that still give each block an SM of
      * its own (4, 2 or 1), and 2 per head once B·H alone exceeds the SMs.
      */
@@ -1812,6 +1858,11 @@ public final class CudaBackend implements Backend {
         }
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, yp, s}) {
             aligned16(p, op, "a tensor");
+        }
+        ChunkKernel ck = c.chunked() != null ? c.chunked() : c.fwd() == null ? wkv7AutoChunked(B, H) : null;
+        if (ck != null) {
+            wkv7Kernel("wkv7_forward_chunk_" + ck).launch(H * ck.perHead(), B, 1, ck.threads(), 1, 1, 0, stream, args);
+            return;
         }
         RowKernel f = c.fwd() != null ? c.fwd() : wkv7AutoForward(B, H);
         wkv7Kernel("wkv7_forward_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream, args);

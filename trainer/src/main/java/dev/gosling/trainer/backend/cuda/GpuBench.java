@@ -280,20 +280,28 @@ public final class GpuBench {
                     B, T, H);
             try {
                 // the kernels in use (v5, automatic configurations) and v4, then every v5 kernel alone
+                // "v5 f…": the automatic choice with the v5 forward (the default before the chunked forward)
                 for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO,
+                        CudaBackend.Wkv7Choice.v5(gpu.wkv7AutoForward(B, H), null, null),
                         CudaBackend.Wkv7Choice.AUTO.chunk(0), CudaBackend.Wkv7Choice.V4)) {
                     gpu.useWkv7(c);
                     double fwd = time(fwdOp);
                     double bwd = time(bwdOp);
                     String tag = " " + c + (c.equals(chosen) ? "*" : "");
-                    if (c.version() == 5 && c.chunk() < 0) {
-                        tag += " (f" + gpu.wkv7AutoForward(B, H) + " r" + gpu.wkv7AutoRows(B, H) + " c"
+                    if (c.version() == 5 && c.chunk() < 0 && c.fwd() == null) {
+                        CudaBackend.ChunkKernel ck = gpu.wkv7AutoChunked(B, H);
+                        tag += " (f" + (ck != null ? "chunk" + ck : gpu.wkv7AutoForward(B, H)) + " r"
+                                + gpu.wkv7AutoRows(B, H) + " c"
                                 + gpu.wkv7AutoCols(B, H, gpu.wkv7AutoChunk(B, H, T)) + " ch"
                                 + gpu.wkv7AutoChunk(B, H, T) + ")";
                     }
                     rows.add(new Row("wkv7 forward" + tag, size, fwd, ""));
                     rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));
                     rows.add(new Row("wkv7 fwd+bwd" + tag, size, fwd + bwd, ""));
+                }
+                for (CudaBackend.ChunkKernel ck : CudaBackend.WKV7_CHUNK_KERNELS) {
+                    gpu.useWkv7(CudaBackend.Wkv7Choice.chunked(ck));
+                    rows.add(new Row("wkv7 forward chunk " + ck, size, time(fwdOp), ""));
                 }
                 for (CudaBackend.RowKernel rk : CudaBackend.WKV7_ROW_KERNELS) {
                     CudaBackend.Wkv7Choice c = CudaBackend.Wkv7Choice.v5(rk, rk, null);
