@@ -49,12 +49,32 @@
 #define STAGE 8
 #define W_SCALE (-0.6065306597126334f)
 
-// Sum over the L lanes of a row (adjacent lanes of one warp); every lane gets the sum.
-template <int L>
+// Sum over the L lanes of a row, lanes S apart in the warp (S = 1: adjacent; 2: the paired layout, row_lanes);
+// every lane gets the sum.
+template <int L, int S = 1>
 __device__ __forceinline__ float lane_sum(float x) {
 #pragma unroll
-    for (int o = 1; o < L; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+    for (int o = 1; o < L; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o * S);
     return x;
+}
+
+// The lanes of the row kernels: thread → row group il and part (which of the L lanes of the group). Plain: il =
+// tid/L, part = tid%L. Paired: lanes 2m and 2m + 1 take the same part of two row groups (part = lane bits 1…, il from
+// bit 0 and the bits above), so the 16-byte loads of a shared vector that a row group's lanes make are equal in
+// pairs: shared memory returns 128 bytes per cycle, a warp's LDS.128 takes 4 passes, and 2 when the addresses of
+// lanes 2m and 2m + 1 agree. The lanes of a group are then 2 apart (lane_sum<L, 2>).
+template <int L, bool PAIR>
+__device__ __forceinline__ void row_lanes(int tid, int& il, int& part) {
+    if constexpr (!PAIR) {
+        il = tid / L;
+        part = tid % L;
+    } else {
+        static_assert(L == 4 || L == 8 || L == 16, "2L lanes per warp");
+        constexpr int LOG = L == 4 ? 2 : L == 8 ? 3 : 4;
+        const int lane = tid & 31;
+        part = (lane >> 1) & (L - 1);
+        il = (tid >> 5) * (32 / L) + ((lane & 1) | ((lane >> (1 + LOG)) << 1));
+    }
 }
 
 // Four consecutive floats of a shared vector (16-byte aligned).
@@ -154,14 +174,16 @@ __device__ __forceinline__ float pick(const float (&x)[n], int v) {
 // Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
 // il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
 // element a thread reads serves its R rows.
-template <int ROWS, int R, int L>
+template <int ROWS, int R, int L, bool PAIR>
 __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
         const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
         const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
     constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
     static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store y, R..2R-1 store sa");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
-    const int il = threadIdx.x / L, part = threadIdx.x % L, i0 = g * ROWS + il * R;
+    int il, part;
+    row_lanes<L, PAIR>(threadIdx.x, il, part);
+    const int i0 = g * ROWS + il * R;
     const int C = H * N;
     const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
@@ -206,7 +228,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
             float x = ya[u][0];
 #pragma unroll
             for (int e = 1; e < NA; e++) x += ya[u][e];
-            y[u] = lane_sum<L>(x);
+            y[u] = lane_sum<L, PAIR ? 2 : 1>(x);
         }
     };
 
@@ -259,8 +281,8 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
                     x += acc[u][e];
                     z += ya[u][e];
                 }
-                sa[u] = lane_sum<L>(x);
-                y[u] = lane_sum<L>(z);
+                sa[u] = lane_sum<L, PAIR ? 2 : 1>(x);
+                y[u] = lane_sum<L, PAIR ? 2 : 1>(z);
             }
             const i64 idx = head + (i64)t * C + i0;
             if (part < R && tt > 0) y_[idx - C + part] = pick<R>(y, part);
@@ -336,8 +358,8 @@ struct ChunkMats {
     float ab[CHUNK][CHUNK], ak[CHUNK][CHUNK], rb[CHUNK][CHUNK], rk[CHUNK][CHUNK];
 };
 
-// Reduce-scatter over the 2·O adjacent lanes of a group: x[0, 2M) holds this lane's terms of 2M sums; lanes with bit
-// O keep the upper half. After the last level (O = 1) lane p holds sums p·n … p·n + n − 1 in x[0, n), n = 2M/(2·O₀).
+// Reduce-scatter over the 2·O lanes of a group (2 apart in the warp: the paired layout of row_lanes): x[0, 2M) holds
+// this lane's terms of 2M sums; lanes with part bit O keep the upper half. After the last level (O = 1) lane p holds sums p·n … p·n + n − 1 in x[0, n), n = 2M/(2·O₀).
 template <int O, int M, int NX>
 __device__ __forceinline__ void reduce_scatter(float (&x)[NX], int part) {
     const bool hi = (part & O) != 0;
@@ -345,7 +367,7 @@ __device__ __forceinline__ void reduce_scatter(float (&x)[NX], int part) {
     for (int e = 0; e < M; e++) {
         float send = hi ? x[e] : x[e + M];
         float keep = hi ? x[e + M] : x[e];
-        x[e] = keep + __shfl_xor_sync(0xffffffffu, send, O);
+        x[e] = keep + __shfl_xor_sync(0xffffffffu, send, 2 * O);
     }
     if constexpr (O > 1) reduce_scatter<O / 2, M / 2>(x, part);
 }
@@ -364,7 +386,9 @@ __device__ __forceinline__ void forward_chunk(int T, int H, const float* __restr
     constexpr unsigned FULL = 0xffffffffu;
     const int bb = blockIdx.y, hh = blockIdx.x / G, gb = blockIdx.x % G;
     const int tid = threadIdx.x;
-    const int il = tid / L, part = tid % L, i0 = gb * ROWS + il * R;  // this thread's first row in the head
+    int il, part;
+    row_lanes<L, true>(tid, il, part);
+    const int i0 = gb * ROWS + il * R;  // this thread's first row in the head
     const int pj = tid / PG, pg = tid % PG;                          // prep: column pj, steps pg·SP …
     const int C = H * N, chunks = (T + CHUNK - 1) / CHUNK;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
@@ -432,34 +456,34 @@ __device__ __forceinline__ void forward_chunk(int T, int H, const float* __restr
             gprev = gcur;
         }
     };
-    // the chunk matrices from the vectors: 256 (row, column) pairs, the 136 of Mrb/Mrk's row t = u beside the 120 of
-    // Mab/Mak's row 15 − u; each pair two 64-long dot products
+    // the chunk matrices from the vectors: the 136 pairs τ ≤ t (row-major, so the lanes of a pair mostly share t and
+    // its left vectors), four 64-long dot products each (â_t and r̂_t with b̃_τ and k̃_τ); Mab, Mak not on the diagonal
     auto prep_matrices = [&](const ChunkVecs& d) {
-#pragma unroll
-        for (int m = 0; m < (CHUNK * CHUNK) / NT; m++) {
-            const int item = m * NT + tid, u = item / CHUNK, kk = item % CHUNK;
-            const bool rset = kk <= u;
-            const int t = rset ? u : CHUNK - 1 - u, tau = rset ? kk : kk - u - 1;
-            const float* lv = rset ? d.rh[t] : d.ah[t];
-            float xb[2] = {0.0f, 0.0f}, xk[2] = {0.0f, 0.0f};
+        for (int item = tid; item < CHUNK * (CHUNK + 1) / 2; item += NT) {
+            int t = 0;
+            while ((t + 1) * (t + 2) / 2 <= item) t++;
+            const int tau = item - t * (t + 1) / 2;
+            float x[4][2] = {};  // â·b̃, â·k̃, r̂·b̃, r̂·k̃
 #pragma unroll
             for (int q = 0; q < N / 4; q++) {
-                float l4[4], b4[4], k4[4];
-                ld4(lv, 4 * q, l4);
+                float a4[4], r4[4], b4[4], k4[4];
+                ld4(d.ah[t], 4 * q, a4);
+                ld4(d.rh[t], 4 * q, r4);
                 ld4(d.bt[tau], 4 * q, b4);
                 ld4(d.kt[tau], 4 * q, k4);
 #pragma unroll
                 for (int c = 0; c < 4; c++) {
-                    xb[c & 1] += l4[c] * b4[c];
-                    xk[c & 1] += l4[c] * k4[c];
+                    x[0][c & 1] += a4[c] * b4[c];
+                    x[1][c & 1] += a4[c] * k4[c];
+                    x[2][c & 1] += r4[c] * b4[c];
+                    x[3][c & 1] += r4[c] * k4[c];
                 }
             }
-            if (rset) {
-                mat.rb[t][tau] = xb[0] + xb[1];
-                mat.rk[t][tau] = xk[0] + xk[1];
-            } else {
-                mat.ab[t][tau] = xb[0] + xb[1];
-                mat.ak[t][tau] = xk[0] + xk[1];
+            mat.rb[t][tau] = x[2][0] + x[2][1];
+            mat.rk[t][tau] = x[3][0] + x[3][1];
+            if (tau < t) {
+                mat.ab[t][tau] = x[0][0] + x[0][1];
+                mat.ak[t][tau] = x[1][0] + x[1][1];
             }
         }
     };
@@ -524,7 +548,7 @@ __device__ __forceinline__ void forward_chunk(int T, int H, const float* __restr
 #pragma unroll
             for (int u = 0; u < R; u++) {
 #pragma unroll
-                for (int t = 0; t < CHUNK; t++) xs[u][t] += __shfl_xor_sync(FULL, xs[u][t], o);
+                for (int t = 0; t < CHUNK; t++) xs[u][t] += __shfl_xor_sync(FULL, xs[u][t], 2 * o);
             }
         }
         // y parts: reduce-scatter; lane `part` ends with sums part·NOWN … part·NOWN + NOWN − 1 (index u·16 + t)
@@ -611,7 +635,7 @@ __device__ __forceinline__ void forward_chunk(int T, int H, const float* __restr
 
 // ------------------------------------------------------------------------------------------------ v5 backward, rows
 
-template <int ROWS, int R, int L>
+template <int ROWS, int R, int L, bool PAIR>
 __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __restrict__ r_,
         const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ a_,
         const float* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
@@ -619,7 +643,9 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
     constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
     static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store dsa, R..2R-1 store dv");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
-    const int il = threadIdx.x / L, part = threadIdx.x % L, i0 = g * ROWS + il * R;
+    int il, part;
+    row_lanes<L, PAIR>(threadIdx.x, il, part);
+    const int i0 = g * ROWS + il * R;
     const int C = H * N;
     const int stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
@@ -709,8 +735,8 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
                     x += sacc[u][e];
                     z += vacc[u][e];
                 }
-                dsa[u] = lane_sum<L>(x);
-                dv[u] = lane_sum<L>(z);
+                dsa[u] = lane_sum<L, PAIR ? 2 : 1>(x);
+                dv[u] = lane_sum<L, PAIR ? 2 : 1>(z);
             }
 #pragma unroll
             for (int q = 0; q < Q; q++) {
@@ -1133,37 +1159,74 @@ __device__ __forceinline__ void backward_v4(int T, int H, const float* __restric
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
         float* sa_) {
-    forward_v5<64, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<64, 2, 4, false>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<64, 2, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<64, 2, 4, false>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
         float* sa_) {
-    forward_v5<32, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<32, 2, 8, false>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<32, 2, 8, false>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
         float* sa_) {
-    forward_v5<16, 1, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<16, 1, 8, false>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<16, 1, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<16, 1, 8, false>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+// The same row kernels in the paired lane layout (row_lanes): wkv7_{forward,backward_rows}_v5_<ROWS>_<R>_<L>p.
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4, true>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8, true>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8, true>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4(int T, int H, const float* r_,

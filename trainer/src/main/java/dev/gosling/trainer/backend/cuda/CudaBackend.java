@@ -340,7 +340,11 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4"),
                 loader.kernel("wkv7", "wkv7_forward_chunk_64_1_4"), loader.kernel("wkv7", "wkv7_forward_chunk_64_2_8"),
                 loader.kernel("wkv7", "wkv7_forward_chunk_64_2_4"),
-                loader.kernel("wkv7", "wkv7_forward_chunk_32_1_4")}) {
+                loader.kernel("wkv7", "wkv7_forward_chunk_32_1_4"),
+                loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p"), loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p"),
+                loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p"), loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4p"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8p"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p")}) {
             wkv7Kernels.put(k.name, k);
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
@@ -1516,9 +1520,11 @@ public final class CudaBackend implements Backend {
 
     /**
      * A v5 row kernel (forward, backward row pass): ROWS rows of a head per block (64/ROWS blocks per head), R rows
-     * and 64/L columns per thread, L lanes per row group.
+     * and 64/L columns per thread, L lanes per row group; paired ({@code …p}): the lane layout in which lanes 2m and
+     * 2m + 1 hold the same columns of two row groups (wkv7.cu, row_lanes), so a warp's 16-byte shared loads of the
+     * step's vectors take 2 passes instead of 4.
      */
-    record RowKernel(int rows, int r, int l) {
+    record RowKernel(int rows, int r, int l, boolean paired) {
         int threads() {
             return rows / r * l;
         }
@@ -1529,7 +1535,7 @@ public final class CudaBackend implements Backend {
 
         @Override
         public String toString() {
-            return rows + "_" + r + "_" + l;
+            return rows + "_" + r + "_" + l + (paired ? "p" : "");
         }
     }
 
@@ -1575,11 +1581,13 @@ public final class CudaBackend implements Backend {
     static final List<ChunkKernel> WKV7_CHUNK_KERNELS = List.of(CHUNK_64_1_4, CHUNK_64_2_8, CHUNK_64_2_4, CHUNK_32_1_4);
 
     /** The v5 configurations instantiated in wkv7.cu. */
-    static final RowKernel ROWS_64_2_4 = new RowKernel(64, 2, 4), ROWS_32_2_8 = new RowKernel(32, 2, 8),
-            ROWS_16_1_8 = new RowKernel(16, 1, 8);
+    static final RowKernel ROWS_64_2_4 = new RowKernel(64, 2, 4, false), ROWS_32_2_8 = new RowKernel(32, 2, 8, false),
+            ROWS_16_1_8 = new RowKernel(16, 1, 8, false), ROWS_64_2_4P = new RowKernel(64, 2, 4, true),
+            ROWS_32_2_8P = new RowKernel(32, 2, 8, true), ROWS_16_1_8P = new RowKernel(16, 1, 8, true);
     static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4),
             COLS_32_2_4 = new ColKernel(32, 2, 4);
-    static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8);
+    static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8, ROWS_64_2_4P,
+            ROWS_32_2_8P, ROWS_16_1_8P);
     static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4);
     /** Column-pass time chunks measured by the benchmark (steps; multiples of the 16-step snapshot interval). */
     static final List<Integer> WKV7_CHUNKS = List.of(64, 128, 256, 512);
@@ -1761,14 +1769,14 @@ public final class CudaBackend implements Backend {
      * when B·H·4 blocks fit the SMs at one each, otherwise over 2 blocks of 32 rows, 2 rows per thread.
      */
     RowKernel wkv7AutoForward(int B, int H) {
-        return (long) B * H * 4 <= multiprocessors ? ROWS_16_1_8 : ROWS_32_2_8;
+        return (long) B * H * 4 <= multiprocessors ? ROWS_16_1_8P : ROWS_32_2_8P;
     }
 
     /**
      * The chunked forward when the forward is not chosen, or null for the v5 forward ({@link #wkv7AutoForward}).
      */
     ChunkKernel wkv7AutoChunked(int B, int H) {
-        return CHUNK_64_1_4;
+        return null;
     }
 
     /**
@@ -1777,8 +1785,8 @@ public final class CudaBackend implements Backend {
      */
     RowKernel wkv7AutoRows(int B, int H) {
         long heads = (long) B * H;
-        return heads * 4 <= multiprocessors ? ROWS_16_1_8 : heads * 2 <= multiprocessors ? ROWS_32_2_8
-                : heads <= multiprocessors ? ROWS_64_2_4 : ROWS_32_2_8;
+        return heads * 4 <= multiprocessors ? ROWS_16_1_8P : heads * 2 <= multiprocessors ? ROWS_32_2_8P
+                : heads <= multiprocessors ? ROWS_64_2_4P : ROWS_32_2_8P;
     }
 
     /**

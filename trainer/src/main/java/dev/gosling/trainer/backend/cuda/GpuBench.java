@@ -226,7 +226,10 @@ public final class GpuBench {
         return differ;
     }
 
-    /** For a profiler: every WKV7 kernel once at B=8 T=4096 H=12 (after one warm-up call each). */
+    /**
+     * For a profiler: every WKV7 kernel once at B=8 T=4096 H=12: v4, the default, the plain-layout v5 row kernels and
+     * every chunked forward (each followed by the default backward).
+     */
     public void profileWkv7() {
         int B = 8, T = 4096, H = 12;
         long n = (long) B * T * H * 64;
@@ -234,7 +237,12 @@ public final class GpuBench {
         Tensor a = rand(n, -0.1f, 0.1f), b = rand(n, -0.1f, 0.1f), out = zeros(n), dy = rand(n, -1f, 1f);
         Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
         Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
-        List<CudaBackend.Wkv7Choice> choices = List.of(CudaBackend.Wkv7Choice.V4, CudaBackend.Wkv7Choice.AUTO);
+        List<CudaBackend.Wkv7Choice> choices = new ArrayList<>(List.of(CudaBackend.Wkv7Choice.V4,
+                CudaBackend.Wkv7Choice.AUTO, CudaBackend.Wkv7Choice.v5(CudaBackend.ROWS_32_2_8,
+                        CudaBackend.ROWS_64_2_4, null)));
+        for (CudaBackend.ChunkKernel ck : CudaBackend.WKV7_CHUNK_KERNELS) {
+            choices.add(CudaBackend.Wkv7Choice.chunked(ck));
+        }
         for (CudaBackend.Wkv7Choice c : choices) {
             gpu.useWkv7(c);
             gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H);
@@ -280,9 +288,12 @@ public final class GpuBench {
                     B, T, H);
             try {
                 // the kernels in use (v5, automatic configurations) and v4, then every v5 kernel alone
-                // "v5 f…": the automatic choice with the v5 forward (the default before the chunked forward)
+                // "v5 f… r…": the automatic configurations in the plain lane layout (the default before the paired
+                // one); "chunk": the automatic backward with the best chunked forward at these sizes
+                CudaBackend.RowKernel af = gpu.wkv7AutoForward(B, H), ar = gpu.wkv7AutoRows(B, H);
                 for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO,
-                        CudaBackend.Wkv7Choice.v5(gpu.wkv7AutoForward(B, H), null, null),
+                        CudaBackend.Wkv7Choice.v5(new CudaBackend.RowKernel(af.rows(), af.r(), af.l(), false),
+                                new CudaBackend.RowKernel(ar.rows(), ar.r(), ar.l(), false), null),
                         CudaBackend.Wkv7Choice.AUTO.chunk(0), CudaBackend.Wkv7Choice.V4)) {
                     gpu.useWkv7(c);
                     double fwd = time(fwdOp);

@@ -1627,7 +1627,7 @@ public final class GpuOpChecks {
                 }
             }
             // every chunked forward (the backward reads its snapshots and sa): T = 1, T < 16, T not a multiple of 16,
-            // one chunk and many, B·H = 160; the v5 forward where the default is the chunked one
+            // one chunk and many, B·H = 160; the plain-layout v5 forward beside the paired default
             for (CudaBackend.ChunkKernel k : CudaBackend.WKV7_CHUNK_KERNELS) {
                 for (int[] d : new int[][] {{1, 1, 1}, {1, 17, 3}, {3, 37, 5}, {2, 100, 3}, {40, 64, 4}, {1, 1024, 2}}) {
                     c.add(wkv7(d[0], d[1], d[2], CudaBackend.Wkv7Choice.chunked(k), s++));
