@@ -38,6 +38,13 @@
 //    ⌈T/CH⌉ (CH = 0: one chunk, as before). No reduction across chunks, nothing atomic: deterministic.
 //    The launcher (CudaBackend) picks the configurations from B·H and the SM count; kernels/NOTES.md has the
 //    measurements behind the choice.
+//  * Lanes: the row kernels exist in two lane layouts, plain (<ROWS>_<R>_<L>: a row group's L lanes adjacent) and
+//    paired (…p, in use: lanes 2m and 2m + 1 hold the same columns of two row groups, row_lanes), in which a warp's
+//    16-byte loads of the step's shared vectors take 2 passes instead of 4 (7–17% off the forward and the row pass).
+//
+// Chunked forward (kept for comparison, not in use: slower than v5 at every benchmarked size, kernels/NOTES.md):
+// wkv7_forward_chunk_<ROWS>_<R>_<L>, 16 steps at a time as products with the chunk's start state (forward_chunk's
+// comment). Same outputs and saved layout as v5.
 //
 // v4 (kept for comparison in GpuBench): grid (H, B), 128 threads, 2 lanes per state row, one step at a time with
 // its inputs loaded a step ahead and two barriers per step; the backward holds column i of S and row and column i of
@@ -1253,7 +1260,8 @@ extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4(in
                          wabWritten);
 }
 
-// Chunked forward wkv7_forward_chunk_<ROWS>_<R>_<L>: grid (H·64/ROWS, B) × ROWS/R·L threads; the same outputs as v5.
+// Chunked forward wkv7_forward_chunk_<ROWS>_<R>_<L> (paired lanes): grid (H·64/ROWS, B) × ROWS/R·L threads; the same
+// outputs as v5.
 extern "C" __global__ void __launch_bounds__(256) wkv7_forward_chunk_64_1_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
         float* sa_) {

@@ -205,7 +205,8 @@ public final class CudaBackend implements Backend {
      */
     private final Map<String, Kernel> wkv7Kernels = new HashMap<>();
     /**
-     * The WKV7 kernels in use: {@link Wkv7Choice#AUTO} (v5, configurations chosen from B·H and the SM count) unless
+     * The WKV7 kernels in use: {@link Wkv7Choice#AUTO} (v5 in the paired lane layout, configurations chosen from B·H
+     * and the SM count) unless
      * the system property {@code gosling.wkv7=v4} asks for the old kernels (for benchmarks of whole steps).
      */
     private Wkv7Choice wkv7Choice = "v4".equals(System.getProperty("gosling.wkv7")) ? Wkv7Choice.V4 : Wkv7Choice.AUTO;
@@ -1765,28 +1766,45 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * The forward's kernel when not chosen (measured on an H100, kernels/NOTES.md): a head over 4 blocks of 16 rows
-     * when B·H·4 blocks fit the SMs at one each, otherwise over 2 blocks of 32 rows, 2 rows per thread.
+     * The forward's kernel when not chosen (measured on an H100, kernels/NOTES.md): the paired layout, a head over
+     * {@link #wkv7BlocksPerHead} blocks (1: 64_2_4p, 2: 32_2_8p, 4: 16_1_8p).
      */
     RowKernel wkv7AutoForward(int B, int H) {
-        return (long) B * H * 4 <= multiprocessors ? ROWS_16_1_8P : ROWS_32_2_8P;
+        return switch (wkv7BlocksPerHead(B, H)) {
+            case 1 -> ROWS_64_2_4P;
+            case 2 -> ROWS_32_2_8P;
+            default -> ROWS_16_1_8P;
+        };
     }
 
     /**
-     * The chunked forward when the forward is not chosen, or null for the v5 forward ({@link #wkv7AutoForward}).
+     * Blocks per head (1, 2 or 4) for the row kernels: the fewest that give the busiest SM the least work, ⌈B·H·g /
+     * SMs⌉ / g heads' worth. On an H100 (132 SMs): 4 at B·H = 96 (3 blocks of a quarter head on the busiest SMs, not
+     * one whole head), 1 at 128, 2 at 192, 4 at 32 — the fastest paired kernels at those sizes, forward and row pass.
+     */
+    int wkv7BlocksPerHead(int B, int H) {
+        long heads = (long) B * H;
+        int best = 1;
+        for (int g : new int[] {2, 4}) {
+            // load(g) < load(best), in integers: ⌈heads·g/SMs⌉·best < ⌈heads·best/SMs⌉·g
+            if (ceil(heads * g, multiprocessors) * best < ceil(heads * best, multiprocessors) * g) {
+                best = g;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * The chunked forward when the forward is not chosen, or null for the v5 forward ({@link #wkv7AutoForward}):
+     * always null, the chunked kernels measured slower than the v5 ones at every benchmark size (kernels/NOTES.md).
      */
     ChunkKernel wkv7AutoChunked(int B, int H) {
         return null;
     }
 
-    /**
-     * The backward row pass's kernel when not chosen: the most blocks per head that still give each block an SM of
-     * its own (4, 2 or 1), and 2 per head once B·H alone exceeds the SMs.
-     */
+    /** The backward row pass's kernel when not chosen: as the forward's ({@link #wkv7AutoForward}). */
     RowKernel wkv7AutoRows(int B, int H) {
-        long heads = (long) B * H;
-        return heads * 4 <= multiprocessors ? ROWS_16_1_8P : heads * 2 <= multiprocessors ? ROWS_32_2_8P
-                : heads <= multiprocessors ? ROWS_64_2_4P : ROWS_32_2_8P;
+        return wkv7AutoForward(B, H);
     }
 
     /**

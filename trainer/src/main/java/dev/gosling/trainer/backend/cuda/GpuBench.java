@@ -288,13 +288,15 @@ public final class GpuBench {
                     B, T, H);
             try {
                 // the kernels in use (v5, automatic configurations) and v4, then every v5 kernel alone
-                // "v5 f… r…": the automatic configurations in the plain lane layout (the default before the paired
-                // one); "chunk": the automatic backward with the best chunked forward at these sizes
-                CudaBackend.RowKernel af = gpu.wkv7AutoForward(B, H), ar = gpu.wkv7AutoRows(B, H);
+                // "v5 f… r…": the default before the paired lane layout (plain kernels, the rule of then)
+                long heads = (long) B * H;
+                int sms = gpu.multiprocessors();
+                CudaBackend.RowKernel pf = heads * 4 <= sms ? CudaBackend.ROWS_16_1_8 : CudaBackend.ROWS_32_2_8;
+                CudaBackend.RowKernel pr = heads * 4 <= sms ? CudaBackend.ROWS_16_1_8 : heads * 2 <= sms
+                        ? CudaBackend.ROWS_32_2_8 : heads <= sms ? CudaBackend.ROWS_64_2_4 : CudaBackend.ROWS_32_2_8;
                 for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO,
-                        CudaBackend.Wkv7Choice.v5(new CudaBackend.RowKernel(af.rows(), af.r(), af.l(), false),
-                                new CudaBackend.RowKernel(ar.rows(), ar.r(), ar.l(), false), null),
-                        CudaBackend.Wkv7Choice.AUTO.chunk(0), CudaBackend.Wkv7Choice.V4)) {
+                        CudaBackend.Wkv7Choice.v5(pf, pr, null), CudaBackend.Wkv7Choice.AUTO.chunk(0),
+                        CudaBackend.Wkv7Choice.V4)) {
                     gpu.useWkv7(c);
                     double fwd = time(fwdOp);
                     double bwd = time(bwdOp);
