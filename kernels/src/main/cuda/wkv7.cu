@@ -38,6 +38,13 @@
 //    ⌈T/CH⌉ (CH = 0: one chunk, as before). No reduction across chunks, nothing atomic: deterministic.
 //    The launcher (CudaBackend) picks the configurations from B·H and the SM count; kernels/NOTES.md has the
 //    measurements behind the choice.
+//  * Lanes: the row kernels exist in two lane layouts, plain (<ROWS>_<R>_<L>: a row group's L lanes adjacent) and
+//    paired (…p, in use: lanes 2m and 2m + 1 hold the same columns of two row groups, row_lanes), in which a warp's
+//    16-byte loads of the step's shared vectors take 2 passes instead of 4 (7–17% off the forward and the row pass).
+//
+// Chunked forward (kept for comparison, not in use: slower than v5 at every benchmarked size, kernels/NOTES.md):
+// wkv7_forward_chunk_<ROWS>_<R>_<L>, 16 steps at a time as products with the chunk's start state (forward_chunk's
+// comment). Same outputs and saved layout as v5.
 //
 // v4 (kept for comparison in GpuBench): grid (H, B), 128 threads, 2 lanes per state row, one step at a time with
 // its inputs loaded a step ahead and two barriers per step; the backward holds column i of S and row and column i of
@@ -49,12 +56,32 @@
 #define STAGE 8
 #define W_SCALE (-0.6065306597126334f)
 
-// Sum over the L lanes of a row (adjacent lanes of one warp); every lane gets the sum.
-template <int L>
+// Sum over the L lanes of a row, lanes S apart in the warp (S = 1: adjacent; 2: the paired layout, row_lanes);
+// every lane gets the sum.
+template <int L, int S = 1>
 __device__ __forceinline__ float lane_sum(float x) {
 #pragma unroll
-    for (int o = 1; o < L; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+    for (int o = 1; o < L; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o * S);
     return x;
+}
+
+// The lanes of the row kernels: thread → row group il and part (which of the L lanes of the group). Plain: il =
+// tid/L, part = tid%L. Paired: lanes 2m and 2m + 1 take the same part of two row groups (part = lane bits 1…, il from
+// bit 0 and the bits above), so the 16-byte loads of a shared vector that a row group's lanes make are equal in
+// pairs: shared memory returns 128 bytes per cycle, a warp's LDS.128 takes 4 passes, and 2 when the addresses of
+// lanes 2m and 2m + 1 agree. The lanes of a group are then 2 apart (lane_sum<L, 2>).
+template <int L, bool PAIR>
+__device__ __forceinline__ void row_lanes(int tid, int& il, int& part) {
+    if constexpr (!PAIR) {
+        il = tid / L;
+        part = tid % L;
+    } else {
+        static_assert(L == 4 || L == 8 || L == 16, "2L lanes per warp");
+        constexpr int LOG = L == 4 ? 2 : L == 8 ? 3 : 4;
+        const int lane = tid & 31;
+        part = (lane >> 1) & (L - 1);
+        il = (tid >> 5) * (32 / L) + ((lane & 1) | ((lane >> (1 + LOG)) << 1));
+    }
 }
 
 // Four consecutive floats of a shared vector (16-byte aligned).
@@ -154,14 +181,16 @@ __device__ __forceinline__ float pick(const float (&x)[n], int v) {
 // Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
 // il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
 // element a thread reads serves its R rows.
-template <int ROWS, int R, int L>
+template <int ROWS, int R, int L, bool PAIR>
 __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
         const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
         const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
     constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
     static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store y, R..2R-1 store sa");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
-    const int il = threadIdx.x / L, part = threadIdx.x % L, i0 = g * ROWS + il * R;
+    int il, part;
+    row_lanes<L, PAIR>(threadIdx.x, il, part);
+    const int i0 = g * ROWS + il * R;
     const int C = H * N;
     const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
@@ -206,7 +235,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
             float x = ya[u][0];
 #pragma unroll
             for (int e = 1; e < NA; e++) x += ya[u][e];
-            y[u] = lane_sum<L>(x);
+            y[u] = lane_sum<L, PAIR ? 2 : 1>(x);
         }
     };
 
@@ -259,8 +288,8 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
                     x += acc[u][e];
                     z += ya[u][e];
                 }
-                sa[u] = lane_sum<L>(x);
-                y[u] = lane_sum<L>(z);
+                sa[u] = lane_sum<L, PAIR ? 2 : 1>(x);
+                y[u] = lane_sum<L, PAIR ? 2 : 1>(z);
             }
             const i64 idx = head + (i64)t * C + i0;
             if (part < R && tt > 0) y_[idx - C + part] = pick<R>(y, part);
@@ -299,9 +328,321 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
     }
 }
 
-// ------------------------------------------------------------------------------------------------ v5 backward, rows
+// ------------------------------------------------------------------------------------------------ chunked forward
+
+// The chunked forward, wkv7_forward_chunk_<ROWS>_<R>_<L>: the recurrence over a chunk of 16 steps (the snapshot
+// interval) as a few products with the chunk's start state S⁰ instead of 16 dependent steps. Chunk-local steps
+// t = 0..15, γ_t = Π_{τ≤t} ω_τ per column (γ_{−1} = 1; γ_t ≥ 0.545^16 ≈ 6e-5, so the ratios below are well conditioned
+// in fp32), â_t = a_t⊙γ_{t−1}, r̂_t = r_t⊙γ_t, b̃_t = b_t/γ_t, k̃_t = k_t/γ_t; the 16×16 chunk matrices (inputs only)
+//   Mab[t][τ] = â_t·b̃_τ, Mak[t][τ] = â_t·k̃_τ (τ < t),  Mrb[t][τ] = r̂_t·b̃_τ, Mrk[t][τ] = r̂_t·k̃_τ (τ ≤ t).
+// Then, row i of S alone (rows are independent):
+//   sa_t = S⁰â_t + Σ_{τ<t} (Mak[t][τ] v_τ + Mab[t][τ] sa_τ)            (a 16-step forward substitution of scalars)
+//   y_t  = S⁰r̂_t + Σ_{τ≤t} (Mrk[t][τ] v_τ + Mrb[t][τ] sa_τ)
+//   S_15 = (S⁰ + Σ_t sa_t b̃_tᵀ + v_t k̃_tᵀ) ⊙ γ_15                       (column-wise; = S⁰γ_15 + Σ_t sa_t (b_tγ_15/γ_t)ᵀ + …)
+// Short last chunk: steps ≥ T get ω = 1 and r = k = v = a = b = 0, which changes nothing before them.
+// A block holds ROWS rows of a head (64/ROWS blocks per head), a thread R rows × 64/L columns of S (L lanes per row
+// group, NT = ROWS/R·L threads). Per chunk: the 32 products S⁰·[â_t, r̂_t] over this lane's columns (the v terms
+// of Mak/Mrk over this lane's share of τ added in), one butterfly sum over the L lanes for the sa parts (every lane
+// needs every sa_t of its rows) and a reduce-scatter for the y parts (one lane finishes each y_t); the substitution
+// (redundant in the L lanes); the S update. The chunk vectors and matrices depend on the inputs only, so they are
+// made for the next chunk while this chunk's recurrence runs (two barriers per chunk): the vectors (from ω, its
+// cumulative product and the inputs, read straight from global memory a chunk ahead into registers) beside the
+// products, the matrices beside the S update.
+
+#define VS 68  // row stride of the chunk vectors in shared memory (16-byte rows; spreads the prep's stores over banks)
+
+struct ChunkVecs {
+    float ah[CHUNK][VS];  // â_t
+    float rh[CHUNK][VS];  // r̂_t
+    float bt[CHUNK][VS];  // b̃_t
+    float kt[CHUNK][VS];  // k̃_t
+    float v[CHUNK][VS];   // v_t (by row)
+    float gl[N];          // γ_15
+};
+
+// Lower triangles (the rest stays 0): ab, ak strictly, rb, rk with the diagonal.
+struct ChunkMats {
+    float ab[CHUNK][CHUNK], ak[CHUNK][CHUNK], rb[CHUNK][CHUNK], rk[CHUNK][CHUNK];
+};
+
+// Reduce-scatter over the 2·O lanes of a group (2 apart in the warp: the paired layout of row_lanes): x[0, 2M) holds
+// this lane's terms of 2M sums; lanes with part bit O keep the upper half. After the last level (O = 1) lane p holds sums p·n … p·n + n − 1 in x[0, n), n = 2M/(2·O₀).
+template <int O, int M, int NX>
+__device__ __forceinline__ void reduce_scatter(float (&x)[NX], int part) {
+    const bool hi = (part & O) != 0;
+#pragma unroll
+    for (int e = 0; e < M; e++) {
+        float send = hi ? x[e] : x[e + M];
+        float keep = hi ? x[e + M] : x[e];
+        x[e] = keep + __shfl_xor_sync(0xffffffffu, send, 2 * O);
+    }
+    if constexpr (O > 1) reduce_scatter<O / 2, M / 2>(x, part);
+}
 
 template <int ROWS, int R, int L>
+__device__ __forceinline__ void forward_chunk(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
+        const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
+        const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
+    constexpr int G = N / ROWS, NT = ROWS / R * L, CW = N / L, Q = CW / 4, TB = CHUNK / L, NS = CHUNK * R,
+                  NOWN = NS / L;
+    // the prep: PG threads per column (adjacent lanes), SP consecutive steps each
+    constexpr int PG = NT / N, SP = CHUNK / PG;
+    static_assert(PG == 1 || PG == 2 || PG == 4, "64, 128 or 256 threads");
+    static_assert(L >= R && L >= 4 && L <= 16 && CW % 4 == 0, "lane layout");
+    static_assert(NOWN >= 1 && NOWN <= CHUNK, "each lane finishes y of one row");
+    constexpr unsigned FULL = 0xffffffffu;
+    const int bb = blockIdx.y, hh = blockIdx.x / G, gb = blockIdx.x % G;
+    const int tid = threadIdx.x;
+    int il, part;
+    row_lanes<L, true>(tid, il, part);
+    const int i0 = gb * ROWS + il * R;  // this thread's first row in the head
+    const int pj = tid / PG, pg = tid % PG;                          // prep: column pj, steps pg·SP …
+    const int C = H * N, chunks = (T + CHUNK - 1) / CHUNK;
+    const i64 head = (i64)bb * T * C + (i64)hh * N;
+    __shared__ __align__(16) ChunkVecs vec[2];
+    __shared__ __align__(16) ChunkMats mat;
+
+    float S[R][CW];  // S⁰ of the chunk: rows i0 … i0 + R − 1, this lane's columns lane_col<L>(q, part) + c
+#pragma unroll
+    for (int u = 0; u < R; u++) {
+#pragma unroll
+        for (int j = 0; j < CW; j++) S[u][j] = 0.0f;
+    }
+    for (int e = tid; e < 4 * CHUNK * CHUNK; e += NT) (&mat.ab[0][0])[e] = 0.0f;
+
+    // the next chunk's inputs of this thread's prep elements, loaded a chunk ahead (0 past T)
+    float pw[SP], pa[SP], pb[SP], pk[SP], pr[SP], pv[SP];
+    auto load = [&](int c) {
+#pragma unroll
+        for (int s = 0; s < SP; s++) {
+            const int t = c * CHUNK + pg * SP + s;
+            const bool ok = t < T;
+            const i64 idx = head + (i64)(ok ? t : 0) * C + pj;
+            pw[s] = ok ? w_[idx] : 0.0f;
+            pa[s] = ok ? a_[idx] : 0.0f;
+            pb[s] = ok ? b_[idx] : 0.0f;
+            pk[s] = ok ? k_[idx] : 0.0f;
+            pr[s] = ok ? r_[idx] : 0.0f;
+            pv[s] = ok ? v_[idx] : 0.0f;
+        }
+    };
+    // the vectors of chunk c from the loaded inputs
+    auto prep_vectors = [&](int c, ChunkVecs& d) {
+        float p[SP];
+        float run = 1.0f;
+#pragma unroll
+        for (int s = 0; s < SP; s++) {
+            const int t = c * CHUNK + pg * SP + s;
+            run *= t < T ? decay_of(sigmoid_w(pw[s])) : 1.0f;
+            p[s] = run;
+        }
+        // γ before this thread's first step: the product of the column's earlier groups (adjacent lanes)
+        float incl = run;
+#pragma unroll
+        for (int o = 1; o < PG; o <<= 1) {
+            float x = __shfl_up_sync(FULL, incl, o);
+            if (pg >= o) incl *= x;
+        }
+        float before = 1.0f;
+        if constexpr (PG > 1) {
+            before = __shfl_up_sync(FULL, incl, 1);
+            if (pg == 0) before = 1.0f;
+        }
+        float gprev = before;
+#pragma unroll
+        for (int s = 0; s < SP; s++) {
+            const int tl = pg * SP + s;
+            const float gcur = PG > 1 ? before * p[s] : p[s];
+            const float inv = 1.0f / gcur;
+            d.ah[tl][pj] = pa[s] * gprev;
+            d.rh[tl][pj] = pr[s] * gcur;
+            d.bt[tl][pj] = pb[s] * inv;
+            d.kt[tl][pj] = pk[s] * inv;
+            d.v[tl][pj] = pv[s];
+            if (s == SP - 1 && pg == PG - 1) d.gl[pj] = gcur;
+            gprev = gcur;
+        }
+    };
+    // the chunk matrices from the vectors: the 136 pairs τ ≤ t (row-major, so the lanes of a pair mostly share t and
+    // its left vectors), four 64-long dot products each (â_t and r̂_t with b̃_τ and k̃_τ); Mab, Mak not on the diagonal
+    auto prep_matrices = [&](const ChunkVecs& d) {
+        for (int item = tid; item < CHUNK * (CHUNK + 1) / 2; item += NT) {
+            int t = 0;
+            while ((t + 1) * (t + 2) / 2 <= item) t++;
+            const int tau = item - t * (t + 1) / 2;
+            float x[4][2] = {};  // â·b̃, â·k̃, r̂·b̃, r̂·k̃
+#pragma unroll
+            for (int q = 0; q < N / 4; q++) {
+                float a4[4], r4[4], b4[4], k4[4];
+                ld4(d.ah[t], 4 * q, a4);
+                ld4(d.rh[t], 4 * q, r4);
+                ld4(d.bt[tau], 4 * q, b4);
+                ld4(d.kt[tau], 4 * q, k4);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    x[0][c & 1] += a4[c] * b4[c];
+                    x[1][c & 1] += a4[c] * k4[c];
+                    x[2][c & 1] += r4[c] * b4[c];
+                    x[3][c & 1] += r4[c] * k4[c];
+                }
+            }
+            mat.rb[t][tau] = x[2][0] + x[2][1];
+            mat.rk[t][tau] = x[3][0] + x[3][1];
+            if (tau < t) {
+                mat.ab[t][tau] = x[0][0] + x[0][1];
+                mat.ak[t][tau] = x[1][0] + x[1][1];
+            }
+        }
+    };
+
+    load(0);
+    prep_vectors(0, vec[0]);
+    if (chunks > 1) load(1);
+    __syncthreads();  // the zeroed matrices and chunk 0's vectors
+    prep_matrices(vec[0]);
+    __syncthreads();
+    for (int c = 0; c < chunks; c++) {
+        const ChunkVecs& cv = vec[c & 1];
+        const int t0 = c * CHUNK, n = min(CHUNK, T - t0);
+        if (c + 1 < chunks) {
+            prep_vectors(c + 1, vec[(c + 1) & 1]);
+            if (c + 2 < chunks) load(c + 2);
+        }
+        // S⁰·â_t (+ the Mak·v terms) and S⁰·r̂_t (+ Mrk·v) over this lane's columns (and share of τ)
+        float xs[R][CHUNK], xy[NS];
+        {
+            float vb[TB][R];
+#pragma unroll
+            for (int e = 0; e < TB; e++) ldR<R>(&cv.v[part * TB + e][i0], vb[e]);
+#pragma unroll
+            for (int t = 0; t < CHUNK; t++) {
+                float mk[TB], mr[TB];
+                ldR<TB>(&mat.ak[t][part * TB], mk);
+                ldR<TB>(&mat.rk[t][part * TB], mr);
+#pragma unroll
+                for (int u = 0; u < R; u++) {
+                    float x = 0.0f, z = 0.0f;
+#pragma unroll
+                    for (int e = 0; e < TB; e++) {
+                        x += mk[e] * vb[e][u];
+                        z += mr[e] * vb[e][u];
+                    }
+                    xs[u][t] = x;
+                    xy[u * CHUNK + t] = z;
+                }
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < CHUNK; t++) {
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float a4[4], r4[4];
+                ld4(cv.ah[t], lane_col<L>(q, part), a4);
+                ld4(cv.rh[t], lane_col<L>(q, part), r4);
+#pragma unroll
+                for (int cc = 0; cc < 4; cc++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        xs[u][t] += S[u][4 * q + cc] * a4[cc];
+                        xy[u * CHUNK + t] += S[u][4 * q + cc] * r4[cc];
+                    }
+                }
+            }
+        }
+        // sa parts: summed over the L lanes, every lane gets every sum (the butterfly gives them bit-identical)
+#pragma unroll
+        for (int o = 1; o < L; o <<= 1) {
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+#pragma unroll
+                for (int t = 0; t < CHUNK; t++) xs[u][t] += __shfl_xor_sync(FULL, xs[u][t], 2 * o);
+            }
+        }
+        // y parts: reduce-scatter; lane `part` ends with sums part·NOWN … part·NOWN + NOWN − 1 (index u·16 + t)
+        reduce_scatter<L / 2, NS / 2>(xy, part);
+        // the substitution: sa_t = xs_t + Σ_{τ<t} Mab[t][τ] sa_τ (sa_{t−1} last, so one FMA per step on the chain);
+        // sa_t of row u is stored by the lane that owns y index u·16 + t
+        float sa[R][CHUNK];
+#pragma unroll
+        for (int t = 0; t < CHUNK; t++) {
+            float mrow[CHUNK];
+#pragma unroll
+            for (int q = 0; q < (t + 3) / 4; q++) ld4(mat.ab[t], 4 * q, *reinterpret_cast<float(*)[4]>(&mrow[4 * q]));
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                float x = xs[u][t];
+#pragma unroll
+                for (int tau = 0; tau < t; tau++) x += mrow[tau] * sa[u][tau];
+                sa[u][t] = x;
+                if (part == (u * CHUNK + t) / NOWN && t < n) sa_[head + (i64)(t0 + t) * C + i0 + u] = x;
+            }
+        }
+        // y_t of the owned (row, steps): + Σ_{τ≤t} Mrb[t][τ] sa_τ
+        {
+            const int base = part * NOWN, uo = base / CHUNK, to = base % CHUNK;
+            float so[CHUNK];
+#pragma unroll
+            for (int tau = 0; tau < CHUNK; tau++) {
+                so[tau] = sa[0][tau];
+#pragma unroll
+                for (int u = 1; u < R; u++) so[tau] = uo == u ? sa[u][tau] : so[tau];
+            }
+#pragma unroll
+            for (int e = 0; e < NOWN; e++) {
+                const int t = to + e;
+                float x = xy[e];
+#pragma unroll
+                for (int q = 0; q < CHUNK / 4; q++) {
+                    float m4[4];
+                    ld4(mat.rb[t], 4 * q, m4);
+#pragma unroll
+                    for (int cc = 0; cc < 4; cc++) x += m4[cc] * so[4 * q + cc];
+                }
+                if (t < n) y_[head + (i64)(t0 + t) * C + i0 + uo] = x;
+            }
+        }
+        __syncthreads();  // the next chunk's vectors are complete; every thread is done with this chunk's matrices
+        if (c + 1 < chunks) prep_matrices(vec[(c + 1) & 1]);
+        // S_15 = (S⁰ + Σ_t sa_t b̃_tᵀ + v_t k̃_tᵀ) ⊙ γ_15
+#pragma unroll
+        for (int t = 0; t < CHUNK; t++) {
+            float vv[R];
+            ldR<R>(&cv.v[t][i0], vv);
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                float b4[4], k4[4];
+                ld4(cv.bt[t], lane_col<L>(q, part), b4);
+                ld4(cv.kt[t], lane_col<L>(q, part), k4);
+#pragma unroll
+                for (int cc = 0; cc < 4; cc++) {
+#pragma unroll
+                    for (int u = 0; u < R; u++) {
+                        S[u][4 * q + cc] = fmaf(sa[u][t], b4[cc], S[u][4 * q + cc]);
+                        S[u][4 * q + cc] = fmaf(vv[u], k4[cc], S[u][4 * q + cc]);
+                    }
+                }
+            }
+        }
+        float* snap = s_ + (((i64)bb * H + hh) * chunks + c) * (N * N) + i0;
+#pragma unroll
+        for (int q = 0; q < Q; q++) {
+            float g4[4];
+            ld4(cv.gl, lane_col<L>(q, part), g4);
+#pragma unroll
+            for (int cc = 0; cc < 4; cc++) {
+                float col[R];
+#pragma unroll
+                for (int u = 0; u < R; u++) col[u] = S[u][4 * q + cc] = S[u][4 * q + cc] * g4[cc];
+                stR<R>(snap + (lane_col<L>(q, part) + cc) * N, col);
+            }
+        }
+        __syncthreads();  // every thread is done with this chunk's vectors and the next chunk's matrices are complete
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ v5 backward, rows
+
+template <int ROWS, int R, int L, bool PAIR>
 __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __restrict__ r_,
         const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ a_,
         const float* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
@@ -309,7 +650,9 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
     constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
     static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store dsa, R..2R-1 store dv");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
-    const int il = threadIdx.x / L, part = threadIdx.x % L, i0 = g * ROWS + il * R;
+    int il, part;
+    row_lanes<L, PAIR>(threadIdx.x, il, part);
+    const int i0 = g * ROWS + il * R;
     const int C = H * N;
     const int stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
@@ -399,8 +742,8 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
                     x += sacc[u][e];
                     z += vacc[u][e];
                 }
-                dsa[u] = lane_sum<L>(x);
-                dv[u] = lane_sum<L>(z);
+                dsa[u] = lane_sum<L, PAIR ? 2 : 1>(x);
+                dv[u] = lane_sum<L, PAIR ? 2 : 1>(z);
             }
 #pragma unroll
             for (int q = 0; q < Q; q++) {
@@ -823,37 +1166,74 @@ __device__ __forceinline__ void backward_v4(int T, int H, const float* __restric
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
         float* sa_) {
-    forward_v5<64, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<64, 2, 4, false>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<64, 2, 4>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<64, 2, 4, false>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
         float* sa_) {
-    forward_v5<32, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<32, 2, 8, false>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<32, 2, 8, false>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
         float* sa_) {
-    forward_v5<16, 1, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<16, 1, 8, false>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8(int T, int H, const float* r_,
         const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<16, 1, 8>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<16, 1, 8, false>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+// The same row kernels in the paired lane layout (row_lanes): wkv7_{forward,backward_rows}_v5_<ROWS>_<R>_<L>p.
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4, true>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8, true>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* a_, const float* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8, true>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4(int T, int H, const float* r_,
@@ -878,6 +1258,32 @@ extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4(in
         float* db_, int CH, const float* dsb_, int wabWritten) {
     backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
                          wabWritten);
+}
+
+// Chunked forward wkv7_forward_chunk_<ROWS>_<R>_<L> (paired lanes): grid (H·64/ROWS, B) × ROWS/R·L threads; the same
+// outputs as v5.
+extern "C" __global__ void __launch_bounds__(256) wkv7_forward_chunk_64_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_chunk<64, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(256) wkv7_forward_chunk_64_2_8(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_chunk<64, 2, 8>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_chunk_64_2_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_chunk<64, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_chunk_32_1_4(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, float* y_, float* s_,
+        float* sa_) {
+    forward_chunk<32, 1, 4>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 // v4: grid (H, B) × 128 threads. dr, dwRaw, dk, dv, da, db += the exact gradient of wkv7_forward_v4.

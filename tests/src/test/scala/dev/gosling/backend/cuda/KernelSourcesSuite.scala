@@ -43,13 +43,18 @@ class KernelSourcesSuite extends AnyFunSuite {
   test("the WKV7 configurations the backend selects from are the ones it loads") {
     val backend = Files.readString(
       Shared.repo.resolve("trainer/src/main/java/dev/gosling/trainer/backend/cuda/CudaBackend.java"))
-    val rows = """new RowKernel\((\d+), (\d+), (\d+)\)""".r.findAllMatchIn(backend).map(m => s"${m.group(1)}_${m.group(2)}_${m.group(3)}").toSet
+    val rows = """new RowKernel\((\d+), (\d+), (\d+), (true|false)\)""".r.findAllMatchIn(backend)
+      .map(m => s"${m.group(1)}_${m.group(2)}_${m.group(3)}" + (if (m.group(4) == "true") "p" else "")).toSet
     val cols = """new ColKernel\((\d+), (\d+), (\d+)\)""".r.findAllMatchIn(backend).map(m => s"${m.group(1)}_${m.group(2)}_${m.group(3)}").toSet
     assert(rows.nonEmpty && cols.nonEmpty)
     for (r <- rows; k <- Seq("forward", "backward_rows"))
       assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_${k}_v5_$r")"""), s"the backend does not load ${k} $r")
     for (c <- cols)
       assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_backward_cols_v5_$c")"""), s"the backend does not load cols $c")
+    val chunked = """new ChunkKernel\((\d+), (\d+), (\d+)\)""".r.findAllMatchIn(backend).map(m => s"${m.group(1)}_${m.group(2)}_${m.group(3)}").toSet
+    assert(chunked.nonEmpty)
+    for (k <- chunked)
+      assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_forward_chunk_$k")"""), s"the backend does not load chunk $k")
   }
 
   test("a build on a machine with nvcc carries one fatbin per source") {

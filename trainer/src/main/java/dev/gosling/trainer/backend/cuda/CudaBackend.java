@@ -203,10 +203,14 @@ public final class CudaBackend implements Backend {
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
-    /** v5 kernels by name (the names of {@link #WKV7_ROW_KERNELS} and {@link #WKV7_COL_KERNELS}). */
+    /**
+     * v5 and chunked-forward kernels by name (the names of {@link #WKV7_ROW_KERNELS}, {@link #WKV7_COL_KERNELS} and
+     * {@link #WKV7_CHUNK_KERNELS}).
+     */
     private final Map<String, Kernel> wkv7Kernels = new HashMap<>();
     /**
-     * The WKV7 kernels in use: {@link Wkv7Choice#AUTO} (v5, configurations chosen from B·H and the SM count) unless
+     * The WKV7 kernels in use: {@link Wkv7Choice#AUTO} (v5 in the paired lane layout, configurations chosen from B·H
+     * and the SM count) unless
      * the system property {@code gosling.wkv7=v4} asks for the old kernels (for benchmarks of whole steps).
      */
     private Wkv7Choice wkv7Choice = "v4".equals(System.getProperty("gosling.wkv7")) ? Wkv7Choice.V4 : Wkv7Choice.AUTO;
@@ -341,7 +345,14 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4"),
-                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4")}) {
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4"),
+                loader.kernel("wkv7", "wkv7_forward_chunk_64_1_4"), loader.kernel("wkv7", "wkv7_forward_chunk_64_2_8"),
+                loader.kernel("wkv7", "wkv7_forward_chunk_64_2_4"),
+                loader.kernel("wkv7", "wkv7_forward_chunk_32_1_4"),
+                loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p"), loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p"),
+                loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p"), loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4p"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8p"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p")}) {
             wkv7Kernels.put(k.name, k);
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
@@ -1707,9 +1718,11 @@ public final class CudaBackend implements Backend {
 
     /**
      * A v5 row kernel (forward, backward row pass): ROWS rows of a head per block (64/ROWS blocks per head), R rows
-     * and 64/L columns per thread, L lanes per row group.
+     * and 64/L columns per thread, L lanes per row group; paired ({@code …p}): the lane layout in which lanes 2m and
+     * 2m + 1 hold the same columns of two row groups (wkv7.cu, row_lanes), so a warp's 16-byte shared loads of the
+     * step's vectors take 2 passes instead of 4.
      */
-    record RowKernel(int rows, int r, int l) {
+    record RowKernel(int rows, int r, int l, boolean paired) {
         int threads() {
             return rows / r * l;
         }
@@ -1720,7 +1733,7 @@ public final class CudaBackend implements Backend {
 
         @Override
         public String toString() {
-            return rows + "_" + r + "_" + l;
+            return rows + "_" + r + "_" + l + (paired ? "p" : "");
         }
     }
 
@@ -1740,12 +1753,39 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * A chunked forward kernel ({@code wkv7_forward_chunk_<rows>_<r>_<l>}, wkv7.cu): the recurrence over 16-step chunks
+     * as products with the chunk's start state; ROWS rows of a head per block (64/ROWS blocks per head), R rows and
+     * 64/L columns of the state per thread, L lanes per row group.
+     */
+    record ChunkKernel(int rows, int r, int l) {
+        int threads() {
+            return rows / r * l;
+        }
+
+        int perHead() {
+            return N / rows;
+        }
+
+        @Override
+        public String toString() {
+            return rows + "_" + r + "_" + l;
+        }
+    }
+
+    /** The chunked forward configurations instantiated in wkv7.cu. */
+    static final ChunkKernel CHUNK_64_1_4 = new ChunkKernel(64, 1, 4), CHUNK_64_2_8 = new ChunkKernel(64, 2, 8),
+            CHUNK_64_2_4 = new ChunkKernel(64, 2, 4), CHUNK_32_1_4 = new ChunkKernel(32, 1, 4);
+    static final List<ChunkKernel> WKV7_CHUNK_KERNELS = List.of(CHUNK_64_1_4, CHUNK_64_2_8, CHUNK_64_2_4, CHUNK_32_1_4);
+
     /** The v5 configurations instantiated in wkv7.cu. */
-    static final RowKernel ROWS_64_2_4 = new RowKernel(64, 2, 4), ROWS_32_2_8 = new RowKernel(32, 2, 8),
-            ROWS_16_1_8 = new RowKernel(16, 1, 8);
+    static final RowKernel ROWS_64_2_4 = new RowKernel(64, 2, 4, false), ROWS_32_2_8 = new RowKernel(32, 2, 8, false),
+            ROWS_16_1_8 = new RowKernel(16, 1, 8, false), ROWS_64_2_4P = new RowKernel(64, 2, 4, true),
+            ROWS_32_2_8P = new RowKernel(32, 2, 8, true), ROWS_16_1_8P = new RowKernel(16, 1, 8, true);
     static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4),
             COLS_32_2_4 = new ColKernel(32, 2, 4);
-    static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8);
+    static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8, ROWS_64_2_4P,
+            ROWS_32_2_8P, ROWS_16_1_8P);
     static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4);
     /** Column-pass time chunks measured by the benchmark (steps; multiples of the 16-step snapshot interval). */
     static final List<Integer> WKV7_CHUNKS = List.of(64, 128, 256, 512);
@@ -1754,11 +1794,13 @@ public final class CudaBackend implements Backend {
      * Which WKV7 kernels run: version 4 or 5; for v5 the forward, backward row pass and backward column pass
      * configurations (null: chosen from B·H); passes (v5 backward, for the benchmark): 1 the row pass only, 2 the
      * column pass only, 3 both; chunk: the column pass's time chunk in steps (a multiple of 16; 0: one chunk, all
-     * of T, as before; −1: chosen from B, H, T).
+     * of T, as before; −1: chosen from B, H, T); chunked: the chunked forward kernel (v5 only; null: the v5 forward
+     * {@code fwd}, or when that is null too the forward chosen from B·H, {@link #wkv7AutoChunked}).
      */
-    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk) {
-        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1);
-        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1);
+    record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk,
+                      ChunkKernel chunked) {
+        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1, null);
+        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1, null);
 
         Wkv7Choice {
             if (chunk != -1 && (chunk < 0 || chunk % 16 != 0)) {
@@ -1767,20 +1809,26 @@ public final class CudaBackend implements Backend {
         }
 
         static Wkv7Choice v5(RowKernel fwd, RowKernel rows, ColKernel cols) {
-            return new Wkv7Choice(5, fwd, rows, cols, 3, -1);
+            return new Wkv7Choice(5, fwd, rows, cols, 3, -1, null);
+        }
+
+        /** The chunked forward {@code k}, the backward chosen from B·H. */
+        static Wkv7Choice chunked(ChunkKernel k) {
+            return new Wkv7Choice(5, null, null, null, 3, -1, k);
         }
 
         Wkv7Choice passes(int p) {
-            return new Wkv7Choice(version, fwd, rows, cols, p, chunk);
+            return new Wkv7Choice(version, fwd, rows, cols, p, chunk, chunked);
         }
 
         Wkv7Choice chunk(int steps) {
-            return new Wkv7Choice(version, fwd, rows, cols, passes, steps);
+            return new Wkv7Choice(version, fwd, rows, cols, passes, steps, chunked);
         }
 
         @Override
         public String toString() {
-            return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd) + (rows == null ? "" : " r" + rows)
+            return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd)
+                    + (chunked == null ? "" : " chunk" + chunked) + (rows == null ? "" : " r" + rows)
                     + (cols == null ? "" : " c" + cols) + (chunk < 0 ? "" : " ch" + chunk)
                     + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
         }
@@ -1915,21 +1963,45 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * The forward's kernel when not chosen (measured on an H100, kernels/NOTES.md): a head over 4 blocks of 16 rows
-     * when B·H·4 blocks fit the SMs at one each, otherwise over 2 blocks of 32 rows, 2 rows per thread.
+     * The forward's kernel when not chosen (measured on an H100, kernels/NOTES.md): the paired layout, a head over
+     * {@link #wkv7BlocksPerHead} blocks (1: 64_2_4p, 2: 32_2_8p, 4: 16_1_8p).
      */
     RowKernel wkv7AutoForward(int B, int H) {
-        return (long) B * H * 4 <= multiprocessors ? ROWS_16_1_8 : ROWS_32_2_8;
+        return switch (wkv7BlocksPerHead(B, H)) {
+            case 1 -> ROWS_64_2_4P;
+            case 2 -> ROWS_32_2_8P;
+            default -> ROWS_16_1_8P;
+        };
     }
 
     /**
-     * The backward row pass's kernel when not chosen: the most blocks per head that still give each block an SM of
-     * its own (4, 2 or 1), and 2 per head once B·H alone exceeds the SMs.
+     * Blocks per head (1, 2 or 4) for the row kernels: the fewest that give the busiest SM the least work, ⌈B·H·g /
+     * SMs⌉ / g heads' worth. On an H100 (132 SMs): 4 at B·H = 96 (3 blocks of a quarter head on the busiest SMs, not
+     * one whole head), 1 at 128, 2 at 192, 4 at 32 — the fastest paired kernels at those sizes, forward and row pass.
      */
-    RowKernel wkv7AutoRows(int B, int H) {
+    int wkv7BlocksPerHead(int B, int H) {
         long heads = (long) B * H;
-        return heads * 4 <= multiprocessors ? ROWS_16_1_8 : heads * 2 <= multiprocessors ? ROWS_32_2_8
-                : heads <= multiprocessors ? ROWS_64_2_4 : ROWS_32_2_8;
+        int best = 1;
+        for (int g : new int[] {2, 4}) {
+            // load(g) < load(best), in integers: ⌈heads·g/SMs⌉·best < ⌈heads·best/SMs⌉·g
+            if (ceil(heads * g, multiprocessors) * best < ceil(heads * best, multiprocessors) * g) {
+                best = g;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * The chunked forward when the forward is not chosen, or null for the v5 forward ({@link #wkv7AutoForward}):
+     * always null, the chunked kernels measured slower than the v5 ones at every benchmark size (kernels/NOTES.md).
+     */
+    ChunkKernel wkv7AutoChunked(int B, int H) {
+        return null;
+    }
+
+    /** The backward row pass's kernel when not chosen: as the forward's ({@link #wkv7AutoForward}). */
+    RowKernel wkv7AutoRows(int B, int H) {
+        return wkv7AutoForward(B, H);
     }
 
     /**
@@ -2009,6 +2081,11 @@ public final class CudaBackend implements Backend {
         }
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, yp, s}) {
             aligned16(p, op, "a tensor");
+        }
+        ChunkKernel ck = c.chunked() != null ? c.chunked() : c.fwd() == null ? wkv7AutoChunked(B, H) : null;
+        if (ck != null) {
+            wkv7Kernel("wkv7_forward_chunk_" + ck).launch(H * ck.perHead(), B, 1, ck.threads(), 1, 1, 0, stream, args);
+            return;
         }
         RowKernel f = c.fwd() != null ? c.fwd() : wkv7AutoForward(B, H);
         wkv7Kernel("wkv7_forward_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream, args);

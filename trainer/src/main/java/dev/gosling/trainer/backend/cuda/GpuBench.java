@@ -303,7 +303,10 @@ public final class GpuBench {
         return differ;
     }
 
-    /** For a profiler: every WKV7 kernel once at B=8 T=4096 H=12 (after one warm-up call each). */
+    /**
+     * For a profiler: every WKV7 kernel once at B=8 T=4096 H=12: v4, the default, the plain-layout v5 row kernels and
+     * every chunked forward (each followed by the default backward).
+     */
     public void profileWkv7() {
         int B = 8, T = 4096, H = 12;
         long n = (long) B * T * H * 64;
@@ -311,7 +314,12 @@ public final class GpuBench {
         Tensor a = rand(n, -0.1f, 0.1f), b = rand(n, -0.1f, 0.1f), out = zeros(n), dy = rand(n, -1f, 1f);
         Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
         Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
-        List<CudaBackend.Wkv7Choice> choices = List.of(CudaBackend.Wkv7Choice.V4, CudaBackend.Wkv7Choice.AUTO);
+        List<CudaBackend.Wkv7Choice> choices = new ArrayList<>(List.of(CudaBackend.Wkv7Choice.V4,
+                CudaBackend.Wkv7Choice.AUTO, CudaBackend.Wkv7Choice.v5(CudaBackend.ROWS_32_2_8,
+                        CudaBackend.ROWS_64_2_4, null)));
+        for (CudaBackend.ChunkKernel ck : CudaBackend.WKV7_CHUNK_KERNELS) {
+            choices.add(CudaBackend.Wkv7Choice.chunked(ck));
+        }
         for (CudaBackend.Wkv7Choice c : choices) {
             gpu.useWkv7(c);
             gpu.wkv7Forward(r, w, k, v, a, b, out, saved, B, T, H);
@@ -357,20 +365,33 @@ public final class GpuBench {
                     B, T, H);
             try {
                 // the kernels in use (v5, automatic configurations) and v4, then every v5 kernel alone
+                // "v5 f… r…": the default before the paired lane layout (plain kernels, the rule of then)
+                long heads = (long) B * H;
+                int sms = gpu.multiprocessors();
+                CudaBackend.RowKernel pf = heads * 4 <= sms ? CudaBackend.ROWS_16_1_8 : CudaBackend.ROWS_32_2_8;
+                CudaBackend.RowKernel pr = heads * 4 <= sms ? CudaBackend.ROWS_16_1_8 : heads * 2 <= sms
+                        ? CudaBackend.ROWS_32_2_8 : heads <= sms ? CudaBackend.ROWS_64_2_4 : CudaBackend.ROWS_32_2_8;
                 for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO,
-                        CudaBackend.Wkv7Choice.AUTO.chunk(0), CudaBackend.Wkv7Choice.V4)) {
+                        CudaBackend.Wkv7Choice.v5(pf, pr, null), CudaBackend.Wkv7Choice.AUTO.chunk(0),
+                        CudaBackend.Wkv7Choice.V4)) {
                     gpu.useWkv7(c);
                     double fwd = time(fwdOp);
                     double bwd = time(bwdOp);
                     String tag = " " + c + (c.equals(chosen) ? "*" : "");
-                    if (c.version() == 5 && c.chunk() < 0) {
-                        tag += " (f" + gpu.wkv7AutoForward(B, H) + " r" + gpu.wkv7AutoRows(B, H) + " c"
+                    if (c.version() == 5 && c.chunk() < 0 && c.fwd() == null) {
+                        CudaBackend.ChunkKernel ck = gpu.wkv7AutoChunked(B, H);
+                        tag += " (f" + (ck != null ? "chunk" + ck : gpu.wkv7AutoForward(B, H)) + " r"
+                                + gpu.wkv7AutoRows(B, H) + " c"
                                 + gpu.wkv7AutoCols(B, H, gpu.wkv7AutoChunk(B, H, T)) + " ch"
                                 + gpu.wkv7AutoChunk(B, H, T) + ")";
                     }
                     rows.add(new Row("wkv7 forward" + tag, size, fwd, ""));
                     rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));
                     rows.add(new Row("wkv7 fwd+bwd" + tag, size, fwd + bwd, ""));
+                }
+                for (CudaBackend.ChunkKernel ck : CudaBackend.WKV7_CHUNK_KERNELS) {
+                    gpu.useWkv7(CudaBackend.Wkv7Choice.chunked(ck));
+                    rows.add(new Row("wkv7 forward chunk " + ck, size, time(fwdOp), ""));
                 }
                 for (CudaBackend.RowKernel rk : CudaBackend.WKV7_ROW_KERNELS) {
                     CudaBackend.Wkv7Choice c = CudaBackend.Wkv7Choice.v5(rk, rk, null);

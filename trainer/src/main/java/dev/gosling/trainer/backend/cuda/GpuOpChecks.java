@@ -1794,9 +1794,10 @@ public final class GpuOpChecks {
     }
 
     /**
-     * The WKV7 checks: the default kernels (v5, configurations chosen from B·H and T) at sizes from T = 1 to 4096 (T
+     * The WKV7 checks: the default kernels (configurations chosen from B·H and T) at sizes from T = 1 to 4096 (T
      * not a multiple of the 8-step stage or the 16-step snapshot interval among them), every v5 kernel and v4 at two
-     * odd sizes, and the column pass in time chunks of 0, 16, 32 and 128 steps (T a multiple of none, T < chunk).
+     * odd sizes, every chunked forward at six sizes, and the column pass in time chunks of 0, 16, 32 and 128 steps (T
+     * a multiple of none, T < chunk).
      */
     public static List<Check> wkv7Checks(boolean quick, long seed) {
         List<Check> c = new ArrayList<>();
@@ -1835,6 +1836,17 @@ public final class GpuOpChecks {
                 for (int[] d : new int[][] {{2, 100, 3}, {3, 45, 2}, {2, 20, 2}}) {
                     c.add(wkv7(d[0], d[1], d[2], choice, s++));
                 }
+            }
+            // every chunked forward (the backward reads its snapshots and sa): T = 1, T < 16, T not a multiple of 16,
+            // one chunk and many, B·H = 160; the plain-layout v5 forward beside the paired default
+            for (CudaBackend.ChunkKernel k : CudaBackend.WKV7_CHUNK_KERNELS) {
+                for (int[] d : new int[][] {{1, 1, 1}, {1, 17, 3}, {3, 37, 5}, {2, 100, 3}, {40, 64, 4}, {1, 1024, 2}}) {
+                    c.add(wkv7(d[0], d[1], d[2], CudaBackend.Wkv7Choice.chunked(k), s++));
+                }
+                c.add(wkv7(2, 16, 2, CudaBackend.Wkv7Choice.chunked(k), true, s++));
+            }
+            for (int[] d : new int[][] {{1, 1, 1}, {3, 37, 5}, {2, 4096, 4}}) {
+                c.add(wkv7(d[0], d[1], d[2], CudaBackend.Wkv7Choice.v5(CudaBackend.ROWS_32_2_8, null, null), s++));
             }
             for (CudaBackend.ColKernel col : ck) {
                 CudaBackend.Wkv7Choice base = CudaBackend.Wkv7Choice.v5(null, null, col);
