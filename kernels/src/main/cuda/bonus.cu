@@ -141,11 +141,12 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
 // gradient of ln_x with the bonus), dG = dGated⊙lnx, lnx recomputed from y, its mean and rstd, lnW, lnB and the
 // bonus (as the forward computes it; nothing reads a stored lnx); the bonus's dv, dr, dk as bonus_backward; dy = GroupNorm's
 // backward of dL (norm_backward_x). Column partials over the slice's rows: Σ ds·r⊙k (dRK), Σ dL⊙x̂ (dWeight), Σ dL
-// (dBias). g fp32 or (TG, the _bf16 entry points) bf16; dG fp32 or (TD) bf16 (only the gate LoRA's GEMMs read it).
+// (dBias). g fp32 or (TG, the _bf16 entry points) bf16; dG fp32 or (TD) bf16 (only the gate LoRA's GEMMs read it);
+// dGated fp32 or (TDG) bf16 (written so by the output projection's GEMM).
 // grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
-template <typename TG, typename TD>
+template <typename TG, typename TD, typename TDG = float>
 __device__ __forceinline__ void lnx_bonus_gate_bwd(
-    const float* __restrict__ dGated, const float* __restrict__ lnB, const TG* __restrict__ g,
+    const TDG* __restrict__ dGated, const float* __restrict__ lnB, const TG* __restrict__ g,
     const float* __restrict__ y, const float* __restrict__ lnW, const float* __restrict__ mean,
     const float* __restrict__ rstd, const float* __restrict__ r, const float* __restrict__ k,
     const float* __restrict__ v, const float* __restrict__ rK, TD* __restrict__ dG, float* __restrict__ dr,
@@ -168,7 +169,7 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             i64 i = base + lane + 32 * h;
-            dgt[h] = dGated[i];
+            dgt[h] = ld(dGated, i);
             dL[h] = dgt[h] * ld(g, i);
             ri[h] = r[i];
             ki[h] = k[i];
@@ -233,4 +234,15 @@ extern "C" __global__ void lnx_bonus_gate_backward_bf16_dg(
     float* partialB, int rows, int C) {
     lnx_bonus_gate_bwd<unsigned short, unsigned short>(dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk,
                                                        dv, dy, partialRK, partialW, partialB, rows, C);
+}
+
+// dGated in bf16 too (the output projection's dx, written in bf16 by its GEMM).
+extern "C" __global__ void lnx_bonus_gate_backward_bf16_dg_dgated(
+    const unsigned short* dGated, const float* lnB, const unsigned short* g, const float* y, const float* lnW,
+    const float* mean, const float* rstd, const float* r, const float* k, const float* v, const float* rK,
+    unsigned short* dG, float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW,
+    float* partialB, int rows, int C) {
+    lnx_bonus_gate_bwd<unsigned short, unsigned short, unsigned short>(dGated, lnB, g, y, lnW, mean, rstd, r, k, v,
+                                                                       rK, dG, dr, dk, dv, dy, partialRK, partialW,
+                                                                       partialB, rows, C);
 }

@@ -1092,7 +1092,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int j = 0; j < MIX_COUNT; j++) {
                 dMixes[j] = arena.take(N, C);
             }
-            dGated = dMixes[0];
             dLnx = dMixes[1];
             dKTilde = dMixes[2];
             dY = dMixes[3];
@@ -1108,9 +1107,13 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 for (int j = 0; j < MIX_COUNT; j++) {
                     dMixGrads[j] = gemmInputs.at(start + (long) j * N * C, N, C);
                 }
+                // and between them the output projection's dx, dL/d(gate product), read by the ln_x/bonus/gate backward
+                // (dFfnAct is dead then, and no mix gradient is written yet)
+                dGated = gemmInputs.at(start, N, C);
             } else {
                 dFfnAct = arena.take(N, F);
                 dMixGrads = dMixes;
+                dGated = dMixes[0];
             }
             dFfnMix = new Tensor[] {dMixGrads[0]};
             // the gradients only GEMMs read, written in bf16 by their ops where the saved projections are bf16

@@ -198,7 +198,7 @@ public final class CudaBackend implements Backend {
             reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
             lnxBonusGateFwdBf16G, lnxBonusGateBwdBf16, valueResidualFwdBf16, valueResidualBwdBf16, keyPrepareFwdBf16,
             keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y, keyPrepareBwdBf16Dk, valueResidualBwdBf16Dv,
-            lnxBonusGateBwdBf16Dg, activationBwdColumns, activationBwdColumnsBf16Y, reluSqBwdBf16xd,
+            lnxBonusGateBwdBf16Dg, lnxBonusGateBwdBf16DgDgated, activationBwdColumns, activationBwdColumnsBf16Y, reluSqBwdBf16xd,
             tokenShiftBwdBf16_4, tokenShiftBwdBf16_1;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
@@ -334,6 +334,7 @@ public final class CudaBackend implements Backend {
         keyPrepareBwdBf16Dk = loader.kernel("key_prepare", "key_prepare_backward_bf16_dk");
         valueResidualBwdBf16Dv = loader.kernel("elementwise", "value_residual_backward_bf16_dv");
         lnxBonusGateBwdBf16Dg = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_dg");
+        lnxBonusGateBwdBf16DgDgated = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_dg_dgated");
         activationBwdColumns = loader.kernel("lora", "activation_backward_columns");
         activationBwdColumnsBf16Y = loader.kernel("lora", "activation_backward_columns_bf16y");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
@@ -2230,7 +2231,12 @@ public final class CudaBackend implements Backend {
         heads(op, C);
         long units = (long) rows * (C / N);
         CudaTensor gs = floatLike(g, op, "g", n);
-        args.reset().ptr(f32(dGated, op, "dGated", n).address).ptr(f32(lnXB, op, "lnXB", C).address)
+        CudaTensor dgt = floatLike(dGated, op, "dGated", n);
+        boolean dGBf16 = own(dG, op, "dG").dtype == DType.BF16;
+        if (dgt.dtype == DType.BF16 && (gs.dtype != DType.BF16 || !dGBf16)) {
+            throw new IllegalArgumentException(op + ": a bf16 dGated needs bf16 g and dG");
+        }
+        args.reset().ptr(dgt.address).ptr(f32(lnXB, op, "lnXB", C).address)
                 .ptr(gs.address).ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
                 .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
                 .ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address)
@@ -2249,8 +2255,8 @@ public final class CudaBackend implements Backend {
         long partialW = partialRK + 4L * slices * C;
         long partialB = partialW + 4L * slices * C;
         args.ptr(partialRK).ptr(partialW).ptr(partialB).i32(rows).i32(C);
-        boolean dGBf16 = own(dG, op, "dG").dtype == DType.BF16;
-        (dGBf16 ? lnxBonusGateBwdBf16Dg : gs.dtype == DType.BF16 ? lnxBonusGateBwdBf16 : lnxBonusGateBwd)
+        (dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16DgDgated : dGBf16 ? lnxBonusGateBwdBf16Dg
+                : gs.dtype == DType.BF16 ? lnxBonusGateBwdBf16 : lnxBonusGateBwd)
                 .launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialRK, drk, slices, C);
         finishColumns(partialW, dw, slices, C);

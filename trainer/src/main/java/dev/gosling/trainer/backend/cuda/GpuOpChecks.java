@@ -613,6 +613,26 @@ public final class GpuOpChecks {
                             c.read(dGC), BF16_TOLERANCE));
                     out.add(compare("bf16 out", size, "lnxBonusGate dy (bf16 g)", g.read(restG[3]), c.read(restC[3]),
                             FP32_TOLERANCE));
+                    // the same from a bf16 dGated (the output projection's GEMM writes it so): the CPU gets the
+                    // rounded values, lnx recomputed on both sides
+                    double[] dGated16 = rounded(d[0]);
+                    Tensor dGG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor dGC2 = c.poisoned(n);
+                    Tensor[] restG2 = {g.poisoned(n), g.poisoned(n), g.poisoned(n), g.poisoned(n)};
+                    Tensor[] restC2 = {c.poisoned(n), c.poisoned(n), c.poisoned(n), c.poisoned(n)};
+                    gpu.lnxBonusGateBackward(bf16(g, dGated16), null, bf16(g, a2), g.tensor(y), g.tensor(perC), g.tensor(perC),
+                            meanG, rstdG, g.tensor(d[1]), g.tensor(d[2]), g.tensor(a1), g.tensor(perC), g.poisoned(n), dGG2,
+                            restG2[0], restG2[1], restG2[2], restG2[3], null, null, null, rows, C);
+                    cpu.lnxBonusGateBackward(c.tensor(dGated16), null, c.tensor(a2), c.tensor(y), c.tensor(perC), c.tensor(perC),
+                            meanC, rstdC, c.tensor(d[1]), c.tensor(d[2]), c.tensor(a1), c.tensor(perC), c.poisoned(n), dGC2,
+                            restC2[0], restC2[1], restC2[2], restC2[3], null, null, null, rows, C);
+                    out.add(compare("bf16 out", size, "lnxBonusGate bf16 dGated: dG", readBf16(g, dGG2, eyeG, rows, C),
+                            c.read(dGC2), BF16_TOLERANCE));
+                    String[] rest = {"dr", "dk", "dv", "dy"};
+                    for (int k = 0; k < rest.length; k++) {
+                        out.add(compare("bf16 out", size, "lnxBonusGate bf16 dGated: " + rest[k], g.read(restG2[k]),
+                                c.read(restC2[k]), FP32_TOLERANCE));
+                    }
                     // the gate LoRA's backward from that bf16 dG (no output activation, no bias), against the CPU's fp32 dG
                     int rank = 16;
                     double[] down = toFloat(gaussian(rng, C * rank, 1 / Math.sqrt(C)));
