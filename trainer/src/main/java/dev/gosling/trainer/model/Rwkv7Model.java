@@ -84,7 +84,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final Globals grads;
     private final BlockTensors[] blockWeights;
     private final BlockTensors[] blockGrads;
-    /** Each block's parameters as one view (its bucket), made on first use. */
+    /** Each block's parameters as one view (its bucket). */
     private final Tensor[] blockParams;
     /** Activation views per batch size (index B − 1), made on first use. */
     private final Acts[] acts;
@@ -274,6 +274,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         this.acts = new Acts[maxBatchSize];
         this.blockParams = new Tensor[nLayer];
+        for (int l = 0; l < nLayer; l++) {
+            ParameterLayout.Bucket bucket = layout.blockBucket(l);
+            blockParams[l] = backend.view(paramBuf, bucket.start(), Math.toIntExact(bucket.length()));
+        }
     }
 
     /** The bucket holding {@code spec} (bucket ranges are sorted and cover the layout). */
@@ -598,9 +602,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      * instead of each weight at each GEMM (a launch each).
      */
     private void holdBlockWeights(int l) {
-        ParameterLayout.Bucket bucket = layout.blockBucket(l);
-        backend.holdGemmOperand(blockParams[l] != null ? blockParams[l]
-                : (blockParams[l] = backend.view(paramBuf, bucket.start(), Math.toIntExact(bucket.length()))));
+        backend.holdGemmOperand(blockParams[l]);
     }
 
     /**

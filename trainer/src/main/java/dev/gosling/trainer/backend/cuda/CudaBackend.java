@@ -1147,17 +1147,7 @@ public final class CudaBackend implements Backend {
     /** As above; {@code cIsBf16}: C is written in bf16 (fp32 accumulation, rounded once; bf16 GEMMs only). */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
                       boolean bIsBf16, int ldb, float beta, long c, boolean cIsBf16, int ldc) {
-        gemm(transA, transB, m, n, k, a, aIsBf16, lda, b, bIsBf16, ldb, beta, 0, c, cIsBf16, ldc);
-    }
-
-    /**
-     * As above, with {@code beta·residual} added instead of beta·C when {@code residual} is not 0 (fp32, C's layout,
-     * not aliasing C): through cuBLASLt, whose epilogue reads a C apart from D; else C = residual first, then the
-     * product added to it.
-     */
-    private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
-                      boolean bIsBf16, int ldb, float beta, long residual, long c, boolean cIsBf16, int ldc) {
-        gemm(transA, transB, m, n, k, a, aIsBf16, lda, b, bIsBf16, ldb, beta, residual, c, cIsBf16, ldc, 0);
+        gemm(transA, transB, m, n, k, a, aIsBf16, lda, b, bIsBf16, ldb, beta, 0, c, cIsBf16, ldc, 0);
     }
 
     /** Whether a GEMM with this beta runs through cuBLASLt (which can also add a bias: {@link #gemm}'s last). */
@@ -1165,7 +1155,12 @@ public final class CudaBackend implements Backend {
         return gemmPrecision == GemmPrecision.BF16 && gemmLibrary != GemmLibrary.EX && (beta == 0f || beta == 1f);
     }
 
-    /** As above, plus {@code bias} (n fp32 values, added to every row of C) when not 0: only where {@link #viaLt}. */
+    /**
+     * As above, with {@code beta·residual} added instead of beta·C when {@code residual} is not 0 (fp32, C's layout,
+     * not aliasing C): through cuBLASLt, whose epilogue reads a C apart from D; else C = residual first, then the
+     * product added to it. And {@code bias} (n fp32 values added to every row of C) when not 0: only where
+     * {@link #viaLt}.
+     */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
                       boolean bIsBf16, int ldb, float beta, long residual, long c, boolean cIsBf16, int ldc, long bias) {
         if (m == 0 || n == 0) {
@@ -1384,7 +1379,7 @@ public final class CudaBackend implements Backend {
             copy(residual, out);
             return;
         }
-        gemm(false, true, rows, outDim, in, xt.address, xt.dtype == DType.BF16, in, w, false, in, 1f, res, o, false, outDim);
+        gemm(false, true, rows, outDim, in, xt.address, xt.dtype == DType.BF16, in, w, false, in, 1f, res, o, false, outDim, 0);
     }
 
     @Override

@@ -15,9 +15,7 @@ import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_EPILOGUE_BIAS;
@@ -94,11 +92,12 @@ final class LtGemms implements AutoCloseable {
         final cublasLtMatrixLayoutOpaque_t a, b, c;
         final cublasLtMatmulHeuristicResult_t results;
         final int count;
+        /** Candidate i's algorithm (a view into results) and the workspace it asks for. */
+        final cublasLtMatmulAlgo_t[] algos;
+        final long[] workspaceBytes;
         int chosen;
         /** Whether {@link #tune} has run for this plan. */
         boolean tuned;
-        /** When tuned: each candidate's ms for three calls, cublasGemmEx's last (NaN: failed); else null. */
-        double[] timesMs;
 
         Plan(Shape shape, cublasLtMatmulDescOpaque_t desc, cublasLtMatrixLayoutOpaque_t a, cublasLtMatrixLayoutOpaque_t b,
              cublasLtMatrixLayoutOpaque_t c, cublasLtMatmulHeuristicResult_t results, int count) {
@@ -109,14 +108,13 @@ final class LtGemms implements AutoCloseable {
             this.c = c;
             this.results = results;
             this.count = count;
-        }
-
-        cublasLtMatmulAlgo_t algo(int i) {
-            return new cublasLtMatmulHeuristicResult_t(results.getPointer(i)).algo();
-        }
-
-        long workspaceBytes(int i) {
-            return new cublasLtMatmulHeuristicResult_t(results.getPointer(i)).workspaceSize();
+            this.algos = new cublasLtMatmulAlgo_t[count];
+            this.workspaceBytes = new long[count];
+            for (int i = 0; i < count; i++) {
+                cublasLtMatmulHeuristicResult_t r = results.getPointer(i);
+                algos[i] = r.algo();
+                workspaceBytes[i] = r.workspaceSize();
+            }
         }
 
         @Override
@@ -178,15 +176,11 @@ final class LtGemms implements AutoCloseable {
     static final long MAX_TUNING_SCRATCH = 256L << 20;
 
     /**
-     * D = op(A)·op(B) + (accumulate ? D : 0), column-major, fp32 accumulation. Under {@link Select#TUNED} the
+     * D = op(A)·op(B) + (accumulate ? C : 0) (+ {@code bias}, the device address of m floats, when the shape has
+     * one), column-major, fp32 accumulation; C is D unless the shape has a separate C. Under {@link Select#TUNED} the
      * shape's first call times cublasGemmEx and each candidate (a product that accumulates into a scratch output, so
-     * that D gets it once) and keeps the fastest; {@code tuning} is used only then.
+     * that D gets it once) and keeps the fastest; {@code tuning} is used then, and to run cublasGemmEx's choice.
      */
-    void matmul(Shape s, long a, long b, long c, long d, Tuning tuning) {
-        matmul(s, a, b, c, d, 0, tuning);
-    }
-
-    /** As above, with {@code bias} (device address of m floats) when the shape has one. */
     void matmul(Shape s, long a, long b, long c, long d, long bias, Tuning tuning) {
         Plan p = plans.get(s);
         if (p == null) {
@@ -223,16 +217,11 @@ final class LtGemms implements AutoCloseable {
         return plans.computeIfAbsent(s, this::plan).count;
     }
 
-    /** The plans made so far (benchmarks print them). */
-    List<Plan> plans() {
-        return new ArrayList<>(plans.values());
-    }
-
     private void run(Plan p, int i, long a, long b, long c, long d) {
         beta.put(0, p.shape.accumulate() ? 1f : 0f);
-        long ws = Math.min(workspaceBytes, p.workspaceBytes(i));
+        long ws = Math.min(workspaceBytes, p.workspaceBytes[i]);
         check(cublasLtMatmul(handle, p.desc, alpha, pa.at(a), p.a, pb.at(b), p.b, beta, pc.at(c), p.c, pd.at(d), p.c,
-                p.algo(i), ws == 0 ? null : pw.at(workspace), ws, stream), "cublasLtMatmul");
+                p.algos[i], ws == 0 ? null : pw.at(workspace), ws, stream), "cublasLtMatmul");
     }
 
     private void tune(Plan p, long a, long b, long c, long d, Tuning tuning) {
@@ -248,12 +237,9 @@ final class LtGemms implements AutoCloseable {
         long out = scratch ? tuning.scratch(bytes) : d;
         long in = s.separateC() ? c : out;
         try {
-            p.timesMs = new double[p.count + 1];
             double best = Double.POSITIVE_INFINITY;
-            p.timesMs[p.count] = Double.NaN;
             if (!s.ltOnly()) {
                 best = timed(tuning, () -> tuning.viaGemmEx(out));
-                p.timesMs[p.count] = best;
                 p.chosen = VIA_GEMM_EX;
             }
             for (int i = 0; i < p.count; i++) {
@@ -264,7 +250,6 @@ final class LtGemms implements AutoCloseable {
                 } catch (RuntimeException e) {
                     ms = Double.NaN; // a candidate that fails at run time is skipped
                 }
-                p.timesMs[i] = ms;
                 if (ms < best) {
                     best = ms;
                     p.chosen = i;
