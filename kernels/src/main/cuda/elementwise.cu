@@ -52,19 +52,21 @@ __device__ __forceinline__ void value_residual_fwd(const T* __restrict__ v, cons
 
 // dv += dOut⊙(1 − gate); dvFirst += dOut⊙gate; dGate += dOut⊙(vFirst − v). accumulate 0: dv and dGate are written,
 // not read (dvFirst, which gathers every layer's share, always accumulates).
-// TD: dv fp32, or bf16 (written, never added to: only the value projection's GEMMs read it).
-template <typename T, typename TD>
+// TD: dv fp32, or bf16 (written, never added to: only the value projection's GEMMs read it); TG: dGate likewise (bf16:
+// only the v-gate LoRA's output-activation backward reads it).
+template <typename T, typename TD, typename TG = float>
 __device__ __forceinline__ void value_residual_bwd(const float* __restrict__ dOut, const T* __restrict__ v,
                                                    const float* __restrict__ vFirst, const T* __restrict__ gate,
                                                    TD* __restrict__ dv, float* __restrict__ dvFirst,
-                                                   float* __restrict__ dGate, i64 n, int accumulate) {
+                                                   TG* __restrict__ dGate, i64 n, int accumulate) {
     GRID_STRIDE(i, n) {
         float g = dOut[i], s = ld(gate, i);
         float a = g * (1.0f - s), b = g * (vFirst[i] - ld(v, i));
         if constexpr (sizeof(TD) == 2) dv[i] = bf16_rn(a);
         else dv[i] = accumulate ? dv[i] + a : a;
         dvFirst[i] += g * s;
-        dGate[i] = accumulate ? dGate[i] + b : b;
+        if constexpr (sizeof(TG) == 2) dGate[i] = bf16_rn(b);
+        else dGate[i] = accumulate ? dGate[i] + b : b;
     }
 }
 
@@ -95,6 +97,15 @@ extern "C" __global__ void value_residual_backward_bf16_dv(const float* dOut, co
                                                            unsigned short* dv, float* dvFirst, float* dGate, i64 n,
                                                            int accumulate) {
     value_residual_bwd<unsigned short, unsigned short>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
+}
+
+// dGate in bf16 too.
+extern "C" __global__ void value_residual_backward_bf16_dv_dg(const float* dOut, const unsigned short* v,
+                                                              const float* vFirst, const unsigned short* gate,
+                                                              unsigned short* dv, float* dvFirst, unsigned short* dGate,
+                                                              i64 n, int accumulate) {
+    value_residual_bwd<unsigned short, unsigned short, unsigned short>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n,
+                                                                       accumulate);
 }
 
 // out = relu(x)² (out may alias x).

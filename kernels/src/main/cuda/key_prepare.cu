@@ -37,13 +37,14 @@ __device__ __forceinline__ void key_prepare_fwd(const T* __restrict__ k, const T
 // dα += dB⊙κ̂ + dK̃⊙k⊙k_a; and the parameter partials Σ dκ⊙k (k_k) and Σ dK̃⊙k⊙(α−1) (k_a) over the slice's rows.
 // accumulate 0: dk and dα are written, not read. grid (H, slices), block 32: one warp walks its head through the
 // slice's rows in order.
-// TD: dk fp32, or bf16 (written, never added to: only the key projection's GEMMs read it).
-template <typename T, typename TD>
+// TD: dk fp32, or bf16 (written, never added to: only the key projection's GEMMs read it); TA: dα likewise (bf16:
+// only the α LoRA's output-activation backward reads it).
+template <typename T, typename TD, typename TA = float>
 __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTilde, const float* __restrict__ dA,
                                                 const float* __restrict__ dB, const T* __restrict__ k,
                                                 const T* __restrict__ alpha, const float* __restrict__ kK,
                                                 const float* __restrict__ kA, TD* __restrict__ dk,
-                                                float* __restrict__ dAlpha, float* __restrict__ partialKK,
+                                                TA* __restrict__ dAlpha, float* __restrict__ partialKK,
                                                 float* __restrict__ partialKA, int rows, int C, int accumulate) {
     int lane = threadIdx.x;
     int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
@@ -79,7 +80,8 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
             float ga = dB[i] * kh[h] + dkt * kv[h] * ka[h];
             if constexpr (sizeof(TD) == 2) dk[i] = bf16_rn(gk);
             else dk[i] = accumulate ? dk[i] + gk : gk;
-            dAlpha[i] = accumulate ? dAlpha[i] + ga : ga;
+            if constexpr (sizeof(TA) == 2) dAlpha[i] = bf16_rn(ga);
+            else dAlpha[i] = accumulate ? dAlpha[i] + ga : ga;
             sKK[h] += dKappa * kv[h];
             sKA[h] += dkt * kv[h] * (al[h] - 1.0f);
         }
@@ -125,4 +127,14 @@ extern "C" __global__ void key_prepare_backward_bf16_dk(const float* dKTilde, co
                                                         int C, int accumulate) {
     key_prepare_bwd<unsigned short, unsigned short>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK,
                                                     partialKA, rows, C, accumulate);
+}
+
+// dα in bf16 too.
+extern "C" __global__ void key_prepare_backward_bf16_dk_da(const float* dKTilde, const float* dA, const float* dB,
+                                                           const unsigned short* k, const unsigned short* alpha,
+                                                           const float* kK, const float* kA, unsigned short* dk,
+                                                           unsigned short* dAlpha, float* partialKK, float* partialKA,
+                                                           int rows, int C, int accumulate) {
+    key_prepare_bwd<unsigned short, unsigned short, unsigned short>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha,
+                                                                    partialKK, partialKA, rows, C, accumulate);
 }

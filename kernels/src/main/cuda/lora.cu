@@ -46,12 +46,12 @@ extern "C" __global__ void activation_backward_bf16y(const float* dy, const unsi
     }
 }
 
-// The LoRA output's backward under bf16 GEMMs in one pass: dz = dy⊙act'(y) (y fp32 or bf16, TY; null when act is
+// The LoRA output's backward under bf16 GEMMs in one pass: dz = dy⊙act'(y) (dy fp32 or bf16, TDY; y fp32 or bf16, TY; null when act is
 // none: dz = dy) written in bf16 for the two GEMMs that read it, and, when partial is not null, partial[slice·C + c]
 // = Σ_{rows of the slice} dz (fp32, before rounding) for the bias gradient. grid (⌈C/32⌉, slices), block (32, 8) as
 // column_partial: the 8 thread rows stride over the slice's rows and meet in shared memory in a fixed order.
-template <typename TY>
-__device__ __forceinline__ void activation_backward_cols(const float* __restrict__ dy, const TY* __restrict__ y,
+template <typename TY, typename TDY = float>
+__device__ __forceinline__ void activation_backward_cols(const TDY* __restrict__ dy, const TY* __restrict__ y,
                                                          int act, unsigned short* __restrict__ dz,
                                                          float* __restrict__ partial, int rows, int C) {
     int c = blockIdx.x * 32 + threadIdx.x;
@@ -67,7 +67,7 @@ __device__ __forceinline__ void activation_backward_cols(const float* __restrict
                 float yi = ld(y, i);
                 slope = act == 1 ? 1.0f - yi * yi : yi * (1.0f - yi);
             }
-            float d = dy[i] * slope;
+            float d = ld(dy, i) * slope;
             dz[i] = bf16_rn(d);
             s += d;
         }
@@ -82,4 +82,10 @@ extern "C" __global__ void activation_backward_columns(const float* dy, const fl
 extern "C" __global__ void activation_backward_columns_bf16y(const float* dy, const unsigned short* y, int act,
                                                              unsigned short* dz, float* partial, int rows, int C) {
     activation_backward_cols<unsigned short>(dy, y, act, dz, partial, rows, C);
+}
+
+// dy in bf16 too (dα, the v gate's gradient: written so by their ops).
+extern "C" __global__ void activation_backward_columns_bf16yd(const unsigned short* dy, const unsigned short* y, int act,
+                                                              unsigned short* dz, float* partial, int rows, int C) {
+    activation_backward_cols<unsigned short, unsigned short>(dy, y, act, dz, partial, rows, C);
 }

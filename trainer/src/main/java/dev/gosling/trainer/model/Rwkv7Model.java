@@ -1118,17 +1118,18 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 dGated = dMixes[0];
             }
             dFfnMix = new Tensor[] {dMixGrads[0]};
-            // the gradients only GEMMs read, written in bf16 by their ops where the saved projections are bf16
+            // the gradients only GEMMs read (dVGate and dα: only the LoRA output-activation backward making the GEMMs'
+            // operand), written in bf16 by their ops where the saved projections are bf16
             Arena narrow = narrowSaved ? gemmInputs : arena;
             dG = narrow.take(N, C);
             dR = arena.take(N, C);
             dV = arena.take(N, C);
             dVRaw = narrow.take(N, C);
             dVFirst = arena.take(N, C);
-            dVGate = arena.take(N, C);
+            dVGate = narrow.take(N, C); // read only by the v-gate LoRA's output-activation backward
             dWRaw = arena.take(N, C);
             dK = narrow.take(N, C);
-            dAlpha = arena.take(N, C);
+            dAlpha = narrow.take(N, C); // read only by the α LoRA's output-activation backward
             dPre = arena.take(N, C);
             int maxRank = Math.max(Math.max(lora.decay(), lora.aaa()), Math.max(lora.mv(), lora.gate()));
             dHidden = arena.overlay((long) N * maxRank, new int[] {N, lora.decay()}, new int[] {N, lora.aaa()},

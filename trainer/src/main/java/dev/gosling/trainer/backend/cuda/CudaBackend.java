@@ -198,7 +198,8 @@ public final class CudaBackend implements Backend {
             reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
             lnxBonusGateFwdBf16G, lnxBonusGateBwdBf16, valueResidualFwdBf16, valueResidualBwdBf16, keyPrepareFwdBf16,
             keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y, keyPrepareBwdBf16Dk, valueResidualBwdBf16Dv,
-            lnxBonusGateBwdBf16Dg, lnxBonusGateBwdBf16DgDgated, activationBwdColumns, activationBwdColumnsBf16Y, reluSqBwdBf16xd,
+            lnxBonusGateBwdBf16Dg, lnxBonusGateBwdBf16DgDgated, activationBwdColumns, activationBwdColumnsBf16Y,
+            activationBwdColumnsBf16YD, keyPrepareBwdBf16DkDa, valueResidualBwdBf16DvDg, reluSqBwdBf16xd,
             tokenShiftBwdBf16_4, tokenShiftBwdBf16_1;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
@@ -337,6 +338,9 @@ public final class CudaBackend implements Backend {
         lnxBonusGateBwdBf16DgDgated = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_dg_dgated");
         activationBwdColumns = loader.kernel("lora", "activation_backward_columns");
         activationBwdColumnsBf16Y = loader.kernel("lora", "activation_backward_columns_bf16y");
+        activationBwdColumnsBf16YD = loader.kernel("lora", "activation_backward_columns_bf16yd");
+        keyPrepareBwdBf16DkDa = loader.kernel("key_prepare", "key_prepare_backward_bf16_dk_da");
+        valueResidualBwdBf16DvDg = loader.kernel("elementwise", "value_residual_backward_bf16_dv_dg");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
         for (Kernel k : new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_64_2_4"),
@@ -1549,7 +1553,7 @@ public final class CudaBackend implements Backend {
         boolean biasGrad = bs != 0 && db != 0;
         long preOperand;
         boolean preShared;
-        if (dt.dtype == DType.BF16) {
+        if (dt.dtype == DType.BF16 && outAct == Activation.NONE && !biasGrad) {
             preOperand = d; // already the bf16 operand
             preShared = true;
         } else if (castsOperands() && (outAct != Activation.NONE || biasGrad)) {
@@ -1561,8 +1565,11 @@ public final class CudaBackend implements Backend {
             long partial = biasGrad ? partials((long) slices * outDim) : 0;
             args.reset().ptr(d).ptr(outAct == Activation.NONE ? 0 : o).i32(outAct.ordinal()).ptr(preOperand)
                     .ptr(partial).i32(rows).i32(outDim);
-            (ot.dtype == DType.BF16 ? activationBwdColumnsBf16Y : activationBwdColumns)
-                    .launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
+            if (dt.dtype == DType.BF16 && outAct != Activation.NONE && ot.dtype != DType.BF16) {
+                throw new IllegalArgumentException(op + ": a bf16 dOut through an output activation needs a bf16 out");
+            }
+            (dt.dtype == DType.BF16 ? activationBwdColumnsBf16YD : ot.dtype == DType.BF16 ? activationBwdColumnsBf16Y
+                    : activationBwdColumns).launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
             if (biasGrad) {
                 finishColumns(partial, db, slices, outDim);
             }
@@ -1636,13 +1643,17 @@ public final class CudaBackend implements Backend {
         long n = elementwise(op, rows, C);
         boolean bf16 = savedPair(op, v, "v", gate, "gate", n);
         CudaTensor dvt = bf16GradientOut(op, dv, "dv", n, accumulate, bf16);
+        CudaTensor dgt = bf16GradientOut(op, dGate, "dGate", n, accumulate, bf16);
+        if (dgt.dtype == DType.BF16 && dvt.dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": a bf16 dGate needs a bf16 dv");
+        }
         args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(own(v, op, "v").address)
                 .ptr(f32(vFirst, op, "vFirst", n).address).ptr(own(gate, op, "gate").address)
                 .ptr(dvt.address).ptr(f32(dvFirst, op, "dvFirst", n).address)
-                .ptr(f32(dGate, op, "dGate", n).address).i64(n).i32(accumulate ? 1 : 0);
+                .ptr(dgt.address).i64(n).i32(accumulate ? 1 : 0);
         if (n > 0) {
-            launch1d(dvt.dtype == DType.BF16 ? valueResidualBwdBf16Dv : bf16 ? valueResidualBwdBf16 : valueResidualBwd,
-                    n, args);
+            launch1d(dgt.dtype == DType.BF16 ? valueResidualBwdBf16DvDg : dvt.dtype == DType.BF16 ? valueResidualBwdBf16Dv
+                    : bf16 ? valueResidualBwdBf16 : valueResidualBwd, n, args);
         }
     }
 
@@ -1695,7 +1706,11 @@ public final class CudaBackend implements Backend {
         long ka = f32(kA, op, "kA", C).address;
         CudaTensor dkOut = bf16GradientOut(op, dk, "dk", n, accumulate, bf16);
         long dks = dkOut.address;
-        long dal = f32(dAlpha, op, "dAlpha", n).address;
+        CudaTensor dalOut = bf16GradientOut(op, dAlpha, "dAlpha", n, accumulate, bf16);
+        if (dalOut.dtype == DType.BF16 && dkOut.dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": a bf16 dAlpha needs a bf16 dk");
+        }
+        long dal = dalOut.address;
         long dkk = optional(dKK, op, "dKK", C);
         long dka = optional(dKA, op, "dKA", C);
         if (n == 0) {
@@ -1706,7 +1721,8 @@ public final class CudaBackend implements Backend {
         long partialKA = partialKK + 4L * slices * C;
         args.reset().ptr(dkt).ptr(da).ptr(db).ptr(ks).ptr(al).ptr(kk).ptr(ka).ptr(dks).ptr(dal).ptr(partialKK)
                 .ptr(partialKA).i32(rows).i32(C).i32(accumulate ? 1 : 0);
-        Kernel kernel = dkOut.dtype == DType.BF16 ? keyPrepareBwdBf16Dk : bf16 ? keyPrepareBwdBf16 : keyPrepareBwd;
+        Kernel kernel = dalOut.dtype == DType.BF16 ? keyPrepareBwdBf16DkDa : dkOut.dtype == DType.BF16 ? keyPrepareBwdBf16Dk
+                : bf16 ? keyPrepareBwdBf16 : keyPrepareBwd;
         kernel.launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialKK, dkk, slices, C);
         finishColumns(partialKA, dka, slices, C);

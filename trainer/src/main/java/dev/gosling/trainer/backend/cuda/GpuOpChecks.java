@@ -443,11 +443,21 @@ public final class GpuOpChecks {
                         cpu.loraForward(xc, wC[0], wC[1], wC[2], Activation.TANH, outAct, hC, oC, rows, C, rank, C);
                         out.add(compare("bf16 out", size, what, readBf16(g, oG, eyeG, rows, C), c.read(oC),
                                 BF16_TOLERANCE));
-                        double[][] gotL = loraGrads(g, xg, wG, hG, oG, dyL, outAct, rank);
-                        double[][] refL = loraGrads(c, xc, wC, hC, oC, dyL, outAct, rank);
+                        double[][] gotL = loraGrads(g, xg, wG, hG, oG, g.tensor(dyL), outAct, rank);
+                        double[][] refL = loraGrads(c, xc, wC, hC, oC, c.tensor(dyL), outAct, rank);
                         String[] names = {" dx", " ddown", " dup", " dbias"};
                         for (int k = 0; k < gotL.length; k++) {
                             out.add(compare("bf16 out", size, what + names[k], gotL[k], refL[k], BF16_TOLERANCE));
+                        }
+                        if (outAct == Activation.SIGMOID) {
+                            // from a bf16 dOut (dα, the v gate's gradient), the CPU given the rounded values
+                            double[] dy16 = rounded(dyL);
+                            double[][] gotB = loraGrads(g, xg, wG, hG, oG, bf16(g, dy16), outAct, rank);
+                            double[][] refB = loraGrads(c, xc, wC, hC, oC, c.tensor(dy16), outAct, rank);
+                            for (int k = 0; k < gotB.length; k++) {
+                                out.add(compare("bf16 out", size, what + ", bf16 dOut:" + names[k], gotB[k], refB[k],
+                                        BF16_TOLERANCE));
+                            }
                         }
                     }
                     // gradients written in bf16 by their ops (only GEMMs read them): dk, the value residual's dv, dG,
@@ -586,6 +596,14 @@ public final class GpuOpChecks {
                             c.read(dkC), BF16_TOLERANCE));
                     out.add(compare("bf16 out", size, "keyPrepare dAlpha (bf16 k, alpha)", g.read(daG), c.read(daC),
                             FP32_TOLERANCE));
+                    // and dα in bf16 too
+                    Tensor dkG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor daG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    gpu.keyPrepareBackwardOverwriting(g.tensor(d[0]), g.tensor(d[1]), g.tensor(d[2]), bf16(g, a1),
+                            bf16(g, a2), g.tensor(perC), g.tensor(perC), dkG2, daG2, null, null, rows, C);
+                    out.add(compare("bf16 out", size, "keyPrepare dk, dAlpha written in bf16",
+                            concat(readBf16(g, dkG2, eyeG, rows, C), readBf16(g, daG2, eyeG, rows, C)),
+                            concat(c.read(dkC), c.read(daC)), BF16_TOLERANCE));
                     // ln_x/bonus/gate backward into a bf16 dG (g bf16)
                     double[] y = toFloat(gaussian(rng, rows * C, 1.0));
                     Tensor dGG = g.keep(gpu.allocate(DType.BF16, rows, C));
@@ -659,6 +677,17 @@ public final class GpuOpChecks {
                         c.read(dvC), BF16_TOLERANCE));
                 out.add(compare("bf16 out", size, "valueResidual dvFirst, dGate (bf16 v, gate)",
                         concat(g.read(rG[0]), g.read(rG[1])), concat(c.read(rC[0]), c.read(rC[1])), FP32_TOLERANCE));
+                // and dGate in bf16 too
+                Tensor dvG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
+                Tensor dGateG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
+                Tensor dvFirstG2 = g.tensor(new double[rows * C]);
+                gpu.valueResidualBackwardOverwriting(g.tensor(d[0]), bf16(g, a1), g.tensor(vFirst), bf16(g, a2), dvG2,
+                        dvFirstG2, dGateG2, rows, C);
+                out.add(compare("bf16 out", size, "valueResidual dv, dGate written in bf16",
+                        concat(readBf16(g, dvG2, eyeG, rows, C), readBf16(g, dGateG2, eyeG, rows, C)),
+                        concat(c.read(dvC), c.read(rC[1])), BF16_TOLERANCE));
+                out.add(compare("bf16 out", size, "valueResidual dvFirst (bf16 dv, dGate)", g.read(dvFirstG2),
+                        c.read(rC[0]), FP32_TOLERANCE));
             }
 
             /** A bf16 GPU tensor of n NaNs (an output every element of which must be written). */
@@ -864,14 +893,14 @@ public final class GpuOpChecks {
             }
 
             /** LoRA backward (hidden TANH) from a saved out of either dtype: dx (written), ddown, dup, dbias. */
-            private double[][] loraGrads(Dev d, Tensor x, Tensor[] w, Tensor hidden, Tensor out, double[] dy,
+            private double[][] loraGrads(Dev d, Tensor x, Tensor[] w, Tensor hidden, Tensor out, Tensor dy,
                                          Activation outAct, int rank) {
                 Tensor dx = d.poisoned((long) rows * C);
                 Tensor ddn = d.tensor(new double[C * rank]);
                 Tensor dup = d.tensor(new double[rank * C]);
                 Tensor db = w[2] == null ? null : d.tensor(new double[C]);
                 Tensor dPre = outAct == Activation.NONE ? null : d.poisoned((long) rows * C);
-                d.backend.loraBackwardOverwritingDx(d.tensor(dy), x, w[0], w[1], w[2], Activation.TANH, outAct, hidden,
+                d.backend.loraBackwardOverwritingDx(dy, x, w[0], w[1], w[2], Activation.TANH, outAct, hidden,
                         out, dPre, d.poisoned((long) rows * rank), dx, ddn, dup, db, rows, C, rank, C);
                 return db == null ? new double[][] {d.read(dx), d.read(ddn), d.read(dup)}
                         : new double[][] {d.read(dx), d.read(ddn), d.read(dup), d.read(db)};
