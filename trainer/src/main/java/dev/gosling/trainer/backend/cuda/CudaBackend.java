@@ -1525,12 +1525,10 @@ public final class CudaBackend implements Backend {
         dims(op, rows, in, rank, outDim);
         activations(op, hiddenAct, outAct);
         long outN = (long) rows * outDim;
-        // a bf16 dOut (the gate's gradient, written so by the op before): only without an output activation or bias
+        // a bf16 dOut (dG, dα, the v gate's gradient: written so by the op before; bf16 GEMMs only); through an output
+        // activation only from a bf16 out (the activation's backward kernel reads both in bf16)
         CudaTensor dt = gemmInput(dOut, op, "dOut", outN);
         long d = dt.address;
-        if (dt.dtype == DType.BF16 && (outAct != Activation.NONE || (bias != null && dBias != null))) {
-            throw new IllegalArgumentException(op + ": a BF16 dOut needs no output activation and no bias gradient");
-        }
         CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
         long xs = xt.address;
         long dn = f32(down, op, "down", (long) in * rank).address;
