@@ -346,6 +346,12 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4p"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4p"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4p"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4q"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4q"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4q"),
                 loader.kernel("wkv7", "wkv7_forward_chunk_64_1_4"), loader.kernel("wkv7", "wkv7_forward_chunk_64_2_8"),
                 loader.kernel("wkv7", "wkv7_forward_chunk_64_2_4"),
                 loader.kernel("wkv7", "wkv7_forward_chunk_32_1_4"),
@@ -1737,8 +1743,16 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /** A v5 column kernel (backward column pass): COLSB columns per block, CT columns and 64/RL rows per thread. */
-    record ColKernel(int colsb, int ct, int rl) {
+    /**
+     * A v5 column kernel (backward column pass): COLSB columns per block, CT columns and 64/RL rows per thread; lanes
+     * 1 (plain), 2 ({@code …p}) or 4 ({@code …q}): that many adjacent lanes hold the same rows of different column
+     * groups (wkv7.cu, col_lanes), so their 16-byte shared loads of the step's row vectors agree.
+     */
+    record ColKernel(int colsb, int ct, int rl, int lanes) {
+        ColKernel(int colsb, int ct, int rl) {
+            this(colsb, ct, rl, 1);
+        }
+
         int threads() {
             return colsb / ct * rl;
         }
@@ -1749,7 +1763,7 @@ public final class CudaBackend implements Backend {
 
         @Override
         public String toString() {
-            return colsb + "_" + ct + "_" + rl;
+            return colsb + "_" + ct + "_" + rl + (lanes == 2 ? "p" : lanes == 4 ? "q" : "");
         }
     }
 
@@ -1783,10 +1797,14 @@ public final class CudaBackend implements Backend {
             ROWS_16_1_8 = new RowKernel(16, 1, 8, false), ROWS_64_2_4P = new RowKernel(64, 2, 4, true),
             ROWS_32_2_8P = new RowKernel(32, 2, 8, true), ROWS_16_1_8P = new RowKernel(16, 1, 8, true);
     static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4),
-            COLS_32_2_4 = new ColKernel(32, 2, 4);
+            COLS_32_2_4 = new ColKernel(32, 2, 4), COLS_32_1_4P = new ColKernel(32, 1, 4, 2),
+            COLS_16_1_4P = new ColKernel(16, 1, 4, 2), COLS_32_2_4P = new ColKernel(32, 2, 4, 2),
+            COLS_32_1_4Q = new ColKernel(32, 1, 4, 4), COLS_16_1_4Q = new ColKernel(16, 1, 4, 4),
+            COLS_32_2_4Q = new ColKernel(32, 2, 4, 4);
     static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8, ROWS_64_2_4P,
             ROWS_32_2_8P, ROWS_16_1_8P);
-    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4);
+    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4,
+            COLS_32_1_4P, COLS_16_1_4P, COLS_32_2_4P, COLS_32_1_4Q, COLS_16_1_4Q, COLS_32_2_4Q);
     /** Column-pass time chunks measured by the benchmark (steps; multiples of the 16-step snapshot interval). */
     static final List<Integer> WKV7_CHUNKS = List.of(64, 128, 256, 512);
 

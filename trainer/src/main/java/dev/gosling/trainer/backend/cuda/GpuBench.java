@@ -373,6 +373,8 @@ public final class GpuBench {
                         ? CudaBackend.ROWS_32_2_8 : heads <= sms ? CudaBackend.ROWS_64_2_4 : CudaBackend.ROWS_32_2_8;
                 for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO,
                         CudaBackend.Wkv7Choice.v5(pf, pr, null), CudaBackend.Wkv7Choice.AUTO.chunk(0),
+                        CudaBackend.Wkv7Choice.v5(null, null, CudaBackend.COLS_32_2_4P),
+                        CudaBackend.Wkv7Choice.v5(null, null, CudaBackend.COLS_32_2_4Q),
                         CudaBackend.Wkv7Choice.V4)) {
                     gpu.useWkv7(c);
                     double fwd = time(fwdOp);
