@@ -41,6 +41,8 @@
 //  * Lanes: the row kernels exist in two lane layouts, plain (<ROWS>_<R>_<L>: a row group's L lanes adjacent) and
 //    paired (…p, in use: lanes 2m and 2m + 1 hold the same columns of two row groups, row_lanes), in which a warp's
 //    16-byte loads of the step's shared vectors take 2 passes instead of 4 (7–17% off the forward and the row pass).
+//    The column kernels likewise: plain (<COLSB>_<CT>_<RL>), paired (…p, in use) and quads (…q: 4 adjacent lanes
+//    share their row-vector loads), col_lanes; bit-identical, the paired 32_1_4p the fastest in time chunks.
 //
 // Chunked forward (kept for comparison, not in use: slower than v5 at every benchmarked size, kernels/NOTES.md):
 // wkv7_forward_chunk_<ROWS>_<R>_<L>, 16 steps at a time as products with the chunk's start state (forward_chunk's

@@ -2024,13 +2024,14 @@ public final class CudaBackend implements Backend {
 
     /**
      * The backward column pass's kernel when not chosen, in the paired lane layout (bit-identical to the plain one,
-     * 1–5% faster at every measured size, kernels/NOTES.md): in time chunks 32 columns per block, 2 per thread (64
-     * threads); in one chunk (T ≤ 64) as before: 16 columns per block (64 threads), 32 (128 threads) once B·H alone
-     * exceeds the SMs.
+     * kernels/NOTES.md): in time chunks 32 columns per block, 1 per thread (128 threads, 128 registers: twice the
+     * warps of 32_2_4p's 216, and the paired loads take away the shared-memory cost that had made 32_2_4 faster; the
+     * whole backward 4–7% faster than with 32_2_4p at the four benchmark sizes, one run); in one chunk (T ≤ 64) as
+     * before: 16 columns per block (64 threads), 32 (128 threads) once B·H alone exceeds the SMs.
      */
     ColKernel wkv7AutoCols(int B, int H, int chunk) {
         if (chunk > 0) {
-            return COLS_32_2_4P;
+            return COLS_32_1_4P;
         }
         return (long) B * H > multiprocessors ? COLS_32_1_4P : COLS_16_1_4P;
     }

@@ -367,7 +367,8 @@ public final class GpuBench {
             try {
                 // the kernels in use (v5, automatic configurations) and v4, then every v5 kernel alone
                 // "v5 f… r…": the default before the paired lane layout (plain kernels, the rule of then); "v5 c32_2_4":
-                // the default before the paired column kernels (plain columns, chunk and rows automatic)
+                // the column kernel before the paired column kernels, "v5 c32_2_4p" the same paired (chunk and rows
+                // automatic)
                 long heads = (long) B * H;
                 int sms = gpu.multiprocessors();
                 CudaBackend.RowKernel pf = heads * 4 <= sms ? CudaBackend.ROWS_16_1_8 : CudaBackend.ROWS_32_2_8;
@@ -376,7 +377,7 @@ public final class GpuBench {
                 for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO,
                         CudaBackend.Wkv7Choice.v5(pf, pr, null), CudaBackend.Wkv7Choice.AUTO.chunk(0),
                         CudaBackend.Wkv7Choice.v5(null, null, CudaBackend.COLS_32_2_4),
-                        CudaBackend.Wkv7Choice.v5(null, null, CudaBackend.COLS_32_1_4P),
+                        CudaBackend.Wkv7Choice.v5(null, null, CudaBackend.COLS_32_2_4P),
                         CudaBackend.Wkv7Choice.V4)) {
                     gpu.useWkv7(c);
                     double fwd = time(fwdOp);
