@@ -41,6 +41,8 @@
 //  * Lanes: the row kernels exist in two lane layouts, plain (<ROWS>_<R>_<L>: a row group's L lanes adjacent) and
 //    paired (…p, in use: lanes 2m and 2m + 1 hold the same columns of two row groups, row_lanes), in which a warp's
 //    16-byte loads of the step's shared vectors take 2 passes instead of 4 (7–17% off the forward and the row pass).
+//    The column kernels likewise: plain (<COLSB>_<CT>_<RL>), paired (…p, in use) and quads (…q: 4 adjacent lanes
+//    share their row-vector loads), col_lanes; bit-identical, the paired 32_1_4p the fastest in time chunks.
 //
 // Chunked forward (kept for comparison, not in use: slower than v5 at every benchmarked size, kernels/NOTES.md):
 // wkv7_forward_chunk_<ROWS>_<R>_<L>, 16 steps at a time as products with the chunk's start state (forward_chunk's
@@ -801,11 +803,26 @@ __device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, int t0, int T)
     }
 }
 
+// The lanes of the column kernels: thread → column group cg and part (which of the RL lanes of the group). S = 1
+// (plain): cg = tid/RL, part = tid%RL, a group's lanes adjacent. S = 2 (paired, …p) or 4 (quads, …q): lanes
+// S·m … S·m + S − 1 take the same part of S column groups (part = lane bits log S …, cg from the low log S bits and the
+// bits above part's), so their 16-byte loads of the step's row vectors (the same rows of every column) agree in
+// groups of S, as row_lanes's pairs; the lanes of a group are S apart (lane_sum<RL, S>). Same sums in the same order
+// as S = 1: bit-identical outputs.
+template <int RL, int S>
+__device__ __forceinline__ void col_lanes(int tid, int& cg, int& part) {
+    static_assert(S == 1 || S == 2 || S == 4, "S");
+    static_assert(RL * S <= 32, "RL·S lanes per warp");
+    const int lane = tid & 31;
+    part = (lane / S) % RL;
+    cg = (tid >> 5) * (32 / RL) + (lane / (S * RL)) * S + lane % S;
+}
+
 // A block holds COLSB columns of one head (G = 64/COLSB blocks per head); a thread holds CT of them (cg·CT …) and
-// 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group, NT = COLSB/CT·RL threads. Each step's
+// 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group (col_lanes), NT = COLSB/CT·RL threads. Each step's
 // five sums per column go to shared memory; after the stage one pass adds them to the gradients, coalesced, with
 // the old values fetched at the stage's start.
-template <int COLSB, int CT, int RL>
+template <int COLSB, int CT, int RL, int LS = 1>
 __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __restrict__ r_,
         const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ v_,
         const float* __restrict__ a_, const float* __restrict__ b_, const float* __restrict__ dy_,
@@ -816,7 +833,9 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
     constexpr int OUT_PER = STAGE * COLSB / NT;  // outputs of one quantity per thread per stage
     static_assert(STAGE * COLSB % NT == 0, "whole outputs per thread");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G, bz = blockIdx.z;
-    const int cg = threadIdx.x / RL, part = threadIdx.x % RL, c0 = cg * CT, col0 = g * COLSB + c0;
+    int cg, part;
+    col_lanes<RL, LS>(threadIdx.x, cg, part);
+    const int c0 = cg * CT, col0 = g * COLSB + c0;
     const int C = H * N;
     const int chunks = (T + CHUNK - 1) / CHUNK;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
@@ -947,7 +966,7 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
             for (int u = 0; u < CT; u++) {
                 sum[1][u] *= dwf[u];
 #pragma unroll
-                for (int p = 0; p < 5; p++) sum[p][u] = lane_sum<RL>(sum[p][u]);
+                for (int p = 0; p < 5; p++) sum[p][u] = lane_sum<RL, LS>(sum[p][u]);
             }
             // the 5·CT sums, one lane each
 #pragma unroll
@@ -1257,6 +1276,54 @@ extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4(in
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
     backward_cols_v5<32, 2, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
+                         wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4, 2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
+                         wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4, 2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
+                         wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4p(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 2, 4, 2>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
+                         wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4q(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
+                         wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4q(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
+                         wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4q(int T, int H, const float* r_,
+        const float* w_, const float* k_, const float* v_, const float* a_, const float* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 2, 4, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
                          wabWritten);
 }
 

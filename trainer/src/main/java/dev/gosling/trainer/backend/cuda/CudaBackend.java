@@ -351,6 +351,12 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4p"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4p"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4p"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4q"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4q"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_2_4q"),
                 loader.kernel("wkv7", "wkv7_forward_chunk_64_1_4"), loader.kernel("wkv7", "wkv7_forward_chunk_64_2_8"),
                 loader.kernel("wkv7", "wkv7_forward_chunk_64_2_4"),
                 loader.kernel("wkv7", "wkv7_forward_chunk_32_1_4"),
@@ -1747,8 +1753,16 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /** A v5 column kernel (backward column pass): COLSB columns per block, CT columns and 64/RL rows per thread. */
-    record ColKernel(int colsb, int ct, int rl) {
+    /**
+     * A v5 column kernel (backward column pass): COLSB columns per block, CT columns and 64/RL rows per thread; lanes
+     * 1 (plain), 2 ({@code …p}) or 4 ({@code …q}): that many adjacent lanes hold the same rows of different column
+     * groups (wkv7.cu, col_lanes), so their 16-byte shared loads of the step's row vectors agree.
+     */
+    record ColKernel(int colsb, int ct, int rl, int lanes) {
+        ColKernel(int colsb, int ct, int rl) {
+            this(colsb, ct, rl, 1);
+        }
+
         int threads() {
             return colsb / ct * rl;
         }
@@ -1759,7 +1773,7 @@ public final class CudaBackend implements Backend {
 
         @Override
         public String toString() {
-            return colsb + "_" + ct + "_" + rl;
+            return colsb + "_" + ct + "_" + rl + (lanes == 2 ? "p" : lanes == 4 ? "q" : "");
         }
     }
 
@@ -1793,10 +1807,14 @@ public final class CudaBackend implements Backend {
             ROWS_16_1_8 = new RowKernel(16, 1, 8, false), ROWS_64_2_4P = new RowKernel(64, 2, 4, true),
             ROWS_32_2_8P = new RowKernel(32, 2, 8, true), ROWS_16_1_8P = new RowKernel(16, 1, 8, true);
     static final ColKernel COLS_32_1_4 = new ColKernel(32, 1, 4), COLS_16_1_4 = new ColKernel(16, 1, 4),
-            COLS_32_2_4 = new ColKernel(32, 2, 4);
+            COLS_32_2_4 = new ColKernel(32, 2, 4), COLS_32_1_4P = new ColKernel(32, 1, 4, 2),
+            COLS_16_1_4P = new ColKernel(16, 1, 4, 2), COLS_32_2_4P = new ColKernel(32, 2, 4, 2),
+            COLS_32_1_4Q = new ColKernel(32, 1, 4, 4), COLS_16_1_4Q = new ColKernel(16, 1, 4, 4),
+            COLS_32_2_4Q = new ColKernel(32, 2, 4, 4);
     static final List<RowKernel> WKV7_ROW_KERNELS = List.of(ROWS_64_2_4, ROWS_32_2_8, ROWS_16_1_8, ROWS_64_2_4P,
             ROWS_32_2_8P, ROWS_16_1_8P);
-    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4);
+    static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4,
+            COLS_32_1_4P, COLS_16_1_4P, COLS_32_2_4P, COLS_32_1_4Q, COLS_16_1_4Q, COLS_32_2_4Q);
     /** Column-pass time chunks measured by the benchmark (steps; multiples of the 16-step snapshot interval). */
     static final List<Integer> WKV7_CHUNKS = List.of(64, 128, 256, 512);
 
@@ -2015,15 +2033,17 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * The backward column pass's kernel when not chosen: in time chunks 32 columns per block, 2 per thread (64
-     * threads; the fastest at every measured size, kernels/NOTES.md); in one chunk (T ≤ 64) as before: 16 columns
-     * per block (64 threads), 32 (128 threads) once B·H alone exceeds the SMs.
+     * The backward column pass's kernel when not chosen, in the paired lane layout (bit-identical to the plain one,
+     * kernels/NOTES.md): in time chunks 32 columns per block, 1 per thread (128 threads, 128 registers: twice the
+     * warps of 32_2_4p's 216, and the paired loads take away the shared-memory cost that had made 32_2_4 faster; the
+     * whole backward 4–7% faster than with 32_2_4p at the four benchmark sizes, one run); in one chunk (T ≤ 64) as
+     * before: 16 columns per block (64 threads), 32 (128 threads) once B·H alone exceeds the SMs.
      */
     ColKernel wkv7AutoCols(int B, int H, int chunk) {
         if (chunk > 0) {
-            return COLS_32_2_4;
+            return COLS_32_1_4P;
         }
-        return (long) B * H > multiprocessors ? COLS_32_1_4 : COLS_16_1_4;
+        return (long) B * H > multiprocessors ? COLS_32_1_4P : COLS_16_1_4P;
     }
 
     /**

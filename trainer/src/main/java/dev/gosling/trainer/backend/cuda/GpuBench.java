@@ -315,7 +315,8 @@ public final class GpuBench {
         Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
         Tensor[] g = {zeros(n), zeros(n), zeros(n), zeros(n), zeros(n), zeros(n)};
         List<CudaBackend.Wkv7Choice> choices = new ArrayList<>(List.of(CudaBackend.Wkv7Choice.V4,
-                CudaBackend.Wkv7Choice.AUTO, CudaBackend.Wkv7Choice.v5(CudaBackend.ROWS_32_2_8,
+                CudaBackend.Wkv7Choice.AUTO, CudaBackend.Wkv7Choice.v5(null, null, CudaBackend.COLS_32_2_4),
+                CudaBackend.Wkv7Choice.v5(CudaBackend.ROWS_32_2_8,
                         CudaBackend.ROWS_64_2_4, null)));
         for (CudaBackend.ChunkKernel ck : CudaBackend.WKV7_CHUNK_KERNELS) {
             choices.add(CudaBackend.Wkv7Choice.chunked(ck));
@@ -365,7 +366,9 @@ public final class GpuBench {
                     B, T, H);
             try {
                 // the kernels in use (v5, automatic configurations) and v4, then every v5 kernel alone
-                // "v5 f… r…": the default before the paired lane layout (plain kernels, the rule of then)
+                // "v5 f… r…": the default before the paired lane layout (plain kernels, the rule of then); "v5 c32_2_4":
+                // the column kernel before the paired column kernels, "v5 c32_2_4p" the same paired (chunk and rows
+                // automatic)
                 long heads = (long) B * H;
                 int sms = gpu.multiprocessors();
                 CudaBackend.RowKernel pf = heads * 4 <= sms ? CudaBackend.ROWS_16_1_8 : CudaBackend.ROWS_32_2_8;
@@ -373,6 +376,8 @@ public final class GpuBench {
                         ? CudaBackend.ROWS_32_2_8 : heads <= sms ? CudaBackend.ROWS_64_2_4 : CudaBackend.ROWS_32_2_8;
                 for (CudaBackend.Wkv7Choice c : List.of(CudaBackend.Wkv7Choice.AUTO,
                         CudaBackend.Wkv7Choice.v5(pf, pr, null), CudaBackend.Wkv7Choice.AUTO.chunk(0),
+                        CudaBackend.Wkv7Choice.v5(null, null, CudaBackend.COLS_32_2_4),
+                        CudaBackend.Wkv7Choice.v5(null, null, CudaBackend.COLS_32_2_4P),
                         CudaBackend.Wkv7Choice.V4)) {
                     gpu.useWkv7(c);
                     double fwd = time(fwdOp);

@@ -1870,8 +1870,10 @@ public final class GpuOpChecks {
             choices.add(CudaBackend.Wkv7Choice.V4);
             List<CudaBackend.RowKernel> rk = CudaBackend.WKV7_ROW_KERNELS;
             List<CudaBackend.ColKernel> ck = CudaBackend.WKV7_COL_KERNELS;
-            for (int i = 0; i < rk.size(); i++) {
-                choices.add(CudaBackend.Wkv7Choice.v5(rk.get(i), rk.get((i + 1) % rk.size()), ck.get(i % ck.size())));
+            int nk = Math.max(rk.size(), ck.size());
+            for (int i = 0; i < nk; i++) {
+                choices.add(CudaBackend.Wkv7Choice.v5(rk.get(i % rk.size()), rk.get((i + 1) % rk.size()),
+                        ck.get(i % ck.size())));
             }
             for (CudaBackend.Wkv7Choice choice : choices) {
                 c.add(wkv7(2, 100, 3, choice, s++));
@@ -1879,9 +1881,9 @@ public final class GpuOpChecks {
             }
             // the column pass in time chunks (dS at the chunk ends from the row pass): every row kernel with a short
             // chunk (last chunk partial), every column kernel with 0 (one chunk), 16 and 32 steps, T < chunk, T = 1
-            for (int i = 0; i < rk.size(); i++) {
-                CudaBackend.Wkv7Choice choice = CudaBackend.Wkv7Choice.v5(rk.get(i), rk.get(i), ck.get(i % ck.size()))
-                        .chunk(16);
+            for (int i = 0; i < nk; i++) {
+                CudaBackend.Wkv7Choice choice = CudaBackend.Wkv7Choice.v5(rk.get(i % rk.size()), rk.get(i % rk.size()),
+                        ck.get(i % ck.size())).chunk(16);
                 for (int[] d : new int[][] {{2, 100, 3}, {3, 45, 2}, {2, 20, 2}}) {
                     c.add(wkv7(d[0], d[1], d[2], choice, s++));
                 }
