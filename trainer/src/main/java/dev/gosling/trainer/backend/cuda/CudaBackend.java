@@ -1823,7 +1823,7 @@ public final class CudaBackend implements Backend {
      * configurations (null: chosen from B·H); passes (v5 backward, for the benchmark): 1 the row pass only, 2 the
      * column pass only, 3 both; chunk: the column pass's time chunk in steps (a multiple of 16; 0: one chunk, all
      * of T, as before; −1: chosen from B, H, T); chunked: the chunked forward kernel (v5 only; null: the v5 forward
-     * {@code fwd}, or when that is null too the forward chosen from B·H, {@link #wkv7AutoChunked}).
+     * {@code fwd}, or when that is null too the forward chosen from B·H; never chosen automatically).
      */
     record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk,
                       ChunkKernel chunked) {
@@ -2019,14 +2019,6 @@ public final class CudaBackend implements Backend {
         return best;
     }
 
-    /**
-     * The chunked forward when the forward is not chosen, or null for the v5 forward ({@link #wkv7AutoForward}):
-     * always null, the chunked kernels measured slower than the v5 ones at every benchmark size (kernels/NOTES.md).
-     */
-    ChunkKernel wkv7AutoChunked(int B, int H) {
-        return null;
-    }
-
     /** The backward row pass's kernel when not chosen: as the forward's ({@link #wkv7AutoForward}). */
     RowKernel wkv7AutoRows(int B, int H) {
         return wkv7AutoForward(B, H);
@@ -2112,7 +2104,8 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, yp, s}) {
             aligned16(p, op, "a tensor");
         }
-        ChunkKernel ck = c.chunked() != null ? c.chunked() : c.fwd() == null ? wkv7AutoChunked(B, H) : null;
+        // the chunked forward only when chosen: it measured slower than v5 at every benchmark size (kernels/NOTES.md)
+        ChunkKernel ck = c.chunked();
         if (ck != null) {
             wkv7Kernel("wkv7_forward_chunk_" + ck).launch(H * ck.perHead(), B, 1, ck.threads(), 1, 1, 0, stream, args);
             return;

@@ -384,8 +384,7 @@ public final class GpuBench {
                     double bwd = time(bwdOp);
                     String tag = " " + c + (c.equals(chosen) ? "*" : "");
                     if (c.version() == 5 && c.chunk() < 0 && c.fwd() == null) {
-                        CudaBackend.ChunkKernel ck = gpu.wkv7AutoChunked(B, H);
-                        tag += " (f" + (ck != null ? "chunk" + ck : gpu.wkv7AutoForward(B, H)) + " r"
+                        tag += " (f" + gpu.wkv7AutoForward(B, H) + " r"
                                 + gpu.wkv7AutoRows(B, H) + " c"
                                 + gpu.wkv7AutoCols(B, H, gpu.wkv7AutoChunk(B, H, T)) + " ch"
                                 + gpu.wkv7AutoChunk(B, H, T) + ")";
