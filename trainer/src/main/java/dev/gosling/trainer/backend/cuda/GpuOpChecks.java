@@ -973,13 +973,9 @@ public final class GpuOpChecks {
                     Tensor dG = g.keep(gpu.allocate(DType.BF16, rows, vocab));
                     gpu.poisonBytes(dG);
                     gpu.crossEntropyForwardBackward(g.tensor(logits), g.ids(targets), lossG, dG, rows, vocab, 1.0 / rows);
-                    Tensor lossC = c.poisoned(rows);
-                    Tensor dC = c.poisoned((long) rows * vocab);
-                    Tensor lc = c.tensor(logits);
-                    Tensor tc = c.ids(targets);
-                    cpu.crossEntropyForward(lc, tc, lossC, rows, vocab);
-                    cpu.crossEntropyBackward(lc, tc, dC, rows, vocab, 1.0 / rows);
-                    out.add(compare("crossEntropy", size + " bf16 dLogits", "losses", g.read(lossG), c.read(lossC), FP32_TOLERANCE));
+                    Tensor[] ref = cpuCrossEntropy(c, c.tensor(logits), c.ids(targets), rows, vocab, 1.0 / rows);
+                    Tensor dC = ref[1];
+                    out.add(compare("crossEntropy", size + " bf16 dLogits", "losses", g.read(lossG), c.read(ref[0]), FP32_TOLERANCE));
                     Tensor back = g.poisoned((long) rows * vocab);
                     gpu.linearForward(dG, g.tensor(eye), back, rows, vocab, vocab);
                     out.add(compare("crossEntropy", size + " bf16 dLogits", "dLogits", g.read(back), c.read(dC), BF16_TOLERANCE));
@@ -1060,20 +1056,14 @@ public final class GpuOpChecks {
                     Tensor lc = c.poisoned((long) rows * vocab);
                     cpu.linearForward(xc, wc, lc, rows, in, vocab);
                     double[] refLogits = c.read(lc);
-                    Tensor lossC = c.poisoned(rows);
-                    Tensor dC = c.poisoned((long) rows * vocab);
-                    cpu.crossEntropyForward(lc, tc, lossC, rows, vocab);
-                    cpu.crossEntropyBackward(lc, tc, dC, rows, vocab, scale);
-                    double[] refLoss = c.read(lossC);
+                    Tensor[] ref = cpuCrossEntropy(c, lc, tc, rows, vocab, scale);
+                    Tensor dC = ref[1];
+                    double[] refLoss = c.read(ref[0]);
                     double[] refD = c.read(dC);
                     // CPU fp64 cross-entropy of the GPU's bf16 logits: the kernel alone
-                    Tensor lb = c.tensor(gotLogits);
-                    Tensor lossB = c.poisoned(rows);
-                    Tensor dB = c.poisoned((long) rows * vocab);
-                    cpu.crossEntropyForward(lb, tc, lossB, rows, vocab);
-                    cpu.crossEntropyBackward(lb, tc, dB, rows, vocab, scale);
-                    double[] kLoss = c.read(lossB);
-                    double[] kD = c.read(dB);
+                    Tensor[] kernel = cpuCrossEntropy(c, c.tensor(gotLogits), tc, rows, vocab, scale);
+                    double[] kLoss = c.read(kernel[0]);
+                    double[] kD = c.read(kernel[1]);
                     for (int i = 0; i < kD.length; i++) {
                         kD[i] = dev.gosling.trainer.model.Bf16.round((float) kD[i]);
                     }
@@ -1472,6 +1462,18 @@ public final class GpuOpChecks {
                 }
             }
         };
+    }
+
+    /**
+     * The reference cross-entropy on {@code c}'s backend: {losses, dLogits (with the L2Wrap gradient, at scale)}, written
+     * into NaN-poisoned tensors of {@code c}.
+     */
+    static Tensor[] cpuCrossEntropy(Dev c, Tensor logits, Tensor targets, int rows, int vocab, double scale) {
+        Tensor loss = c.poisoned(rows);
+        Tensor d = c.poisoned((long) rows * vocab);
+        c.backend.crossEntropyForward(logits, targets, loss, rows, vocab);
+        c.backend.crossEntropyBackward(logits, targets, d, rows, vocab, scale);
+        return new Tensor[] {loss, d};
     }
 
     static Check linear(int rows, int in, int out, long seed) {
@@ -2148,14 +2150,9 @@ public final class GpuOpChecks {
                     }
                     int[] targets = rng.ints(rows, 0, vocab).toArray();
                     double scale = 1.0 / rows;
-                    Tensor lc = c.tensor(logits);
-                    Tensor tc = c.ids(targets);
-                    Tensor lossC = c.poisoned(rows);
-                    Tensor dC = c.poisoned((long) rows * vocab);
-                    cpu.crossEntropyForward(lc, tc, lossC, rows, vocab);
-                    cpu.crossEntropyBackward(lc, tc, dC, rows, vocab, scale);
-                    double[] refLoss = c.read(lossC);
-                    double[] refD = c.read(dC);
+                    Tensor[] ref = cpuCrossEntropy(c, c.tensor(logits), c.ids(targets), rows, vocab, scale);
+                    double[] refLoss = c.read(ref[0]);
+                    double[] refD = c.read(ref[1]);
                     Tensor x;
                     if (mode == CeMode.BF16_LOGITS) {
                         x = g.keep(gpu.allocate(DType.BF16, rows, vocab));
@@ -2245,14 +2242,9 @@ public final class GpuOpChecks {
                     double[] logits = ceLogits(rng, rows, vocab);
                     int[] targets = rng.ints(rows, 0, vocab).toArray();
                     double scale = 1.0 / rows;
-                    Tensor lc = c.tensor(logits);
-                    Tensor tc = c.ids(targets);
-                    Tensor lossC = c.poisoned(rows);
-                    Tensor dC = c.poisoned((long) rows * vocab);
-                    cpu.crossEntropyForward(lc, tc, lossC, rows, vocab);
-                    cpu.crossEntropyBackward(lc, tc, dC, rows, vocab, scale);
-                    double[] refLoss = c.read(lossC);
-                    double[] refD = c.read(dC);
+                    Tensor[] ref = cpuCrossEntropy(c, c.tensor(logits), c.ids(targets), rows, vocab, scale);
+                    double[] refLoss = c.read(ref[0]);
+                    double[] refD = c.read(ref[1]);
                     targets[bad] = vocab;
                     Tensor x = g.tensor(logits);
                     Tensor t = g.ids(targets);
