@@ -148,9 +148,10 @@ public final class BenchCommand {
         @Option(names = "--grad_cp", description = "1: recompute each block in the backward pass (default: ${DEFAULT-VALUE}).")
         int gradCp = 0;
 
-        @Option(names = "--keep_ffn", description = "With --grad_cp 0: 1 keeps each layer's ffn key output instead of recomputing it,"
-                + " 2 also LN2's output and the ffn mix (default: ${DEFAULT-VALUE}).")
-        int keepFfn = 0;
+        @Option(names = "--keep", description = "With --grad_cp 0: 1..4 keep more of each layer's activations instead of recomputing them"
+                + " (1 the ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and the channel mix's input, 4 also the"
+                + " time mix's inputs; default: ${DEFAULT-VALUE}).")
+        int keep = 0;
 
         @Option(names = "--steps", description = "Timed steps per case after 2 warm-up steps (default: ${DEFAULT-VALUE}).")
         int steps = 5;
@@ -163,7 +164,7 @@ public final class BenchCommand {
             List<dev.gosling.trainer.train.TrainBenchmark.Case> parsed = cases.isEmpty()
                     ? dev.gosling.trainer.train.TrainBenchmark.issueCases()
                     : cases.stream().map(dev.gosling.trainer.train.TrainBenchmark::parse).toList();
-            dev.gosling.trainer.train.TrainBenchmark.run(System.out, parsed, accelerator, precision, gradCp != 0, keepFfn, steps, profile);
+            dev.gosling.trainer.train.TrainBenchmark.run(System.out, parsed, accelerator, precision, gradCp != 0, keep, steps, profile);
             return 0;
         }
     }

@@ -20,7 +20,7 @@ final class TrainFlags {
     }
 
     /** Keys of {@link TrainConfig} that are Gosling's own, not train_temp's. */
-    private static final java.util.Set<String> GOSLING_KEYS = java.util.Set.of("keep_ffn");
+    private static final java.util.Set<String> GOSLING_KEYS = java.util.Set.of("keep");
 
     /** Adds one {@code --key VALUE} option per training key to {@code spec}. */
     static void addTo(CommandSpec spec) {
@@ -61,8 +61,9 @@ final class TrainFlags {
 
     private static String goslingHelp(String key) {
         return switch (key) {
-            case "keep_ffn" -> "with grad_cp 0, 1 keeps each layer's ffn key output instead of recomputing it in the backward pass,"
-                    + " 2 also LN2's output and the ffn mix: faster, more memory, the same gradients; 0 recomputes them";
+            case "keep" -> "with grad_cp 0, 1..4 keep more of each layer's activations for the backward pass instead of"
+                    + " recomputing them (1 the ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and the channel"
+                    + " mix's input, 4 also the time mix's inputs): faster, more memory, the same gradients; 0 recomputes them";
             case "max_steps" -> "stop after N steps of this process, saving rwkv-last.pth + state as on SIGTERM; 0 = until my_exit_tokens";
             case "model_impl" -> "the model implementation by name; empty = the RWKV-7 model for --accelerator";
             case "progress_bar" -> "1 draws the progress bar on stderr, 0 does not";

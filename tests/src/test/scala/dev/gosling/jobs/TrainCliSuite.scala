@@ -35,12 +35,12 @@ class TrainCliSuite extends AnyFunSuite {
     assert(code == 0)
     for (flag <- Seq("--config", "--load_model", "--proj_dir", "--data_file", "--data_type", "--vocab_size", "--ctx_len", "--epoch_save",
       "--micro_bsz", "--n_layer", "--n_embd", "--lr_init", "--lr_final", "--warmup_steps", "--beta1", "--beta2", "--adam_eps",
-      "--weight_decay", "--grad_clip", "--grad_cp", "--keep_ffn", "--magic_prime", "--my_exit_tokens", "--random_seed", "--train_stage",
+      "--weight_decay", "--grad_clip", "--grad_cp", "--keep", "--magic_prime", "--my_exit_tokens", "--random_seed", "--train_stage",
       "--max_steps", "--model_impl", "--progress_bar"))
       assert(out.contains(flag + "="), flag)
     assert(out.contains("train_temp's --adam_eps (default: 1e-18)"))
     val flat = out.replaceAll("\\s+", " ") // picocli wraps long descriptions
-    assert(flat.contains("Gosling: with grad_cp 0, 1 keeps each layer's ffn key output") && !flat.contains("train_temp's --keep_ffn"))
+    assert(flat.contains("Gosling: with grad_cp 0, 1..4 keep more of each layer's activations") && !flat.contains("train_temp's --keep"))
     assert(run("init", "--help")._2.contains("--n_embd"))
   }
 

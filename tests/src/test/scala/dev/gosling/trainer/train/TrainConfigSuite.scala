@@ -70,24 +70,24 @@ class TrainConfigSuite extends AnyFunSuite with ScalaCheckPropertyChecks {
   test("asFlags round-trips through fromMap") {
     val c = build(demo)
     assert(TrainConfig.fromMap(c.asFlags()) == c)
-    val kept = build(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> "2"))
-    assert(TrainConfig.fromMap(kept.asFlags()) == kept && kept.asFlags().get("keep_ffn") == "2")
+    val kept = build(demo ++ Map("grad_cp" -> "0", "keep" -> "2"))
+    assert(TrainConfig.fromMap(kept.asFlags()) == kept && kept.asFlags().get("keep") == "2")
   }
 
-  test("keep_ffn: 0 by default, 1 or 2 with grad_cp 0; outside 0..2 or with grad_cp 1 a one-line error naming both flags") {
-    assert(TrainConfig.defaults().keepFfn == 0 && build(demo).keepFfn == 0)
-    assert(TrainConfig.DEFAULTS.get("keep_ffn") == "0")
-    for (k <- 1 to 2) {
-      val c = build(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> k.toString))
-      assert(c.keepFfn == k && c.gradCp == 0)
+  test("keep: 0 by default, 1 to 4 with grad_cp 0; outside 0..4 or with grad_cp 1 a one-line error naming both flags") {
+    assert(TrainConfig.defaults().keep == 0 && build(demo).keep == 0)
+    assert(TrainConfig.DEFAULTS.get("keep") == "0")
+    for (k <- 1 to 4) {
+      val c = build(demo ++ Map("grad_cp" -> "0", "keep" -> k.toString))
+      assert(c.keep == k && c.gradCp == 0)
     }
-    assert(build(demo ++ Map("grad_cp" -> "1", "keep_ffn" -> "0")).gradCp == 1)
-    assert(error(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> "3")).startsWith("--keep_ffn 3 must be 0 (recompute"))
-    assert(error(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> "-1")).startsWith("--keep_ffn -1 must be 0"))
-    assert(error(demo ++ Map("grad_cp" -> "0", "keep_ffn" -> "yes")) == "--keep_ffn 'yes' is not an integer")
-    val both = error(demo ++ Map("grad_cp" -> "1", "keep_ffn" -> "1"))
-    assert(both.startsWith("--keep_ffn 1 with --grad_cp 1:") && both.contains("--keep_ffn 0 with --grad_cp 1"), both)
-    assert(error(demo + ("keep_fnn" -> "1")).contains("did you mean 'keep_ffn'?"))
+    assert(build(demo ++ Map("grad_cp" -> "1", "keep" -> "0")).gradCp == 1)
+    assert(error(demo ++ Map("grad_cp" -> "0", "keep" -> "5")).startsWith("--keep 5 must be 0 (recompute"))
+    assert(error(demo ++ Map("grad_cp" -> "0", "keep" -> "-1")).startsWith("--keep -1 must be 0"))
+    assert(error(demo ++ Map("grad_cp" -> "0", "keep" -> "yes")) == "--keep 'yes' is not an integer")
+    val both = error(demo ++ Map("grad_cp" -> "1", "keep" -> "1"))
+    assert(both.startsWith("--keep 1 with --grad_cp 1:") && both.contains("--keep 0 with --grad_cp 1"), both)
+    assert(error(demo + ("kep" -> "1")).contains("did you mean 'keep'?"))
   }
 
   test("resumedFrom: epoch_begin after the checkpoint, a 10-step warmup when warmup_steps was negative") {

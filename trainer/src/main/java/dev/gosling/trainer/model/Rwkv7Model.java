@@ -22,12 +22,10 @@ import java.util.List;
  * block activations is shared by all layers, and the backward pass recomputes a block's forward from its saved
  * input before running the block backward. The gradients are identical to the run without it.
  *
- * <p>With {@code keepFfn} ({@code --keep_ffn}, without gradient checkpointing) the channel mix keeps per layer what
- * its backward pass would otherwise recompute, trading memory for time: at 1 the ffn key output (the C → 4C GEMM's
- * [N, 4C] output, in the GEMM-input dtype: bf16 under bf16 GEMMs), so the backward pass skips that GEMM and
- * recomputes only LN2, the token-shift mix and relu²; at 2 also LN2's output z ([N, C] in the compute dtype) and the
- * mix x_k ([N, C] in the GEMM-input dtype), so it recomputes only relu². The backward pass reads the same values the
- * recomputation would write (the same kernels on the same inputs), so the gradients are identical.
+ * <p>With {@code keep} ({@code --keep 1..4}, without gradient checkpointing) each layer keeps more of what its
+ * backward pass would otherwise recompute, trading memory for time (the levels: {@link #MAX_KEEP}); at 4 the backward
+ * pass recomputes only relu². The backward pass reads the same values the recomputation would write (the same kernels
+ * on the same inputs), so the gradients are identical.
  *
  * <p>With {@code blockGradientSlots} (ZeRO-2) there is no whole gradient tensor: the non-block parameters (emb,
  * ln_out, head) keep their gradients, and the blocks share two block-sized slots, block l writing into slot l % 2. The
@@ -46,8 +44,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final DType dtype;
     private final int maxBatchSize;
     private final boolean gradCheckpoint;
-    /** What the channel mix keeps per layer: 0 nothing, 1 the ffn key output, 2 also LN2's output and the mix. */
-    private final int keepFfn;
+    /** What each layer keeps for its backward pass instead of recomputing it: the --keep level, 0 … MAX_KEEP. */
+    private final int keep;
+    private final long keptBytes;
     private final int nLayer;
     private final int T;
     private final int C;
@@ -117,19 +116,20 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     }
 
     /**
-     * @param keepFfn what the channel mix keeps per layer instead of recomputing it in the backward pass (--keep_ffn):
-     *                0 nothing, 1 the ffn key output, 2 also LN2's output and the token-shift mix; more memory, less
-     *                time, the same gradients. Only without {@code gradCheckpoint}, which keeps no layer's tensors.
+     * @param keep what each layer keeps instead of recomputing it in the backward pass (--keep, levels at
+     *             {@link #MAX_KEEP}): more memory, less time, the same gradients. Only without {@code gradCheckpoint},
+     *             which keeps no layer's tensors.
      */
     public Rwkv7Model(ModelConfig config, Backend backend, DType dtype, int maxBatchSize, boolean gradCheckpoint,
-                      boolean blockGradientSlots, int keepFfn) {
-        if (keepFfn < 0 || keepFfn > MAX_KEEP_FFN) {
-            throw new GoslingException("--keep_ffn " + keepFfn + " must be 0 (recompute the channel mix), 1 (keep the ffn key output) "
-                    + "or 2 (also keep LN2's output and the mix)");
+                      boolean blockGradientSlots, int keep) {
+        if (keep < 0 || keep > MAX_KEEP) {
+            throw new GoslingException("--keep " + keep + " must be 0 (recompute what the backward pass can) to " + MAX_KEEP
+                    + " (keep it all per layer): 1 keeps the ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and"
+                    + " the channel mix's input, 4 also the time mix's inputs");
         }
-        if (gradCheckpoint && keepFfn > 0) {
-            throw new GoslingException("--keep_ffn " + keepFfn + " with --grad_cp 1: grad_cp recomputes every block and keeps no "
-                    + "layer's tensors; use --keep_ffn 0 with --grad_cp 1, or --grad_cp 0 to keep the channel mix");
+        if (gradCheckpoint && keep > 0) {
+            throw new GoslingException("--keep " + keep + " with --grad_cp 1: grad_cp recomputes every block and keeps no "
+                    + "layer's tensors; use --keep 0 with --grad_cp 1, or --grad_cp 0 to keep activations");
         }
         if (dtype == null || !dtype.isFloating()) {
             throw new IllegalArgumentException("Rwkv7Model computes in F32 or F64, not " + dtype);
@@ -143,7 +143,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.dtype = dtype;
         this.maxBatchSize = maxBatchSize;
         this.gradCheckpoint = gradCheckpoint;
-        this.keepFfn = keepFfn;
+        this.keep = keep;
         this.nLayer = config.nLayer();
         this.T = config.ctxLen();
         this.C = config.nEmbd();
@@ -174,9 +174,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.narrowGemmGradients = gemmInputDtype != null && backend.gemmGradientDtype(dtype) == gemmInputDtype;
         Arena measure = new Arena(null, null);
         Arena measureGemmInputs = new Arena(null, null);
-        new Acts(measure, gemmInputDtype == null ? null : measureGemmInputs, maxBatchSize);
+        new Acts(measure, gemmInputDtype == null ? null : measureGemmInputs, maxBatchSize, keep);
         this.activationElements = measure.offset;
         this.gemmInputElements = measureGemmInputs.offset;
+        // what --keep adds: the same layout measured at keep 0
+        Arena plain = new Arena(null, null);
+        Arena plainGemmInputs = new Arena(null, null);
+        new Acts(plain, gemmInputDtype == null ? null : plainGemmInputs, maxBatchSize, 0);
+        this.keptBytes = (activationElements - plain.offset) * dtype.bytes
+                + (gemmInputDtype == null ? 0 : (gemmInputElements - plainGemmInputs.offset) * gemmInputDtype.bytes);
 
         Tensor p = null;
         Tensor g = null;
@@ -209,13 +215,13 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 double gib = 1 << 30;
                 int bytes = dtype == DType.F64 ? 8 : 4;
                 String advice = gradCheckpoint ? "lower --micro_bsz or --ctx_len (grad_cp is already on)"
-                        : keepFfn > 0 ? String.format(java.util.Locale.ROOT, "%s --keep_ffn (it keeps %.1f GiB), lower --micro_bsz or"
-                                + " --ctx_len, or train with --grad_cp 1", keepFfn > 1 ? "lower or turn off" : "turn off",
-                                keptFfnBytes() / gib)
+                        : keep > 0 ? String.format(java.util.Locale.ROOT, "%s --keep (it keeps %.1f GiB), lower --micro_bsz or"
+                                + " --ctx_len, or train with --grad_cp 1", keep > 1 ? "lower or turn off" : "turn off",
+                                keptBytes() / gib)
                         : "lower --micro_bsz or --ctx_len, or train with --grad_cp 1";
                 throw new GoslingException(String.format(java.util.Locale.ROOT, "RWKV-7 L%d-D%d ctx_len %d micro_bsz %d%s does not fit:"
                                 + " weights and gradients need %.1f GiB, activations %.1f GiB (the optimizer adds %.1f GiB); %s (%s)",
-                        nLayer, C, T, maxBatchSize, gradCheckpoint ? " with grad_cp" : keepFfn > 0 ? " with keep_ffn " + keepFfn : "",
+                        nLayer, C, T, maxBatchSize, gradCheckpoint ? " with grad_cp" : keep > 0 ? " with keep " + keep : "",
                         (double) (nParams + gradientElements) * bytes / gib,
                         (activationElements * bytes + gemmInputElements * 2.0) / gib, 2.0 * nParams * 4 / gib,
                         advice, e.getMessage()), e);
@@ -371,27 +377,14 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         return gradCheckpoint;
     }
 
-    /** What the channel mix keeps per layer (--keep_ffn): 0 nothing, 1 the ffn key output, 2 also LN2's output and the mix. */
-    public int keepFfn() {
-        return keepFfn;
+    /** The --keep level: 0 recomputes all it can in the backward pass, MAX_KEEP keeps it all per layer. */
+    public int keep() {
+        return keep;
     }
 
-    /**
-     * The bytes --keep_ffn adds at {@link #maxBatchSize}: per layer N·4C elements of the ffn key output (level 1, in
-     * the GEMM-input dtype), N·C of LN2's output (compute dtype) and N·C of the mix (GEMM-input dtype) at level 2, less
-     * the one shared key output that is then not needed.
-     */
-    public long keptFfnBytes() {
-        long n = (long) maxBatchSize * T;
-        long wide = (gemmInputDtype != null ? gemmInputDtype : dtype).bytes;
-        long bytes = 0;
-        if (keepFfn >= 1) {
-            bytes += (nLayer - 1) * n * F * wide;
-        }
-        if (keepFfn >= 2) {
-            bytes += nLayer * n * C * (dtype.bytes + wide);
-        }
-        return bytes;
+    /** The bytes --keep adds at {@link #maxBatchSize} (0 at keep 0): the activation layout less keep 0's. */
+    public long keptBytes() {
+        return keptBytes;
     }
 
     /** Elements of the activation tensor (forward activations and backward scratch for {@link #maxBatchSize}). */
@@ -545,7 +538,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         Acts a = acts[batchSize - 1];
         if (a == null) {
-            a = new Acts(new Arena(backend, actBuf), gemmInputBuf == null ? null : new Arena(backend, gemmInputBuf), batchSize);
+            a = new Acts(new Arena(backend, actBuf), gemmInputBuf == null ? null : new Arena(backend, gemmInputBuf), batchSize, keep);
             acts[batchSize - 1] = a;
         }
         backend.upload(inputs, a.tokens);
@@ -620,8 +613,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.layerNormForward(hIn, w.ln1W, w.ln1B, s.x1, s.mean1, s.rstd1, N, C);
         // The six token-shift mixes in one pass over x1, into shared buffers; they are recomputed in the backward pass
         // (cheaper than keeping six [N, C] tensors per layer), as are the other Recomputed tensors.
-        Recomputed re = a.re;
-        Tensor[] xm = re.attMixes;
+        Tensor[] xm = s.attMixes;
         be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
         be.linearForward(xm[MIX_R], w.receptance, s.r, N, C, C);
         be.linearForward(xm[MIX_K], w.key, s.k, N, C, C);
@@ -633,35 +625,32 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         } else {
             be.linearForward(xm[MIX_V], w.value, s.vRaw, N, C, C);
             be.loraForward(xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate, N, C, lora.mv(), C);
-            v = re.vMixed;
+            v = s.vMixed;
         }
         be.loraForward(xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha, N, C, lora.aaa(), C);
         be.loraForward(xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, N, C, lora.gate(), C);
         // the mixes are dead from here on: v (mixed with v_first), κ̃, a, b, ln_x and the gate product take their slots
         if (l > 0) {
-            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, re.vMixed, N, C);
+            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, s.vMixed, N, C);
         }
-        be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
-        be.wkv7Forward(s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.y, s.wkvSaved, B, T, H);
-        lnxBonusGate(s, w, re, v, N);
-        be.linearForwardResidual(re.gated, w.output, hIn, s.hMid, N, C, C);
+        be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, s.kTilde, s.kA, s.kB, N, C);
+        be.wkv7Forward(s.r, s.wRaw, s.kTilde, v, s.kA, s.kB, s.y, s.wkvSaved, B, T, H);
+        lnxBonusGate(s, w, v, N);
+        be.linearForwardResidual(s.gated, w.output, hIn, s.hMid, N, C, C);
 
-        // channel mix (into the layer's own z, mix and key output where --keep_ffn keeps them)
-        Tensor z = s.z != null ? s.z : re.z;
-        Tensor[] ffnMix = s.ffnMix != null ? s.ffnMix : re.ffnMix;
-        Tensor ffnPre = s.ffnPre != null ? s.ffnPre : re.ffnPre;
-        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, z, s.mean2, s.rstd2, N, C);
-        be.tokenShiftMixesForward(z, w.ffnMixes, ffnMix, B, T, C);
-        be.linearForward(ffnMix[0], w.ffnKey, ffnPre, N, C, F);
+        // channel mix
+        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, s.z, s.mean2, s.rstd2, N, C);
+        be.tokenShiftMixesForward(s.z, w.ffnMixes, s.ffnMix, B, T, C);
+        be.linearForward(s.ffnMix[0], w.ffnKey, s.ffnPre, N, C, F);
         if (hOut != null) {
-            be.reluSquaredForward(ffnPre, re.ffnAct, N, F);
-            be.linearForwardResidual(re.ffnAct, w.ffnValue, s.hMid, hOut, N, F, C);
+            be.reluSquaredForward(s.ffnPre, a.re.ffnAct, N, F);
+            be.linearForwardResidual(a.re.ffnAct, w.ffnValue, s.hMid, hOut, N, F, C);
         }
     }
 
     /** ln_x = GroupNorm(y) plus the bonus term (in place), then the gate product: forward, and again in backward. */
-    private void lnxBonusGate(LayerActs s, BlockTensors w, Recomputed re, Tensor v, int N) {
-        backend.lnxBonusGateForward(s.y, w.lnXW, w.lnXB, s.r, re.kTilde, v, w.rK, s.g, null, re.gated, s.meanX,
+    private void lnxBonusGate(LayerActs s, BlockTensors w, Tensor v, int N) {
+        backend.lnxBonusGateForward(s.y, w.lnXW, w.lnXB, s.r, s.kTilde, v, w.rK, s.g, null, s.gated, s.meanX,
                 s.rstdX, N, C);
     }
 
@@ -735,16 +724,16 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix: hOut = hMid + ffn(LN2(hMid))
         Recomputed re = a.re;
-        // LN2's output, its mix and the ffn key output are recomputed (one more GEMM) unless --keep_ffn kept them per
+        // LN2's output, its mix and the ffn key output are recomputed (one more GEMM) unless --keep kept them per
         // layer; relu² always is (the forward pass wrote it into the shared buffer)
-        Tensor z = s.z != null ? s.z : re.z;
-        Tensor[] ffnMix = s.ffnMix != null ? s.ffnMix : re.ffnMix;
-        Tensor ffnPre = s.ffnPre != null ? s.ffnPre : re.ffnPre;
-        if (s.z == null) {
+        Tensor z = s.z;
+        Tensor[] ffnMix = s.ffnMix;
+        Tensor ffnPre = s.ffnPre;
+        if (keep < KEEP_KEY) {
             be.layerNormForward(s.hMid, w.ln2W, w.ln2B, z, s.mean2, s.rstd2, N, C);
             be.tokenShiftMixesForward(z, w.ffnMixes, ffnMix, B, T, C);
         }
-        if (s.ffnPre == null) {
+        if (keep < KEEP_FFN_KEY) {
             be.linearForward(ffnMix[0], w.ffnKey, ffnPre, N, C, F);
         }
         be.reluSquaredForward(ffnPre, re.ffnAct, N, F);
@@ -759,18 +748,23 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.tokenShiftMixesBackwardOverwriting(a.dFfnMix, z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
         be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, gemmCopy(a), false, g.ln2W, g.ln2B, N, C);
 
-        // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid
-        Tensor v = l == 0 ? a.vFirst : re.vMixed;
-        if (l > 0) {
-            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, re.vMixed, N, C);
+        // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid; what --keep did not keep is
+        // recomputed
+        Tensor v = l == 0 ? a.vFirst : s.vMixed;
+        if (l > 0 && keep < KEEP_GATE) {
+            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, s.vMixed, N, C);
         }
-        be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, re.kTilde, re.kA, re.kB, N, C);
-        lnxBonusGate(s, w, re, v, N);
-        be.linearBackwardOverwritingDx(a.dHGemm, re.gated, w.output, a.dGated, g.output, N, C, C);
-        be.lnxBonusGateBackward(a.dGated, null, s.g, s.y, w.lnXW, w.lnXB, s.meanX, s.rstdX, s.r, re.kTilde, v, w.rK, a.dLnx,
+        if (keep < KEEP_KEY) {
+            be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, s.kTilde, s.kA, s.kB, N, C);
+        }
+        if (keep < KEEP_GATE) {
+            lnxBonusGate(s, w, v, N);
+        }
+        be.linearBackwardOverwritingDx(a.dHGemm, s.gated, w.output, a.dGated, g.output, N, C, C);
+        be.lnxBonusGateBackward(a.dGated, null, s.g, s.y, w.lnXW, w.lnXB, s.meanX, s.rstdX, s.r, s.kTilde, v, w.rK, a.dLnx,
                 a.dG, a.dR, a.dKTilde, a.dV, a.dY, g.lnXW, g.lnXB, g.rK, N, C);
         // the WKV backward adds to dr, dκ̃ and dv (after the bonus) and writes dw, da and db
-        be.wkv7BackwardOverwritingWab(a.dY, s.r, s.wRaw, re.kTilde, v, re.kA, re.kB, s.wkvSaved,
+        be.wkv7BackwardOverwritingWab(a.dY, s.r, s.wRaw, s.kTilde, v, s.kA, s.kB, s.wkvSaved,
                 a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
         be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
 
@@ -778,9 +772,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         // now); each branch's input gradient goes to its own slot of dMixGrads (those of dL/d(gate product), dL/d(ln_x),
         // dκ̃, dy, da and db, dead now too; or bf16 slots, see Acts), and one token-shift backward adds all six into
         // dx1 (a.dLn) and the mixes.
-        Tensor[] xm = re.attMixes;
+        Tensor[] xm = s.attMixes;
         Tensor[] dm = a.dMixGrads;
-        be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
+        if (keep < KEEP_MIXES) {
+            be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
+        }
         // each mix gradient is written by the first backward reaching it (v's LoRA then adds to v's: in bf16, that
         // sum is rounded a second time)
         be.linearBackwardOverwritingDx(a.dR, xm[MIX_R], w.receptance, dm[MIX_R], g.receptance, N, C, C);
@@ -838,8 +834,18 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         headChunkElements = elements;
     }
 
-    /** The highest --keep_ffn level. */
-    public static final int MAX_KEEP_FFN = 2;
+    /**
+     * The --keep levels, each keeping per layer what the levels below keep and more, in the order of time saved per
+     * byte kept: 1 the ffn key output (the backward pass skips a C → 4C GEMM); 2 the gate product and v mixed with
+     * v_first (skips the ln_x/bonus/gate and value-residual forward); 3 κ̃, a, b, LN2's output and the channel mix's
+     * token-shift mix (skips the key preparation, LN2 and that mix); 4 the time mix's six token-shift mixes.
+     */
+    static final int KEEP_FFN_KEY = 1;
+    static final int KEEP_GATE = 2;
+    static final int KEEP_KEY = 3;
+    static final int KEEP_MIXES = 4;
+    /** The highest --keep level. */
+    public static final int MAX_KEEP = KEEP_MIXES;
 
     /** Index of a time-mix token-shift mix in BlockTensors.attMixes, Recomputed.attMixes and Acts.dMixes. */
     private static final int MIX_R = 0;
@@ -906,7 +912,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
     }
 
-    /** Everything one block's backward pass reads from its forward pass, for N = B·T rows. */
+    /**
+     * Everything one block's backward pass reads from its forward pass, for N = B·T rows. The tensors from {@code z}
+     * on are the ones --keep may keep: the layer's own when kept, else the shared {@link Recomputed} buffers (the
+     * forward pass writes them there for its own use, and the backward pass recomputes them before reading).
+     */
     private final class LayerActs {
         final Tensor x1, mean1, rstd1;
         final Tensor r, k, vRaw;
@@ -915,18 +925,21 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor wkvSaved;
         final Tensor y, meanX, rstdX, hMid;
         final Tensor mean2, rstd2;
-        /**
-         * What --keep_ffn keeps of the channel mix (else null: the shared {@link Recomputed} buffers): the ffn key
-         * output (level 1), LN2's output and the token-shift mix x_k (level 2).
-         */
-        final Tensor ffnPre, z;
+        /** The ffn key output (kept from level 1). */
+        final Tensor ffnPre;
+        /** The gate product and v mixed with v_first (kept from level 2; v mixed not in layer 0, whose v is v_first). */
+        final Tensor gated, vMixed;
+        /** κ̃, a and b of the WKV kernel, LN2's output z and the channel mix's token-shift mix (kept from level 3). */
+        final Tensor kTilde, kA, kB, z;
         final Tensor[] ffnMix;
+        /** The time mix's six token-shift mixes, indexed MIX_R … (kept at level 4). */
+        final Tensor[] attMixes;
 
         /**
          * {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so); {@code gemm}: where
-         * the tensors only GEMMs read go (the kept ffn key output and mix).
+         * the tensors only GEMMs read go (the kept ffn key output, gate product and mixes).
          */
-        LayerActs(Arena arena, Arena narrow, Arena gemm, int B) {
+        LayerActs(Arena arena, Arena narrow, Arena gemm, int B, boolean first, Recomputed re, int keep) {
             int N = B * T;
             x1 = arena.take(N, C);
             mean1 = arena.take(N);
@@ -949,19 +962,33 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             hMid = arena.take(N, C);
             mean2 = arena.take(N);
             rstd2 = arena.take(N);
-            ffnPre = keepFfn >= 1 ? gemm.take(N, F) : null;
-            z = keepFfn >= 2 ? arena.take(N, C) : null;
-            ffnMix = keepFfn >= 2 ? new Tensor[] {gemm.take(N, C)} : null;
+            ffnPre = keep >= KEEP_FFN_KEY ? gemm.take(N, F) : re.ffnPre;
+            gated = keep >= KEEP_GATE ? gemm.take(N, C) : re.gated;
+            vMixed = keep >= KEEP_GATE && !first ? arena.take(N, C) : re.vMixed;
+            boolean key = keep >= KEEP_KEY;
+            kTilde = key ? arena.take(N, C) : re.kTilde;
+            kA = key ? arena.take(N, C) : re.kA;
+            kB = key ? arena.take(N, C) : re.kB;
+            z = key ? arena.take(N, C) : re.z;
+            ffnMix = key ? new Tensor[] {gemm.take(N, C)} : re.ffnMix;
+            if (keep >= KEEP_MIXES) {
+                attMixes = new Tensor[MIX_COUNT];
+                for (int j = 0; j < MIX_COUNT; j++) {
+                    attMixes[j] = gemm.take(N, C);
+                }
+            } else {
+                attMixes = re.attMixes;
+            }
         }
     }
 
     /**
      * Activations that are cheap to recompute from the saved ones, held once for all layers: written by a block's
-     * forward pass for its own use and rewritten by its backward pass just before they are read. Six [N, C] slots
-     * serve two groups that are never live together: the time mix's six token-shift mixes (forward: until the
-     * projections have read them; backward: recomputed once the WKV and output backward are done), then κ̃, a, b,
-     * the gate product, v mixed with v_first and ln_x in slots 0–5; the channel mix's LayerNorm output and mix take
-     * slots 1 and 0.
+     * forward pass for its own use and rewritten by its backward pass just before they are read, unless --keep keeps
+     * them per layer (then the shared buffer is not allocated). Six [N, C] slots serve two groups that are never live
+     * together: the time mix's six token-shift mixes (forward: until the projections have read them; backward:
+     * recomputed once the WKV and output backward are done), then κ̃, a, b, the gate product and v mixed with v_first
+     * in slots 0–4; the channel mix's LayerNorm output and mix take slots 1 and 0.
      */
     private final class Recomputed {
         /** The time mix's six token-shift mixes x_r … x_g, indexed MIX_R …; slot j of the six. */
@@ -976,15 +1003,20 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor vMixed;
         /** The channel mix's LayerNorm output: slot 1. */
         final Tensor z;
-        /** The ffn key output (null when each layer keeps its own, --keep_ffn), and relu of it squared. */
+        /** The ffn key output (null when each layer keeps its own), and relu of it squared. */
         final Tensor ffnPre, ffnAct;
 
-        Recomputed(Arena arena, Arena gemmInputs, int N) {
+        Recomputed(Arena arena, Arena gemmInputs, int N, int keep) {
+            boolean mixesShared = keep < KEEP_MIXES;
+            boolean keyShared = keep < KEEP_KEY;
+            boolean gateShared = keep < KEEP_GATE;
             Tensor[] slots = new Tensor[MIX_COUNT];
             for (int j = 0; j < MIX_COUNT; j++) {
                 // with bf16 GEMM inputs the mixes and the gate product have their own buffers: slots 3 and 5 are
                 // not needed (ln_x itself is never kept: the fused backward recomputes it)
-                slots[j] = gemmInputs != null && (j == 3 || j == 5) ? null : arena.take(N, C);
+                boolean used = (gemmInputs == null && mixesShared) || (j <= 2 && keyShared)
+                        || ((gemmInputs == null ? j == 3 || j == 4 : j == 4) && gateShared);
+                slots[j] = used ? arena.take(N, C) : null;
             }
             if (gemmInputs == null) {
                 attMixes = slots;
@@ -992,10 +1024,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 ffnAct = arena.take(N, F);
             } else {
                 attMixes = new Tensor[MIX_COUNT];
-                for (int j = 0; j < MIX_COUNT; j++) {
+                for (int j = 0; j < MIX_COUNT && mixesShared; j++) {
                     attMixes[j] = gemmInputs.take(N, C);
                 }
-                gated = gemmInputs.take(N, C);
+                gated = gateShared ? gemmInputs.take(N, C) : null;
                 ffnAct = gemmInputs.take(N, F);
             }
             ffnMix = new Tensor[] {attMixes[0]};
@@ -1005,8 +1037,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             vMixed = slots[4];
             z = slots[1];
             // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads
-            // it; not shared when every layer keeps its own (--keep_ffn)
-            ffnPre = keepFfn >= 1 ? null : gemmInputs == null ? arena.take(N, F) : gemmInputs.take(N, F);
+            // it; not shared when every layer keeps its own
+            ffnPre = keep >= KEEP_FFN_KEY ? null : gemmInputs == null ? arena.take(N, F) : gemmInputs.take(N, F);
         }
     }
 
@@ -1055,8 +1087,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         /** [N, rank] views of one region, indexed DECAY, AAA, MV, GATE. */
         final Tensor[] dHidden;
 
-        /** {@code gemmInputs}: where the tensors only GEMMs read go when their dtype differs (else null: arena). */
-        Acts(Arena arena, Arena gemmInputs, int B) {
+        /**
+         * {@code gemmInputs}: where the tensors only GEMMs read go when their dtype differs (else null: arena);
+         * {@code keep}: the --keep level the layout is for.
+         */
+        Acts(Arena arena, Arena gemmInputs, int B, int keep) {
             this.B = B;
             this.N = B * T;
             if (arena.base != null) {
@@ -1074,11 +1109,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 blockIn[l] = arena.take(N, C);
             }
             vFirst = arena.take(N, C);
+            re = new Recomputed(arena, gemmInputs, N, keep);
             layers = new LayerActs[gradCheckpoint ? 1 : nLayer];
             for (int l = 0; l < layers.length; l++) {
-                layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, gemmInputs == null ? arena : gemmInputs, B);
+                layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, gemmInputs == null ? arena : gemmInputs, B,
+                        l == 0, re, keep);
             }
-            re = new Recomputed(arena, gemmInputs, N);
             lnOut = arena.take(N, C);
             lnOutMean = arena.take(N);
             lnOutRstd = arena.take(N);

@@ -50,16 +50,16 @@ public interface ModelFactory {
     }
 
     /**
-     * {@link #create(ModelConfig, String, String, int, boolean, int, int, boolean)} keeping, with {@code keepFfn} above
-     * 0 (--keep_ffn), what the channel mix's backward pass reads per layer instead of recomputing it: more memory,
+     * {@link #create(ModelConfig, String, String, int, boolean, int, int, boolean)} keeping, with {@code keep} above
+     * 0 (--keep), what each layer's backward pass reads instead of recomputing it: more memory,
      * less time, the same gradients. Implementations that recompute nothing, or cannot keep it, refuse a nonzero
-     * {@code keepFfn} with a one-line error.
+     * {@code keep} with a one-line error.
      */
     default TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
-                                  int keepFfn, int device, int cpuThreads, boolean partitionGradients) {
-        if (keepFfn != 0) {
-            throw new GoslingException("--keep_ffn " + keepFfn + ": model implementation " + name()
-                    + " does not keep the channel mix per layer; use --keep_ffn 0, or the RWKV-7 model (leave --model_impl out)");
+                                  int keep, int device, int cpuThreads, boolean partitionGradients) {
+        if (keep != 0) {
+            throw new GoslingException("--keep " + keep + ": model implementation " + name()
+                    + " does not keep activations per layer; use --keep 0, or the RWKV-7 model (leave --model_impl out)");
         }
         return create(config, accelerator, precision, maxBatchSize, gradCheckpoint, device, cpuThreads, partitionGradients);
     }

@@ -510,8 +510,8 @@ public final class MultiGpuCheck {
 
         @Override
         public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
-                                     int keepFfn, int device, int cpuThreads, boolean partitionGradients) {
-            TrainableModel model = inner.create(config, accelerator, precision, maxBatchSize, gradCheckpoint, keepFfn, device, cpuThreads,
+                                     int keep, int device, int cpuThreads, boolean partitionGradients) {
+            TrainableModel model = inner.create(config, accelerator, precision, maxBatchSize, gradCheckpoint, keep, device, cpuThreads,
                     partitionGradients);
             return new TrainableModel() {
                 @Override

@@ -40,7 +40,7 @@ public final class Rwkv7Factory implements ModelFactory {
 
     @Override
     public TrainableModel create(ModelConfig config, String accelerator, String precision, int maxBatchSize, boolean gradCheckpoint,
-                                 int keepFfn, int device, int cpuThreads, boolean partitionGradients) {
+                                 int keep, int device, int cpuThreads, boolean partitionGradients) {
         Backend backend = Accelerators.open(accelerator, device, cpuThreads, System.err::println);
         if (backend instanceof CudaBackend gpu) {
             gpu.setGemmPrecision(switch (precision) {
@@ -50,7 +50,7 @@ public final class Rwkv7Factory implements ModelFactory {
             });
         }
         try {
-            return new OwningModel(new Rwkv7Model(config, backend, DType.F32, maxBatchSize, gradCheckpoint, partitionGradients, keepFfn), backend);
+            return new OwningModel(new Rwkv7Model(config, backend, DType.F32, maxBatchSize, gradCheckpoint, partitionGradients, keep), backend);
         } catch (RuntimeException | Error e) {
             backend.close();
             throw e;

@@ -87,25 +87,25 @@ public final class TrainBenchmark {
     }
 
     /**
-     * As {@link #run(PrintStream, List, String, String, boolean, int, boolean)}, the models keeping the channel mix's
-     * tensors per layer as {@code --keep_ffn keepFfn} says (refused with {@code gradCheckpoint}, as by the trainer).
+     * As {@link #run(PrintStream, List, String, String, boolean, int, boolean)}, the models keeping activations per
+     * layer as {@code --keep keep} says (refused with {@code gradCheckpoint}, as by the trainer).
      */
     public static List<Row> run(PrintStream out, List<Case> cases, String accelerator, String precision, boolean gradCheckpoint,
-                                int keepFfn, int steps, boolean profile) {
-        if (keepFfn < 0 || keepFfn > dev.gosling.trainer.model.Rwkv7Model.MAX_KEEP_FFN) {
-            throw new GoslingException("--keep_ffn " + keepFfn + " must be 0, 1 or 2");
+                                int keep, int steps, boolean profile) {
+        if (keep < 0 || keep > dev.gosling.trainer.model.Rwkv7Model.MAX_KEEP) {
+            throw new GoslingException("--keep " + keep + " must be 0 to " + dev.gosling.trainer.model.Rwkv7Model.MAX_KEEP);
         }
-        if (gradCheckpoint && keepFfn != 0) {
-            throw new GoslingException("--keep_ffn " + keepFfn + " with --grad_cp 1: grad_cp keeps no layer's tensors; use --keep_ffn 0"
+        if (gradCheckpoint && keep != 0) {
+            throw new GoslingException("--keep " + keep + " with --grad_cp 1: grad_cp keeps no layer's tensors; use --keep 0"
                     + " with --grad_cp 1, or --grad_cp 0");
         }
         List<Row> rows = new ArrayList<>();
-        out.printf("training throughput: --accelerator %s --precision %s --grad_cp %d --keep_ffn %d, random tokens, median of %d steps"
-                        + " after 2 warm-up%n", accelerator, precision, gradCheckpoint ? 1 : 0, keepFfn, steps);
+        out.printf("training throughput: --accelerator %s --precision %s --grad_cp %d --keep %d, random tokens, median of %d steps"
+                        + " after 2 warm-up%n", accelerator, precision, gradCheckpoint ? 1 : 0, keep, steps);
         out.println("| model | params | ms/step | tokens/s | peak GiB | MFU | official tokens/s | × official | official peak GiB |");
         out.println("|---|---|---|---|---|---|---|---|---|");
         for (Case c : cases) {
-            Row r = runCase(c, accelerator, precision, gradCheckpoint, keepFfn, steps, profile ? out : null);
+            Row r = runCase(c, accelerator, precision, gradCheckpoint, keep, steps, profile ? out : null);
             rows.add(r);
             if (r.failure() != null) {
                 out.printf(Locale.ROOT, "| %s | %,d | – | – | – | – | %s | – | %s | %n", c.label(), r.params(),
@@ -125,15 +125,15 @@ public final class TrainBenchmark {
         return rows;
     }
 
-    private static Row runCase(Case c, String accelerator, String precision, boolean gradCheckpoint, int keepFfn, int steps,
+    private static Row runCase(Case c, String accelerator, String precision, boolean gradCheckpoint, int keep, int steps,
                                PrintStream profileOut) {
         ParameterLayout layout = new ParameterLayout(c.config());
         long params = layout.totalElements();
         long kept = 0;
-        try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint, keepFfn,
+        try (TrainableModel model = new Rwkv7Factory().create(c.config(), accelerator, precision, c.microBsz(), gradCheckpoint, keep,
                 0, Runtime.getRuntime().availableProcessors(), false)) {
             DeviceTrainable device = model.onDevice();
-            kept = device instanceof dev.gosling.trainer.model.Rwkv7Model r ? r.keptFfnBytes() : 0;
+            kept = device instanceof dev.gosling.trainer.model.Rwkv7Model r ? r.keptBytes() : 0;
             Backend backend = device.backend();
             if (backend instanceof CudaBackend gpu) {
                 // Random weights made on the device: the step's speed does not depend on the values, and the host's
@@ -182,7 +182,7 @@ public final class TrainBenchmark {
             }
             return new Row(c, params, stepMs, tps, peakGiB, mfu, null);
         } catch (GoslingException e) {
-            return new Row(c, params, Double.NaN, Double.NaN, -1, -1, Trainer.keepFfnAdvice(e, keepFfn, kept).getMessage());
+            return new Row(c, params, Double.NaN, Double.NaN, -1, -1, Trainer.keepAdvice(e, keep, kept).getMessage());
         }
     }
 
@@ -223,14 +223,14 @@ public final class TrainBenchmark {
     }
 
     /**
-     * {@code java … TrainBenchmark [--accelerator gpu] [--precision bf16] [--grad_cp 0] [--keep_ffn 0] [--steps 5] [--profile] [CASE…]}: the
+     * {@code java … TrainBenchmark [--accelerator gpu] [--precision bf16] [--grad_cp 0] [--keep 0] [--steps 5] [--profile] [CASE…]}: the
      * issue's four cases when no CASE (L12-D768:4096:8) is given.
      */
     public static void main(String[] argv) {
         String accelerator = "gpu";
         String precision = "bf16";
         boolean gradCp = false;
-        int keepFfn = 0;
+        int keep = 0;
         int steps = 5;
         boolean profile = false;
         List<Case> cases = new ArrayList<>();
@@ -239,12 +239,12 @@ public final class TrainBenchmark {
                 case "--accelerator" -> accelerator = argv[++i];
                 case "--precision" -> precision = argv[++i];
                 case "--grad_cp" -> gradCp = !argv[++i].equals("0");
-                case "--keep_ffn" -> keepFfn = Integer.parseInt(argv[++i]);
+                case "--keep" -> keep = Integer.parseInt(argv[++i]);
                 case "--steps" -> steps = Integer.parseInt(argv[++i]);
                 case "--profile" -> profile = true;
                 default -> cases.add(parse(argv[i]));
             }
         }
-        run(System.out, cases.isEmpty() ? issueCases() : cases, accelerator, precision, gradCp, keepFfn, steps, profile);
+        run(System.out, cases.isEmpty() ? issueCases() : cases, accelerator, precision, gradCp, keep, steps, profile);
     }
 }

@@ -25,10 +25,10 @@ import java.util.regex.Pattern;
  * asserts it) and {@code vocab_size} to 65536 (the world tokenizer; 0 breaks the model). The Lightning flags default
  * to the demo's {@code gpu, 1, 1, bf16, deepspeed_stage_2}. {@code d_decay_lora … d_gate_lora} are Gosling's
  * (train_temp's D_*_LORA variables): 0 takes the current formula, a positive value shapes the model like a release.
- * {@code keep_ffn} is Gosling's too: with {@code grad_cp 0}, 1 keeps each layer's ffn key output for the backward pass
- * instead of recomputing it (one C → 4C GEMM a layer less, B·T·4C more bf16 elements a layer), 2 also LN2's output and
- * the ffn token-shift mix (only relu² recomputed, B·T·C more fp32 and bf16 elements a layer); the gradients are the
- * same. With {@code grad_cp 1}, which keeps no layer's tensors, a nonzero keep_ffn is refused.
+ * {@code keep} is Gosling's too: with {@code grad_cp 0}, 1 … 4 keep more of each layer's activations for the backward
+ * pass instead of recomputing them (the levels: {@code Rwkv7Model.MAX_KEEP}; 1 the ffn key output, one C → 4C GEMM a
+ * layer less for B·T·4C more bf16 elements a layer); the gradients are the same. With {@code grad_cp 1}, which keeps
+ * no layer's tensors, a nonzero keep is refused.
  */
 public record TrainConfig(
         String loadModel, String projDir, long randomSeed, String dataFile, String dataType, int vocabSize,
@@ -36,7 +36,7 @@ public record TrainConfig(
         int nLayer, int nEmbd, int dimAtt, int dimFfn,
         double lrInit, double lrFinal, int warmupSteps, double beta1, double beta2, double adamEps,
         double weightDecay, double gradClip,
-        int gradCp, int keepFfn, int trainStage, int dsBucketMb, int headSize, int headChunk, String myTesting, String kernel,
+        int gradCp, int keep, int trainStage, int dsBucketMb, int headSize, int headChunk, String myTesting, String kernel,
         long magicPrime, long myExitTokens,
         String accelerator, int devices, int numNodes, String precision, String strategy,
         String wandb, int loadPartial,
@@ -75,7 +75,7 @@ public record TrainConfig(
         d.put("weight_decay", "0");
         d.put("grad_clip", "1.0");
         d.put("grad_cp", "0");
-        d.put("keep_ffn", "0");
+        d.put("keep", "0");
         d.put("train_stage", "0");
         d.put("ds_bucket_mb", "200");
         d.put("head_size", "64");
@@ -131,7 +131,7 @@ public record TrainConfig(
                 in.integer("n_layer"), nEmbd, dimAtt <= 0 ? nEmbd : dimAtt, dimFfn <= 0 ? 4 * nEmbd : dimFfn,
                 in.dbl("lr_init"), in.dbl("lr_final"), in.integer("warmup_steps"), in.dbl("beta1"), in.dbl("beta2"),
                 in.dbl("adam_eps"), in.dbl("weight_decay"), in.dbl("grad_clip"),
-                in.integer("grad_cp"), in.integer("keep_ffn"), in.integer("train_stage"), in.integer("ds_bucket_mb"), in.integer("head_size"),
+                in.integer("grad_cp"), in.integer("keep"), in.integer("train_stage"), in.integer("ds_bucket_mb"), in.integer("head_size"),
                 in.integer("head_chunk"), in.str("my_testing"), in.str("kernel"),
                 magicPrime, in.lng("my_exit_tokens"),
                 in.str("accelerator"), devices, numNodes, in.str("precision"), in.str("strategy"),
@@ -238,13 +238,14 @@ public record TrainConfig(
         if (gradCp != 0 && gradCp != 1) {
             fail("--grad_cp " + gradCp + " must be 0 or 1");
         }
-        if (keepFfn < 0 || keepFfn > 2) {
-            fail("--keep_ffn " + keepFfn + " must be 0 (recompute the channel mix in the backward pass), 1 (keep each layer's ffn key"
-                    + " output) or 2 (also LN2's output and the mix)");
+        if (keep < 0 || keep > dev.gosling.trainer.model.Rwkv7Model.MAX_KEEP) {
+            fail("--keep " + keep + " must be 0 (recompute what the backward pass can) to 4 (keep it all per layer): 1 keeps"
+                    + " each layer's ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and the channel mix's input,"
+                    + " 4 also the time mix's inputs");
         }
-        if (keepFfn != 0 && gradCp != 0) {
-            fail("--keep_ffn " + keepFfn + " with --grad_cp 1: grad_cp recomputes every block and keeps no layer's tensors; use"
-                    + " --keep_ffn 0 with --grad_cp 1 (least memory), or --grad_cp 0 with --keep_ffn (fastest)");
+        if (keep != 0 && gradCp != 0) {
+            fail("--keep " + keep + " with --grad_cp 1: grad_cp recomputes every block and keeps no layer's tensors; use"
+                    + " --keep 0 with --grad_cp 1 (least memory), or --grad_cp 0 with --keep (fastest)");
         }
         if (loadPartial != 0 && loadPartial != 1) {
             fail("--load_partial " + loadPartial + " must be 0 or 1");
@@ -352,7 +353,7 @@ public record TrainConfig(
         f.put("weight_decay", Double.toString(weightDecay));
         f.put("grad_clip", Double.toString(gradClip));
         f.put("grad_cp", Integer.toString(gradCp));
-        f.put("keep_ffn", Integer.toString(keepFfn));
+        f.put("keep", Integer.toString(keep));
         f.put("train_stage", Integer.toString(trainStage));
         f.put("ds_bucket_mb", Integer.toString(dsBucketMb));
         f.put("head_size", Integer.toString(headSize));

@@ -208,33 +208,33 @@ public final class Trainer {
             // not hold a whole gradient buffer (TrainingStep; one rank runs every strategy as the plain step).
             boolean partitionGradients = rank.worldSize() > 1 && Strategy.parse(config.strategy()) == Strategy.ZERO2;
             try (TrainableModel model = factory.create(modelConfig, config.accelerator(), config.precision(), config.microBsz(),
-                    config.gradCp() != 0, config.keepFfn(), rank.device(), rank.cpuThreads(), partitionGradients)) {
+                    config.gradCp() != 0, config.keep(), rank.device(), rank.cpuThreads(), partitionGradients)) {
                 if (!model.layout().shapes().keySet().equals(layout.shapes().keySet())
                         || model.layout().totalElements() != layout.totalElements()) {
                     throw new IllegalStateException("model implementation " + factory.name() + " returned a model of another layout");
                 }
-                long kept = model.onDevice() instanceof Rwkv7Model r ? r.keptFfnBytes() : 0;
+                long kept = model.onDevice() instanceof Rwkv7Model r ? r.keptBytes() : 0;
                 try (TrainingStep step = TrainingStep.of(model, config, layout, rank.collective())) {
                     return new Loop(config, start, layout, batches, data.tokenCount(), step, projDir).run(stop);
                 } catch (GoslingException e) {
-                    throw keepFfnAdvice(e, config.keepFfn(), kept);
+                    throw keepAdvice(e, config.keep(), kept);
                 }
             }
         }
     }
 
     /**
-     * An out-of-memory error after the model was built (the optimizer's moments, a GEMM's scratch) names --keep_ffn
+     * An out-of-memory error after the model was built (the optimizer's moments, a GEMM's scratch) names --keep
      * when it is on: what it keeps is the first memory to give back. Other errors, and those that name it already
      * (the model's own), come back unchanged.
      */
-    static GoslingException keepFfnAdvice(GoslingException e, int keepFfn, long keptBytes) {
+    static GoslingException keepAdvice(GoslingException e, int keep, long keptBytes) {
         String message = e.getMessage();
-        if (keepFfn == 0 || message == null || !message.contains("out of memory") || message.contains("keep_ffn")) {
+        if (keep == 0 || message == null || !message.contains("out of memory") || message.contains("--keep")) {
             return e;
         }
-        return new GoslingException(String.format(java.util.Locale.ROOT, "%s; --keep_ffn %d keeps %.1f GiB of channel-mix tensors: %s"
-                + " --keep_ffn first", message, keepFfn, keptBytes / 1073741824.0, keepFfn > 1 ? "lower or turn off" : "turn off"), e);
+        return new GoslingException(String.format(java.util.Locale.ROOT, "%s; --keep %d keeps %.1f GiB of activations: %s"
+                + " --keep first", message, keep, keptBytes / 1073741824.0, keep > 1 ? "lower or turn off" : "turn off"), e);
     }
 
     /** Resolves the checkpoint to start from (§5.2 auto-resume, --load_model, or a fresh init) and its state. */
@@ -594,7 +594,7 @@ public final class Trainer {
             out.println("# RWKV-7 " + config.precision().toUpperCase(java.util.Locale.ROOT) + " on " + config.numNodes() + "x" + config.devices() + " "
                     + config.accelerator().toUpperCase(java.util.Locale.ROOT) + ", bsz " + config.numNodes() + "x" + config.devices() + "x"
                     + config.microBsz() + "=" + config.realBsz() + ", " + config.strategy() + " " + (config.gradCp() > 0 ? "with grad_cp"
-                    : config.keepFfn() > 0 ? "with keep_ffn " + config.keepFfn() : ""));
+                    : config.keep() > 0 ? "with keep " + config.keep() : ""));
             out.println("#");
             out.println("# Data = " + config.dataFile() + " (" + config.dataType() + "), ProjDir = " + config.projDir());
             out.println("#");

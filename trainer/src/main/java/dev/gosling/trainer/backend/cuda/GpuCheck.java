@@ -20,10 +20,10 @@ import java.util.Locale;
  *
  * <pre>
  *   java -cp 'lib/*' dev.gosling.trainer.backend.cuda.GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc]
- *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N] [--keep-ffn 0,1]
+ *        [--no-train-check] [--no-train-bench] [--train-case L12-D768:4096:8 …] [--train-steps N] [--keep 0,1]
  *        [--wkv7] [--ce]
  * </pre>
- * {@code --keep-ffn 0,1}: the training benchmark once per --keep_ffn level listed (each a table of its own; default 0).
+ * {@code --keep 0,1}: the training benchmark once per --keep level listed (each a table of its own; default 0).
  * {@code --ce}: likewise only the cross-entropy checks (every one-read kernel variant) and timings.
  * {@code --ln-adamw}: likewise only the LayerNorm/GroupNorm and AdamW checks (and bf16Inputs), and the timings of the
  * LayerNorm backward and AdamW kernels, old and new ({@link GpuBench#runLnAdamW}).
@@ -52,7 +52,7 @@ public final class GpuCheck {
         boolean lnAdamwOnly = false;
         boolean gemmOnly = false;
         int trainSteps = 5;
-        int[] keepFfn = {0};
+        int[] keepLevels = {0};
         List<dev.gosling.trainer.train.TrainBenchmark.Case> trainCases = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
             switch (argv[i]) {
@@ -64,7 +64,7 @@ public final class GpuCheck {
                 case "--no-train-bench" -> trainBench = false;
                 case "--train-case" -> trainCases.add(dev.gosling.trainer.train.TrainBenchmark.parse(argv[++i]));
                 case "--train-steps" -> trainSteps = Integer.parseInt(argv[++i]);
-                case "--keep-ffn" -> keepFfn = java.util.Arrays.stream(argv[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--keep" -> keepLevels = java.util.Arrays.stream(argv[++i].split(",")).mapToInt(Integer::parseInt).toArray();
                 case "--wkv7" -> wkv7Only = true;
                 case "--ce" -> ceOnly = true;
                 case "--ln-adamw" -> lnAdamwOnly = true;
@@ -79,7 +79,7 @@ public final class GpuCheck {
                 default -> {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
                             + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"
-                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--keep-ffn 0,1] [--wkv7] [--ce]"
+                            + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--keep 0,1] [--wkv7] [--ce]"
                             + " [--ln-adamw] [--gemm]");
                     System.exit(2);
                 }
@@ -155,7 +155,7 @@ public final class GpuCheck {
             }
         }
         if (trainBench) {
-            for (int keep : keepFfn) {
+            for (int keep : keepLevels) {
                 o.println();
                 dev.gosling.trainer.train.TrainBenchmark.run(o, trainCases.isEmpty() ? dev.gosling.trainer.train.TrainBenchmark.issueCases()
                         : trainCases, "gpu", "bf16", false, keep, trainSteps, false);

@@ -16,12 +16,12 @@ import scala.jdk.CollectionConverters._
 import scala.util.Random
 
 /**
- * --keep_ffn: the channel mix's tensors kept per layer instead of recomputed in the backward pass. The model with it
+ * --keep 1 … 4: more of each layer's activations kept instead of recomputed in the backward pass. The model with it
  * gives the loss and gradients of the model without it to the bit (F32 and F64, batches of 1 and 2, whole gradients
  * and block gradient slots), grows its activations by what it keeps, and is refused with --grad_cp 1; the benchmark
  * and the training loop pass it through.
  */
-class KeepFfnSuite extends AnyFunSuite with BeforeAndAfterAll {
+class KeepSuite extends AnyFunSuite with BeforeAndAfterAll {
 
   private val cpu = new CpuBackend(2)
   override def afterAll(): Unit = cpu.close()
@@ -55,12 +55,12 @@ class KeepFfnSuite extends AnyFunSuite with BeforeAndAfterAll {
     }
   }
 
-  for (dtype <- Seq(DType.F32, DType.F64); keep <- 1 to Rwkv7Model.MAX_KEEP_FFN) {
-    test(s"$dtype: keep_ffn $keep gives the loss and gradients of keep_ffn 0 bit for bit, batches of 2 and 1, step after step") {
+  for (dtype <- Seq(DType.F32, DType.F64); keep <- 1 to Rwkv7Model.MAX_KEEP) {
+    test(s"$dtype: keep $keep gives the loss and gradients of keep 0 bit for bit, batches of 2 and 1, step after step") {
       val plain = new Rwkv7Model(config, cpu, dtype, MaxB, false, false, 0)
       val kept = new Rwkv7Model(config, cpu, dtype, MaxB, false, false, keep)
       try {
-        assert(plain.keepFfn == 0 && kept.keepFfn == keep)
+        assert(plain.keep == 0 && kept.keep == keep)
         // new weights between steps, and the batch size back and forth: nothing kept from an earlier step is read
         for ((p, b) <- Seq((params(0), 2), (params(1), 1), (params(1), 2), (params(0), 1))) {
           val (l0, g0) = step(plain, dtype, p, b)
@@ -69,17 +69,20 @@ class KeepFfnSuite extends AnyFunSuite with BeforeAndAfterAll {
           assert(g1.sameElements(g0), s"batch $b: ${g1.indices.count(i => g1(i) != g0(i))} gradients differ")
           assert(g0.exists(_ != 0))
         }
-        // on the CPU every tensor is in the compute dtype: each layer but one keeps an [N, 4C] key output (the shared one
-        // is gone), and level 2 an [N, C] LN2 output and an [N, C] mix per layer
-        val expected = (L - 1).toLong * N * F + (if (keep >= 2) L.toLong * 2 * N * C else 0L)
+        // On the CPU every tensor is in the compute dtype. Level 1: each layer but one keeps an [N, 4C] key output (the
+        // shared one is gone); 2: a gate product per layer and v mixed per layer but the first; 3: κ̃, a, b, LN2's output
+        // and the channel mix's mix per layer; 4: the six time-mix mixes per layer, and the six shared [N, C] slots go.
+        val NC = N.toLong * C
+        val expected = (L - 1).toLong * N * F + (if (keep >= 2) (2 * L - 1) * NC else 0L) +
+          (if (keep >= 3) 5 * L * NC else 0L) + (if (keep >= 4) (6 * L - 6) * NC else 0L)
         assert(kept.activationElements - plain.activationElements == expected)
-        assert(kept.keptFfnBytes == expected * dtype.bytes && plain.keptFfnBytes == 0)
-        info(s"activations: ${plain.activationElements} elements with keep_ffn 0, ${kept.activationElements} with keep_ffn $keep")
+        assert(kept.keptBytes == expected * dtype.bytes && plain.keptBytes == 0)
+        info(s"activations: ${plain.activationElements} elements with keep 0, ${kept.activationElements} with keep $keep")
       } finally { plain.close(); kept.close() }
     }
   }
 
-  test("block gradient slots (ZeRO-2) with keep_ffn 1 and 2: the buckets a sink gets are keep_ffn 0's whole gradients bit for bit") {
+  test("block gradient slots (ZeRO-2) with keep 1 … 4: the buckets a sink gets are keep 0's whole gradients bit for bit") {
     val cfg = ModelConfig.of(4, 128, 128, 16)
     val lay = new ParameterLayout(cfg)
     val p = randomParams(lay, seed = 31)
@@ -89,7 +92,7 @@ class KeepFfnSuite extends AnyFunSuite with BeforeAndAfterAll {
       for (b <- Seq(2, 1)) {
         val expected = lay.newBuffer()
         val loss = whole.forwardBackward(inputs.take(b * T), targets.take(b * T), b, expected)
-        for (keep <- 1 to Rwkv7Model.MAX_KEEP_FFN) {
+        for (keep <- 1 to Rwkv7Model.MAX_KEEP) {
           val slots = new Rwkv7Model(cfg, cpu, DType.F32, MaxB, false, true, keep)
           try {
             assert(slots.blockGradientSlots)
@@ -100,71 +103,71 @@ class KeepFfnSuite extends AnyFunSuite with BeforeAndAfterAll {
               cpu.download(grads, host)
               System.arraycopy(host, 0, got, bucket.start.toInt, host.length)
             })
-            assert(l == loss, s"keep_ffn $keep, batch $b")
-            assert(got.sameElements(expected), s"keep_ffn $keep, batch $b")
+            assert(l == loss, s"keep $keep, batch $b")
+            assert(got.sameElements(expected), s"keep $keep, batch $b")
           } finally slots.close()
         }
       }
     } finally whole.close()
   }
 
-  test("keep_ffn with grad_cp, or outside 0..2, is a one-line error naming the flags") {
+  test("keep with grad_cp, or outside 0..4, is a one-line error naming the flags") {
     val both = intercept[GoslingException](new Rwkv7Model(config, cpu, DType.F32, MaxB, true, false, 1))
-    assert(both.getMessage.startsWith("--keep_ffn 1 with --grad_cp 1") && !both.getMessage.contains("\n"), both.getMessage)
-    val high = intercept[GoslingException](new Rwkv7Model(config, cpu, DType.F32, MaxB, false, false, 3))
-    assert(high.getMessage.startsWith("--keep_ffn 3 must be 0") && !high.getMessage.contains("\n"), high.getMessage)
+    assert(both.getMessage.startsWith("--keep 1 with --grad_cp 1") && !both.getMessage.contains("\n"), both.getMessage)
+    val high = intercept[GoslingException](new Rwkv7Model(config, cpu, DType.F32, MaxB, false, false, 5))
+    assert(high.getMessage.startsWith("--keep 5 must be 0") && !high.getMessage.contains("\n"), high.getMessage)
     assertThrows[GoslingException](new Rwkv7Model(config, cpu, DType.F32, MaxB, false, false, -1))
-    // grad_cp without keep_ffn is still the plain checkpointing model
+    // grad_cp without keep is still the plain checkpointing model
     val cp = new Rwkv7Model(config, cpu, DType.F32, MaxB, true, false, 0)
-    try assert(cp.gradCheckpoint && cp.keepFfn == 0) finally cp.close()
+    try assert(cp.gradCheckpoint && cp.keep == 0) finally cp.close()
   }
 
-  test("the training benchmark takes --keep_ffn and prints it in its header; with grad_cp it is refused") {
+  test("the training benchmark takes --keep and prints it in its header; with grad_cp it is refused") {
     val bytes = new ByteArrayOutputStream()
     val out = new PrintStream(bytes, true, StandardCharsets.UTF_8)
     val cases = Seq("L2-D64:16:2").map(TrainBenchmark.parse).asJava
     val rows = TrainBenchmark.run(out, cases, "cpu", "fp32", false, 2, 1, false).asScala
     val text = bytes.toString(StandardCharsets.UTF_8)
-    assert(text.linesIterator.next().startsWith("training throughput: --accelerator cpu --precision fp32 --grad_cp 0 --keep_ffn 2,"), text)
+    assert(text.linesIterator.next().startsWith("training throughput: --accelerator cpu --precision fp32 --grad_cp 0 --keep 2,"), text)
     assert(rows.forall(r => r.failure == null && r.tokensPerSecond > 0), text)
     val e = intercept[GoslingException](TrainBenchmark.run(out, cases, "cpu", "fp32", true, 1, 1, false))
-    assert(e.getMessage.startsWith("--keep_ffn 1 with --grad_cp 1"))
+    assert(e.getMessage.startsWith("--keep 1 with --grad_cp 1"))
   }
 
-  test("gosling train --keep_ffn 1 and 2 (zero2 on two ranks): the losses and weights of --keep_ffn 0 bit for bit") {
+  test("gosling train --keep 1 … 4 (zero2 on two ranks): the losses and weights of --keep 0 bit for bit") {
     val steps = 4
     def run(keep: Int): (Seq[Double], Array[Float], String) = {
-      val proj = Files.createTempDirectory(s"gosling-keep-ffn-$keep")
-      val (_, out) = inProcess(flags(proj, 2, 2, steps, "strategy" -> "zero2", "keep_ffn" -> keep.toString))
+      val proj = Files.createTempDirectory(s"gosling-keep-$keep")
+      val (_, out) = inProcess(flags(proj, 2, 2, steps, "strategy" -> "zero2", "keep" -> keep.toString))
       (losses(proj), master(proj.resolve("rwkv-final.state")), out)
     }
     val (l0, m0, out0) = run(0)
-    assert(!out0.contains("with keep_ffn"))
-    for (keep <- 1 to 2) {
+    assert(!out0.contains("with keep"))
+    for (keep <- 1 to Rwkv7Model.MAX_KEEP) {
       val (l, m, out) = run(keep)
-      assert(out.contains(s"with keep_ffn $keep"), out)
+      assert(out.contains(s"with keep $keep"), out)
       assert(l == l0 && l.size == steps)
       assert(m.sameElements(m0))
     }
   }
 
-  test("an out-of-memory error after the model is built names --keep_ffn when it is on, in one line") {
+  test("an out-of-memory error after the model is built names --keep when it is on, in one line") {
     val oom = new GoslingException("GPU out of memory allocating a F32[1530814464] tensor (5839.6 MiB) on H100: 73.83 GiB in use of 79.18 GiB;"
       + " lower micro_bsz or ctx_len, or train with --grad_cp 1")
-    val one = Trainer.keepFfnAdvice(oom, 1, 6174015488L).getMessage
-    assert(one.startsWith(oom.getMessage + "; --keep_ffn 1 keeps 5.8 GiB of channel-mix tensors: turn off --keep_ffn first"), one)
+    val one = Trainer.keepAdvice(oom, 1, 6174015488L).getMessage
+    assert(one.startsWith(oom.getMessage + "; --keep 1 keeps 5.8 GiB of activations: turn off --keep first"), one)
     assert(!one.contains("\n"))
-    assert(Trainer.keepFfnAdvice(oom, 2, 1L << 33).getMessage.endsWith("--keep_ffn 2 keeps 8.0 GiB of channel-mix tensors: lower or turn off --keep_ffn first"))
-    assert(Trainer.keepFfnAdvice(oom, 0, 0) eq oom)
+    assert(Trainer.keepAdvice(oom, 2, 1L << 33).getMessage.endsWith("--keep 2 keeps 8.0 GiB of activations: lower or turn off --keep first"))
+    assert(Trainer.keepAdvice(oom, 0, 0) eq oom)
     val other = new GoslingException("the loss is NaN at benchmark step 3")
-    assert(Trainer.keepFfnAdvice(other, 1, 1) eq other)
-    val named = new GoslingException("RWKV-7 … with keep_ffn 1 does not fit: …; turn off --keep_ffn (it keeps 5.8 GiB) (GPU out of memory …)")
-    assert(Trainer.keepFfnAdvice(named, 1, 1) eq named)
+    assert(Trainer.keepAdvice(other, 1, 1) eq other)
+    val named = new GoslingException("RWKV-7 … with keep 1 does not fit: …; turn off --keep (it keeps 5.8 GiB) (GPU out of memory …)")
+    assert(Trainer.keepAdvice(named, 1, 1) eq named)
   }
 
-  test("a model implementation that cannot keep the channel mix refuses a nonzero --keep_ffn in one line") {
-    val proj = Files.createTempDirectory("gosling-keep-ffn-bigram")
-    val e = intercept[GoslingException](TrainFixture.train(TrainFixture.flags(proj, 16, 8, "keep_ffn" -> "1", "train_stage" -> "0")))
-    assert(e.getMessage.startsWith("--keep_ffn 1: model implementation test-bigram does not keep the channel mix"), e.getMessage)
+  test("a model implementation that cannot keep activations refuses a nonzero --keep in one line") {
+    val proj = Files.createTempDirectory("gosling-keep-bigram")
+    val e = intercept[GoslingException](TrainFixture.train(TrainFixture.flags(proj, 16, 8, "keep" -> "1", "train_stage" -> "0")))
+    assert(e.getMessage.startsWith("--keep 1: model implementation test-bigram does not keep activations per layer"), e.getMessage)
   }
 }
