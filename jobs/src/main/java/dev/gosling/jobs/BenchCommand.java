@@ -148,9 +148,8 @@ public final class BenchCommand {
         @Option(names = "--grad_cp", description = "1: recompute each block in the backward pass (default: ${DEFAULT-VALUE}).")
         int gradCp = 0;
 
-        @Option(names = "--keep", description = "With --grad_cp 0: 1..4 keep more of each layer's activations instead of recomputing them"
-                + " (1 the ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and the channel mix's input, 4 also the"
-                + " time mix's inputs; default: ${DEFAULT-VALUE}).")
+        @Option(names = "--keep", description = "With --grad_cp 0: 1..5 keep more of each layer's activations instead of recomputing them"
+                + " (" + dev.gosling.trainer.model.Rwkv7Model.KEEP_LEVELS + "; default: ${DEFAULT-VALUE}).")
         int keep = 0;
 
         @Option(names = "--steps", description = "Timed steps per case after 2 warm-up steps (default: ${DEFAULT-VALUE}).")

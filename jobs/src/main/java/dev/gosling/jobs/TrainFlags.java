@@ -61,9 +61,9 @@ final class TrainFlags {
 
     private static String goslingHelp(String key) {
         return switch (key) {
-            case "keep" -> "with grad_cp 0, 1..4 keep more of each layer's activations for the backward pass instead of"
-                    + " recomputing them (1 the ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and the channel"
-                    + " mix's input, 4 also the time mix's inputs): faster, more memory, the same gradients; 0 recomputes them";
+            case "keep" -> "with grad_cp 0, 1..5 keep more of each layer's activations for the backward pass instead of"
+                    + " recomputing them (" + dev.gosling.trainer.model.Rwkv7Model.KEEP_LEVELS + "): faster, more memory, the"
+                    + " same gradients; 0 recomputes them";
             case "max_steps" -> "stop after N steps of this process, saving rwkv-last.pth + state as on SIGTERM; 0 = until my_exit_tokens";
             case "model_impl" -> "the model implementation by name; empty = the RWKV-7 model for --accelerator";
             case "progress_bar" -> "1 draws the progress bar on stderr, 0 does not";

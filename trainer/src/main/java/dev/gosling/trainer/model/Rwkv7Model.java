@@ -22,9 +22,9 @@ import java.util.List;
  * block activations is shared by all layers, and the backward pass recomputes a block's forward from its saved
  * input before running the block backward. The gradients are identical to the run without it.
  *
- * <p>With {@code keep} ({@code --keep 1..4}, without gradient checkpointing) each layer keeps more of what its
- * backward pass would otherwise recompute, trading memory for time (the levels: {@link #MAX_KEEP}); at 4 the backward
- * pass recomputes only relu². The backward pass reads the same values the recomputation would write (the same kernels
+ * <p>With {@code keep} ({@code --keep 1..5}, without gradient checkpointing) each layer keeps more of what its
+ * backward pass would otherwise recompute, trading memory for time (the levels: {@link #MAX_KEEP}); at 5 it recomputes
+ * nothing. The backward pass reads the same values the recomputation would write (the same kernels
  * on the same inputs), so the gradients are identical.
  *
  * <p>With {@code blockGradientSlots} (ZeRO-2) there is no whole gradient tensor: the non-block parameters (emb,
@@ -124,8 +124,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                       boolean blockGradientSlots, int keep) {
         if (keep < 0 || keep > MAX_KEEP) {
             throw new GoslingException("--keep " + keep + " must be 0 (recompute what the backward pass can) to " + MAX_KEEP
-                    + " (keep it all per layer): 1 keeps the ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and"
-                    + " the channel mix's input, 4 also the time mix's inputs");
+                    + " (keep it all per layer): " + KEEP_LEVELS);
         }
         if (gradCheckpoint && keep > 0) {
             throw new GoslingException("--keep " + keep + " with --grad_cp 1: grad_cp recomputes every block and keeps no "
@@ -643,8 +642,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.tokenShiftMixesForward(s.z, w.ffnMixes, s.ffnMix, B, T, C);
         be.linearForward(s.ffnMix[0], w.ffnKey, s.ffnPre, N, C, F);
         if (hOut != null) {
-            be.reluSquaredForward(s.ffnPre, a.re.ffnAct, N, F);
-            be.linearForwardResidual(a.re.ffnAct, w.ffnValue, s.hMid, hOut, N, F, C);
+            be.reluSquaredForward(s.ffnPre, s.ffnAct, N, F);
+            be.linearForwardResidual(s.ffnAct, w.ffnValue, s.hMid, hOut, N, F, C);
         }
     }
 
@@ -724,8 +723,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix: hOut = hMid + ffn(LN2(hMid))
         Recomputed re = a.re;
-        // LN2's output, its mix and the ffn key output are recomputed (one more GEMM) unless --keep kept them per
-        // layer; relu² always is (the forward pass wrote it into the shared buffer)
+        // LN2's output, its mix, the ffn key output (one more GEMM) and relu² are recomputed unless --keep kept them per
+        // layer
         Tensor z = s.z;
         Tensor[] ffnMix = s.ffnMix;
         Tensor ffnPre = s.ffnPre;
@@ -736,13 +735,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         if (keep < KEEP_FFN_KEY) {
             be.linearForward(ffnMix[0], w.ffnKey, ffnPre, N, C, F);
         }
-        be.reluSquaredForward(ffnPre, re.ffnAct, N, F);
+        if (keep < KEEP_ALL) {
+            be.reluSquaredForward(ffnPre, s.ffnAct, N, F);
+        }
         // The overwriting variants spare zeroing what they write (and reading it). relu²'s backward writes over the
         // relu² output, dead once the value projection's backward has read it, in the GEMM-input dtype: only the key
         // projection's backward reads it. With narrowGemmGradients the value projection's dx (dFfnAct) and the key
         // projection's (dFfnMix) are written in bf16 by their GEMMs too, and read so by relu² and the token shift.
-        be.linearBackwardOverwritingDx(a.dHGemm, re.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
-        Tensor dFfnPre = re.ffnAct;
+        be.linearBackwardOverwritingDx(a.dHGemm, s.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
+        Tensor dFfnPre = s.ffnAct;
         be.reluSquaredBackwardOverwriting(a.dFfnAct, ffnPre, dFfnPre, N, F);
         be.linearBackwardOverwritingDx(dFfnPre, ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
         be.tokenShiftMixesBackwardOverwriting(a.dFfnMix, z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
@@ -838,14 +839,19 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      * The --keep levels, each keeping per layer what the levels below keep and more, in the order of time saved per
      * byte kept: 1 the ffn key output (the backward pass skips a C → 4C GEMM); 2 the gate product and v mixed with
      * v_first (skips the ln_x/bonus/gate and value-residual forward); 3 κ̃, a, b, LN2's output and the channel mix's
-     * token-shift mix (skips the key preparation, LN2 and that mix); 4 the time mix's six token-shift mixes.
+     * token-shift mix (skips the key preparation, LN2 and that mix); 4 the time mix's six token-shift mixes; 5 relu²'s
+     * output (nothing is recomputed).
      */
     static final int KEEP_FFN_KEY = 1;
     static final int KEEP_GATE = 2;
     static final int KEEP_KEY = 3;
     static final int KEEP_MIXES = 4;
+    static final int KEEP_ALL = 5;
     /** The highest --keep level. */
-    public static final int MAX_KEEP = KEEP_MIXES;
+    public static final int MAX_KEEP = KEEP_ALL;
+    /** The --keep levels in words, for help texts and errors. */
+    public static final String KEEP_LEVELS = "1 keeps the ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and the"
+            + " channel mix's input, 4 also the time mix's inputs, 5 also relu²'s output";
 
     /** Index of a time-mix token-shift mix in BlockTensors.attMixes, Recomputed.attMixes and Acts.dMixes. */
     private static final int MIX_R = 0;
@@ -932,8 +938,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         /** κ̃, a and b of the WKV kernel, LN2's output z and the channel mix's token-shift mix (kept from level 3). */
         final Tensor kTilde, kA, kB, z;
         final Tensor[] ffnMix;
-        /** The time mix's six token-shift mixes, indexed MIX_R … (kept at level 4). */
+        /** The time mix's six token-shift mixes, indexed MIX_R … (kept from level 4). */
         final Tensor[] attMixes;
+        /** relu² of the ffn key output (kept at level 5; the backward pass writes its gradient over it). */
+        final Tensor ffnAct;
 
         /**
          * {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so); {@code gemm}: where
@@ -979,6 +987,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             } else {
                 attMixes = re.attMixes;
             }
+            ffnAct = keep >= KEEP_ALL ? gemm.take(N, F) : re.ffnAct;
         }
     }
 
@@ -1021,14 +1030,14 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             if (gemmInputs == null) {
                 attMixes = slots;
                 gated = slots[3];
-                ffnAct = arena.take(N, F);
+                ffnAct = keep < KEEP_ALL ? arena.take(N, F) : null;
             } else {
                 attMixes = new Tensor[MIX_COUNT];
                 for (int j = 0; j < MIX_COUNT && mixesShared; j++) {
                     attMixes[j] = gemmInputs.take(N, C);
                 }
                 gated = gateShared ? gemmInputs.take(N, C) : null;
-                ffnAct = gemmInputs.take(N, F);
+                ffnAct = keep < KEEP_ALL ? gemmInputs.take(N, F) : null;
             }
             ffnMix = new Tensor[] {attMixes[0]};
             kTilde = slots[0];

@@ -25,7 +25,7 @@ import java.util.regex.Pattern;
  * asserts it) and {@code vocab_size} to 65536 (the world tokenizer; 0 breaks the model). The Lightning flags default
  * to the demo's {@code gpu, 1, 1, bf16, deepspeed_stage_2}. {@code d_decay_lora … d_gate_lora} are Gosling's
  * (train_temp's D_*_LORA variables): 0 takes the current formula, a positive value shapes the model like a release.
- * {@code keep} is Gosling's too: with {@code grad_cp 0}, 1 … 4 keep more of each layer's activations for the backward
+ * {@code keep} is Gosling's too: with {@code grad_cp 0}, 1 … 5 keep more of each layer's activations for the backward
  * pass instead of recomputing them (the levels: {@code Rwkv7Model.MAX_KEEP}; 1 the ffn key output, one C → 4C GEMM a
  * layer less for B·T·4C more bf16 elements a layer); the gradients are the same. With {@code grad_cp 1}, which keeps
  * no layer's tensors, a nonzero keep is refused.
@@ -239,9 +239,9 @@ public record TrainConfig(
             fail("--grad_cp " + gradCp + " must be 0 or 1");
         }
         if (keep < 0 || keep > dev.gosling.trainer.model.Rwkv7Model.MAX_KEEP) {
-            fail("--keep " + keep + " must be 0 (recompute what the backward pass can) to 4 (keep it all per layer): 1 keeps"
-                    + " each layer's ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and the channel mix's input,"
-                    + " 4 also the time mix's inputs");
+            fail("--keep " + keep + " must be 0 (recompute what the backward pass can) to "
+                    + dev.gosling.trainer.model.Rwkv7Model.MAX_KEEP + " (keep it all per layer): "
+                    + dev.gosling.trainer.model.Rwkv7Model.KEEP_LEVELS);
         }
         if (keep != 0 && gradCp != 0) {
             fail("--keep " + keep + " with --grad_cp 1: grad_cp recomputes every block and keeps no layer's tensors; use"
