@@ -383,12 +383,13 @@ CE_ROWS(1024, 8, 8, false, _nopipe)
 CE_ROWS(512, 16, 16, true, )
 
 // ------------------------------------------------------------------------------------------------ bf16 rows, packed
-// cross_entropy_rows_<NT>_<R4>_<S4>_packed_bf16_logits: the one-read kernel for bf16 logits (bf16 dLogits, possibly
-// over them) that keeps the row on chip as the packed bf16 it was read as: R4 uint2s (4 logits each) per thread in
-// registers and S4 in the shared stash ([S4][NT] uint2s, each slot private to its thread), same element order as
-// ce_rows. A 65536-logit row is then 128 KiB, so two blocks fit per SM (__launch_bounds__(NT, 2)) and one block's
-// reductions and exp passes overlap the other's loads and stores; with one block per SM (ce_rows) the SM's memory
-// traffic stopped for them (kernels/NOTES.md). The price: e = exp(x − max) is not kept but computed twice, for Σe and
+// cross_entropy_rows_<NT>_<R4>_<S4>_{packed,pair}_bf16_logits: one-read kernels for bf16 logits (bf16 dLogits,
+// possibly over them) that keep the row on chip as the packed bf16 it was read as: R4 uint2s (4 logits each) per
+// thread in registers and S4 in the shared stash ([S4][NT] uint2s, each slot private to its thread), same element
+// order as ce_rows. A 65536-logit row is then 128 KiB, so two rows fit per SM: _packed, two blocks per SM
+// (__launch_bounds__(NT, 2)), so that one block's reductions and exp passes may overlap the other's loads and stores
+// (with one block per SM, ce_rows, the SM's loads stop for them: kernels/NOTES.md); _pair, one block per SM with two
+// row buffers, the next row's loads issued before this row's passes. The price: e = exp(x − max) is not kept but computed twice, for Σe and
 // for the gradient, the same expf of the same operands (so the same bits). The max is taken on the packed pairs
 // (max.bf16x2 is exact on bf16 and, like '>', passes over NaN); the argmax (lowest index among equal maxima) is
 // searched only by the threads whose own maximum is the row's, and reduced with Σe. The gradient is ce_grad's with
@@ -453,109 +454,163 @@ __device__ __forceinline__ uint2 ce_grad4(uint2 u, int c, float m, float scale, 
     return ok ? make_uint2(bf16x2_rn(g0, g1), bf16x2_rn(g2, g3)) : make_uint2(0x7fc07fc0u, 0x7fc07fc0u);
 }
 
+// Issues the loads of a row: registers (−inf past its end), then the stash (its slots past the end are not
+// touched), as one cp.async group. sEnd: the stash chunks holding logits of this thread.
 template <int NT, int R4, int S4>
-__device__ __forceinline__ void ce_rows_packed(const unsigned short* logits, const int* __restrict__ targets,
-                                               unsigned short* dLogits, int rows, int vocab, float gradScale, int* err,
-                                               float* __restrict__ losses) {
+__device__ __forceinline__ void ce_packed_fetch(const unsigned short* logits, int row, int vocab, int sEnd,
+                                                uint2 (&r)[R4], uint2* stash) {
+    const uint2* x = reinterpret_cast<const uint2*>(logits + (i64)row * vocab);
+    const int v4 = vocab >> 2;
+#pragma unroll
+    for (int k = 0; k < R4; k++) {
+        int q = k * NT + threadIdx.x;
+        r[k] = q < v4 ? x[q] : make_uint2(0xff80ff80u, 0xff80ff80u);
+    }
+    // partly unrolled: fully unrolled, ptxas keeps many chunks' loads in flight in registers and spills
+#pragma unroll 4
+    for (int k = 0; k < sEnd; k++) copy8(stash + k * NT + threadIdx.x, x + (R4 + k) * NT + threadIdx.x);
+    copy_commit();
+}
+
+// One row whose loads (ce_packed_fetch) have landed in r and, for this thread, in its stash slots: max, Σe and the
+// argmax, the loss, the gradient over the row.
+template <int NT, int R4, int S4>
+__device__ __forceinline__ void ce_packed_row(const unsigned short* logits, const int* __restrict__ targets,
+                                              unsigned short* dLogits, int row, int vocab, int sEnd, float gradScale,
+                                              int* err, float* __restrict__ losses, const uint2 (&r)[R4],
+                                              const uint2* stash) {
     __shared__ float smax[32], ssum[32];
     __shared__ int sarg[32];
-    uint2* stash = reinterpret_cast<uint2*>(ce_stash);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     constexpr int WARPS = NT / 32;
     const int v4 = vocab >> 2;
-    // the stash chunks holding logits of this thread (the shared loops run to it, partly unrolled: fully unrolled,
-    // ptxas keeps many chunks' loads in flight in registers and spills)
+    uint2* d = reinterpret_cast<uint2*>(dLogits + (i64)row * vocab);
+    const int target = targets[row];
+    const bool ok = target >= 0 && target < vocab;
+    // read before this row's first write (after both reductions) so that aliasing cannot change it
+    float xt = threadIdx.x == 0 && ok ? bf16_f32(logits[(i64)row * vocab + target]) : 0.0f;
+    // the maximum: this thread's on packed pairs, then the block's
+    unsigned hm = 0xff80ff80u;
+#pragma unroll
+    for (int k = 0; k < R4; k++) hm = bf16x2_max(hm, bf16x2_max(r[k].x, r[k].y));
+#pragma unroll 4
+    for (int k = 0; k < sEnd; k++) {
+        uint2 s = stash[k * NT + threadIdx.x];
+        hm = bf16x2_max(hm, bf16x2_max(s.x, s.y));
+    }
+    const float tm = fmaxf(__uint_as_float(hm << 16), __uint_as_float(hm & 0xffff0000u));
+    float m = tm;
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if (lane == 0) smax[warp] = m;
+    __syncthreads();
+    m = lane < WARPS ? smax[lane] : NEG_INF;
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    // where this thread holds the maximum, its first index; and Σ exp(x − max) (padding is −inf: e = 0)
+    int a = 0x7fffffff;
+    if (tm == m) {
+#pragma unroll
+        for (int k = 0; k < R4; k++) a = ce_first4(r[k], 4 * (k * NT + threadIdx.x), m, a);
+        for (int k = 0; k < sEnd; k++) a = ce_first4(stash[k * NT + threadIdx.x], 4 * ((R4 + k) * NT + threadIdx.x), m, a);
+    }
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < R4; k++) sum += ce_exp_sum4(r[k], m);
+#pragma unroll 4
+    for (int k = 0; k < sEnd; k++) sum += ce_exp_sum4(stash[k * NT + threadIdx.x], m);
+    for (int o = 16; o > 0; o >>= 1) {
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        a = min(a, __shfl_xor_sync(0xffffffffu, a, o));
+    }
+    if (lane == 0) { ssum[warp] = sum; sarg[warp] = a; }
+    __syncthreads();
+    sum = lane < WARPS ? ssum[lane] : 0.0f;
+    a = lane < WARPS ? sarg[lane] : 0x7fffffff;
+    for (int o = 16; o > 0; o >>= 1) {
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        a = min(a, __shfl_xor_sync(0xffffffffu, a, o));
+    }
+    if (threadIdx.x == 0) {
+        if (!ok) report_bad_id(err, row, target);
+        if (losses != nullptr) losses[row] = ok ? m + logf(sum) - xt : nan_();
+    }
+    // the gradient
+    const float scale = gradScale / sum;
+    const float wrap = L2WRAP * m * gradScale;
+#pragma unroll
+    for (int k = 0; k < R4; k++) {
+        int q = k * NT + threadIdx.x;
+        if (q < v4) d[q] = ce_grad4(r[k], 4 * q, m, scale, target, a, gradScale, wrap, ok);
+    }
+#pragma unroll 4
+    for (int k = 0; k < sEnd; k++) {
+        int q = (R4 + k) * NT + threadIdx.x;
+        d[q] = ce_grad4(stash[k * NT + threadIdx.x], 4 * q, m, scale, target, a, gradScale, wrap, ok);
+    }
+    // no barrier at the end: as in ce_rows (smax is rewritten only past the next barrier every warp reaches after
+    // reading it, ssum and sarg only past the next row's first barrier); the stash slots are private
+}
+
+__device__ __forceinline__ void copy_wait1() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+#endif
+}
+
+// PAIR false: one row at a time, two blocks per SM. PAIR true: one block per SM with two row buffers (registers r0,
+// r1 and two stashes): the next row's loads are issued before this row's passes, so they are in flight while it
+// is computed whatever the timing (two blocks per SM may well run in step, both loading, then both computing).
+template <int NT, int R4, int S4, bool PAIR>
+__device__ __forceinline__ void ce_rows_packed(const unsigned short* logits, const int* __restrict__ targets,
+                                               unsigned short* dLogits, int rows, int vocab, float gradScale, int* err,
+                                               float* __restrict__ losses) {
+    const int v4 = vocab >> 2;
     const int sEnd = min(S4, max(0, (v4 - (int)threadIdx.x + NT - 1) / NT - R4));
-    uint2 r[R4];
-    for (int row = blockIdx.x; row < rows; row += gridDim.x) {
-        const uint2* x = reinterpret_cast<const uint2*>(logits + (i64)row * vocab);
-        uint2* d = reinterpret_cast<uint2*>(dLogits + (i64)row * vocab);
-        // the row: registers (−inf past its end), then the stash (its slots past the end are not touched)
-#pragma unroll
-        for (int k = 0; k < R4; k++) {
-            int q = k * NT + threadIdx.x;
-            r[k] = q < v4 ? x[q] : make_uint2(0xff80ff80u, 0xff80ff80u);
+    // the second stash right after the chunks a row uses (the host sizes the shared memory so)
+    const int chunks = min(S4, max(0, (v4 + NT - 1) / NT - R4));
+    uint2* stash0 = reinterpret_cast<uint2*>(ce_stash);
+    uint2* stash1 = stash0 + chunks * NT;
+    uint2 r0[R4];
+    if (!PAIR) {
+        for (int row = blockIdx.x; row < rows; row += gridDim.x) {
+            ce_packed_fetch<NT, R4, S4>(logits, row, vocab, sEnd, r0, stash0);
+            copy_wait();
+            ce_packed_row<NT, R4, S4>(logits, targets, dLogits, row, vocab, sEnd, gradScale, err, losses, r0, stash0);
         }
-#pragma unroll 4
-        for (int k = 0; k < sEnd; k++) copy8(stash + k * NT + threadIdx.x, x + (R4 + k) * NT + threadIdx.x);
-        copy_commit();
-        const int target = targets[row];
-        const bool ok = target >= 0 && target < vocab;
-        // read before this row's first write (after both reductions) so that aliasing cannot change it
-        float xt = threadIdx.x == 0 && ok ? bf16_f32(logits[(i64)row * vocab + target]) : 0.0f;
-        copy_wait();
-        // the maximum: this thread's on packed pairs, then the block's
-        unsigned hm = 0xff80ff80u;
-#pragma unroll
-        for (int k = 0; k < R4; k++) hm = bf16x2_max(hm, bf16x2_max(r[k].x, r[k].y));
-#pragma unroll 4
-        for (int k = 0; k < sEnd; k++) {
-            uint2 s = stash[k * NT + threadIdx.x];
-            hm = bf16x2_max(hm, bf16x2_max(s.x, s.y));
-        }
-        const float tm = fmaxf(__uint_as_float(hm << 16), __uint_as_float(hm & 0xffff0000u));
-        float m = tm;
-        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-        if (lane == 0) smax[warp] = m;
-        __syncthreads();
-        m = lane < WARPS ? smax[lane] : NEG_INF;
-        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-        // where this thread holds the maximum, its first index; and Σ exp(x − max) (padding is −inf: e = 0)
-        int a = 0x7fffffff;
-        if (tm == m) {
-#pragma unroll
-            for (int k = 0; k < R4; k++) a = ce_first4(r[k], 4 * (k * NT + threadIdx.x), m, a);
-            for (int k = 0; k < sEnd; k++) a = ce_first4(stash[k * NT + threadIdx.x], 4 * ((R4 + k) * NT + threadIdx.x), m, a);
-        }
-        float sum = 0.0f;
-#pragma unroll
-        for (int k = 0; k < R4; k++) sum += ce_exp_sum4(r[k], m);
-#pragma unroll 4
-        for (int k = 0; k < sEnd; k++) sum += ce_exp_sum4(stash[k * NT + threadIdx.x], m);
-        for (int o = 16; o > 0; o >>= 1) {
-            sum += __shfl_xor_sync(0xffffffffu, sum, o);
-            a = min(a, __shfl_xor_sync(0xffffffffu, a, o));
-        }
-        if (lane == 0) { ssum[warp] = sum; sarg[warp] = a; }
-        __syncthreads();
-        sum = lane < WARPS ? ssum[lane] : 0.0f;
-        a = lane < WARPS ? sarg[lane] : 0x7fffffff;
-        for (int o = 16; o > 0; o >>= 1) {
-            sum += __shfl_xor_sync(0xffffffffu, sum, o);
-            a = min(a, __shfl_xor_sync(0xffffffffu, a, o));
-        }
-        if (threadIdx.x == 0) {
-            if (!ok) report_bad_id(err, row, target);
-            if (losses != nullptr) losses[row] = ok ? m + logf(sum) - xt : nan_();
-        }
-        // the gradient
-        const float scale = gradScale / sum;
-        const float wrap = L2WRAP * m * gradScale;
-#pragma unroll
-        for (int k = 0; k < R4; k++) {
-            int q = k * NT + threadIdx.x;
-            if (q < v4) d[q] = ce_grad4(r[k], 4 * q, m, scale, target, a, gradScale, wrap, ok);
-        }
-#pragma unroll 4
-        for (int k = 0; k < sEnd; k++) {
-            int q = (R4 + k) * NT + threadIdx.x;
-            d[q] = ce_grad4(stash[k * NT + threadIdx.x], 4 * q, m, scale, target, a, gradScale, wrap, ok);
-        }
-        // no barrier here: as in ce_rows (smax is rewritten only past the next barrier every warp reaches after
-        // reading it, ssum and sarg only past the next row's first barrier); the stash slots are private
+        return;
+    }
+    uint2 r1[R4];
+    int row = blockIdx.x;
+    if (row < rows) ce_packed_fetch<NT, R4, S4>(logits, row, vocab, sEnd, r0, stash0);
+    for (; row < rows; row += 2 * gridDim.x) {
+        const int row1 = row + gridDim.x, row2 = row1 + gridDim.x;
+        // an empty group where there is no row keeps "all but the last group" meaning this row's
+        if (row1 < rows) ce_packed_fetch<NT, R4, S4>(logits, row1, vocab, sEnd, r1, stash1);
+        else copy_commit();
+        copy_wait1();
+        ce_packed_row<NT, R4, S4>(logits, targets, dLogits, row, vocab, sEnd, gradScale, err, losses, r0, stash0);
+        if (row1 >= rows) break;
+        // buffer 0 is free once this thread has stored its gradient (its stash slots are its own)
+        if (row2 < rows) ce_packed_fetch<NT, R4, S4>(logits, row2, vocab, sEnd, r0, stash0);
+        else copy_commit();
+        copy_wait1();
+        ce_packed_row<NT, R4, S4>(logits, targets, dLogits, row1, vocab, sEnd, gradScale, err, losses, r1, stash1);
     }
 }
 
-#define CE_ROWS_PACKED(NT, R4, S4)                                                                                     \
-    extern "C" __global__ void __launch_bounds__(NT, 2) cross_entropy_rows_##NT##_##R4##_##S4##_packed_bf16_logits(    \
-            const unsigned short* logits, const int* __restrict__ targets, unsigned short* dLogits, int rows,          \
-            int vocab, float gradScale, int* err, float* __restrict__ losses) {                                        \
-        ce_rows_packed<NT, R4, S4>(logits, targets, dLogits, rows, vocab, gradScale, err, losses);                     \
+#define CE_ROWS_PACKED(NT, R4, S4, PAIR, MIN_BLOCKS, SUFFIX)                                                           \
+    extern "C" __global__ void __launch_bounds__(NT, MIN_BLOCKS)                                                       \
+            cross_entropy_rows_##NT##_##R4##_##S4##SUFFIX##_bf16_logits(const unsigned short* logits,                  \
+            const int* __restrict__ targets, unsigned short* dLogits, int rows, int vocab, float gradScale, int* err,  \
+            float* __restrict__ losses) {                                                                              \
+        ce_rows_packed<NT, R4, S4, PAIR>(logits, targets, dLogits, rows, vocab, gradScale, err, losses);               \
     }
 
-// 65536 logits each, two blocks per SM: 512_8_24 32 KiB in registers + 96 KiB shared a block (64 registers, no
-// spill); 512_4_28 16 + 112 KiB; 256_16_48 32 + 96 KiB with 8 warps a block. (1024 threads: two blocks are over
-// sm_86/89's 1536 threads per SM, and 32 registers spilled.)
-CE_ROWS_PACKED(512, 8, 24)
-CE_ROWS_PACKED(512, 4, 28)
-CE_ROWS_PACKED(256, 16, 48)
+// 65536 logits each. _packed, two blocks per SM: 512_8_24 32 KiB in registers + 96 KiB shared a block (64 registers,
+// no spill); 512_4_28 16 + 112 KiB; 256_16_48 32 + 96 KiB with 8 warps a block (1024 threads: two blocks are over
+// sm_86/89's 1536 threads per SM, and 32 registers spilled). _pair, one block per SM, two rows: 1024_4_12 2 × (32 +
+// 96 KiB), 512_8_24 2 × (32 + 96 KiB) with 16 warps.
+CE_ROWS_PACKED(512, 8, 24, false, 2, _packed)
+CE_ROWS_PACKED(512, 4, 28, false, 2, _packed)
+CE_ROWS_PACKED(256, 16, 48, false, 2, _packed)
+CE_ROWS_PACKED(1024, 4, 12, true, 1, _pair)
+CE_ROWS_PACKED(512, 8, 24, true, 1, _pair)
