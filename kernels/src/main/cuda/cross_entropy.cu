@@ -376,20 +376,19 @@ __device__ __forceinline__ void ce_rows(const X* logits, const int* __restrict__
 
 // Measured on an H100 at 2048 × 65536, bf16 dLogits (kernels/NOTES.md): 1024_8_8 0.312 ms, _nopipe 0.308, 512_16_16
 // 0.318; 512_24_8 (0.439), 256_32_32 (0.984) and 256_48_16 (0.738) were slower and are no longer compiled.
-// bf16 logits with bf16 dLogits over them (the training step under bf16 GEMMs): 1024_8_8 0.303 ms per call in the
-// step's profile, short of the ~0.18 ms floor (NOTES).
+// bf16 logits with bf16 dLogits over them (the training step under bf16 GEMMs): 1024_8_8 0.301 ms per call in the
+// step's profile, short of the ~0.18 ms floor (NOTES); the packed kernels below take them by default (0.240).
 CE_ROWS(1024, 8, 8, true, )
 CE_ROWS(1024, 8, 8, false, _nopipe)
 CE_ROWS(512, 16, 16, true, )
 
 // ------------------------------------------------------------------------------------------------ bf16 rows, packed
-// cross_entropy_rows_<NT>_<R4>_<S4>_{packed,pair}_bf16_logits: one-read kernels for bf16 logits (bf16 dLogits,
-// possibly over them) that keep the row on chip as the packed bf16 it was read as: R4 uint2s (4 logits each) per
-// thread in registers and S4 in the shared stash ([S4][NT] uint2s, each slot private to its thread), same element
-// order as ce_rows. A 65536-logit row is then 128 KiB, so two rows fit per SM: _packed, two blocks per SM
-// (__launch_bounds__(NT, 2)), so that one block's reductions and exp passes may overlap the other's loads and stores
-// (with one block per SM, ce_rows, the SM's loads stop for them: kernels/NOTES.md); _pair, one block per SM with two
-// row buffers, the next row's loads issued before this row's passes. The price: e = exp(x − max) is not kept but computed twice, for Σe and
+// cross_entropy_rows_<NT>_<R4>_<S4>_packed_bf16_logits: one-read kernels for bf16 logits (bf16 dLogits, possibly
+// over them) that keep the row on chip as the packed bf16 it was read as: R4 uint2s (4 logits each) per thread in
+// registers and S4 in the shared stash ([S4][NT] uint2s, each slot private to its thread), same element order as
+// ce_rows. A 65536-logit row is then 128 KiB, so two blocks fit per SM (__launch_bounds__(NT, 2)) and one block's
+// reductions and exp passes can overlap the other's loads and stores (with one block per SM, ce_rows, the SM's loads
+// stop for them: kernels/NOTES.md). The price: e = exp(x − max) is not kept but computed twice, for Σe and
 // for the gradient, the same expf of the same operands (so the same bits). The max is taken on the packed pairs
 // (max.bf16x2 is exact on bf16 and, like '>', passes over NaN); the argmax (lowest index among equal maxima) is
 // searched only by the threads whose own maximum is the row's, and reduced with Σe. The gradient is ce_grad's with
@@ -550,67 +549,33 @@ __device__ __forceinline__ void ce_packed_row(const unsigned short* logits, cons
     // reading it, ssum and sarg only past the next row's first barrier); the stash slots are private
 }
 
-__device__ __forceinline__ void copy_wait1() {
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
-#endif
-}
-
-// PAIR false: one row at a time, two blocks per SM. PAIR true: one block per SM with two row buffers (registers r0,
-// r1 and two stashes): the next row's loads are issued before this row's passes, so they are in flight while it
-// is computed whatever the timing (two blocks per SM may well run in step, both loading, then both computing).
-template <int NT, int R4, int S4, bool PAIR>
+template <int NT, int R4, int S4>
 __device__ __forceinline__ void ce_rows_packed(const unsigned short* logits, const int* __restrict__ targets,
                                                unsigned short* dLogits, int rows, int vocab, float gradScale, int* err,
                                                float* __restrict__ losses) {
+    uint2* stash = reinterpret_cast<uint2*>(ce_stash);
     const int v4 = vocab >> 2;
     const int sEnd = min(S4, max(0, (v4 - (int)threadIdx.x + NT - 1) / NT - R4));
-    // the second stash right after the chunks a row uses (the host sizes the shared memory so)
-    const int chunks = min(S4, max(0, (v4 + NT - 1) / NT - R4));
-    uint2* stash0 = reinterpret_cast<uint2*>(ce_stash);
-    uint2* stash1 = stash0 + chunks * NT;
-    uint2 r0[R4];
-    if (!PAIR) {
-        for (int row = blockIdx.x; row < rows; row += gridDim.x) {
-            ce_packed_fetch<NT, R4, S4>(logits, row, vocab, sEnd, r0, stash0);
-            copy_wait();
-            ce_packed_row<NT, R4, S4>(logits, targets, dLogits, row, vocab, sEnd, gradScale, err, losses, r0, stash0);
-        }
-        return;
-    }
-    uint2 r1[R4];
-    int row = blockIdx.x;
-    if (row < rows) ce_packed_fetch<NT, R4, S4>(logits, row, vocab, sEnd, r0, stash0);
-    for (; row < rows; row += 2 * gridDim.x) {
-        const int row1 = row + gridDim.x, row2 = row1 + gridDim.x;
-        // an empty group where there is no row keeps "all but the last group" meaning this row's
-        if (row1 < rows) ce_packed_fetch<NT, R4, S4>(logits, row1, vocab, sEnd, r1, stash1);
-        else copy_commit();
-        copy_wait1();
-        ce_packed_row<NT, R4, S4>(logits, targets, dLogits, row, vocab, sEnd, gradScale, err, losses, r0, stash0);
-        if (row1 >= rows) break;
-        // buffer 0 is free once this thread has stored its gradient (its stash slots are its own)
-        if (row2 < rows) ce_packed_fetch<NT, R4, S4>(logits, row2, vocab, sEnd, r0, stash0);
-        else copy_commit();
-        copy_wait1();
-        ce_packed_row<NT, R4, S4>(logits, targets, dLogits, row1, vocab, sEnd, gradScale, err, losses, r1, stash1);
+    uint2 r[R4];
+    for (int row = blockIdx.x; row < rows; row += gridDim.x) {
+        ce_packed_fetch<NT, R4, S4>(logits, row, vocab, sEnd, r, stash);
+        copy_wait();
+        ce_packed_row<NT, R4, S4>(logits, targets, dLogits, row, vocab, sEnd, gradScale, err, losses, r, stash);
     }
 }
 
-#define CE_ROWS_PACKED(NT, R4, S4, PAIR, MIN_BLOCKS, SUFFIX)                                                           \
-    extern "C" __global__ void __launch_bounds__(NT, MIN_BLOCKS)                                                       \
-            cross_entropy_rows_##NT##_##R4##_##S4##SUFFIX##_bf16_logits(const unsigned short* logits,                  \
-            const int* __restrict__ targets, unsigned short* dLogits, int rows, int vocab, float gradScale, int* err,  \
-            float* __restrict__ losses) {                                                                              \
-        ce_rows_packed<NT, R4, S4, PAIR>(logits, targets, dLogits, rows, vocab, gradScale, err, losses);               \
+#define CE_ROWS_PACKED(NT, R4, S4)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(NT, 2) cross_entropy_rows_##NT##_##R4##_##S4##_packed_bf16_logits(    \
+            const unsigned short* logits, const int* __restrict__ targets, unsigned short* dLogits, int rows,          \
+            int vocab, float gradScale, int* err, float* __restrict__ losses) {                                        \
+        ce_rows_packed<NT, R4, S4>(logits, targets, dLogits, rows, vocab, gradScale, err, losses);                     \
     }
 
-// 65536 logits each. _packed, two blocks per SM: 512_8_24 32 KiB in registers + 96 KiB shared a block (64 registers,
-// no spill); 512_4_28 16 + 112 KiB; 256_16_48 32 + 96 KiB with 8 warps a block (1024 threads: two blocks are over
-// sm_86/89's 1536 threads per SM, and 32 registers spilled). _pair, one block per SM, two rows: 1024_4_12 2 × (32 +
-// 96 KiB), 512_8_24 2 × (32 + 96 KiB) with 16 warps.
-CE_ROWS_PACKED(512, 8, 24, false, 2, _packed)
-CE_ROWS_PACKED(512, 4, 28, false, 2, _packed)
-CE_ROWS_PACKED(256, 16, 48, false, 2, _packed)
-CE_ROWS_PACKED(1024, 4, 12, true, 1, _pair)
-CE_ROWS_PACKED(512, 8, 24, true, 1, _pair)
+// 65536 logits each, two blocks per SM. Measured on an H100 at 2048 × 65536 (kernels/NOTES.md): 512_8_24 (32 KiB in
+// registers + 96 KiB shared a block, 64 registers, no spill; the default for bf16 logits) 0.257 ms, 0.240 per call in
+// the step's profile; 256_16_48 (the same split, 8 warps a block) 0.253, 0.245 in the step. 512_4_28 (16 + 112 KiB)
+// 0.261 and one block per SM with two row buffers, the next row's loads issued before this row's passes (1024_4_12,
+// 512_8_24: 0.283, 0.286) were slower and are no longer compiled; 1024 threads: two blocks are over sm_86/89's 1536
+// threads per SM, and 32 registers spilled.
+CE_ROWS_PACKED(512, 8, 24)
+CE_ROWS_PACKED(256, 16, 48)

@@ -61,15 +61,12 @@ class KernelSourcesSuite extends AnyFunSuite {
     val backend = Files.readString(
       Shared.repo.resolve("trainer/src/main/java/dev/gosling/trainer/backend/cuda/CudaBackend.java"))
     val src = Files.readString(cudaDir.resolve("cross_entropy.cu"))
-    val variants = """new CeRows\((\d+), (\d+), (\d+), (true|false), Kind\.(\w+)\)""".r.findAllMatchIn(backend).toSeq
+    val variants = """new CeRows\((\d+), (\d+), (\d+), (true|false), (true|false)\)""".r.findAllMatchIn(backend).toSeq
     assert(variants.size >= 4)
     for (m <- variants) {
       val (nt, r4, s4) = (m.group(1), m.group(2), m.group(3))
-      val line = m.group(5) match {
-        case "PACKED" => s"CE_ROWS_PACKED($nt, $r4, $s4, false, 2, _packed)\n"
-        case "PAIR" => s"CE_ROWS_PACKED($nt, $r4, $s4, true, 1, _pair)\n"
-        case _ => s"CE_ROWS($nt, $r4, $s4, ${m.group(4)}, ${if (m.group(4) == "true") "" else "_nopipe"})\n"
-      }
+      val line = if (m.group(5) == "true") s"CE_ROWS_PACKED($nt, $r4, $s4)\n"
+        else s"CE_ROWS($nt, $r4, $s4, ${m.group(4)}, ${if (m.group(4) == "true") "" else "_nopipe"})\n"
       assert(src.contains(line), s"cross_entropy.cu has no line $line")
     }
   }

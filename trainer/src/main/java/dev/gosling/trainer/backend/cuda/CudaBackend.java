@@ -227,8 +227,9 @@ public final class CudaBackend implements Backend {
     /**
      * The fused cross-entropy kernels in use where they apply ({@link CeRows#applies}), for fp32 logits and for bf16
      * logits: {@link CeChoice#DEFAULT} unless the system property {@code gosling.ce} names another variant ({@code
-     * old}: always the two-pass kernel; a packed variant: bf16 logits only). On an H100 at 2048 × 65536 with bf16
-     * dLogits: 0.31 ms against the two-pass kernel's 0.68 (kernels/NOTES.md).
+     * old}: always the two-pass kernel; a packed variant: bf16 logits only; another: both). On an H100 at 2048 × 65536
+     * with bf16 dLogits: 0.31 ms against the two-pass kernel's 0.68; bf16 logits (512_8_24_packed) 0.257 against
+     * 1024_8_8's 0.300 (kernels/NOTES.md).
      */
     private CeChoice ceChoice = CeChoice.fromProperty(System.getProperty("gosling.ce"));
     /** Launches of a one-read kernel so far (the checks see which kernel a shape took). */
@@ -383,8 +384,7 @@ public final class CudaBackend implements Backend {
                         c.stashBytes()) == 0) {
                     ceRowsKernels.put(name, k);
                     if (c.packed()) {
-                        // two stashes per SM (two blocks, or one block's two rows): ask for the largest shared-memory
-                        // carveout (a hint)
+                        // two blocks per SM need two stashes: ask for the largest shared-memory carveout (a hint)
                         cuFuncSetAttribute(k.function(), CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
                                 CU_SHAREDMEM_CARVEOUT_MAX_SHARED);
                     }
@@ -1872,28 +1872,20 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * A one-read cross-entropy kernel ({@code cross_entropy_rows_<threads>_<r4>_<s4>[_nopipe|_packed|_pair]}): a block
-     * of {@code threads} per row keeps the row on chip, {@code r4} groups of 4 logits per thread in registers and
-     * {@code s4} in shared memory, so rows of up to threads·(r4 + s4)·4 logits; {@code pipe}: the next row's loads are
-     * issued as this row's gradient is written. {@link Kind}: how the groups are kept.
+     * A one-read cross-entropy kernel ({@code cross_entropy_rows_<threads>_<r4>_<s4>[_nopipe|_packed]}): a block of
+     * {@code threads} per row keeps the row on chip, {@code r4} groups of 4 logits per thread in registers and {@code
+     * s4} in shared memory, so rows of up to threads·(r4 + s4)·4 logits; {@code pipe}: the next row's loads are issued
+     * as this row's gradient is written. The groups are fp32 (float4s; one block per SM), or with {@code packed} the
+     * bf16 they were read as (8 bytes; bf16 logits only, two blocks per SM).
      */
-    record CeRows(int threads, int r4, int s4, boolean pipe, Kind kind) {
-        /**
-         * FP32: as fp32 (float4s), one block per SM, fp32 or bf16 logits; PACKED: as the bf16 read (8 bytes a group),
-         * two blocks per SM, bf16 logits only; PAIR: packed, one block per SM with two rows' buffers (the next row's
-         * loads in flight while this one is computed), bf16 logits only.
-         */
-        enum Kind { FP32, PACKED, PAIR }
-
+    record CeRows(int threads, int r4, int s4, boolean pipe, boolean packed) {
         /** Every compiled variant (cross_entropy.cu's CE_ROWS and CE_ROWS_PACKED lines). */
-        static final List<CeRows> ALL = List.of(new CeRows(1024, 8, 8, true, Kind.FP32),
-                new CeRows(1024, 8, 8, false, Kind.FP32), new CeRows(512, 16, 16, true, Kind.FP32),
-                new CeRows(512, 8, 24, false, Kind.PACKED), new CeRows(512, 4, 28, false, Kind.PACKED),
-                new CeRows(256, 16, 48, false, Kind.PACKED), new CeRows(1024, 4, 12, false, Kind.PAIR),
-                new CeRows(512, 8, 24, false, Kind.PAIR));
+        static final List<CeRows> ALL = List.of(new CeRows(1024, 8, 8, true, false),
+                new CeRows(1024, 8, 8, false, false), new CeRows(512, 16, 16, true, false),
+                new CeRows(512, 8, 24, false, true), new CeRows(256, 16, 48, false, true));
         /** The default for fp32 logits, and for bf16 logits. */
         static final CeRows DEFAULT = ALL.get(0);
-        static final CeRows DEFAULT_BF16_LOGITS = ALL.get(6);
+        static final CeRows DEFAULT_BF16_LOGITS = ALL.get(3);
 
         static CeRows byLabel(String p) {
             for (CeRows c : ALL) {
@@ -1906,13 +1898,7 @@ public final class CudaBackend implements Backend {
         }
 
         String label() {
-            return threads + "_" + r4 + "_" + s4
-                    + (kind == Kind.PACKED ? "_packed" : kind == Kind.PAIR ? "_pair" : pipe ? "" : "_nopipe");
-        }
-
-        /** Whether the groups are kept as bf16: bf16 logits only. */
-        boolean packed() {
-            return kind != Kind.FP32;
+            return threads + "_" + r4 + "_" + s4 + (packed ? "_packed" : pipe ? "" : "_nopipe");
         }
 
         /** bf16Logits: bf16 logits and dLogits (the _bf16_logits kernel); else fp32 logits, bf16Out: bf16 dLogits. */
@@ -1922,7 +1908,7 @@ public final class CudaBackend implements Backend {
 
         /** The kernels of this variant: fp32 logits to fp32 and to bf16 dLogits, bf16 logits (packed: only that). */
         String[] kernels() {
-            return packed() ? new String[] {kernel(true, true)}
+            return packed ? new String[] {kernel(true, true)}
                     : new String[] {kernel(false, false), kernel(false, true), kernel(true, true)};
         }
 
@@ -1932,18 +1918,18 @@ public final class CudaBackend implements Backend {
 
         /** Bytes of one stash slot: 4 logits as fp32 (16), or packed as bf16 (8). */
         int slotBytes() {
-            return packed() ? 8 : 16;
+            return packed ? 8 : 16;
         }
 
-        /** Shared memory for the whole stash (rows of {@link #capacity()} logits; two rows' for PAIR). */
+        /** Shared memory for the whole stash (rows of {@link #capacity()} logits). */
         int stashBytes() {
-            return stashBytes(capacity());
+            return s4 * threads * slotBytes();
         }
 
-        /** The stash rows of vocab logits use: the shared chunks that hold any of them (for two rows: PAIR). */
+        /** The stash a row of vocab logits uses: the shared chunks that hold any of them. */
         int stashBytes(int vocab) {
             int chunks = (vocab / 4 + threads - 1) / threads - r4;
-            return (kind == Kind.PAIR ? 2 : 1) * Math.max(0, Math.min(s4, chunks)) * threads * slotBytes();
+            return Math.max(0, Math.min(s4, chunks)) * threads * slotBytes();
         }
 
         /**
@@ -1951,7 +1937,7 @@ public final class CudaBackend implements Backend {
          * variant takes bf16 logits only.
          */
         boolean applies(int vocab, long logits, long dLogits, boolean bf16Logits, boolean bf16Out) {
-            return (bf16Logits || !packed()) && vocab % 4 == 0 && vocab <= capacity()
+            return (bf16Logits || !packed) && vocab % 4 == 0 && vocab <= capacity()
                     && logits % (bf16Logits ? 8 : 16) == 0 && dLogits % (bf16Out ? 8 : 16) == 0;
         }
     }

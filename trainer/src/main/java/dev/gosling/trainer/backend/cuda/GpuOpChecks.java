@@ -2069,8 +2069,7 @@ public final class GpuOpChecks {
         if (all) {
             for (CudaBackend.CeRows v : CudaBackend.CeRows.ALL) {
                 if (v.packed()) {
-                    // bf16 logits only: 600 rows (2 waves of two blocks per SM and a partial third; for _pair 4 or 5
-                    // rows a block, pairs and a last single row), 133 (one block gets a second row), a row ending
+                    // bf16 logits only: 600 rows (2 waves of two blocks per SM and a partial third), a row ending
                     // inside a stash chunk, 37 rows shorter than the registers' part (fewer rows than blocks)
                     c.add(crossEntropyRows(v, 600, 65536, CeMode.BF16_LOGITS, s++));
                     c.add(crossEntropyRows(v, 133, 65532, CeMode.BF16_LOGITS, s++));
