@@ -376,8 +376,206 @@ __device__ __forceinline__ void ce_rows(const X* logits, const int* __restrict__
 
 // Measured on an H100 at 2048 × 65536, bf16 dLogits (kernels/NOTES.md): 1024_8_8 0.312 ms, _nopipe 0.308, 512_16_16
 // 0.318; 512_24_8 (0.439), 256_32_32 (0.984) and 256_48_16 (0.738) were slower and are no longer compiled.
-// bf16 logits with bf16 dLogits over them (the training step under bf16 GEMMs): 1024_8_8 0.303 ms per call in the
-// step's profile, short of the ~0.18 ms floor (NOTES).
+// bf16 logits with bf16 dLogits over them (the training step under bf16 GEMMs): 1024_8_8 0.301 ms per call in the
+// step's profile, short of the ~0.18 ms floor (NOTES); the packed kernels below take them by default (0.240).
 CE_ROWS(1024, 8, 8, true, )
 CE_ROWS(1024, 8, 8, false, _nopipe)
 CE_ROWS(512, 16, 16, true, )
+
+// ------------------------------------------------------------------------------------------------ bf16 rows, packed
+// cross_entropy_rows_<NT>_<R4>_<S4>_packed_bf16_logits: one-read kernels for bf16 logits (bf16 dLogits, possibly
+// over them) that keep the row on chip as the packed bf16 it was read as: R4 uint2s (4 logits each) per thread in
+// registers and S4 in the shared stash ([S4][NT] uint2s, each slot private to its thread), same element order as
+// ce_rows. A 65536-logit row is then 128 KiB, so two blocks fit per SM (__launch_bounds__(NT, 2)) and one block's
+// reductions and exp passes can overlap the other's loads and stores (with one block per SM, ce_rows, the SM's loads
+// stop for them: kernels/NOTES.md). The price: e = exp(x − max) is not kept but computed twice, for Σe and
+// for the gradient, the same expf of the same operands (so the same bits). The max is taken on the packed pairs
+// (max.bf16x2 is exact on bf16 and, like '>', passes over NaN); the argmax (lowest index among equal maxima) is
+// searched only by the threads whose own maximum is the row's, and reduced with Σe. The gradient is ce_grad's with
+// the target and argmax terms applied only in the (one or two) groups of 4 that hold them, rounded to bf16 two at a
+// time (cvt.rn.bf16x2, the same round-to-nearest-even as bf16_rn); a bad target's row is bf16_rn(NaN) = 0x7fc0.
+
+__device__ __forceinline__ unsigned bf16x2_max(unsigned a, unsigned b) {
+#if __CUDA_ARCH__ >= 800
+    unsigned d;
+    asm("max.bf16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+    return d;
+#else
+    float lo = fmaxf(__uint_as_float(a << 16), __uint_as_float(b << 16));
+    float hi = fmaxf(__uint_as_float(a & 0xffff0000u), __uint_as_float(b & 0xffff0000u));
+    return (__float_as_uint(lo) >> 16) | (__float_as_uint(hi) & 0xffff0000u);
+#endif
+}
+
+// bf16(lo) in the low half, bf16(hi) in the high half, each rounded to nearest even (NaN payloads aside: bf16_rn).
+__device__ __forceinline__ unsigned bf16x2_rn(float lo, float hi) {
+#if __CUDA_ARCH__ >= 800
+    unsigned d;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+    return d;
+#else
+    return (unsigned)bf16_rn(lo) | ((unsigned)bf16_rn(hi) << 16);
+#endif
+}
+
+// Logits 4q … 4q + 3 as fp32 e = exp(x − m), summed as ce_rows sums them.
+__device__ __forceinline__ float ce_exp_sum4(uint2 u, float m) {
+    float4 f = bf16x4_f32(u);
+    return (expf(f.x - m) + expf(f.y - m)) + (expf(f.z - m) + expf(f.w - m));
+}
+
+// The lowest c among logits 4q … 4q + 3 equal to m, else a.
+__device__ __forceinline__ int ce_first4(uint2 u, int c, float m, int a) {
+    float4 f = bf16x4_f32(u);
+    int b = f.w == m ? c + 3 : 0x7fffffff;
+    b = f.z == m ? c + 2 : b;
+    b = f.y == m ? c + 1 : b;
+    b = f.x == m ? c : b;
+    return min(a, b);
+}
+
+// The gradient of logits c … c + 3 (c = 4q) as bf16: ce_grad with e = exp(x − m).
+__device__ __forceinline__ uint2 ce_grad4(uint2 u, int c, float m, float scale, int target, int arg, float gradScale,
+                                          float wrap, bool ok) {
+    float4 f = bf16x4_f32(u);
+    float g0 = expf(f.x - m) * scale, g1 = expf(f.y - m) * scale, g2 = expf(f.z - m) * scale,
+          g3 = expf(f.w - m) * scale;
+    if ((unsigned)target - (unsigned)c < 4u || (unsigned)arg - (unsigned)c < 4u) {
+        if (c == target) g0 -= gradScale;
+        if (c + 1 == target) g1 -= gradScale;
+        if (c + 2 == target) g2 -= gradScale;
+        if (c + 3 == target) g3 -= gradScale;
+        if (c == arg) g0 += wrap;
+        if (c + 1 == arg) g1 += wrap;
+        if (c + 2 == arg) g2 += wrap;
+        if (c + 3 == arg) g3 += wrap;
+    }
+    return ok ? make_uint2(bf16x2_rn(g0, g1), bf16x2_rn(g2, g3)) : make_uint2(0x7fc07fc0u, 0x7fc07fc0u);
+}
+
+// Issues the loads of a row: registers (−inf past its end), then the stash (its slots past the end are not
+// touched), as one cp.async group. sEnd: the stash chunks holding logits of this thread.
+template <int NT, int R4, int S4>
+__device__ __forceinline__ void ce_packed_fetch(const unsigned short* logits, int row, int vocab, int sEnd,
+                                                uint2 (&r)[R4], uint2* stash) {
+    const uint2* x = reinterpret_cast<const uint2*>(logits + (i64)row * vocab);
+    const int v4 = vocab >> 2;
+#pragma unroll
+    for (int k = 0; k < R4; k++) {
+        int q = k * NT + threadIdx.x;
+        r[k] = q < v4 ? x[q] : make_uint2(0xff80ff80u, 0xff80ff80u);
+    }
+    // partly unrolled: fully unrolled, ptxas keeps many chunks' loads in flight in registers and spills
+#pragma unroll 4
+    for (int k = 0; k < sEnd; k++) copy8(stash + k * NT + threadIdx.x, x + (R4 + k) * NT + threadIdx.x);
+    copy_commit();
+}
+
+// One row whose loads (ce_packed_fetch) have landed in r and, for this thread, in its stash slots: max, Σe and the
+// argmax, the loss, the gradient over the row.
+template <int NT, int R4, int S4>
+__device__ __forceinline__ void ce_packed_row(const unsigned short* logits, const int* __restrict__ targets,
+                                              unsigned short* dLogits, int row, int vocab, int sEnd, float gradScale,
+                                              int* err, float* __restrict__ losses, const uint2 (&r)[R4],
+                                              const uint2* stash) {
+    __shared__ float smax[32], ssum[32];
+    __shared__ int sarg[32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    constexpr int WARPS = NT / 32;
+    const int v4 = vocab >> 2;
+    uint2* d = reinterpret_cast<uint2*>(dLogits + (i64)row * vocab);
+    const int target = targets[row];
+    const bool ok = target >= 0 && target < vocab;
+    // read before this row's first write (after both reductions) so that aliasing cannot change it
+    float xt = threadIdx.x == 0 && ok ? bf16_f32(logits[(i64)row * vocab + target]) : 0.0f;
+    // the maximum: this thread's on packed pairs, then the block's
+    unsigned hm = 0xff80ff80u;
+#pragma unroll
+    for (int k = 0; k < R4; k++) hm = bf16x2_max(hm, bf16x2_max(r[k].x, r[k].y));
+#pragma unroll 4
+    for (int k = 0; k < sEnd; k++) {
+        uint2 s = stash[k * NT + threadIdx.x];
+        hm = bf16x2_max(hm, bf16x2_max(s.x, s.y));
+    }
+    const float tm = fmaxf(__uint_as_float(hm << 16), __uint_as_float(hm & 0xffff0000u));
+    float m = tm;
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if (lane == 0) smax[warp] = m;
+    __syncthreads();
+    m = lane < WARPS ? smax[lane] : NEG_INF;
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    // where this thread holds the maximum, its first index; and Σ exp(x − max) (padding is −inf: e = 0)
+    int a = 0x7fffffff;
+    if (tm == m) {
+#pragma unroll
+        for (int k = 0; k < R4; k++) a = ce_first4(r[k], 4 * (k * NT + threadIdx.x), m, a);
+        for (int k = 0; k < sEnd; k++) a = ce_first4(stash[k * NT + threadIdx.x], 4 * ((R4 + k) * NT + threadIdx.x), m, a);
+    }
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < R4; k++) sum += ce_exp_sum4(r[k], m);
+#pragma unroll 4
+    for (int k = 0; k < sEnd; k++) sum += ce_exp_sum4(stash[k * NT + threadIdx.x], m);
+    for (int o = 16; o > 0; o >>= 1) {
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        a = min(a, __shfl_xor_sync(0xffffffffu, a, o));
+    }
+    if (lane == 0) { ssum[warp] = sum; sarg[warp] = a; }
+    __syncthreads();
+    sum = lane < WARPS ? ssum[lane] : 0.0f;
+    a = lane < WARPS ? sarg[lane] : 0x7fffffff;
+    for (int o = 16; o > 0; o >>= 1) {
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        a = min(a, __shfl_xor_sync(0xffffffffu, a, o));
+    }
+    if (threadIdx.x == 0) {
+        if (!ok) report_bad_id(err, row, target);
+        if (losses != nullptr) losses[row] = ok ? m + logf(sum) - xt : nan_();
+    }
+    // the gradient
+    const float scale = gradScale / sum;
+    const float wrap = L2WRAP * m * gradScale;
+#pragma unroll
+    for (int k = 0; k < R4; k++) {
+        int q = k * NT + threadIdx.x;
+        if (q < v4) d[q] = ce_grad4(r[k], 4 * q, m, scale, target, a, gradScale, wrap, ok);
+    }
+#pragma unroll 4
+    for (int k = 0; k < sEnd; k++) {
+        int q = (R4 + k) * NT + threadIdx.x;
+        d[q] = ce_grad4(stash[k * NT + threadIdx.x], 4 * q, m, scale, target, a, gradScale, wrap, ok);
+    }
+    // no barrier at the end: as in ce_rows (smax is rewritten only past the next barrier every warp reaches after
+    // reading it, ssum and sarg only past the next row's first barrier); the stash slots are private
+}
+
+template <int NT, int R4, int S4>
+__device__ __forceinline__ void ce_rows_packed(const unsigned short* logits, const int* __restrict__ targets,
+                                               unsigned short* dLogits, int rows, int vocab, float gradScale, int* err,
+                                               float* __restrict__ losses) {
+    uint2* stash = reinterpret_cast<uint2*>(ce_stash);
+    const int v4 = vocab >> 2;
+    const int sEnd = min(S4, max(0, (v4 - (int)threadIdx.x + NT - 1) / NT - R4));
+    uint2 r[R4];
+    for (int row = blockIdx.x; row < rows; row += gridDim.x) {
+        ce_packed_fetch<NT, R4, S4>(logits, row, vocab, sEnd, r, stash);
+        copy_wait();
+        ce_packed_row<NT, R4, S4>(logits, targets, dLogits, row, vocab, sEnd, gradScale, err, losses, r, stash);
+    }
+}
+
+#define CE_ROWS_PACKED(NT, R4, S4)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(NT, 2) cross_entropy_rows_##NT##_##R4##_##S4##_packed_bf16_logits(    \
+            const unsigned short* logits, const int* __restrict__ targets, unsigned short* dLogits, int rows,          \
+            int vocab, float gradScale, int* err, float* __restrict__ losses) {                                        \
+        ce_rows_packed<NT, R4, S4>(logits, targets, dLogits, rows, vocab, gradScale, err, losses);                     \
+    }
+
+// 65536 logits each, two blocks per SM. Measured on an H100 at 2048 × 65536 (kernels/NOTES.md): 512_8_24 (32 KiB in
+// registers + 96 KiB shared a block, 64 registers, no spill; the default for bf16 logits) 0.257 ms, 0.240 per call in
+// the step's profile; 256_16_48 (the same split, 8 warps a block) 0.253, 0.245 in the step. 512_4_28 (16 + 112 KiB)
+// 0.261 and one block per SM with two row buffers, the next row's loads issued before this row's passes (1024_4_12,
+// 512_8_24: 0.283, 0.286) were slower and are no longer compiled; 1024 threads: two blocks are over sm_86/89's 1536
+// threads per SM, and 32 registers spilled.
+CE_ROWS_PACKED(512, 8, 24)
+CE_ROWS_PACKED(256, 16, 48)

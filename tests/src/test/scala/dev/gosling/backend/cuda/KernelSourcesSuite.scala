@@ -57,6 +57,20 @@ class KernelSourcesSuite extends AnyFunSuite {
       assert(backend.contains(s"""loader.kernel("wkv7", "wkv7_forward_chunk_$k")"""), s"the backend does not load chunk $k")
   }
 
+  test("the one-read cross-entropy variants the backend lists are compiled") {
+    val backend = Files.readString(
+      Shared.repo.resolve("trainer/src/main/java/dev/gosling/trainer/backend/cuda/CudaBackend.java"))
+    val src = Files.readString(cudaDir.resolve("cross_entropy.cu"))
+    val variants = """new CeRows\((\d+), (\d+), (\d+), (true|false), (true|false)\)""".r.findAllMatchIn(backend).toSeq
+    assert(variants.size >= 4)
+    for (m <- variants) {
+      val (nt, r4, s4) = (m.group(1), m.group(2), m.group(3))
+      val line = if (m.group(5) == "true") s"CE_ROWS_PACKED($nt, $r4, $s4)\n"
+        else s"CE_ROWS($nt, $r4, $s4, ${m.group(4)}, ${if (m.group(4) == "true") "" else "_nopipe"})\n"
+      assert(src.contains(line), s"cross_entropy.cu has no line $line")
+    }
+  }
+
   test("a build on a machine with nvcc carries one fatbin per source") {
     val nvcc = sys.env.get("PATH").toSeq.flatMap(_.split(':')).exists(d => Files.isExecutable(java.nio.file.Paths.get(d, "nvcc"))) ||
       Files.isExecutable(java.nio.file.Paths.get("/usr/local/cuda/bin/nvcc"))

@@ -22,6 +22,8 @@ import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+import static org.bytedeco.cuda.global.cudart.CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT;
+import static org.bytedeco.cuda.global.cudart.CU_SHAREDMEM_CARVEOUT_MAX_SHARED;
 import static org.bytedeco.cuda.global.cudart.cuFuncSetAttribute;
 import static org.bytedeco.cuda.global.cudart.cuOccupancyMaxActiveBlocksPerMultiprocessor;
 import static org.bytedeco.cuda.global.cudart.cuInit;
@@ -223,11 +225,13 @@ public final class CudaBackend implements Backend {
     /** Resident blocks per SM of a rows kernel at a dynamic shared-memory size (name + "/" + bytes). */
     private final Map<String, Integer> ceRowsOccupancy = new HashMap<>();
     /**
-     * The fused cross-entropy kernel in use where it applies ({@link CeRows#applies}): {@link CeRows#DEFAULT} unless
-     * the system property {@code gosling.ce} names another ({@code old}: always the two-pass kernel). On an H100 at
-     * 2048 × 65536 with bf16 dLogits: 0.31 ms against the two-pass kernel's 0.68 (kernels/NOTES.md).
+     * The fused cross-entropy kernels in use where they apply ({@link CeRows#applies}), for fp32 logits and for bf16
+     * logits: {@link CeChoice#DEFAULT} unless the system property {@code gosling.ce} names another variant ({@code
+     * old}: always the two-pass kernel; a packed variant: bf16 logits only; another: both). On an H100 at 2048 × 65536
+     * with bf16 dLogits: 0.31 ms against the two-pass kernel's 0.68; bf16 logits (512_8_24_packed) 0.257 against
+     * 1024_8_8's 0.300 (kernels/NOTES.md).
      */
-    private CeRows ceRows = CeRows.fromProperty(System.getProperty("gosling.ce"));
+    private CeChoice ceChoice = CeChoice.fromProperty(System.getProperty("gosling.ce"));
     /** Launches of a one-read kernel so far (the checks see which kernel a shape took). */
     private long ceRowsLaunches;
     /** The WKV7 backward's scratch: dsa ([B·T, H·64] fp32), then dS at the column chunks' ends (grows, is reused). */
@@ -372,13 +376,18 @@ public final class CudaBackend implements Backend {
         ceFwdBf16Logits = loader.kernel("cross_entropy", "cross_entropy_forward_bf16_logits");
         ceBwdBf16Logits = loader.kernel("cross_entropy", "cross_entropy_backward_bf16_logits");
         for (CeRows c : CeRows.ALL) {
-            for (String name : new String[] {c.kernel(false, false), c.kernel(false, true), c.kernel(true, true)}) {
+            for (String name : c.kernels()) {
                 Kernel k = loader.kernel("cross_entropy", name);
                 // a stash over the device's shared memory per block (99 KiB on sm_86/89) leaves the variant out:
                 // its rows take the two-pass kernel
                 if (c.stashBytes() == 0 || cuFuncSetAttribute(k.function(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                         c.stashBytes()) == 0) {
                     ceRowsKernels.put(name, k);
+                    if (c.packed()) {
+                        // two blocks per SM need two stashes: ask for the largest shared-memory carveout (a hint)
+                        cuFuncSetAttribute(k.function(), CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+                                CU_SHAREDMEM_CARVEOUT_MAX_SHARED);
+                    }
                 }
             }
         }
@@ -1863,24 +1872,22 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * A one-read cross-entropy kernel ({@code cross_entropy_rows_<threads>_<r4>_<s4>[_nopipe]}): a block of
-     * {@code threads} per row keeps the row on chip, {@code r4} float4s per thread in registers and {@code s4} in shared
-     * memory, so rows of up to threads·(r4 + s4)·4 logits; {@code pipe}: the next row's loads are issued as this
-     * row's gradient is written.
+     * A one-read cross-entropy kernel ({@code cross_entropy_rows_<threads>_<r4>_<s4>[_nopipe|_packed]}): a block of
+     * {@code threads} per row keeps the row on chip, {@code r4} groups of 4 logits per thread in registers and {@code
+     * s4} in shared memory, so rows of up to threads·(r4 + s4)·4 logits; {@code pipe}: the next row's loads are issued
+     * as this row's gradient is written. The groups are fp32 (float4s; one block per SM), or with {@code packed} the
+     * bf16 they were read as (8 bytes; bf16 logits only, two blocks per SM).
      */
-    record CeRows(int threads, int r4, int s4, boolean pipe) {
-        /** Every compiled variant (cross_entropy.cu's CE_ROWS lines). */
-        static final List<CeRows> ALL = List.of(new CeRows(1024, 8, 8, true), new CeRows(1024, 8, 8, false),
-                new CeRows(512, 16, 16, true));
+    record CeRows(int threads, int r4, int s4, boolean pipe, boolean packed) {
+        /** Every compiled variant (cross_entropy.cu's CE_ROWS and CE_ROWS_PACKED lines). */
+        static final List<CeRows> ALL = List.of(new CeRows(1024, 8, 8, true, false),
+                new CeRows(1024, 8, 8, false, false), new CeRows(512, 16, 16, true, false),
+                new CeRows(512, 8, 24, false, true), new CeRows(256, 16, 48, false, true));
+        /** The default for fp32 logits, and for bf16 logits. */
         static final CeRows DEFAULT = ALL.get(0);
+        static final CeRows DEFAULT_BF16_LOGITS = ALL.get(3);
 
-        static CeRows fromProperty(String p) {
-            if (p == null || p.isEmpty()) {
-                return DEFAULT;
-            }
-            if (p.equals("old")) {
-                return null;
-            }
+        static CeRows byLabel(String p) {
             for (CeRows c : ALL) {
                 if (c.label().equals(p)) {
                     return c;
@@ -1891,7 +1898,7 @@ public final class CudaBackend implements Backend {
         }
 
         String label() {
-            return threads + "_" + r4 + "_" + s4 + (pipe ? "" : "_nopipe");
+            return threads + "_" + r4 + "_" + s4 + (packed ? "_packed" : pipe ? "" : "_nopipe");
         }
 
         /** bf16Logits: bf16 logits and dLogits (the _bf16_logits kernel); else fp32 logits, bf16Out: bf16 dLogits. */
@@ -1899,45 +1906,96 @@ public final class CudaBackend implements Backend {
             return "cross_entropy_rows_" + label() + (bf16Logits ? "_bf16_logits" : bf16Out ? "_bf16" : "");
         }
 
+        /** The kernels of this variant: fp32 logits to fp32 and to bf16 dLogits, bf16 logits (packed: only that). */
+        String[] kernels() {
+            return packed ? new String[] {kernel(true, true)}
+                    : new String[] {kernel(false, false), kernel(false, true), kernel(true, true)};
+        }
+
         int capacity() {
             return threads * (r4 + s4) * 4;
         }
 
+        /** Bytes of one stash slot: 4 logits as fp32 (16), or packed as bf16 (8). */
+        int slotBytes() {
+            return packed ? 8 : 16;
+        }
+
         /** Shared memory for the whole stash (rows of {@link #capacity()} logits). */
         int stashBytes() {
-            return s4 * threads * 16;
+            return s4 * threads * slotBytes();
         }
 
         /** The stash a row of vocab logits uses: the shared chunks that hold any of them. */
         int stashBytes(int vocab) {
             int chunks = (vocab / 4 + threads - 1) / threads - r4;
-            return Math.max(0, Math.min(s4, chunks)) * threads * 16;
+            return Math.max(0, Math.min(s4, chunks)) * threads * slotBytes();
         }
 
-        /** vocab a multiple of 4 within the capacity, the rows 16-byte aligned (8 for bf16 logits or dLogits). */
+        /**
+         * vocab a multiple of 4 within the capacity, the rows 16-byte aligned (8 for bf16 logits or dLogits); a packed
+         * variant takes bf16 logits only.
+         */
         boolean applies(int vocab, long logits, long dLogits, boolean bf16Logits, boolean bf16Out) {
-            return vocab % 4 == 0 && vocab <= capacity() && logits % (bf16Logits ? 8 : 16) == 0
-                    && dLogits % (bf16Out ? 8 : 16) == 0;
+            return (bf16Logits || !packed) && vocab % 4 == 0 && vocab <= capacity()
+                    && logits % (bf16Logits ? 8 : 16) == 0 && dLogits % (bf16Out ? 8 : 16) == 0;
         }
     }
 
-    /** Selects the fused cross-entropy kernel (null: the two-pass kernel); for the checks and the benchmark. */
-    void useCrossEntropy(CeRows choice) {
-        ceRows = choice;
+    /**
+     * The one-read kernels in use: for fp32 logits ({@code f32Logits}, not packed) and for bf16 logits; null: the
+     * two-pass kernel.
+     */
+    record CeChoice(CeRows f32Logits, CeRows bf16Logits) {
+        static final CeChoice DEFAULT = new CeChoice(CeRows.DEFAULT, CeRows.DEFAULT_BF16_LOGITS);
+
+        /** {@code gosling.ce}: empty (the defaults), old, a packed variant (bf16 logits), another (both). */
+        static CeChoice fromProperty(String p) {
+            if (p == null || p.isEmpty()) {
+                return DEFAULT;
+            }
+            if (p.equals("old")) {
+                return new CeChoice(null, null);
+            }
+            return DEFAULT.with(CeRows.byLabel(p));
+        }
+
+        /** This choice with c for the logits it takes: a packed variant replaces the bf16 logits' kernel only. */
+        CeChoice with(CeRows c) {
+            return c != null && c.packed() ? new CeChoice(f32Logits, c) : new CeChoice(c, c);
+        }
     }
 
-    CeRows crossEntropyChoice() {
-        return ceRows;
+    /**
+     * Selects the fused cross-entropy kernel (null: the two-pass kernel) for the logits it takes (a packed variant:
+     * bf16 logits, the fp32 logits' kernel stays); for the checks and the benchmark.
+     */
+    void useCrossEntropy(CeRows choice) {
+        ceChoice = ceChoice.with(choice);
+    }
+
+    /** Restores a choice taken by {@link #crossEntropyChoice}. */
+    void useCrossEntropy(CeChoice choice) {
+        ceChoice = choice;
+    }
+
+    CeChoice crossEntropyChoice() {
+        return ceChoice;
     }
 
     long crossEntropyRowsLaunches() {
         return ceRowsLaunches;
     }
 
+    /** Resident blocks per SM of the variant's kernel for these logits at vocab (0: not available); for the benchmark. */
+    int crossEntropyBlocksPerSm(CeRows c, int vocab, boolean bf16Logits) {
+        Kernel k = ceRowsKernels.get(c.kernel(bf16Logits, true));
+        return k == null ? 0 : ceRowsOccupancy(k, c.threads(), c.stashBytes(vocab));
+    }
+
     /** Whether this device runs the variant (its stash fits the shared memory per block). */
     boolean crossEntropyAvailable(CeRows c) {
-        return ceRowsKernels.containsKey(c.kernel(false, false)) && ceRowsKernels.containsKey(c.kernel(false, true))
-                && ceRowsKernels.containsKey(c.kernel(true, true));
+        return Arrays.stream(c.kernels()).allMatch(ceRowsKernels::containsKey);
     }
 
     /** Fills a tensor with 0xff bytes: NaN in F32 and in BF16 (the checks poison bf16 outputs so). */
@@ -2463,7 +2521,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         boolean bf16 = d.dtype == DType.BF16;
-        CeRows c = ceRows;
+        CeRows c = bf16Logits ? ceChoice.bf16Logits() : ceChoice.f32Logits();
         Kernel k = c != null && c.applies(vocab, x.address, d.address, bf16Logits, bf16)
                 ? ceRowsKernels.get(c.kernel(bf16Logits, bf16)) : null;
         if (k != null) {

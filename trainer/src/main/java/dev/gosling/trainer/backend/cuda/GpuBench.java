@@ -92,13 +92,15 @@ public final class GpuBench {
 
     /**
      * The fused cross-entropy forward+backward at the training step's chunk (2048 rows × 65536): the two-pass kernel
-     * ("old") and every one-read variant, bf16 dLogits (bf16 GEMMs) and fp32 dLogits (fp32 GEMMs).
-     * GB/s counts the fewest bytes: the logits read once, dLogits written once.
+     * ("old") and every one-read variant, fp32 logits with bf16 dLogits and with fp32 dLogits (fp32 GEMMs), then bf16
+     * logits with bf16 dLogits (bf16 GEMMs; into their own buffer, as the step writes them over the logits: the same
+     * bytes, and every call sees the same logits). GB/s counts the fewest bytes: the logits read once, dLogits
+     * written once.
      */
     public List<Row> runCrossEntropy() {
         List<Row> rows = new ArrayList<>();
         int R = 2048, V = 65536;
-        CudaBackend.CeRows before = gpu.crossEntropyChoice();
+        CudaBackend.CeChoice before = gpu.crossEntropyChoice();
         try {
             Tensor logits = rand((long) R * V, -8f, 8f);
             Tensor losses = zeros(R);
@@ -113,6 +115,9 @@ public final class GpuBench {
             choices.addAll(CudaBackend.CeRows.ALL);
             for (boolean bf16 : new boolean[] {true, false}) {
                 for (CudaBackend.CeRows c : choices) {
+                    if (c != null && c.packed()) {
+                        continue;
+                    }
                     gpu.useCrossEntropy(c);
                     // fp32 dLogits into their own buffer (the step writes them over the logits; the same bytes) so
                     // every call sees the same random logits
@@ -122,6 +127,16 @@ public final class GpuBench {
                             "rows=" + R + " V=" + V + (bf16 ? " bf16 dL" : " f32 dL"), ms,
                             gbs((4.0 + (bf16 ? 2 : 4)) * R * V, ms)));
                 }
+            }
+            Tensor logitsBf16 = gpu.allocate(DType.BF16, R, V);
+            live.add(logitsBf16);
+            gpu.roundToBf16(logits, logitsBf16);
+            for (CudaBackend.CeRows c : choices) {
+                gpu.useCrossEntropy(c);
+                double ms = time(() -> gpu.crossEntropyForwardBackward(logitsBf16, targets, losses, dBf16, R, V, 1.0 / R));
+                rows.add(new Row("crossEntropy fwd+bwd " + (c == null ? "old"
+                        : c.label() + " (" + gpu.crossEntropyBlocksPerSm(c, V, true) + "/SM)"),
+                        "rows=" + R + " V=" + V + " bf16 logits", ms, gbs(4.0 * R * V, ms)));
             }
         } finally {
             gpu.useCrossEntropy(before);

@@ -2068,6 +2068,16 @@ public final class GpuOpChecks {
         long s = 7001;
         if (all) {
             for (CudaBackend.CeRows v : CudaBackend.CeRows.ALL) {
+                if (v.packed()) {
+                    // bf16 logits only: 600 rows (2 waves of two blocks per SM and a partial third), a row ending
+                    // inside a stash chunk, 37 rows shorter than the registers' part (fewer rows than blocks)
+                    c.add(crossEntropyRows(v, 600, 65536, CeMode.BF16_LOGITS, s++));
+                    c.add(crossEntropyRows(v, 133, 65532, CeMode.BF16_LOGITS, s++));
+                    c.add(crossEntropyRows(v, 201, 50000, CeMode.BF16_LOGITS, s++));
+                    c.add(crossEntropyRows(v, 37, 1000, CeMode.BF16_LOGITS, s++));
+                    c.add(crossEntropyBadTarget(v, 300, 65536, true, true, s++));
+                    continue;
+                }
                 c.add(crossEntropyRows(v, 200, 65536, CeMode.F32, s++));
                 c.add(crossEntropyRows(v, 133, 65532, CeMode.ALIASED, s++));
                 c.add(crossEntropyRows(v, 200, 65536, CeMode.BF16, s++));
@@ -2076,6 +2086,7 @@ public final class GpuOpChecks {
             }
         }
         CudaBackend.CeRows d = CudaBackend.CeRows.DEFAULT;
+        CudaBackend.CeRows bl = CudaBackend.CeRows.DEFAULT_BF16_LOGITS;
         c.add(crossEntropyRows(d, 300, 65536, CeMode.ALIASED, s++));
         c.add(crossEntropyRows(d, 300, 65536, CeMode.BACKWARD, s++));
         c.add(crossEntropyRows(d, 2048, 65536, CeMode.BF16, s++));
@@ -2085,15 +2096,16 @@ public final class GpuOpChecks {
         c.add(crossEntropyRows(d, 150, 65537, CeMode.F32, s++));
         c.add(crossEntropyRows(d, 150, 65540, CeMode.BF16, s++));
         c.add(crossEntropyRows(d, 37, 999, CeMode.ALIASED, s++));
-        // bf16 logits, bf16 dLogits over them: one-read, then the two-pass kernel
-        c.add(crossEntropyRows(d, 300, 65536, CeMode.BF16_LOGITS, s++));
-        c.add(crossEntropyRows(d, 2048, 65536, CeMode.BF16_LOGITS, s++));
-        c.add(crossEntropyRows(d, 37, 1000, CeMode.BF16_LOGITS, s++));
-        c.add(crossEntropyRows(d, 150, 65540, CeMode.BF16_LOGITS, s++));
-        c.add(crossEntropyRows(d, 37, 999, CeMode.BF16_LOGITS, s++));
-        c.add(crossEntropyBadTarget(d, 300, 65536, false, s++));
-        c.add(crossEntropyBadTarget(d, 300, 65536, true, s++));
-        c.add(crossEntropyBadTarget(d, 150, 65537, false, s++));
+        // bf16 logits, bf16 dLogits over them (their default kernel): one-read, then the two-pass kernel
+        c.add(crossEntropyRows(bl, 300, 65536, CeMode.BF16_LOGITS, s++));
+        c.add(crossEntropyRows(bl, 2048, 65536, CeMode.BF16_LOGITS, s++));
+        c.add(crossEntropyRows(bl, 37, 1000, CeMode.BF16_LOGITS, s++));
+        c.add(crossEntropyRows(bl, 150, 65540, CeMode.BF16_LOGITS, s++));
+        c.add(crossEntropyRows(bl, 37, 999, CeMode.BF16_LOGITS, s++));
+        c.add(crossEntropyBadTarget(d, 300, 65536, false, false, s++));
+        c.add(crossEntropyBadTarget(d, 300, 65536, true, false, s++));
+        c.add(crossEntropyBadTarget(d, 150, 65537, false, false, s++));
+        c.add(crossEntropyBadTarget(bl, 300, 65536, true, true, s++));
         return c;
     }
 
@@ -2137,7 +2149,7 @@ public final class GpuOpChecks {
             }
 
             public List<Row> run(CudaBackend gpu, Backend cpu) {
-                CudaBackend.CeRows before = gpu.crossEntropyChoice();
+                CudaBackend.CeChoice before = gpu.crossEntropyChoice();
                 String label = size + (gpu.crossEntropyAvailable(variant) ? "" : " (unavailable: two-pass)");
                 try (Dev g = new Dev(gpu, DType.F32); Dev c = new Dev(cpu, DType.F64)) {
                     gpu.useCrossEntropy(variant);
@@ -2223,34 +2235,53 @@ public final class GpuOpChecks {
 
     /**
      * A target outside [0, V) in one row (past the first wave of blocks): the error names it, its loss and gradient
-     * row are NaN, every other row is as the CPU's.
+     * row are NaN, every other row is as the CPU's. bf16: bf16 dLogits; bf16Logits: bf16 logits too (the CPU gets
+     * the same rounded values), dLogits over them.
      */
-    static Check crossEntropyBadTarget(CudaBackend.CeRows variant, int rows, int vocab, boolean bf16, long seed) {
-        String size = "rows=" + rows + " V=" + vocab + (bf16 ? " bf16" : " f32") + " " + variant.label();
+    static Check crossEntropyBadTarget(CudaBackend.CeRows variant, int rows, int vocab, boolean bf16,
+                                       boolean bf16Logits, long seed) {
+        String size = "rows=" + rows + " V=" + vocab + (bf16Logits ? " bf16 logits" : bf16 ? " bf16" : " f32") + " "
+                + variant.label();
         return new Check() {
             public String name() {
                 return "crossEntropy bad target " + size;
             }
 
             public List<Row> run(CudaBackend gpu, Backend cpu) {
-                CudaBackend.CeRows before = gpu.crossEntropyChoice();
-                // past the first wave of blocks (132 SMs) where there are rows enough
-                int bad = Math.min(157, rows - 1);
+                CudaBackend.CeChoice before = gpu.crossEntropyChoice();
+                // past the first wave of blocks (132 SMs; 264 blocks of a packed kernel) where there are rows enough
+                int bad = Math.min(bf16Logits ? 281 : 157, rows - 1);
                 try (Dev g = new Dev(gpu, DType.F32); Dev c = new Dev(cpu, DType.F64)) {
                     gpu.useCrossEntropy(variant);
                     SplittableRandom rng = new SplittableRandom(seed);
                     double[] logits = ceLogits(rng, rows, vocab);
+                    if (bf16Logits) {
+                        for (int i = 0; i < logits.length; i++) {
+                            logits[i] = dev.gosling.trainer.model.Bf16.round((float) logits[i]);
+                        }
+                    }
                     int[] targets = rng.ints(rows, 0, vocab).toArray();
                     double scale = 1.0 / rows;
                     Tensor[] ref = cpuCrossEntropy(c, c.tensor(logits), c.ids(targets), rows, vocab, scale);
                     double[] refLoss = c.read(ref[0]);
                     double[] refD = c.read(ref[1]);
                     targets[bad] = vocab;
-                    Tensor x = g.tensor(logits);
+                    Tensor x;
+                    if (bf16Logits) {
+                        x = g.keep(gpu.allocate(DType.BF16, rows, vocab));
+                        float[] f = new float[logits.length];
+                        for (int i = 0; i < f.length; i++) {
+                            f[i] = (float) logits[i];
+                        }
+                        gpu.uploadBf16(f, x);
+                    } else {
+                        x = g.tensor(logits);
+                    }
                     Tensor t = g.ids(targets);
                     Tensor loss = g.poisoned(rows);
-                    Tensor d = bf16 ? g.keep(gpu.allocate(DType.BF16, rows, vocab)) : g.poisoned((long) rows * vocab);
-                    if (bf16) {
+                    Tensor d = bf16Logits ? x
+                            : bf16 ? g.keep(gpu.allocate(DType.BF16, rows, vocab)) : g.poisoned((long) rows * vocab);
+                    if (bf16 && !bf16Logits) {
                         gpu.poisonBytes(d);
                     }
                     gpu.crossEntropyForwardBackward(x, t, loss, d, rows, vocab, scale);
