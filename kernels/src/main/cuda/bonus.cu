@@ -271,3 +271,13 @@ extern "C" __global__ void lnx_bonus_gate_backward_bf16_in(
     lnx_bonus_gate_bwd<unsigned short, unsigned short, unsigned short, unsigned short>(
         dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK, partialW, partialB, rows, C);
 }
+
+// The same from an fp32 dGated (-Dgosling.gemmGradients=f32: the output projection's dx in fp32).
+extern "C" __global__ void lnx_bonus_gate_backward_bf16_in_dgated_f32(
+    const float* dGated, const float* lnB, const unsigned short* g, const unsigned short* y, const float* lnW,
+    const float* mean, const float* rstd, const unsigned short* r, const unsigned short* k, const unsigned short* v,
+    const float* rK, unsigned short* dG, float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW,
+    float* partialB, int rows, int C) {
+    lnx_bonus_gate_bwd<unsigned short, unsigned short, float, unsigned short>(
+        dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK, partialW, partialB, rows, C);
+}

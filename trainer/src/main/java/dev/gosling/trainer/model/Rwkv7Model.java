@@ -923,19 +923,20 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor[] ffnMix;
 
         /**
-         * {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so); {@code gemm}: where
-         * the tensors only GEMMs read go (the kept ffn key output and mix).
+         * {@code narrow}: where k, v, α, the v gate and g go, and r, wRaw and the WKV output y (bf16 where the backend
+         * keeps them so: the WKV7 kernel's inputs and output in bf16, as the official kernel); {@code gemm}: where the
+         * tensors only GEMMs read go (the kept ffn key output and mix).
          */
         LayerActs(Arena arena, Arena narrow, Arena gemm, int B) {
             int N = B * T;
             x1 = arena.take(N, C);
             mean1 = arena.take(N);
             rstd1 = arena.take(N);
-            r = arena.take(N, C);
+            r = narrow.take(N, C);
             k = narrow.take(N, C);
             vRaw = narrow.take(N, C);
             wHidden = arena.take(N, lora.decay());
-            wRaw = arena.take(N, C);
+            wRaw = narrow.take(N, C);
             aHidden = arena.take(N, lora.aaa());
             alpha = narrow.take(N, C);
             vHidden = arena.take(N, lora.mv());
@@ -943,7 +944,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             gHidden = arena.take(N, lora.gate());
             g = narrow.take(N, C);
             wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H)));
-            y = arena.take(N, C);
+            y = narrow.take(N, C);
             meanX = arena.take(N, H);
             rstdX = arena.take(N, H);
             hMid = arena.take(N, C);
@@ -968,7 +969,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor[] attMixes;
         /** The channel mix's token-shift mix x_k: slot 0. */
         final Tensor[] ffnMix;
-        /** κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α): slots 0, 1, 2. */
+        /**
+         * κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α): slots 0, 1, 2; bf16 buffers of their
+         * own where the saved projections are bf16 (narrowSaved), as v mixed.
+         */
         final Tensor kTilde, kA, kB;
         /** ln_x output ⊙ g: slot 3. */
         final Tensor gated;
@@ -984,7 +988,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int j = 0; j < MIX_COUNT; j++) {
                 // with bf16 GEMM inputs the mixes and the gate product have their own buffers: slots 3 and 5 are
                 // not needed (ln_x itself is never kept: the fused backward recomputes it)
-                slots[j] = gemmInputs != null && (j == 3 || j == 5) ? null : arena.take(N, C);
+                // with the WKV inputs in bf16 (narrowSaved) only slot 1 (the channel mix's LayerNorm output) is left
+                boolean own = gemmInputs != null && (j == 3 || j == 5 || (narrowSaved && j != 1));
+                slots[j] = own ? null : arena.take(N, C);
             }
             if (gemmInputs == null) {
                 attMixes = slots;
@@ -999,10 +1005,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 ffnAct = gemmInputs.take(N, F);
             }
             ffnMix = new Tensor[] {attMixes[0]};
-            kTilde = slots[0];
-            kA = slots[1];
-            kB = slots[2];
-            vMixed = slots[4];
+            kTilde = narrowSaved ? gemmInputs.take(N, C) : slots[0];
+            kA = narrowSaved ? gemmInputs.take(N, C) : slots[1];
+            kB = narrowSaved ? gemmInputs.take(N, C) : slots[2];
+            vMixed = narrowSaved ? gemmInputs.take(N, C) : slots[4];
             z = slots[1];
             // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads
             // it; not shared when every layer keeps its own (--keep_ffn)
@@ -1073,7 +1079,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int l = 0; l <= nLayer; l++) {
                 blockIn[l] = arena.take(N, C);
             }
-            vFirst = arena.take(N, C);
+            vFirst = (narrowSaved ? gemmInputs : arena).take(N, C); // the first layer's v: a WKV input
             layers = new LayerActs[gradCheckpoint ? 1 : nLayer];
             for (int l = 0; l < layers.length; l++) {
                 layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, gemmInputs == null ? arena : gemmInputs, B);

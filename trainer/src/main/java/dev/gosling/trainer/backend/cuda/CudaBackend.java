@@ -201,7 +201,8 @@ public final class CudaBackend implements Backend {
             lnxBonusGateBwdBf16Dg, lnxBonusGateBwdBf16DgDgated, activationBwdColumns, activationBwdColumnsBf16Y,
             activationBwdColumnsBf16YD, keyPrepareBwdBf16DkDa, valueResidualBwdBf16DvDg, reluSqBwdBf16xd,
             tokenShiftBwdBf16_4, tokenShiftBwdBf16_1, keyPrepareFwdBf16Out, valueResidualFwdBf16All,
-            valueResidualBwdBf16DvDgVf, lnxBonusGateFwdBf16In, lnxBonusGateBwdBf16In;
+            valueResidualBwdBf16DvDgVf, lnxBonusGateFwdBf16In, lnxBonusGateBwdBf16In,
+            lnxBonusGateBwdBf16InDgatedF32;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -347,6 +348,7 @@ public final class CudaBackend implements Backend {
         valueResidualBwdBf16DvDgVf = loader.kernel("elementwise", "value_residual_backward_bf16_dv_dg_vf");
         lnxBonusGateFwdBf16In = loader.kernel("bonus", "lnx_bonus_gate_forward_bf16_in");
         lnxBonusGateBwdBf16In = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in");
+        lnxBonusGateBwdBf16InDgatedF32 = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in_dgated_f32");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
         for (Kernel k : new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_64_2_4"),
@@ -2322,10 +2324,10 @@ public final class CudaBackend implements Backend {
         if (dgt.dtype == DType.BF16 && (gs.dtype != DType.BF16 || !dGBf16)) {
             throw new IllegalArgumentException(op + ": a bf16 dGated needs bf16 g and dG");
         }
-        // y, r, k, v: all F32, or all BF16 (with bf16 dGated, g and dG only: the model's combination)
+        // y, r, k, v: all F32, or all BF16 (with bf16 g and dG only: the model's combination; dGated either)
         boolean bf16In = sameFloatType(op, n, new Tensor[] {y, r, k, v}, "y", "r", "k", "v");
-        if (bf16In && dgt.dtype != DType.BF16) {
-            throw new IllegalArgumentException(op + ": bf16 y, r, k and v need bf16 dGated, g and dG");
+        if (bf16In && (gs.dtype != DType.BF16 || !dGBf16)) {
+            throw new IllegalArgumentException(op + ": bf16 y, r, k and v need bf16 g and dG");
         }
         args.reset().ptr(dgt.address).ptr(f32(lnXB, op, "lnXB", C).address)
                 .ptr(gs.address).ptr(own(y, op, "y").address).ptr(f32(lnXW, op, "lnXW", C).address)
@@ -2346,7 +2348,7 @@ public final class CudaBackend implements Backend {
         long partialW = partialRK + 4L * slices * C;
         long partialB = partialW + 4L * slices * C;
         args.ptr(partialRK).ptr(partialW).ptr(partialB).i32(rows).i32(C);
-        (bf16In ? lnxBonusGateBwdBf16In : dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16DgDgated : dGBf16 ? lnxBonusGateBwdBf16Dg
+        (bf16In ? (dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16In : lnxBonusGateBwdBf16InDgatedF32) : dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16DgDgated : dGBf16 ? lnxBonusGateBwdBf16Dg
                 : gs.dtype == DType.BF16 ? lnxBonusGateBwdBf16 : lnxBonusGateBwd)
                 .launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialRK, drk, slices, C);

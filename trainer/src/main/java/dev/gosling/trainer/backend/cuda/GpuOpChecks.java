@@ -1277,6 +1277,7 @@ public final class GpuOpChecks {
             c.add(((OpCase) keyPrepare(d[0], d[1], true, true, s++)).withBf16("k", "alpha"));
             c.add(((OpCase) valueResidual(d[0], d[1], true, true, s++)).withBf16("v", "vFirst", "gate"));
             c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g", "y", "r", "k", "v").withBf16DOuts());
+            c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g", "y", "r", "k", "v")); // fp32 dGated
         }
         c.addAll(wkv7Checks(quick, s));
         s += 100;
