@@ -70,6 +70,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final DType gemmInputDtype;
     /** Whether the saved projections k, v, α, v gate and g live in the gemmInputDtype buffer (bf16) too. */
     private final boolean narrowSaved;
+    /** Whether the WKV7 inputs and output (r, wRaw, y, v_first, κ̃, a, b, v mixed) go to the narrow buffer too. */
+    private final boolean narrowWkv;
     /**
      * Whether the input gradients that a GEMM writes and one elementwise op reads (the ffn value projection's dx, the
      * token-shift mixes' gradients) live in the gemmInputDtype buffer (bf16) too.
@@ -171,6 +173,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.gemmInputDtype = gemmInputs == dtype ? null : gemmInputs;
         // the saved projections go to the same narrow buffer when the backend keeps them in the same dtype
         this.narrowSaved = gemmInputDtype != null && backend.savedActivationDtype(dtype) == gemmInputDtype;
+        this.narrowWkv = narrowSaved && backend.wkvInputDtype(dtype) == gemmInputDtype;
         this.narrowGemmGradients = gemmInputDtype != null && backend.gemmGradientDtype(dtype) == gemmInputDtype;
         Arena measure = new Arena(null, null);
         Arena measureGemmInputs = new Arena(null, null);
@@ -923,20 +926,20 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor[] ffnMix;
 
         /**
-         * {@code narrow}: where k, v, α, the v gate and g go, and r, wRaw and the WKV output y (bf16 where the backend
-         * keeps them so: the WKV7 kernel's inputs and output in bf16, as the official kernel); {@code gemm}: where the
-         * tensors only GEMMs read go (the kept ffn key output and mix).
+         * {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so); {@code wkv}: where
+         * r, wRaw and the WKV output y go (bf16 where the backend keeps the WKV7 kernel's inputs and output so, as the
+         * official kernel); {@code gemm}: where the tensors only GEMMs read go (the kept ffn key output and mix).
          */
-        LayerActs(Arena arena, Arena narrow, Arena gemm, int B) {
+        LayerActs(Arena arena, Arena narrow, Arena wkv, Arena gemm, int B) {
             int N = B * T;
             x1 = arena.take(N, C);
             mean1 = arena.take(N);
             rstd1 = arena.take(N);
-            r = narrow.take(N, C);
+            r = wkv.take(N, C);
             k = narrow.take(N, C);
             vRaw = narrow.take(N, C);
             wHidden = arena.take(N, lora.decay());
-            wRaw = narrow.take(N, C);
+            wRaw = wkv.take(N, C);
             aHidden = arena.take(N, lora.aaa());
             alpha = narrow.take(N, C);
             vHidden = arena.take(N, lora.mv());
@@ -944,7 +947,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             gHidden = arena.take(N, lora.gate());
             g = narrow.take(N, C);
             wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H)));
-            y = narrow.take(N, C);
+            y = wkv.take(N, C);
             meanX = arena.take(N, H);
             rstdX = arena.take(N, H);
             hMid = arena.take(N, C);
@@ -971,7 +974,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor[] ffnMix;
         /**
          * κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α): slots 0, 1, 2; bf16 buffers of their
-         * own where the saved projections are bf16 (narrowSaved), as v mixed.
+         * own where the WKV inputs are bf16 (narrowWkv), as v mixed.
          */
         final Tensor kTilde, kA, kB;
         /** ln_x output ⊙ g: slot 3. */
@@ -988,8 +991,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int j = 0; j < MIX_COUNT; j++) {
                 // with bf16 GEMM inputs the mixes and the gate product have their own buffers: slots 3 and 5 are
                 // not needed (ln_x itself is never kept: the fused backward recomputes it)
-                // with the WKV inputs in bf16 (narrowSaved) only slot 1 (the channel mix's LayerNorm output) is left
-                boolean own = gemmInputs != null && (j == 3 || j == 5 || (narrowSaved && j != 1));
+                // with the WKV inputs in bf16 (narrowWkv) only slot 1 (the channel mix's LayerNorm output) is left
+                boolean own = gemmInputs != null && (j == 3 || j == 5 || (narrowWkv && j != 1));
                 slots[j] = own ? null : arena.take(N, C);
             }
             if (gemmInputs == null) {
@@ -1005,10 +1008,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 ffnAct = gemmInputs.take(N, F);
             }
             ffnMix = new Tensor[] {attMixes[0]};
-            kTilde = narrowSaved ? gemmInputs.take(N, C) : slots[0];
-            kA = narrowSaved ? gemmInputs.take(N, C) : slots[1];
-            kB = narrowSaved ? gemmInputs.take(N, C) : slots[2];
-            vMixed = narrowSaved ? gemmInputs.take(N, C) : slots[4];
+            kTilde = narrowWkv ? gemmInputs.take(N, C) : slots[0];
+            kA = narrowWkv ? gemmInputs.take(N, C) : slots[1];
+            kB = narrowWkv ? gemmInputs.take(N, C) : slots[2];
+            vMixed = narrowWkv ? gemmInputs.take(N, C) : slots[4];
             z = slots[1];
             // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads
             // it; not shared when every layer keeps its own (--keep_ffn)
@@ -1079,10 +1082,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int l = 0; l <= nLayer; l++) {
                 blockIn[l] = arena.take(N, C);
             }
-            vFirst = (narrowSaved ? gemmInputs : arena).take(N, C); // the first layer's v: a WKV input
+            vFirst = (narrowWkv ? gemmInputs : arena).take(N, C); // the first layer's v: a WKV input
             layers = new LayerActs[gradCheckpoint ? 1 : nLayer];
             for (int l = 0; l < layers.length; l++) {
-                layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, gemmInputs == null ? arena : gemmInputs, B);
+                layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, narrowWkv ? gemmInputs : arena,
+                        gemmInputs == null ? arena : gemmInputs, B);
             }
             re = new Recomputed(arena, gemmInputs, N);
             lnOut = arena.take(N, C);

@@ -1115,6 +1115,15 @@ public final class CudaBackend implements Backend {
         return gemmInputDtype(computeDtype);
     }
 
+    /** Whether {@link #wkvInputDtype} is BF16 under bf16 GEMMs: true unless -Dgosling.wkvInputs=f32 (for comparisons). */
+    private static final boolean BF16_WKV_INPUTS = !"f32".equals(System.getProperty("gosling.wkvInputs"));
+
+    /** BF16 under bf16 GEMMs, as {@link #savedActivationDtype} (the WKV7 kernels' _bf16 variants). */
+    @Override
+    public DType wkvInputDtype(DType computeDtype) {
+        return BF16_WKV_INPUTS ? savedActivationDtype(computeDtype) : computeDtype;
+    }
+
     /**
      * Whether {@link #gemmGradientDtype} is BF16 under bf16 GEMMs: true unless -Dgosling.gemmGradients=f32 (the fp32
      * gradients as before, for a whole-step comparison in one build).
