@@ -107,17 +107,25 @@ __device__ __forceinline__ float decay_of(float sig) { return expf(W_SCALE * sig
 
 // async copies: copy16, copy_commit, copy_wait (common.cuh)
 
+// The thread that copies word e of a stream (rot: the stream's words start at thread rot, so that streams of fewer
+// words than threads spread the widening that follows over the block).
+template <int NT>
+__device__ __forceinline__ int stage_word(int m, int rot) { return m * NT + (threadIdx.x + NT - rot) % NT; }
+
 // Steps [t0, t0 + STAGE) ∩ [0, T) of cols [c0, c0 + COLS) of a head's [T, C] slice (head = its element (0, 0))
-// into dst[STAGE][COLS]; NT threads, one 16-byte word (4 fp32 or 8 bf16 values) each per copy. Steps ≥ T are not
-// copied (and never read).
+// into dst[STAGE][COLS]; NT threads, 4 values (16 bytes fp32, 8 bf16) each per copy. Steps ≥ T are not copied (and
+// never read).
 template <int COLS, int NT, typename TI>
 __device__ __forceinline__ void stage_copy(TI* dst, const TI* __restrict__ src, i64 head, int c0, int t0, int T,
-                                           int C) {
-    constexpr int E = 16 / sizeof(TI), PER_STEP = COLS / E, TOTAL = STAGE * PER_STEP;
+                                           int C, int rot = 0) {
+    constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP;
 #pragma unroll
     for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
-        int e = m * NT + threadIdx.x, tt = e / PER_STEP, ce = e % PER_STEP;
-        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) copy16(dst + tt * COLS + E * ce, src + head + (i64)(t0 + tt) * C + c0 + E * ce);
+        int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
+        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
+            if constexpr (sizeof(TI) == 4) copy16(dst + tt * COLS + 4 * c4, src + head + (i64)(t0 + tt) * C + c0 + 4 * c4);
+            else copy8(dst + tt * COLS + 4 * c4, src + head + (i64)(t0 + tt) * C + c0 + 4 * c4);
+        }
     }
 }
 
@@ -125,9 +133,9 @@ __device__ __forceinline__ void stage_copy(TI* dst, const TI* __restrict__ src, 
 // stage_widen turns into dst after copy_wait.
 template <int COLS, int NT, typename TI>
 __device__ __forceinline__ void stage_in(float* dst, unsigned short* raw, const TI* __restrict__ src, i64 head, int c0,
-                                         int t0, int T, int C) {
-    if constexpr (sizeof(TI) == 4) stage_copy<COLS, NT>(dst, src, head, c0, t0, T, C);
-    else stage_copy<COLS, NT>(raw, src, head, c0, t0, T, C);
+                                         int t0, int T, int C, int rot = 0) {
+    if constexpr (sizeof(TI) == 4) stage_copy<COLS, NT>(dst, src, head, c0, t0, T, C, rot);
+    else stage_copy<COLS, NT>(raw, src, head, c0, t0, T, C, rot);
 }
 
 // After copy_wait(): the thread turns the wRaw values it copied itself (same mapping as stage_copy) into ω.
@@ -149,31 +157,25 @@ __device__ __forceinline__ void stage_decay(float* w, int t0, int T) {
     }
 }
 
-// After copy_wait(), for a bf16 stream: the thread widens the 16-byte words it copied itself (stage_copy's mapping)
-// from raw into the fp32 stage dst, into ω when DECAY (the wRaw stream). fp32: only ω made in place (stage_decay).
+// After copy_wait(), for a bf16 stream: the thread widens the 8-byte words it copied itself (stage_copy's mapping, the
+// same 4 values a thread copies of an fp32 stream) from raw into the fp32 stage dst, into ω when DECAY (the wRaw
+// stream). fp32: only ω made in place (stage_decay).
 template <int COLS, int NT, typename TI, bool DECAY = false>
-__device__ __forceinline__ void stage_widen(float* dst, const unsigned short* raw, int t0, int T) {
+__device__ __forceinline__ void stage_widen(float* dst, const unsigned short* raw, int t0, int T, int rot = 0) {
     if constexpr (sizeof(TI) == 2) {
-        constexpr int PER_STEP = COLS / 8, TOTAL = STAGE * PER_STEP;
+        constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP;
 #pragma unroll
         for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
-            int e = m * NT + threadIdx.x, tt = e / PER_STEP, ce = e % PER_STEP;
+            int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
             if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
-                uint4 word = *reinterpret_cast<const uint4*>(raw + tt * COLS + 8 * ce);
-                unsigned u[4] = {word.x, word.y, word.z, word.w};
-                float x[8];
-#pragma unroll
-                for (int c = 0; c < 4; c++) {
-                    x[2 * c] = __uint_as_float(u[c] << 16);
-                    x[2 * c + 1] = __uint_as_float(u[c] & 0xffff0000u);
-                }
+                uint2 word = *reinterpret_cast<const uint2*>(raw + tt * COLS + 4 * c4);
+                float x[4] = {__uint_as_float(word.x << 16), __uint_as_float(word.x & 0xffff0000u),
+                              __uint_as_float(word.y << 16), __uint_as_float(word.y & 0xffff0000u)};
                 if constexpr (DECAY) {
 #pragma unroll
-                    for (int c = 0; c < 8; c++) x[c] = decay_of(sigmoid_w(x[c]));
+                    for (int c = 0; c < 4; c++) x[c] = decay_of(sigmoid_w(x[c]));
                 }
-                float4* p = reinterpret_cast<float4*>(dst + tt * COLS + 8 * ce);
-                p[0] = make_float4(x[0], x[1], x[2], x[3]);
-                p[1] = make_float4(x[4], x[5], x[6], x[7]);
+                *reinterpret_cast<float4*>(dst + tt * COLS + 4 * c4) = make_float4(x[0], x[1], x[2], x[3]);
             }
         }
     } else if constexpr (DECAY) {
@@ -852,22 +854,23 @@ struct ColStage {
 
 // After copy_wait(): the thread turns the wRaw values it copied itself (stage_copy's mapping) into ω, and writes
 // 1/ω (0 at t = 0: S_{−1} = 0 exactly) and the chain factor dω/dwRaw = −e^{−1/2}·ω·σ(1 − σ) beside them.
-// bf16 (TI): the wRaw values come from the raw copies rawW[STAGE][COLSB] (stage_copy's mapping, 8 per word).
+// bf16 (TI): the wRaw values come from the raw copies rawW[STAGE][COLSB]. rot: stage_copy's.
 template <int COLSB, int NT, typename TI = float>
-__device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, const unsigned short* rawW, int t0, int T) {
-    constexpr int E = 16 / sizeof(TI), PER_STEP = COLSB / E, TOTAL = STAGE * PER_STEP;
+__device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, const unsigned short* rawW, int t0, int T,
+                                              int rot = 0) {
+    constexpr int PER_STEP = COLSB / 4, TOTAL = STAGE * PER_STEP;
 #pragma unroll
     for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
-        int e = m * NT + threadIdx.x, tt = e / PER_STEP, ce = e % PER_STEP;
+        int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
         if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
-            float* w = &d.col[1][tt][E * ce];
+            float* w = &d.col[1][tt][4 * c4];
 #pragma unroll
-            for (int c = 0; c < E; c++) {
-                float sig = sigmoid_w(sizeof(TI) == 4 ? w[c] : bf16_f32(rawW[tt * COLSB + E * ce + c]));
+            for (int c = 0; c < 4; c++) {
+                float sig = sigmoid_w(sizeof(TI) == 4 ? w[c] : bf16_f32(rawW[tt * COLSB + 4 * c4 + c]));
                 float om = decay_of(sig);
                 w[c] = om;
-                d.xf[0][tt][E * ce + c] = t0 + tt == 0 ? 0.0f : 1.0f / om;
-                d.xf[1][tt][E * ce + c] = W_SCALE * om * sig * (1.0f - sig);
+                d.xf[0][tt][4 * c4 + c] = t0 + tt == 0 ? 0.0f : 1.0f / om;
+                d.xf[1][tt][4 * c4 + c] = W_SCALE * om * sig * (1.0f - sig);
             }
         }
     }
@@ -917,6 +920,9 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
     __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
     // bf16 inputs: the stage's raw copies of r, wRaw, k, a, b (this block's columns), then v (all rows), widened into st
     constexpr int RC = sizeof(TI) == 2 ? STAGE * COLSB : 0, RAW = sizeof(TI) == 2 ? 5 * RC + STAGE * N : 8;
+    // a column stream has STAGE·COLSB/4 words: when fewer than the threads, successive streams start at successive
+    // thread groups, so that the ω factors and the bf16 widening spread over the block
+    constexpr int COL_WORDS = STAGE * COLSB / 4, COL_ROT = COL_WORDS < NT ? COL_WORDS : 0;
     __shared__ __align__(16) unsigned short raw[RAW];
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
     // this lane's rows of this thread's columns of S_t and of dS_t
@@ -953,7 +959,7 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
 #pragma unroll
         for (int p = 0; p < 5; p++) {
             const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
-            stage_in<COLSB, NT>(&d.col[p][0][0], raw + p * RC, src, head, g * COLSB, t0, T, C);
+            stage_in<COLSB, NT>(&d.col[p][0][0], raw + p * RC, src, head, g * COLSB, t0, T, C, COL_ROT * p);
         }
         copy_commit();
     };
@@ -978,10 +984,10 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
             }
         }
         copy_wait();
-        stage_columns<COLSB, NT, TI>(cur, raw + RC, t0, T);
+        stage_columns<COLSB, NT, TI>(cur, raw + RC, t0, T, COL_ROT);
 #pragma unroll
         for (int p = 0; p < 5; p++) {
-            if (p != 1) stage_widen<COLSB, NT, TI>(&cur.col[p][0][0], raw + p * RC, t0, T);
+            if (p != 1) stage_widen<COLSB, NT, TI>(&cur.col[p][0][0], raw + p * RC, t0, T, COL_ROT * p);
         }
         stage_widen<N, NT, TI>(&cur.row[0][0][0], raw + 5 * RC, t0, T);
         __syncthreads();  // this stage visible; every thread is done with the other buffer and with outs

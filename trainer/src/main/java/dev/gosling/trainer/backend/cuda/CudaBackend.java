@@ -1503,32 +1503,17 @@ public final class CudaBackend implements Backend {
             activate(o, bs, outAct, n, outDim);
         } else if (bs == 0 && outAct == Activation.NONE) {
             gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, o, true, outDim);
-        } else if (outAct == Activation.NONE && viaLt(0f) && ltBiasBf16 && biasInBf16Gemm(rows, outDim, rank, h, u, o, bs)) {
-            // the bias in the epilogue of a GEMM writing bf16 (the decay LoRA's w0 into a bf16 wRaw): done
+        } else if (outAct == Activation.NONE && viaLt(0f)) {
+            // the decay LoRA's w0 into a bf16 wRaw: cuBLASLt (13.1) refuses an fp32 bias with a bf16 D, so the fp32
+            // product with the bias in its epilogue, then one vectorised cast (rounded once, as bias_activate_bf16)
+            long z = loraScratch(n);
+            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, z, false, outDim, bs);
+            launch1d(castBf16, (n + 3) / 4, args.reset().ptr(z).ptr(o).i64(n));
         } else {
             // the fp32 product, then bias and activation rounded once into the bf16 out
             long z = loraScratch(n);
             gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, z, outDim);
             launch1d(biasActivateBf16, n, args.reset().ptr(z).ptr(bs).i32(outAct.ordinal()).ptr(o).i64(n).i32(outDim));
-        }
-    }
-
-    /**
-     * Whether cuBLASLt takes an fp32 bias in the epilogue of a GEMM writing bf16: assumed until a plan for one is
-     * refused (then the LoRA output goes through the fp32 scratch and bias_activate_bf16, as before).
-     */
-    private boolean ltBiasBf16 = true;
-
-    /** out (bf16) = h·up + bias in one cuBLASLt GEMM; false (nothing launched) when cuBLASLt has no plan for it. */
-    private boolean biasInBf16Gemm(int rows, int outDim, int rank, long h, long u, long o, long bias) {
-        try {
-            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, o, true, outDim, bias);
-            return true;
-        } catch (CudaException e) {
-            ltBiasBf16 = false;
-            System.err.println("gosling: cuBLASLt refused an fp32 bias with a bf16 output (" + e.getMessage()
-                    + "); LoRA outputs kept in bf16 take the fp32 scratch");
-            return false;
         }
     }
 
