@@ -50,9 +50,11 @@
 //
 // bf16 inputs (the _bf16 entry points of the paired v5 kernels, in use under bf16 GEMMs, as the official kernel): r,
 // wRaw, k, v, a, b and the forward's output y in bf16; the state, the snapshots, sa, dsa, dy and every gradient fp32.
-// The stages stay fp32 in shared memory: cp.async copies a stage's bf16 inputs into one bf16 staging area, and the
-// thread that copied a 16-byte word widens its 8 values into the fp32 stage after copy_wait (with ω for wRaw), before
-// the stage's barrier; the next stage's copies are issued after that barrier, so one bf16 area serves both buffers.
+// The stages stay fp32 in shared memory: cp.async copies a stage's bf16 inputs into one bf16 staging area in 8-byte
+// words (the 4 values a thread copies of an fp32 stream), and the thread that copied a word widens it into the fp32
+// stage after copy_wait (with ω for wRaw), before the stage's barrier; the next stage's copies are issued after that
+// barrier, so one bf16 area serves both buffers. (The widening sits on the chain once per stage: no faster than fp32
+// in the training step, kernels/NOTES.md.)
 // Every product is the fp32 kernel's on the widened values: bit-identical to the fp32 kernel given the rounded inputs
 // (kernels/dev/wkv7_bf16_emu.cpp), y rounded once when stored.
 //
