@@ -4,11 +4,12 @@
 // The time mix's output chain in one pass (one warp per (row, head), two channels a lane, as bonus_forward):
 // ln_x = GroupNorm(y) (biased variance over the head's 64 channels, eps), plus the bonus, written to lnx unless it is
 // null (the fused backward recomputes it); gated = ln_x⊙g, fp32 or (G) bf16 for the output projection's GEMMs; g fp32 or (TG) bf16. mean
-// and rstd per (row, head). grid: ⌈rows·H / 8⌉ blocks of 256 threads.
-template <typename G, typename TG>
-__device__ __forceinline__ void lnx_bonus_gate(const float* __restrict__ y, const float* __restrict__ lnW,
-                                               const float* __restrict__ lnB, const float* __restrict__ r,
-                                               const float* __restrict__ k, const float* __restrict__ v,
+// and rstd per (row, head). y, r, k and v fp32 or (TI, _bf16_in: the WKV7 kernel's bf16 inputs and output) bf16.
+// grid: ⌈rows·H / 8⌉ blocks of 256 threads.
+template <typename G, typename TG, typename TI = float>
+__device__ __forceinline__ void lnx_bonus_gate(const TI* __restrict__ y, const float* __restrict__ lnW,
+                                               const float* __restrict__ lnB, const TI* __restrict__ r,
+                                               const TI* __restrict__ k, const TI* __restrict__ v,
                                                const float* __restrict__ rK, const TG* __restrict__ g,
                                                float* __restrict__ lnx, G* __restrict__ gated,
                                                float* __restrict__ mean, float* __restrict__ rstd, i64 units, int C,
@@ -20,7 +21,7 @@ __device__ __forceinline__ void lnx_bonus_gate(const float* __restrict__ y, cons
     i64 base = unit * GOSLING_HEAD;
     int c0 = (int)(unit % heads) * GOSLING_HEAD + lane, c1 = c0 + 32;
     i64 i0 = base + lane, i1 = i0 + 32;
-    float y0 = y[i0], y1 = y[i1];
+    float y0 = ld(y, i0), y1 = ld(y, i1);
     float mu = warp_sum(y0 + y1) / GOSLING_HEAD;
     float d0 = y0 - mu, d1 = y1 - mu;
     float rs = 1.0f / sqrtf(warp_sum(d0 * d0 + d1 * d1) / GOSLING_HEAD + eps);
@@ -28,9 +29,9 @@ __device__ __forceinline__ void lnx_bonus_gate(const float* __restrict__ y, cons
         mean[unit] = mu;
         rstd[unit] = rs;
     }
-    float s = warp_sum(r[i0] * k[i0] * rK[c0] + r[i1] * k[i1] * rK[c1]);
-    float l0 = d0 * rs * lnW[c0] + lnB[c0] + s * v[i0];
-    float l1 = d1 * rs * lnW[c1] + lnB[c1] + s * v[i1];
+    float s = warp_sum(ld(r, i0) * ld(k, i0) * rK[c0] + ld(r, i1) * ld(k, i1) * rK[c1]);
+    float l0 = d0 * rs * lnW[c0] + lnB[c0] + s * ld(v, i0);
+    float l1 = d1 * rs * lnW[c1] + lnB[c1] + s * ld(v, i1);
     if (lnx) {  // null: not kept (the backward recomputes it)
         lnx[i0] = l0;
         lnx[i1] = l1;
@@ -73,6 +74,20 @@ extern "C" __global__ void lnx_bonus_gate_forward_bf16g(const float* __restrict_
                                                         unsigned short* __restrict__ gated, float* __restrict__ mean,
                                                         float* __restrict__ rstd, i64 units, int C, float eps) {
     lnx_bonus_gate<unsigned short, unsigned short>(y, lnW, lnB, r, k, v, rK, g, lnx, gated, mean, rstd, units, C, eps);
+}
+
+// y, r, k and v in bf16 too (g and the gate product bf16).
+extern "C" __global__ void lnx_bonus_gate_forward_bf16_in(const unsigned short* __restrict__ y,
+                                                          const float* __restrict__ lnW, const float* __restrict__ lnB,
+                                                          const unsigned short* __restrict__ r,
+                                                          const unsigned short* __restrict__ k,
+                                                          const unsigned short* __restrict__ v,
+                                                          const float* __restrict__ rK,
+                                                          const unsigned short* __restrict__ g, float* __restrict__ lnx,
+                                                          unsigned short* __restrict__ gated, float* __restrict__ mean,
+                                                          float* __restrict__ rstd, i64 units, int C, float eps) {
+    lnx_bonus_gate<unsigned short, unsigned short, unsigned short>(y, lnW, lnB, r, k, v, rK, g, lnx, gated, mean, rstd,
+                                                                   units, C, eps);
 }
 
 // out may alias x. grid: ⌈rows·H / 8⌉ blocks of 256 threads.
@@ -142,14 +157,14 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
 // bonus (as the forward computes it; nothing reads a stored lnx); the bonus's dv, dr, dk as bonus_backward; dy = GroupNorm's
 // backward of dL (norm_backward_x). Column partials over the slice's rows: Σ ds·r⊙k (dRK), Σ dL⊙x̂ (dWeight), Σ dL
 // (dBias). g fp32 or (TG, the _bf16 entry points) bf16; dG fp32 or (TD) bf16 (only the gate LoRA's GEMMs read it);
-// dGated fp32 or (TDG) bf16 (written so by the output projection's GEMM).
+// dGated fp32 or (TDG) bf16 (written so by the output projection's GEMM); y, r, k, v fp32 or (TI) bf16.
 // grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
-template <typename TG, typename TD, typename TDG = float>
+template <typename TG, typename TD, typename TDG = float, typename TI = float>
 __device__ __forceinline__ void lnx_bonus_gate_bwd(
     const TDG* __restrict__ dGated, const float* __restrict__ lnB, const TG* __restrict__ g,
-    const float* __restrict__ y, const float* __restrict__ lnW, const float* __restrict__ mean,
-    const float* __restrict__ rstd, const float* __restrict__ r, const float* __restrict__ k,
-    const float* __restrict__ v, const float* __restrict__ rK, TD* __restrict__ dG, float* __restrict__ dr,
+    const TI* __restrict__ y, const float* __restrict__ lnW, const float* __restrict__ mean,
+    const float* __restrict__ rstd, const TI* __restrict__ r, const TI* __restrict__ k,
+    const TI* __restrict__ v, const float* __restrict__ rK, TD* __restrict__ dG, float* __restrict__ dr,
     float* __restrict__ dk, float* __restrict__ dv, float* __restrict__ dy, float* __restrict__ partialRK,
     float* __restrict__ partialW, float* __restrict__ partialB, int rows, int C) {
     int lane = threadIdx.x;
@@ -171,10 +186,10 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
             i64 i = base + lane + 32 * h;
             dgt[h] = ld(dGated, i);
             dL[h] = dgt[h] * ld(g, i);
-            ri[h] = r[i];
-            ki[h] = k[i];
-            vi[h] = v[i];
-            yi[h] = y[i];
+            ri[h] = ld(r, i);
+            ki[h] = ld(k, i);
+            vi[h] = ld(v, i);
+            yi[h] = ld(y, i);
         }
         float s = warp_sum(ri[0] * ki[0] * rk[0] + ri[1] * ki[1] * rk[1]);
         float ds = warp_sum(dL[0] * vi[0] + dL[1] * vi[1]);
@@ -245,4 +260,24 @@ extern "C" __global__ void lnx_bonus_gate_backward_bf16_dg_dgated(
     lnx_bonus_gate_bwd<unsigned short, unsigned short, unsigned short>(dGated, lnB, g, y, lnW, mean, rstd, r, k, v,
                                                                        rK, dG, dr, dk, dv, dy, partialRK, partialW,
                                                                        partialB, rows, C);
+}
+
+// y, r, k and v in bf16 too (the WKV7 kernel's bf16 inputs and output).
+extern "C" __global__ void lnx_bonus_gate_backward_bf16_in(
+    const unsigned short* dGated, const float* lnB, const unsigned short* g, const unsigned short* y, const float* lnW,
+    const float* mean, const float* rstd, const unsigned short* r, const unsigned short* k, const unsigned short* v,
+    const float* rK, unsigned short* dG, float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW,
+    float* partialB, int rows, int C) {
+    lnx_bonus_gate_bwd<unsigned short, unsigned short, unsigned short, unsigned short>(
+        dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK, partialW, partialB, rows, C);
+}
+
+// The same from an fp32 dGated (-Dgosling.gemmGradients=f32: the output projection's dx in fp32).
+extern "C" __global__ void lnx_bonus_gate_backward_bf16_in_dgated_f32(
+    const float* dGated, const float* lnB, const unsigned short* g, const unsigned short* y, const float* lnW,
+    const float* mean, const float* rstd, const unsigned short* r, const unsigned short* k, const unsigned short* v,
+    const float* rK, unsigned short* dG, float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW,
+    float* partialB, int rows, int C) {
+    lnx_bonus_gate_bwd<unsigned short, unsigned short, float, unsigned short>(
+        dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK, partialW, partialB, rows, C);
 }

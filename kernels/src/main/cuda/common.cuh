@@ -64,6 +64,10 @@ __device__ __forceinline__ float bf16_f32(unsigned short h) { return __uint_as_f
 __device__ __forceinline__ float ld(const float* p, i64 i) { return p[i]; }
 __device__ __forceinline__ float ld(const unsigned short* p, i64 i) { return bf16_f32(p[i]); }
 
+// Element i of an fp32 or a bf16 tensor written (bf16: rounded once), for kernels templated over their outputs' storage.
+__device__ __forceinline__ void put(float* p, i64 i, float x) { p[i] = x; }
+__device__ __forceinline__ void put(unsigned short* p, i64 i, float x) { p[i] = bf16_rn(x); }
+
 // ------------------------------------------------------------------------------------------------ async copies
 // Global → shared, asynchronous on sm_80+ (cp.async; .cg for 16 bytes, .ca for 8, which .cg does not take), a plain
 // copy before; made visible to the copying thread by copy_wait() and to the block by a barrier after it.

@@ -40,13 +40,14 @@ extern "C" __global__ void gate_backward(const float* __restrict__ dOut, const f
     }
 }
 
-// out = v + (vFirst − v)⊙gate; v and gate fp32 or (the _bf16 entry points) bf16, T.
-template <typename T>
-__device__ __forceinline__ void value_residual_fwd(const T* __restrict__ v, const float* __restrict__ vFirst,
-                                                   const T* __restrict__ gate, float* __restrict__ out, i64 n) {
+// out = v + (vFirst − v)⊙gate; v and gate fp32 or (the _bf16 entry points) bf16, T; vFirst and out likewise, TF
+// (_bf16_all: the WKV7 kernel's v in bf16).
+template <typename T, typename TF = float>
+__device__ __forceinline__ void value_residual_fwd(const T* __restrict__ v, const TF* __restrict__ vFirst,
+                                                   const T* __restrict__ gate, TF* __restrict__ out, i64 n) {
     GRID_STRIDE(i, n) {
         float vi = ld(v, i);
-        out[i] = vi + (vFirst[i] - vi) * ld(gate, i);
+        put(out, i, vi + (ld(vFirst, i) - vi) * ld(gate, i));
     }
 }
 
@@ -54,14 +55,15 @@ __device__ __forceinline__ void value_residual_fwd(const T* __restrict__ v, cons
 // not read (dvFirst, which gathers every layer's share, always accumulates).
 // TD: dv fp32, or bf16 (written, never added to: only the value projection's GEMMs read it); TG: dGate likewise (bf16:
 // only the v-gate LoRA's output-activation backward reads it).
-template <typename T, typename TD, typename TG = float>
+// TF: vFirst fp32 or bf16.
+template <typename T, typename TD, typename TG = float, typename TF = float>
 __device__ __forceinline__ void value_residual_bwd(const float* __restrict__ dOut, const T* __restrict__ v,
-                                                   const float* __restrict__ vFirst, const T* __restrict__ gate,
+                                                   const TF* __restrict__ vFirst, const T* __restrict__ gate,
                                                    TD* __restrict__ dv, float* __restrict__ dvFirst,
                                                    TG* __restrict__ dGate, i64 n, int accumulate) {
     GRID_STRIDE(i, n) {
         float g = dOut[i], s = ld(gate, i);
-        float a = g * (1.0f - s), b = g * (vFirst[i] - ld(v, i));
+        float a = g * (1.0f - s), b = g * (ld(vFirst, i) - ld(v, i));
         if constexpr (sizeof(TD) == 2) dv[i] = bf16_rn(a);
         else dv[i] = accumulate ? dv[i] + a : a;
         dvFirst[i] += g * s;
@@ -78,6 +80,12 @@ extern "C" __global__ void value_residual_forward(const float* v, const float* v
 extern "C" __global__ void value_residual_forward_bf16(const unsigned short* v, const float* vFirst,
                                                        const unsigned short* gate, float* out, i64 n) {
     value_residual_fwd<unsigned short>(v, vFirst, gate, out, n);
+}
+
+// vFirst and out in bf16 too.
+extern "C" __global__ void value_residual_forward_bf16_all(const unsigned short* v, const unsigned short* vFirst,
+                                                           const unsigned short* gate, unsigned short* out, i64 n) {
+    value_residual_fwd<unsigned short, unsigned short>(v, vFirst, gate, out, n);
 }
 
 extern "C" __global__ void value_residual_backward(const float* dOut, const float* v, const float* vFirst,
@@ -106,6 +114,16 @@ extern "C" __global__ void value_residual_backward_bf16_dv_dg(const float* dOut,
                                                               i64 n, int accumulate) {
     value_residual_bwd<unsigned short, unsigned short, unsigned short>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n,
                                                                        accumulate);
+}
+
+// dv and dGate in bf16, from a bf16 vFirst too.
+extern "C" __global__ void value_residual_backward_bf16_dv_dg_vf(const float* dOut, const unsigned short* v,
+                                                                 const unsigned short* vFirst,
+                                                                 const unsigned short* gate, unsigned short* dv,
+                                                                 float* dvFirst, unsigned short* dGate, i64 n,
+                                                                 int accumulate) {
+    value_residual_bwd<unsigned short, unsigned short, unsigned short, unsigned short>(dOut, v, vFirst, gate, dv,
+                                                                                       dvFirst, dGate, n, accumulate);
 }
 
 // out = relu(x)² (out may alias x).

@@ -4,12 +4,13 @@
 
 #define L2_EPS 1e-12f
 
-// k and α fp32 or (the _bf16 entry points) bf16, T. grid: ⌈rows·H / 8⌉ blocks of 256 threads.
-template <typename T>
+// k and α fp32 or (the _bf16 entry points) bf16, T; κ̃, a and b fp32 or (_bf16_out: the WKV7 kernel's bf16 inputs)
+// bf16, TO. grid: ⌈rows·H / 8⌉ blocks of 256 threads.
+template <typename T, typename TO = float>
 __device__ __forceinline__ void key_prepare_fwd(const T* __restrict__ k, const T* __restrict__ alpha,
                                                 const float* __restrict__ kK, const float* __restrict__ kA,
-                                                float* __restrict__ kTilde, float* __restrict__ a,
-                                                float* __restrict__ b, i64 units, int C) {
+                                                TO* __restrict__ kTilde, TO* __restrict__ a,
+                                                TO* __restrict__ b, i64 units, int C) {
     int lane = threadIdx.x & 31;
     i64 unit = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     if (unit >= units) return;
@@ -27,9 +28,9 @@ __device__ __forceinline__ void key_prepare_fwd(const T* __restrict__ k, const T
         float ki = h ? k1 : k0;
         float al = ld(alpha, base + i);
         float kappaHat = (h ? q1 : q0) * inv;
-        kTilde[base + i] = ki * (1.0f + (al - 1.0f) * kA[channel0 + i]);
-        a[base + i] = -kappaHat;
-        b[base + i] = kappaHat * al;
+        put(kTilde, base + i, ki * (1.0f + (al - 1.0f) * kA[channel0 + i]));
+        put(a, base + i, -kappaHat);
+        put(b, base + i, kappaHat * al);
     }
 }
 
@@ -102,6 +103,13 @@ extern "C" __global__ void key_prepare_forward_bf16(const unsigned short* k, con
                                                     const float* kK, const float* kA, float* kTilde, float* a,
                                                     float* b, i64 units, int C) {
     key_prepare_fwd<unsigned short>(k, alpha, kK, kA, kTilde, a, b, units, C);
+}
+
+// κ̃, a and b written in bf16 too (read only by the WKV7 kernel and the bonus, in bf16).
+extern "C" __global__ void key_prepare_forward_bf16_out(const unsigned short* k, const unsigned short* alpha,
+                                                        const float* kK, const float* kA, unsigned short* kTilde,
+                                                        unsigned short* a, unsigned short* b, i64 units, int C) {
+    key_prepare_fwd<unsigned short, unsigned short>(k, alpha, kK, kA, kTilde, a, b, units, C);
 }
 
 extern "C" __global__ void key_prepare_backward(const float* dKTilde, const float* dA, const float* dB, const float* k,

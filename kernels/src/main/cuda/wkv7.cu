@@ -48,6 +48,16 @@
 // wkv7_forward_chunk_<ROWS>_<R>_<L>, 16 steps at a time as products with the chunk's start state (forward_chunk's
 // comment). Same outputs and saved layout as v5.
 //
+// bf16 inputs (the _bf16 entry points of the paired v5 kernels, in use under bf16 GEMMs, as the official kernel): r,
+// wRaw, k, v, a, b and the forward's output y in bf16; the state, the snapshots, sa, dsa, dy and every gradient fp32.
+// The stages stay fp32 in shared memory: cp.async copies a stage's bf16 inputs into one bf16 staging area in 8-byte
+// words (the 4 values a thread copies of an fp32 stream), and the thread that copied a word widens it into the fp32
+// stage after copy_wait (with ω for wRaw), before the stage's barrier; the next stage's copies are issued after that
+// barrier, so one bf16 area serves both buffers. (The widening sits on the chain once per stage: no faster than fp32
+// in the training step, kernels/NOTES.md.)
+// Every product is the fp32 kernel's on the widened values: bit-identical to the fp32 kernel given the rounded inputs
+// (kernels/dev/wkv7_bf16_emu.cpp), y rounded once when stored.
+//
 // v4 (kept for comparison in GpuBench): grid (H, B), 128 threads, 2 lanes per state row, one step at a time with
 // its inputs loaded a step ahead and two barriers per step; the backward holds column i of S and row and column i of
 // dS per thread (the reference's layout).
@@ -99,17 +109,35 @@ __device__ __forceinline__ float decay_of(float sig) { return expf(W_SCALE * sig
 
 // async copies: copy16, copy_commit, copy_wait (common.cuh)
 
+// The thread that copies word e of a stream (rot: the stream's words start at thread rot, so that streams of fewer
+// words than threads spread the widening that follows over the block).
+template <int NT>
+__device__ __forceinline__ int stage_word(int m, int rot) { return m * NT + (threadIdx.x + NT - rot) % NT; }
+
 // Steps [t0, t0 + STAGE) ∩ [0, T) of cols [c0, c0 + COLS) of a head's [T, C] slice (head = its element (0, 0))
-// into dst[STAGE][COLS]; NT threads, 4 floats each per copy. Steps ≥ T are not copied (and never read).
-template <int COLS, int NT>
-__device__ __forceinline__ void stage_copy(float* dst, const float* __restrict__ src, i64 head, int c0, int t0, int T,
-                                           int C) {
+// into dst[STAGE][COLS]; NT threads, 4 values (16 bytes fp32, 8 bf16) each per copy. Steps ≥ T are not copied (and
+// never read).
+template <int COLS, int NT, typename TI>
+__device__ __forceinline__ void stage_copy(TI* dst, const TI* __restrict__ src, i64 head, int c0, int t0, int T,
+                                           int C, int rot = 0) {
     constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP;
 #pragma unroll
     for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
-        int e = m * NT + threadIdx.x, tt = e / PER_STEP, c4 = e % PER_STEP;
-        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) copy16(dst + tt * COLS + 4 * c4, src + head + (i64)(t0 + tt) * C + c0 + 4 * c4);
+        int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
+        if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
+            if constexpr (sizeof(TI) == 4) copy16(dst + tt * COLS + 4 * c4, src + head + (i64)(t0 + tt) * C + c0 + 4 * c4);
+            else copy8(dst + tt * COLS + 4 * c4, src + head + (i64)(t0 + tt) * C + c0 + 4 * c4);
+        }
     }
+}
+
+// One input stream of a stage: fp32 straight into the fp32 stage dst[STAGE][COLS]; bf16 into raw[STAGE][COLS], which
+// stage_widen turns into dst after copy_wait.
+template <int COLS, int NT, typename TI>
+__device__ __forceinline__ void stage_in(float* dst, unsigned short* raw, const TI* __restrict__ src, i64 head, int c0,
+                                         int t0, int T, int C, int rot = 0) {
+    if constexpr (sizeof(TI) == 4) stage_copy<COLS, NT>(dst, src, head, c0, t0, T, C, rot);
+    else stage_copy<COLS, NT>(raw, src, head, c0, t0, T, C, rot);
 }
 
 // After copy_wait(): the thread turns the wRaw values it copied itself (same mapping as stage_copy) into ω.
@@ -130,6 +158,36 @@ __device__ __forceinline__ void stage_decay(float* w, int t0, int T) {
         }
     }
 }
+
+// After copy_wait(), for a bf16 stream: the thread widens the 8-byte words it copied itself (stage_copy's mapping, the
+// same 4 values a thread copies of an fp32 stream) from raw into the fp32 stage dst, into ω when DECAY (the wRaw
+// stream). fp32: only ω made in place (stage_decay).
+template <int COLS, int NT, typename TI, bool DECAY = false>
+__device__ __forceinline__ void stage_widen(float* dst, const unsigned short* raw, int t0, int T, int rot = 0) {
+    if constexpr (sizeof(TI) == 2) {
+        constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP;
+#pragma unroll
+        for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
+            int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
+            if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
+                uint2 word = *reinterpret_cast<const uint2*>(raw + tt * COLS + 4 * c4);
+                float x[4] = {__uint_as_float(word.x << 16), __uint_as_float(word.x & 0xffff0000u),
+                              __uint_as_float(word.y << 16), __uint_as_float(word.y & 0xffff0000u)};
+                if constexpr (DECAY) {
+#pragma unroll
+                    for (int c = 0; c < 4; c++) x[c] = decay_of(sigmoid_w(x[c]));
+                }
+                *reinterpret_cast<float4*>(dst + tt * COLS + 4 * c4) = make_float4(x[0], x[1], x[2], x[3]);
+            }
+        }
+    } else if constexpr (DECAY) {
+        stage_decay<COLS, NT>(dst, t0, T);
+    }
+}
+
+// A result stored in the output's storage type (y: fp32, or bf16 rounded once).
+__device__ __forceinline__ void st_out(float* p, float x) { *p = x; }
+__device__ __forceinline__ void st_out(unsigned short* p, float x) { *p = bf16_rn(x); }
 
 // ------------------------------------------------------------------------------------------------ v5 forward
 
@@ -182,11 +240,11 @@ __device__ __forceinline__ float pick(const float (&x)[n], int v) {
 
 // Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
 // il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
-// element a thread reads serves its R rows.
-template <int ROWS, int R, int L, bool PAIR>
-__device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict__ r_, const float* __restrict__ w_,
-        const float* __restrict__ k_, const float* __restrict__ v_, const float* __restrict__ a_,
-        const float* __restrict__ b_, float* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
+// element a thread reads serves its R rows. TI: the inputs' and y's storage, float or bf16 (unsigned short).
+template <int ROWS, int R, int L, bool PAIR, typename TI = float>
+__device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ r_, const TI* __restrict__ w_,
+        const TI* __restrict__ k_, const TI* __restrict__ v_, const TI* __restrict__ a_,
+        const TI* __restrict__ b_, TI* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
     constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
     static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store y, R..2R-1 store sa");
     const int bb = blockIdx.y, hh = blockIdx.x / G, g = blockIdx.x % G;
@@ -197,6 +255,9 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
     const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 1> st[2];
+    // bf16 inputs: the stage's raw copies (r, wRaw, k, a, b, then v), widened into st before its barrier
+    constexpr int RV = sizeof(TI) == 2 ? STAGE * N : 0, RAW = sizeof(TI) == 2 ? 5 * RV + STAGE * ROWS : 8;
+    __shared__ __align__(16) unsigned short raw[RAW];
     float state[R][COLS];
 #pragma unroll
     for (int u = 0; u < R; u++) {
@@ -206,12 +267,12 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
 
     auto issue = [&](int s, RowStage<ROWS, 1>& d) {
         int t0 = s * STAGE;
-        stage_copy<N, NT>(&d.vec[0][0][0], r_, head, 0, t0, T, C);
-        stage_copy<N, NT>(&d.vec[1][0][0], w_, head, 0, t0, T, C);
-        stage_copy<N, NT>(&d.vec[2][0][0], k_, head, 0, t0, T, C);
-        stage_copy<N, NT>(&d.vec[3][0][0], a_, head, 0, t0, T, C);
-        stage_copy<N, NT>(&d.vec[4][0][0], b_, head, 0, t0, T, C);
-        stage_copy<ROWS, NT>(&d.row[0][0][0], v_, head, g * ROWS, t0, T, C);
+        stage_in<N, NT>(&d.vec[0][0][0], raw, r_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.vec[1][0][0], raw + RV, w_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.vec[2][0][0], raw + 2 * RV, k_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.vec[3][0][0], raw + 3 * RV, a_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.vec[4][0][0], raw + 4 * RV, b_, head, 0, t0, T, C);
+        stage_in<ROWS, NT>(&d.row[0][0][0], raw + 5 * RV, v_, head, g * ROWS, t0, T, C);
         copy_commit();
     };
     // y of this thread's rows: Σ_j state·r over the L lanes
@@ -246,8 +307,13 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
         RowStage<ROWS, 1>& cur = st[s & 1];
         const int t0 = s * STAGE;
         copy_wait();
-        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T);
-        __syncthreads();  // this stage visible; every thread is done with the other buffer
+#pragma unroll
+        for (int p = 0; p < 5; p++) {
+            if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
+            else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+        }
+        stage_widen<ROWS, NT, TI>(&cur.row[0][0][0], raw + 5 * RV, t0, T);
+        __syncthreads();  // this stage visible; every thread is done with the other buffer (and raw)
         if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
         const int n = min(STAGE, T - t0);
         // y_{t−1} = S_{t−1} r_{t−1} is summed with sa_t = S_{t−1} a_t (one lane reduction per step on the chain);
@@ -294,7 +360,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
                 y[u] = lane_sum<L, PAIR ? 2 : 1>(z);
             }
             const i64 idx = head + (i64)t * C + i0;
-            if (part < R && tt > 0) y_[idx - C + part] = pick<R>(y, part);
+            if (part < R && tt > 0) st_out(y_ + idx - C + part, pick<R>(y, part));
             if (part >= R && part < 2 * R) sa_[idx + part - R] = pick<R>(sa, part - R);
 #pragma unroll
             for (int q = 0; q < Q; q++) {
@@ -326,7 +392,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const float* __restrict
         }
         float y[R];
         dot_r(cur.vec[0][n - 1], y);
-        if (part < R) y_[head + (i64)(t0 + n - 1) * C + i0 + part] = pick<R>(y, part);
+        if (part < R) st_out(y_ + head + (i64)(t0 + n - 1) * C + i0 + part, pick<R>(y, part));
     }
 }
 
@@ -644,10 +710,10 @@ __device__ __forceinline__ void forward_chunk(int T, int H, const float* __restr
 
 // ------------------------------------------------------------------------------------------------ v5 backward, rows
 
-template <int ROWS, int R, int L, bool PAIR>
-__device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __restrict__ r_,
-        const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ a_,
-        const float* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
+template <int ROWS, int R, int L, bool PAIR, typename TI = float>
+__device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restrict__ r_,
+        const TI* __restrict__ w_, const TI* __restrict__ k_, const TI* __restrict__ a_,
+        const TI* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
         float* __restrict__ dsa_, int CH, float* __restrict__ dsb_) {
     constexpr int G = N / ROWS, NT = ROWS / R * L, COLS = N / L, Q = COLS / 4, NA = R >= 4 ? 1 : 4 / R;
     static_assert(L >= 2 * R && L <= 32, "lanes 0..R-1 store dsa, R..2R-1 store dv");
@@ -659,6 +725,9 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
     const int stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 2> st[2];
+    // bf16 inputs: the stage's raw copies of r, wRaw, k, a, b (dy and dv are fp32), widened into st
+    constexpr int RV = sizeof(TI) == 2 ? STAGE * N : 0, RAW = sizeof(TI) == 2 ? 5 * RV : 8;
+    __shared__ __align__(16) unsigned short raw[RAW];
     float dS[R][COLS];  // this lane's columns of this thread's rows of dS (the gradient flowing into step t)
 #pragma unroll
     for (int u = 0; u < R; u++) {
@@ -668,11 +737,11 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
 
     auto issue = [&](int s, RowStage<ROWS, 2>& d) {
         int t0 = s * STAGE;
-        stage_copy<N, NT>(&d.vec[0][0][0], r_, head, 0, t0, T, C);
-        stage_copy<N, NT>(&d.vec[1][0][0], w_, head, 0, t0, T, C);
-        stage_copy<N, NT>(&d.vec[2][0][0], k_, head, 0, t0, T, C);
-        stage_copy<N, NT>(&d.vec[3][0][0], a_, head, 0, t0, T, C);
-        stage_copy<N, NT>(&d.vec[4][0][0], b_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.vec[0][0][0], raw, r_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.vec[1][0][0], raw + RV, w_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.vec[2][0][0], raw + 2 * RV, k_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.vec[3][0][0], raw + 3 * RV, a_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.vec[4][0][0], raw + 4 * RV, b_, head, 0, t0, T, C);
         stage_copy<ROWS, NT>(&d.row[0][0][0], dy_, head, g * ROWS, t0, T, C);
         stage_copy<ROWS, NT>(&d.row[1][0][0], dv_, head, g * ROWS, t0, T, C);
         copy_commit();
@@ -683,8 +752,12 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const float* __re
         RowStage<ROWS, 2>& cur = st[s & 1];
         const int t0 = s * STAGE;
         copy_wait();
-        stage_decay<N, NT>(&cur.vec[1][0][0], t0, T);
-        __syncthreads();
+#pragma unroll
+        for (int p = 0; p < 5; p++) {
+            if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
+            else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+        }
+        __syncthreads();  // this stage visible; every thread is done with the other buffer (and raw)
         if (s > 0) issue(s - 1, st[(s - 1) & 1]);
         const int n = min(STAGE, T - t0);
         if (CH > 0 && (t0 + STAGE) % CH == 0 && t0 + STAGE < T) {
@@ -783,17 +856,19 @@ struct ColStage {
 
 // After copy_wait(): the thread turns the wRaw values it copied itself (stage_copy's mapping) into ω, and writes
 // 1/ω (0 at t = 0: S_{−1} = 0 exactly) and the chain factor dω/dwRaw = −e^{−1/2}·ω·σ(1 − σ) beside them.
-template <int COLSB, int NT>
-__device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, int t0, int T) {
+// bf16 (TI): the wRaw values come from the raw copies rawW[STAGE][COLSB]. rot: stage_copy's.
+template <int COLSB, int NT, typename TI = float>
+__device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, const unsigned short* rawW, int t0, int T,
+                                              int rot = 0) {
     constexpr int PER_STEP = COLSB / 4, TOTAL = STAGE * PER_STEP;
 #pragma unroll
     for (int m = 0; m < (TOTAL + NT - 1) / NT; m++) {
-        int e = m * NT + threadIdx.x, tt = e / PER_STEP, c4 = e % PER_STEP;
+        int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
         if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
             float* w = &d.col[1][tt][4 * c4];
 #pragma unroll
             for (int c = 0; c < 4; c++) {
-                float sig = sigmoid_w(w[c]);
+                float sig = sigmoid_w(sizeof(TI) == 4 ? w[c] : bf16_f32(rawW[tt * COLSB + 4 * c4 + c]));
                 float om = decay_of(sig);
                 w[c] = om;
                 d.xf[0][tt][4 * c4 + c] = t0 + tt == 0 ? 0.0f : 1.0f / om;
@@ -822,10 +897,10 @@ __device__ __forceinline__ void col_lanes(int tid, int& cg, int& part) {
 // 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group (col_lanes), NT = COLSB/CT·RL threads. Each step's
 // five sums per column go to shared memory; after the stage one pass adds them to the gradients, coalesced, with
 // the old values fetched at the stage's start.
-template <int COLSB, int CT, int RL, int LS = 1>
-__device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __restrict__ r_,
-        const float* __restrict__ w_, const float* __restrict__ k_, const float* __restrict__ v_,
-        const float* __restrict__ a_, const float* __restrict__ b_, const float* __restrict__ dy_,
+template <int COLSB, int CT, int RL, int LS = 1, typename TI = float>
+__device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restrict__ r_,
+        const TI* __restrict__ w_, const TI* __restrict__ k_, const TI* __restrict__ v_,
+        const TI* __restrict__ a_, const TI* __restrict__ b_, const float* __restrict__ dy_,
         const float* __restrict__ s_, const float* __restrict__ sa_, const float* __restrict__ dsa_,
         float* __restrict__ dr_, float* __restrict__ dw_, float* __restrict__ dk_, float* __restrict__ da_,
         float* __restrict__ db_, int CH, const float* __restrict__ dsb_, int wabWritten) {
@@ -845,6 +920,12 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
     const int sBeg = tBeg / STAGE, sTop = (tEnd - 1) / STAGE;
     __shared__ __align__(16) ColStage<COLSB> st[2];
     __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
+    // bf16 inputs: the stage's raw copies of r, wRaw, k, a, b (this block's columns), then v (all rows), widened into st
+    constexpr int RC = sizeof(TI) == 2 ? STAGE * COLSB : 0, RAW = sizeof(TI) == 2 ? 5 * RC + STAGE * N : 8;
+    // a column stream has STAGE·COLSB/4 words: when fewer than the threads, successive streams start at successive
+    // thread groups, so that the ω factors and the bf16 widening spread over the block
+    constexpr int COL_WORDS = STAGE * COLSB / 4, COL_ROT = COL_WORDS < NT ? COL_WORDS : 0;
+    __shared__ __align__(16) unsigned short raw[RAW];
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
     // this lane's rows of this thread's columns of S_t and of dS_t
     float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
@@ -873,15 +954,15 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
 
     auto issue = [&](int s, ColStage<COLSB>& d) {
         int t0 = s * STAGE;
-        stage_copy<N, NT>(&d.row[0][0][0], v_, head, 0, t0, T, C);
+        stage_in<N, NT>(&d.row[0][0][0], raw + 5 * RC, v_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[1][0][0], sa_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[2][0][0], dy_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[3][0][0], dsa_, head, 0, t0, T, C);
-        stage_copy<COLSB, NT>(&d.col[0][0][0], r_, head, g * COLSB, t0, T, C);
-        stage_copy<COLSB, NT>(&d.col[1][0][0], w_, head, g * COLSB, t0, T, C);
-        stage_copy<COLSB, NT>(&d.col[2][0][0], k_, head, g * COLSB, t0, T, C);
-        stage_copy<COLSB, NT>(&d.col[3][0][0], a_, head, g * COLSB, t0, T, C);
-        stage_copy<COLSB, NT>(&d.col[4][0][0], b_, head, g * COLSB, t0, T, C);
+#pragma unroll
+        for (int p = 0; p < 5; p++) {
+            const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
+            stage_in<COLSB, NT>(&d.col[p][0][0], raw + p * RC, src, head, g * COLSB, t0, T, C, COL_ROT * p);
+        }
         copy_commit();
     };
     auto load_snap = [&](int chunk) { load_cols(snaps + (i64)chunk * (N * N), snap); };
@@ -905,7 +986,12 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const float* __re
             }
         }
         copy_wait();
-        stage_columns<COLSB, NT>(cur, t0, T);
+        stage_columns<COLSB, NT, TI>(cur, raw + RC, t0, T, COL_ROT);
+#pragma unroll
+        for (int p = 0; p < 5; p++) {
+            if (p != 1) stage_widen<COLSB, NT, TI>(&cur.col[p][0][0], raw + p * RC, t0, T, COL_ROT * p);
+        }
+        stage_widen<N, NT, TI>(&cur.row[0][0][0], raw + 5 * RC, t0, T);
         __syncthreads();  // this stage visible; every thread is done with the other buffer and with outs
         if (s > sBeg) issue(s - 1, st[(s - 1) & 1]);
         if (s == sTop || (s & 1)) {
@@ -1325,6 +1411,63 @@ extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4q(i
         float* db_, int CH, const float* dsb_, int wabWritten) {
     backward_cols_v5<32, 2, 4, 4>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_, CH, dsb_,
                          wabWritten);
+}
+
+// bf16 inputs (r, wRaw, k, v, a, b) and y: wkv7_{forward,backward_rows}_v5_<cfg>_bf16 for the paired row kernels and
+// wkv7_backward_cols_v5_<cfg>_bf16 for the paired column kernels the launcher picks (dy, dsa, the state and the
+// gradients fp32 as above).
+typedef unsigned short bf16;
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4, true, bf16>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4, true, bf16>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8, true, bf16>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8, true, bf16>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8, true, bf16>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8, true, bf16>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4, 2, bf16>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
+                                        CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4, 2, bf16>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
+                                        CH, dsb_, wabWritten);
 }
 
 // Chunked forward wkv7_forward_chunk_<ROWS>_<R>_<L> (paired lanes): grid (H·64/ROWS, B) × ROWS/R·L threads; the same

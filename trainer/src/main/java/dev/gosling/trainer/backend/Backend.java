@@ -216,6 +216,17 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * The dtype a model may keep the WKV7 kernel's inputs r, wRaw, κ̃, v, a, b and its output y in (with v_first and
+     * v mixed), when it keeps the saved projections in the same {@link #savedActivationDtype}: {@code computeDtype} by
+     * default; BF16 on the CUDA backend under bf16 GEMMs, as the official kernel (linear and LoRA forward then write
+     * r and wRaw in bf16, {@link #keyPrepareForward} κ̃, a and b, {@link #valueResidualForward} v, {@link #wkv7Forward}
+     * y; the ops reading them take bf16). State, saved states and gradients stay in {@code computeDtype}.
+     */
+    default DType wkvInputDtype(DType computeDtype) {
+        return computeDtype;
+    }
+
+    /**
      * The dtype a model may keep the input gradients in that a GEMM writes and one elementwise op reads, for a model
      * computing in {@code computeDtype}: the ffn value projection's dx (relu²'s backward reads it) and the token-shift
      * mixes' gradients (the projections' and LoRA chains' dx; the token-shift backward reads them).

@@ -69,6 +69,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final DType gemmInputDtype;
     /** Whether the saved projections k, v, α, v gate and g live in the gemmInputDtype buffer (bf16) too. */
     private final boolean narrowSaved;
+    /** Whether the WKV7 inputs and output (r, wRaw, y, v_first, κ̃, a, b, v mixed) go to the narrow buffer too. */
+    private final boolean narrowWkv;
     /**
      * Whether the input gradients that a GEMM writes and one elementwise op reads (the ffn value projection's dx, the
      * token-shift mixes' gradients) live in the gemmInputDtype buffer (bf16) too.
@@ -170,6 +172,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.gemmInputDtype = gemmInputs == dtype ? null : gemmInputs;
         // the saved projections go to the same narrow buffer when the backend keeps them in the same dtype
         this.narrowSaved = gemmInputDtype != null && backend.savedActivationDtype(dtype) == gemmInputDtype;
+        this.narrowWkv = narrowSaved && backend.wkvInputDtype(dtype) == gemmInputDtype;
         this.narrowGemmGradients = gemmInputDtype != null && backend.gemmGradientDtype(dtype) == gemmInputDtype;
         Arena measure = new Arena(null, null);
         Arena measureGemmInputs = new Arena(null, null);
@@ -944,19 +947,21 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor ffnAct;
 
         /**
-         * {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so); {@code gemm}: where
-         * the tensors only GEMMs read go (the kept ffn key output, gate product and mixes).
+         * {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so); {@code wkv}: where
+         * r, wRaw, the WKV output y and the kept κ̃, a, b and v mixed go (bf16 where the backend keeps the WKV7 kernel's
+         * inputs and output so, as the official kernel); {@code gemm}: where the tensors only GEMMs read go (the kept
+         * ffn key output, gate product and mixes).
          */
-        LayerActs(Arena arena, Arena narrow, Arena gemm, int B, boolean first, Recomputed re, int keep) {
+        LayerActs(Arena arena, Arena narrow, Arena wkv, Arena gemm, int B, boolean first, Recomputed re, int keep) {
             int N = B * T;
             x1 = arena.take(N, C);
             mean1 = arena.take(N);
             rstd1 = arena.take(N);
-            r = arena.take(N, C);
+            r = wkv.take(N, C);
             k = narrow.take(N, C);
             vRaw = narrow.take(N, C);
             wHidden = arena.take(N, lora.decay());
-            wRaw = arena.take(N, C);
+            wRaw = wkv.take(N, C);
             aHidden = arena.take(N, lora.aaa());
             alpha = narrow.take(N, C);
             vHidden = arena.take(N, lora.mv());
@@ -964,7 +969,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             gHidden = arena.take(N, lora.gate());
             g = narrow.take(N, C);
             wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H)));
-            y = arena.take(N, C);
+            y = wkv.take(N, C);
             meanX = arena.take(N, H);
             rstdX = arena.take(N, H);
             hMid = arena.take(N, C);
@@ -972,11 +977,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             rstd2 = arena.take(N);
             ffnPre = keep >= KEEP_FFN_KEY ? gemm.take(N, F) : re.ffnPre;
             gated = keep >= KEEP_GATE ? gemm.take(N, C) : re.gated;
-            vMixed = keep >= KEEP_GATE && !first ? arena.take(N, C) : re.vMixed;
+            vMixed = keep >= KEEP_GATE && !first ? wkv.take(N, C) : re.vMixed;
             boolean key = keep >= KEEP_KEY;
-            kTilde = key ? arena.take(N, C) : re.kTilde;
-            kA = key ? arena.take(N, C) : re.kA;
-            kB = key ? arena.take(N, C) : re.kB;
+            kTilde = key ? wkv.take(N, C) : re.kTilde;
+            kA = key ? wkv.take(N, C) : re.kA;
+            kB = key ? wkv.take(N, C) : re.kB;
             z = key ? arena.take(N, C) : re.z;
             ffnMix = key ? new Tensor[] {gemm.take(N, C)} : re.ffnMix;
             if (keep >= KEEP_MIXES) {
@@ -1004,7 +1009,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor[] attMixes;
         /** The channel mix's token-shift mix x_k: slot 0. */
         final Tensor[] ffnMix;
-        /** κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α): slots 0, 1, 2. */
+        /**
+         * κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α): slots 0, 1, 2; bf16 buffers of their
+         * own where the WKV inputs are bf16 (narrowWkv), as v mixed.
+         */
         final Tensor kTilde, kA, kB;
         /** ln_x output ⊙ g: slot 3. */
         final Tensor gated;
@@ -1023,8 +1031,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int j = 0; j < MIX_COUNT; j++) {
                 // with bf16 GEMM inputs the mixes and the gate product have their own buffers: slots 3 and 5 are
                 // not needed (ln_x itself is never kept: the fused backward recomputes it)
-                boolean used = (gemmInputs == null && mixesShared) || (j <= 2 && keyShared)
-                        || ((gemmInputs == null ? j == 3 || j == 4 : j == 4) && gateShared);
+                // with the WKV inputs in bf16 (narrowWkv) κ̃, a, b and v mixed have their own bf16 buffers: then only
+                // slot 1 (the channel mix's LayerNorm output) is left; and a slot no layer shares is not allocated
+                boolean used = (gemmInputs == null && mixesShared) || (j == 1 && keyShared)
+                        || (j <= 2 && keyShared && !narrowWkv) || (j == 3 && gemmInputs == null && gateShared)
+                        || (j == 4 && gateShared && !narrowWkv);
                 slots[j] = used ? arena.take(N, C) : null;
             }
             if (gemmInputs == null) {
@@ -1040,10 +1051,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 ffnAct = keep < KEEP_ALL ? gemmInputs.take(N, F) : null;
             }
             ffnMix = new Tensor[] {attMixes[0]};
-            kTilde = slots[0];
-            kA = slots[1];
-            kB = slots[2];
-            vMixed = slots[4];
+            kTilde = !keyShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[0];
+            kA = !keyShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[1];
+            kB = !keyShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[2];
+            vMixed = !gateShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[4];
             z = slots[1];
             // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads
             // it; not shared when every layer keeps its own
@@ -1117,12 +1128,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int l = 0; l <= nLayer; l++) {
                 blockIn[l] = arena.take(N, C);
             }
-            vFirst = arena.take(N, C);
+            vFirst = (narrowWkv ? gemmInputs : arena).take(N, C); // the first layer's v: a WKV input
             re = new Recomputed(arena, gemmInputs, N, keep);
             layers = new LayerActs[gradCheckpoint ? 1 : nLayer];
             for (int l = 0; l < layers.length; l++) {
-                layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, gemmInputs == null ? arena : gemmInputs, B,
-                        l == 0, re, keep);
+                layers[l] = new LayerActs(arena, narrowSaved ? gemmInputs : arena, narrowWkv ? gemmInputs : arena,
+                        gemmInputs == null ? arena : gemmInputs, B, l == 0, re, keep);
             }
             lnOut = arena.take(N, C);
             lnOutMean = arena.take(N);

@@ -202,7 +202,9 @@ public final class CudaBackend implements Backend {
             keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y, keyPrepareBwdBf16Dk, valueResidualBwdBf16Dv,
             lnxBonusGateBwdBf16Dg, lnxBonusGateBwdBf16DgDgated, activationBwdColumns, activationBwdColumnsBf16Y,
             activationBwdColumnsBf16YD, keyPrepareBwdBf16DkDa, valueResidualBwdBf16DvDg, reluSqBwdBf16xd,
-            tokenShiftBwdBf16_4, tokenShiftBwdBf16_1;
+            tokenShiftBwdBf16_4, tokenShiftBwdBf16_1, keyPrepareFwdBf16Out, valueResidualFwdBf16All,
+            valueResidualBwdBf16DvDgVf, lnxBonusGateFwdBf16In, lnxBonusGateBwdBf16In,
+            lnxBonusGateBwdBf16InDgatedF32;
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -345,6 +347,12 @@ public final class CudaBackend implements Backend {
         activationBwdColumnsBf16YD = loader.kernel("lora", "activation_backward_columns_bf16yd");
         keyPrepareBwdBf16DkDa = loader.kernel("key_prepare", "key_prepare_backward_bf16_dk_da");
         valueResidualBwdBf16DvDg = loader.kernel("elementwise", "value_residual_backward_bf16_dv_dg");
+        keyPrepareFwdBf16Out = loader.kernel("key_prepare", "key_prepare_forward_bf16_out");
+        valueResidualFwdBf16All = loader.kernel("elementwise", "value_residual_forward_bf16_all");
+        valueResidualBwdBf16DvDgVf = loader.kernel("elementwise", "value_residual_backward_bf16_dv_dg_vf");
+        lnxBonusGateFwdBf16In = loader.kernel("bonus", "lnx_bonus_gate_forward_bf16_in");
+        lnxBonusGateBwdBf16In = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in");
+        lnxBonusGateBwdBf16InDgatedF32 = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in_dgated_f32");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
         for (Kernel k : new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_64_2_4"),
@@ -367,7 +375,15 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p"), loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p"),
                 loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p"), loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4p"),
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8p"),
-                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p")}) {
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p"),
+                // bf16 inputs and y: the paired row kernels and the column kernels the launcher picks
+                loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p_bf16"), loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p_bf16"),
+                loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p_bf16"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4p_bf16"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8p_bf16"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p_bf16"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4p_bf16"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4p_bf16")}) {
             wkv7Kernels.put(k.name, k);
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
@@ -1108,6 +1124,15 @@ public final class CudaBackend implements Backend {
         return gemmInputDtype(computeDtype);
     }
 
+    /** Whether {@link #wkvInputDtype} is BF16 under bf16 GEMMs: true unless -Dgosling.wkvInputs=f32 (for comparisons). */
+    private static final boolean BF16_WKV_INPUTS = !"f32".equals(System.getProperty("gosling.wkvInputs"));
+
+    /** BF16 under bf16 GEMMs, as {@link #savedActivationDtype} (the WKV7 kernels' _bf16 variants). */
+    @Override
+    public DType wkvInputDtype(DType computeDtype) {
+        return BF16_WKV_INPUTS ? savedActivationDtype(computeDtype) : computeDtype;
+    }
+
     /**
      * Whether {@link #gemmGradientDtype} is BF16 under bf16 GEMMs: true unless -Dgosling.gemmGradients=f32 (the fp32
      * gradients as before, for a whole-step comparison in one build).
@@ -1487,6 +1512,12 @@ public final class CudaBackend implements Backend {
             activate(o, bs, outAct, n, outDim);
         } else if (bs == 0 && outAct == Activation.NONE) {
             gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, o, true, outDim);
+        } else if (outAct == Activation.NONE && viaLt(0f)) {
+            // the decay LoRA's w0 into a bf16 wRaw: cuBLASLt (13.1) refuses an fp32 bias with a bf16 D, so the fp32
+            // product with the bias in its epilogue, then one vectorised cast (rounded once, as bias_activate_bf16)
+            long z = loraScratch(n);
+            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, z, false, outDim, bs);
+            launch1d(castBf16, (n + 3) / 4, args.reset().ptr(z).ptr(o).i64(n));
         } else {
             // the fp32 product, then bias and activation rounded once into the bf16 out
             long z = loraScratch(n);
@@ -1630,10 +1661,15 @@ public final class CudaBackend implements Backend {
         bind();
         long n = elementwise(op, rows, C);
         boolean bf16 = savedPair(op, v, "v", gate, "gate", n);
-        args.reset().ptr(own(v, op, "v").address).ptr(f32(vFirst, op, "vFirst", n).address)
-                .ptr(own(gate, op, "gate").address).ptr(f32(out, op, "out", n).address).i64(n);
+        // vFirst and out bf16 (the WKV7 kernel's v): with bf16 v and gate only
+        boolean bf16All = savedPair(op, vFirst, "vFirst", out, "out", n);
+        if (bf16All && !bf16) {
+            throw new IllegalArgumentException(op + ": a bf16 vFirst and out need bf16 v and gate");
+        }
+        args.reset().ptr(own(v, op, "v").address).ptr(own(vFirst, op, "vFirst").address)
+                .ptr(own(gate, op, "gate").address).ptr(own(out, op, "out").address).i64(n);
         if (n > 0) {
-            launch1d(bf16 ? valueResidualFwdBf16 : valueResidualFwd, n, args);
+            launch1d(bf16All ? valueResidualFwdBf16All : bf16 ? valueResidualFwdBf16 : valueResidualFwd, n, args);
         }
     }
 
@@ -1660,13 +1696,17 @@ public final class CudaBackend implements Backend {
         if (dgt.dtype == DType.BF16 && dvt.dtype != DType.BF16) {
             throw new IllegalArgumentException(op + ": a bf16 dGate needs a bf16 dv");
         }
+        CudaTensor vf = floatLike(vFirst, op, "vFirst", n);
+        if (vf.dtype == DType.BF16 && dgt.dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": a bf16 vFirst needs bf16 dv and dGate (the model's combination)");
+        }
         args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(own(v, op, "v").address)
-                .ptr(f32(vFirst, op, "vFirst", n).address).ptr(own(gate, op, "gate").address)
+                .ptr(vf.address).ptr(own(gate, op, "gate").address)
                 .ptr(dvt.address).ptr(f32(dvFirst, op, "dvFirst", n).address)
                 .ptr(dgt.address).i64(n).i32(accumulate ? 1 : 0);
         if (n > 0) {
-            launch1d(dgt.dtype == DType.BF16 ? valueResidualBwdBf16DvDg : dvt.dtype == DType.BF16 ? valueResidualBwdBf16Dv
-                    : bf16 ? valueResidualBwdBf16 : valueResidualBwd, n, args);
+            launch1d(vf.dtype == DType.BF16 ? valueResidualBwdBf16DvDgVf : dgt.dtype == DType.BF16 ? valueResidualBwdBf16DvDg
+                    : dvt.dtype == DType.BF16 ? valueResidualBwdBf16Dv : bf16 ? valueResidualBwdBf16 : valueResidualBwd, n, args);
         }
     }
 
@@ -1679,12 +1719,18 @@ public final class CudaBackend implements Backend {
         heads(op, C);
         long units = (long) rows * (C / N);
         boolean bf16 = savedPair(op, k, "k", alpha, "alpha", n);
+        // κ̃, a, b: all F32, or all BF16 (the WKV7 kernel's bf16 inputs; from bf16 k and α only)
+        boolean bf16Out = sameFloatType(op, n, new Tensor[] {kTilde, a, b}, "kTilde", "a", "b");
+        if (bf16Out && !bf16) {
+            throw new IllegalArgumentException(op + ": bf16 kTilde, a and b need bf16 k and alpha");
+        }
         args.reset().ptr(own(k, op, "k").address).ptr(own(alpha, op, "alpha").address)
                 .ptr(f32(kK, op, "kK", C).address).ptr(f32(kA, op, "kA", C).address)
-                .ptr(f32(kTilde, op, "kTilde", n).address).ptr(f32(a, op, "a", n).address)
-                .ptr(f32(b, op, "b", n).address).i64(units).i32(C);
+                .ptr(own(kTilde, op, "kTilde").address).ptr(own(a, op, "a").address)
+                .ptr(own(b, op, "b").address).i64(units).i32(C);
         if (units > 0) {
-            (bf16 ? keyPrepareFwdBf16 : keyPrepareFwd).launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+            (bf16Out ? keyPrepareFwdBf16Out : bf16 ? keyPrepareFwdBf16 : keyPrepareFwd)
+                    .launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
         }
     }
 
@@ -2147,14 +2193,18 @@ public final class CudaBackend implements Backend {
         long n = sequenceDims(op, B, T, H * N);
         long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
         long sa = s + 4L * B * H * chunks(T) * N * N;
-        long rp = f32(r, op, "r", n).address, wp = f32(wRaw, op, "wRaw", n).address, kp = f32(k, op, "k", n).address;
-        long vp = f32(v, op, "v", n).address, ap = f32(a, op, "a", n).address, bp = f32(b, op, "b", n).address;
-        long yp = f32(out, op, "out", n).address;
+        boolean bf16 = sameFloatType(op, n, new Tensor[] {r, wRaw, k, v, a, b, out}, "r", "wRaw", "k", "v", "a", "b", "out");
+        long rp = own(r, op, "r").address, wp = own(wRaw, op, "wRaw").address, kp = own(k, op, "k").address;
+        long vp = own(v, op, "v").address, ap = own(a, op, "a").address, bp = own(b, op, "b").address;
+        long yp = own(out, op, "out").address;
         if (n == 0) {
             return;
         }
         args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(yp).ptr(s).ptr(sa);
         Wkv7Choice c = wkv7Choice;
+        if (bf16 && (c.version() == 4 || c.chunked() != null)) {
+            throw new IllegalArgumentException(op + ": bf16 inputs need the v5 kernels, not " + c);
+        }
         if (c.version() == 4) {
             wkv7FwdV4.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
             return;
@@ -2169,7 +2219,8 @@ public final class CudaBackend implements Backend {
             return;
         }
         RowKernel f = c.fwd() != null ? c.fwd() : wkv7AutoForward(B, H);
-        wkv7Kernel("wkv7_forward_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream, args);
+        wkv7Kernel("wkv7_forward_v5_" + f + (bf16 ? "_bf16" : "")).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0,
+                stream, args);
     }
 
     @Override
@@ -2194,8 +2245,9 @@ public final class CudaBackend implements Backend {
         long n = sequenceDims(op, B, T, H * N);
         long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
         long sa = s + 4L * B * H * chunks(T) * N * N;
-        long rp = f32(r, op, "r", n).address, wp = f32(wRaw, op, "wRaw", n).address, kp = f32(k, op, "k", n).address;
-        long vp = f32(v, op, "v", n).address, ap = f32(a, op, "a", n).address, bp = f32(b, op, "b", n).address;
+        boolean bf16 = sameFloatType(op, n, new Tensor[] {r, wRaw, k, v, a, b}, "r", "wRaw", "k", "v", "a", "b");
+        long rp = own(r, op, "r").address, wp = own(wRaw, op, "wRaw").address, kp = own(k, op, "k").address;
+        long vp = own(v, op, "v").address, ap = own(a, op, "a").address, bp = own(b, op, "b").address;
         long dyp = f32(dOut, op, "dOut", n).address;
         long drp = f32(dr, op, "dr", n).address, dwp = f32(dwRaw, op, "dwRaw", n).address;
         long dkp = f32(dk, op, "dk", n).address, dvp = f32(dv, op, "dv", n).address;
@@ -2204,6 +2256,9 @@ public final class CudaBackend implements Backend {
             return;
         }
         Wkv7Choice c = wkv7Choice;
+        if (bf16 && c.version() == 4) {
+            throw new IllegalArgumentException(op + ": bf16 inputs need the v5 kernels, not " + c);
+        }
         if (c.version() == 4 || (wabWritten && (c.passes() & 2) == 0)) {
             for (Tensor t : wabWritten ? new Tensor[] {dwRaw, da, db} : new Tensor[0]) {
                 zero(t);
@@ -2231,14 +2286,14 @@ public final class CudaBackend implements Backend {
             RowKernel f = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa).i32(chunk)
                     .ptr(dsb);
-            wkv7Kernel("wkv7_backward_rows_v5_" + f).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
+            wkv7Kernel("wkv7_backward_rows_v5_" + f + (bf16 ? "_bf16" : "")).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
                     args);
         }
         if ((c.passes() & 2) != 0) {
             int z = chunk == 0 ? 1 : (T + chunk - 1) / chunk;
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
                     .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb).i32(wabWritten ? 1 : 0);
-            wkv7Kernel("wkv7_backward_cols_v5_" + cols).launch(H * cols.perHead(), B, z, cols.threads(), 1, 1, 0,
+            wkv7Kernel("wkv7_backward_cols_v5_" + cols + (bf16 ? "_bf16" : "")).launch(H * cols.perHead(), B, z, cols.threads(), 1, 1, 0,
                     stream, args);
         }
     }
@@ -2287,11 +2342,16 @@ public final class CudaBackend implements Backend {
         if (gs.dtype == DType.BF16 && gt.dtype != DType.BF16) {
             throw new IllegalArgumentException(op + ": a bf16 g needs a bf16 gated");
         }
-        Kernel kernel = gs.dtype == DType.BF16 ? lnxBonusGateFwdBf16G : gt.dtype == DType.BF16 ? lnxBonusGateFwdBf16
-                : lnxBonusGateFwd;
-        args.reset().ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
-                .ptr(f32(lnXB, op, "lnXB", C).address).ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address)
-                .ptr(f32(v, op, "v", n).address).ptr(f32(rK, op, "rK", C).address).ptr(gs.address)
+        // y, r, k, v: all F32, or all BF16 (the WKV7 kernel's bf16 output and inputs; with bf16 g and gated only)
+        boolean bf16In = sameFloatType(op, n, new Tensor[] {y, r, k, v}, "y", "r", "k", "v");
+        if (bf16In && gs.dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": bf16 y, r, k and v need a bf16 g");
+        }
+        Kernel kernel = bf16In ? lnxBonusGateFwdBf16In : gs.dtype == DType.BF16 ? lnxBonusGateFwdBf16G
+                : gt.dtype == DType.BF16 ? lnxBonusGateFwdBf16 : lnxBonusGateFwd;
+        args.reset().ptr(own(y, op, "y").address).ptr(f32(lnXW, op, "lnXW", C).address)
+                .ptr(f32(lnXB, op, "lnXB", C).address).ptr(own(r, op, "r").address).ptr(own(k, op, "k").address)
+                .ptr(own(v, op, "v").address).ptr(f32(rK, op, "rK", C).address).ptr(gs.address)
                 .ptr(lnx == null ? 0 : f32(lnx, op, "lnx", n).address).ptr(gt.address).ptr(f32(mean, op, "mean", units).address)
                 .ptr(f32(rstd, op, "rstd", units).address).i64(units).i32(C).f32((float) GROUP_NORM_EPS);
         if (units > 0) {
@@ -2316,10 +2376,15 @@ public final class CudaBackend implements Backend {
         if (dgt.dtype == DType.BF16 && (gs.dtype != DType.BF16 || !dGBf16)) {
             throw new IllegalArgumentException(op + ": a bf16 dGated needs bf16 g and dG");
         }
+        // y, r, k, v: all F32, or all BF16 (with bf16 g and dG only: the model's combination; dGated either)
+        boolean bf16In = sameFloatType(op, n, new Tensor[] {y, r, k, v}, "y", "r", "k", "v");
+        if (bf16In && (gs.dtype != DType.BF16 || !dGBf16)) {
+            throw new IllegalArgumentException(op + ": bf16 y, r, k and v need bf16 g and dG");
+        }
         args.reset().ptr(dgt.address).ptr(f32(lnXB, op, "lnXB", C).address)
-                .ptr(gs.address).ptr(f32(y, op, "y", n).address).ptr(f32(lnXW, op, "lnXW", C).address)
+                .ptr(gs.address).ptr(own(y, op, "y").address).ptr(f32(lnXW, op, "lnXW", C).address)
                 .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
-                .ptr(f32(r, op, "r", n).address).ptr(f32(k, op, "k", n).address).ptr(f32(v, op, "v", n).address)
+                .ptr(own(r, op, "r").address).ptr(own(k, op, "k").address).ptr(own(v, op, "v").address)
                 .ptr(f32(rK, op, "rK", C).address)
                 .ptr(bf16GradientOut(op, dG, "dG", n, false, gs.dtype == DType.BF16).address)
                 .ptr(f32(dr, op, "dr", n).address)
@@ -2335,7 +2400,7 @@ public final class CudaBackend implements Backend {
         long partialW = partialRK + 4L * slices * C;
         long partialB = partialW + 4L * slices * C;
         args.ptr(partialRK).ptr(partialW).ptr(partialB).i32(rows).i32(C);
-        (dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16DgDgated : dGBf16 ? lnxBonusGateBwdBf16Dg
+        (bf16In ? (dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16In : lnxBonusGateBwdBf16InDgatedF32) : dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16DgDgated : dGBf16 ? lnxBonusGateBwdBf16Dg
                 : gs.dtype == DType.BF16 ? lnxBonusGateBwdBf16 : lnxBonusGateBwd)
                 .launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialRK, drk, slices, C);
@@ -2755,6 +2820,21 @@ public final class CudaBackend implements Backend {
                     + " (both F32 or both BF16)");
         }
         return x.dtype == DType.BF16;
+    }
+
+    /**
+     * Tensors an op reads (or writes) in one storage: all F32, or all BF16 (the WKV7 kernel's inputs and output and their
+     * producers and readers, kept in bf16 under bf16 GEMMs); true for BF16.
+     */
+    private boolean sameFloatType(String op, long numel, Tensor[] ts, String... names) {
+        DType first = floatLike(ts[0], op, names[0], numel).dtype;
+        for (int i = 1; i < ts.length; i++) {
+            if (floatLike(ts[i], op, names[i], numel).dtype != first) {
+                throw new IllegalArgumentException(op + ": " + names[0] + " is " + first + " but " + names[i] + " is "
+                        + ((CudaTensor) ts[i]).dtype + " (all F32 or all BF16)");
+            }
+        }
+        return first == DType.BF16;
     }
 
     /** A GEMM input x (or linearForward's out): F32, or BF16 when the GEMMs take bf16 operands (then not cast again). */

@@ -73,6 +73,21 @@ public final class GpuOpChecks {
             return tensor(nan);
         }
 
+        /** An output kept in bf16 on the GPU (0xff bytes: NaN); on the CPU {@link #poisoned} in the compute dtype. */
+        Tensor poisonedBf16OnGpu(long n) {
+            if (backend instanceof CudaBackend gpu) {
+                Tensor t = keep(gpu.allocate(DType.BF16, Math.toIntExact(n)));
+                gpu.poisonBytes(t);
+                return t;
+            }
+            return poisoned(n);
+        }
+
+        /** dst += src, a bf16 src widened first (a gradient an op writes in bf16). */
+        void accumulateWidened(Tensor src, Tensor dst) {
+            backend.accumulate(src.dtype() == DType.BF16 ? tensor(read(src)) : src, dst);
+        }
+
         Tensor ids(int[] data) {
             Tensor t = keep(backend.allocate(DType.I32, data.length));
             backend.upload(data, t);
@@ -111,6 +126,8 @@ public final class GpuOpChecks {
          * both backends, so the results still agree to fp32 rounding.
          */
         Set<String> bf16Inputs = Set.of();
+        /** Whether the output gradients are rounded to bf16 for both backends and given to the GPU as BF16 tensors. */
+        boolean bf16DOuts;
         private LinkedHashMap<String, double[]> inputs;
 
         OpCase(String op, String size, double tolerance, long seed) {
@@ -130,6 +147,18 @@ public final class GpuOpChecks {
             bf16Inputs = Set.of(names);
             size += " bf16 " + String.join(",", new TreeSet<>(bf16Inputs));
             return this;
+        }
+
+        /** This case with its output gradients in bf16 ({@link #bf16DOuts}). */
+        OpCase withBf16DOuts() {
+            bf16DOuts = true;
+            size += " bf16 dOut";
+            return this;
+        }
+
+        /** The tolerance of one compared quantity ("out", "out0", …, "d" + input): {@link #tolerance} by default. */
+        double toleranceOf(String quantity) {
+            return tolerance;
         }
 
         abstract void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in);
@@ -178,7 +207,13 @@ public final class GpuOpChecks {
                 if (dOuts != null) {
                     List<Tensor> dOutTensors = new ArrayList<>();
                     for (double[] r : dOuts) {
-                        dOutTensors.add(d.tensor(r));
+                        Tensor t = d.tensor(r);
+                        if (bf16DOuts && backend instanceof CudaBackend gpu) {
+                            Tensor b = d.keep(gpu.allocate(DType.BF16, r.length));
+                            gpu.roundToBf16(t, b); // r is bf16-exact: the same values
+                            t = b;
+                        }
+                        dOutTensors.add(t);
                     }
                     Map<String, Tensor> grads = new LinkedHashMap<>();
                     g0.forEach((k, v) -> grads.put(k, d.tensor(v)));
@@ -204,18 +239,25 @@ public final class GpuOpChecks {
                 Result shape = runOn(cpu, DType.F64, null, null);
                 List<double[]> dOuts = new ArrayList<>();
                 for (double[] o : shape.outputs()) {
-                    dOuts.add(toFloat(gaussian(rng, o.length, 1.0)));
+                    double[] dOut = toFloat(gaussian(rng, o.length, 1.0));
+                    if (bf16DOuts) {
+                        for (int i = 0; i < dOut.length; i++) {
+                            dOut[i] = Bf16.round((float) dOut[i]);
+                        }
+                    }
+                    dOuts.add(dOut);
                 }
                 Map<String, double[]> g0 = new LinkedHashMap<>();
                 inputs().forEach((k, v) -> g0.put(k, toFloat(gaussian(rng, v.length, 0.5))));
                 Result ref = runOn(cpu, DType.F64, dOuts, g0);
                 Result got = runOn(gpu, DType.F32, dOuts, g0);
                 for (int i = 0; i < ref.outputs().size(); i++) {
-                    rows.add(compare(op, size, "out" + (ref.outputs().size() > 1 ? i : ""), got.outputs().get(i),
-                            ref.outputs().get(i), tolerance));
+                    String q = "out" + (ref.outputs().size() > 1 ? i : "");
+                    rows.add(compare(op, size, q, got.outputs().get(i), ref.outputs().get(i), toleranceOf(q)));
                 }
                 for (String k : ref.gradDeltas().keySet()) {
-                    rows.add(compare(op, size, "d" + k, got.gradDeltas().get(k), ref.gradDeltas().get(k), tolerance));
+                    rows.add(compare(op, size, "d" + k, got.gradDeltas().get(k), ref.gradDeltas().get(k),
+                            toleranceOf("d" + k)));
                 }
             } catch (RuntimeException e) {
                 rows.add(new Row(op, size, "-", Double.NaN, tolerance, false, oneLine(e)));
@@ -425,12 +467,14 @@ public final class GpuOpChecks {
                                 c.read(gatedC), BF16_TOLERANCE));
                     }
                     // LoRA outputs kept in bf16 (savedActivationDtype): with bias and sigmoid (through the fp32
-                    // scratch) and with neither (the GEMM writes bf16), then the backward reading that bf16 output
-                    for (Activation outAct : new Activation[] {Activation.SIGMOID, Activation.NONE}) {
+                    // scratch), with neither (the GEMM writes bf16) and with a bias alone (the decay's w0 into a bf16
+                    // wRaw: the bias in the epilogue of the GEMM writing bf16), then the backward reading that output
+                    for (int variant = 0; variant < 3; variant++) {
+                        Activation outAct = variant == 0 ? Activation.SIGMOID : Activation.NONE;
                         int rank = 16;
                         double[] down = toFloat(gaussian(rng, C * rank, 1 / Math.sqrt(C)));
                         double[] up = toFloat(gaussian(rng, rank * C, 1 / Math.sqrt(rank)));
-                        double[] bias = outAct == Activation.NONE ? null : toFloat(gaussian(rng, C, 0.5));
+                        double[] bias = variant == 1 ? null : toFloat(gaussian(rng, C, 0.5));
                         double[] dyL = toFloat(gaussian(rng, rows * C, 1.0));
                         String what = "lora " + outAct + (bias != null ? " +bias" : "") + " bf16 out";
                         Tensor hG = g.poisoned((long) rows * rank);
@@ -1227,6 +1271,13 @@ public final class GpuOpChecks {
             c.add(((OpCase) keyPrepare(d[0], d[1], true, s++)).withBf16("k", "alpha"));
             c.add(((OpCase) valueResidual(d[0], d[1], true, s++)).withBf16("v", "gate"));
             c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g"));
+            // the WKV7 kernel's inputs and output in bf16 too: κ̃, a, b written in bf16, v mixed with a bf16 v_first
+            // into bf16, the ln_x/bonus/gate forward and backward reading bf16 y, r, κ̃, v (outputs and gradients written in
+            // bf16 in the bf16 band, the rest within 1e-5 of the CPU given the same rounded values)
+            c.add(((OpCase) keyPrepare(d[0], d[1], true, true, s++)).withBf16("k", "alpha"));
+            c.add(((OpCase) valueResidual(d[0], d[1], true, true, s++)).withBf16("v", "vFirst", "gate"));
+            c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g", "y", "r", "k", "v").withBf16DOuts());
+            c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g", "y", "r", "k", "v")); // fp32 dGated
         }
         c.addAll(wkv7Checks(quick, s));
         s += 100;
@@ -1609,7 +1660,21 @@ public final class GpuOpChecks {
 
     /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
     static Check valueResidual(int rows, int C, boolean overwrite, long seed) {
-        return new OpCase("valueResidual", "rows=" + rows + " C=" + C + over(overwrite), FP32_TOLERANCE, seed) {
+        return valueResidual(rows, C, overwrite, false, seed);
+    }
+
+    /**
+     * {@code bf16Out} (with v, vFirst and gate given in bf16, overwrite): out, dv and dGate written in bf16 on the GPU
+     * (compared in the bf16 band), dvFirst within 1e-5.
+     */
+    static Check valueResidual(int rows, int C, boolean overwrite, boolean bf16Out, long seed) {
+        return new OpCase("valueResidual", "rows=" + rows + " C=" + C + over(overwrite) + (bf16Out ? " bf16 out" : ""),
+                FP32_TOLERANCE, seed) {
+            @Override
+            double toleranceOf(String q) {
+                return bf16Out && !q.equals("dvFirst") ? BF16_TOLERANCE : tolerance;
+            }
+
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("v", gaussian(rng, rows * C, 1.0));
                 m.put("vFirst", gaussian(rng, rows * C, 1.0));
@@ -1617,7 +1682,7 @@ public final class GpuOpChecks {
             }
 
             List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
-                Tensor out = d.poisoned((long) rows * C);
+                Tensor out = bf16Out ? d.poisonedBf16OnGpu((long) rows * C) : d.poisoned((long) rows * C);
                 d.backend.valueResidualForward(t.get("v"), t.get("vFirst"), t.get("gate"), out, rows, C);
                 return List.of(out);
             }
@@ -1625,12 +1690,12 @@ public final class GpuOpChecks {
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
                 if (overwrite) {
-                    Tensor dv = d.poisoned((long) rows * C);
-                    Tensor dGate = d.poisoned((long) rows * C);
+                    Tensor dv = bf16Out ? d.poisonedBf16OnGpu((long) rows * C) : d.poisoned((long) rows * C);
+                    Tensor dGate = bf16Out ? d.poisonedBf16OnGpu((long) rows * C) : d.poisoned((long) rows * C);
                     d.backend.valueResidualBackwardOverwriting(dOuts.get(0), t.get("v"), t.get("vFirst"), t.get("gate"),
                             dv, g.get("vFirst"), dGate, rows, C);
-                    d.backend.accumulate(dv, g.get("v"));
-                    d.backend.accumulate(dGate, g.get("gate"));
+                    d.accumulateWidened(dv, g.get("v"));
+                    d.accumulateWidened(dGate, g.get("gate"));
                     return;
                 }
                 d.backend.valueResidualBackward(dOuts.get(0), t.get("v"), t.get("vFirst"), t.get("gate"), g.get("v"),
@@ -1701,7 +1766,18 @@ public final class GpuOpChecks {
 
     /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
     static Check keyPrepare(int rows, int C, boolean overwrite, long seed) {
-        return new OpCase("keyPrepare", "rows=" + rows + " C=" + C + over(overwrite), FP32_TOLERANCE, seed) {
+        return keyPrepare(rows, C, overwrite, false, seed);
+    }
+
+    /** {@code bf16Out} (with k and α given in bf16): κ̃, a and b written in bf16 on the GPU, in the bf16 band. */
+    static Check keyPrepare(int rows, int C, boolean overwrite, boolean bf16Out, long seed) {
+        return new OpCase("keyPrepare", "rows=" + rows + " C=" + C + over(overwrite) + (bf16Out ? " bf16 out" : ""),
+                FP32_TOLERANCE, seed) {
+            @Override
+            double toleranceOf(String q) {
+                return bf16Out && q.startsWith("out") ? BF16_TOLERANCE : tolerance;
+            }
+
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("k", gaussian(rng, rows * C, 1.0));
                 m.put("alpha", uniform(rng, rows * C, 0.05, 0.95));
@@ -1711,9 +1787,9 @@ public final class GpuOpChecks {
 
             List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
                 long n = (long) rows * C;
-                Tensor kTilde = d.poisoned(n);
-                Tensor a = d.poisoned(n);
-                Tensor b = d.poisoned(n);
+                Tensor kTilde = bf16Out ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
+                Tensor a = bf16Out ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
+                Tensor b = bf16Out ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
                 d.backend.keyPrepareForward(t.get("k"), t.get("alpha"), t.get("kK"), t.get("kA"), kTilde, a, b, rows,
                         C);
                 return List.of(kTilde, a, b);
@@ -1781,6 +1857,16 @@ public final class GpuOpChecks {
     static Check lnxBonusGate(int rows, int C, boolean fusedBackward, long seed) {
         String size = "rows=" + rows + " C=" + C + (fusedBackward ? " fused backward" : "");
         return new OpCase("lnxBonusGate", size, FP32_TOLERANCE, seed) {
+            /** y, r, k, v given in bf16 (the WKV7 kernel's output and inputs; with g and the output gradient): dG bf16. */
+            boolean bf16In() {
+                return bf16Inputs.contains("y");
+            }
+
+            @Override
+            double toleranceOf(String q) {
+                return bf16In() && q.equals("dg") ? BF16_TOLERANCE : tolerance;
+            }
+
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 double[] y = gaussian(rng, rows * C, 1.0);
                 for (int i = 0; i < y.length; i++) {
@@ -1821,7 +1907,8 @@ public final class GpuOpChecks {
                 if (fusedBackward) {
                     // everything written into poisoned tensors, then added to the gradients
                     long n = (long) rows * C;
-                    Tensor[] w = {d.poisoned(n), d.poisoned(n), d.poisoned(n), d.poisoned(n), d.poisoned(n)};
+                    Tensor[] w = {bf16In() ? d.poisonedBf16OnGpu(n) : d.poisoned(n), d.poisoned(n), d.poisoned(n),
+                            d.poisoned(n), d.poisoned(n)};
                     // lnx not given: recomputed (the model keeps none)
                     d.backend.lnxBonusGateBackward(dOuts.get(0), null, t.get("g"), t.get("y"),
                             t.get("lnXW"), t.get("lnXB"), saved.get("mean"), saved.get("rstd"), t.get("r"), t.get("k"), t.get("v"),
@@ -1829,7 +1916,7 @@ public final class GpuOpChecks {
                             g.get("rK"), rows, C);
                     String[] names = {"g", "r", "k", "v", "y"};
                     for (int i = 0; i < names.length; i++) {
-                        d.backend.accumulate(w[i], g.get(names[i]));
+                        d.accumulateWidened(w[i], g.get(names[i]));
                     }
                     return;
                 }
@@ -1858,6 +1945,28 @@ public final class GpuOpChecks {
                 {2, 4096, 4}, {40, 64, 4}};
         for (int[] d : sizes) {
             c.add(wkv7(d[0], d[1], d[2], null, s++));
+        }
+        // bf16 inputs and y (the training step's under bf16 GEMMs): the default kernels, overwriting and adding
+        int[][] bf16Sizes = quick ? new int[][] {{2, 20, 2}}
+                : new int[][] {{1, 1, 1}, {2, 20, 2}, {1, 17, 3}, {3, 37, 5}, {2, 100, 3}, {1, 1024, 2}, {2, 4096, 4},
+                {40, 64, 4}, {8, 200, 12}};
+        for (int[] d : bf16Sizes) {
+            c.add(wkv7(d[0], d[1], d[2], null, true, true, s++));
+        }
+        c.add(wkv7(3, 37, 5, null, false, true, s++));
+        if (!quick) {
+            // every bf16 kernel (paired rows as forward and row pass, both column kernels) in one chunk and in chunks
+            List<CudaBackend.RowKernel> rb = List.of(CudaBackend.ROWS_64_2_4P, CudaBackend.ROWS_32_2_8P,
+                    CudaBackend.ROWS_16_1_8P);
+            List<CudaBackend.ColKernel> cb = List.of(CudaBackend.COLS_32_1_4P, CudaBackend.COLS_16_1_4P);
+            for (int i = 0; i < rb.size(); i++) {
+                for (CudaBackend.ColKernel col : cb) {
+                    CudaBackend.Wkv7Choice choice = CudaBackend.Wkv7Choice.v5(rb.get(i), rb.get((i + 1) % rb.size()), col);
+                    c.add(wkv7(2, 100, 3, choice.chunk(0), true, true, s++));
+                    c.add(wkv7(3, 45, 2, choice.chunk(16), true, true, s++));
+                    c.add(wkv7(1, 300, 2, choice.chunk(32), false, true, s++));
+                }
+            }
         }
         // dwRaw, da and db written (the training step's call): one chunk and several, T = 1, and v4 (zeroed first)
         c.add(wkv7(3, 37, 5, null, true, s++));
@@ -1924,8 +2033,21 @@ public final class GpuOpChecks {
 
     /** {@code overwrite}: wkv7BackwardOverwritingWab into NaN-poisoned dwRaw, da and db, then added to the gradients. */
     static Check wkv7(int B, int T, int H, CudaBackend.Wkv7Choice choice, boolean overwrite, long seed) {
+        return wkv7(B, T, H, choice, overwrite, false, seed);
+    }
+
+    /**
+     * {@code bf16}: r, wRaw, k, v, a, b given in bf16 (the CPU gets the same rounded values) and the output y written in
+     * bf16 (the bf16 band); the gradients fp32 within 1e-5.
+     */
+    static Check wkv7(int B, int T, int H, CudaBackend.Wkv7Choice choice, boolean overwrite, boolean bf16, long seed) {
         String size = "B=" + B + " T=" + T + " H=" + H + (choice != null ? " " + choice : "") + over(overwrite);
-        return new OpCase("wkv7", size, FP32_TOLERANCE, seed) {
+        OpCase c = new OpCase("wkv7", size, FP32_TOLERANCE, seed) {
+            @Override
+            double toleranceOf(String q) {
+                return bf16 && q.equals("out") ? BF16_TOLERANCE : tolerance;
+            }
+
             @Override
             public List<Row> run(CudaBackend gpu, Backend cpu) {
                 CudaBackend.Wkv7Choice before = gpu.wkv7Choice();
@@ -1969,7 +2091,7 @@ public final class GpuOpChecks {
 
             List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
                 long n = (long) B * T * H * 64;
-                Tensor out = d.poisoned(n);
+                Tensor out = bf16 ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
                 Tensor s = d.poisoned(d.backend.wkv7SavedElements(B, T, H));
                 saved.put("saved", s);
                 d.backend.wkv7Forward(t.get("r"), t.get("wRaw"), t.get("k"), t.get("v"), t.get("a"), t.get("b"), out, s,
@@ -1997,6 +2119,7 @@ public final class GpuOpChecks {
                         g.get("b"), B, T, H);
             }
         };
+        return bf16 ? c.withBf16("r", "wRaw", "k", "v", "a", "b") : c;
     }
 
     /**
