@@ -149,7 +149,7 @@ public final class BenchCommand {
         int gradCp = 0;
 
         @Option(names = "--keep_ffn", description = "With --grad_cp 0: 1 keeps each layer's ffn key output instead of recomputing it,"
-                + " 2 also LN2's output and the ffn mix (default: ${DEFAULT-VALUE}).")
+                + " 2 also the ffn token-shift mix (default: ${DEFAULT-VALUE}).")
         int keepFfn = 0;
 
         @Option(names = "--steps", description = "Timed steps per case after 2 warm-up steps (default: ${DEFAULT-VALUE}).")

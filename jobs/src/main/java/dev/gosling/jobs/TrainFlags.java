@@ -62,7 +62,7 @@ final class TrainFlags {
     private static String goslingHelp(String key) {
         return switch (key) {
             case "keep_ffn" -> "with grad_cp 0, 1 keeps each layer's ffn key output instead of recomputing it in the backward pass,"
-                    + " 2 also LN2's output and the ffn mix: faster, more memory, the same gradients; 0 recomputes them";
+                    + " 2 also the ffn token-shift mix: faster, more memory, the same gradients; 0 recomputes them";
             case "max_steps" -> "stop after N steps of this process, saving rwkv-last.pth + state as on SIGTERM; 0 = until my_exit_tokens";
             case "model_impl" -> "the model implementation by name; empty = the RWKV-7 model for --accelerator";
             case "progress_bar" -> "1 draws the progress bar on stderr, 0 does not";

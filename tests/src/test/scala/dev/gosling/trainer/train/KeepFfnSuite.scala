@@ -70,8 +70,8 @@ class KeepFfnSuite extends AnyFunSuite with BeforeAndAfterAll {
           assert(g0.exists(_ != 0))
         }
         // on the CPU every tensor is in the compute dtype: each layer but one keeps an [N, 4C] key output (the shared one
-        // is gone), and level 2 an [N, C] LN2 output and an [N, C] mix per layer
-        val expected = (L - 1).toLong * N * F + (if (keep >= 2) L.toLong * 2 * N * C else 0L)
+        // is gone), and level 2 an [N, C] mix per layer (LN2's output is never kept)
+        val expected = (L - 1).toLong * N * F + (if (keep >= 2) L.toLong * N * C else 0L)
         assert(kept.activationElements - plain.activationElements == expected)
         assert(kept.keptFfnBytes == expected * dtype.bytes && plain.keptFfnBytes == 0)
         info(s"activations: ${plain.activationElements} elements with keep_ffn 0, ${kept.activationElements} with keep_ffn $keep")

@@ -25,9 +25,10 @@ import java.util.List;
  * <p>With {@code keepFfn} ({@code --keep_ffn}, without gradient checkpointing) the channel mix keeps per layer what
  * its backward pass would otherwise recompute, trading memory for time: at 1 the ffn key output (the C → 4C GEMM's
  * [N, 4C] output, in the GEMM-input dtype: bf16 under bf16 GEMMs), so the backward pass skips that GEMM and
- * recomputes only LN2, the token-shift mix and relu²; at 2 also LN2's output z ([N, C] in the compute dtype) and the
- * mix x_k ([N, C] in the GEMM-input dtype), so it recomputes only relu². The backward pass reads the same values the
- * recomputation would write (the same kernels on the same inputs), so the gradients are identical.
+ * recomputes only LN2's token-shift mix and relu²; at 2 also the mix x_k ([N, C] in the GEMM-input dtype), so it
+ * recomputes only relu² (LN2's output itself is never kept: the fused LayerNorm + token-shift ops recompute it). The
+ * backward pass reads the same values the recomputation would write (the same kernels on the same inputs), so the
+ * gradients are identical.
  *
  * <p>With {@code blockGradientSlots} (ZeRO-2) there is no whole gradient tensor: the non-block parameters (emb,
  * ln_out, head) keep their gradients, and the blocks share two block-sized slots, block l writing into slot l % 2. The
@@ -46,7 +47,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final DType dtype;
     private final int maxBatchSize;
     private final boolean gradCheckpoint;
-    /** What the channel mix keeps per layer: 0 nothing, 1 the ffn key output, 2 also LN2's output and the mix. */
+    /** What the channel mix keeps per layer: 0 nothing, 1 the ffn key output, 2 also the token-shift mix. */
     private final int keepFfn;
     private final int nLayer;
     private final int T;
@@ -118,14 +119,14 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /**
      * @param keepFfn what the channel mix keeps per layer instead of recomputing it in the backward pass (--keep_ffn):
-     *                0 nothing, 1 the ffn key output, 2 also LN2's output and the token-shift mix; more memory, less
+     *                0 nothing, 1 the ffn key output, 2 also the token-shift mix; more memory, less
      *                time, the same gradients. Only without {@code gradCheckpoint}, which keeps no layer's tensors.
      */
     public Rwkv7Model(ModelConfig config, Backend backend, DType dtype, int maxBatchSize, boolean gradCheckpoint,
                       boolean blockGradientSlots, int keepFfn) {
         if (keepFfn < 0 || keepFfn > MAX_KEEP_FFN) {
             throw new GoslingException("--keep_ffn " + keepFfn + " must be 0 (recompute the channel mix), 1 (keep the ffn key output) "
-                    + "or 2 (also keep LN2's output and the mix)");
+                    + "or 2 (also keep the token-shift mix)");
         }
         if (gradCheckpoint && keepFfn > 0) {
             throw new GoslingException("--keep_ffn " + keepFfn + " with --grad_cp 1: grad_cp recomputes every block and keeps no "
@@ -371,15 +372,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         return gradCheckpoint;
     }
 
-    /** What the channel mix keeps per layer (--keep_ffn): 0 nothing, 1 the ffn key output, 2 also LN2's output and the mix. */
+    /** What the channel mix keeps per layer (--keep_ffn): 0 nothing, 1 the ffn key output, 2 also the token-shift mix. */
     public int keepFfn() {
         return keepFfn;
     }
 
     /**
      * The bytes --keep_ffn adds at {@link #maxBatchSize}: per layer N·4C elements of the ffn key output (level 1, in
-     * the GEMM-input dtype), N·C of LN2's output (compute dtype) and N·C of the mix (GEMM-input dtype) at level 2, less
-     * the one shared key output that is then not needed.
+     * the GEMM-input dtype) and N·C of the mix (GEMM-input dtype) at level 2, less the one shared key output that is
+     * then not needed.
      */
     public long keptFfnBytes() {
         long n = (long) maxBatchSize * T;
@@ -389,7 +390,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             bytes += (nLayer - 1) * n * F * wide;
         }
         if (keepFfn >= 2) {
-            bytes += nLayer * n * C * (dtype.bytes + wide);
+            bytes += nLayer * n * C * wide;
         }
         return bytes;
     }
@@ -617,12 +618,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         int N = a.N;
 
         // time mix
-        be.layerNormForward(hIn, w.ln1W, w.ln1B, s.x1, s.mean1, s.rstd1, N, C);
-        // The six token-shift mixes in one pass over x1, into shared buffers; they are recomputed in the backward pass
-        // (cheaper than keeping six [N, C] tensors per layer), as are the other Recomputed tensors.
+        // LN1 and the six token-shift mixes of its output in one pass over hIn (LN1's output itself is never kept),
+        // into shared buffers; they are recomputed in the backward pass (cheaper than keeping six [N, C] tensors per
+        // layer), as are the other Recomputed tensors.
         Recomputed re = a.re;
         Tensor[] xm = re.attMixes;
-        be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
+        be.layerNormTokenShiftForward(hIn, w.ln1W, w.ln1B, s.mean1, s.rstd1, false, w.attMixes, xm, B, T, C);
         be.linearForward(xm[MIX_R], w.receptance, s.r, N, C, C);
         be.linearForward(xm[MIX_K], w.key, s.k, N, C, C);
         be.loraForward(xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, N, C, lora.decay(), C);
@@ -646,12 +647,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         lnxBonusGate(s, w, re, v, N);
         be.linearForwardResidual(re.gated, w.output, hIn, s.hMid, N, C, C);
 
-        // channel mix (into the layer's own z, mix and key output where --keep_ffn keeps them)
-        Tensor z = s.z != null ? s.z : re.z;
+        // channel mix (into the layer's own mix and key output where --keep_ffn keeps them): LN2 and its mix in one pass
         Tensor[] ffnMix = s.ffnMix != null ? s.ffnMix : re.ffnMix;
         Tensor ffnPre = s.ffnPre != null ? s.ffnPre : re.ffnPre;
-        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, z, s.mean2, s.rstd2, N, C);
-        be.tokenShiftMixesForward(z, w.ffnMixes, ffnMix, B, T, C);
+        be.layerNormTokenShiftForward(s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, false, w.ffnMixes, ffnMix, B, T, C);
         be.linearForward(ffnMix[0], w.ffnKey, ffnPre, N, C, F);
         if (hOut != null) {
             be.reluSquaredForward(ffnPre, re.ffnAct, N, F);
@@ -735,14 +734,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix: hOut = hMid + ffn(LN2(hMid))
         Recomputed re = a.re;
-        // LN2's output, its mix and the ffn key output are recomputed (one more GEMM) unless --keep_ffn kept them per
-        // layer; relu² always is (the forward pass wrote it into the shared buffer)
-        Tensor z = s.z != null ? s.z : re.z;
+        // The mix (from hMid and LN2's saved statistics) and the ffn key output are recomputed (one more GEMM) unless
+        // --keep_ffn kept them per layer; relu² always is (the forward pass wrote it into the shared buffer)
         Tensor[] ffnMix = s.ffnMix != null ? s.ffnMix : re.ffnMix;
         Tensor ffnPre = s.ffnPre != null ? s.ffnPre : re.ffnPre;
-        if (s.z == null) {
-            be.layerNormForward(s.hMid, w.ln2W, w.ln2B, z, s.mean2, s.rstd2, N, C);
-            be.tokenShiftMixesForward(z, w.ffnMixes, ffnMix, B, T, C);
+        if (s.ffnMix == null) {
+            be.layerNormTokenShiftForward(s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, true, w.ffnMixes, ffnMix, B, T, C);
         }
         if (s.ffnPre == null) {
             be.linearForward(ffnMix[0], w.ffnKey, ffnPre, N, C, F);
@@ -756,8 +753,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Tensor dFfnPre = re.ffnAct;
         be.reluSquaredBackwardOverwriting(a.dFfnAct, ffnPre, dFfnPre, N, F);
         be.linearBackwardOverwritingDx(dFfnPre, ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
-        be.tokenShiftMixesBackwardOverwriting(a.dFfnMix, z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
-        be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, gemmCopy(a), false, g.ln2W, g.ln2B, N, C);
+        // the mix's and LN2's backward in one pass (LN2's output recomputed from hMid), adding to dH
+        be.layerNormTokenShiftBackward(a.dFfnMix, s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, w.ffnMixes, dH, gemmCopy(a),
+                false, g.ln2W, g.ln2B, g.ffnMixes, B, T, C);
 
         // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid
         Tensor v = l == 0 ? a.vFirst : re.vMixed;
@@ -774,13 +772,13 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
         be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
 
-        // The six mixed inputs, recomputed in one pass (into the slots of κ̃, a, b and the gate product, which are dead
-        // now); each branch's input gradient goes to its own slot of dMixGrads (those of dL/d(gate product), dL/d(ln_x),
-        // dκ̃, dy, da and db, dead now too; or bf16 slots, see Acts), and one token-shift backward adds all six into
-        // dx1 (a.dLn) and the mixes.
+        // The six mixed inputs, recomputed in one pass from hIn and LN1's saved statistics (into the slots of κ̃, a, b
+        // and the gate product, which are dead now); each branch's input gradient goes to its own slot of dMixGrads
+        // (those of dL/d(gate product), dL/d(ln_x), dκ̃, dy, da and db, dead now too; or bf16 slots, see Acts), and one
+        // pass does the six mixes' and LN1's backward, adding to dH and the mixes' and LN1's parameter gradients.
         Tensor[] xm = re.attMixes;
         Tensor[] dm = a.dMixGrads;
-        be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
+        be.layerNormTokenShiftForward(hIn, w.ln1W, w.ln1B, s.mean1, s.rstd1, true, w.attMixes, xm, B, T, C);
         // each mix gradient is written by the first backward reaching it (v's LoRA then adds to v's: in bf16, that
         // sum is rounded a second time)
         be.linearBackwardOverwritingDx(a.dR, xm[MIX_R], w.receptance, dm[MIX_R], g.receptance, N, C, C);
@@ -805,9 +803,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         be.loraBackwardOverwritingDx(a.dWRaw, xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
                 a.dHidden[DECAY], dm[MIX_W], g.w1, g.w2, g.w0, N, C, lora.decay(), C);
-        be.tokenShiftMixesBackwardOverwriting(dm, s.x1, w.attMixes, a.dLn, g.attMixes, B, T, C);
-
-        be.layerNormBackward(a.dLn, hIn, w.ln1W, s.mean1, s.rstd1, dH, gemmCopy(a), false, g.ln1W, g.ln1B, N, C);
+        be.layerNormTokenShiftBackward(dm, hIn, w.ln1W, w.ln1B, s.mean1, s.rstd1, w.attMixes, dH, gemmCopy(a), false,
+                g.ln1W, g.ln1B, g.attMixes, B, T, C);
     }
 
     @Override
@@ -908,7 +905,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /** Everything one block's backward pass reads from its forward pass, for N = B·T rows. */
     private final class LayerActs {
-        final Tensor x1, mean1, rstd1;
+        /** LN1's statistics: its output is never kept (the fused LayerNorm + token-shift ops recompute it from hIn). */
+        final Tensor mean1, rstd1;
         final Tensor r, k, vRaw;
         final Tensor wHidden, aHidden, vHidden, gHidden;
         final Tensor wRaw, alpha, vGate, g;
@@ -917,9 +915,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor mean2, rstd2;
         /**
          * What --keep_ffn keeps of the channel mix (else null: the shared {@link Recomputed} buffers): the ffn key
-         * output (level 1), LN2's output and the token-shift mix x_k (level 2).
+         * output (level 1), and the token-shift mix x_k (level 2).
          */
-        final Tensor ffnPre, z;
+        final Tensor ffnPre;
         final Tensor[] ffnMix;
 
         /**
@@ -928,7 +926,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
          */
         LayerActs(Arena arena, Arena narrow, Arena gemm, int B) {
             int N = B * T;
-            x1 = arena.take(N, C);
             mean1 = arena.take(N);
             rstd1 = arena.take(N);
             r = arena.take(N, C);
@@ -950,7 +947,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             mean2 = arena.take(N);
             rstd2 = arena.take(N);
             ffnPre = keepFfn >= 1 ? gemm.take(N, F) : null;
-            z = keepFfn >= 2 ? arena.take(N, C) : null;
             ffnMix = keepFfn >= 2 ? new Tensor[] {gemm.take(N, C)} : null;
         }
     }
@@ -960,8 +956,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      * forward pass for its own use and rewritten by its backward pass just before they are read. Six [N, C] slots
      * serve two groups that are never live together: the time mix's six token-shift mixes (forward: until the
      * projections have read them; backward: recomputed once the WKV and output backward are done), then κ̃, a, b,
-     * the gate product, v mixed with v_first and ln_x in slots 0–5; the channel mix's LayerNorm output and mix take
-     * slots 1 and 0.
+     * the gate product, v mixed with v_first and ln_x in slots 0–5; the channel mix's mix takes slot 0.
      */
     private final class Recomputed {
         /** The time mix's six token-shift mixes x_r … x_g, indexed MIX_R …; slot j of the six. */
@@ -974,8 +969,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor gated;
         /** v mixed with v_first (layers after the first): slot 4. */
         final Tensor vMixed;
-        /** The channel mix's LayerNorm output: slot 1. */
-        final Tensor z;
         /** The ffn key output (null when each layer keeps its own, --keep_ffn), and relu of it squared. */
         final Tensor ffnPre, ffnAct;
 
@@ -1003,7 +996,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             kA = slots[1];
             kB = slots[2];
             vMixed = slots[4];
-            z = slots[1];
             // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads
             // it; not shared when every layer keeps its own (--keep_ffn)
             ffnPre = keepFfn >= 1 ? null : gemmInputs == null ? arena.take(N, F) : gemmInputs.take(N, F);
