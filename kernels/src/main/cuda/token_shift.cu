@@ -681,42 +681,77 @@ __device__ __forceinline__ void ln_backward_k(int k, const D* const (&dOut)[TS_M
 #undef LTS_BWD
 }
 
-// The entry points: _j1 for C ≤ 2048 (one float4 a thread), _j2 for C ≤ 4096; fp32 or bf16 (_bf16) mixes (forward)
-// and mix gradients (backward). Pointers past k are ignored (pass null). grid (slices), block (32·W).
-#define LTS_ENTRY(J)                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_j##J(                  \
-        const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,               \
-        float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS(out, ), int k,   \
-        int rows, int T, int C, float eps) {                                                                         \
-        const float* const mix[TS_MAX] = TS_ARRAY(mix);                                                              \
-        float* const out[TS_MAX] = TS_ARRAY(out);                                                                    \
-        ln_forward_k<J>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);                           \
-    }                                                                                                                \
-    extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_bf16_j##J(             \
-        const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,               \
-        float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS_BF16(out),       \
-        int k, int rows, int T, int C, float eps) {                                                                  \
-        const float* const mix[TS_MAX] = TS_ARRAY(mix);                                                              \
-        unsigned short* const out[TS_MAX] = TS_ARRAY(out);                                                           \
-        ln_forward_k<J>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);                           \
-    }                                                                                                                \
-    extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_j##J(                 \
-        TS_PTRS(dOut, const), const float* __restrict__ x, const float* __restrict__ weight,                         \
-        const float* __restrict__ bias, const float* __restrict__ mean, const float* __restrict__ rstd,              \
-        TS_PTRS(mix, const), float* __restrict__ dx, unsigned short* __restrict__ dxBf16,                            \
-        float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {                                \
-        const float* const dOut[TS_MAX] = TS_ARRAY(dOut);                                                            \
-        const float* const mix[TS_MAX] = TS_ARRAY(mix);                                                              \
-        ln_backward_k<J>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);    \
-    }                                                                                                                \
-    extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j##J(            \
-        TS_PTRS_BF16C(dOut), const float* __restrict__ x, const float* __restrict__ weight,                          \
-        const float* __restrict__ bias, const float* __restrict__ mean, const float* __restrict__ rstd,              \
-        TS_PTRS(mix, const), float* __restrict__ dx, unsigned short* __restrict__ dxBf16,                            \
-        float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {                                \
-        const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);                                                   \
-        const float* const mix[TS_MAX] = TS_ARRAY(mix);                                                              \
-        ln_backward_k<J>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);    \
-    }
-LTS_ENTRY(1)
-LTS_ENTRY(2)
+// The entry points: _j1 for C ≤ 2048 (one float4 a thread), _j2 for C ≤ 4096 (two; the backward spills some at
+// k = 6 under the 128-register cap); fp32 or bf16 (_bf16) mixes (forward) and mix gradients (backward). Pointers past
+// k are ignored (pass null). grid (slices), block (32·W).
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_j1(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS(out, ), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    float* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_k<1>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_bf16_j1(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS_BF16(out), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    unsigned short* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_k<1>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_j2(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS(out, ), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    float* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_k<2>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_bf16_j2(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS_BF16(out), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    unsigned short* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_k<2>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_j1(
+    TS_PTRS(dOut, const), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const float* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<1>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j1(
+    TS_PTRS_BF16C(dOut), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<1>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_j2(
+    TS_PTRS(dOut, const), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const float* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<2>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j2(
+    TS_PTRS_BF16C(dOut), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<2>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);
+}
