@@ -1102,9 +1102,13 @@ public final class CudaBackend implements Backend {
 
     // ------------------------------------------------------------------------------------------------ LayerNorm + token shift
 
-    /** Rows a block of the fused forward walks, and of the fused backward (a column-partial slice, ≤ LN_SHIFT_MAX_SLICES). */
-    private static final int LN_SHIFT_FWD_ROWS = 32;
-    private static final int LN_SHIFT_BWD_ROWS = 64;
+    /**
+     * Rows a block of the fused forward walks, and of the fused backward (a column-partial slice, ≤
+     * LN_SHIFT_MAX_SLICES); -Dgosling.lnShiftRows=FWD,BWD for measurements.
+     */
+    private static final int[] LN_SHIFT_ROWS = lnShiftRows(System.getProperty("gosling.lnShiftRows", "32,64"));
+    private static final int LN_SHIFT_FWD_ROWS = LN_SHIFT_ROWS[0];
+    private static final int LN_SHIFT_BWD_ROWS = LN_SHIFT_ROWS[1];
     private static final int LN_SHIFT_MAX_SLICES = 1024;
     /** Warps a block of the fused kernels may have (LTS_MAX_WARPS in token_shift.cu). */
     private static final int LN_SHIFT_MAX_WARPS = 16;
@@ -1120,6 +1124,15 @@ public final class CudaBackend implements Backend {
         }
         int C4 = C / 4;
         return C4 <= 32 * LN_SHIFT_MAX_WARPS ? 1 : C4 <= 64 * LN_SHIFT_MAX_WARPS ? 2 : 0;
+    }
+
+    private static int[] lnShiftRows(String value) {
+        String[] parts = value.split(",");
+        int[] rows = {Integer.parseInt(parts[0].trim()), Integer.parseInt(parts[1].trim())};
+        if (rows[0] < 1 || rows[1] < 1) {
+            throw new IllegalArgumentException("gosling.lnShiftRows: " + value);
+        }
+        return rows;
     }
 
     /** The fused kernels' block: 32·W threads, W the fewest warps holding a row of C4 float4s at J a thread. */
