@@ -386,14 +386,27 @@ __device__ __forceinline__ void load_row4(const T* __restrict__ p, i64 r, int C,
     }
 }
 
-// mean and rstd of a row held as load_row4 left it (biased variance, two passes as norm_forward).
+// mean and rstd of a row held as load_row4 left it (biased variance), with one barrier: each warp takes the mean and
+// the sum of squared deviations of its own elements (two passes over registers), then the warps' pairs meet in shared
+// memory and are merged in warp order (Chan et al.'s pairwise update), the same bits in every thread.
+// The elements of warp w of a row as load_row4 spreads it: 4 × its float4s w·32 + lane + blockDim.x·j below C/4.
+template <int J>
+__device__ __forceinline__ int warp_elements(int w, int C4) {
+    int n = 0;
+#pragma unroll
+    for (int j = 0; j < J; j++) n += 4 * min(max(C4 - (w * 32 + (int)blockDim.x * j), 0), 32);
+    return n;
+}
+
 template <int J>
 __device__ __forceinline__ float2 row_stats(const Vec<4> (&v)[J], int C, float eps,
                                             float2 (&red)[2][LTS_MAX_WARPS], int& parity) {
+    int warp = threadIdx.x >> 5, warps = blockDim.x >> 5, C4 = C >> 2;
+    int n = warp_elements<J>(warp, C4);
     float sum = 0.0f;
 #pragma unroll
     for (int j = 0; j < J; j++) sum += (v[j].v[0] + v[j].v[1]) + (v[j].v[2] + v[j].v[3]);
-    float mu = row_sum2(sum, 0.0f, red, parity).x / C;
+    float mu = n > 0 ? warp_sum(sum) / n : 0.0f;
     float squares = 0.0f;
 #pragma unroll
     for (int j = 0; j < J; j++) {
@@ -402,8 +415,25 @@ __device__ __forceinline__ float2 row_stats(const Vec<4> (&v)[J], int C, float e
             squares += (a * a + b * b) + (c * c + d * d);
         }
     }
-    float rs = 1.0f / sqrtf(row_sum2(squares, 0.0f, red, parity).x / C + eps);
-    return make_float2(mu, rs);
+    float m2 = warp_sum(squares);
+    if (warps > 1) {
+        if ((threadIdx.x & 31) == 0) red[parity][warp] = make_float2(mu, m2);
+        __syncthreads();
+        float na = (float)warp_elements<J>(0, C4);
+        mu = red[parity][0].x;
+        m2 = red[parity][0].y;
+        for (int w = 1; w < warps; w++) {
+            float nb = (float)warp_elements<J>(w, C4);
+            if (nb == 0.0f) break;  // the warps past the row's end
+            float2 p = red[parity][w];
+            float delta = p.x - mu, nab = na + nb;
+            mu += delta * (nb / nab);
+            m2 += p.y + delta * delta * (na * nb / nab);
+            na = nab;
+        }
+        parity ^= 1;
+    }
+    return make_float2(mu, 1.0f / sqrtf(m2 / C + eps));
 }
 
 // x̂ = (x − mean)·rstd, then the LayerNorm output x̂·w + b: the same expressions as norm_forward_v4, so the output
@@ -425,7 +455,7 @@ __device__ __forceinline__ Vec<4> affine(const Vec<4>& h, const Vec<4>& w, const
 // outs[k] = ln_t + (ln_{t−1} − ln_t)⊙mix_k for k < K, ln = LayerNorm(x) (ln_{−1} = 0 in every sample). saved == 0:
 // the row statistics are computed and written to mean and rstd; saved != 0: read from them (the backward pass's
 // recomputation; the outputs are the same bits either way, the statistics being the same floats). O: float, or
-// unsigned short for bf16 outputs. The next row's x is loaded before the current row is reduced.
+// unsigned short for bf16 outputs. x is loaded two rows ahead.
 template <int J, int K, typename O>
 __device__ __forceinline__ void ln_mixes_forward(const float* __restrict__ x, const float* __restrict__ weight,
                                                  const float* __restrict__ bias, float* __restrict__ mean,
@@ -456,15 +486,17 @@ __device__ __forceinline__ void ln_mixes_forward(const float* __restrict__ x, co
 #pragma unroll
         for (int j = 0; j < J; j++) prev[j] = affine(normalized(xp[j], s.x, s.y), w[j], b[j]);
     }
-    Vec<4> xc[J];
+    // rows r and r + 1 in registers, r + 2 loaded at the top of row r: two rows' loads in flight
+    Vec<4> xc[J], xn[J];
     load_row4<J>(x, lo, C, xc);
+    if (lo + 1 < hi) load_row4<J>(x, lo + 1, C, xn);
     for (i64 r = lo; r < hi; r++) {
-        Vec<4> xn[J];
-        if (r + 1 < hi) {
-            load_row4<J>(x, r + 1, C, xn);
+        Vec<4> xnn[J];
+        if (r + 2 < hi) {
+            load_row4<J>(x, r + 2, C, xnn);
         } else {
 #pragma unroll
-            for (int j = 0; j < J; j++) xn[j] = vzero<4>();
+            for (int j = 0; j < J; j++) xnn[j] = vzero<4>();
         }
         float2 s;
         if (saved) {
@@ -496,6 +528,7 @@ __device__ __forceinline__ void ln_mixes_forward(const float* __restrict__ x, co
             }
             prev[j] = cur;
             xc[j] = xn[j];
+            xn[j] = xnn[j];
         }
         if (++t == T) t = 0;
     }
@@ -575,11 +608,13 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
                 for (int j = 0; j < J; j++) xhp[j] = vzero<4>();
             }
             float sumG = 0.0f, sumGX = 0.0f;
-            Vec<4> g[J];
+            Vec<4> g[J], old[J];
 #pragma unroll
             for (int j = 0; j < J; j++) {
                 int f = threadIdx.x + blockDim.x * j;
                 g[j] = vzero<4>();
+                // dx to add to, loaded with the row's other inputs (not after the reduction: one round trip a row)
+                old[j] = accumulate && f * 4 < C ? vload<4>(dx + r * C + f * 4) : vzero<4>();
                 if (f * 4 < C) {
                     Vec<4> lnc = affine(xh[j], w[j], b[j]);
                     Vec<4> diff;  // ln_{t−1} − ln_t
@@ -623,7 +658,7 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
                 int f = threadIdx.x + blockDim.x * j;
                 if (f * 4 < C) {
                     i64 at = r * C + f * 4;
-                    Vec<4> d = accumulate ? vload<4>(dx + at) : vzero<4>();
+                    Vec<4> d = old[j];
 #pragma unroll
                     for (int e = 0; e < 4; e++) d.v[e] += rs * (g[j].v[e] - meanG - xh[j].v[e] * meanGX);
                     vstore<4>(dx + at, d);

@@ -1103,10 +1103,12 @@ public final class CudaBackend implements Backend {
     // ------------------------------------------------------------------------------------------------ LayerNorm + token shift
 
     /**
-     * Rows a block of the fused forward walks, and of the fused backward (a column-partial slice, ≤
-     * LN_SHIFT_MAX_SLICES); -Dgosling.lnShiftRows=FWD,BWD for measurements.
+     * The fused kernels walk their rows one after another, so they take one wave of blocks (as many as the device holds
+     * at once: a second, partial wave would leave most of it idle) of at least this many rows each, forward and
+     * backward (whose blocks are the column-partial slices, ≤ LN_SHIFT_MAX_SLICES); -Dgosling.lnShiftRows=FWD,BWD for
+     * measurements.
      */
-    private static final int[] LN_SHIFT_ROWS = lnShiftRows(System.getProperty("gosling.lnShiftRows", "32,64"));
+    private static final int[] LN_SHIFT_ROWS = lnShiftRows(System.getProperty("gosling.lnShiftRows", "8,16"));
     private static final int LN_SHIFT_FWD_ROWS = LN_SHIFT_ROWS[0];
     private static final int LN_SHIFT_BWD_ROWS = LN_SHIFT_ROWS[1];
     private static final int LN_SHIFT_MAX_SLICES = 1024;
@@ -1133,6 +1135,20 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("gosling.lnShiftRows: " + value);
         }
         return rows;
+    }
+
+    /** Resident blocks per SM of a fused kernel at a block size (name + "/" + threads). */
+    private final Map<String, Integer> lnShiftOccupancy = new HashMap<>();
+
+    /** One wave of blocks of the fused kernel k (threads a block), each of at least minRows of the rows. */
+    private int lnShiftBlocks(Kernel k, int threads, int rows, int minRows) {
+        int resident = lnShiftOccupancy.computeIfAbsent(k.name + "/" + threads, key -> {
+            int[] n = new int[1];
+            Cuda.checkDriver(cuOccupancyMaxActiveBlocksPerMultiprocessor(n, k.function(), threads, 0),
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + k.name + ")");
+            return Math.max(1, n[0]);
+        });
+        return Math.max(1, Math.min(ceil(rows, minRows), multiprocessors * resident));
     }
 
     /** The fused kernels' block: 32·W threads, W the fewest warps holding a row of C4 float4s at J a thread. */
@@ -1185,7 +1201,8 @@ public final class CudaBackend implements Backend {
         }
         args.i32(k).i32(rows).i32(T).i32(C).f32((float) LAYER_NORM_EPS);
         Kernel kernel = (outType == DType.BF16 ? lnShiftFwdBf16 : lnShiftFwd)[J - 1];
-        kernel.launch(ceil(rows, LN_SHIFT_FWD_ROWS), 1, 1, lnShiftThreads(C, J), 1, 1, 0, stream, args);
+        int threads = lnShiftThreads(C, J);
+        kernel.launch(lnShiftBlocks(kernel, threads, rows, LN_SHIFT_FWD_ROWS), 1, 1, threads, 1, 1, 0, stream, args);
     }
 
     @Override
@@ -1231,7 +1248,9 @@ public final class CudaBackend implements Backend {
             return;
         }
         // one column-partial slice per block: the k mixes' sums, then dWeight's and dBias's
-        int slices = Math.max(1, Math.min(LN_SHIFT_MAX_SLICES, ceil(rows, LN_SHIFT_BWD_ROWS)));
+        Kernel kernel = (dOutType == DType.BF16 ? lnShiftBwdBf16 : lnShiftBwd)[J - 1];
+        int threads = lnShiftThreads(C, J);
+        int slices = Math.min(LN_SHIFT_MAX_SLICES, lnShiftBlocks(kernel, threads, rows, LN_SHIFT_BWD_ROWS));
         long partial = partials((long) (k + 2) * slices * C);
         args.reset();
         for (int j = 0; j < MAX_MIXES; j++) {
@@ -1242,8 +1261,7 @@ public final class CudaBackend implements Backend {
             args.ptr(d[MAX_MIXES + j]);
         }
         args.ptr(dxs).ptr(bf16Copy).ptr(partial).i32(k).i32(rows).i32(T).i32(C).i32(overwrite ? 0 : 1);
-        Kernel kernel = (dOutType == DType.BF16 ? lnShiftBwdBf16 : lnShiftBwd)[J - 1];
-        kernel.launch(slices, 1, 1, lnShiftThreads(C, J), 1, 1, 0, stream, args);
+        kernel.launch(slices, 1, 1, threads, 1, 1, 0, stream, args);
         if (copy != null && copy.dtype != DType.BF16) {
             copy(dx, dxCopy);
         }
