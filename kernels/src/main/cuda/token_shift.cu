@@ -388,7 +388,7 @@ __device__ __forceinline__ void load_row4(const T* __restrict__ p, i64 r, int C,
 
 // mean and rstd of a row held as load_row4 left it (biased variance), with one barrier: each warp takes the mean and
 // the sum of squared deviations of its own elements (two passes over registers), then the warps' pairs meet in shared
-// memory and are merged in warp order (Chan et al.'s pairwise update), the same bits in every thread.
+// memory and are merged in warp order (the parallel-variance identity), the same bits in every thread.
 // The elements of warp w of a row as load_row4 spreads it: 4 × its float4s w·32 + lane + blockDim.x·j below C/4.
 template <int J>
 __device__ __forceinline__ int warp_elements(int w, int C4) {
@@ -417,20 +417,19 @@ __device__ __forceinline__ float2 row_stats(const Vec<4> (&v)[J], int C, float e
     }
     float m2 = warp_sum(squares);
     if (warps > 1) {
+        // mean = Σ n_w·mean_w / C, M2 = Σ M2_w + n_w·(mean_w − mean)² (the warps past the row's end have n_w = 0)
         if ((threadIdx.x & 31) == 0) red[parity][warp] = make_float2(mu, m2);
         __syncthreads();
-        float na = (float)warp_elements<J>(0, C4);
-        mu = red[parity][0].x;
-        m2 = red[parity][0].y;
-        for (int w = 1; w < warps; w++) {
-            float nb = (float)warp_elements<J>(w, C4);
-            if (nb == 0.0f) break;  // the warps past the row's end
+        float sum = 0.0f;
+        for (int w = 0; w < warps; w++) sum += warp_elements<J>(w, C4) * red[parity][w].x;
+        float mean = sum / C, total = 0.0f;
+        for (int w = 0; w < warps; w++) {
             float2 p = red[parity][w];
-            float delta = p.x - mu, nab = na + nb;
-            mu += delta * (nb / nab);
-            m2 += p.y + delta * delta * (na * nb / nab);
-            na = nab;
+            float d = p.x - mean;
+            total += p.y + warp_elements<J>(w, C4) * d * d;
         }
+        mu = mean;
+        m2 = total;
         parity ^= 1;
     }
     return make_float2(mu, 1.0f / sqrtf(m2 / C + eps));
@@ -540,9 +539,73 @@ __device__ __forceinline__ void ln_mixes_forward(const float* __restrict__ x, co
 // dxBf16, when not null, gets bf16(dx) too. partial (K + 2 rows of gridDim.x slices of C): the slice's column sums
 // Σ dOut_k,t⊙(ln_{t−1} − ln_t) at [(k·slices + slice)·C + c], Σ dln⊙x̂ at k = K (dWeight), Σ dln at k = K + 1 (dBias);
 // token_shift_mixes_finish and column_finish add the slices. The block walks its slice backwards, carrying
-// Σ_k dOut_k,t+1⊙mix_k and the row's x̂; x of row t − 1 is read once (it is the next row's x̂). D: float, or unsigned
-// short for bf16 dOuts (widened as read).
+// Σ_k dOut_k,t+1⊙mix_k and the row's x̂; x of row t − 1 is read once (it is the next row's x̂). PREFETCH: the inputs
+// of the next row (x of the row before it, the dOuts as stored, dx, the statistics) are loaded while this row is
+// reduced, so the row's barrier does not wait for memory (more registers: J = 1 only, which stays under 128); else
+// each row loads its own. D: float, or unsigned short for bf16 dOuts (widened as read).
+template <typename D>
+struct Raw4;  // four elements of a D tensor as loaded
+template <>
+struct Raw4<float> {
+    float4 v;
+};
+template <>
+struct Raw4<unsigned short> {
+    ushort4 v;
+};
+
+__device__ __forceinline__ Raw4<float> raw_load(const float* p) { return {*reinterpret_cast<const float4*>(p)}; }
+__device__ __forceinline__ Raw4<unsigned short> raw_load(const unsigned short* p) {
+    return {*reinterpret_cast<const ushort4*>(p)};
+}
+__device__ __forceinline__ Vec<4> widen(const Raw4<float>& r) {
+    Vec<4> a;
+    a.v[0] = r.v.x;
+    a.v[1] = r.v.y;
+    a.v[2] = r.v.z;
+    a.v[3] = r.v.w;
+    return a;
+}
+__device__ __forceinline__ Vec<4> widen(const Raw4<unsigned short>& r) {
+    Vec<4> a;
+    a.v[0] = bf16_f32(r.v.x);
+    a.v[1] = bf16_f32(r.v.y);
+    a.v[2] = bf16_f32(r.v.z);
+    a.v[3] = bf16_f32(r.v.w);
+    return a;
+}
+
+// What row r's step reads from memory: x of row r − 1 with its statistics (valid: hasPrev), the dOuts of row r, and
+// the dx it adds to.
 template <int J, int K, typename D>
+struct RowInputs {
+    Vec<4> xp[J];
+    float mup, rsp;
+    Raw4<D> d[K][J];
+    Vec<4> old[J];
+};
+
+template <int J, int K, typename D>
+__device__ __forceinline__ void load_row_inputs(RowInputs<J, K, D>& in, i64 r, bool hasPrev,
+                                                const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
+                                                const float* __restrict__ mean, const float* __restrict__ rstd,
+                                                const float* __restrict__ dx, int C, int accumulate) {
+    in.mup = hasPrev ? mean[r - 1] : 0.0f;
+    in.rsp = hasPrev ? rstd[r - 1] : 0.0f;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int f = threadIdx.x + blockDim.x * j;
+        bool in_row = f * 4 < C;
+        in.xp[j] = hasPrev && in_row ? vload<4>(x + (r - 1) * C + f * 4) : vzero<4>();
+        in.old[j] = accumulate && in_row ? vload<4>(dx + r * C + f * 4) : vzero<4>();
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            if (in_row) in.d[k][j] = raw_load(dOut[k] + r * C + f * 4);
+        }
+    }
+}
+
+template <int J, int K, typename D, bool PREFETCH>
 __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
                                                   const float* __restrict__ weight, const float* __restrict__ bias,
                                                   const float* __restrict__ mean, const float* __restrict__ rstd,
@@ -593,28 +656,21 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
 #pragma unroll
             for (int j = 0; j < J; j++) xh[j] = normalized(xh[j], mu, rs);
         }
+        // row r − 1's x is needed as this row's ln_{t−1} (t > 0) and as the next step's own row (r > lo)
+        RowInputs<J, K, D> in;
+        if (PREFETCH) load_row_inputs<J, K, D>(in, r, t != 0 || r > lo, dOut, x, mean, rstd, dx, C, accumulate);
         for (; r >= lo; r--) {
-            // row r − 1's x̂: this row's ln_{t−1} (t > 0), and the next iteration's own row (r > lo)
-            Vec<4> xhp[J];
-            float rsp = 0.0f;
-            if (t != 0 || r > lo) {
-                rsp = rstd[r - 1];
-                float mup = mean[r - 1];
-                load_row4<J>(x, r - 1, C, xhp);
-#pragma unroll
-                for (int j = 0; j < J; j++) xhp[j] = normalized(xhp[j], mup, rsp);
-            } else {
-#pragma unroll
-                for (int j = 0; j < J; j++) xhp[j] = vzero<4>();
-            }
+            if (!PREFETCH) load_row_inputs<J, K, D>(in, r, t != 0 || r > lo, dOut, x, mean, rstd, dx, C, accumulate);
+            Vec<4> xhp[J], old[J];
+            float rsp = in.rsp;
             float sumG = 0.0f, sumGX = 0.0f;
-            Vec<4> g[J], old[J];
+            Vec<4> g[J];
 #pragma unroll
             for (int j = 0; j < J; j++) {
                 int f = threadIdx.x + blockDim.x * j;
+                xhp[j] = normalized(in.xp[j], in.mup, in.rsp);
+                old[j] = in.old[j];
                 g[j] = vzero<4>();
-                // dx to add to, loaded with the row's other inputs (not after the reduction: one round trip a row)
-                old[j] = accumulate && f * 4 < C ? vload<4>(dx + r * C + f * 4) : vzero<4>();
                 if (f * 4 < C) {
                     Vec<4> lnc = affine(xh[j], w[j], b[j]);
                     Vec<4> diff;  // ln_{t−1} − ln_t
@@ -629,7 +685,7 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
                     Vec<4> dln = carry[j], next = vzero<4>();
 #pragma unroll
                     for (int k = 0; k < K; k++) {
-                        Vec<4> d = vload<4>(dOut[k] + r * C + f * 4);
+                        Vec<4> d = widen(in.d[k][j]);
                         Vec<4> m = vload<4>(mix[k] + f * 4);
 #pragma unroll
                         for (int e = 0; e < 4; e++) {
@@ -651,6 +707,10 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
                              (g[j].v[2] * xh[j].v[2] + g[j].v[3] * xh[j].v[3]);
                 }
             }
+            int tp = t == 0 ? T - 1 : t - 1;  // row r − 1's position in its sample
+            if (PREFETCH && r > lo) {
+                load_row_inputs<J, K, D>(in, r - 1, tp != 0 || r - 1 > lo, dOut, x, mean, rstd, dx, C, accumulate);
+            }
             float2 sums = row_sum2(sumG, sumGX, red, parity);
             float meanG = sums.x / C, meanGX = sums.y / C;
 #pragma unroll
@@ -667,7 +727,7 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
                 xh[j] = xhp[j];
             }
             rs = rsp;
-            t = t == 0 ? T - 1 : t - 1;
+            t = tp;
         }
     }
 #pragma unroll
@@ -696,14 +756,15 @@ __device__ __forceinline__ void ln_forward_k(int k, const float* __restrict__ x,
     }
 }
 
-template <int J, typename D>
+template <int J, typename D, bool PREFETCH>
 __device__ __forceinline__ void ln_backward_k(int k, const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
                                               const float* __restrict__ weight, const float* __restrict__ bias,
                                               const float* __restrict__ mean, const float* __restrict__ rstd,
                                               const float* const (&mix)[TS_MAX], float* __restrict__ dx,
                                               unsigned short* __restrict__ dxBf16, float* __restrict__ partial,
                                               int rows, int T, int C, int accumulate) {
-#define LTS_BWD(K) ln_mixes_backward<J, K, D>(dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate)
+#define LTS_BWD(K) \
+    ln_mixes_backward<J, K, D, PREFETCH>(dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate)
     switch (k) {
         case 1: LTS_BWD(1); break;
         case 2: LTS_BWD(2); break;
@@ -716,9 +777,9 @@ __device__ __forceinline__ void ln_backward_k(int k, const D* const (&dOut)[TS_M
 #undef LTS_BWD
 }
 
-// The entry points: _j1 for C ≤ 2048 (one float4 a thread), _j2 for C ≤ 4096 (two; the backward spills some at
-// k = 6 under the 128-register cap); fp32 or bf16 (_bf16) mixes (forward) and mix gradients (backward). Pointers past
-// k are ignored (pass null). grid (slices), block (32·W).
+// The entry points: _j1 for C ≤ 2048 (one float4 a thread; the backward with PREFETCH), _j2 for C ≤ 4096 (two; the
+// backward without, and still spilling some at k = 6 under the 128-register cap); fp32 or bf16 (_bf16) mixes
+// (forward) and mix gradients (backward). Pointers past k are ignored (pass null). grid (slices), block (32·W).
 extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_j1(
     const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
     float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS(out, ), int k, int rows,
@@ -761,7 +822,8 @@ extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_
     unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
     const float* const dOut[TS_MAX] = TS_ARRAY(dOut);
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
-    ln_backward_k<1>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);
+    ln_backward_k<1, float, true>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C,
+                                                   accumulate);
 }
 
 extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j1(
@@ -770,7 +832,8 @@ extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_
     unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
     const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
-    ln_backward_k<1>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);
+    ln_backward_k<1, unsigned short, true>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C,
+                                                   accumulate);
 }
 
 extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_j2(
@@ -779,7 +842,8 @@ extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_
     unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
     const float* const dOut[TS_MAX] = TS_ARRAY(dOut);
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
-    ln_backward_k<2>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);
+    ln_backward_k<2, float, false>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C,
+                                                   accumulate);
 }
 
 extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j2(
@@ -788,5 +852,18 @@ extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_
     unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
     const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
-    ln_backward_k<2>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate);
+    ln_backward_k<2, unsigned short, false>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C,
+                                                   accumulate);
+}
+
+// The J = 1 bf16 backward without the next row's loads in flight (each row loads its own; 102 registers instead of
+// 128, three blocks per SM instead of two at C = 768): -Dgosling.lnShiftPrefetch=false, for measurements.
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j1_serial(
+    TS_PTRS_BF16C(dOut), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<1, unsigned short, false>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T,
+                                            C, accumulate);
 }

@@ -208,6 +208,9 @@ public final class CudaBackend implements Backend {
     private final Kernel[] lnShiftFwd = new Kernel[2], lnShiftFwdBf16 = new Kernel[2], lnShiftBwd = new Kernel[2],
             lnShiftBwdBf16 = new Kernel[2];
     private boolean lnShiftFused = !"false".equals(System.getProperty("gosling.lnShift"));
+    /** The J = 1 bf16 backward that loads each row's inputs itself (-Dgosling.lnShiftPrefetch=false), for measurements. */
+    private final Kernel lnShiftBwdBf16Serial;
+    private final boolean lnShiftPrefetch = !"false".equals(System.getProperty("gosling.lnShiftPrefetch"));
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -332,6 +335,7 @@ public final class CudaBackend implements Backend {
         lnShiftBwd[1] = loader.kernel("token_shift", "ln_token_shift_backward_j2");
         lnShiftBwdBf16[0] = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j1");
         lnShiftBwdBf16[1] = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j2");
+        lnShiftBwdBf16Serial = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j1_serial");
         keyPrepareFwd = loader.kernel("key_prepare", "key_prepare_forward");
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
         bonusFwd = loader.kernel("bonus", "bonus_forward");
@@ -1248,7 +1252,8 @@ public final class CudaBackend implements Backend {
             return;
         }
         // one column-partial slice per block: the k mixes' sums, then dWeight's and dBias's
-        Kernel kernel = (dOutType == DType.BF16 ? lnShiftBwdBf16 : lnShiftBwd)[J - 1];
+        Kernel kernel = dOutType == DType.BF16 && J == 1 && !lnShiftPrefetch ? lnShiftBwdBf16Serial
+                : (dOutType == DType.BF16 ? lnShiftBwdBf16 : lnShiftBwd)[J - 1];
         int threads = lnShiftThreads(C, J);
         int slices = Math.min(LN_SHIFT_MAX_SLICES, lnShiftBlocks(kernel, threads, rows, LN_SHIFT_BWD_ROWS));
         long partial = partials((long) (k + 2) * slices * C);
