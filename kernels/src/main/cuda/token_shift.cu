@@ -339,3 +339,531 @@ extern "C" __global__ void token_shift_mixes_finish(const float* __restrict__ pa
     for (int q = 0; q < slices; q++) s += p[(i64)q * C];
     out[c] += s;
 }
+
+// ---------------------------------------------------------------- LayerNorm fused with the mixes of its output
+//
+// In every block a LayerNorm's output is read only by a token-shift mix op (LN1 → the time mix's six mixes, LN2 →
+// the channel mix's one), so these kernels never write it: the forward reads the block input x and writes the mixes
+// of LN(x); the backward reads x again (x̂ from the saved mean and rstd) and the mixes' gradients, and writes dx with
+// the dMix, dWeight and dBias column partials.
+//
+// Layout: a block is one row unit of blockDim.x = 32·W threads (W ≤ 16 warps); thread t holds the float4s t,
+// t + blockDim.x, … (J of them; those at or past C/4 are zero and never stored) of a row. Block b walks the rows of
+// slice b (slice_rows: ⌈rows/gridDim.x⌉ consecutive rows) in order (forward) or backwards (backward), carrying the
+// neighbouring row in registers, so x and the dOuts are read once, plus one row at the slice's edge. Row sums meet
+// over the warps in shared memory, in warp order (reproducible). C % 4 == 0, C ≤ 512·J, x, dx, weight, bias and the
+// mixes 16-byte aligned, bf16 tensors 8-byte aligned (the backend checks; otherwise it composes the unfused ops).
+
+#define LTS_MAX_WARPS 16
+
+// The sums of a and b over the block: every thread gets the same bits. red alternates between two halves (parity),
+// so that consecutive calls need one barrier each: a thread writes half p again only after the barrier of the call
+// between, which every reader of the earlier call has passed.
+__device__ __forceinline__ float2 row_sum2(float a, float b, float2 (&red)[2][LTS_MAX_WARPS], int& parity) {
+    a = warp_sum(a);
+    b = warp_sum(b);
+    int warps = blockDim.x >> 5;
+    if (warps == 1) return make_float2(a, b);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) red[parity][warp] = make_float2(a, b);
+    __syncthreads();
+    float2 s = red[parity][0];
+    for (int w = 1; w < warps; w++) {
+        s.x += red[parity][w].x;
+        s.y += red[parity][w].y;
+    }
+    parity ^= 1;
+    return s;
+}
+
+// This thread's float4s of row r of a [rows, C] tensor (zero past the row).
+template <int J, typename T>
+__device__ __forceinline__ void load_row4(const T* __restrict__ p, i64 r, int C, Vec<4> (&v)[J]) {
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int f = threadIdx.x + blockDim.x * j;
+        v[j] = f * 4 < C ? vload<4>(p + r * C + f * 4) : vzero<4>();
+    }
+}
+
+// mean and rstd of a row held as load_row4 left it (biased variance), with one barrier: each warp takes the mean and
+// the sum of squared deviations of its own elements (two passes over registers), then the warps' pairs meet in shared
+// memory and are merged in warp order (the parallel-variance identity), the same bits in every thread.
+// The elements of warp w of a row as load_row4 spreads it: 4 × its float4s w·32 + lane + blockDim.x·j below C/4.
+template <int J>
+__device__ __forceinline__ int warp_elements(int w, int C4) {
+    int n = 0;
+#pragma unroll
+    for (int j = 0; j < J; j++) n += 4 * min(max(C4 - (w * 32 + (int)blockDim.x * j), 0), 32);
+    return n;
+}
+
+template <int J>
+__device__ __forceinline__ float2 row_stats(const Vec<4> (&v)[J], int C, float eps,
+                                            float2 (&red)[2][LTS_MAX_WARPS], int& parity) {
+    int warp = threadIdx.x >> 5, warps = blockDim.x >> 5, C4 = C >> 2;
+    int n = warp_elements<J>(warp, C4);
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < J; j++) sum += (v[j].v[0] + v[j].v[1]) + (v[j].v[2] + v[j].v[3]);
+    float mu = n > 0 ? warp_sum(sum) / n : 0.0f;
+    float squares = 0.0f;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        if ((threadIdx.x + blockDim.x * j) * 4 < C) {
+            float a = v[j].v[0] - mu, b = v[j].v[1] - mu, c = v[j].v[2] - mu, d = v[j].v[3] - mu;
+            squares += (a * a + b * b) + (c * c + d * d);
+        }
+    }
+    float m2 = warp_sum(squares);
+    if (warps > 1) {
+        // mean = Σ n_w·mean_w / C, M2 = Σ M2_w + n_w·(mean_w − mean)² (the warps past the row's end have n_w = 0)
+        if ((threadIdx.x & 31) == 0) red[parity][warp] = make_float2(mu, m2);
+        __syncthreads();
+        float sum = 0.0f;
+        for (int w = 0; w < warps; w++) sum += warp_elements<J>(w, C4) * red[parity][w].x;
+        float mean = sum / C, total = 0.0f;
+        for (int w = 0; w < warps; w++) {
+            float2 p = red[parity][w];
+            float d = p.x - mean;
+            total += p.y + warp_elements<J>(w, C4) * d * d;
+        }
+        mu = mean;
+        m2 = total;
+        parity ^= 1;
+    }
+    return make_float2(mu, 1.0f / sqrtf(m2 / C + eps));
+}
+
+// x̂ = (x − mean)·rstd, then the LayerNorm output x̂·w + b: the same expressions as norm_forward_v4, so the output
+// equals the one the unfused LayerNorm wrote.
+__device__ __forceinline__ Vec<4> normalized(const Vec<4>& x, float mu, float rs) {
+    Vec<4> h;
+#pragma unroll
+    for (int e = 0; e < 4; e++) h.v[e] = (x.v[e] - mu) * rs;
+    return h;
+}
+
+__device__ __forceinline__ Vec<4> affine(const Vec<4>& h, const Vec<4>& w, const Vec<4>& b) {
+    Vec<4> y;
+#pragma unroll
+    for (int e = 0; e < 4; e++) y.v[e] = h.v[e] * w.v[e] + b.v[e];
+    return y;
+}
+
+// outs[k] = ln_t + (ln_{t−1} − ln_t)⊙mix_k for k < K, ln = LayerNorm(x) (ln_{−1} = 0 in every sample). saved == 0:
+// the row statistics are computed and written to mean and rstd; saved != 0: read from them (the backward pass's
+// recomputation; the outputs are the same bits either way, the statistics being the same floats). O: float, or
+// unsigned short for bf16 outputs. x is loaded two rows ahead.
+template <int J, int K, typename O>
+__device__ __forceinline__ void ln_mixes_forward(const float* __restrict__ x, const float* __restrict__ weight,
+                                                 const float* __restrict__ bias, float* __restrict__ mean,
+                                                 float* __restrict__ rstd, int saved,
+                                                 const float* const (&mix)[TS_MAX], O* const (&out)[TS_MAX],
+                                                 int rows, int T, int C, float eps) {
+    __shared__ float2 red[2][LTS_MAX_WARPS];
+    int parity = 0;
+    i64 lo, hi;
+    slice_rows(rows, blockIdx.x, gridDim.x, lo, hi);
+    if (lo >= hi) return;  // uniform over the block
+    Vec<4> w[J], b[J];
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int f = threadIdx.x + blockDim.x * j;
+        w[j] = f * 4 < C ? vload<4>(weight + f * 4) : vzero<4>();
+        b[j] = f * 4 < C ? vload<4>(bias + f * 4) : vzero<4>();
+    }
+    int t = (int)(lo % T);
+    Vec<4> prev[J];  // the LayerNorm output of the row before
+#pragma unroll
+    for (int j = 0; j < J; j++) prev[j] = vzero<4>();
+    if (t != 0) {
+        // the previous slice's last row, normalized again (the same bits as its own block's: same code, same data)
+        Vec<4> xp[J];
+        load_row4<J>(x, lo - 1, C, xp);
+        float2 s = saved ? make_float2(mean[lo - 1], rstd[lo - 1]) : row_stats<J>(xp, C, eps, red, parity);
+#pragma unroll
+        for (int j = 0; j < J; j++) prev[j] = affine(normalized(xp[j], s.x, s.y), w[j], b[j]);
+    }
+    // rows r and r + 1 in registers, r + 2 loaded at the top of row r: two rows' loads in flight
+    Vec<4> xc[J], xn[J];
+    load_row4<J>(x, lo, C, xc);
+    if (lo + 1 < hi) load_row4<J>(x, lo + 1, C, xn);
+    for (i64 r = lo; r < hi; r++) {
+        Vec<4> xnn[J];
+        if (r + 2 < hi) {
+            load_row4<J>(x, r + 2, C, xnn);
+        } else {
+#pragma unroll
+            for (int j = 0; j < J; j++) xnn[j] = vzero<4>();
+        }
+        float2 s;
+        if (saved) {
+            s = make_float2(mean[r], rstd[r]);
+        } else {
+            s = row_stats<J>(xc, C, eps, red, parity);
+            if (threadIdx.x == 0) {
+                mean[r] = s.x;
+                rstd[r] = s.y;
+            }
+        }
+        if (t == 0) {
+#pragma unroll
+            for (int j = 0; j < J; j++) prev[j] = vzero<4>();
+        }
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            int f = threadIdx.x + blockDim.x * j;
+            Vec<4> cur = affine(normalized(xc[j], s.x, s.y), w[j], b[j]);
+            if (f * 4 < C) {
+#pragma unroll
+                for (int k = 0; k < K; k++) {
+                    Vec<4> m = vload<4>(mix[k] + f * 4);
+                    Vec<4> o;
+#pragma unroll
+                    for (int e = 0; e < 4; e++) o.v[e] = cur.v[e] + (prev[j].v[e] - cur.v[e]) * m.v[e];
+                    vstore<4>(out[k] + r * C + f * 4, o);
+                }
+            }
+            prev[j] = cur;
+            xc[j] = xn[j];
+            xn[j] = xnn[j];
+        }
+        if (++t == T) t = 0;
+    }
+}
+
+// The backward of ln_mixes_forward. With ln = LayerNorm(x) recomputed from x and the saved mean and rstd:
+//   dln_t = Σ_k dOut_k,t⊙(1 − mix_k) + dOut_k,t+1⊙mix_k   (no t+1 term at a sample's last row)
+//   dx_t  = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂)), ĝ = dln_t⊙weight   (added to dx, or written: accumulate 0)
+// dxBf16, when not null, gets bf16(dx) too. partial (K + 2 rows of gridDim.x slices of C): the slice's column sums
+// Σ dOut_k,t⊙(ln_{t−1} − ln_t) at [(k·slices + slice)·C + c], Σ dln⊙x̂ at k = K (dWeight), Σ dln at k = K + 1 (dBias);
+// token_shift_mixes_finish and column_finish add the slices. The block walks its slice backwards, carrying
+// Σ_k dOut_k,t+1⊙mix_k and the row's x̂; x of row t − 1 is read once (it is the next row's x̂). PREFETCH: the inputs
+// of the next row (x of the row before it, the dOuts as stored, dx, the statistics) are loaded while this row is
+// reduced, so the row's barrier does not wait for memory (more registers: J = 1 only, which stays under 128); else
+// each row loads its own. D: float, or unsigned short for bf16 dOuts (widened as read).
+template <typename D>
+struct Raw4;  // four elements of a D tensor as loaded
+template <>
+struct Raw4<float> {
+    float4 v;
+};
+template <>
+struct Raw4<unsigned short> {
+    ushort4 v;
+};
+
+__device__ __forceinline__ Raw4<float> raw_load(const float* p) { return {*reinterpret_cast<const float4*>(p)}; }
+__device__ __forceinline__ Raw4<unsigned short> raw_load(const unsigned short* p) {
+    return {*reinterpret_cast<const ushort4*>(p)};
+}
+__device__ __forceinline__ Vec<4> widen(const Raw4<float>& r) {
+    Vec<4> a;
+    a.v[0] = r.v.x;
+    a.v[1] = r.v.y;
+    a.v[2] = r.v.z;
+    a.v[3] = r.v.w;
+    return a;
+}
+__device__ __forceinline__ Vec<4> widen(const Raw4<unsigned short>& r) {
+    Vec<4> a;
+    a.v[0] = bf16_f32(r.v.x);
+    a.v[1] = bf16_f32(r.v.y);
+    a.v[2] = bf16_f32(r.v.z);
+    a.v[3] = bf16_f32(r.v.w);
+    return a;
+}
+
+// What row r's step reads from memory: x of row r − 1 with its statistics (valid: hasPrev), the dOuts of row r, and
+// the dx it adds to.
+template <int J, int K, typename D>
+struct RowInputs {
+    Vec<4> xp[J];
+    float mup, rsp;
+    Raw4<D> d[K][J];
+    Vec<4> old[J];
+};
+
+template <int J, int K, typename D>
+__device__ __forceinline__ void load_row_inputs(RowInputs<J, K, D>& in, i64 r, bool hasPrev,
+                                                const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
+                                                const float* __restrict__ mean, const float* __restrict__ rstd,
+                                                const float* __restrict__ dx, int C, int accumulate) {
+    in.mup = hasPrev ? mean[r - 1] : 0.0f;
+    in.rsp = hasPrev ? rstd[r - 1] : 0.0f;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int f = threadIdx.x + blockDim.x * j;
+        bool in_row = f * 4 < C;
+        in.xp[j] = hasPrev && in_row ? vload<4>(x + (r - 1) * C + f * 4) : vzero<4>();
+        in.old[j] = accumulate && in_row ? vload<4>(dx + r * C + f * 4) : vzero<4>();
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            if (in_row) in.d[k][j] = raw_load(dOut[k] + r * C + f * 4);
+        }
+    }
+}
+
+template <int J, int K, typename D, bool PREFETCH>
+__device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
+                                                  const float* __restrict__ weight, const float* __restrict__ bias,
+                                                  const float* __restrict__ mean, const float* __restrict__ rstd,
+                                                  const float* const (&mix)[TS_MAX], float* __restrict__ dx,
+                                                  unsigned short* __restrict__ dxBf16, float* __restrict__ partial,
+                                                  int rows, int T, int C, int accumulate) {
+    __shared__ float2 red[2][LTS_MAX_WARPS];
+    int parity = 0;
+    int slices = gridDim.x, slice = blockIdx.x;
+    i64 lo, hi;
+    slice_rows(rows, slice, slices, lo, hi);
+    Vec<4> acc[K + 2][J];
+#pragma unroll
+    for (int k = 0; k < K + 2; k++)
+#pragma unroll
+        for (int j = 0; j < J; j++) acc[k][j] = vzero<4>();
+    if (lo < hi) {  // uniform over the block
+        Vec<4> w[J], b[J];
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            int f = threadIdx.x + blockDim.x * j;
+            w[j] = f * 4 < C ? vload<4>(weight + f * 4) : vzero<4>();
+            b[j] = f * 4 < C ? vload<4>(bias + f * 4) : vzero<4>();
+        }
+        i64 r = hi - 1;
+        int t = (int)(r % T);
+        // Σ_k dOut_k⊙mix_k of the row after the slice, unless the slice's last row ends its sample
+        Vec<4> carry[J];
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            int f = threadIdx.x + blockDim.x * j;
+            carry[j] = vzero<4>();
+            if (t != T - 1 && f * 4 < C) {
+#pragma unroll
+                for (int k = 0; k < K; k++) {
+                    Vec<4> d = vload<4>(dOut[k] + (r + 1) * C + f * 4);
+                    Vec<4> m = vload<4>(mix[k] + f * 4);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) carry[j].v[e] += d.v[e] * m.v[e];
+                }
+            }
+        }
+        Vec<4> xh[J];
+        float rs = rstd[r];
+        load_row4<J>(x, r, C, xh);
+        {
+            float mu = mean[r];
+#pragma unroll
+            for (int j = 0; j < J; j++) xh[j] = normalized(xh[j], mu, rs);
+        }
+        // row r − 1's x is needed as this row's ln_{t−1} (t > 0) and as the next step's own row (r > lo)
+        RowInputs<J, K, D> in;
+        if (PREFETCH) load_row_inputs<J, K, D>(in, r, t != 0 || r > lo, dOut, x, mean, rstd, dx, C, accumulate);
+        for (; r >= lo; r--) {
+            if (!PREFETCH) load_row_inputs<J, K, D>(in, r, t != 0 || r > lo, dOut, x, mean, rstd, dx, C, accumulate);
+            Vec<4> xhp[J], old[J];
+            float rsp = in.rsp;
+            float sumG = 0.0f, sumGX = 0.0f;
+            Vec<4> g[J];
+#pragma unroll
+            for (int j = 0; j < J; j++) {
+                int f = threadIdx.x + blockDim.x * j;
+                xhp[j] = normalized(in.xp[j], in.mup, in.rsp);
+                old[j] = in.old[j];
+                g[j] = vzero<4>();
+                if (f * 4 < C) {
+                    Vec<4> lnc = affine(xh[j], w[j], b[j]);
+                    Vec<4> diff;  // ln_{t−1} − ln_t
+                    if (t == 0) {
+#pragma unroll
+                        for (int e = 0; e < 4; e++) diff.v[e] = -lnc.v[e];
+                    } else {
+                        Vec<4> lnp = affine(xhp[j], w[j], b[j]);
+#pragma unroll
+                        for (int e = 0; e < 4; e++) diff.v[e] = lnp.v[e] - lnc.v[e];
+                    }
+                    Vec<4> dln = carry[j], next = vzero<4>();
+#pragma unroll
+                    for (int k = 0; k < K; k++) {
+                        Vec<4> d = widen(in.d[k][j]);
+                        Vec<4> m = vload<4>(mix[k] + f * 4);
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            dln.v[e] += d.v[e] * (1.0f - m.v[e]);
+                            next.v[e] += d.v[e] * m.v[e];
+                            acc[k][j].v[e] += d.v[e] * diff.v[e];
+                        }
+                    }
+                    // row t − 1 belongs to the previous sample when t == 0: nothing carries across
+                    carry[j] = t == 0 ? vzero<4>() : next;
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        acc[K][j].v[e] += dln.v[e] * xh[j].v[e];
+                        acc[K + 1][j].v[e] += dln.v[e];
+                        g[j].v[e] = dln.v[e] * w[j].v[e];
+                    }
+                    sumG += (g[j].v[0] + g[j].v[1]) + (g[j].v[2] + g[j].v[3]);
+                    sumGX += (g[j].v[0] * xh[j].v[0] + g[j].v[1] * xh[j].v[1]) +
+                             (g[j].v[2] * xh[j].v[2] + g[j].v[3] * xh[j].v[3]);
+                }
+            }
+            int tp = t == 0 ? T - 1 : t - 1;  // row r − 1's position in its sample
+            if (PREFETCH && r > lo) {
+                load_row_inputs<J, K, D>(in, r - 1, tp != 0 || r - 1 > lo, dOut, x, mean, rstd, dx, C, accumulate);
+            }
+            float2 sums = row_sum2(sumG, sumGX, red, parity);
+            float meanG = sums.x / C, meanGX = sums.y / C;
+#pragma unroll
+            for (int j = 0; j < J; j++) {
+                int f = threadIdx.x + blockDim.x * j;
+                if (f * 4 < C) {
+                    i64 at = r * C + f * 4;
+                    Vec<4> d = old[j];
+#pragma unroll
+                    for (int e = 0; e < 4; e++) d.v[e] += rs * (g[j].v[e] - meanG - xh[j].v[e] * meanGX);
+                    vstore<4>(dx + at, d);
+                    if (dxBf16) vstore<4>(dxBf16 + at, d);
+                }
+                xh[j] = xhp[j];
+            }
+            rs = rsp;
+            t = tp;
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int f = threadIdx.x + blockDim.x * j;
+        if (f * 4 < C) {
+#pragma unroll
+            for (int k = 0; k < K + 2; k++) vstore<4>(partial + ((i64)k * slices + slice) * C + f * 4, acc[k][j]);
+        }
+    }
+}
+
+template <int J, typename O>
+__device__ __forceinline__ void ln_forward_k(int k, const float* __restrict__ x, const float* __restrict__ weight,
+                                             const float* __restrict__ bias, float* __restrict__ mean,
+                                             float* __restrict__ rstd, int saved, const float* const (&mix)[TS_MAX],
+                                             O* const (&out)[TS_MAX], int rows, int T, int C, float eps) {
+    switch (k) {
+        case 1: ln_mixes_forward<J, 1, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
+        case 2: ln_mixes_forward<J, 2, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
+        case 3: ln_mixes_forward<J, 3, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
+        case 4: ln_mixes_forward<J, 4, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
+        case 5: ln_mixes_forward<J, 5, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
+        case 6: ln_mixes_forward<J, 6, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
+        default: break;
+    }
+}
+
+template <int J, typename D, bool PREFETCH>
+__device__ __forceinline__ void ln_backward_k(int k, const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
+                                              const float* __restrict__ weight, const float* __restrict__ bias,
+                                              const float* __restrict__ mean, const float* __restrict__ rstd,
+                                              const float* const (&mix)[TS_MAX], float* __restrict__ dx,
+                                              unsigned short* __restrict__ dxBf16, float* __restrict__ partial,
+                                              int rows, int T, int C, int accumulate) {
+#define LTS_BWD(K) \
+    ln_mixes_backward<J, K, D, PREFETCH>(dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate)
+    switch (k) {
+        case 1: LTS_BWD(1); break;
+        case 2: LTS_BWD(2); break;
+        case 3: LTS_BWD(3); break;
+        case 4: LTS_BWD(4); break;
+        case 5: LTS_BWD(5); break;
+        case 6: LTS_BWD(6); break;
+        default: break;
+    }
+#undef LTS_BWD
+}
+
+// The entry points: _j1 for C ≤ 2048 (one float4 a thread; the backward with PREFETCH), _j2 for C ≤ 4096 (two; the
+// backward without, and still spilling some at k = 6 under the 128-register cap); fp32 or bf16 (_bf16) mixes
+// (forward) and mix gradients (backward). Pointers past k are ignored (pass null). grid (slices), block (32·W).
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_j1(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS(out, ), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    float* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_k<1>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_bf16_j1(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS_BF16(out), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    unsigned short* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_k<1>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_j2(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS(out, ), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    float* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_k<2>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_bf16_j2(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS_BF16(out), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    unsigned short* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_k<2>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_j1(
+    TS_PTRS(dOut, const), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const float* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<1, float, true>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C,
+                                                   accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j1(
+    TS_PTRS_BF16C(dOut), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<1, unsigned short, true>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C,
+                                                   accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_j2(
+    TS_PTRS(dOut, const), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const float* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<2, float, false>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C,
+                                                   accumulate);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j2(
+    TS_PTRS_BF16C(dOut), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<2, unsigned short, false>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C,
+                                                   accumulate);
+}
+
+// The J = 1 bf16 backward without the next row's loads in flight (each row loads its own; 102 registers instead of
+// 128, three blocks per SM instead of two at C = 768): -Dgosling.lnShiftPrefetch=false, for measurements.
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j1_serial(
+    TS_PTRS_BF16C(dOut), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<1, unsigned short, false>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T,
+                                            C, accumulate);
+}

@@ -70,12 +70,12 @@ class KeepSuite extends AnyFunSuite with BeforeAndAfterAll {
           assert(g0.exists(_ != 0))
         }
         // On the CPU every tensor is in the compute dtype. Level 1: each layer but one keeps an [N, 4C] key output (the
-        // shared one is gone); 2: a gate product per layer and v mixed per layer but the first; 3: κ̃, a, b, LN2's output
-        // and the channel mix's mix per layer; 4: the six time-mix mixes per layer, and the six shared [N, C] slots go;
-        // 5: relu²'s output per layer, and the shared one goes.
+        // shared one is gone); 2: a gate product per layer and v mixed per layer but the first; 3: κ̃, a, b and the
+        // channel mix's mix per layer (LN2's output is never kept); 4: the six time-mix mixes per layer, and the six
+        // shared [N, C] slots go; 5: relu²'s output per layer, and the shared one goes.
         val NC = N.toLong * C
         val expected = (L - 1).toLong * N * F + (if (keep >= 2) (2 * L - 1) * NC else 0L) +
-          (if (keep >= 3) 5 * L * NC else 0L) + (if (keep >= 4) (6 * L - 6) * NC else 0L) +
+          (if (keep >= 3) 4 * L * NC else 0L) + (if (keep >= 4) (6 * L - 6) * NC else 0L) +
           (if (keep >= 5) (L - 1).toLong * N * F else 0L)
         assert(kept.activationElements - plain.activationElements == expected)
         assert(kept.keptBytes == expected * dtype.bytes && plain.keptBytes == 0)

@@ -158,6 +158,61 @@ public interface Backend extends AutoCloseable {
         tokenShiftMixesBackward(dOuts, x, mixes, dx, dMixes, B, T, C);
     }
 
+    /**
+     * A LayerNorm whose output only token-shift mixes read (LN1 and the time mix's six, LN2 and the channel mix's x_k),
+     * without that output: outs[j] = the {@link #tokenShiftMixesForward} mixes of LN(x) = {@link #layerNormForward}(x,
+     * lnWeight, lnBias). x [B·T, C]; outs[j] [B·T, C] (of the {@link #gemmInputDtype} or the compute dtype, as
+     * tokenShiftMixesForward's); mean and rstd [B·T]. {@code savedStats} false: mean and rstd are written, as
+     * layerNormForward writes them; true: they hold what such a call wrote for this x and are only read (the backward
+     * pass's recomputation of the mixes: the same outputs). By default layerNormForward into a temporary (its mean and
+     * rstd into temporaries too when savedStats), then tokenShiftMixesForward; a backend may do it in one pass.
+     */
+    default void layerNormTokenShiftForward(Tensor x, Tensor lnWeight, Tensor lnBias, Tensor mean, Tensor rstd,
+                                            boolean savedStats, Tensor[] mixes, Tensor[] outs, int B, int T, int C) {
+        int rows = B * T;
+        Tensor ln = allocate(x.dtype(), rows, C);
+        Tensor[] stats = savedStats ? new Tensor[] {allocate(x.dtype(), rows), allocate(x.dtype(), rows)}
+                : new Tensor[] {mean, rstd};
+        try {
+            layerNormForward(x, lnWeight, lnBias, ln, stats[0], stats[1], rows, C);
+            tokenShiftMixesForward(ln, mixes, outs, B, T, C);
+        } finally {
+            ln.close();
+            if (savedStats) {
+                stats[0].close();
+                stats[1].close();
+            }
+        }
+    }
+
+    /**
+     * The backward of {@link #layerNormTokenShiftForward} from the mixes' gradients dOuts (of the
+     * {@link #gemmGradientDtype} or the compute dtype, as {@link #tokenShiftMixesBackward}'s), with the mean and rstd
+     * its forward wrote: dx (and dxCopy, dLnWeight, dLnBias) as {@link #layerNormBackward(Tensor, Tensor, Tensor,
+     * Tensor, Tensor, Tensor, Tensor, boolean, Tensor, Tensor, int, int)} from dL/d(LN output), and dMixes += as
+     * tokenShiftMixesBackward's (nullable, entries nullable). By default the LN output recomputed into a temporary
+     * (layerNormForward, its statistics into temporaries), tokenShiftMixesBackwardOverwriting into a temporary dL/d(LN
+     * output), then layerNormBackward; a backend may do it in one pass.
+     */
+    default void layerNormTokenShiftBackward(Tensor[] dOuts, Tensor x, Tensor lnWeight, Tensor lnBias, Tensor mean,
+                                             Tensor rstd, Tensor[] mixes, Tensor dx, Tensor dxCopy, boolean overwrite,
+                                             Tensor dLnWeight, Tensor dLnBias, Tensor[] dMixes, int B, int T, int C) {
+        int rows = B * T;
+        Tensor[] temps = {allocate(x.dtype(), rows, C), allocate(x.dtype(), rows, C), allocate(x.dtype(), rows),
+            allocate(x.dtype(), rows)};
+        try {
+            Tensor ln = temps[0];
+            Tensor dLn = temps[1];
+            layerNormForward(x, lnWeight, lnBias, ln, temps[2], temps[3], rows, C);
+            tokenShiftMixesBackwardOverwriting(dOuts, ln, mixes, dLn, dMixes, B, T, C);
+            layerNormBackward(dLn, x, lnWeight, mean, rstd, dx, dxCopy, overwrite, dLnWeight, dLnBias, rows, C);
+        } finally {
+            for (Tensor t : temps) {
+                t.close();
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------ linear
 
     /** out = x·weightᵀ. x [rows, in]; weight [out, in]; out [rows, out]. r/k/v/output, ffn key/value and the head. */

@@ -612,11 +612,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         int N = a.N;
 
         // time mix
-        be.layerNormForward(hIn, w.ln1W, w.ln1B, s.x1, s.mean1, s.rstd1, N, C);
-        // The six token-shift mixes in one pass over x1, into shared buffers; they are recomputed in the backward pass
-        // (cheaper than keeping six [N, C] tensors per layer), as are the other Recomputed tensors.
+        // LN1 and the six token-shift mixes of its output in one pass over hIn (LN1's output itself is never kept),
+        // into shared buffers unless --keep keeps them per layer; the backward pass recomputes them otherwise, as the
+        // other Recomputed tensors.
         Tensor[] xm = s.attMixes;
-        be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
+        be.layerNormTokenShiftForward(hIn, w.ln1W, w.ln1B, s.mean1, s.rstd1, false, w.attMixes, xm, B, T, C);
         be.linearForward(xm[MIX_R], w.receptance, s.r, N, C, C);
         be.linearForward(xm[MIX_K], w.key, s.k, N, C, C);
         be.loraForward(xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, N, C, lora.decay(), C);
@@ -641,8 +641,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.linearForwardResidual(s.gated, w.output, hIn, s.hMid, N, C, C);
 
         // channel mix
-        be.layerNormForward(s.hMid, w.ln2W, w.ln2B, s.z, s.mean2, s.rstd2, N, C);
-        be.tokenShiftMixesForward(s.z, w.ffnMixes, s.ffnMix, B, T, C);
+        // channel mix: LN2 and its mix in one pass
+        be.layerNormTokenShiftForward(s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, false, w.ffnMixes, s.ffnMix, B, T, C);
         be.linearForward(s.ffnMix[0], w.ffnKey, s.ffnPre, N, C, F);
         if (hOut != null) {
             be.reluSquaredForward(s.ffnPre, s.ffnAct, N, F);
@@ -726,14 +726,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix: hOut = hMid + ffn(LN2(hMid))
         Recomputed re = a.re;
-        // LN2's output, its mix, the ffn key output (one more GEMM) and relu² are recomputed unless --keep kept them per
-        // layer
-        Tensor z = s.z;
+        // The mix (from hMid and LN2's saved statistics), the ffn key output (one more GEMM) and relu² are recomputed
+        // unless --keep kept them per layer
         Tensor[] ffnMix = s.ffnMix;
         Tensor ffnPre = s.ffnPre;
         if (keep < KEEP_KEY) {
-            be.layerNormForward(s.hMid, w.ln2W, w.ln2B, z, s.mean2, s.rstd2, N, C);
-            be.tokenShiftMixesForward(z, w.ffnMixes, ffnMix, B, T, C);
+            be.layerNormTokenShiftForward(s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, true, w.ffnMixes, ffnMix, B, T, C);
         }
         if (keep < KEEP_FFN_KEY) {
             be.linearForward(ffnMix[0], w.ffnKey, ffnPre, N, C, F);
@@ -749,8 +747,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Tensor dFfnPre = s.ffnAct;
         be.reluSquaredBackwardOverwriting(a.dFfnAct, ffnPre, dFfnPre, N, F);
         be.linearBackwardOverwritingDx(dFfnPre, ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
-        be.tokenShiftMixesBackwardOverwriting(a.dFfnMix, z, w.ffnMixes, a.dLn, g.ffnMixes, B, T, C);
-        be.layerNormBackward(a.dLn, s.hMid, w.ln2W, s.mean2, s.rstd2, dH, gemmCopy(a), false, g.ln2W, g.ln2B, N, C);
+        // the mix's and LN2's backward in one pass (LN2's output recomputed from hMid), adding to dH
+        be.layerNormTokenShiftBackward(a.dFfnMix, s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, w.ffnMixes, dH, gemmCopy(a),
+                false, g.ln2W, g.ln2B, g.ffnMixes, B, T, C);
 
         // time mix: hMid = hIn + output(gate(bonus(ln_x(wkv)))); dH now holds dL/dhMid; what --keep did not keep is
         // recomputed
@@ -772,14 +771,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
         be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
 
-        // The six mixed inputs, recomputed in one pass (into the slots of κ̃, a, b and the gate product, which are dead
-        // now); each branch's input gradient goes to its own slot of dMixGrads (those of dL/d(gate product), dL/d(ln_x),
-        // dκ̃, dy, da and db, dead now too; or bf16 slots, see Acts), and one token-shift backward adds all six into
-        // dx1 (a.dLn) and the mixes.
+        // The six mixed inputs, recomputed in one pass from hIn and LN1's saved statistics (into the slots of κ̃, a, b
+        // and the gate product, which are dead now) unless --keep kept them; each branch's input gradient goes to its
+        // own slot of dMixGrads (those of dL/d(gate product), dL/d(ln_x), dκ̃, dy, da and db, dead now too; or bf16
+        // slots, see Acts), and one pass does the six mixes' and LN1's backward, adding to dH and the mixes' and LN1's
+        // parameter gradients.
         Tensor[] xm = s.attMixes;
         Tensor[] dm = a.dMixGrads;
         if (keep < KEEP_MIXES) {
-            be.tokenShiftMixesForward(s.x1, w.attMixes, xm, B, T, C);
+            be.layerNormTokenShiftForward(hIn, w.ln1W, w.ln1B, s.mean1, s.rstd1, true, w.attMixes, xm, B, T, C);
         }
         // each mix gradient is written by the first backward reaching it (v's LoRA then adds to v's: in bf16, that
         // sum is rounded a second time)
@@ -805,9 +805,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         be.loraBackwardOverwritingDx(a.dWRaw, xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
                 a.dHidden[DECAY], dm[MIX_W], g.w1, g.w2, g.w0, N, C, lora.decay(), C);
-        be.tokenShiftMixesBackwardOverwriting(dm, s.x1, w.attMixes, a.dLn, g.attMixes, B, T, C);
-
-        be.layerNormBackward(a.dLn, hIn, w.ln1W, s.mean1, s.rstd1, dH, gemmCopy(a), false, g.ln1W, g.ln1B, N, C);
+        be.layerNormTokenShiftBackward(dm, hIn, w.ln1W, w.ln1B, s.mean1, s.rstd1, w.attMixes, dH, gemmCopy(a), false,
+                g.ln1W, g.ln1B, g.attMixes, B, T, C);
     }
 
     @Override
@@ -841,8 +840,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     /**
      * The --keep levels, each keeping per layer what the levels below keep and more, in the order of time saved per
      * byte kept: 1 the ffn key output (the backward pass skips a C → 4C GEMM); 2 the gate product and v mixed with
-     * v_first (skips the ln_x/bonus/gate and value-residual forward); 3 κ̃, a, b, LN2's output and the channel mix's
-     * token-shift mix (skips the key preparation, LN2 and that mix); 4 the time mix's six token-shift mixes; 5 relu²'s
+     * v_first (skips the ln_x/bonus/gate and value-residual forward); 3 κ̃, a, b and the channel mix's token-shift mix
+     * (skips the key preparation and the fused LN2 + mix); 4 the time mix's six token-shift mixes; 5 relu²'s
      * output (nothing is recomputed).
      */
     static final int KEEP_FFN_KEY = 1;
@@ -927,7 +926,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      * forward pass writes them there for its own use, and the backward pass recomputes them before reading).
      */
     private final class LayerActs {
-        final Tensor x1, mean1, rstd1;
+        /** LN1's statistics: its output is never kept (the fused LayerNorm + token-shift ops recompute it from hIn). */
+        final Tensor mean1, rstd1;
         final Tensor r, k, vRaw;
         final Tensor wHidden, aHidden, vHidden, gHidden;
         final Tensor wRaw, alpha, vGate, g;
@@ -938,8 +938,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor ffnPre;
         /** The gate product and v mixed with v_first (kept from level 2; v mixed not in layer 0, whose v is v_first). */
         final Tensor gated, vMixed;
-        /** κ̃, a and b of the WKV kernel, LN2's output z and the channel mix's token-shift mix (kept from level 3). */
-        final Tensor kTilde, kA, kB, z;
+        /** κ̃, a and b of the WKV kernel and the channel mix's token-shift mix (kept from level 3). */
+        final Tensor kTilde, kA, kB;
         final Tensor[] ffnMix;
         /** The time mix's six token-shift mixes, indexed MIX_R … (kept from level 4). */
         final Tensor[] attMixes;
@@ -954,7 +954,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
          */
         LayerActs(Arena arena, Arena narrow, Arena wkv, Arena gemm, int B, boolean first, Recomputed re, int keep) {
             int N = B * T;
-            x1 = arena.take(N, C);
             mean1 = arena.take(N);
             rstd1 = arena.take(N);
             r = wkv.take(N, C);
@@ -982,7 +981,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             kTilde = key ? wkv.take(N, C) : re.kTilde;
             kA = key ? wkv.take(N, C) : re.kA;
             kB = key ? wkv.take(N, C) : re.kB;
-            z = key ? arena.take(N, C) : re.z;
             ffnMix = key ? new Tensor[] {gemm.take(N, C)} : re.ffnMix;
             if (keep >= KEEP_MIXES) {
                 attMixes = new Tensor[MIX_COUNT];
@@ -1002,7 +1000,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      * them per layer (then the shared buffer is not allocated). Six [N, C] slots serve two groups that are never live
      * together: the time mix's six token-shift mixes (forward: until the projections have read them; backward:
      * recomputed once the WKV and output backward are done), then κ̃, a, b, the gate product and v mixed with v_first
-     * in slots 0–4; the channel mix's LayerNorm output and mix take slots 1 and 0.
+     * in slots 0–4; the channel mix's mix takes slot 0 (LN1's and LN2's outputs are never stored: the fused LayerNorm +
+     * token-shift ops recompute them).
      */
     private final class Recomputed {
         /** The time mix's six token-shift mixes x_r … x_g, indexed MIX_R …; slot j of the six. */
@@ -1018,8 +1017,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor gated;
         /** v mixed with v_first (layers after the first): slot 4. */
         final Tensor vMixed;
-        /** The channel mix's LayerNorm output: slot 1. */
-        final Tensor z;
         /** The ffn key output (null when each layer keeps its own), and relu of it squared. */
         final Tensor ffnPre, ffnAct;
 
@@ -1031,9 +1028,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             for (int j = 0; j < MIX_COUNT; j++) {
                 // with bf16 GEMM inputs the mixes and the gate product have their own buffers: slots 3 and 5 are
                 // not needed (ln_x itself is never kept: the fused backward recomputes it)
-                // with the WKV inputs in bf16 (narrowWkv) κ̃, a, b and v mixed have their own bf16 buffers: then only
-                // slot 1 (the channel mix's LayerNorm output) is left; and a slot no layer shares is not allocated
-                boolean used = (gemmInputs == null && mixesShared) || (j == 1 && keyShared)
+                // with the WKV inputs in bf16 (narrowWkv) κ̃, a, b and v mixed have their own bf16 buffers: then no
+                // slot is left; and a slot no layer shares is not allocated
+                boolean used = (gemmInputs == null && mixesShared)
                         || (j <= 2 && keyShared && !narrowWkv) || (j == 3 && gemmInputs == null && gateShared)
                         || (j == 4 && gateShared && !narrowWkv);
                 slots[j] = used ? arena.take(N, C) : null;
@@ -1055,7 +1052,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             kA = !keyShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[1];
             kB = !keyShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[2];
             vMixed = !gateShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[4];
-            z = slots[1];
             // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads
             // it; not shared when every layer keeps its own
             ffnPre = keep >= KEEP_FFN_KEY ? null : gemmInputs == null ? arena.take(N, F) : gemmInputs.take(N, F);

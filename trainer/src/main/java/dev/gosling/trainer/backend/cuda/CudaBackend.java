@@ -205,6 +205,16 @@ public final class CudaBackend implements Backend {
             tokenShiftBwdBf16_4, tokenShiftBwdBf16_1, keyPrepareFwdBf16Out, valueResidualFwdBf16All,
             valueResidualBwdBf16DvDgVf, lnxBonusGateFwdBf16In, lnxBonusGateBwdBf16In,
             lnxBonusGateBwdBf16InDgatedF32;
+    /**
+     * LayerNorm fused with the token-shift mixes of its output (token_shift.cu's ln_token_shift_*), indexed [J − 1]:
+     * J float4 a thread, rows of up to 512·J channels. -Dgosling.lnShift=false: the unfused ops (Backend's defaults).
+     */
+    private final Kernel[] lnShiftFwd = new Kernel[2], lnShiftFwdBf16 = new Kernel[2], lnShiftBwd = new Kernel[2],
+            lnShiftBwdBf16 = new Kernel[2];
+    private boolean lnShiftFused = !"false".equals(System.getProperty("gosling.lnShift"));
+    /** The J = 1 bf16 backward that loads each row's inputs itself (-Dgosling.lnShiftPrefetch=false), for measurements. */
+    private final Kernel lnShiftBwdBf16Serial;
+    private final boolean lnShiftPrefetch = !"false".equals(System.getProperty("gosling.lnShiftPrefetch"));
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -323,6 +333,15 @@ public final class CudaBackend implements Backend {
         tokenShiftBwdBf16_4 = loader.kernel("token_shift", "token_shift_mixes_backward_bf16_v4");
         tokenShiftBwdBf16_1 = loader.kernel("token_shift", "token_shift_mixes_backward_bf16_v1");
         tokenShiftFinish = loader.kernel("token_shift", "token_shift_mixes_finish");
+        lnShiftFwd[0] = loader.kernel("token_shift", "ln_token_shift_forward_j1");
+        lnShiftFwd[1] = loader.kernel("token_shift", "ln_token_shift_forward_j2");
+        lnShiftFwdBf16[0] = loader.kernel("token_shift", "ln_token_shift_forward_bf16_j1");
+        lnShiftFwdBf16[1] = loader.kernel("token_shift", "ln_token_shift_forward_bf16_j2");
+        lnShiftBwd[0] = loader.kernel("token_shift", "ln_token_shift_backward_j1");
+        lnShiftBwd[1] = loader.kernel("token_shift", "ln_token_shift_backward_j2");
+        lnShiftBwdBf16[0] = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j1");
+        lnShiftBwdBf16[1] = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j2");
+        lnShiftBwdBf16Serial = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j1_serial");
         keyPrepareFwd = loader.kernel("key_prepare", "key_prepare_forward");
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
         bonusFwd = loader.kernel("bonus", "bonus_forward");
@@ -1108,6 +1127,184 @@ public final class CudaBackend implements Backend {
             args.i32(slices).i32(C);
             tokenShiftFinish.launch(ceil(C, THREADS), k, 1, THREADS, 1, 1, 0, stream, args);
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------ LayerNorm + token shift
+
+    /**
+     * The fused kernels walk their rows one after another, so they take one wave of blocks (as many as the device holds
+     * at once: a second, partial wave would leave most of it idle) of at least this many rows each, forward and
+     * backward (whose blocks are the column-partial slices, ≤ LN_SHIFT_MAX_SLICES); -Dgosling.lnShiftRows=FWD,BWD for
+     * measurements.
+     */
+    private static final int[] LN_SHIFT_ROWS = lnShiftRows(System.getProperty("gosling.lnShiftRows", "8,16"));
+    private static final int LN_SHIFT_FWD_ROWS = LN_SHIFT_ROWS[0];
+    private static final int LN_SHIFT_BWD_ROWS = LN_SHIFT_ROWS[1];
+    private static final int LN_SHIFT_MAX_SLICES = 1024;
+    /** Warps a block of the fused kernels may have (LTS_MAX_WARPS in token_shift.cu). */
+    private static final int LN_SHIFT_MAX_WARPS = 16;
+
+    /**
+     * J (float4 a thread, 1 or 2) of the fused LayerNorm + token-shift kernels for rows of C channels at these
+     * addresses ({@code addressBits}: or'ed, bf16 ones doubled), or 0 where the unfused ops must do: C % 4 != 0, C over
+     * 4096, a row not 16-byte aligned (8 for bf16), or the fusion turned off.
+     */
+    private int lnShiftJ(int C, long addressBits) {
+        if (!lnShiftFused || C % 4 != 0 || (addressBits & 15) != 0) {
+            return 0;
+        }
+        int C4 = C / 4;
+        return C4 <= 32 * LN_SHIFT_MAX_WARPS ? 1 : C4 <= 64 * LN_SHIFT_MAX_WARPS ? 2 : 0;
+    }
+
+    private static int[] lnShiftRows(String value) {
+        String[] parts = value.split(",");
+        int[] rows = {Integer.parseInt(parts[0].trim()), Integer.parseInt(parts[1].trim())};
+        if (rows[0] < 1 || rows[1] < 1) {
+            throw new IllegalArgumentException("gosling.lnShiftRows: " + value);
+        }
+        return rows;
+    }
+
+    /** Resident blocks per SM of a fused kernel at a block size (name + "/" + threads). */
+    private final Map<String, Integer> lnShiftOccupancy = new HashMap<>();
+
+    /** One wave of blocks of the fused kernel k (threads a block), each of at least minRows of the rows. */
+    private int lnShiftBlocks(Kernel k, int threads, int rows, int minRows) {
+        int resident = lnShiftOccupancy.computeIfAbsent(k.name + "/" + threads, key -> {
+            int[] n = new int[1];
+            Cuda.checkDriver(cuOccupancyMaxActiveBlocksPerMultiprocessor(n, k.function(), threads, 0),
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + k.name + ")");
+            return Math.max(1, n[0]);
+        });
+        return Math.max(1, Math.min(ceil(rows, minRows), multiprocessors * resident));
+    }
+
+    /** The fused kernels' block: 32·W threads, W the fewest warps holding a row of C4 float4s at J a thread. */
+    private static int lnShiftThreads(int C, int J) {
+        return 32 * ceil(C / 4, 32 * J);
+    }
+
+    /** For {@link GpuBench} and the checks: the fused LayerNorm + token-shift kernels on or off (the unfused ops). */
+    void useLnShiftFused(boolean fused) {
+        lnShiftFused = fused;
+    }
+
+    @Override
+    public void layerNormTokenShiftForward(Tensor x, Tensor lnWeight, Tensor lnBias, Tensor mean, Tensor rstd,
+                                           boolean savedStats, Tensor[] mixes, Tensor[] outs, int B, int T, int C) {
+        String op = "layerNormTokenShiftForward";
+        bind();
+        long n = sequenceDims(op, B, T, C);
+        int k = mixCount(op, mixes, outs, "outs", null);
+        int rows = tokenShiftRows(op, B, T);
+        long xs = f32(x, op, "x", n).address;
+        long w = f32(lnWeight, op, "lnWeight", C).address;
+        long b = f32(lnBias, op, "lnBias", C).address;
+        long mu = f32(mean, op, "mean", rows).address;
+        long rs = f32(rstd, op, "rstd", rows).address;
+        long bits = xs | w | b;
+        DType outType = own(outs[0], op, OUTS[0]).dtype;
+        for (int j = 0; j < k; j++) {
+            CudaTensor o = floatLike(outs[j], op, OUTS[j], n);
+            if (o.dtype != outType) {
+                throw new IllegalArgumentException(op + ": the outputs mix " + outType + " and " + o.dtype);
+            }
+            // bf16 outputs need 8-byte alignment for the vector kernel: doubling their address checks that
+            bits |= f32(mixes[j], op, MIXES[j], C).address | (outType == DType.BF16 ? 2 * o.address : o.address);
+        }
+        int J = lnShiftJ(C, bits);
+        if (J == 0) {
+            Backend.super.layerNormTokenShiftForward(x, lnWeight, lnBias, mean, rstd, savedStats, mixes, outs, B, T, C);
+            return;
+        }
+        if (n == 0) {
+            return;
+        }
+        args.reset().ptr(xs).ptr(w).ptr(b).ptr(mu).ptr(rs).i32(savedStats ? 1 : 0);
+        for (int j = 0; j < MAX_MIXES; j++) {
+            args.ptr(j < k ? ((CudaTensor) mixes[j]).address : 0);
+        }
+        for (int j = 0; j < MAX_MIXES; j++) {
+            args.ptr(j < k ? ((CudaTensor) outs[j]).address : 0);
+        }
+        args.i32(k).i32(rows).i32(T).i32(C).f32((float) LAYER_NORM_EPS);
+        Kernel kernel = (outType == DType.BF16 ? lnShiftFwdBf16 : lnShiftFwd)[J - 1];
+        int threads = lnShiftThreads(C, J);
+        kernel.launch(lnShiftBlocks(kernel, threads, rows, LN_SHIFT_FWD_ROWS), 1, 1, threads, 1, 1, 0, stream, args);
+    }
+
+    @Override
+    public void layerNormTokenShiftBackward(Tensor[] dOuts, Tensor x, Tensor lnWeight, Tensor lnBias, Tensor mean,
+                                            Tensor rstd, Tensor[] mixes, Tensor dx, Tensor dxCopy, boolean overwrite,
+                                            Tensor dLnWeight, Tensor dLnBias, Tensor[] dMixes, int B, int T, int C) {
+        String op = "layerNormTokenShiftBackward";
+        bind();
+        long n = sequenceDims(op, B, T, C);
+        int k = mixCount(op, mixes, dOuts, "dOuts", dMixes);
+        int rows = tokenShiftRows(op, B, T);
+        long[] d = tokenShiftPtrs;
+        long bits = 0;
+        // the dOuts: all F32, or all BF16 (the mixes' gradients as the GEMMs write them, gemmGradientDtype)
+        DType dOutType = own(dOuts[0], op, D_OUTS[0]).dtype;
+        for (int j = 0; j < MAX_MIXES; j++) {
+            CudaTensor dOut = j < k ? floatLike(dOuts[j], op, D_OUTS[j], n) : null;
+            if (dOut != null && dOut.dtype != dOutType) {
+                throw new IllegalArgumentException(op + ": the dOuts mix " + dOutType + " and " + dOut.dtype);
+            }
+            d[j] = dOut == null ? 0 : dOut.address;
+            d[MAX_MIXES + j] = j < k ? f32(mixes[j], op, MIXES[j], C).address : 0;
+            d[2 * MAX_MIXES + j] = j < k && dMixes != null ? optional(dMixes[j], op, D_MIXES[j], C) : 0;
+            bits |= (dOutType == DType.BF16 ? 2 * d[j] : d[j]) | d[MAX_MIXES + j];
+        }
+        long xs = f32(x, op, "x", n).address;
+        long w = f32(lnWeight, op, "lnWeight", C).address;
+        long b = f32(lnBias, op, "lnBias", C).address;
+        long mu = f32(mean, op, "mean", rows).address;
+        long rs = f32(rstd, op, "rstd", rows).address;
+        long dxs = f32(dx, op, "dx", n).address;
+        CudaTensor copy = dxCopy == null ? null : floatLike(dxCopy, op, "dxCopy", n);
+        long bf16Copy = copy != null && copy.dtype == DType.BF16 ? copy.address : 0;
+        long dw = optional(dLnWeight, op, "dLnWeight", C);
+        long db = optional(dLnBias, op, "dLnBias", C);
+        int J = lnShiftJ(C, bits | xs | w | b | dxs | 2 * bf16Copy);
+        if (J == 0) {
+            Backend.super.layerNormTokenShiftBackward(dOuts, x, lnWeight, lnBias, mean, rstd, mixes, dx, dxCopy,
+                    overwrite, dLnWeight, dLnBias, dMixes, B, T, C);
+            return;
+        }
+        if (n == 0) {
+            return;
+        }
+        // one column-partial slice per block: the k mixes' sums, then dWeight's and dBias's
+        Kernel kernel = dOutType == DType.BF16 && J == 1 && !lnShiftPrefetch ? lnShiftBwdBf16Serial
+                : (dOutType == DType.BF16 ? lnShiftBwdBf16 : lnShiftBwd)[J - 1];
+        int threads = lnShiftThreads(C, J);
+        int slices = Math.min(LN_SHIFT_MAX_SLICES, lnShiftBlocks(kernel, threads, rows, LN_SHIFT_BWD_ROWS));
+        long partial = partials((long) (k + 2) * slices * C);
+        args.reset();
+        for (int j = 0; j < MAX_MIXES; j++) {
+            args.ptr(d[j]);
+        }
+        args.ptr(xs).ptr(w).ptr(b).ptr(mu).ptr(rs);
+        for (int j = 0; j < MAX_MIXES; j++) {
+            args.ptr(d[MAX_MIXES + j]);
+        }
+        args.ptr(dxs).ptr(bf16Copy).ptr(partial).i32(k).i32(rows).i32(T).i32(C).i32(overwrite ? 0 : 1);
+        kernel.launch(slices, 1, 1, threads, 1, 1, 0, stream, args);
+        if (copy != null && copy.dtype != DType.BF16) {
+            copy(dx, dxCopy);
+        }
+        if (dMixes != null) {
+            args.reset().ptr(partial);
+            for (int j = 0; j < MAX_MIXES; j++) {
+                args.ptr(d[2 * MAX_MIXES + j]);
+            }
+            args.i32(slices).i32(C);
+            tokenShiftFinish.launch(ceil(C, THREADS), k, 1, THREADS, 1, 1, 0, stream, args);
+        }
+        finishColumns(partial + 4L * k * slices * C, dw, slices, C);
+        finishColumns(partial + 4L * (k + 1) * slices * C, db, slices, C);
     }
 
     // ------------------------------------------------------------------------------------------------ linear

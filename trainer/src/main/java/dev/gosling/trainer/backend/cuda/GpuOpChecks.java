@@ -420,6 +420,29 @@ public final class GpuOpChecks {
                         out.add(compare("bf16 out", size, "tokenShiftMixes out" + j, readBf16(g, og[j], eyeG, rows, C),
                                 c.read(oc[j]), BF16_TOLERANCE));
                     }
+                    // the same from LayerNorm fused in (its statistics computed, then read back: the same bf16 mixes)
+                    double[] lnW1 = toFloat(gaussian(rng, C, 1.0));
+                    double[] lnB1 = toFloat(gaussian(rng, C, 0.5));
+                    Tensor[] lsG = new Tensor[6];
+                    Tensor[] lsG2 = new Tensor[6];
+                    Tensor[] lsC = new Tensor[6];
+                    for (int j = 0; j < 6; j++) {
+                        lsG[j] = poisonedBf16(g, (long) rows * C);
+                        lsG2[j] = poisonedBf16(g, (long) rows * C);
+                        lsC[j] = c.poisoned((long) rows * C);
+                    }
+                    Tensor meanG = g.poisoned(rows);
+                    Tensor rstdG = g.poisoned(rows);
+                    gpu.layerNormTokenShiftForward(xg, g.tensor(lnW1), g.tensor(lnB1), meanG, rstdG, false, mg, lsG, B, T, C);
+                    gpu.layerNormTokenShiftForward(xg, g.tensor(lnW1), g.tensor(lnB1), meanG, rstdG, true, mg, lsG2, B, T, C);
+                    cpu.layerNormTokenShiftForward(xc, c.tensor(lnW1), c.tensor(lnB1), c.poisoned(rows), c.poisoned(rows),
+                            false, mc, lsC, B, T, C);
+                    for (int j = 0; j < 6; j++) {
+                        double[] first = readBf16(g, lsG[j], eyeG, rows, C);
+                        out.add(compare("bf16 out", size, "lnTokenShift out" + j, first, c.read(lsC[j]), BF16_TOLERANCE));
+                        out.add(compare("bf16 out", size, "lnTokenShift out" + j + " from saved stats", readBf16(g, lsG2[j],
+                                eyeG, rows, C), first, 0));
+                    }
                     Tensor gg = g.keep(gpu.allocate(DType.BF16, rows, C));
                     Tensor gc = c.poisoned((long) rows * C);
                     gpu.gateForward(xg, g.tensor(gate), gg, rows, C);
@@ -853,6 +876,83 @@ public final class GpuOpChecks {
                         out.add(compare("bf16 dx", size, what + ", dMixes", gm, rm, FP32_TOLERANCE));
                     }
                 }
+
+                // LayerNorm fused with the token shift, backward from bf16 dOuts into dx (written or added) and its bf16
+                // copy, as the model calls it; the CPU given the same bf16 dOuts
+                double[] lnW = toFloat(gaussian(rng, C, 1.0));
+                double[] lnB = toFloat(gaussian(rng, C, 0.5));
+                for (int k : new int[] {6, 1}) {
+                    for (boolean overwrite : new boolean[] {true, false}) {
+                        double[][] dOuts = new double[k][];
+                        double[][] mixes = new double[k][];
+                        double[][] dMix0 = new double[k][];
+                        for (int j = 0; j < k; j++) {
+                            dOuts[j] = rounded(toFloat(gaussian(rng, rows * C, 1.0)));
+                            mixes[j] = toFloat(uniform(rng, C, 0, 1));
+                            dMix0[j] = toFloat(gaussian(rng, C, 1.0));
+                        }
+                        double[] dx0 = toFloat(gaussian(rng, rows * C, 1.0));
+                        double[] dw0 = toFloat(gaussian(rng, C, 1.0));
+                        double[][] gotL = lnTokenShiftBackward(g, eyeG, x1, lnW, lnB, dOuts, mixes, dMix0, dx0, dw0, overwrite);
+                        double[][] refL = lnTokenShiftBackward(c, null, x1, lnW, lnB, dOuts, mixes, dMix0, dx0, dw0, overwrite);
+                        String what = "lnTokenShift k=" + k + " bf16 dOuts, dx " + (overwrite ? "written" : "added");
+                        out.add(compare("bf16 dx", size, what, gotL[0], refL[0], FP32_TOLERANCE));
+                        out.add(compare("bf16 dx", size, what + ", bf16 copy", gotL[1], refL[0], BF16_TOLERANCE));
+                        out.add(compare("bf16 dx", size, what + ", dWeight", gotL[2], refL[2], FP32_TOLERANCE));
+                        out.add(compare("bf16 dx", size, what + ", dBias", gotL[3], refL[3], FP32_TOLERANCE));
+                        double[] gm = new double[0];
+                        double[] rm = new double[0];
+                        for (int j = 0; j < k; j++) {
+                            gm = concat(gm, gotL[4 + j]);
+                            rm = concat(rm, refL[4 + j]);
+                        }
+                        out.add(compare("bf16 dx", size, what + ", dMixes", gm, rm, FP32_TOLERANCE));
+                    }
+                }
+            }
+
+            /**
+             * layerNormTokenShiftBackward of k mixes from dOuts (bf16 on the GPU, with a bf16 copy of dx read back
+             * through {@code eye}; eye null: fp32 dOuts, no copy), the statistics from its forward; dx from dx0 (or
+             * written over NaN), dWeight and dBias from dw0, dMixes from dMix0: {dx, the copy (or dx), the changes of
+             * dWeight, dBias, dMix_0 … dMix_k−1}.
+             */
+            private double[][] lnTokenShiftBackward(Dev d, Tensor eye, double[] x, double[] w, double[] b,
+                                                    double[][] dOuts, double[][] mixes, double[][] dMix0, double[] dx0,
+                                                    double[] dw0, boolean overwrite) {
+                int k = dOuts.length;
+                long n = (long) rows * C;
+                Tensor[] dOutT = new Tensor[k];
+                Tensor[] mixT = new Tensor[k];
+                Tensor[] dMixT = new Tensor[k];
+                Tensor[] outs = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    dOutT[j] = eye != null ? bf16(d, dOuts[j]) : d.tensor(dOuts[j]);
+                    mixT[j] = d.tensor(mixes[j]);
+                    dMixT[j] = d.tensor(dMix0[j]);
+                    outs[j] = d.poisoned(n);
+                }
+                Tensor xt = d.tensor(x);
+                Tensor wt = d.tensor(w);
+                Tensor bt = d.tensor(b);
+                Tensor mean = d.poisoned(rows);
+                Tensor rstd = d.poisoned(rows);
+                d.backend.layerNormTokenShiftForward(xt, wt, bt, mean, rstd, false, mixT, outs, B, T, C);
+                Tensor dx = overwrite ? d.poisoned(n) : d.tensor(dx0);
+                Tensor copy = eye == null ? null : poisonedBf16(d, n);
+                Tensor dw = d.tensor(dw0);
+                Tensor db = d.tensor(dw0);
+                d.backend.layerNormTokenShiftBackward(dOutT, xt, wt, bt, mean, rstd, mixT, dx, copy, overwrite, dw, db,
+                        dMixT, B, T, C);
+                double[][] r = new double[4 + k][];
+                r[0] = d.read(dx);
+                r[1] = copy == null ? r[0] : readBf16(d, copy, eye, rows, C);
+                r[2] = delta(d.read(dw), dw0);
+                r[3] = delta(d.read(db), dw0);
+                for (int j = 0; j < k; j++) {
+                    r[4 + j] = delta(d.read(dMixT[j]), dMix0[j]);
+                }
+                return r;
             }
 
             /**
@@ -1239,6 +1339,9 @@ public final class GpuOpChecks {
         // dx written, not added to: float4 and scalar kernels
         c.add(tokenShift(3, 100, 768, 6, 0, false, true, s++));
         c.add(tokenShift(3, 37, 99, 1, 0, false, true, s++));
+        c.addAll(quick ? List.of(lnTokenShift(2, 17, 96, 6, 0, false, false, s++), lnTokenShift(3, 7, 99, 2, 0, false, true, s++))
+                : lnTokenShiftChecks(s));
+        s += 100;
         for (int[] d : quick ? new int[][] {{33, 96, 80}} : new int[][] {{33, 96, 80}, {512, 768, 3072}}) {
             c.add(linear(d[0], d[1], d[2], s++));
             c.add(linear(d[0], d[1], d[2], FP32_TOLERANCE, false, true, s++));
@@ -1509,6 +1612,120 @@ public final class GpuOpChecks {
                 Tensor dx = place(d, g.get("x"));
                 d.backend.tokenShiftMixesBackward(dOut, place(d, in.get("x")), mixes(in), dx, dMixes, B, T, C);
                 if (dx != g.get("x")) {
+                    d.backend.copy(dx, g.get("x"));
+                }
+            }
+        };
+    }
+
+    /**
+     * LayerNorm fused with the token-shift mixes of its output, B × T × C with k mixes (see {@link #lnTokenShift}): one
+     * warp a row (C = 96, 128), several (768: 6; 1000: 8 with idle lanes; 2048: 16), two float4 a thread (2500, 4096),
+     * the unfused ops (C = 99, 5; misaligned); T = 1, B = 1, a single row; slices and samples that do not line up (T =
+     * 37, 401, 600: the forward's 32-row and the backward's 64-row slices start inside samples); null dMixes.
+     */
+    static List<Check> lnTokenShiftChecks(long seed) {
+        List<Check> c = new ArrayList<>();
+        long s = seed;
+        // B, T, C, k, null dMix mask, misaligned, dx written
+        int[][] cases = {{2, 17, 96, 6, 0, 0, 0}, {2, 17, 96, 1, 0, 0, 1}, {3, 100, 768, 6, 0, 0, 0}, {3, 100, 768, 1, 0, 0, 1},
+            {3, 100, 768, 6, 0, 0, 1}, {1, 1, 768, 6, 0, 0, 0}, {4, 1, 128, 3, 0, 0, 1}, {1, 5, 1000, 6, 0, 0, 0},
+            {3, 37, 1000, 2, 0, 0, 1}, {5, 401, 128, 6, 0, 0, 0}, {8, 600, 768, 6, 0, 0, 1}, {2, 33, 2048, 1, 0, 0, 0},
+            {2, 33, 2048, 6, 0, 0, 1}, {2, 9, 2500, 6, 0, 0, 0}, {1, 70, 4096, 6, 0, 0, 1}, {3, 37, 99, 6, 0, 0, 0},
+            {1, 1, 5, 3, 0, 0, 1}, {2, 45, 96, 6, 0, 1, 0}, {2, 33, 768, 6, 0b010010, 0, 0}, {2, 33, 768, 3, 0b111, 0, 1}};
+        for (int[] d : cases) {
+            c.add(lnTokenShift(d[0], d[1], d[2], d[3], d[4], d[5] != 0, d[6] != 0, s++));
+        }
+        return c;
+    }
+
+    /**
+     * layerNormTokenShiftForward (statistics computed, then again from the saved statistics: both sets of mixes are
+     * compared, and mean and rstd) and layerNormTokenShiftBackward (dx added to, or written over NaN: overwrite; dMix j
+     * null where bit j of {@code nullMixes} is set). {@code misaligned}: x, the outputs and dx one float into larger
+     * tensors, so the CUDA backend must take the unfused ops.
+     */
+    static Check lnTokenShift(int B, int T, int C, int k, int nullMixes, boolean misaligned, boolean overwrite,
+                              long seed) {
+        String size = "B=" + B + " T=" + T + " C=" + C + " k=" + k + (nullMixes != 0 ? " null dMix " + Integer.toBinaryString(nullMixes) : "")
+                + (misaligned ? " misaligned" : "") + over(overwrite);
+        int rows = B * T;
+        long n = (long) rows * C;
+        return new OpCase("lnTokenShift", size, FP32_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> in) {
+                double[] x = gaussian(rng, rows * C, 1.0);
+                for (int i = 0; i < x.length; i++) {
+                    x[i] += 0.3;
+                }
+                in.put("x", x);
+                double[] w = gaussian(rng, C, 0.5);
+                for (int i = 0; i < w.length; i++) {
+                    w[i] += 1.0;
+                }
+                in.put("weight", w);
+                in.put("bias", gaussian(rng, C, 0.5));
+                for (int j = 0; j < k; j++) {
+                    in.put("mix" + j, uniform(rng, C, 0, 1));
+                }
+            }
+
+            /** t itself, or a copy of it one float into a larger tensor. */
+            Tensor place(Dev d, Tensor t) {
+                if (!misaligned) {
+                    return t;
+                }
+                Tensor big = d.poisoned(t.numel() + 1);
+                Tensor view = d.backend.view(big, 1, Math.toIntExact(t.numel()));
+                d.backend.copy(t, view);
+                return view;
+            }
+
+            Tensor[] mixes(Map<String, Tensor> in) {
+                Tensor[] m = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    m[j] = in.get("mix" + j);
+                }
+                return m;
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved) {
+                Tensor mean = d.poisoned(rows);
+                Tensor rstd = d.poisoned(rows);
+                saved.put("mean", mean);
+                saved.put("rstd", rstd);
+                Tensor[] outs = new Tensor[k];
+                Tensor[] again = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    outs[j] = place(d, d.poisoned(n));
+                    again[j] = place(d, d.poisoned(n));
+                }
+                Tensor x = place(d, in.get("x"));
+                d.backend.layerNormTokenShiftForward(x, in.get("weight"), in.get("bias"), mean, rstd, false, mixes(in),
+                        outs, B, T, C);
+                d.backend.layerNormTokenShiftForward(x, in.get("weight"), in.get("bias"), mean, rstd, true, mixes(in),
+                        again, B, T, C);
+                List<Tensor> out = new ArrayList<>(List.of(outs));
+                out.add(mean);
+                out.add(rstd);
+                out.addAll(List.of(again));
+                return out;
+            }
+
+            void backward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                Tensor[] dMixes = new Tensor[k];
+                Tensor[] dOut = new Tensor[k];
+                for (int j = 0; j < k; j++) {
+                    dMixes[j] = (nullMixes >> j & 1) != 0 ? null : g.get("mix" + j);
+                    dOut[j] = place(d, dOuts.get(j));
+                }
+                Tensor dx = overwrite ? place(d, d.poisoned(n)) : place(d, g.get("x"));
+                d.backend.layerNormTokenShiftBackward(dOut, place(d, in.get("x")), in.get("weight"), in.get("bias"),
+                        saved.get("mean"), saved.get("rstd"), mixes(in), dx, null, overwrite, g.get("weight"),
+                        g.get("bias"), dMixes, B, T, C);
+                if (overwrite) {
+                    d.backend.accumulate(dx, g.get("x"));
+                } else if (dx != g.get("x")) {
                     d.backend.copy(dx, g.get("x"));
                 }
             }
