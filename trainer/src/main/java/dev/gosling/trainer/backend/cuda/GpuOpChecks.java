@@ -168,7 +168,7 @@ public final class GpuOpChecks {
         abstract void backward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved, List<Tensor> dOuts,
                                Map<String, Tensor> grads);
 
-        private LinkedHashMap<String, double[]> inputs() {
+        LinkedHashMap<String, double[]> inputs() {
             if (inputs == null) {
                 inputs = new LinkedHashMap<>();
                 makeInputs(new SplittableRandom(seed), inputs);
@@ -2260,9 +2260,34 @@ public final class GpuOpChecks {
     static Check wkv7(int B, int T, int H, CudaBackend.Wkv7Choice choice, boolean overwrite, boolean bf16, long seed) {
         String size = "B=" + B + " T=" + T + " H=" + H + (choice != null ? " " + choice : "") + over(overwrite);
         OpCase c = new OpCase("wkv7", size, FP32_TOLERANCE, seed) {
+            /**
+             * At T = 1 the state starts at 0, so y = v (k·r) and dv = dy (k·r): one fp32 dot product of 64 terms
+             * scales every element, and its relative error is eps·Σ|k_j r_j| / |Σ k_j r_j|, which a random draw can
+             * make large. out and dv are held to the tolerance times that condition number (the largest over the
+             * heads, of the inputs as given; 1 at T > 1, where many dot products make up the outputs).
+             */
+            double dotCondition() {
+                double condition = 1;
+                if (T == 1) {
+                    double[] r = inputs().get("r");
+                    double[] k = inputs().get("k");
+                    for (int u = 0; u < r.length / 64; u++) {
+                        double dot = 0;
+                        double abs = 0;
+                        for (int i = u * 64; i < u * 64 + 64; i++) {
+                            dot += r[i] * k[i];
+                            abs += Math.abs(r[i] * k[i]);
+                        }
+                        condition = Math.max(condition, abs / Math.abs(dot));
+                    }
+                }
+                return condition;
+            }
+
             @Override
             double toleranceOf(String q) {
-                return bf16 && q.equals("out") ? BF16_TOLERANCE : tolerance;
+                double scaled = q.equals("out") || q.equals("dv") ? tolerance * dotCondition() : tolerance;
+                return bf16 && q.equals("out") ? Math.max(BF16_TOLERANCE, scaled) : scaled;
             }
 
             @Override
