@@ -130,3 +130,22 @@ __device__ __forceinline__ void write_column_partial(float s, float* __restrict_
         partial[(i64)blockIdx.y * C + c] = t;
     }
 }
+
+// The second pass (grid ⌈C/32⌉ × anything, block (32, FINISH_ROWS)): Σ_{p < slices} partial[p·C + c] for column c =
+// 32·blockIdx.x + x. Thread row y adds slices y, y + FINISH_ROWS, …; the rows meet in shared memory and are added in
+// order, so the sum is deterministic; thread row 0 gets it (the others 0). Every thread of the block calls it (a
+// barrier). One thread per column walking all slices left the GPU nearly idle (3 blocks at C = 768, 256 dependent
+// adds each).
+#define FINISH_ROWS 16
+__device__ __forceinline__ float sum_column_slices(const float* __restrict__ partial, int slices, int C, int c) {
+    __shared__ float acc[FINISH_ROWS][33];
+    float s = 0.0f;
+    if (c < C)
+        for (int p = threadIdx.y; p < slices; p += FINISH_ROWS) s += partial[(i64)p * C + c];
+    acc[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    float t = 0.0f;
+    if (threadIdx.y == 0)
+        for (int k = 0; k < FINISH_ROWS; k++) t += acc[k][threadIdx.x];
+    return t;
+}

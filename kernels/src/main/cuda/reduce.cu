@@ -2,13 +2,11 @@
 // "sum the rows of a matrix" used by the LoRA bias gradient.
 #include "common.cuh"
 
-// out[c] += Σ_{p < slices} partial[p·C + c], slices summed in order. One thread per column.
+// out[c] += Σ_{p < slices} partial[p·C + c] (sum_column_slices: grid ⌈C/32⌉, block (32, FINISH_ROWS)).
 extern "C" __global__ void column_finish(const float* __restrict__ partial, float* __restrict__ out, int slices, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    float s = 0.0f;
-    for (int p = 0; p < slices; p++) s += partial[(i64)p * C + c];
-    out[c] += s;
+    int c = blockIdx.x * 32 + threadIdx.x;
+    float s = sum_column_slices(partial, slices, C, c);
+    if (threadIdx.y == 0 && c < C) out[c] += s;
 }
 
 // partial[slice·C + c] = Σ_{rows of the slice} m[row·C + c]. grid (⌈C/32⌉, slices), block (32, 8): the 8 thread

@@ -326,18 +326,16 @@ extern "C" __global__ void __launch_bounds__(32 * TS_RUNS, 2) token_shift_mixes_
     backward_k<1>(k, dOut, x, mix, dx, partial, rows, T, C, accumulate);
 }
 
-// dMix_j[c] += Σ_{p < slices} partial[(j·slices + p)·C + c], slices in order; grid (⌈C/blockDim.x⌉, k). A null
-// dMix_j is skipped.
+// dMix_j[c] += Σ_{p < slices} partial[(j·slices + p)·C + c] (sum_column_slices); grid (⌈C/32⌉, k), block (32,
+// FINISH_ROWS). A null dMix_j is skipped.
 extern "C" __global__ void token_shift_mixes_finish(const float* __restrict__ partial, TS_PTRS(dMix, ), int slices,
                                                     int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    int c = blockIdx.x * 32 + threadIdx.x;
     int j = blockIdx.y;
     float* out = j == 0 ? dMix0 : j == 1 ? dMix1 : j == 2 ? dMix2 : j == 3 ? dMix3 : j == 4 ? dMix4 : dMix5;
-    if (out == nullptr || c >= C) return;
-    const float* p = partial + (i64)j * slices * C + c;
-    float s = 0.0f;
-    for (int q = 0; q < slices; q++) s += p[(i64)q * C];
-    out[c] += s;
+    if (out == nullptr) return;  // the whole block: j is the block's
+    float s = sum_column_slices(partial + (i64)j * slices * C, slices, C, c);
+    if (threadIdx.y == 0 && c < C) out[c] += s;
 }
 
 // ---------------------------------------------------------------- LayerNorm fused with the mixes of its output

@@ -94,6 +94,8 @@ public final class CudaBackend implements Backend {
     private static final int N = HEAD_SIZE;
     /** Partial sums of a column reduction: one slice per this many rows, at most MAX_SLICES slices. */
     private static final int ROWS_PER_SLICE = 64;
+    /** Thread rows of a column-finish block (common.cuh's FINISH_ROWS): they split the slices of 32 columns. */
+    private static final int FINISH_ROWS = 16;
     private static final int MAX_SLICES = 256;
     private static final int CE_THREADS = 1024;
 
@@ -1125,7 +1127,7 @@ public final class CudaBackend implements Backend {
                 args.ptr(d[2 * MAX_MIXES + j]);
             }
             args.i32(slices).i32(C);
-            tokenShiftFinish.launch(ceil(C, THREADS), k, 1, THREADS, 1, 1, 0, stream, args);
+            tokenShiftFinish.launch(ceil(C, 32), k, 1, 32, FINISH_ROWS, 1, 0, stream, args);
         }
     }
 
@@ -1301,7 +1303,7 @@ public final class CudaBackend implements Backend {
                 args.ptr(d[2 * MAX_MIXES + j]);
             }
             args.i32(slices).i32(C);
-            tokenShiftFinish.launch(ceil(C, THREADS), k, 1, THREADS, 1, 1, 0, stream, args);
+            tokenShiftFinish.launch(ceil(C, 32), k, 1, 32, FINISH_ROWS, 1, 0, stream, args);
         }
         finishColumns(partial + 4L * k * slices * C, dw, slices, C);
         finishColumns(partial + 4L * (k + 1) * slices * C, db, slices, C);
@@ -2922,7 +2924,7 @@ public final class CudaBackend implements Backend {
         if (out == 0 || C == 0) {
             return;
         }
-        columnFinish.launch(ceil(C, THREADS), 1, 1, THREADS, 1, 1, 0, stream,
+        columnFinish.launch(ceil(C, 32), 1, 1, 32, FINISH_ROWS, 1, 0, stream,
                 args.reset().ptr(partial).ptr(out).i32(slices).i32(C));
     }
 
