@@ -217,6 +217,11 @@ public final class CudaBackend implements Backend {
     /** The J = 1 bf16 backward that loads each row's inputs itself (-Dgosling.lnShiftPrefetch=false), for measurements. */
     private final Kernel lnShiftBwdBf16Serial;
     private final boolean lnShiftPrefetch = !"false".equals(System.getProperty("gosling.lnShiftPrefetch"));
+    /**
+     * Whether a LoRA's bias is added in bf16 by the GEMM's epilogue when its output is bf16 (the decay LoRA's w0 into
+     * wRaw); -Dgosling.loraBias=f32: the fp32 product with an fp32 bias, then a cast, for measurements.
+     */
+    private final boolean bf16LoraBias = !"f32".equals(System.getProperty("gosling.loraBias"));
 
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
@@ -1390,7 +1395,7 @@ public final class CudaBackend implements Backend {
     /** As above; {@code cIsBf16}: C is written in bf16 (fp32 accumulation, rounded once; bf16 GEMMs only). */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
                       boolean bIsBf16, int ldb, float beta, long c, boolean cIsBf16, int ldc) {
-        gemm(transA, transB, m, n, k, a, aIsBf16, lda, b, bIsBf16, ldb, beta, 0, c, cIsBf16, ldc, 0);
+        gemm(transA, transB, m, n, k, a, aIsBf16, lda, b, bIsBf16, ldb, beta, 0, c, cIsBf16, ldc, 0, false);
     }
 
     /** Whether a GEMM with this beta runs through cuBLASLt (which can also add a bias: {@link #gemm}'s last). */
@@ -1405,7 +1410,8 @@ public final class CudaBackend implements Backend {
      * {@link #viaLt}.
      */
     private void gemm(boolean transA, boolean transB, int m, int n, int k, long a, boolean aIsBf16, int lda, long b,
-                      boolean bIsBf16, int ldb, float beta, long residual, long c, boolean cIsBf16, int ldc, long bias) {
+                      boolean bIsBf16, int ldb, float beta, long residual, long c, boolean cIsBf16, int ldc, long bias,
+                      boolean biasBf16) {
         if (m == 0 || n == 0) {
             return;
         }
@@ -1432,7 +1438,7 @@ public final class CudaBackend implements Backend {
         if (viaLt) {
             // the same column-major product as below, through a cuBLASLt plan
             LtGemms.Shape shape = new LtGemms.Shape(transB, transA, n, m, k, ldb, lda, ldc, CUDA_R_16BF,
-                    cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, beta != 0f, separateC, bias != 0);
+                    cIsBf16 ? CUDA_R_16BF : CUDA_R_32F, beta != 0f, separateC, bias != 0, biasBf16);
             long cIn = separateC ? residual : c;
             LtGemms lt = ltGemms();
             LtGemms.Tuning tuning = new LtGemms.Tuning() {
@@ -1622,7 +1628,7 @@ public final class CudaBackend implements Backend {
             copy(residual, out);
             return;
         }
-        gemm(false, true, rows, outDim, in, xt.address, xt.dtype == DType.BF16, in, w, false, in, 1f, res, o, false, outDim, 0);
+        gemm(false, true, rows, outDim, in, xt.address, xt.dtype == DType.BF16, in, w, false, in, 1f, res, o, false, outDim, 0, false);
     }
 
     @Override
@@ -1705,17 +1711,24 @@ public final class CudaBackend implements Backend {
         long n = (long) rows * outDim;
         if (ot.dtype != DType.BF16 && bs != 0 && outAct == Activation.NONE && viaLt(0f)) {
             // the bias added by the GEMM's epilogue (the decay LoRA's w0): no pass over out
-            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, o, false, outDim, bs);
+            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, o, false, outDim, bs, false);
         } else if (ot.dtype != DType.BF16) {
             gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, o, outDim);
             activate(o, bs, outAct, n, outDim);
         } else if (bs == 0 && outAct == Activation.NONE) {
             gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, o, true, outDim);
+        } else if (outAct == Activation.NONE && viaLt(0f) && bf16LoraBias) {
+            // the decay LoRA's w0 into a bf16 wRaw by the GEMM's epilogue: cuBLASLt (13.1) refuses an fp32 bias with a
+            // bf16 D, so w0 is cast to bf16 first (outDim values; as the reference's bf16 parameters), not the product
+            // (rows·outDim values written in fp32 and cast: -Dgosling.loraBias=f32)
+            long b16 = bf16Slot(SLOT_SHARED, outDim);
+            launch1d(castBf16, (outDim + 3) / 4, args.reset().ptr(bs).ptr(b16).i64(outDim));
+            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, o, true, outDim, b16, true);
         } else if (outAct == Activation.NONE && viaLt(0f)) {
-            // the decay LoRA's w0 into a bf16 wRaw: cuBLASLt (13.1) refuses an fp32 bias with a bf16 D, so the fp32
-            // product with the bias in its epilogue, then one vectorised cast (rounded once, as bias_activate_bf16)
+            // the fp32 product with the bias in its epilogue, then one vectorised cast (rounded once, as
+            // bias_activate_bf16)
             long z = loraScratch(n);
-            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, z, false, outDim, bs);
+            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, z, false, outDim, bs, false);
             launch1d(castBf16, (n + 3) / 4, args.reset().ptr(z).ptr(o).i64(n));
         } else {
             // the fp32 product, then bias and activation rounded once into the bf16 out

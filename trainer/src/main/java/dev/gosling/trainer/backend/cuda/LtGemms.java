@@ -43,6 +43,7 @@ import static org.bytedeco.cuda.global.cublas.cublasLtMatmulPreferenceSetAttribu
 import static org.bytedeco.cuda.global.cublas.cublasLtMatrixLayoutCreate;
 import static org.bytedeco.cuda.global.cublas.cublasLtMatrixLayoutDestroy;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 
 /**
  * The bf16 GEMMs through cuBLASLt: one plan per shape (descriptors and an algorithm), made on the shape's first call
@@ -68,15 +69,16 @@ final class LtGemms implements AutoCloseable {
 
     /**
      * One shape: transposes, sizes, leading dimensions, operand and output types, whether C is added, whether C is an
-     * input apart from D (a residual), and whether an fp32 bias of m values is added to every column of D (the
-     * epilogue's bias: a LoRA's). cublasGemmEx can do neither of the last two.
+     * input apart from D (a residual), and whether a bias of m values is added to every column of D (the epilogue's
+     * bias: a LoRA's), fp32 or with {@code biasBf16} bf16 (cuBLASLt 13.1 takes an fp32 bias only with an fp32 D).
+     * cublasGemmEx can do neither of the last two.
      */
     record Shape(boolean transA, boolean transB, int m, int n, int k, int lda, int ldb, int ldc, int abType, int cType,
-                 boolean accumulate, boolean separateC, boolean bias) {
+                 boolean accumulate, boolean separateC, boolean bias, boolean biasBf16) {
 
         Shape(boolean transA, boolean transB, int m, int n, int k, int lda, int ldb, int ldc, int abType, int cType,
               boolean accumulate, boolean separateC) {
-            this(transA, transB, m, n, k, lda, ldb, ldc, abType, cType, accumulate, separateC, false);
+            this(transA, transB, m, n, k, lda, ldb, ldc, abType, cType, accumulate, separateC, false, false);
         }
 
         /** Whether only cuBLASLt computes this product. */
@@ -285,7 +287,7 @@ final class LtGemms implements AutoCloseable {
                 if (s.bias()) {
                     op.put(0, CUBLASLT_EPILOGUE_BIAS);
                     check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, op, 4), "cublasLtMatmulDescSetAttribute");
-                    op.put(0, CUDA_R_32F);
+                    op.put(0, s.biasBf16() ? CUDA_R_16BF : CUDA_R_32F);
                     check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, op, 4), "cublasLtMatmulDescSetAttribute");
                 }
             }
