@@ -177,42 +177,23 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
     float w[2] = {lnW[channel0 + lane], lnW[channel0 + lane + 32]};
     float b[2] = {lnB[channel0 + lane], lnB[channel0 + lane + 32]};
     float accRK[2] = {0.0f, 0.0f}, accW[2] = {0.0f, 0.0f}, accB[2] = {0.0f, 0.0f};
-    // Software prefetch (as key_prepare_bwd): the next row's inputs are loaded before this row's four warp_sums, so
-    // the warp keeps a row of loads in flight while it reduces. The arithmetic per row is unchanged. The last row
-    // prefetches itself again (stays in bounds).
-    float nDgt[2], nG[2], nR[2], nK[2], nV[2], nY[2], nMu, nRs;
-    auto load = [&](i64 row) {
-        i64 base = row * C + channel0;
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            i64 i = base + lane + 32 * h;
-            nDgt[h] = ld(dGated, i);
-            nG[h] = ld(g, i);
-            nR[h] = ld(r, i);
-            nK[h] = ld(k, i);
-            nV[h] = ld(v, i);
-            nY[h] = ld(y, i);
-        }
-        nMu = mean[row * heads + head];
-        nRs = rstd[row * heads + head];
-    };
-    if (lo < hi) load(lo);
     for (i64 row = lo; row < hi; row++) {
         i64 base = row * C + channel0;
+        i64 unit = row * heads + head;
         float dgt[2], dL[2], ri[2], ki[2], vi[2], yi[2];
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-            dgt[h] = nDgt[h];
-            dL[h] = dgt[h] * nG[h];
-            ri[h] = nR[h];
-            ki[h] = nK[h];
-            vi[h] = nV[h];
-            yi[h] = nY[h];
+            i64 i = base + lane + 32 * h;
+            dgt[h] = ld(dGated, i);
+            dL[h] = dgt[h] * ld(g, i);
+            ri[h] = ld(r, i);
+            ki[h] = ld(k, i);
+            vi[h] = ld(v, i);
+            yi[h] = ld(y, i);
         }
-        float mu = nMu, rs = nRs;
-        load(row + 1 < hi ? row + 1 : row);
         float s = warp_sum(ri[0] * ki[0] * rk[0] + ri[1] * ki[1] * rk[1]);
         float ds = warp_sum(dL[0] * vi[0] + dL[1] * vi[1]);
+        float mu = mean[unit], rs = rstd[unit];
         float xh[2] = {(yi[0] - mu) * rs, (yi[1] - mu) * rs};
 #pragma unroll
         for (int h = 0; h < 2; h++) {
