@@ -55,16 +55,33 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
     float kk[2] = {kK[channel0 + lane], kK[channel0 + lane + 32]};
     float ka[2] = {kA[channel0 + lane], kA[channel0 + lane + 32]};
     float sKK[2] = {0.0f, 0.0f}, sKA[2] = {0.0f, 0.0f};
-    for (i64 row = lo; row < hi; row++) {
+    // Software prefetch: the next row's five inputs are loaded before this row's two warp_sums, so one warp keeps a
+    // row of loads in flight while it reduces (a warp walking its rows serially was latency-bound, well below
+    // bandwidth). The arithmetic per row is unchanged. The last row prefetches itself again (stays in bounds).
+    float nk[2], nal[2], nda[2], ndb[2], ndkt[2];
+    auto load = [&](i64 row) {
         i64 base = row * C + channel0;
-        float kv[2], al[2], q[2], dq[2];
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             i64 i = base + lane + 32 * h;
-            kv[h] = ld(k, i);
-            al[h] = ld(alpha, i);
+            nk[h] = ld(k, i);
+            nal[h] = ld(alpha, i);
+            nda[h] = dA[i];
+            ndb[h] = dB[i];
+            ndkt[h] = dKTilde[i];
+        }
+    };
+    if (lo < hi) load(lo);
+    for (i64 row = lo; row < hi; row++) {
+        i64 base = row * C + channel0;
+        float kv[2] = {nk[0], nk[1]}, al[2] = {nal[0], nal[1]}, dav[2] = {nda[0], nda[1]};
+        float dbv[2] = {ndb[0], ndb[1]}, dktv[2] = {ndkt[0], ndkt[1]};
+        load(row + 1 < hi ? row + 1 : row);
+        float q[2], dq[2];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
             q[h] = kv[h] * kk[h];
-            dq[h] = -dA[i] + dB[i] * al[h];
+            dq[h] = -dav[h] + dbv[h] * al[h];
         }
         float norm = sqrtf(warp_sum(q[0] * q[0] + q[1] * q[1]));
         bool clamped = !(norm > L2_EPS);
@@ -75,10 +92,10 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             i64 i = base + lane + 32 * h;
-            float dkt = dKTilde[i];
+            float dkt = dktv[h];
             float dKappa = (dq[h] - kh[h] * dot) * inv;
             float gk = dkt * (1.0f + (al[h] - 1.0f) * ka[h]) + dKappa * kk[h];
-            float ga = dB[i] * kh[h] + dkt * kv[h] * ka[h];
+            float ga = dbv[h] * kh[h] + dkt * kv[h] * ka[h];
             if constexpr (sizeof(TD) == 2) dk[i] = bf16_rn(gk);
             else dk[i] = accumulate ? dk[i] + gk : gk;
             if constexpr (sizeof(TA) == 2) dAlpha[i] = bf16_rn(ga);

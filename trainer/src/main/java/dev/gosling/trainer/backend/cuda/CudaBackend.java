@@ -203,7 +203,8 @@ public final class CudaBackend implements Backend {
             lnxBonusGateFwdBf16G, lnxBonusGateBwdBf16, valueResidualFwdBf16, valueResidualBwdBf16, keyPrepareFwdBf16,
             keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y, keyPrepareBwdBf16Dk, valueResidualBwdBf16Dv,
             lnxBonusGateBwdBf16Dg, lnxBonusGateBwdBf16DgDgated, activationBwdColumns, activationBwdColumnsBf16Y,
-            activationBwdColumnsBf16YD, keyPrepareBwdBf16DkDa, valueResidualBwdBf16DvDg, reluSqBwdBf16xd,
+            activationBwdColumnsBf16YD, activationBwdColumns2, activationBwdColumns2Bf16Y, activationBwdColumns2Bf16YD,
+            keyPrepareBwdBf16DkDa, valueResidualBwdBf16DvDg, reluSqBwdBf16xd,
             tokenShiftBwdBf16_4, tokenShiftBwdBf16_1, keyPrepareFwdBf16Out, valueResidualFwdBf16All,
             valueResidualBwdBf16DvDgVf, lnxBonusGateFwdBf16In, lnxBonusGateBwdBf16In,
             lnxBonusGateBwdBf16InDgatedF32;
@@ -371,6 +372,9 @@ public final class CudaBackend implements Backend {
         activationBwdColumns = loader.kernel("lora", "activation_backward_columns");
         activationBwdColumnsBf16Y = loader.kernel("lora", "activation_backward_columns_bf16y");
         activationBwdColumnsBf16YD = loader.kernel("lora", "activation_backward_columns_bf16yd");
+        activationBwdColumns2 = loader.kernel("lora", "activation_backward_columns2");
+        activationBwdColumns2Bf16Y = loader.kernel("lora", "activation_backward_columns2_bf16y");
+        activationBwdColumns2Bf16YD = loader.kernel("lora", "activation_backward_columns2_bf16yd");
         keyPrepareBwdBf16DkDa = loader.kernel("key_prepare", "key_prepare_backward_bf16_dk_da");
         valueResidualBwdBf16DvDg = loader.kernel("elementwise", "value_residual_backward_bf16_dv_dg");
         keyPrepareFwdBf16Out = loader.kernel("key_prepare", "key_prepare_forward_bf16_out");
@@ -1824,8 +1828,18 @@ public final class CudaBackend implements Backend {
             if (dt.dtype == DType.BF16 && outAct != Activation.NONE && ot.dtype != DType.BF16) {
                 throw new IllegalArgumentException(op + ": a bf16 dOut through an output activation needs a bf16 out");
             }
-            (dt.dtype == DType.BF16 ? activationBwdColumnsBf16YD : ot.dtype == DType.BF16 ? activationBwdColumnsBf16Y
-                    : activationBwdColumns).launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
+            // two columns a thread (pair loads and stores) where C is even and every pointer is aligned to a pair
+            boolean pairs = outDim % 2 == 0 && d % (2L * dt.dtype.bytes) == 0 && preOperand % 4 == 0
+                    && (outAct == Activation.NONE || o % (2L * ot.dtype.bytes) == 0);
+            if (pairs) {
+                (dt.dtype == DType.BF16 ? activationBwdColumns2Bf16YD : ot.dtype == DType.BF16
+                        ? activationBwdColumns2Bf16Y : activationBwdColumns2)
+                        .launch(ceil(outDim, 64), slices, 1, 32, 8, 1, 0, stream, args);
+            } else {
+                (dt.dtype == DType.BF16 ? activationBwdColumnsBf16YD : ot.dtype == DType.BF16
+                        ? activationBwdColumnsBf16Y : activationBwdColumns)
+                        .launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
+            }
             if (biasGrad) {
                 finishColumns(partial, db, slices, outDim);
             }
