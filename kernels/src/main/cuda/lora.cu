@@ -26,6 +26,26 @@ extern "C" __global__ void activation_backward(const float* dy, const float* __r
     }
 }
 
+// y = act(y) in place (the LoRA hidden, fp32: its backward reads it) and its bf16 copy for the GEMM that reads it next
+// (under bf16 GEMMs; the same rounding as a cast after bias_activate).
+extern "C" __global__ void activate_bf16_copy(float* y, int act, unsigned short* __restrict__ copy, i64 n) {
+    GRID_STRIDE(i, n) {
+        float a = activate(act, y[i]);
+        y[i] = a;
+        copy[i] = bf16_rn(a);
+    }
+}
+
+// activation_backward with dz written in bf16 (the LoRA hidden's gradient: only the two GEMMs after it read it).
+extern "C" __global__ void activation_backward_bf16dz(const float* __restrict__ dy, const float* __restrict__ y, int act,
+                                                      unsigned short* __restrict__ dz, i64 n) {
+    GRID_STRIDE(i, n) {
+        float yi = y[i];
+        float slope = act == 1 ? 1.0f - yi * yi : act == 2 ? yi * (1.0f - yi) : 1.0f;
+        dz[i] = bf16_rn(dy[i] * slope);
+    }
+}
+
 // y = bf16(act(z + bias)) from the fp32 GEMM output z: a LoRA output kept in bf16 (α, the v gate). Four values a
 // thread where cols is a multiple of 4 and the pointers allow it (n = rows·cols, so no tail): one 64-bit modulo per
 // four values, not per value.

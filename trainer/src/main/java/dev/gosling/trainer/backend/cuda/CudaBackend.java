@@ -194,7 +194,7 @@ public final class CudaBackend implements Backend {
      */
     private int adamwVec = "old".equals(System.getProperty("gosling.adamw")) ? 0 : 1;
     private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
-            reluSqFwd, reluSqBwd, biasActivate, activationBwd, embeddingFwd, embeddingBwd, normFwd, normBwdX,
+            reluSqFwd, reluSqBwd, biasActivate, activateBf16Copy, activationBwd, activationBwdBf16Dz, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
             sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
@@ -312,6 +312,8 @@ public final class CudaBackend implements Backend {
         reluSqBwd = loader.kernel("elementwise", "relu_squared_backward");
         biasActivate = loader.kernel("lora", "bias_activate");
         activationBwd = loader.kernel("lora", "activation_backward");
+        activationBwdBf16Dz = loader.kernel("lora", "activation_backward_bf16dz");
+        activateBf16Copy = loader.kernel("lora", "activate_bf16_copy");
         embeddingFwd = loader.kernel("embedding", "embedding_forward");
         embeddingBwd = loader.kernel("embedding", "embedding_backward");
         normFwd = loader.kernel("norm", "norm_forward");
@@ -1711,33 +1713,42 @@ public final class CudaBackend implements Backend {
             return;
         }
         gemm(false, false, rows, rank, in, xt.address, xt.dtype == DType.BF16, in, dn, false, rank, 0f, h, rank);
-        activate(h, 0, hiddenAct, (long) rows * rank, rank);
+        // the up GEMM's operand: under bf16 GEMMs the activation writes the hidden's bf16 copy as it goes (no cast)
+        long hn = (long) rows * rank;
+        long hOp = h;
+        boolean hBf16 = castsOperands() && hiddenAct != Activation.NONE;
+        if (hBf16) {
+            hOp = bf16Slot(SLOT_SHARED2, hn);
+            launch1d(activateBf16Copy, hn, args.reset().ptr(h).i32(hiddenAct.ordinal()).ptr(hOp).i64(hn));
+        } else {
+            activate(h, 0, hiddenAct, hn, rank);
+        }
         long n = (long) rows * outDim;
         if (ot.dtype != DType.BF16 && bs != 0 && outAct == Activation.NONE && viaLt(0f)) {
             // the bias added by the GEMM's epilogue (the decay LoRA's w0): no pass over out
-            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, o, false, outDim, bs, false);
+            gemm(false, false, rows, outDim, rank, hOp, hBf16, rank, u, false, outDim, 0f, 0, o, false, outDim, bs, false);
         } else if (ot.dtype != DType.BF16) {
-            gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, o, outDim);
+            gemm(false, false, rows, outDim, rank, hOp, hBf16, rank, u, false, outDim, 0f, o, outDim);
             activate(o, bs, outAct, n, outDim);
         } else if (bs == 0 && outAct == Activation.NONE) {
-            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, o, true, outDim);
+            gemm(false, false, rows, outDim, rank, hOp, hBf16, rank, u, false, outDim, 0f, o, true, outDim);
         } else if (outAct == Activation.NONE && viaLt(0f) && bf16LoraBias) {
             // the decay LoRA's w0 into a bf16 wRaw by the GEMM's epilogue: cuBLASLt (13.1) refuses an fp32 bias with a
             // bf16 D, so w0 is cast to bf16 first (outDim values; as the reference's bf16 parameters), not the product
             // (rows·outDim values written in fp32 and cast: -Dgosling.loraBias=f32)
             long b16 = bf16Slot(SLOT_SHARED, outDim);
             launch1d(castBf16, (outDim + 3) / 4, args.reset().ptr(bs).ptr(b16).i64(outDim));
-            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, o, true, outDim, b16, true);
+            gemm(false, false, rows, outDim, rank, hOp, hBf16, rank, u, false, outDim, 0f, 0, o, true, outDim, b16, true);
         } else if (outAct == Activation.NONE && viaLt(0f)) {
             // the fp32 product with the bias in its epilogue, then one vectorised cast (rounded once, as
             // bias_activate_bf16)
             long z = loraScratch(n);
-            gemm(false, false, rows, outDim, rank, h, false, rank, u, false, outDim, 0f, 0, z, false, outDim, bs, false);
+            gemm(false, false, rows, outDim, rank, hOp, hBf16, rank, u, false, outDim, 0f, 0, z, false, outDim, bs, false);
             launch1d(castBf16, (n + 3) / 4, args.reset().ptr(z).ptr(o).i64(n));
         } else {
             // the fp32 product, then bias and activation rounded once into the bf16 out
             long z = loraScratch(n);
-            gemm(false, false, rows, outDim, rank, h, rank, u, outDim, 0f, z, outDim);
+            gemm(false, false, rows, outDim, rank, hOp, hBf16, rank, u, false, outDim, 0f, z, outDim);
             launch1d(biasActivateBf16, n, args.reset().ptr(z).ptr(bs).i32(outAct.ordinal()).ptr(o).i64(n).i32(outDim));
         }
     }
@@ -1864,13 +1875,28 @@ public final class CudaBackend implements Backend {
         if (du != 0) {
             gemm(true, false, rank, outDim, rows, h, false, rank, preOperand, preShared, outDim, 1f, du, outDim);
         }
-        gemm(false, true, rows, rank, outDim, preOperand, preShared, outDim, u, false, outDim, 0f, dh, rank);
-        if (hiddenAct != Activation.NONE) {
-            long hn = (long) rows * rank;
-            launch1d(activationBwd, hn, args.reset().ptr(dh).ptr(h).i32(hiddenAct.ordinal()).ptr(dh).i64(hn));
+        long hn = (long) rows * rank;
+        long dhOperand;
+        boolean dhShared;
+        if (castsOperands()) {
+            // dh in bf16 for the two GEMMs that read it: written so by the GEMM, or by the hidden activation's backward
+            dhOperand = bf16Slot(SLOT_SHARED2, hn);
+            dhShared = true;
+            if (hiddenAct == Activation.NONE) {
+                gemm(false, true, rows, rank, outDim, preOperand, preShared, outDim, u, false, outDim, 0f, dhOperand, true,
+                        rank);
+            } else {
+                gemm(false, true, rows, rank, outDim, preOperand, preShared, outDim, u, false, outDim, 0f, dh, rank);
+                launch1d(activationBwdBf16Dz, hn, args.reset().ptr(dh).ptr(h).i32(hiddenAct.ordinal()).ptr(dhOperand).i64(hn));
+            }
+        } else {
+            gemm(false, true, rows, rank, outDim, preOperand, preShared, outDim, u, false, outDim, 0f, dh, rank);
+            if (hiddenAct != Activation.NONE) {
+                launch1d(activationBwd, hn, args.reset().ptr(dh).ptr(h).i32(hiddenAct.ordinal()).ptr(dh).i64(hn));
+            }
+            dhOperand = dh;
+            dhShared = false;
         }
-        boolean dhShared = castsOperands() && ddn != 0;
-        long dhOperand = dhShared ? bf16Operand(SLOT_SHARED2, dh, rows, rank, rank) : dh;
         if (ddn != 0) {
             gemm(true, false, in, rank, rows, xs, xt.dtype == DType.BF16, in, dhOperand, dhShared, rank, 1f, ddn, rank);
         }
