@@ -185,6 +185,54 @@ __device__ __forceinline__ void stage_widen(float* dst, const unsigned short* ra
     }
 }
 
+// Register staging of a bf16 stream (the _bf16 kernels, in use): the thread loads the 8-byte words it would copy
+// (stage_copy's mapping: the same 4 values a thread copies of an fp32 stream) with plain global loads into registers a
+// stage ahead, and stores them widened (into ω for the wRaw stream) into the fp32 stage during the stage before it
+// (the stage buffer is free then: every thread has passed the barrier after its last read). No shared-memory round
+// trip and no wait on a copy: the load's latency is hidden by a stage of steps, and the widening is a few
+// instructions once per stage (ω's exponentials included, which the fp32 kernels make after copy_wait, on the chain).
+template <int COLS, int NT>
+struct Words {
+    static constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP, M = (TOTAL + NT - 1) / NT;
+    uint2 w[M];
+
+    template <typename P>
+    __device__ __forceinline__ void load(const P* __restrict__ src, i64 head, int c0, int t0, int T, int C,
+                                         int rot = 0) {
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
+            if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T)
+                w[m] = *reinterpret_cast<const uint2*>(src + head + (i64)(t0 + tt) * C + c0 + 4 * c4);
+        }
+    }
+
+    __device__ __forceinline__ static void widen(uint2 word, float (&x)[4]) {
+        x[0] = __uint_as_float(word.x << 16);
+        x[1] = __uint_as_float(word.x & 0xffff0000u);
+        x[2] = __uint_as_float(word.y << 16);
+        x[3] = __uint_as_float(word.y & 0xffff0000u);
+    }
+
+    // into dst[STAGE][COLS] (ω when DECAY)
+    template <bool DECAY = false>
+    __device__ __forceinline__ void store(float* dst, int t0, int T, int rot = 0) const {
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
+            if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
+                float x[4];
+                widen(w[m], x);
+                if constexpr (DECAY) {
+#pragma unroll
+                    for (int c = 0; c < 4; c++) x[c] = decay_of(sigmoid_w(x[c]));
+                }
+                *reinterpret_cast<float4*>(dst + tt * COLS + 4 * c4) = make_float4(x[0], x[1], x[2], x[3]);
+            }
+        }
+    }
+};
+
 // A result stored in the output's storage type (y: fp32, or bf16 rounded once).
 __device__ __forceinline__ void st_out(float* p, float x) { *p = x; }
 __device__ __forceinline__ void st_out(unsigned short* p, float x) { *p = bf16_rn(x); }
@@ -241,7 +289,7 @@ __device__ __forceinline__ float pick(const float (&x)[n], int v) {
 // Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
 // il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
 // element a thread reads serves its R rows. TI: the inputs' and y's storage, float or bf16 (unsigned short).
-template <int ROWS, int R, int L, bool PAIR, typename TI = float>
+template <int ROWS, int R, int L, bool PAIR, typename TI = float, int SW = -1>
 __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ r_, const TI* __restrict__ w_,
         const TI* __restrict__ k_, const TI* __restrict__ v_, const TI* __restrict__ a_,
         const TI* __restrict__ b_, TI* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
@@ -255,9 +303,15 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
     const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 1> st[2];
-    // bf16 inputs: the stage's raw copies (r, wRaw, k, a, b, then v), widened into st before its barrier
-    constexpr int RV = sizeof(TI) == 2 ? STAGE * N : 0, RAW = sizeof(TI) == 2 ? 5 * RV + STAGE * ROWS : 8;
+    // bf16 inputs, SW ≥ 0 (REG): the next stage's words in registers (Words), stored widened into its buffer at step
+    // min(SW, n − 1) of this stage; SW = −1 (…_bf16sh): the stage's raw copies (r, wRaw, k, a, b, then v) by cp.async,
+    // widened into st after copy_wait, before its barrier
+    constexpr bool REG = sizeof(TI) == 2 && SW >= 0;
+    constexpr int RV = sizeof(TI) == 2 && !REG ? STAGE * N : 0;
+    constexpr int RAW = sizeof(TI) == 2 && !REG ? 5 * RV + STAGE * ROWS : 8;
     __shared__ __align__(16) unsigned short raw[RAW];
+    Words<N, NT> wq[REG ? 5 : 1];
+    Words<ROWS, NT> wqv;
     float state[R][COLS];
 #pragma unroll
     for (int u = 0; u < R; u++) {
@@ -274,6 +328,28 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
         stage_in<N, NT>(&d.vec[4][0][0], raw + 4 * RV, b_, head, 0, t0, T, C);
         stage_in<ROWS, NT>(&d.row[0][0][0], raw + 5 * RV, v_, head, g * ROWS, t0, T, C);
         copy_commit();
+    };
+    auto wload = [&](int s) {
+        if constexpr (REG) {
+            int t0 = s * STAGE;
+            wq[0].load(r_, head, 0, t0, T, C);
+            wq[1].load(w_, head, 0, t0, T, C);
+            wq[2].load(k_, head, 0, t0, T, C);
+            wq[3].load(a_, head, 0, t0, T, C);
+            wq[4].load(b_, head, 0, t0, T, C);
+            wqv.load(v_, head, g * ROWS, t0, T, C);
+        }
+    };
+    auto wstore = [&](int s, RowStage<ROWS, 1>& d) {
+        if constexpr (REG) {
+            int t0 = s * STAGE;
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) wq[1].template store<true>(&d.vec[1][0][0], t0, T);
+                else wq[p].store(&d.vec[p][0][0], t0, T);
+            }
+            wqv.store(&d.row[0][0][0], t0, T);
+        }
     };
     // y of this thread's rows: Σ_j state·r over the L lanes
     auto dot_r = [&](const float* rv, float (&y)[R]) {
@@ -302,19 +378,29 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
         }
     };
 
-    issue(0, st[0]);
+    if constexpr (REG) {
+        wload(0);
+        wstore(0, st[0]);
+        if (stages > 1) wload(1);
+    } else {
+        issue(0, st[0]);
+    }
     for (int s = 0; s < stages; s++) {
         RowStage<ROWS, 1>& cur = st[s & 1];
         const int t0 = s * STAGE;
-        copy_wait();
+        if constexpr (!REG) {
+            copy_wait();
 #pragma unroll
-        for (int p = 0; p < 5; p++) {
-            if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
-            else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
+                else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+            }
+            stage_widen<ROWS, NT, TI>(&cur.row[0][0][0], raw + 5 * RV, t0, T);
         }
-        stage_widen<ROWS, NT, TI>(&cur.row[0][0][0], raw + 5 * RV, t0, T);
         __syncthreads();  // this stage visible; every thread is done with the other buffer (and raw)
-        if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
+        if constexpr (!REG) {
+            if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
+        }
         const int n = min(STAGE, T - t0);
         // y_{t−1} = S_{t−1} r_{t−1} is summed with sa_t = S_{t−1} a_t (one lane reduction per step on the chain);
         // the stage's last y after its loop
@@ -387,6 +473,14 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
                         for (int u = 0; u < R; u++) col[u] = state[u][4 * q + c];
                         stR<R>(snap + (lane_col<L>(q, part) + c) * N, col);
                     }
+                }
+            }
+            if constexpr (REG) {
+                // the next stage into the other buffer (a next stage exists only after a full one: n = STAGE), then
+                // the words of the one after it
+                if (tt == min(SW, n - 1) && s + 1 < stages) {
+                    wstore(s + 1, st[(s + 1) & 1]);
+                    if (s + 2 < stages) wload(s + 2);
                 }
             }
         }
@@ -710,7 +804,7 @@ __device__ __forceinline__ void forward_chunk(int T, int H, const float* __restr
 
 // ------------------------------------------------------------------------------------------------ v5 backward, rows
 
-template <int ROWS, int R, int L, bool PAIR, typename TI = float>
+template <int ROWS, int R, int L, bool PAIR, typename TI = float, int SW = -1>
 __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restrict__ r_,
         const TI* __restrict__ w_, const TI* __restrict__ k_, const TI* __restrict__ a_,
         const TI* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
@@ -725,9 +819,12 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
     const int stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 2> st[2];
-    // bf16 inputs: the stage's raw copies of r, wRaw, k, a, b (dy and dv are fp32), widened into st
-    constexpr int RV = sizeof(TI) == 2 ? STAGE * N : 0, RAW = sizeof(TI) == 2 ? 5 * RV : 8;
+    // bf16 inputs r, wRaw, k, a, b (dy and dv are fp32, by cp.async): as the forward's (REG: Words a stage ahead,
+    // stored at iteration min(SW, n − 1) of this stage; SW = −1: raw copies widened after copy_wait)
+    constexpr bool REG = sizeof(TI) == 2 && SW >= 0;
+    constexpr int RV = sizeof(TI) == 2 && !REG ? STAGE * N : 0, RAW = sizeof(TI) == 2 && !REG ? 5 * RV : 8;
     __shared__ __align__(16) unsigned short raw[RAW];
+    Words<N, NT> wq[REG ? 5 : 1];
     float dS[R][COLS];  // this lane's columns of this thread's rows of dS (the gradient flowing into step t)
 #pragma unroll
     for (int u = 0; u < R; u++) {
@@ -737,25 +834,54 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
 
     auto issue = [&](int s, RowStage<ROWS, 2>& d) {
         int t0 = s * STAGE;
-        stage_in<N, NT>(&d.vec[0][0][0], raw, r_, head, 0, t0, T, C);
-        stage_in<N, NT>(&d.vec[1][0][0], raw + RV, w_, head, 0, t0, T, C);
-        stage_in<N, NT>(&d.vec[2][0][0], raw + 2 * RV, k_, head, 0, t0, T, C);
-        stage_in<N, NT>(&d.vec[3][0][0], raw + 3 * RV, a_, head, 0, t0, T, C);
-        stage_in<N, NT>(&d.vec[4][0][0], raw + 4 * RV, b_, head, 0, t0, T, C);
+        if constexpr (!REG) {
+            stage_in<N, NT>(&d.vec[0][0][0], raw, r_, head, 0, t0, T, C);
+            stage_in<N, NT>(&d.vec[1][0][0], raw + RV, w_, head, 0, t0, T, C);
+            stage_in<N, NT>(&d.vec[2][0][0], raw + 2 * RV, k_, head, 0, t0, T, C);
+            stage_in<N, NT>(&d.vec[3][0][0], raw + 3 * RV, a_, head, 0, t0, T, C);
+            stage_in<N, NT>(&d.vec[4][0][0], raw + 4 * RV, b_, head, 0, t0, T, C);
+        }
         stage_copy<ROWS, NT>(&d.row[0][0][0], dy_, head, g * ROWS, t0, T, C);
         stage_copy<ROWS, NT>(&d.row[1][0][0], dv_, head, g * ROWS, t0, T, C);
         copy_commit();
     };
+    auto wload = [&](int s) {
+        if constexpr (REG) {
+            int t0 = s * STAGE;
+            wq[0].load(r_, head, 0, t0, T, C);
+            wq[1].load(w_, head, 0, t0, T, C);
+            wq[2].load(k_, head, 0, t0, T, C);
+            wq[3].load(a_, head, 0, t0, T, C);
+            wq[4].load(b_, head, 0, t0, T, C);
+        }
+    };
+    auto wstore = [&](int s, RowStage<ROWS, 2>& d) {
+        if constexpr (REG) {
+            int t0 = s * STAGE;
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) wq[1].template store<true>(&d.vec[1][0][0], t0, T);
+                else wq[p].store(&d.vec[p][0][0], t0, T);
+            }
+        }
+    };
 
+    if constexpr (REG) {
+        wload(stages - 1);
+        wstore(stages - 1, st[(stages - 1) & 1]);
+        if (stages > 1) wload(stages - 2);
+    }
     issue(stages - 1, st[(stages - 1) & 1]);
     for (int s = stages - 1; s >= 0; s--) {
         RowStage<ROWS, 2>& cur = st[s & 1];
         const int t0 = s * STAGE;
         copy_wait();
+        if constexpr (!REG) {
 #pragma unroll
-        for (int p = 0; p < 5; p++) {
-            if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
-            else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
+                else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+            }
         }
         __syncthreads();  // this stage visible; every thread is done with the other buffer (and raw)
         if (s > 0) issue(s - 1, st[(s - 1) & 1]);
@@ -839,6 +965,13 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
                 ldR<R>(&cur.row[1][tt][il * R], old);
                 dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
             }
+            if constexpr (REG) {
+                // the next stage (s − 1, always full) into the other buffer, then the words of s − 2
+                if (n - 1 - tt == min(SW, n - 1) && s > 0) {
+                    wstore(s - 1, st[(s - 1) & 1]);
+                    if (s > 1) wload(s - 2);
+                }
+            }
         }
     }
 }
@@ -878,6 +1011,32 @@ __device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, const unsigned
     }
 }
 
+// Register staging (Words): stage_columns from the wRaw words in registers; the thread that loaded a word writes ω,
+// 1/ω and dω/dwRaw of its 4 values into the stage d.
+template <int COLSB, int NT>
+__device__ __forceinline__ void words_columns(const Words<COLSB, NT>& wr, ColStage<COLSB>& d, int t0, int T,
+                                              int rot) {
+    using W = Words<COLSB, NT>;
+#pragma unroll
+    for (int m = 0; m < W::M; m++) {
+        int e = stage_word<NT>(m, rot), tt = e / W::PER_STEP, c4 = e % W::PER_STEP;
+        if ((W::TOTAL % NT == 0 || e < W::TOTAL) && t0 + tt < T) {
+            float x[4], om[4], iw[4], df[4];
+            W::widen(wr.w[m], x);
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                float sig = sigmoid_w(x[c]);
+                om[c] = decay_of(sig);
+                iw[c] = t0 + tt == 0 ? 0.0f : 1.0f / om[c];
+                df[c] = W_SCALE * om[c] * sig * (1.0f - sig);
+            }
+            *reinterpret_cast<float4*>(&d.col[1][tt][4 * c4]) = make_float4(om[0], om[1], om[2], om[3]);
+            *reinterpret_cast<float4*>(&d.xf[0][tt][4 * c4]) = make_float4(iw[0], iw[1], iw[2], iw[3]);
+            *reinterpret_cast<float4*>(&d.xf[1][tt][4 * c4]) = make_float4(df[0], df[1], df[2], df[3]);
+        }
+    }
+}
+
 // The lanes of the column kernels: thread → column group cg and part (which of the RL lanes of the group). S = 1
 // (plain): cg = tid/RL, part = tid%RL, a group's lanes adjacent. S = 2 (paired, …p) or 4 (quads, …q): lanes
 // S·m … S·m + S − 1 take the same part of S column groups (part = lane bits log S …, cg from the low log S bits and the
@@ -897,7 +1056,7 @@ __device__ __forceinline__ void col_lanes(int tid, int& cg, int& part) {
 // 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group (col_lanes), NT = COLSB/CT·RL threads. Each step's
 // five sums per column go to shared memory; after the stage one pass adds them to the gradients, coalesced, with
 // the old values fetched at the stage's start.
-template <int COLSB, int CT, int RL, int LS = 1, typename TI = float>
+template <int COLSB, int CT, int RL, int LS = 1, typename TI = float, int SW = -1>
 __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restrict__ r_,
         const TI* __restrict__ w_, const TI* __restrict__ k_, const TI* __restrict__ v_,
         const TI* __restrict__ a_, const TI* __restrict__ b_, const float* __restrict__ dy_,
@@ -921,11 +1080,17 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
     __shared__ __align__(16) ColStage<COLSB> st[2];
     __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
     // bf16 inputs: the stage's raw copies of r, wRaw, k, a, b (this block's columns), then v (all rows), widened into st
-    constexpr int RC = sizeof(TI) == 2 ? STAGE * COLSB : 0, RAW = sizeof(TI) == 2 ? 5 * RC + STAGE * N : 8;
+    // (SW = −1, …_bf16sh); REG (SW ≥ 0): v and the column streams in registers a stage ahead (Words), stored at
+    // iteration min(SW, n − 1) of the stage before, as the row kernels'
+    constexpr bool REG = sizeof(TI) == 2 && SW >= 0;
+    constexpr int RC = sizeof(TI) == 2 && !REG ? STAGE * COLSB : 0;
+    constexpr int RAW = sizeof(TI) == 2 && !REG ? 5 * RC + STAGE * N : 8;
     // a column stream has STAGE·COLSB/4 words: when fewer than the threads, successive streams start at successive
     // thread groups, so that the ω factors and the bf16 widening spread over the block
     constexpr int COL_WORDS = STAGE * COLSB / 4, COL_ROT = COL_WORDS < NT ? COL_WORDS : 0;
     __shared__ __align__(16) unsigned short raw[RAW];
+    Words<COLSB, NT> wc[REG ? 5 : 1];
+    Words<N, NT> wcv;
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
     // this lane's rows of this thread's columns of S_t and of dS_t
     float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
@@ -954,20 +1119,49 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
 
     auto issue = [&](int s, ColStage<COLSB>& d) {
         int t0 = s * STAGE;
-        stage_in<N, NT>(&d.row[0][0][0], raw + 5 * RC, v_, head, 0, t0, T, C);
+        if constexpr (!REG) stage_in<N, NT>(&d.row[0][0][0], raw + 5 * RC, v_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[1][0][0], sa_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[2][0][0], dy_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[3][0][0], dsa_, head, 0, t0, T, C);
+        if constexpr (!REG) {
 #pragma unroll
-        for (int p = 0; p < 5; p++) {
-            const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
-            stage_in<COLSB, NT>(&d.col[p][0][0], raw + p * RC, src, head, g * COLSB, t0, T, C, COL_ROT * p);
+            for (int p = 0; p < 5; p++) {
+                const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
+                stage_in<COLSB, NT>(&d.col[p][0][0], raw + p * RC, src, head, g * COLSB, t0, T, C, COL_ROT * p);
+            }
         }
         copy_commit();
+    };
+    auto wload = [&](int s) {
+        if constexpr (REG) {
+            int t0 = s * STAGE;
+            wcv.load(v_, head, 0, t0, T, C);
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
+                wc[p].load(src, head, g * COLSB, t0, T, C, COL_ROT * p);
+            }
+        }
+    };
+    auto wstore = [&](int s, ColStage<COLSB>& d) {
+        if constexpr (REG) {
+            int t0 = s * STAGE;
+            wcv.store(&d.row[0][0][0], t0, T);
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) words_columns<COLSB, NT>(wc[1], d, t0, T, COL_ROT);
+                else wc[p].store(&d.col[p][0][0], t0, T, COL_ROT * p);
+            }
+        }
     };
     auto load_snap = [&](int chunk) { load_cols(snaps + (i64)chunk * (N * N), snap); };
 
     load_snap(sTop / 2);
+    if constexpr (REG) {
+        wload(sTop);
+        wstore(sTop, st[sTop & 1]);
+        if (sTop > sBeg) wload(sTop - 1);
+    }
     issue(sTop, st[sTop & 1]);
     for (int s = sTop; s >= sBeg; s--) {
         ColStage<COLSB>& cur = st[s & 1];
@@ -986,12 +1180,14 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
             }
         }
         copy_wait();
-        stage_columns<COLSB, NT, TI>(cur, raw + RC, t0, T, COL_ROT);
+        if constexpr (!REG) {
+            stage_columns<COLSB, NT, TI>(cur, raw + RC, t0, T, COL_ROT);
 #pragma unroll
-        for (int p = 0; p < 5; p++) {
-            if (p != 1) stage_widen<COLSB, NT, TI>(&cur.col[p][0][0], raw + p * RC, t0, T, COL_ROT * p);
+            for (int p = 0; p < 5; p++) {
+                if (p != 1) stage_widen<COLSB, NT, TI>(&cur.col[p][0][0], raw + p * RC, t0, T, COL_ROT * p);
+            }
+            stage_widen<N, NT, TI>(&cur.row[0][0][0], raw + 5 * RC, t0, T);
         }
-        stage_widen<N, NT, TI>(&cur.row[0][0][0], raw + 5 * RC, t0, T);
         __syncthreads();  // this stage visible; every thread is done with the other buffer and with outs
         if (s > sBeg) issue(s - 1, st[(s - 1) & 1]);
         if (s == sTop || (s & 1)) {
@@ -1060,6 +1256,13 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
 #pragma unroll
                 for (int u = 0; u < CT; u++) {
                     if (part == (p * CT + u) % RL) outs[p][tt][c0 + u] = sum[p][u];
+                }
+            }
+            if constexpr (REG) {
+                // the next stage (s − 1, always full) into the other buffer, then the words of s − 2
+                if (n - 1 - tt == min(SW, n - 1) && s > sBeg) {
+                    wstore(s - 1, st[(s - 1) & 1]);
+                    if (s - 1 > sBeg) wload(s - 2);
                 }
             }
         }
@@ -1421,52 +1624,156 @@ typedef unsigned short bf16;
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<64, 2, 4, true, bf16>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<64, 2, 4, true, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<64, 2, 4, true, bf16>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<64, 2, 4, true, bf16, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<32, 2, 8, true, bf16>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<32, 2, 8, true, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8, true, bf16>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<32, 2, 8, true, bf16, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<16, 1, 8, true, bf16>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<16, 1, 8, true, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<16, 1, 8, true, bf16>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<16, 1, 8, true, bf16, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(128, 4) wkv7_backward_cols_v5_32_1_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<32, 1, 4, 2, bf16>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
+    backward_cols_v5<32, 1, 4, 2, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64, 8) wkv7_backward_cols_v5_16_1_4p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4, 2, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16m(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4, true, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16m(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4, true, bf16, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16m(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8, true, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16m(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8, true, bf16, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16m(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8, true, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16m(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8, true, bf16, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128, 4) wkv7_backward_cols_v5_32_1_4p_bf16m(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4, 2, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
                                         CH, dsb_, wabWritten);
 }
 
-extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(64, 8) wkv7_backward_cols_v5_16_1_4p_bf16m(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<16, 1, 4, 2, bf16>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
+    backward_cols_v5<16, 1, 4, 2, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
+                                        CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4, true, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4, true, bf16, -1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8, true, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8, true, bf16, -1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8, true, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8, true, bf16, -1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4, 2, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
+                                        CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4, 2, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
                                         CH, dsb_, wabWritten);
 }
 
