@@ -107,7 +107,12 @@ __device__ __forceinline__ float sigmoid_w(float w) { return 1.0f / (1.0f + expf
 // ω from σ(wRaw): the one formula of every v5 kernel, so the backward inverts exactly the forward's ω.
 __device__ __forceinline__ float decay_of(float sig) { return expf(W_SCALE * sig); }
 
-// async copies: copy16, copy_commit, copy_wait (common.cuh)
+// async copies: copy16, copy_commit, copy_wait (common.cuh); copy_wait_1: all but the most recent group complete
+__device__ __forceinline__ void copy_wait_1() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+#endif
+}
 
 // The thread that copies word e of a stream (rot: the stream's words start at thread rot, so that streams of fewer
 // words than threads spread the widening that follows over the block).
@@ -289,7 +294,7 @@ __device__ __forceinline__ float pick(const float (&x)[n], int v) {
 // Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
 // il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
 // element a thread reads serves its R rows. TI: the inputs' and y's storage, float or bf16 (unsigned short).
-template <int ROWS, int R, int L, bool PAIR, typename TI = float, int SW = -1>
+template <int ROWS, int R, int L, bool PAIR, typename TI = float, int STG = 0, int SW = STAGE - 1>
 __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ r_, const TI* __restrict__ w_,
         const TI* __restrict__ k_, const TI* __restrict__ v_, const TI* __restrict__ a_,
         const TI* __restrict__ b_, TI* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
@@ -306,10 +311,11 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
     // bf16 inputs, SW ≥ 0 (REG): the next stage's words in registers (Words), stored widened into its buffer at step
     // min(SW, n − 1) of this stage; SW = −1 (…_bf16sh): the stage's raw copies (r, wRaw, k, a, b, then v) by cp.async,
     // widened into st after copy_wait, before its barrier
-    constexpr bool REG = sizeof(TI) == 2 && SW >= 0;
+    constexpr bool REG = sizeof(TI) == 2 && STG == 1, ASY = sizeof(TI) == 2 && STG == 2;
     constexpr int RV = sizeof(TI) == 2 && !REG ? STAGE * N : 0;
     constexpr int RAW = sizeof(TI) == 2 && !REG ? 5 * RV + STAGE * ROWS : 8;
-    __shared__ __align__(16) unsigned short raw[RAW];
+    __shared__ __align__(16) unsigned short rawb[ASY ? 2 : 1][RAW];
+    unsigned short* const raw = &rawb[0][0];
     Words<N, NT> wq[REG ? 5 : 1];
     Words<ROWS, NT> wqv;
     float state[R][COLS];
@@ -351,6 +357,33 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
             wqv.store(&d.row[0][0][0], t0, T);
         }
     };
+    // ASY: the stage's bf16 words by cp.async into rawb[s & 1] (a stage ahead: issued at step SW of the stage
+    // before), widened by the thread that copied them (so no barrier) into the fp32 stage at step SW of the stage
+    // before it
+    auto issue_raw = [&](int s) {
+        if constexpr (ASY) {
+            unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+            stage_copy<N, NT>(rb, r_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + RV, w_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 2 * RV, k_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 3 * RV, a_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 4 * RV, b_, head, 0, t0, T, C);
+            stage_copy<ROWS, NT>(rb + 5 * RV, v_, head, g * ROWS, t0, T, C);
+        }
+    };
+    auto widen_raw = [&](int s, RowStage<ROWS, 1>& d) {
+        if constexpr (ASY) {
+            const unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) stage_widen<N, NT, TI, true>(&d.vec[1][0][0], rb + RV, t0, T);
+                else stage_widen<N, NT, TI>(&d.vec[p][0][0], rb + p * RV, t0, T);
+            }
+            stage_widen<ROWS, NT, TI>(&d.row[0][0][0], rb + 5 * RV, t0, T);
+        }
+    };
     // y of this thread's rows: Σ_j state·r over the L lanes
     auto dot_r = [&](const float* rv, float (&y)[R]) {
         float ya[R][NA];
@@ -382,13 +415,20 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
         wload(0);
         wstore(0, st[0]);
         if (stages > 1) wload(1);
+    } else if constexpr (ASY) {
+        issue_raw(0);
+        copy_commit();
+        copy_wait();
+        widen_raw(0, st[0]);
+        if (stages > 1) issue_raw(1);
+        copy_commit();
     } else {
         issue(0, st[0]);
     }
     for (int s = 0; s < stages; s++) {
         RowStage<ROWS, 1>& cur = st[s & 1];
         const int t0 = s * STAGE;
-        if constexpr (!REG) {
+        if constexpr (!REG && !ASY) {
             copy_wait();
 #pragma unroll
             for (int p = 0; p < 5; p++) {
@@ -398,7 +438,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
             stage_widen<ROWS, NT, TI>(&cur.row[0][0][0], raw + 5 * RV, t0, T);
         }
         __syncthreads();  // this stage visible; every thread is done with the other buffer (and raw)
-        if constexpr (!REG) {
+        if constexpr (!REG && !ASY) {
             if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
         }
         const int n = min(STAGE, T - t0);
@@ -481,6 +521,16 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
                 if (tt == min(SW, n - 1) && s + 1 < stages) {
                     wstore(s + 1, st[(s + 1) & 1]);
                     if (s + 2 < stages) wload(s + 2);
+                }
+            }
+            if constexpr (ASY) {
+                // this thread's copies of the next stage (the one group outstanding) into the other buffer, then
+                // the copies of the one after it into the raw buffer they came from
+                if (tt == min(SW, n - 1) && s + 1 < stages) {
+                    copy_wait();
+                    widen_raw(s + 1, st[(s + 1) & 1]);
+                    if (s + 2 < stages) issue_raw(s + 2);
+                    copy_commit();
                 }
             }
         }
@@ -804,7 +854,7 @@ __device__ __forceinline__ void forward_chunk(int T, int H, const float* __restr
 
 // ------------------------------------------------------------------------------------------------ v5 backward, rows
 
-template <int ROWS, int R, int L, bool PAIR, typename TI = float, int SW = -1>
+template <int ROWS, int R, int L, bool PAIR, typename TI = float, int STG = 0, int SW = STAGE - 1>
 __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restrict__ r_,
         const TI* __restrict__ w_, const TI* __restrict__ k_, const TI* __restrict__ a_,
         const TI* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
@@ -821,9 +871,10 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
     __shared__ __align__(16) RowStage<ROWS, 2> st[2];
     // bf16 inputs r, wRaw, k, a, b (dy and dv are fp32, by cp.async): as the forward's (REG: Words a stage ahead,
     // stored at iteration min(SW, n − 1) of this stage; SW = −1: raw copies widened after copy_wait)
-    constexpr bool REG = sizeof(TI) == 2 && SW >= 0;
+    constexpr bool REG = sizeof(TI) == 2 && STG == 1, ASY = sizeof(TI) == 2 && STG == 2;
     constexpr int RV = sizeof(TI) == 2 && !REG ? STAGE * N : 0, RAW = sizeof(TI) == 2 && !REG ? 5 * RV : 8;
-    __shared__ __align__(16) unsigned short raw[RAW];
+    __shared__ __align__(16) unsigned short rawb[ASY ? 2 : 1][RAW];
+    unsigned short* const raw = &rawb[0][0];
     Words<N, NT> wq[REG ? 5 : 1];
     float dS[R][COLS];  // this lane's columns of this thread's rows of dS (the gradient flowing into step t)
 #pragma unroll
@@ -834,7 +885,7 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
 
     auto issue = [&](int s, RowStage<ROWS, 2>& d) {
         int t0 = s * STAGE;
-        if constexpr (!REG) {
+        if constexpr (!REG && !ASY) {
             stage_in<N, NT>(&d.vec[0][0][0], raw, r_, head, 0, t0, T, C);
             stage_in<N, NT>(&d.vec[1][0][0], raw + RV, w_, head, 0, t0, T, C);
             stage_in<N, NT>(&d.vec[2][0][0], raw + 2 * RV, k_, head, 0, t0, T, C);
@@ -865,18 +916,53 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
             }
         }
     };
+    // ASY: as the forward's; the groups committed alternate (dy and dv of stage s at the start of stage s + 1, the
+    // bf16 words of s − 1 at its step SW), so one wait_group 1 waits for the older of the two
+    auto issue_raw = [&](int s) {
+        if constexpr (ASY) {
+            unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+            stage_copy<N, NT>(rb, r_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + RV, w_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 2 * RV, k_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 3 * RV, a_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 4 * RV, b_, head, 0, t0, T, C);
+        }
+    };
+    auto widen_raw = [&](int s, RowStage<ROWS, 2>& d) {
+        if constexpr (ASY) {
+            const unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) stage_widen<N, NT, TI, true>(&d.vec[1][0][0], rb + RV, t0, T);
+                else stage_widen<N, NT, TI>(&d.vec[p][0][0], rb + p * RV, t0, T);
+            }
+        }
+    };
 
     if constexpr (REG) {
         wload(stages - 1);
         wstore(stages - 1, st[(stages - 1) & 1]);
         if (stages > 1) wload(stages - 2);
     }
+    if constexpr (ASY) {
+        issue_raw(stages - 1);
+        copy_commit();
+        copy_wait();
+        widen_raw(stages - 1, st[(stages - 1) & 1]);
+    }
     issue(stages - 1, st[(stages - 1) & 1]);
+    if constexpr (ASY) {
+        if (stages > 1) issue_raw(stages - 2);
+        copy_commit();
+    }
     for (int s = stages - 1; s >= 0; s--) {
         RowStage<ROWS, 2>& cur = st[s & 1];
         const int t0 = s * STAGE;
-        copy_wait();
-        if constexpr (!REG) {
+        if constexpr (ASY) copy_wait_1();
+        else copy_wait();
+        if constexpr (!REG && !ASY) {
 #pragma unroll
             for (int p = 0; p < 5; p++) {
                 if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
@@ -972,6 +1058,15 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
                     if (s > 1) wload(s - 2);
                 }
             }
+            if constexpr (ASY) {
+                // the words of s − 1 (the older group outstanding) into the other buffer, then those of s − 2
+                if (n - 1 - tt == min(SW, n - 1) && s > 0) {
+                    copy_wait_1();
+                    widen_raw(s - 1, st[(s - 1) & 1]);
+                    if (s > 1) issue_raw(s - 2);
+                    copy_commit();
+                }
+            }
         }
     }
 }
@@ -1056,7 +1151,7 @@ __device__ __forceinline__ void col_lanes(int tid, int& cg, int& part) {
 // 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group (col_lanes), NT = COLSB/CT·RL threads. Each step's
 // five sums per column go to shared memory; after the stage one pass adds them to the gradients, coalesced, with
 // the old values fetched at the stage's start.
-template <int COLSB, int CT, int RL, int LS = 1, typename TI = float, int SW = -1>
+template <int COLSB, int CT, int RL, int LS = 1, typename TI = float, int STG = 0, int SW = STAGE - 1>
 __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restrict__ r_,
         const TI* __restrict__ w_, const TI* __restrict__ k_, const TI* __restrict__ v_,
         const TI* __restrict__ a_, const TI* __restrict__ b_, const float* __restrict__ dy_,
@@ -1082,13 +1177,14 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
     // bf16 inputs: the stage's raw copies of r, wRaw, k, a, b (this block's columns), then v (all rows), widened into st
     // (SW = −1, …_bf16sh); REG (SW ≥ 0): v and the column streams in registers a stage ahead (Words), stored at
     // iteration min(SW, n − 1) of the stage before, as the row kernels'
-    constexpr bool REG = sizeof(TI) == 2 && SW >= 0;
+    constexpr bool REG = sizeof(TI) == 2 && STG == 1, ASY = sizeof(TI) == 2 && STG == 2;
     constexpr int RC = sizeof(TI) == 2 && !REG ? STAGE * COLSB : 0;
     constexpr int RAW = sizeof(TI) == 2 && !REG ? 5 * RC + STAGE * N : 8;
     // a column stream has STAGE·COLSB/4 words: when fewer than the threads, successive streams start at successive
     // thread groups, so that the ω factors and the bf16 widening spread over the block
     constexpr int COL_WORDS = STAGE * COLSB / 4, COL_ROT = COL_WORDS < NT ? COL_WORDS : 0;
-    __shared__ __align__(16) unsigned short raw[RAW];
+    __shared__ __align__(16) unsigned short rawb[ASY ? 2 : 1][RAW];
+    unsigned short* const raw = &rawb[0][0];
     Words<COLSB, NT> wc[REG ? 5 : 1];
     Words<N, NT> wcv;
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
@@ -1119,11 +1215,11 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
 
     auto issue = [&](int s, ColStage<COLSB>& d) {
         int t0 = s * STAGE;
-        if constexpr (!REG) stage_in<N, NT>(&d.row[0][0][0], raw + 5 * RC, v_, head, 0, t0, T, C);
+        if constexpr (!REG && !ASY) stage_in<N, NT>(&d.row[0][0][0], raw + 5 * RC, v_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[1][0][0], sa_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[2][0][0], dy_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[3][0][0], dsa_, head, 0, t0, T, C);
-        if constexpr (!REG) {
+        if constexpr (!REG && !ASY) {
 #pragma unroll
             for (int p = 0; p < 5; p++) {
                 const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
@@ -1154,6 +1250,31 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
             }
         }
     };
+    // ASY: as the row pass's
+    auto issue_raw = [&](int s) {
+        if constexpr (ASY) {
+            unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+            stage_copy<N, NT>(rb + 5 * RC, v_, head, 0, t0, T, C);
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
+                stage_copy<COLSB, NT>(rb + p * RC, src, head, g * COLSB, t0, T, C, COL_ROT * p);
+            }
+        }
+    };
+    auto widen_raw = [&](int s, ColStage<COLSB>& d) {
+        if constexpr (ASY) {
+            const unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+            stage_columns<COLSB, NT, TI>(d, rb + RC, t0, T, COL_ROT);
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                if (p != 1) stage_widen<COLSB, NT, TI>(&d.col[p][0][0], rb + p * RC, t0, T, COL_ROT * p);
+            }
+            stage_widen<N, NT, TI>(&d.row[0][0][0], rb + 5 * RC, t0, T);
+        }
+    };
     auto load_snap = [&](int chunk) { load_cols(snaps + (i64)chunk * (N * N), snap); };
 
     load_snap(sTop / 2);
@@ -1162,7 +1283,17 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
         wstore(sTop, st[sTop & 1]);
         if (sTop > sBeg) wload(sTop - 1);
     }
+    if constexpr (ASY) {
+        issue_raw(sTop);
+        copy_commit();
+        copy_wait();
+        widen_raw(sTop, st[sTop & 1]);
+    }
     issue(sTop, st[sTop & 1]);
+    if constexpr (ASY) {
+        if (sTop > sBeg) issue_raw(sTop - 1);
+        copy_commit();
+    }
     for (int s = sTop; s >= sBeg; s--) {
         ColStage<COLSB>& cur = st[s & 1];
         const int t0 = s * STAGE;
@@ -1179,8 +1310,9 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
                 old[p][m] = t0 + tt < T && !written ? grads[p][idx] : 0.0f;
             }
         }
-        copy_wait();
-        if constexpr (!REG) {
+        if constexpr (ASY) copy_wait_1();
+        else copy_wait();
+        if constexpr (!REG && !ASY) {
             stage_columns<COLSB, NT, TI>(cur, raw + RC, t0, T, COL_ROT);
 #pragma unroll
             for (int p = 0; p < 5; p++) {
@@ -1263,6 +1395,14 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
                 if (n - 1 - tt == min(SW, n - 1) && s > sBeg) {
                     wstore(s - 1, st[(s - 1) & 1]);
                     if (s - 1 > sBeg) wload(s - 2);
+                }
+            }
+            if constexpr (ASY) {
+                if (n - 1 - tt == min(SW, n - 1) && s > sBeg) {
+                    copy_wait_1();
+                    widen_raw(s - 1, st[(s - 1) & 1]);
+                    if (s - 1 > sBeg) issue_raw(s - 2);
+                    copy_commit();
                 }
             }
         }
@@ -1624,44 +1764,44 @@ typedef unsigned short bf16;
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<64, 2, 4, true, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<64, 2, 4, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<64, 2, 4, true, bf16, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<64, 2, 4, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<32, 2, 8, true, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<32, 2, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8, true, bf16, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<32, 2, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<16, 1, 8, true, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<16, 1, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<16, 1, 8, true, bf16, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<16, 1, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128, 4) wkv7_backward_cols_v5_32_1_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<32, 1, 4, 2, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+    backward_cols_v5<32, 1, 4, 2, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
                                                    da_, db_, CH, dsb_, wabWritten);
 }
 
@@ -1669,112 +1809,164 @@ extern "C" __global__ void __launch_bounds__(64, 8) wkv7_backward_cols_v5_16_1_4
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<16, 1, 4, 2, bf16, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+    backward_cols_v5<16, 1, 4, 2, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
                                                    da_, db_, CH, dsb_, wabWritten);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16m(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<64, 2, 4, true, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<64, 2, 4, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16m(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<64, 2, 4, true, bf16, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<64, 2, 4, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16m(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<32, 2, 8, true, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<32, 2, 8, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16m(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8, true, bf16, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<32, 2, 8, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16m(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<16, 1, 8, true, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<16, 1, 8, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16m(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<16, 1, 8, true, bf16, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<16, 1, 8, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
-extern "C" __global__ void __launch_bounds__(128, 4) wkv7_backward_cols_v5_32_1_4p_bf16m(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<32, 1, 4, 2, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
-                                        CH, dsb_, wabWritten);
+    backward_cols_v5<32, 1, 4, 2, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
 }
 
-extern "C" __global__ void __launch_bounds__(64, 8) wkv7_backward_cols_v5_16_1_4p_bf16m(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<16, 1, 4, 2, bf16, 3>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
-                                        CH, dsb_, wabWritten);
+    backward_cols_v5<16, 1, 4, 2, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16am(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4, true, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16am(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4, true, bf16, 2, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16am(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8, true, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16am(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8, true, bf16, 2, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16am(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8, true, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16am(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8, true, bf16, 2, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16am(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4, 2, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16am(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4, 2, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16sh(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<64, 2, 4, true, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<64, 2, 4, true, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16sh(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<64, 2, 4, true, bf16, -1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<64, 2, 4, true, bf16, 0>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16sh(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<32, 2, 8, true, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<32, 2, 8, true, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16sh(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8, true, bf16, -1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<32, 2, 8, true, bf16, 0>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16sh(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<16, 1, 8, true, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<16, 1, 8, true, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16sh(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<16, 1, 8, true, bf16, -1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<16, 1, 8, true, bf16, 0>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16sh(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<32, 1, 4, 2, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
-                                        CH, dsb_, wabWritten);
+    backward_cols_v5<32, 1, 4, 2, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
 }
 
 extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16sh(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<16, 1, 4, 2, bf16, -1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
-                                        CH, dsb_, wabWritten);
+    backward_cols_v5<16, 1, 4, 2, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
 }
 
 // Chunked forward wkv7_forward_chunk_<ROWS>_<R>_<L> (paired lanes): grid (H·64/ROWS, B) × ROWS/R·L threads; the same
