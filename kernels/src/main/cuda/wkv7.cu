@@ -190,57 +190,21 @@ __device__ __forceinline__ void stage_widen(float* dst, const unsigned short* ra
     }
 }
 
-// Register staging of a bf16 stream (the _bf16 kernels, in use): the thread loads the 8-byte words it would copy
-// (stage_copy's mapping: the same 4 values a thread copies of an fp32 stream) with plain global loads into registers a
-// stage ahead, and stores them widened (into ω for the wRaw stream) into the fp32 stage during the stage before it
-// (the stage buffer is free then: every thread has passed the barrier after its last read). No shared-memory round
-// trip and no wait on a copy: the load's latency is hidden by a stage of steps, and the widening is a few
-// instructions once per stage (ω's exponentials included, which the fp32 kernels make after copy_wait, on the chain).
-template <int COLS, int NT>
-struct Words {
-    static constexpr int PER_STEP = COLS / 4, TOTAL = STAGE * PER_STEP, M = (TOTAL + NT - 1) / NT;
-    uint2 w[M];
-
-    template <typename P>
-    __device__ __forceinline__ void load(const P* __restrict__ src, i64 head, int c0, int t0, int T, int C,
-                                         int rot = 0) {
-#pragma unroll
-        for (int m = 0; m < M; m++) {
-            int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
-            if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T)
-                w[m] = *reinterpret_cast<const uint2*>(src + head + (i64)(t0 + tt) * C + c0 + 4 * c4);
-        }
-    }
-
-    __device__ __forceinline__ static void widen(uint2 word, float (&x)[4]) {
-        x[0] = __uint_as_float(word.x << 16);
-        x[1] = __uint_as_float(word.x & 0xffff0000u);
-        x[2] = __uint_as_float(word.y << 16);
-        x[3] = __uint_as_float(word.y & 0xffff0000u);
-    }
-
-    // into dst[STAGE][COLS] (ω when DECAY)
-    template <bool DECAY = false>
-    __device__ __forceinline__ void store(float* dst, int t0, int T, int rot = 0) const {
-#pragma unroll
-        for (int m = 0; m < M; m++) {
-            int e = stage_word<NT>(m, rot), tt = e / PER_STEP, c4 = e % PER_STEP;
-            if ((TOTAL % NT == 0 || e < TOTAL) && t0 + tt < T) {
-                float x[4];
-                widen(w[m], x);
-                if constexpr (DECAY) {
-#pragma unroll
-                    for (int c = 0; c < 4; c++) x[c] = decay_of(sigmoid_w(x[c]));
-                }
-                *reinterpret_cast<float4*>(dst + tt * COLS + 4 * c4) = make_float4(x[0], x[1], x[2], x[3]);
-            }
-        }
-    }
-};
-
 // A result stored in the output's storage type (y: fp32, or bf16 rounded once).
 __device__ __forceinline__ void st_out(float* p, float x) { *p = x; }
 __device__ __forceinline__ void st_out(unsigned short* p, float x) { *p = bf16_rn(x); }
+// The same, by the hardware conversion on sm_80+ (cvt.rn.bf16.f32: round to nearest even, as bf16_rn for every
+// non-NaN value; NaN becomes the canonical quiet NaN): one instruction instead of bf16_rn's compare and select.
+__device__ __forceinline__ void st_out_late(float* p, float x) { *p = x; }
+__device__ __forceinline__ void st_out_late(unsigned short* p, float x) {
+#if __CUDA_ARCH__ >= 800
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(x));
+    *p = h;
+#else
+    *p = bf16_rn(x);
+#endif
+}
 
 // ------------------------------------------------------------------------------------------------ v5 forward
 
@@ -294,7 +258,8 @@ __device__ __forceinline__ float pick(const float (&x)[n], int v) {
 // Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
 // il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
 // element a thread reads serves its R rows. TI: the inputs' and y's storage, float or bf16 (unsigned short).
-template <int ROWS, int R, int L, bool PAIR, typename TI = float, int STG = 0, int SW = STAGE - 1>
+template <int ROWS, int R, int L, bool PAIR, typename TI = float, int STG = 0, int SW = STAGE - 1,
+          bool YLATE = false>
 __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ r_, const TI* __restrict__ w_,
         const TI* __restrict__ k_, const TI* __restrict__ v_, const TI* __restrict__ a_,
         const TI* __restrict__ b_, TI* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
@@ -308,16 +273,14 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
     const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 1> st[2];
-    // bf16 inputs, SW ≥ 0 (REG): the next stage's words in registers (Words), stored widened into its buffer at step
-    // min(SW, n − 1) of this stage; SW = −1 (…_bf16sh): the stage's raw copies (r, wRaw, k, a, b, then v) by cp.async,
-    // widened into st after copy_wait, before its barrier
-    constexpr bool REG = sizeof(TI) == 2 && STG == 1, ASY = sizeof(TI) == 2 && STG == 2;
-    constexpr int RV = sizeof(TI) == 2 && !REG ? STAGE * N : 0;
-    constexpr int RAW = sizeof(TI) == 2 && !REG ? 5 * RV + STAGE * ROWS : 8;
+    // bf16 inputs: the stage's raw copies (r, wRaw, k, a, b, then v) by cp.async; STG 0: into one raw area, widened
+    // into st after copy_wait, before the stage's barrier; STG 1 (ASY): a stage ahead into rawb[s & 1], widened by the
+    // copying thread at step min(SW, n − 1) of the stage before (issue_raw, widen_raw)
+    constexpr bool ASY = sizeof(TI) == 2 && STG == 1;
+    constexpr int RV = sizeof(TI) == 2 ? STAGE * N : 0;
+    constexpr int RAW = sizeof(TI) == 2 ? 5 * RV + STAGE * ROWS : 8;
     __shared__ __align__(16) unsigned short rawb[ASY ? 2 : 1][RAW];
     unsigned short* const raw = &rawb[0][0];
-    Words<N, NT> wq[REG ? 5 : 1];
-    Words<ROWS, NT> wqv;
     float state[R][COLS];
 #pragma unroll
     for (int u = 0; u < R; u++) {
@@ -334,28 +297,6 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
         stage_in<N, NT>(&d.vec[4][0][0], raw + 4 * RV, b_, head, 0, t0, T, C);
         stage_in<ROWS, NT>(&d.row[0][0][0], raw + 5 * RV, v_, head, g * ROWS, t0, T, C);
         copy_commit();
-    };
-    auto wload = [&](int s) {
-        if constexpr (REG) {
-            int t0 = s * STAGE;
-            wq[0].load(r_, head, 0, t0, T, C);
-            wq[1].load(w_, head, 0, t0, T, C);
-            wq[2].load(k_, head, 0, t0, T, C);
-            wq[3].load(a_, head, 0, t0, T, C);
-            wq[4].load(b_, head, 0, t0, T, C);
-            wqv.load(v_, head, g * ROWS, t0, T, C);
-        }
-    };
-    auto wstore = [&](int s, RowStage<ROWS, 1>& d) {
-        if constexpr (REG) {
-            int t0 = s * STAGE;
-#pragma unroll
-            for (int p = 0; p < 5; p++) {
-                if (p == 1) wq[1].template store<true>(&d.vec[1][0][0], t0, T);
-                else wq[p].store(&d.vec[p][0][0], t0, T);
-            }
-            wqv.store(&d.row[0][0][0], t0, T);
-        }
     };
     // ASY: the stage's bf16 words by cp.async into rawb[s & 1] (a stage ahead: issued at step SW of the stage
     // before), widened by the thread that copied them (so no barrier) into the fp32 stage at step SW of the stage
@@ -411,11 +352,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
         }
     };
 
-    if constexpr (REG) {
-        wload(0);
-        wstore(0, st[0]);
-        if (stages > 1) wload(1);
-    } else if constexpr (ASY) {
+    if constexpr (ASY) {
         issue_raw(0);
         copy_commit();
         copy_wait();
@@ -428,7 +365,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
     for (int s = 0; s < stages; s++) {
         RowStage<ROWS, 1>& cur = st[s & 1];
         const int t0 = s * STAGE;
-        if constexpr (!REG && !ASY) {
+        if constexpr (!ASY) {
             copy_wait();
 #pragma unroll
             for (int p = 0; p < 5; p++) {
@@ -438,7 +375,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
             stage_widen<ROWS, NT, TI>(&cur.row[0][0][0], raw + 5 * RV, t0, T);
         }
         __syncthreads();  // this stage visible; every thread is done with the other buffer (and raw)
-        if constexpr (!REG && !ASY) {
+        if constexpr (!ASY) {
             if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
         }
         const int n = min(STAGE, T - t0);
@@ -486,7 +423,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
                 y[u] = lane_sum<L, PAIR ? 2 : 1>(z);
             }
             const i64 idx = head + (i64)t * C + i0;
-            if (part < R && tt > 0) st_out(y_ + idx - C + part, pick<R>(y, part));
+            if (!YLATE && part < R && tt > 0) st_out(y_ + idx - C + part, pick<R>(y, part));
             if (part >= R && part < 2 * R) sa_[idx + part - R] = pick<R>(sa, part - R);
 #pragma unroll
             for (int q = 0; q < Q; q++) {
@@ -502,6 +439,9 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
                         state[u][4 * q + c] = state[u][4 * q + c] * w4[c] + (sa[u] * b4[c] + vi[u] * k4[c]);
                 }
             }
+            // YLATE: y_{t−1} stored after the update (its conversion to bf16 then waits beside the next step's loads,
+            // not in front of the update's FMAs), converted by one cvt.rn.bf16.f32
+            if (YLATE && part < R && tt > 0) st_out_late(y_ + idx - C + part, pick<R>(y, part));
             if ((t + 1) % CHUNK == 0 || t == T - 1) {
                 float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i0;
 #pragma unroll
@@ -513,14 +453,6 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
                         for (int u = 0; u < R; u++) col[u] = state[u][4 * q + c];
                         stR<R>(snap + (lane_col<L>(q, part) + c) * N, col);
                     }
-                }
-            }
-            if constexpr (REG) {
-                // the next stage into the other buffer (a next stage exists only after a full one: n = STAGE), then
-                // the words of the one after it
-                if (tt == min(SW, n - 1) && s + 1 < stages) {
-                    wstore(s + 1, st[(s + 1) & 1]);
-                    if (s + 2 < stages) wload(s + 2);
                 }
             }
             if constexpr (ASY) {
@@ -869,13 +801,12 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
     const int stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 2> st[2];
-    // bf16 inputs r, wRaw, k, a, b (dy and dv are fp32, by cp.async): as the forward's (REG: Words a stage ahead,
-    // stored at iteration min(SW, n − 1) of this stage; SW = −1: raw copies widened after copy_wait)
-    constexpr bool REG = sizeof(TI) == 2 && STG == 1, ASY = sizeof(TI) == 2 && STG == 2;
-    constexpr int RV = sizeof(TI) == 2 && !REG ? STAGE * N : 0, RAW = sizeof(TI) == 2 && !REG ? 5 * RV : 8;
+    // bf16 inputs r, wRaw, k, a, b (dy and dv are fp32, by cp.async): as the forward's (STG 0: widened after
+    // copy_wait; STG 1: a stage ahead, widened at step SW of the stage before)
+    constexpr bool ASY = sizeof(TI) == 2 && STG == 1;
+    constexpr int RV = sizeof(TI) == 2 ? STAGE * N : 0, RAW = sizeof(TI) == 2 ? 5 * RV : 8;
     __shared__ __align__(16) unsigned short rawb[ASY ? 2 : 1][RAW];
     unsigned short* const raw = &rawb[0][0];
-    Words<N, NT> wq[REG ? 5 : 1];
     float dS[R][COLS];  // this lane's columns of this thread's rows of dS (the gradient flowing into step t)
 #pragma unroll
     for (int u = 0; u < R; u++) {
@@ -885,7 +816,7 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
 
     auto issue = [&](int s, RowStage<ROWS, 2>& d) {
         int t0 = s * STAGE;
-        if constexpr (!REG && !ASY) {
+        if constexpr (!ASY) {
             stage_in<N, NT>(&d.vec[0][0][0], raw, r_, head, 0, t0, T, C);
             stage_in<N, NT>(&d.vec[1][0][0], raw + RV, w_, head, 0, t0, T, C);
             stage_in<N, NT>(&d.vec[2][0][0], raw + 2 * RV, k_, head, 0, t0, T, C);
@@ -895,26 +826,6 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
         stage_copy<ROWS, NT>(&d.row[0][0][0], dy_, head, g * ROWS, t0, T, C);
         stage_copy<ROWS, NT>(&d.row[1][0][0], dv_, head, g * ROWS, t0, T, C);
         copy_commit();
-    };
-    auto wload = [&](int s) {
-        if constexpr (REG) {
-            int t0 = s * STAGE;
-            wq[0].load(r_, head, 0, t0, T, C);
-            wq[1].load(w_, head, 0, t0, T, C);
-            wq[2].load(k_, head, 0, t0, T, C);
-            wq[3].load(a_, head, 0, t0, T, C);
-            wq[4].load(b_, head, 0, t0, T, C);
-        }
-    };
-    auto wstore = [&](int s, RowStage<ROWS, 2>& d) {
-        if constexpr (REG) {
-            int t0 = s * STAGE;
-#pragma unroll
-            for (int p = 0; p < 5; p++) {
-                if (p == 1) wq[1].template store<true>(&d.vec[1][0][0], t0, T);
-                else wq[p].store(&d.vec[p][0][0], t0, T);
-            }
-        }
     };
     // ASY: as the forward's; the groups committed alternate (dy and dv of stage s at the start of stage s + 1, the
     // bf16 words of s − 1 at its step SW), so one wait_group 1 waits for the older of the two
@@ -941,11 +852,6 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
         }
     };
 
-    if constexpr (REG) {
-        wload(stages - 1);
-        wstore(stages - 1, st[(stages - 1) & 1]);
-        if (stages > 1) wload(stages - 2);
-    }
     if constexpr (ASY) {
         issue_raw(stages - 1);
         copy_commit();
@@ -962,7 +868,7 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
         const int t0 = s * STAGE;
         if constexpr (ASY) copy_wait_1();
         else copy_wait();
-        if constexpr (!REG && !ASY) {
+        if constexpr (!ASY) {
 #pragma unroll
             for (int p = 0; p < 5; p++) {
                 if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
@@ -1051,13 +957,6 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
                 ldR<R>(&cur.row[1][tt][il * R], old);
                 dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
             }
-            if constexpr (REG) {
-                // the next stage (s − 1, always full) into the other buffer, then the words of s − 2
-                if (n - 1 - tt == min(SW, n - 1) && s > 0) {
-                    wstore(s - 1, st[(s - 1) & 1]);
-                    if (s > 1) wload(s - 2);
-                }
-            }
             if constexpr (ASY) {
                 // the words of s − 1 (the older group outstanding) into the other buffer, then those of s − 2
                 if (n - 1 - tt == min(SW, n - 1) && s > 0) {
@@ -1106,32 +1005,6 @@ __device__ __forceinline__ void stage_columns(ColStage<COLSB>& d, const unsigned
     }
 }
 
-// Register staging (Words): stage_columns from the wRaw words in registers; the thread that loaded a word writes ω,
-// 1/ω and dω/dwRaw of its 4 values into the stage d.
-template <int COLSB, int NT>
-__device__ __forceinline__ void words_columns(const Words<COLSB, NT>& wr, ColStage<COLSB>& d, int t0, int T,
-                                              int rot) {
-    using W = Words<COLSB, NT>;
-#pragma unroll
-    for (int m = 0; m < W::M; m++) {
-        int e = stage_word<NT>(m, rot), tt = e / W::PER_STEP, c4 = e % W::PER_STEP;
-        if ((W::TOTAL % NT == 0 || e < W::TOTAL) && t0 + tt < T) {
-            float x[4], om[4], iw[4], df[4];
-            W::widen(wr.w[m], x);
-#pragma unroll
-            for (int c = 0; c < 4; c++) {
-                float sig = sigmoid_w(x[c]);
-                om[c] = decay_of(sig);
-                iw[c] = t0 + tt == 0 ? 0.0f : 1.0f / om[c];
-                df[c] = W_SCALE * om[c] * sig * (1.0f - sig);
-            }
-            *reinterpret_cast<float4*>(&d.col[1][tt][4 * c4]) = make_float4(om[0], om[1], om[2], om[3]);
-            *reinterpret_cast<float4*>(&d.xf[0][tt][4 * c4]) = make_float4(iw[0], iw[1], iw[2], iw[3]);
-            *reinterpret_cast<float4*>(&d.xf[1][tt][4 * c4]) = make_float4(df[0], df[1], df[2], df[3]);
-        }
-    }
-}
-
 // The lanes of the column kernels: thread → column group cg and part (which of the RL lanes of the group). S = 1
 // (plain): cg = tid/RL, part = tid%RL, a group's lanes adjacent. S = 2 (paired, …p) or 4 (quads, …q): lanes
 // S·m … S·m + S − 1 take the same part of S column groups (part = lane bits log S …, cg from the low log S bits and the
@@ -1175,18 +1048,15 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
     __shared__ __align__(16) ColStage<COLSB> st[2];
     __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
     // bf16 inputs: the stage's raw copies of r, wRaw, k, a, b (this block's columns), then v (all rows), widened into st
-    // (SW = −1, …_bf16sh); REG (SW ≥ 0): v and the column streams in registers a stage ahead (Words), stored at
-    // iteration min(SW, n − 1) of the stage before, as the row kernels'
-    constexpr bool REG = sizeof(TI) == 2 && STG == 1, ASY = sizeof(TI) == 2 && STG == 2;
-    constexpr int RC = sizeof(TI) == 2 && !REG ? STAGE * COLSB : 0;
-    constexpr int RAW = sizeof(TI) == 2 && !REG ? 5 * RC + STAGE * N : 8;
+    // (STG 0) after copy_wait, or (STG 1) a stage ahead, at step SW of the stage before, as the row kernels'
+    constexpr bool ASY = sizeof(TI) == 2 && STG == 1;
+    constexpr int RC = sizeof(TI) == 2 ? STAGE * COLSB : 0;
+    constexpr int RAW = sizeof(TI) == 2 ? 5 * RC + STAGE * N : 8;
     // a column stream has STAGE·COLSB/4 words: when fewer than the threads, successive streams start at successive
     // thread groups, so that the ω factors and the bf16 widening spread over the block
     constexpr int COL_WORDS = STAGE * COLSB / 4, COL_ROT = COL_WORDS < NT ? COL_WORDS : 0;
     __shared__ __align__(16) unsigned short rawb[ASY ? 2 : 1][RAW];
     unsigned short* const raw = &rawb[0][0];
-    Words<COLSB, NT> wc[REG ? 5 : 1];
-    Words<N, NT> wcv;
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
     // this lane's rows of this thread's columns of S_t and of dS_t
     float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
@@ -1215,11 +1085,11 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
 
     auto issue = [&](int s, ColStage<COLSB>& d) {
         int t0 = s * STAGE;
-        if constexpr (!REG && !ASY) stage_in<N, NT>(&d.row[0][0][0], raw + 5 * RC, v_, head, 0, t0, T, C);
+        if constexpr (!ASY) stage_in<N, NT>(&d.row[0][0][0], raw + 5 * RC, v_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[1][0][0], sa_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[2][0][0], dy_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[3][0][0], dsa_, head, 0, t0, T, C);
-        if constexpr (!REG && !ASY) {
+        if constexpr (!ASY) {
 #pragma unroll
             for (int p = 0; p < 5; p++) {
                 const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
@@ -1227,28 +1097,6 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
             }
         }
         copy_commit();
-    };
-    auto wload = [&](int s) {
-        if constexpr (REG) {
-            int t0 = s * STAGE;
-            wcv.load(v_, head, 0, t0, T, C);
-#pragma unroll
-            for (int p = 0; p < 5; p++) {
-                const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
-                wc[p].load(src, head, g * COLSB, t0, T, C, COL_ROT * p);
-            }
-        }
-    };
-    auto wstore = [&](int s, ColStage<COLSB>& d) {
-        if constexpr (REG) {
-            int t0 = s * STAGE;
-            wcv.store(&d.row[0][0][0], t0, T);
-#pragma unroll
-            for (int p = 0; p < 5; p++) {
-                if (p == 1) words_columns<COLSB, NT>(wc[1], d, t0, T, COL_ROT);
-                else wc[p].store(&d.col[p][0][0], t0, T, COL_ROT * p);
-            }
-        }
     };
     // ASY: as the row pass's
     auto issue_raw = [&](int s) {
@@ -1278,11 +1126,6 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
     auto load_snap = [&](int chunk) { load_cols(snaps + (i64)chunk * (N * N), snap); };
 
     load_snap(sTop / 2);
-    if constexpr (REG) {
-        wload(sTop);
-        wstore(sTop, st[sTop & 1]);
-        if (sTop > sBeg) wload(sTop - 1);
-    }
     if constexpr (ASY) {
         issue_raw(sTop);
         copy_commit();
@@ -1312,7 +1155,7 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
         }
         if constexpr (ASY) copy_wait_1();
         else copy_wait();
-        if constexpr (!REG && !ASY) {
+        if constexpr (!ASY) {
             stage_columns<COLSB, NT, TI>(cur, raw + RC, t0, T, COL_ROT);
 #pragma unroll
             for (int p = 0; p < 5; p++) {
@@ -1388,13 +1231,6 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
 #pragma unroll
                 for (int u = 0; u < CT; u++) {
                     if (part == (p * CT + u) % RL) outs[p][tt][c0 + u] = sum[p][u];
-                }
-            }
-            if constexpr (REG) {
-                // the next stage (s − 1, always full) into the other buffer, then the words of s − 2
-                if (n - 1 - tt == min(SW, n - 1) && s > sBeg) {
-                    wstore(s - 1, st[(s - 1) & 1]);
-                    if (s - 1 > sBeg) wload(s - 2);
                 }
             }
             if constexpr (ASY) {
@@ -1758,13 +1594,16 @@ extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4q(i
 
 // bf16 inputs (r, wRaw, k, v, a, b) and y: wkv7_{forward,backward_rows}_v5_<cfg>_bf16 for the paired row kernels and
 // wkv7_backward_cols_v5_<cfg>_bf16 for the paired column kernels the launcher picks (dy, dsa, the state and the
-// gradients fp32 as above).
+// gradients fp32 as above). Staging per kernel, the faster of the two measured (kernels/NOTES.md): 64_2_4p (one block
+// per head) a stage ahead (STG 1), the others widened before the barrier (STG 0); the forwards store y late (YLATE).
+// …_bf16a: every kernel a stage ahead (STG 1); …_bf16sh: every kernel STG 0 with y stored as before (the kernels
+// before, for comparison).
 typedef unsigned short bf16;
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<64, 2, 4, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<64, 2, 4, true, bf16, 1, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
@@ -1776,28 +1615,80 @@ extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<32, 2, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<32, 2, 8, true, bf16, 0, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<32, 2, 8, true, bf16, 0, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<16, 1, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<16, 1, 8, true, bf16, 0, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8, true, bf16, 0, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4, 2, bf16, 0, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4, 2, bf16, 0, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4, true, bf16, 1, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8, true, bf16, 1, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8, true, bf16, 1, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
     backward_rows_v5<16, 1, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
-extern "C" __global__ void __launch_bounds__(128, 4) wkv7_backward_cols_v5_32_1_4p_bf16(int T, int H, const bf16* r_,
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
@@ -1805,115 +1696,11 @@ extern "C" __global__ void __launch_bounds__(128, 4) wkv7_backward_cols_v5_32_1_
                                                    da_, db_, CH, dsb_, wabWritten);
 }
 
-extern "C" __global__ void __launch_bounds__(64, 8) wkv7_backward_cols_v5_16_1_4p_bf16(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<16, 1, 4, 2, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
-                                                   da_, db_, CH, dsb_, wabWritten);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16a(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
-        float* sa_) {
-    forward_v5<64, 2, 4, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16a(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
-        int CH, float* dsb_) {
-    backward_rows_v5<64, 2, 4, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16a(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
-        float* sa_) {
-    forward_v5<32, 2, 8, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16a(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
-        int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16a(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
-        float* sa_) {
-    forward_v5<16, 1, 8, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16a(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
-        int CH, float* dsb_) {
-    backward_rows_v5<16, 1, 8, true, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16a(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<32, 1, 4, 2, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
-                                                   da_, db_, CH, dsb_, wabWritten);
-}
-
 extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16a(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<16, 1, 4, 2, bf16, 2, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
-                                                   da_, db_, CH, dsb_, wabWritten);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16am(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
-        float* sa_) {
-    forward_v5<64, 2, 4, true, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16am(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
-        int CH, float* dsb_) {
-    backward_rows_v5<64, 2, 4, true, bf16, 2, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16am(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
-        float* sa_) {
-    forward_v5<32, 2, 8, true, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16am(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
-        int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8, true, bf16, 2, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16am(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
-        float* sa_) {
-    forward_v5<16, 1, 8, true, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16am(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
-        int CH, float* dsb_) {
-    backward_rows_v5<16, 1, 8, true, bf16, 2, 3>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
-}
-
-extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16am(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<32, 1, 4, 2, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
-                                                   da_, db_, CH, dsb_, wabWritten);
-}
-
-extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16am(int T, int H, const bf16* r_,
-        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
-        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
-        float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<16, 1, 4, 2, bf16, 2, 3>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+    backward_cols_v5<16, 1, 4, 2, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
                                                    da_, db_, CH, dsb_, wabWritten);
 }
 

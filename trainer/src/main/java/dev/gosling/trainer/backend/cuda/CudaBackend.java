@@ -396,14 +396,6 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p_bf16a"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4p_bf16a"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4p_bf16a"),
-                loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p_bf16am"),
-                loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p_bf16am"),
-                loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p_bf16am"),
-                loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4p_bf16am"),
-                loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8p_bf16am"),
-                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p_bf16am"),
-                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4p_bf16am"),
-                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4p_bf16am"),
                 loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p_bf16sh"),
                 loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p_bf16sh"),
                 loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p_bf16sh"),
@@ -1899,7 +1891,7 @@ public final class CudaBackend implements Backend {
     static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4,
             COLS_32_1_4P, COLS_16_1_4P, COLS_32_2_4P, COLS_32_1_4Q, COLS_16_1_4Q, COLS_32_2_4Q);
     /** The bf16 kernels' stagings (name suffixes; {@link Wkv7Choice}): the first in use. */
-    static final List<String> WKV7_BF16_STAGINGS = List.of("_bf16", "_bf16a", "_bf16am", "_bf16sh");
+    static final List<String> WKV7_BF16_STAGINGS = List.of("_bf16", "_bf16a", "_bf16sh");
     /** Column-pass time chunks measured by the benchmark (steps; multiples of the 16-step snapshot interval). */
     static final List<Integer> WKV7_CHUNKS = List.of(64, 128, 256, 512);
 
@@ -1909,10 +1901,11 @@ public final class CudaBackend implements Backend {
      * column pass only, 3 both; chunk: the column pass's time chunk in steps (a multiple of 16; 0: one chunk, all
      * of T, as before; −1: chosen from B, H, T); chunked: the chunked forward kernel (v5 only; null: the v5 forward
      * {@code fwd}, or when that is null too the forward chosen from B·H; never chosen automatically); bf16: the bf16
-     * kernels' staging, the suffix of their names ({@link #WKV7_BF16_STAGINGS}; "_bf16", in use: the next stage's bf16
-     * words in registers, stored widened at the stage's last step; "_bf16a" / "_bf16am": cp.async a stage ahead into a
-     * double-buffered bf16 area, widened by the copying thread at the last / 4th step of the stage before; "_bf16sh":
-     * cp.async into a bf16 staging area, widened after copy_wait before the stage's barrier, the kernels before).
+     * kernels' staging, the suffix of their names ({@link #WKV7_BF16_STAGINGS}; "_bf16", in use: per kernel the faster
+     * of the two below (64_2_4p a stage ahead, the others as before), the forwards storing y after the state update;
+     * "_bf16a": cp.async a stage ahead into a double-buffered bf16 area, widened by the copying thread at the last step
+     * of the stage before; "_bf16sh": cp.async into one bf16 area, widened after copy_wait before the stage's barrier,
+     * the kernels before, for comparison; kernels/NOTES.md).
      */
     record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk,
                       ChunkKernel chunked, String bf16) {
