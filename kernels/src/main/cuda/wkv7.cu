@@ -50,11 +50,19 @@
 //
 // bf16 inputs (the _bf16 entry points of the paired v5 kernels, in use under bf16 GEMMs, as the official kernel): r,
 // wRaw, k, v, a, b and the forward's output y in bf16; the state, the snapshots, sa, dsa, dy and every gradient fp32.
-// The stages stay fp32 in shared memory: cp.async copies a stage's bf16 inputs into one bf16 staging area in 8-byte
-// words (the 4 values a thread copies of an fp32 stream), and the thread that copied a word widens it into the fp32
-// stage after copy_wait (with ω for wRaw), before the stage's barrier; the next stage's copies are issued after that
-// barrier, so one bf16 area serves both buffers. (The widening sits on the chain once per stage: no faster than fp32
-// in the training step, kernels/NOTES.md.)
+// The stages stay fp32 in shared memory; cp.async copies a stage's bf16 inputs in 8-byte words (the 4 values a
+// thread copies of an fp32 stream) into a bf16 area, and the thread that copied a word widens it into the fp32 stage
+// (into ω for wRaw), in one of two stagings (template STG):
+//  * 0: one bf16 area; widened after copy_wait, before the stage's barrier; the next stage's copies issued after it.
+//  * 1: two bf16 areas; a stage's copies issued a stage ahead and widened at step SW of the stage before, into the
+//    other fp32 buffer (free then: every thread has passed the barrier after its last read), with no barrier for the
+//    bf16 area (each thread reads back only its own copies); cp.async.wait_group 1 keeps the fp32 streams' groups
+//    (dy, dv; sa, dy, dsa) and the bf16 groups apart.
+// In use (…_bf16): STG 1 for 64_2_4p (one block per head, B·H ≈ #SM), STG 0 for the rest: the faster of the two per
+// kernel (kernels/NOTES.md; loading the words into registers a stage ahead instead was slower still); the forwards
+// store y after the state update by one cvt.rn.bf16.f32 (YLATE; before, bf16_rn's compare/select/add chain sat
+// between the lane sums and the update: 0.14 ms of the 16_1_8p forward's 1.57 at B8 T4096 H12). …_bf16a: every
+// kernel STG 1; …_bf16sh: every kernel STG 0 with y stored as before (the kernels before), both for comparison.
 // Every product is the fp32 kernel's on the widened values: bit-identical to the fp32 kernel given the rounded inputs
 // (kernels/dev/wkv7_bf16_emu.cpp), y rounded once when stored.
 //
