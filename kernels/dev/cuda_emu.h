@@ -14,7 +14,7 @@ using std::min; using std::max;
 #define __global__
 #define __host__
 #define __forceinline__ inline
-#define __launch_bounds__(x)
+#define __launch_bounds__(...)
 #define __shared__ static
 #define __align__(n) __attribute__((aligned(n)))
 struct Dim3 { unsigned x, y, z; };

@@ -1,7 +1,10 @@
 // The bf16-input WKV7 kernels (…_bf16) on the CPU (cuda_emu.h) against the fp32 kernels given the same values rounded
 // to bf16: the forward's y (rounded once) and its saved states and sa, the row pass's dsa, dv and chunk-end dS, the
 // column pass's dr, dwRaw, dk, da, db must agree to the bit (the bf16 kernels widen the inputs as they stage them and
-// compute as the fp32 kernels), every output written.
+// compute as the fp32 kernels), every output written. Every staging variant: _bf16 (in use: per kernel one of the
+// two below; the forwards store y after the update, by the hardware conversion on the GPU), _bf16a (cp.async into a
+// double-buffered bf16 area a stage ahead, widened by the copying thread at the last step of the stage before),
+// _bf16sh (cp.async into one bf16 area, widened after copy_wait before the stage's barrier: the kernels before).
 //   cd kernels/dev && g++ -std=c++17 -O2 -w -o /tmp/wkv7_bf16 wkv7_bf16_emu.cpp && /tmp/wkv7_bf16 B T H CH
 #include "cuda_emu.h"
 #include "../src/main/cuda/wkv7.cu"
@@ -36,9 +39,10 @@ int main(int argc, char** argv) {
                  void (*bf)(int, int, const bf16*, const bf16*, const bf16*, const bf16*, const bf16*, const bf16*, bf16*, float*, float*);
                  void (*rf32)(int, int, const float*, const float*, const float*, const float*, const float*, const float*, float*, float*, int, float*);
                  void (*rbf)(int, int, const bf16*, const bf16*, const bf16*, const bf16*, const bf16*, const float*, float*, float*, int, float*); };
-    Row rowsCfg[3] = {{"64_2_4p", 64, wkv7_forward_v5_64_2_4p, wkv7_forward_v5_64_2_4p_bf16, wkv7_backward_rows_v5_64_2_4p, wkv7_backward_rows_v5_64_2_4p_bf16},
-                      {"32_2_8p", 32, wkv7_forward_v5_32_2_8p, wkv7_forward_v5_32_2_8p_bf16, wkv7_backward_rows_v5_32_2_8p, wkv7_backward_rows_v5_32_2_8p_bf16},
-                      {"16_1_8p", 16, wkv7_forward_v5_16_1_8p, wkv7_forward_v5_16_1_8p_bf16, wkv7_backward_rows_v5_16_1_8p, wkv7_backward_rows_v5_16_1_8p_bf16}};
+#define ROWCFG(c, rows, suf) {#c "_bf16" #suf, rows, wkv7_forward_v5_##c, wkv7_forward_v5_##c##_bf16##suf, wkv7_backward_rows_v5_##c, wkv7_backward_rows_v5_##c##_bf16##suf}
+    Row rowsCfg[] = {ROWCFG(64_2_4p, 64, ), ROWCFG(32_2_8p, 32, ), ROWCFG(16_1_8p, 16, ),
+                     ROWCFG(64_2_4p, 64, a), ROWCFG(32_2_8p, 32, a), ROWCFG(16_1_8p, 16, a),
+                     ROWCFG(64_2_4p, 64, sh), ROWCFG(32_2_8p, 32, sh), ROWCFG(16_1_8p, 16, sh)};
     std::vector<float> saved(ns + n), dsa(n), dsb(nb + 1);
     for (auto& c : rowsCfg) {
         int G = 64 / c.rows;
@@ -57,15 +61,16 @@ int main(int argc, char** argv) {
             emu::run_block(128, [&] { c.rf32(T, H, in[0].data(), in[1].data(), in[2].data(), in[4].data(), in[5].data(), dy.data(), dv32.data(), dsa32.data(), CH, dsb32.data()); });
             emu::run_block(128, [&] { c.rbf(T, H, h[0].data(), h[1].data(), h[2].data(), h[4].data(), h[5].data(), dy.data(), dvb.data(), dsab.data(), CH, dsbb.data()); }); }
         long dR = differing(dv32, dvb) + differing(dsa32, dsab) + differing(dsb32, dsbb);
-        printf("rows %-8s B%d T%d H%d CH%d: y %ld, states+sa %ld, row pass %ld differing or non-finite\n", c.name, B, T, H, CH, dY, dS, dR);
+        printf("rows %-14s B%d T%d H%d CH%d: y %ld, states+sa %ld, row pass %ld differing or non-finite\n", c.name, B, T, H, CH, dY, dS, dR);
         ok = ok && dY == 0 && dS == 0 && dR == 0;
         saved = s32; dsa = dsa32; dsb = dsb32;
     }
     struct Col { const char* name; int colsb, nt;
                  void (*f32)(int, int, const float*, const float*, const float*, const float*, const float*, const float*, const float*, const float*, const float*, const float*, float*, float*, float*, float*, float*, int, const float*, int);
                  void (*bf)(int, int, const bf16*, const bf16*, const bf16*, const bf16*, const bf16*, const bf16*, const float*, const float*, const float*, const float*, float*, float*, float*, float*, float*, int, const float*, int); };
-    Col cols[2] = {{"32_1_4p", 32, 128, wkv7_backward_cols_v5_32_1_4p, wkv7_backward_cols_v5_32_1_4p_bf16},
-                   {"16_1_4p", 16, 64, wkv7_backward_cols_v5_16_1_4p, wkv7_backward_cols_v5_16_1_4p_bf16}};
+#define COLCFG(c, colsb, nt, suf) {#c "_bf16" #suf, colsb, nt, wkv7_backward_cols_v5_##c, wkv7_backward_cols_v5_##c##_bf16##suf}
+    Col cols[] = {COLCFG(32_1_4p, 32, 128, ), COLCFG(16_1_4p, 16, 64, ), COLCFG(32_1_4p, 32, 128, a),
+                  COLCFG(16_1_4p, 16, 64, a), COLCFG(32_1_4p, 32, 128, sh), COLCFG(16_1_4p, 16, 64, sh)};
     int nz = CH > 0 ? (T + CH - 1) / CH : 1;
     for (auto& c : cols) for (int wab = 0; wab < 2; wab++) {
         std::vector<float> o32[5], ob[5];
@@ -79,7 +84,7 @@ int main(int argc, char** argv) {
             emu::run_block(c.nt, [&] { c.bf(T, H, h[0].data(), h[1].data(), h[2].data(), h[3].data(), h[4].data(), h[5].data(), dy.data(), saved.data(), saved.data() + ns, dsa.data(),
                                             ob[0].data(), ob[1].data(), ob[2].data(), ob[3].data(), ob[4].data(), CH, dsb.data(), wab); }); }
         long d = 0; for (int q = 0; q < 5; q++) d += differing(o32[q], ob[q]);
-        printf("cols %-8s wab%d B%d T%d H%d CH%d: %ld differing or non-finite\n", c.name, wab, B, T, H, CH, d);
+        printf("cols %-14s wab%d B%d T%d H%d CH%d: %ld differing or non-finite\n", c.name, wab, B, T, H, CH, d);
         ok = ok && d == 0;
     }
     printf(ok ? "OK\n" : "FAILED\n");

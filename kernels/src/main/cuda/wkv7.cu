@@ -50,11 +50,19 @@
 //
 // bf16 inputs (the _bf16 entry points of the paired v5 kernels, in use under bf16 GEMMs, as the official kernel): r,
 // wRaw, k, v, a, b and the forward's output y in bf16; the state, the snapshots, sa, dsa, dy and every gradient fp32.
-// The stages stay fp32 in shared memory: cp.async copies a stage's bf16 inputs into one bf16 staging area in 8-byte
-// words (the 4 values a thread copies of an fp32 stream), and the thread that copied a word widens it into the fp32
-// stage after copy_wait (with ω for wRaw), before the stage's barrier; the next stage's copies are issued after that
-// barrier, so one bf16 area serves both buffers. (The widening sits on the chain once per stage: no faster than fp32
-// in the training step, kernels/NOTES.md.)
+// The stages stay fp32 in shared memory; cp.async copies a stage's bf16 inputs in 8-byte words (the 4 values a
+// thread copies of an fp32 stream) into a bf16 area, and the thread that copied a word widens it into the fp32 stage
+// (into ω for wRaw), in one of two stagings (template STG):
+//  * 0: one bf16 area; widened after copy_wait, before the stage's barrier; the next stage's copies issued after it.
+//  * 1: two bf16 areas; a stage's copies issued a stage ahead and widened at step SW of the stage before, into the
+//    other fp32 buffer (free then: every thread has passed the barrier after its last read), with no barrier for the
+//    bf16 area (each thread reads back only its own copies); cp.async.wait_group 1 keeps the fp32 streams' groups
+//    (dy, dv; sa, dy, dsa) and the bf16 groups apart.
+// In use (…_bf16): STG 1 for 64_2_4p (one block per head, B·H ≈ #SM), STG 0 for the rest: the faster of the two per
+// kernel (kernels/NOTES.md; loading the words into registers a stage ahead instead was slower still); the forwards
+// store y after the state update by one cvt.rn.bf16.f32 (YLATE; before, bf16_rn's compare/select/add chain sat
+// between the lane sums and the update: 0.14 ms of the 16_1_8p forward's 1.57 at B8 T4096 H12). …_bf16a: every
+// kernel STG 1; …_bf16sh: every kernel STG 0 with y stored as before (the kernels before), both for comparison.
 // Every product is the fp32 kernel's on the widened values: bit-identical to the fp32 kernel given the rounded inputs
 // (kernels/dev/wkv7_bf16_emu.cpp), y rounded once when stored.
 //
@@ -107,7 +115,12 @@ __device__ __forceinline__ float sigmoid_w(float w) { return 1.0f / (1.0f + expf
 // ω from σ(wRaw): the one formula of every v5 kernel, so the backward inverts exactly the forward's ω.
 __device__ __forceinline__ float decay_of(float sig) { return expf(W_SCALE * sig); }
 
-// async copies: copy16, copy_commit, copy_wait (common.cuh)
+// async copies: copy16, copy_commit, copy_wait (common.cuh); copy_wait_1: all but the most recent group complete
+__device__ __forceinline__ void copy_wait_1() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+#endif
+}
 
 // The thread that copies word e of a stream (rot: the stream's words start at thread rot, so that streams of fewer
 // words than threads spread the widening that follows over the block).
@@ -188,6 +201,18 @@ __device__ __forceinline__ void stage_widen(float* dst, const unsigned short* ra
 // A result stored in the output's storage type (y: fp32, or bf16 rounded once).
 __device__ __forceinline__ void st_out(float* p, float x) { *p = x; }
 __device__ __forceinline__ void st_out(unsigned short* p, float x) { *p = bf16_rn(x); }
+// The same, by the hardware conversion on sm_80+ (cvt.rn.bf16.f32: round to nearest even, as bf16_rn for every
+// non-NaN value; NaN becomes the canonical quiet NaN): one instruction instead of bf16_rn's compare and select.
+__device__ __forceinline__ void st_out_late(float* p, float x) { *p = x; }
+__device__ __forceinline__ void st_out_late(unsigned short* p, float x) {
+#if __CUDA_ARCH__ >= 800
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(x));
+    *p = h;
+#else
+    *p = bf16_rn(x);
+#endif
+}
 
 // ------------------------------------------------------------------------------------------------ v5 forward
 
@@ -241,7 +266,8 @@ __device__ __forceinline__ float pick(const float (&x)[n], int v) {
 // Row kernels: a block holds ROWS rows of one head (G = 64/ROWS blocks per head); a thread holds R of them (rows
 // il·R … il·R + R − 1) and 64/L of their columns, L lanes per row group, NT = ROWS/R·L threads. Each shared vector
 // element a thread reads serves its R rows. TI: the inputs' and y's storage, float or bf16 (unsigned short).
-template <int ROWS, int R, int L, bool PAIR, typename TI = float>
+template <int ROWS, int R, int L, bool PAIR, typename TI = float, int STG = 0, int SW = STAGE - 1,
+          bool YLATE = false>
 __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ r_, const TI* __restrict__ w_,
         const TI* __restrict__ k_, const TI* __restrict__ v_, const TI* __restrict__ a_,
         const TI* __restrict__ b_, TI* __restrict__ y_, float* __restrict__ s_, float* __restrict__ sa_) {
@@ -255,9 +281,14 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
     const int chunks = (T + CHUNK - 1) / CHUNK, stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 1> st[2];
-    // bf16 inputs: the stage's raw copies (r, wRaw, k, a, b, then v), widened into st before its barrier
-    constexpr int RV = sizeof(TI) == 2 ? STAGE * N : 0, RAW = sizeof(TI) == 2 ? 5 * RV + STAGE * ROWS : 8;
-    __shared__ __align__(16) unsigned short raw[RAW];
+    // bf16 inputs: the stage's raw copies (r, wRaw, k, a, b, then v) by cp.async; STG 0: into one raw area, widened
+    // into st after copy_wait, before the stage's barrier; STG 1 (ASY): a stage ahead into rawb[s & 1], widened by the
+    // copying thread at step min(SW, n − 1) of the stage before (issue_raw, widen_raw)
+    constexpr bool ASY = sizeof(TI) == 2 && STG == 1;
+    constexpr int RV = sizeof(TI) == 2 ? STAGE * N : 0;
+    constexpr int RAW = sizeof(TI) == 2 ? 5 * RV + STAGE * ROWS : 8;
+    __shared__ __align__(16) unsigned short rawb[ASY ? 2 : 1][RAW];
+    unsigned short* const raw = &rawb[0][0];
     float state[R][COLS];
 #pragma unroll
     for (int u = 0; u < R; u++) {
@@ -274,6 +305,33 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
         stage_in<N, NT>(&d.vec[4][0][0], raw + 4 * RV, b_, head, 0, t0, T, C);
         stage_in<ROWS, NT>(&d.row[0][0][0], raw + 5 * RV, v_, head, g * ROWS, t0, T, C);
         copy_commit();
+    };
+    // ASY: the stage's bf16 words by cp.async into rawb[s & 1] (a stage ahead: issued at step SW of the stage
+    // before), widened by the thread that copied them (so no barrier) into the fp32 stage at step SW of the stage
+    // before it
+    auto issue_raw = [&](int s) {
+        if constexpr (ASY) {
+            unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+            stage_copy<N, NT>(rb, r_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + RV, w_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 2 * RV, k_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 3 * RV, a_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 4 * RV, b_, head, 0, t0, T, C);
+            stage_copy<ROWS, NT>(rb + 5 * RV, v_, head, g * ROWS, t0, T, C);
+        }
+    };
+    auto widen_raw = [&](int s, RowStage<ROWS, 1>& d) {
+        if constexpr (ASY) {
+            const unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) stage_widen<N, NT, TI, true>(&d.vec[1][0][0], rb + RV, t0, T);
+                else stage_widen<N, NT, TI>(&d.vec[p][0][0], rb + p * RV, t0, T);
+            }
+            stage_widen<ROWS, NT, TI>(&d.row[0][0][0], rb + 5 * RV, t0, T);
+        }
     };
     // y of this thread's rows: Σ_j state·r over the L lanes
     auto dot_r = [&](const float* rv, float (&y)[R]) {
@@ -302,19 +360,32 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
         }
     };
 
-    issue(0, st[0]);
+    if constexpr (ASY) {
+        issue_raw(0);
+        copy_commit();
+        copy_wait();
+        widen_raw(0, st[0]);
+        if (stages > 1) issue_raw(1);
+        copy_commit();
+    } else {
+        issue(0, st[0]);
+    }
     for (int s = 0; s < stages; s++) {
         RowStage<ROWS, 1>& cur = st[s & 1];
         const int t0 = s * STAGE;
-        copy_wait();
+        if constexpr (!ASY) {
+            copy_wait();
 #pragma unroll
-        for (int p = 0; p < 5; p++) {
-            if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
-            else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
+                else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+            }
+            stage_widen<ROWS, NT, TI>(&cur.row[0][0][0], raw + 5 * RV, t0, T);
         }
-        stage_widen<ROWS, NT, TI>(&cur.row[0][0][0], raw + 5 * RV, t0, T);
         __syncthreads();  // this stage visible; every thread is done with the other buffer (and raw)
-        if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
+        if constexpr (!ASY) {
+            if (s + 1 < stages) issue(s + 1, st[(s + 1) & 1]);
+        }
         const int n = min(STAGE, T - t0);
         // y_{t−1} = S_{t−1} r_{t−1} is summed with sa_t = S_{t−1} a_t (one lane reduction per step on the chain);
         // the stage's last y after its loop
@@ -360,7 +431,7 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
                 y[u] = lane_sum<L, PAIR ? 2 : 1>(z);
             }
             const i64 idx = head + (i64)t * C + i0;
-            if (part < R && tt > 0) st_out(y_ + idx - C + part, pick<R>(y, part));
+            if (!YLATE && part < R && tt > 0) st_out(y_ + idx - C + part, pick<R>(y, part));
             if (part >= R && part < 2 * R) sa_[idx + part - R] = pick<R>(sa, part - R);
 #pragma unroll
             for (int q = 0; q < Q; q++) {
@@ -376,6 +447,9 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
                         state[u][4 * q + c] = state[u][4 * q + c] * w4[c] + (sa[u] * b4[c] + vi[u] * k4[c]);
                 }
             }
+            // YLATE: y_{t−1} stored after the update (its conversion to bf16 then waits beside the next step's loads,
+            // not in front of the update's FMAs), converted by one cvt.rn.bf16.f32
+            if (YLATE && part < R && tt > 0) st_out_late(y_ + idx - C + part, pick<R>(y, part));
             if ((t + 1) % CHUNK == 0 || t == T - 1) {
                 float* snap = s_ + (((i64)bb * H + hh) * chunks + t / CHUNK) * (N * N) + i0;
 #pragma unroll
@@ -387,6 +461,16 @@ __device__ __forceinline__ void forward_v5(int T, int H, const TI* __restrict__ 
                         for (int u = 0; u < R; u++) col[u] = state[u][4 * q + c];
                         stR<R>(snap + (lane_col<L>(q, part) + c) * N, col);
                     }
+                }
+            }
+            if constexpr (ASY) {
+                // this thread's copies of the next stage (the one group outstanding) into the other buffer, then
+                // the copies of the one after it into the raw buffer they came from
+                if (tt == min(SW, n - 1) && s + 1 < stages) {
+                    copy_wait();
+                    widen_raw(s + 1, st[(s + 1) & 1]);
+                    if (s + 2 < stages) issue_raw(s + 2);
+                    copy_commit();
                 }
             }
         }
@@ -710,7 +794,7 @@ __device__ __forceinline__ void forward_chunk(int T, int H, const float* __restr
 
 // ------------------------------------------------------------------------------------------------ v5 backward, rows
 
-template <int ROWS, int R, int L, bool PAIR, typename TI = float>
+template <int ROWS, int R, int L, bool PAIR, typename TI = float, int STG = 0, int SW = STAGE - 1>
 __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restrict__ r_,
         const TI* __restrict__ w_, const TI* __restrict__ k_, const TI* __restrict__ a_,
         const TI* __restrict__ b_, const float* __restrict__ dy_, float* __restrict__ dv_,
@@ -725,9 +809,12 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
     const int stages = (T + STAGE - 1) / STAGE;
     const i64 head = (i64)bb * T * C + (i64)hh * N;
     __shared__ __align__(16) RowStage<ROWS, 2> st[2];
-    // bf16 inputs: the stage's raw copies of r, wRaw, k, a, b (dy and dv are fp32), widened into st
+    // bf16 inputs r, wRaw, k, a, b (dy and dv are fp32, by cp.async): as the forward's (STG 0: widened after
+    // copy_wait; STG 1: a stage ahead, widened at step SW of the stage before)
+    constexpr bool ASY = sizeof(TI) == 2 && STG == 1;
     constexpr int RV = sizeof(TI) == 2 ? STAGE * N : 0, RAW = sizeof(TI) == 2 ? 5 * RV : 8;
-    __shared__ __align__(16) unsigned short raw[RAW];
+    __shared__ __align__(16) unsigned short rawb[ASY ? 2 : 1][RAW];
+    unsigned short* const raw = &rawb[0][0];
     float dS[R][COLS];  // this lane's columns of this thread's rows of dS (the gradient flowing into step t)
 #pragma unroll
     for (int u = 0; u < R; u++) {
@@ -737,25 +824,64 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
 
     auto issue = [&](int s, RowStage<ROWS, 2>& d) {
         int t0 = s * STAGE;
-        stage_in<N, NT>(&d.vec[0][0][0], raw, r_, head, 0, t0, T, C);
-        stage_in<N, NT>(&d.vec[1][0][0], raw + RV, w_, head, 0, t0, T, C);
-        stage_in<N, NT>(&d.vec[2][0][0], raw + 2 * RV, k_, head, 0, t0, T, C);
-        stage_in<N, NT>(&d.vec[3][0][0], raw + 3 * RV, a_, head, 0, t0, T, C);
-        stage_in<N, NT>(&d.vec[4][0][0], raw + 4 * RV, b_, head, 0, t0, T, C);
+        if constexpr (!ASY) {
+            stage_in<N, NT>(&d.vec[0][0][0], raw, r_, head, 0, t0, T, C);
+            stage_in<N, NT>(&d.vec[1][0][0], raw + RV, w_, head, 0, t0, T, C);
+            stage_in<N, NT>(&d.vec[2][0][0], raw + 2 * RV, k_, head, 0, t0, T, C);
+            stage_in<N, NT>(&d.vec[3][0][0], raw + 3 * RV, a_, head, 0, t0, T, C);
+            stage_in<N, NT>(&d.vec[4][0][0], raw + 4 * RV, b_, head, 0, t0, T, C);
+        }
         stage_copy<ROWS, NT>(&d.row[0][0][0], dy_, head, g * ROWS, t0, T, C);
         stage_copy<ROWS, NT>(&d.row[1][0][0], dv_, head, g * ROWS, t0, T, C);
         copy_commit();
     };
+    // ASY: as the forward's; the groups committed alternate (dy and dv of stage s at the start of stage s + 1, the
+    // bf16 words of s − 1 at its step SW), so one wait_group 1 waits for the older of the two
+    auto issue_raw = [&](int s) {
+        if constexpr (ASY) {
+            unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+            stage_copy<N, NT>(rb, r_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + RV, w_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 2 * RV, k_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 3 * RV, a_, head, 0, t0, T, C);
+            stage_copy<N, NT>(rb + 4 * RV, b_, head, 0, t0, T, C);
+        }
+    };
+    auto widen_raw = [&](int s, RowStage<ROWS, 2>& d) {
+        if constexpr (ASY) {
+            const unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) stage_widen<N, NT, TI, true>(&d.vec[1][0][0], rb + RV, t0, T);
+                else stage_widen<N, NT, TI>(&d.vec[p][0][0], rb + p * RV, t0, T);
+            }
+        }
+    };
 
+    if constexpr (ASY) {
+        issue_raw(stages - 1);
+        copy_commit();
+        copy_wait();
+        widen_raw(stages - 1, st[(stages - 1) & 1]);
+    }
     issue(stages - 1, st[(stages - 1) & 1]);
+    if constexpr (ASY) {
+        if (stages > 1) issue_raw(stages - 2);
+        copy_commit();
+    }
     for (int s = stages - 1; s >= 0; s--) {
         RowStage<ROWS, 2>& cur = st[s & 1];
         const int t0 = s * STAGE;
-        copy_wait();
+        if constexpr (ASY) copy_wait_1();
+        else copy_wait();
+        if constexpr (!ASY) {
 #pragma unroll
-        for (int p = 0; p < 5; p++) {
-            if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
-            else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+            for (int p = 0; p < 5; p++) {
+                if (p == 1) stage_widen<N, NT, TI, true>(&cur.vec[1][0][0], raw + RV, t0, T);
+                else stage_widen<N, NT, TI>(&cur.vec[p][0][0], raw + p * RV, t0, T);
+            }
         }
         __syncthreads();  // this stage visible; every thread is done with the other buffer (and raw)
         if (s > 0) issue(s - 1, st[(s - 1) & 1]);
@@ -839,6 +965,15 @@ __device__ __forceinline__ void backward_rows_v5(int T, int H, const TI* __restr
                 ldR<R>(&cur.row[1][tt][il * R], old);
                 dv_[idx + part - R] = pick<R>(old, part - R) + pick<R>(dv, part - R);
             }
+            if constexpr (ASY) {
+                // the words of s − 1 (the older group outstanding) into the other buffer, then those of s − 2
+                if (n - 1 - tt == min(SW, n - 1) && s > 0) {
+                    copy_wait_1();
+                    widen_raw(s - 1, st[(s - 1) & 1]);
+                    if (s > 1) issue_raw(s - 2);
+                    copy_commit();
+                }
+            }
         }
     }
 }
@@ -897,7 +1032,7 @@ __device__ __forceinline__ void col_lanes(int tid, int& cg, int& part) {
 // 64/RL of their rows (rows 4·(q·RL + part) + c), RL lanes per column group (col_lanes), NT = COLSB/CT·RL threads. Each step's
 // five sums per column go to shared memory; after the stage one pass adds them to the gradients, coalesced, with
 // the old values fetched at the stage's start.
-template <int COLSB, int CT, int RL, int LS = 1, typename TI = float>
+template <int COLSB, int CT, int RL, int LS = 1, typename TI = float, int STG = 0, int SW = STAGE - 1>
 __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restrict__ r_,
         const TI* __restrict__ w_, const TI* __restrict__ k_, const TI* __restrict__ v_,
         const TI* __restrict__ a_, const TI* __restrict__ b_, const float* __restrict__ dy_,
@@ -921,11 +1056,15 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
     __shared__ __align__(16) ColStage<COLSB> st[2];
     __shared__ __align__(16) float outs[5][STAGE][COLSB];  // dr, dwRaw, dk, db, da of this stage
     // bf16 inputs: the stage's raw copies of r, wRaw, k, a, b (this block's columns), then v (all rows), widened into st
-    constexpr int RC = sizeof(TI) == 2 ? STAGE * COLSB : 0, RAW = sizeof(TI) == 2 ? 5 * RC + STAGE * N : 8;
+    // (STG 0) after copy_wait, or (STG 1) a stage ahead, at step SW of the stage before, as the row kernels'
+    constexpr bool ASY = sizeof(TI) == 2 && STG == 1;
+    constexpr int RC = sizeof(TI) == 2 ? STAGE * COLSB : 0;
+    constexpr int RAW = sizeof(TI) == 2 ? 5 * RC + STAGE * N : 8;
     // a column stream has STAGE·COLSB/4 words: when fewer than the threads, successive streams start at successive
     // thread groups, so that the ω factors and the bf16 widening spread over the block
     constexpr int COL_WORDS = STAGE * COLSB / 4, COL_ROT = COL_WORDS < NT ? COL_WORDS : 0;
-    __shared__ __align__(16) unsigned short raw[RAW];
+    __shared__ __align__(16) unsigned short rawb[ASY ? 2 : 1][RAW];
+    unsigned short* const raw = &rawb[0][0];
     float* const grads[5] = {dr_, dw_, dk_, db_, da_};
     // this lane's rows of this thread's columns of S_t and of dS_t
     float S[CT][RPT], dS[CT][RPT], snap[CT][RPT];
@@ -954,21 +1093,58 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
 
     auto issue = [&](int s, ColStage<COLSB>& d) {
         int t0 = s * STAGE;
-        stage_in<N, NT>(&d.row[0][0][0], raw + 5 * RC, v_, head, 0, t0, T, C);
+        if constexpr (!ASY) stage_in<N, NT>(&d.row[0][0][0], raw + 5 * RC, v_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[1][0][0], sa_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[2][0][0], dy_, head, 0, t0, T, C);
         stage_copy<N, NT>(&d.row[3][0][0], dsa_, head, 0, t0, T, C);
+        if constexpr (!ASY) {
 #pragma unroll
-        for (int p = 0; p < 5; p++) {
-            const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
-            stage_in<COLSB, NT>(&d.col[p][0][0], raw + p * RC, src, head, g * COLSB, t0, T, C, COL_ROT * p);
+            for (int p = 0; p < 5; p++) {
+                const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
+                stage_in<COLSB, NT>(&d.col[p][0][0], raw + p * RC, src, head, g * COLSB, t0, T, C, COL_ROT * p);
+            }
         }
         copy_commit();
+    };
+    // ASY: as the row pass's
+    auto issue_raw = [&](int s) {
+        if constexpr (ASY) {
+            unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+            stage_copy<N, NT>(rb + 5 * RC, v_, head, 0, t0, T, C);
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                const TI* src = p == 0 ? r_ : p == 1 ? w_ : p == 2 ? k_ : p == 3 ? a_ : b_;
+                stage_copy<COLSB, NT>(rb + p * RC, src, head, g * COLSB, t0, T, C, COL_ROT * p);
+            }
+        }
+    };
+    auto widen_raw = [&](int s, ColStage<COLSB>& d) {
+        if constexpr (ASY) {
+            const unsigned short* rb = &rawb[s & 1][0];
+            int t0 = s * STAGE;
+            stage_columns<COLSB, NT, TI>(d, rb + RC, t0, T, COL_ROT);
+#pragma unroll
+            for (int p = 0; p < 5; p++) {
+                if (p != 1) stage_widen<COLSB, NT, TI>(&d.col[p][0][0], rb + p * RC, t0, T, COL_ROT * p);
+            }
+            stage_widen<N, NT, TI>(&d.row[0][0][0], rb + 5 * RC, t0, T);
+        }
     };
     auto load_snap = [&](int chunk) { load_cols(snaps + (i64)chunk * (N * N), snap); };
 
     load_snap(sTop / 2);
+    if constexpr (ASY) {
+        issue_raw(sTop);
+        copy_commit();
+        copy_wait();
+        widen_raw(sTop, st[sTop & 1]);
+    }
     issue(sTop, st[sTop & 1]);
+    if constexpr (ASY) {
+        if (sTop > sBeg) issue_raw(sTop - 1);
+        copy_commit();
+    }
     for (int s = sTop; s >= sBeg; s--) {
         ColStage<COLSB>& cur = st[s & 1];
         const int t0 = s * STAGE;
@@ -985,13 +1161,16 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
                 old[p][m] = t0 + tt < T && !written ? grads[p][idx] : 0.0f;
             }
         }
-        copy_wait();
-        stage_columns<COLSB, NT, TI>(cur, raw + RC, t0, T, COL_ROT);
+        if constexpr (ASY) copy_wait_1();
+        else copy_wait();
+        if constexpr (!ASY) {
+            stage_columns<COLSB, NT, TI>(cur, raw + RC, t0, T, COL_ROT);
 #pragma unroll
-        for (int p = 0; p < 5; p++) {
-            if (p != 1) stage_widen<COLSB, NT, TI>(&cur.col[p][0][0], raw + p * RC, t0, T, COL_ROT * p);
+            for (int p = 0; p < 5; p++) {
+                if (p != 1) stage_widen<COLSB, NT, TI>(&cur.col[p][0][0], raw + p * RC, t0, T, COL_ROT * p);
+            }
+            stage_widen<N, NT, TI>(&cur.row[0][0][0], raw + 5 * RC, t0, T);
         }
-        stage_widen<N, NT, TI>(&cur.row[0][0][0], raw + 5 * RC, t0, T);
         __syncthreads();  // this stage visible; every thread is done with the other buffer and with outs
         if (s > sBeg) issue(s - 1, st[(s - 1) & 1]);
         if (s == sTop || (s & 1)) {
@@ -1060,6 +1239,14 @@ __device__ __forceinline__ void backward_cols_v5(int T, int H, const TI* __restr
 #pragma unroll
                 for (int u = 0; u < CT; u++) {
                     if (part == (p * CT + u) % RL) outs[p][tt][c0 + u] = sum[p][u];
+                }
+            }
+            if constexpr (ASY) {
+                if (n - 1 - tt == min(SW, n - 1) && s > sBeg) {
+                    copy_wait_1();
+                    widen_raw(s - 1, st[(s - 1) & 1]);
+                    if (s - 1 > sBeg) issue_raw(s - 2);
+                    copy_commit();
                 }
             }
         }
@@ -1415,59 +1602,166 @@ extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_32_2_4q(i
 
 // bf16 inputs (r, wRaw, k, v, a, b) and y: wkv7_{forward,backward_rows}_v5_<cfg>_bf16 for the paired row kernels and
 // wkv7_backward_cols_v5_<cfg>_bf16 for the paired column kernels the launcher picks (dy, dsa, the state and the
-// gradients fp32 as above).
+// gradients fp32 as above). Staging per kernel, the faster of the two measured (kernels/NOTES.md): 64_2_4p (one block
+// per head) a stage ahead (STG 1), the others widened before the barrier (STG 0); the forwards store y late (YLATE).
+// …_bf16a: every kernel a stage ahead (STG 1); …_bf16sh: every kernel STG 0 with y stored as before (the kernels
+// before, for comparison).
 typedef unsigned short bf16;
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<64, 2, 4, true, bf16>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<64, 2, 4, true, bf16, 1, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<64, 2, 4, true, bf16>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<64, 2, 4, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<32, 2, 8, true, bf16>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<32, 2, 8, true, bf16, 0, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<32, 2, 8, true, bf16>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<32, 2, 8, true, bf16, 0, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
         float* sa_) {
-    forward_v5<16, 1, 8, true, bf16>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+    forward_v5<16, 1, 8, true, bf16, 0, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
         int CH, float* dsb_) {
-    backward_rows_v5<16, 1, 8, true, bf16>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+    backward_rows_v5<16, 1, 8, true, bf16, 0, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
 }
 
 extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<32, 1, 4, 2, bf16>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
-                                        CH, dsb_, wabWritten);
+    backward_cols_v5<32, 1, 4, 2, bf16, 0, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
 }
 
 extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16(int T, int H, const bf16* r_,
         const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
         const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
         float* db_, int CH, const float* dsb_, int wabWritten) {
-    backward_cols_v5<16, 1, 4, 2, bf16>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_, da_, db_,
-                                        CH, dsb_, wabWritten);
+    backward_cols_v5<16, 1, 4, 2, bf16, 0, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4, true, bf16, 1, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8, true, bf16, 1, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8, true, bf16, 1, STAGE - 1, true>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8, true, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4, 2, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16a(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4, 2, bf16, 1, STAGE - 1>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_64_2_4p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<64, 2, 4, true, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_64_2_4p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<64, 2, 4, true, bf16, 0>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_32_2_8p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<32, 2, 8, true, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_32_2_8p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<32, 2, 8, true, bf16, 0>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_forward_v5_16_1_8p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, bf16* y_, float* s_,
+        float* sa_) {
+    forward_v5<16, 1, 8, true, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, y_, s_, sa_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_rows_v5_16_1_8p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* a_, const bf16* b_, const float* dy_, float* dv_, float* dsa_,
+        int CH, float* dsb_) {
+    backward_rows_v5<16, 1, 8, true, bf16, 0>(T, H, r_, w_, k_, a_, b_, dy_, dv_, dsa_, CH, dsb_);
+}
+
+extern "C" __global__ void __launch_bounds__(128) wkv7_backward_cols_v5_32_1_4p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<32, 1, 4, 2, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
+}
+
+extern "C" __global__ void __launch_bounds__(64) wkv7_backward_cols_v5_16_1_4p_bf16sh(int T, int H, const bf16* r_,
+        const bf16* w_, const bf16* k_, const bf16* v_, const bf16* a_, const bf16* b_, const float* dy_,
+        const float* s_, const float* sa_, const float* dsa_, float* dr_, float* dw_, float* dk_, float* da_,
+        float* db_, int CH, const float* dsb_, int wabWritten) {
+    backward_cols_v5<16, 1, 4, 2, bf16, 0>(T, H, r_, w_, k_, v_, a_, b_, dy_, s_, sa_, dsa_, dr_, dw_, dk_,
+                                                   da_, db_, CH, dsb_, wabWritten);
 }
 
 // Chunked forward wkv7_forward_chunk_<ROWS>_<R>_<L> (paired lanes): grid (H·64/ROWS, B) × ROWS/R·L threads; the same

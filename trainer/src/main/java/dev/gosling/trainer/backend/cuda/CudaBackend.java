@@ -234,9 +234,11 @@ public final class CudaBackend implements Backend {
     /**
      * The WKV7 kernels in use: {@link Wkv7Choice#AUTO} (v5 in the paired lane layout, configurations chosen from B·H
      * and the SM count) unless
-     * the system property {@code gosling.wkv7=v4} asks for the old kernels (for benchmarks of whole steps).
+     * the system property {@code gosling.wkv7=v4} asks for the old kernels (for benchmarks of whole steps);
+     * {@code gosling.wkv7Bf16=_bf16sh} (or another of {@link #WKV7_BF16_STAGINGS}) picks the bf16 kernels' staging.
      */
-    private Wkv7Choice wkv7Choice = "v4".equals(System.getProperty("gosling.wkv7")) ? Wkv7Choice.V4 : Wkv7Choice.AUTO;
+    private Wkv7Choice wkv7Choice = "v4".equals(System.getProperty("gosling.wkv7")) ? Wkv7Choice.V4
+            : Wkv7Choice.AUTO.bf16(System.getProperty("gosling.wkv7Bf16", "_bf16"));
     /**
      * The one-read cross-entropy kernels (cross_entropy.cu, {@code cross_entropy_rows_*}) by name, fp32 and bf16
      * dLogits each.
@@ -408,14 +410,32 @@ public final class CudaBackend implements Backend {
                 loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p"), loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4p"),
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8p"),
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p"),
-                // bf16 inputs and y: the paired row kernels and the column kernels the launcher picks
-                loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p_bf16"), loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p_bf16"),
+                // bf16 inputs and y: the paired row kernels and the column kernels the launcher picks, in every staging
+                // (WKV7_BF16_STAGINGS: _bf16 in use, the others for comparison)
+                loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p_bf16"),
+                loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p_bf16"),
                 loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p_bf16"),
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4p_bf16"),
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8p_bf16"),
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p_bf16"),
                 loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4p_bf16"),
-                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4p_bf16")}) {
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4p_bf16"),
+                loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p_bf16a"),
+                loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p_bf16a"),
+                loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p_bf16a"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4p_bf16a"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8p_bf16a"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p_bf16a"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4p_bf16a"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4p_bf16a"),
+                loader.kernel("wkv7", "wkv7_forward_v5_64_2_4p_bf16sh"),
+                loader.kernel("wkv7", "wkv7_forward_v5_32_2_8p_bf16sh"),
+                loader.kernel("wkv7", "wkv7_forward_v5_16_1_8p_bf16sh"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4p_bf16sh"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_32_2_8p_bf16sh"),
+                loader.kernel("wkv7", "wkv7_backward_rows_v5_16_1_8p_bf16sh"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_32_1_4p_bf16sh"),
+                loader.kernel("wkv7", "wkv7_backward_cols_v5_16_1_4p_bf16sh")}) {
             wkv7Kernels.put(k.name, k);
         }
         ceFwd = loader.kernel("cross_entropy", "cross_entropy_forward");
@@ -2122,6 +2142,8 @@ public final class CudaBackend implements Backend {
             ROWS_32_2_8P, ROWS_16_1_8P);
     static final List<ColKernel> WKV7_COL_KERNELS = List.of(COLS_32_1_4, COLS_16_1_4, COLS_32_2_4,
             COLS_32_1_4P, COLS_16_1_4P, COLS_32_2_4P, COLS_32_1_4Q, COLS_16_1_4Q, COLS_32_2_4Q);
+    /** The bf16 kernels' stagings (name suffixes; {@link Wkv7Choice}): the first in use. */
+    static final List<String> WKV7_BF16_STAGINGS = List.of("_bf16", "_bf16a", "_bf16sh");
     /** Column-pass time chunks measured by the benchmark (steps; multiples of the 16-step snapshot interval). */
     static final List<Integer> WKV7_CHUNKS = List.of(64, 128, 256, 512);
 
@@ -2130,12 +2152,17 @@ public final class CudaBackend implements Backend {
      * configurations (null: chosen from B·H); passes (v5 backward, for the benchmark): 1 the row pass only, 2 the
      * column pass only, 3 both; chunk: the column pass's time chunk in steps (a multiple of 16; 0: one chunk, all
      * of T, as before; −1: chosen from B, H, T); chunked: the chunked forward kernel (v5 only; null: the v5 forward
-     * {@code fwd}, or when that is null too the forward chosen from B·H; never chosen automatically).
+     * {@code fwd}, or when that is null too the forward chosen from B·H; never chosen automatically); bf16: the bf16
+     * kernels' staging, the suffix of their names ({@link #WKV7_BF16_STAGINGS}; "_bf16", in use: per kernel the faster
+     * of the two below (64_2_4p a stage ahead, the others as before), the forwards storing y after the state update;
+     * "_bf16a": cp.async a stage ahead into a double-buffered bf16 area, widened by the copying thread at the last step
+     * of the stage before; "_bf16sh": cp.async into one bf16 area, widened after copy_wait before the stage's barrier,
+     * the kernels before, for comparison; kernels/NOTES.md).
      */
     record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk,
-                      ChunkKernel chunked) {
-        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1, null);
-        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1, null);
+                      ChunkKernel chunked, String bf16) {
+        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1, null, "_bf16");
+        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1, null, "_bf16");
 
         Wkv7Choice {
             if (chunk != -1 && (chunk < 0 || chunk % 16 != 0)) {
@@ -2144,20 +2171,28 @@ public final class CudaBackend implements Backend {
         }
 
         static Wkv7Choice v5(RowKernel fwd, RowKernel rows, ColKernel cols) {
-            return new Wkv7Choice(5, fwd, rows, cols, 3, -1, null);
+            return new Wkv7Choice(5, fwd, rows, cols, 3, -1, null, "_bf16");
         }
 
         /** The chunked forward {@code k}, the backward chosen from B·H. */
         static Wkv7Choice chunked(ChunkKernel k) {
-            return new Wkv7Choice(5, null, null, null, 3, -1, k);
+            return new Wkv7Choice(5, null, null, null, 3, -1, k, "_bf16");
         }
 
         Wkv7Choice passes(int p) {
-            return new Wkv7Choice(version, fwd, rows, cols, p, chunk, chunked);
+            return new Wkv7Choice(version, fwd, rows, cols, p, chunk, chunked, bf16);
+        }
+
+        /** The bf16 kernels of staging {@code suffix} (one of {@link #WKV7_BF16_STAGINGS}). */
+        Wkv7Choice bf16(String suffix) {
+            if (!WKV7_BF16_STAGINGS.contains(suffix)) {
+                throw new IllegalArgumentException("WKV7 bf16 staging " + suffix + ": not one of " + WKV7_BF16_STAGINGS);
+            }
+            return new Wkv7Choice(version, fwd, rows, cols, passes, chunk, chunked, suffix);
         }
 
         Wkv7Choice chunk(int steps) {
-            return new Wkv7Choice(version, fwd, rows, cols, passes, steps, chunked);
+            return new Wkv7Choice(version, fwd, rows, cols, passes, steps, chunked, bf16);
         }
 
         @Override
@@ -2165,7 +2200,8 @@ public final class CudaBackend implements Backend {
             return version == 4 ? "v4" : "v5" + (fwd == null ? "" : " f" + fwd)
                     + (chunked == null ? "" : " chunk" + chunked) + (rows == null ? "" : " r" + rows)
                     + (cols == null ? "" : " c" + cols) + (chunk < 0 ? "" : " ch" + chunk)
-                    + (passes == 1 ? " rows" : passes == 2 ? " cols" : "");
+                    + (passes == 1 ? " rows" : passes == 2 ? " cols" : "")
+                    + ("_bf16".equals(bf16) ? "" : " " + bf16.substring(1));
         }
     }
 
@@ -2471,7 +2507,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         RowKernel f = c.fwd() != null ? c.fwd() : wkv7AutoForward(B, H);
-        wkv7Kernel("wkv7_forward_v5_" + f + (bf16 ? "_bf16" : "")).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0,
+        wkv7Kernel("wkv7_forward_v5_" + f + (bf16 ? c.bf16() : "")).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0,
                 stream, args);
     }
 
@@ -2538,14 +2574,14 @@ public final class CudaBackend implements Backend {
             RowKernel f = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa).i32(chunk)
                     .ptr(dsb);
-            wkv7Kernel("wkv7_backward_rows_v5_" + f + (bf16 ? "_bf16" : "")).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
+            wkv7Kernel("wkv7_backward_rows_v5_" + f + (bf16 ? c.bf16() : "")).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
                     args);
         }
         if ((c.passes() & 2) != 0) {
             int z = chunk == 0 ? 1 : (T + chunk - 1) / chunk;
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
                     .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb).i32(wabWritten ? 1 : 0);
-            wkv7Kernel("wkv7_backward_cols_v5_" + cols + (bf16 ? "_bf16" : "")).launch(H * cols.perHead(), B, z, cols.threads(), 1, 1, 0,
+            wkv7Kernel("wkv7_backward_cols_v5_" + cols + (bf16 ? c.bf16() : "")).launch(H * cols.perHead(), B, z, cols.threads(), 1, 1, 0,
                     stream, args);
         }
     }

@@ -408,6 +408,45 @@ public final class GpuBench {
                     rows.add(new Row("wkv7 backward" + tag, size, bwd, ""));
                     rows.add(new Row("wkv7 fwd+bwd" + tag, size, fwd + bwd, ""));
                 }
+                // the automatic kernels with fp32 inputs and with bf16 inputs and y (the training step's under bf16
+                // GEMMs) in each staging (WKV7_BF16_STAGINGS: "bf16" in use, "bf16sh" the kernels before): forward,
+                // row pass, column pass (the row pass's dS at the chunk ends from the whole backward before it),
+                // whole backward
+                Tensor[] in16 = new Tensor[6];
+                Tensor[] in32 = {r, w, k, v, a, b};
+                for (int i = 0; i < 6; i++) {
+                    in16[i] = gpu.allocate(DType.BF16, shape(n));
+                    live.add(in16[i]);
+                    gpu.roundToBf16(in32[i], in16[i]);
+                }
+                Tensor out16 = gpu.allocate(DType.BF16, shape(n));
+                live.add(out16);
+                List<String> modes = new ArrayList<>(List.of("f32"));
+                modes.addAll(CudaBackend.WKV7_BF16_STAGINGS);
+                for (String mode : modes) {
+                    boolean half = !mode.equals("f32");
+                    Tensor[] in = half ? in16 : in32;
+                    Tensor y = half ? out16 : out;
+                    CudaBackend.Wkv7Choice c = half ? CudaBackend.Wkv7Choice.AUTO.bf16(mode) : CudaBackend.Wkv7Choice.AUTO;
+                    Runnable f = () -> gpu.wkv7Forward(in[0], in[1], in[2], in[3], in[4], in[5], y, saved, B, T, H);
+                    Runnable bw = () -> gpu.wkv7Backward(dy, in[0], in[1], in[2], in[3], in[4], in[5], saved, g[0],
+                            g[1], g[2], g[3], g[4], g[5], B, T, H);
+                    String tag = " " + (half ? mode.substring(1) : "f32") + " inputs";
+                    gpu.useWkv7(c);
+                    double fwd = time(f);
+                    double bwd = time(bw);
+                    gpu.useWkv7(c.passes(1));
+                    double rowsMs = time(bw);
+                    gpu.useWkv7(c);
+                    bw.run();
+                    gpu.useWkv7(c.passes(2));
+                    double colsMs = time(bw);
+                    rows.add(new Row("wkv7 auto forward" + tag, size, fwd, ""));
+                    rows.add(new Row("wkv7 auto bwd rows" + tag, size, rowsMs, ""));
+                    rows.add(new Row("wkv7 auto bwd cols" + tag, size, colsMs, ""));
+                    rows.add(new Row("wkv7 auto backward" + tag, size, bwd, ""));
+                    rows.add(new Row("wkv7 auto fwd+bwd" + tag, size, fwd + bwd, ""));
+                }
                 for (CudaBackend.ChunkKernel ck : CudaBackend.WKV7_CHUNK_KERNELS) {
                     gpu.useWkv7(CudaBackend.Wkv7Choice.chunked(ck));
                     rows.add(new Row("wkv7 forward chunk " + ck, size, time(fwdOp), ""));

@@ -2176,12 +2176,16 @@ public final class GpuOpChecks {
             List<CudaBackend.RowKernel> rb = List.of(CudaBackend.ROWS_64_2_4P, CudaBackend.ROWS_32_2_8P,
                     CudaBackend.ROWS_16_1_8P);
             List<CudaBackend.ColKernel> cb = List.of(CudaBackend.COLS_32_1_4P, CudaBackend.COLS_16_1_4P);
-            for (int i = 0; i < rb.size(); i++) {
-                for (CudaBackend.ColKernel col : cb) {
-                    CudaBackend.Wkv7Choice choice = CudaBackend.Wkv7Choice.v5(rb.get(i), rb.get((i + 1) % rb.size()), col);
-                    c.add(wkv7(2, 100, 3, choice.chunk(0), true, true, s++));
-                    c.add(wkv7(3, 45, 2, choice.chunk(16), true, true, s++));
-                    c.add(wkv7(1, 300, 2, choice.chunk(32), false, true, s++));
+            // in every staging (CudaBackend.WKV7_BF16_STAGINGS)
+            for (String staging : CudaBackend.WKV7_BF16_STAGINGS) {
+                for (int i = 0; i < rb.size(); i++) {
+                    for (CudaBackend.ColKernel col : cb) {
+                        CudaBackend.Wkv7Choice choice = CudaBackend.Wkv7Choice.v5(rb.get(i), rb.get((i + 1) % rb.size()),
+                                col).bf16(staging);
+                        c.add(wkv7(2, 100, 3, choice.chunk(0), true, true, s++));
+                        c.add(wkv7(3, 45, 2, choice.chunk(16), true, true, s++));
+                        c.add(wkv7(1, 300, 2, choice.chunk(32), false, true, s++));
+                    }
                 }
             }
         }
