@@ -640,7 +640,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         lnxBonusGate(s, w, v, N);
         be.linearForwardResidual(s.gated, w.output, hIn, s.hMid, N, C, C);
 
-        // channel mix
         // channel mix: LN2 and its mix in one pass
         be.layerNormTokenShiftForward(s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, false, w.ffnMixes, s.ffnMix, B, T, C);
         be.linearForward(s.ffnMix[0], w.ffnKey, s.ffnPre, N, C, F);
