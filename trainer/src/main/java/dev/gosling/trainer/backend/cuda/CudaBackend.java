@@ -1106,16 +1106,16 @@ public final class CudaBackend implements Backend {
         tokenShiftMixesBackward("tokenShiftMixesBackwardOverwriting", dOuts, x, mixes, dx, dMixes, B, T, C, false);
     }
 
-    private void tokenShiftMixesBackward(String op, Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx,
-                                         Tensor[] dMixes, int B, int T, int C, boolean accumulate) {
-        bind();
-        long n = sequenceDims(op, B, T, C);
-        int k = mixCount(op, mixes, dOuts, "dOuts", dMixes);
-        int rows = tokenShiftRows(op, B, T);
+    /**
+     * The token-shift backwards' pointers into {@link #tokenShiftPtrs}: dOut_j, mix_j and dMix_j (0 past k, and for a
+     * null dMix) at j, MAX_MIXES + j and 2·MAX_MIXES + j. The dOuts are all F32 or all BF16 ({@code dOutType}: the
+     * mixes' gradients as the GEMMs write them, gemmGradientDtype). Returns the OR of the dOut and mix addresses for
+     * the alignment test, a bf16 dOut's doubled (the vector kernels need 8-byte bf16 rows).
+     */
+    private long tokenShiftGradientPtrs(String op, Tensor[] dOuts, DType dOutType, Tensor[] mixes, Tensor[] dMixes,
+                                        int k, long n, int C) {
         long[] d = tokenShiftPtrs;
         long bits = 0;
-        // the dOuts: all F32, or all BF16 (the mixes' gradients as the GEMMs write them, gemmGradientDtype)
-        DType dOutType = k > 0 ? own(dOuts[0], op, D_OUTS[0]).dtype : DType.F32;
         for (int j = 0; j < MAX_MIXES; j++) {
             CudaTensor dOut = j < k ? floatLike(dOuts[j], op, D_OUTS[j], n) : null;
             if (dOut != null && dOut.dtype != dOutType) {
@@ -1124,9 +1124,30 @@ public final class CudaBackend implements Backend {
             d[j] = dOut == null ? 0 : dOut.address;
             d[MAX_MIXES + j] = j < k ? f32(mixes[j], op, MIXES[j], C).address : 0;
             d[2 * MAX_MIXES + j] = j < k && dMixes != null ? optional(dMixes[j], op, D_MIXES[j], C) : 0;
-            // bf16 dOuts need 8-byte alignment for the vector kernel: doubling their address checks that
             bits |= (dOutType == DType.BF16 ? 2 * d[j] : d[j]) | d[MAX_MIXES + j];
         }
+        return bits;
+    }
+
+    /** dMix_j += the k mixes' column partials (slices each), into the dMix pointers of {@link #tokenShiftPtrs}. */
+    private void finishMixes(long partial, int k, int slices, int C) {
+        args.reset().ptr(partial);
+        for (int j = 0; j < MAX_MIXES; j++) {
+            args.ptr(tokenShiftPtrs[2 * MAX_MIXES + j]);
+        }
+        args.i32(slices).i32(C);
+        tokenShiftFinish.launch(ceil(C, 32), k, 1, 32, FINISH_ROWS, 1, 0, stream, args);
+    }
+
+    private void tokenShiftMixesBackward(String op, Tensor[] dOuts, Tensor x, Tensor[] mixes, Tensor dx,
+                                         Tensor[] dMixes, int B, int T, int C, boolean accumulate) {
+        bind();
+        long n = sequenceDims(op, B, T, C);
+        int k = mixCount(op, mixes, dOuts, "dOuts", dMixes);
+        int rows = tokenShiftRows(op, B, T);
+        long[] d = tokenShiftPtrs;
+        DType dOutType = own(dOuts[0], op, D_OUTS[0]).dtype;
+        long bits = tokenShiftGradientPtrs(op, dOuts, dOutType, mixes, dMixes, k, n, C);
         long xs = f32(x, op, "x", n).address;
         long dxs = f32(dx, op, "dx", n).address;
         boolean anyMix = false;
@@ -1153,12 +1174,7 @@ public final class CudaBackend implements Backend {
             launchTokenShift(tokenShiftBwd4, tokenShiftBwd1, rows, C, bits | xs | dxs);
         }
         if (anyMix) {
-            args.reset().ptr(partial);
-            for (int j = 0; j < MAX_MIXES; j++) {
-                args.ptr(d[2 * MAX_MIXES + j]);
-            }
-            args.i32(slices).i32(C);
-            tokenShiftFinish.launch(ceil(C, 32), k, 1, 32, FINISH_ROWS, 1, 0, stream, args);
+            finishMixes(partial, k, slices, C);
         }
     }
 
@@ -1277,19 +1293,8 @@ public final class CudaBackend implements Backend {
         int k = mixCount(op, mixes, dOuts, "dOuts", dMixes);
         int rows = tokenShiftRows(op, B, T);
         long[] d = tokenShiftPtrs;
-        long bits = 0;
-        // the dOuts: all F32, or all BF16 (the mixes' gradients as the GEMMs write them, gemmGradientDtype)
         DType dOutType = own(dOuts[0], op, D_OUTS[0]).dtype;
-        for (int j = 0; j < MAX_MIXES; j++) {
-            CudaTensor dOut = j < k ? floatLike(dOuts[j], op, D_OUTS[j], n) : null;
-            if (dOut != null && dOut.dtype != dOutType) {
-                throw new IllegalArgumentException(op + ": the dOuts mix " + dOutType + " and " + dOut.dtype);
-            }
-            d[j] = dOut == null ? 0 : dOut.address;
-            d[MAX_MIXES + j] = j < k ? f32(mixes[j], op, MIXES[j], C).address : 0;
-            d[2 * MAX_MIXES + j] = j < k && dMixes != null ? optional(dMixes[j], op, D_MIXES[j], C) : 0;
-            bits |= (dOutType == DType.BF16 ? 2 * d[j] : d[j]) | d[MAX_MIXES + j];
-        }
+        long bits = tokenShiftGradientPtrs(op, dOuts, dOutType, mixes, dMixes, k, n, C);
         long xs = f32(x, op, "x", n).address;
         long w = f32(lnWeight, op, "lnWeight", C).address;
         long b = f32(lnBias, op, "lnBias", C).address;
@@ -1329,12 +1334,7 @@ public final class CudaBackend implements Backend {
             copy(dx, dxCopy);
         }
         if (dMixes != null) {
-            args.reset().ptr(partial);
-            for (int j = 0; j < MAX_MIXES; j++) {
-                args.ptr(d[2 * MAX_MIXES + j]);
-            }
-            args.i32(slices).i32(C);
-            tokenShiftFinish.launch(ceil(C, 32), k, 1, 32, FINISH_ROWS, 1, 0, stream, args);
+            finishMixes(partial, k, slices, C);
         }
         finishColumns(partial + 4L * k * slices * C, dw, slices, C);
         finishColumns(partial + 4L * (k + 1) * slices * C, db, slices, C);
