@@ -1895,27 +1895,17 @@ public final class CudaBackend implements Backend {
         if (du != 0) {
             gemm(true, false, rank, outDim, rows, h, false, rank, preOperand, preShared, outDim, 1f, du, outDim);
         }
+        // under bf16 GEMMs dh goes to the two GEMMs that read it in bf16: written so by its GEMM (no hidden
+        // activation) or by the hidden activation's backward
         long hn = (long) rows * rank;
-        long dhOperand;
-        boolean dhShared;
-        if (castsOperands()) {
-            // dh in bf16 for the two GEMMs that read it: written so by the GEMM, or by the hidden activation's backward
-            dhOperand = bf16Slot(SLOT_SHARED2, hn);
-            dhShared = true;
-            if (hiddenAct == Activation.NONE) {
-                gemm(false, true, rows, rank, outDim, preOperand, preShared, outDim, u, false, outDim, 0f, dhOperand, true,
-                        rank);
-            } else {
-                gemm(false, true, rows, rank, outDim, preOperand, preShared, outDim, u, false, outDim, 0f, dh, rank);
-                launch1d(activationBwdBf16Dz, hn, args.reset().ptr(dh).ptr(h).i32(hiddenAct.ordinal()).ptr(dhOperand).i64(hn));
-            }
-        } else {
-            gemm(false, true, rows, rank, outDim, preOperand, preShared, outDim, u, false, outDim, 0f, dh, rank);
-            if (hiddenAct != Activation.NONE) {
-                launch1d(activationBwd, hn, args.reset().ptr(dh).ptr(h).i32(hiddenAct.ordinal()).ptr(dh).i64(hn));
-            }
-            dhOperand = dh;
-            dhShared = false;
+        boolean dhShared = castsOperands();
+        long dhOperand = dhShared ? bf16Slot(SLOT_SHARED2, hn) : dh;
+        boolean gemmWritesBf16 = dhShared && hiddenAct == Activation.NONE;
+        gemm(false, true, rows, rank, outDim, preOperand, preShared, outDim, u, false, outDim, 0f,
+                gemmWritesBf16 ? dhOperand : dh, gemmWritesBf16, rank);
+        if (hiddenAct != Activation.NONE) {
+            launch1d(dhShared ? activationBwdBf16Dz : activationBwd, hn,
+                    args.reset().ptr(dh).ptr(h).i32(hiddenAct.ordinal()).ptr(dhOperand).i64(hn));
         }
         if (ddn != 0) {
             gemm(true, false, in, rank, rows, xs, xt.dtype == DType.BF16, in, dhOperand, dhShared, rank, 1f, ddn, rank);
