@@ -1547,6 +1547,26 @@ public final class GpuOpChecks {
         };
     }
 
+    /** t itself, or with {@code misaligned} a copy of it one float into a larger tensor. */
+    static Tensor placed(boolean misaligned, Dev d, Tensor t) {
+        if (!misaligned) {
+            return t;
+        }
+        Tensor big = d.poisoned(t.numel() + 1);
+        Tensor view = d.backend.view(big, 1, Math.toIntExact(t.numel()));
+        d.backend.copy(t, view);
+        return view;
+    }
+
+    /** The inputs mix0 … mix(k−1). */
+    static Tensor[] mixTensors(Map<String, Tensor> in, int k) {
+        Tensor[] m = new Tensor[k];
+        for (int j = 0; j < k; j++) {
+            m[j] = in.get("mix" + j);
+        }
+        return m;
+    }
+
     /**
      * k token-shift mixes of one x; dMix j is null where bit j of {@code nullMixes} is set (its gradient must stay
      * unchanged). {@code misaligned} runs the op on copies of x, the outputs and dx placed one float into larger
@@ -1565,31 +1585,12 @@ public final class GpuOpChecks {
                 }
             }
 
-            /** t itself, or a copy of it one float into a larger tensor. */
-            Tensor place(Dev d, Tensor t) {
-                if (!misaligned) {
-                    return t;
-                }
-                Tensor big = d.poisoned(t.numel() + 1);
-                Tensor view = d.backend.view(big, 1, Math.toIntExact(t.numel()));
-                d.backend.copy(t, view);
-                return view;
-            }
-
-            Tensor[] mixes(Map<String, Tensor> in) {
-                Tensor[] m = new Tensor[k];
-                for (int j = 0; j < k; j++) {
-                    m[j] = in.get("mix" + j);
-                }
-                return m;
-            }
-
             List<Tensor> forward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved) {
                 Tensor[] outs = new Tensor[k];
                 for (int j = 0; j < k; j++) {
-                    outs[j] = place(d, d.poisoned(n));
+                    outs[j] = placed(misaligned, d, d.poisoned(n));
                 }
-                d.backend.tokenShiftMixesForward(place(d, in.get("x")), mixes(in), outs, B, T, C);
+                d.backend.tokenShiftMixesForward(placed(misaligned, d, in.get("x")), mixTensors(in, k), outs, B, T, C);
                 return List.of(outs);
             }
 
@@ -1601,16 +1602,18 @@ public final class GpuOpChecks {
                 }
                 Tensor[] dOut = new Tensor[k];
                 for (int j = 0; j < k; j++) {
-                    dOut[j] = place(d, dOuts.get(j));
+                    dOut[j] = placed(misaligned, d, dOuts.get(j));
                 }
                 if (overwrite) {
                     Tensor dx = d.poisoned(n);
-                    d.backend.tokenShiftMixesBackwardOverwriting(dOut, in.get("x"), mixes(in), dx, dMixes, B, T, C);
+                    d.backend.tokenShiftMixesBackwardOverwriting(dOut, in.get("x"), mixTensors(in, k), dx, dMixes, B, T,
+                            C);
                     d.backend.accumulate(dx, g.get("x"));
                     return;
                 }
-                Tensor dx = place(d, g.get("x"));
-                d.backend.tokenShiftMixesBackward(dOut, place(d, in.get("x")), mixes(in), dx, dMixes, B, T, C);
+                Tensor dx = placed(misaligned, d, g.get("x"));
+                d.backend.tokenShiftMixesBackward(dOut, placed(misaligned, d, in.get("x")), mixTensors(in, k), dx,
+                        dMixes, B, T, C);
                 if (dx != g.get("x")) {
                     d.backend.copy(dx, g.get("x"));
                 }
@@ -1669,25 +1672,6 @@ public final class GpuOpChecks {
                 }
             }
 
-            /** t itself, or a copy of it one float into a larger tensor. */
-            Tensor place(Dev d, Tensor t) {
-                if (!misaligned) {
-                    return t;
-                }
-                Tensor big = d.poisoned(t.numel() + 1);
-                Tensor view = d.backend.view(big, 1, Math.toIntExact(t.numel()));
-                d.backend.copy(t, view);
-                return view;
-            }
-
-            Tensor[] mixes(Map<String, Tensor> in) {
-                Tensor[] m = new Tensor[k];
-                for (int j = 0; j < k; j++) {
-                    m[j] = in.get("mix" + j);
-                }
-                return m;
-            }
-
             List<Tensor> forward(Dev d, Map<String, Tensor> in, Map<String, Tensor> saved) {
                 Tensor mean = d.poisoned(rows);
                 Tensor rstd = d.poisoned(rows);
@@ -1696,13 +1680,14 @@ public final class GpuOpChecks {
                 Tensor[] outs = new Tensor[k];
                 Tensor[] again = new Tensor[k];
                 for (int j = 0; j < k; j++) {
-                    outs[j] = place(d, d.poisoned(n));
-                    again[j] = place(d, d.poisoned(n));
+                    outs[j] = placed(misaligned, d, d.poisoned(n));
+                    again[j] = placed(misaligned, d, d.poisoned(n));
                 }
-                Tensor x = place(d, in.get("x"));
-                d.backend.layerNormTokenShiftForward(x, in.get("weight"), in.get("bias"), mean, rstd, false, mixes(in),
+                Tensor x = placed(misaligned, d, in.get("x"));
+                Tensor[] mixes = mixTensors(in, k);
+                d.backend.layerNormTokenShiftForward(x, in.get("weight"), in.get("bias"), mean, rstd, false, mixes,
                         outs, B, T, C);
-                d.backend.layerNormTokenShiftForward(x, in.get("weight"), in.get("bias"), mean, rstd, true, mixes(in),
+                d.backend.layerNormTokenShiftForward(x, in.get("weight"), in.get("bias"), mean, rstd, true, mixes,
                         again, B, T, C);
                 List<Tensor> out = new ArrayList<>(List.of(outs));
                 out.add(mean);
@@ -1717,12 +1702,12 @@ public final class GpuOpChecks {
                 Tensor[] dOut = new Tensor[k];
                 for (int j = 0; j < k; j++) {
                     dMixes[j] = (nullMixes >> j & 1) != 0 ? null : g.get("mix" + j);
-                    dOut[j] = place(d, dOuts.get(j));
+                    dOut[j] = placed(misaligned, d, dOuts.get(j));
                 }
-                Tensor dx = overwrite ? place(d, d.poisoned(n)) : place(d, g.get("x"));
-                d.backend.layerNormTokenShiftBackward(dOut, place(d, in.get("x")), in.get("weight"), in.get("bias"),
-                        saved.get("mean"), saved.get("rstd"), mixes(in), dx, null, overwrite, g.get("weight"),
-                        g.get("bias"), dMixes, B, T, C);
+                Tensor dx = overwrite ? placed(misaligned, d, d.poisoned(n)) : placed(misaligned, d, g.get("x"));
+                d.backend.layerNormTokenShiftBackward(dOut, placed(misaligned, d, in.get("x")), in.get("weight"),
+                        in.get("bias"), saved.get("mean"), saved.get("rstd"), mixTensors(in, k), dx, null, overwrite,
+                        g.get("weight"), g.get("bias"), dMixes, B, T, C);
                 if (overwrite) {
                     d.backend.accumulate(dx, g.get("x"));
                 } else if (dx != g.get("x")) {
