@@ -1,0 +1,120 @@
+// Tensor-core helpers of the chunked WKV7 kernels (wkv7_tc*.cu; the algorithm and its accuracy: kernels/NOTES.md,
+// "WKV7 on the tensor cores"). Warp-level mma.sync through inline PTX (no mma.h, so NVRTC needs no include path),
+// sm_80 and newer.
+//
+// Fragment layouts (PTX ISA, "Matrix fragments for mma.m16n8k8 / m16n8k16"), lane = 4·g + t (g = lane >> 2, t = lane & 3):
+//   C/D 16×8 fp32:        c0 (g, 2t)  c1 (g, 2t+1)  c2 (g+8, 2t)  c3 (g+8, 2t+1)
+//   tf32 A 16×8 (row):    a0 (g, t)   a1 (g+8, t)   a2 (g, t+4)   a3 (g+8, t+4)
+//   tf32 B 8×8 (col):     b0 (t, g)   b1 (t+4, g)                                  (row = k, column = n)
+//   bf16 A 16×16 (row):   a0 (g, 2t..2t+1)  a1 (g+8, 2t..2t+1)  a2 (g, 2t+8..2t+9)  a3 (g+8, 2t+8..2t+9)
+//   bf16 B 16×8 (col):    b0 (2t..2t+1, g)  b1 (2t+8..2t+9, g)
+// The loaders read fp32 matrices in shared memory and round on the way (tf32: cvt.rna, as the accuracy study
+// assumes; bf16: round to nearest even). A matrix is given as (pointer, leading dimension) with either its rows or
+// its columns contiguous; the suffix names which index is contiguous: _mk / _kn (row-major) and _km / _nk
+// (transposed). Leading dimensions of 4 or 8 mod 32 (68, 72) keep a warp's loads free of bank conflicts.
+#pragma once
+#include "common.cuh"
+
+#define TC_L 16                               // steps per chunk
+#define TC_W_SCALE (-0.6065306597126334f)     // ln ω = −e^{−1/2}·σ(wRaw), as wkv7.cu's decay_of
+
+// ln ω of one raw decay: the same fp32 arithmetic as wkv7.cu (ω = expf(W_SCALE·σ), σ = 1/(1 + expf(−w))).
+__device__ __forceinline__ float tc_log_decay(float wraw) { return TC_W_SCALE * (1.0f / (1.0f + expf(-wraw))); }
+
+__device__ __forceinline__ unsigned tf32_of(float x) {
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+}
+
+// Two floats as a bf16x2 register: lo in the low half (the lower column / row index), round to nearest even.
+__device__ __forceinline__ unsigned bf16x2_of(float lo, float hi) {
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+// c += a·b, m16n8k8, tf32 inputs, fp32 accumulation.
+__device__ __forceinline__ void mma_tf32(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// c += a·b, m16n8k16, bf16 inputs, fp32 accumulation.
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+__device__ __forceinline__ int tc_g() { return (threadIdx.x & 31) >> 2; }
+__device__ __forceinline__ int tc_t() { return threadIdx.x & 3; }
+
+// ---- tf32 fragments: A (16×8 at rows m0.., columns k0..), B (8×8 at rows k0.., columns n0..)
+// A[m][k] at p[m·ld + k]
+__device__ __forceinline__ void a_tf32_mk(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (m0 + g) * ld + k0 + t;
+    a[0] = tf32_of(q[0]); a[1] = tf32_of(q[8 * ld]); a[2] = tf32_of(q[4]); a[3] = tf32_of(q[8 * ld + 4]);
+}
+// A[m][k] at p[k·ld + m]
+__device__ __forceinline__ void a_tf32_km(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (k0 + t) * ld + m0 + g;
+    a[0] = tf32_of(q[0]); a[1] = tf32_of(q[8]); a[2] = tf32_of(q[4 * ld]); a[3] = tf32_of(q[4 * ld + 8]);
+}
+// B[k][n] at p[k·ld + n]
+__device__ __forceinline__ void b_tf32_kn(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (k0 + t) * ld + n0 + g;
+    b[0] = tf32_of(q[0]); b[1] = tf32_of(q[4 * ld]);
+}
+// B[k][n] at p[n·ld + k]
+__device__ __forceinline__ void b_tf32_nk(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (n0 + g) * ld + k0 + t;
+    b[0] = tf32_of(q[0]); b[1] = tf32_of(q[4]);
+}
+
+// ---- bf16 fragments: A (16×16 at m0, k0), B (16×8 at k0, n0)
+// A[m][k] at p[m·ld + k]
+__device__ __forceinline__ void a_bf16_mk(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (m0 + g) * ld + k0 + 2 * t;
+    a[0] = bf16x2_of(q[0], q[1]); a[1] = bf16x2_of(q[8 * ld], q[8 * ld + 1]);
+    a[2] = bf16x2_of(q[8], q[9]); a[3] = bf16x2_of(q[8 * ld + 8], q[8 * ld + 9]);
+}
+// A[m][k] at p[k·ld + m]
+__device__ __forceinline__ void a_bf16_km(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (k0 + 2 * t) * ld + m0 + g;
+    a[0] = bf16x2_of(q[0], q[ld]); a[1] = bf16x2_of(q[8], q[ld + 8]);
+    a[2] = bf16x2_of(q[8 * ld], q[9 * ld]); a[3] = bf16x2_of(q[8 * ld + 8], q[9 * ld + 8]);
+}
+// B[k][n] at p[k·ld + n]
+__device__ __forceinline__ void b_bf16_kn(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (k0 + 2 * t) * ld + n0 + g;
+    b[0] = bf16x2_of(q[0], q[ld]); b[1] = bf16x2_of(q[8 * ld], q[9 * ld]);
+}
+// B[k][n] at p[n·ld + k]
+__device__ __forceinline__ void b_bf16_nk(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (n0 + g) * ld + k0 + 2 * t;
+    b[0] = bf16x2_of(q[0], q[1]); b[1] = bf16x2_of(q[8], q[9]);
+}
+
+// The C fragment (16×8 at m0, n0) to / from p[m·ld + n].
+__device__ __forceinline__ void c_store(const float (&c)[4], float* p, int ld, int m0, int n0) {
+    const int g = tc_g(), t = tc_t();
+    float* q = p + (m0 + g) * ld + n0 + 2 * t;
+    q[0] = c[0]; q[1] = c[1]; q[8 * ld] = c[2]; q[8 * ld + 1] = c[3];
+}
+__device__ __forceinline__ void c_load(float (&c)[4], const float* p, int ld, int m0, int n0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (m0 + g) * ld + n0 + 2 * t;
+    c[0] = q[0]; c[1] = q[1]; c[2] = q[8 * ld]; c[3] = q[8 * ld + 1];
+}
