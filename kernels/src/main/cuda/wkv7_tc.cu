@@ -17,10 +17,17 @@
 // b' = a_{t+1} (zero at t + 1 = T), v' = dy_t, k' = r_t and the query r' = k_t; its y is dv_t = E_t k_t, its sa is
 // dsa_{t+1} = E_{t+1} b_{t+1}.
 //
-// Layout: grid (H, B), 128 threads; warp w holds the value rows 16w..16w+15 of the state in shared memory (the rows
-// of S are independent given W and U) and does that slice of the chain; the pair products, Tinv and W are shared
-// (each warp computes one pair, Tinv redundantly, a quarter of W). Each chunk's inputs are loaded into registers one
-// chunk ahead. T must be a multiple of 16 (the launcher uses the serial kernels otherwise).
+// Layout: grid (H, B), 384 threads in three groups of 4 warps. Only SA and the state update are serial across
+// chunks; everything else of a chunk depends on its inputs alone. So:
+//  * the chain warps (0–3): warp w holds the state rows i = 16w..16w+15 in registers, as the accumulator fragments
+//    of S (i × j), and computes SAᵀ = S Wᵀ + Uᵀ, Yᵀ = S R̂ᵀ + SAᵀ A_rbᵀ + (A_rk V)ᵀ and the update, all in the
+//    transposed orientation, so that S and SAᵀ feed the next products straight from registers: an accumulator
+//    fragment's columns (2t, 2t+1) become an A fragment's k positions (t, t+4), and the B operand is read with the
+//    same permutation of k (k_perm below). No shared memory round trip on the chain.
+//  * two prep groups (warps 4–7 and 8–11) take turns: group G prepares chunks G, G + 2, … (inputs, decays, pair
+//    products, Tinv, W, U, A_rk V) into its own buffer while the chain warps work on the other group's chunk.
+//    Named barriers hand the buffers over (FULL: prep → chain, EMPTY: chain → prep).
+// T must be a multiple of 16 (the launcher uses the serial kernels otherwise).
 //
 // wkv7_tc_forward: r, wRaw, k, v, a, b bf16 [B·T, H·64] → y bf16, sa fp32 [B·T, H·64] and the state after each
 // chunk, fstates [B, H, T/16, 64, 64] transposed (element (j, i) = S[i][j]): wkv7.cu's saved layout.
@@ -30,172 +37,202 @@
 #include "wkv7_tc.cuh"
 
 #define TN 64
-#define LDA 68   // rows read as mma A/B in (row, column) order: 4 mod 32
-#define LDB 72   // rows read as mma B/A in (column, row) order: 8 mod 32
+#define LDA 68   // 4 mod 32
+#define LDW 72   // rows read as float2 pairs along k by the chain: 8 mod 32
 #define LDP 20   // 16×16 pair matrices
-#define TC_THREADS 128
+#define LDQ 24   // 16×16 read as float2 pairs along k
+#define TC_THREADS 384
+
+// What the chain warps read of a chunk (one per prep group).
+struct TcBuffer {
+    float w[TC_L][LDW];     // W = Tinv Â           [u][j]
+    float rq[TC_L][LDW];    // R̂                    [u][j]
+    float u[TC_L][LDA];     // U = Tinv A_ak V      [u][i]
+    float y0[TC_L][LDA];    // A_rk V               [u][i]
+    float bt[TC_L][LDA];    // B̃                    [s][j]
+    float kt[TC_L][LDA];    // K̃                    [s][j]
+    float v[TC_L][LDA];     // V                    [s][i]
+    float arb[TC_L][LDQ];   // A_rb                 [u][s]
+    float gamma[TN];        // e^{lg[16]}
+};
+
+// A prep group's own working space.
+struct TcScratch {
+    float aq[TC_L][LDA];    // Â                    [u][j]
+    float bk[TC_L][LDA];    // b̌                    [s][j]
+    float kk[TC_L][LDA];    // ǩ                    [s][j]
+    float pair[3][TC_L][LDP];  // A_ab, A_ak, A_rk  [u][s]
+    float tinv[TC_L][LDP];
+    float x[TC_L][LDA];     // A_ak V               [u][i]
+};
 
 struct TcShared {
-    float lg[TC_L + 1][LDA];                 // prefix of ln ω per column
-    float aq[TC_L][LDA], rq[TC_L][LDA];      // â, r̂
-    float bk[TC_L][LDA], kk[TC_L][LDA];      // b̌, ǩ
-    float bt[TC_L][LDB], kt[TC_L][LDB];      // B̃, K̃
-    float v[TC_L][LDB];
-    float gamma[TN];                         // e^{lg[16]}
-    float pair[4][TC_L][LDP];                // A_ab, A_ak, A_rb, A_rk
-    float w[TC_L][LDA];                      // W = Tinv Â
-    float s[4][16][LDA];                     // per warp: its 16 state rows, S[i][j]
-    float tinv[4][TC_L][LDP];                // per warp: Tinv
-    float x[4][TC_L][24];                    // per warp: X = A_ak V (its columns), then SA
+    TcBuffer buf[2];
+    TcScratch scratch[2];
 };
 
-// One chunk's raw inputs, one 16-byte word per tensor per thread: row u = tid / 8, columns 8·(tid % 8) + 0..7.
-struct TcInputs {
-    uint4 lw, a, b, k, r, v;   // v: bf16 (forward)
-    float4 dy0, dy1;           // backward: dy_t, fp32
+// TC_PROFILE (the dev harness only): the cycles of each phase, summed in registers by thread 0 of a chain warp
+// (slots 0–4) and of a prep group (slots 8–14) in block (0, 0), written at the end.
+#ifdef TC_PROFILE
+__device__ unsigned long long tc_profile[16];
+#define TC_PROF_DECL long long tc_last = clock64(), tc_acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}
+#define TC_MARK(p) do { long long c_ = clock64(); tc_acc[p] += c_ - tc_last; tc_last = c_; } while (0)
+#define TC_PROF_END(base) do { if (blockIdx.x == 0 && blockIdx.y == 0 && (threadIdx.x & 127) == 0) \
+    for (int q_ = 0; q_ < 8; q_++) tc_profile[(base) + q_] += tc_acc[q_]; } while (0)
+#else
+#define TC_PROF_DECL do { } while (0)
+#define TC_MARK(p) do { } while (0)
+#define TC_PROF_END(base) do { } while (0)
+#endif
+
+// Named barriers (0 is __syncthreads): FULL + G (prep group G → chain), EMPTY + G (chain → prep group G), GROUP + G.
+#define BAR_FULL 1
+#define BAR_EMPTY 3
+#define BAR_GROUP 5
+
+__device__ __forceinline__ void bar_sync(int id, int count) {
+    asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(count) : "memory");
+}
+__device__ __forceinline__ void bar_arrive(int id, int count) {
+    asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(count) : "memory");
+}
+
+// The k permutation of the chain's products: k position t of a fragment is index 2t, position t + 4 is 2t + 1 (what
+// an accumulator fragment holds in its columns). B[k][n] read at p[n·ld + k] as one float2 per lane.
+// The chain's operands in shared memory are stored already rounded to tf32 (tf32_round), so these loaders only move
+// bits.
+__device__ __forceinline__ void b_tf32_nk_perm(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
+    const float2 x = *reinterpret_cast<const float2*>(p + (n0 + tc_g()) * ld + k0 + 2 * tc_t());
+    b[0] = __float_as_uint(x.x);
+    b[1] = __float_as_uint(x.y);
+}
+// B[k][n] at p[k·ld + n], k permuted.
+__device__ __forceinline__ void b_tf32_kn_perm(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
+    const float* q = p + (k0 + 2 * tc_t()) * ld + n0 + tc_g();
+    b[0] = __float_as_uint(q[0]);
+    b[1] = __float_as_uint(q[ld]);
+}
+// A[m][k] at p[k·ld + m], k permuted.
+__device__ __forceinline__ void a_tf32_km_perm(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
+    const float* q = p + (k0 + 2 * tc_t()) * ld + m0 + tc_g();
+    a[0] = __float_as_uint(q[0]);
+    a[1] = __float_as_uint(q[8]);
+    a[2] = __float_as_uint(q[ld]);
+    a[3] = __float_as_uint(q[ld + 8]);
+}
+// An accumulator fragment (m × 8 columns) as the A fragment of k positions (t, t + 4) = its columns (2t, 2t + 1).
+__device__ __forceinline__ void a_from_acc(unsigned (&a)[4], const float (&c)[4]) {
+    a[0] = tf32_of(c[0]);
+    a[1] = tf32_of(c[2]);
+    a[2] = tf32_of(c[1]);
+    a[3] = tf32_of(c[3]);
+}
+
+// One prep thread's inputs: column j, engine rows u0..u0+7 (u0 = 0 or 8), widened to fp32.
+struct TcColumn {
+    float w[8], a[8], b[8], k[8], r[8], v[8];
 };
 
-__device__ __forceinline__ uint4 load_row8(const unsigned short* p, i64 row, int rowStride, int col, bool valid) {
-    if (!valid) return make_uint4(0, 0, 0, 0);
-    return *reinterpret_cast<const uint4*>(p + row * rowStride + col);
-}
-
-__device__ __forceinline__ void widen8(uint4 w, float (&o)[8]) {
-    const unsigned x[4] = {w.x, w.y, w.z, w.w};
-#pragma unroll
-    for (int q = 0; q < 4; q++) {
-        o[2 * q] = __uint_as_float(x[q] << 16);
-        o[2 * q + 1] = __uint_as_float(x[q] & 0xffff0000u);
-    }
-}
-
-// The inputs of chunk c into registers. Forward: step t = 16c + u. Backward: engine row u is t = 16c + 15 − u; ln ω,
-// a and b come from step t + 1 (zero past T), dy, r and k from step t.
+// Loads a prep thread's inputs of chunk c. Forward: step t = 16c + u. Backward: engine row u is t = 16c + 15 − u;
+// wRaw, a and b come from step t + 1 (unused past T), dy, r and k from step t.
 template <bool REV>
-__device__ __forceinline__ void load_chunk(TcInputs& in, int c, int T, int H, int bh_b, int h,
-                                           const unsigned short* r, const unsigned short* wRaw,
-                                           const unsigned short* k, const unsigned short* v,
-                                           const unsigned short* a, const unsigned short* b, const float* dy) {
-    const int u = threadIdx.x >> 3, col = h * TN + 8 * (threadIdx.x & 7);
-    const int stride = H * TN;
-    const i64 base = (i64)bh_b * T;
-    if (!REV) {
-        const i64 row = base + 16 * c + u;
-        in.lw = load_row8(wRaw, row, stride, col, true);
-        in.a = load_row8(a, row, stride, col, true);
-        in.b = load_row8(b, row, stride, col, true);
-        in.k = load_row8(k, row, stride, col, true);
-        in.r = load_row8(r, row, stride, col, true);
-        in.v = load_row8(v, row, stride, col, true);
-    } else {
-        const int t = 16 * c + 15 - u;
-        const bool next = t + 1 < T;
-        in.lw = load_row8(wRaw, base + t + 1, stride, col, next);
-        in.a = load_row8(b, base + t + 1, stride, col, next);   // a' = b_{t+1}
-        in.b = load_row8(a, base + t + 1, stride, col, next);   // b' = a_{t+1}
-        in.k = load_row8(r, base + t, stride, col, true);       // k' = r_t
-        in.r = load_row8(k, base + t, stride, col, true);       // query r' = k_t
-        const float4* d = reinterpret_cast<const float4*>(dy + (base + t) * stride + col);
-        in.dy0 = d[0];
-        in.dy1 = d[1];
-    }
-}
-
-// Registers → shared: ln ω into lg[u + 1] (the prefix is summed next), the rest as fp32.
-// last: the backward's first chunk, whose engine row 0 (t = T − 1) has no transition (ln ω' = 0, a' = b' = 0).
-template <bool REV>
-__device__ __forceinline__ void store_chunk(const TcInputs& in, TcShared& sm, bool last) {
-    const int u = threadIdx.x >> 3, j0 = 8 * (threadIdx.x & 7);
-    float f[8];
-    widen8(in.lw, f);
-    const bool none = REV && last && u == 0;
-#pragma unroll
-    for (int q = 0; q < 8; q++) sm.lg[u + 1][j0 + q] = none ? 0.0f : tc_log_decay(f[q]);
-    widen8(in.a, f);
-#pragma unroll
-    for (int q = 0; q < 8; q++) sm.aq[u][j0 + q] = f[q];
-    widen8(in.b, f);
-#pragma unroll
-    for (int q = 0; q < 8; q++) sm.bk[u][j0 + q] = f[q];
-    widen8(in.k, f);
-#pragma unroll
-    for (int q = 0; q < 8; q++) sm.kk[u][j0 + q] = f[q];
-    widen8(in.r, f);
-#pragma unroll
-    for (int q = 0; q < 8; q++) sm.rq[u][j0 + q] = f[q];
-    if (!REV) {
-        widen8(in.v, f);
-    } else {
-        f[0] = in.dy0.x; f[1] = in.dy0.y; f[2] = in.dy0.z; f[3] = in.dy0.w;
-        f[4] = in.dy1.x; f[5] = in.dy1.y; f[6] = in.dy1.z; f[7] = in.dy1.w;
-    }
-#pragma unroll
-    for (int q = 0; q < 8; q++) sm.v[u][j0 + q] = f[q];
-}
-
-// lg prefix (64 threads, one column each), then the decayed operands (every thread, 8 elements).
-__device__ __forceinline__ void decay_operands(TcShared& sm) {
-    const int tid = threadIdx.x;
-    if (tid < TN) {
-        float acc = 0.0f;
-        sm.lg[0][tid] = 0.0f;
-#pragma unroll
-        for (int u = 1; u <= TC_L; u++) {
-            acc += sm.lg[u][tid];
-            sm.lg[u][tid] = acc;
-        }
-        sm.gamma[tid] = expf(acc);
-    }
-    __syncthreads();
-    const int u = tid >> 3, j0 = 8 * (tid & 7);
+__device__ __forceinline__ void load_column(TcColumn& in, int c, int u0, int j, int T, int H, int bb, int h,
+                                            const unsigned short* r, const unsigned short* wRaw,
+                                            const unsigned short* k, const unsigned short* v,
+                                            const unsigned short* a, const unsigned short* b, const float* dy) {
+    const int stride = H * TN, col = h * TN + j;
+    const i64 base = (i64)bb * T;
 #pragma unroll
     for (int q = 0; q < 8; q++) {
-        const int j = j0 + q;
-        const float lu = sm.lg[u][j], lu1 = sm.lg[u + 1][j], lend = sm.lg[TC_L][j];
-        const float key = expf(-lu1), tail = expf(lend - lu1);
-        const float bv = sm.bk[u][j], kv = sm.kk[u][j];
-        sm.aq[u][j] *= expf(lu);
-        sm.rq[u][j] *= expf(lu1);
-        sm.bk[u][j] = bv * key;
-        sm.kk[u][j] = kv * key;
-        sm.bt[u][j] = bv * tail;
-        sm.kt[u][j] = kv * tail;
+        const int u = u0 + q;
+        if (!REV) {
+            const i64 at = (base + 16 * c + u) * stride + col;
+            in.w[q] = bf16_f32(wRaw[at]);
+            in.a[q] = bf16_f32(a[at]);
+            in.b[q] = bf16_f32(b[at]);
+            in.k[q] = bf16_f32(k[at]);
+            in.r[q] = bf16_f32(r[at]);
+            in.v[q] = bf16_f32(v[at]);
+        } else {
+            const int t = 16 * c + 15 - u;
+            const i64 at = (base + t) * stride + col;
+            const bool next = t + 1 < T;
+            in.w[q] = next ? bf16_f32(wRaw[at + stride]) : 0.0f;
+            in.a[q] = next ? bf16_f32(b[at + stride]) : 0.0f;  // a' = b_{t+1}
+            in.b[q] = next ? bf16_f32(a[at + stride]) : 0.0f;  // b' = a_{t+1}
+            in.k[q] = bf16_f32(r[at]);                         // k' = r_t
+            in.r[q] = bf16_f32(k[at]);                         // query r' = k_t
+            in.v[q] = dy[at];                                  // v' = dy_t
+        }
     }
 }
 
-// Warp w's pair product (K = 64, bf16) into sm.pair[w], masked: strict (s < u) for A_ab, A_ak, else s ≤ u.
-__device__ __forceinline__ void pair_product(TcShared& sm, int w) {
-    const float* q = w < 2 ? &sm.aq[0][0] : &sm.rq[0][0];
-    const float* key = (w & 1) == 0 ? &sm.bk[0][0] : &sm.kk[0][0];
+// The decays of one column (lg prefix across the two half-columns by a shuffle) and the decayed operands.
+// last: the backward's first chunk, whose engine row 0 (t = T − 1) has no transition (ln ω' = 0, a' = b' = 0).
+template <bool REV>
+__device__ __forceinline__ void prepare_column(const TcColumn& in, TcBuffer& bf, TcScratch& sc, int u0, int j,
+                                               bool last) {
+    float lg1[8], acc = 0.0f;
+#pragma unroll
+    for (int q = 0; q < 8; q++) {
+        const bool none = REV && last && u0 + q == 0;
+        acc += none ? 0.0f : tc_log_decay(in.w[q]);
+        lg1[q] = acc;  // lg[u + 1] within the half
+    }
+    const float other = __shfl_xor_sync(0xffffffffu, acc, 16);
+    const float base = u0 == 0 ? 0.0f : other, lend = acc + other;
+    const float gamma = __expf(lend);
+    // e^{lg[u]}, e^{lg[u+1]} and its reciprocal (≤ e^{0.61·16} ≈ 1.6e4); the chain's operands pre-rounded to tf32
+    float e0 = __expf(base);
+#pragma unroll
+    for (int q = 0; q < 8; q++) {
+        const int u = u0 + q;
+        const float e1 = __expf(base + lg1[q]), key = __frcp_rn(e1), tail = gamma * key;
+        sc.aq[u][j] = in.a[q] * e0;
+        bf.rq[u][j] = tf32_round(in.r[q] * e1);
+        sc.bk[u][j] = in.b[q] * key;
+        sc.kk[u][j] = in.k[q] * key;
+        bf.bt[u][j] = tf32_round(in.b[q] * tail);
+        bf.kt[u][j] = tf32_round(in.k[q] * tail);
+        bf.v[u][j] = tf32_round(in.v[q]);
+        e0 = e1;
+    }
+    if (u0 == 0) bf.gamma[j] = gamma;
+}
+
+// Pair product wg of a prep group (K = 64, bf16), masked: A_ab, A_ak strict (s < u); A_rb, A_rk with s ≤ u.
+__device__ __forceinline__ void pair_product(TcBuffer& bf, TcScratch& sc, int wg) {
+    const float* q = wg < 2 ? &sc.aq[0][0] : &bf.rq[0][0];
+    const int ldq = wg < 2 ? LDA : LDW;
+    const float* key = (wg & 1) == 0 ? &sc.bk[0][0] : &sc.kk[0][0];
     float c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
 #pragma unroll
     for (int k0 = 0; k0 < TN; k0 += 16) {
         unsigned fa[4], fb0[2], fb1[2];
-        a_bf16_mk(fa, q, LDA, 0, k0);
+        a_bf16_mk(fa, q, ldq, 0, k0);
         b_bf16_nk(fb0, key, LDA, k0, 0);
         b_bf16_nk(fb1, key, LDA, k0, 8);
         mma_bf16(c0, fa, fb0);
         mma_bf16(c1, fa, fb1);
     }
     const int g = tc_g(), t = tc_t();
-    const bool strict = w < 2;
-    float* p = &sm.pair[w][0][0];
-    // c (m = u, n = s): c0 (g, 2t) c1 (g, 2t+1) c2 (g+8, 2t) c3 (g+8, 2t+1)
+    const bool strict = wg < 2;
+    float* p = wg == 2 ? &bf.arb[0][0] : &sc.pair[wg == 3 ? 2 : wg][0][0];
+    const int ld = wg == 2 ? LDQ : LDP;
 #pragma unroll
     for (int half = 0; half < 2; half++) {
         const float* c = half ? c1 : c0;
-        const int n = 8 * half + 2 * t;
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            const int m = g + 8 * (e >> 1), s = n + (e & 1);
+            const int m = g + 8 * (e >> 1), s = 8 * half + 2 * t + (e & 1);
             const bool keep = strict ? s < m : s <= m;
-            p[m * LDP + s] = keep ? c[e] : 0.0f;
+            p[m * ld + s] = keep ? (wg == 2 ? tf32_round(c[e]) : c[e]) : 0.0f;
         }
     }
 }
 
-// Tinv = (I − A_ab)^{-1} by forward substitution, fp32: lane s (< 16) the column s. Into sm.tinv[w].
-__device__ __forceinline__ void unit_lower_inverse(TcShared& sm, int w) {
+// Tinv = (I − A_ab)^{-1} by forward substitution, fp32: lane s (< 16) the column s.
+__device__ __forceinline__ void unit_lower_inverse(TcScratch& sc) {
     const int lane = threadIdx.x & 31, s = lane & 15;
     float col[TC_L];
 #pragma unroll
@@ -205,203 +242,237 @@ __device__ __forceinline__ void unit_lower_inverse(TcShared& sm, int w) {
         float acc0 = 0.0f, acc1 = 0.0f;
 #pragma unroll
         for (int m = 0; m < u; m++) {
-            const float am = sm.pair[0][u][m];
+            const float am = sc.pair[0][u][m];
             if (m & 1) acc1 = fmaf(am, col[m], acc1); else acc0 = fmaf(am, col[m], acc0);
         }
         if (u > s) col[u] = acc0 + acc1;
     }
     if (lane < 16) {
 #pragma unroll
-        for (int u = 0; u < TC_L; u++) sm.tinv[w][u][s] = col[u];
+        for (int u = 0; u < TC_L; u++) sc.tinv[u][s] = col[u];
     }
 }
 
-// Writes the warp's 16 state rows, transposed (element (j, i) at j·64 + i), at dst (this head's 64×64 block).
-__device__ __forceinline__ void save_state(const TcShared& sm, int w, float* dst) {
-    const int lane = threadIdx.x & 31;
-    const int i = lane & 15;
-#pragma unroll 4
-    for (int j = lane >> 4; j < TN; j += 2) dst[j * TN + 16 * w + i] = sm.s[w][i][j];
+// c += A (16×16 at a, [m][k]) · B (16 × 8 columns n0.. of b, [k][n]), bf16, one k step.
+__device__ __forceinline__ void mma16_bf16(float (&c)[4], const float* a, int lda, const float* b, int ldb, int n0) {
+    unsigned fa[4], fb[2];
+    a_bf16_mk(fa, a, lda, 0, 0);
+    b_bf16_kn(fb, b, ldb, 0, n0);
+    mma_bf16(c, fa, fb);
 }
 
-// TC_PROFILE (the dev harness only): block (0, 0)'s thread 0 adds the cycles of each phase to tc_profile[].
-#ifdef TC_PROFILE
-__device__ unsigned long long tc_profile[8];
-#define TC_MARK(p) do { if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) { long long c_ = clock64(); tc_profile[p] += c_ - tc_last; tc_last = c_; } } while (0)
-#else
-#define TC_MARK(p) do { } while (0)
-#endif
+template <bool REV>
+__device__ void tc_prep(int G, int T, int H, int bb, int h, const unsigned short* r, const unsigned short* wRaw,
+                        const unsigned short* k, const unsigned short* v, const unsigned short* a,
+                        const unsigned short* b, const float* dy, TcShared& sm) {
+    const int p = threadIdx.x - 128 * (1 + G), wg = p >> 5, lane = p & 31;
+    const int j = 16 * wg + (lane & 15), u0 = 8 * (lane >> 4);
+    const int chunks = T / TC_L;
+    TcBuffer& bf = sm.buf[G];
+    TcScratch& sc = sm.scratch[G];
+    TcColumn in;
+    if (G < chunks) load_column<REV>(in, REV ? chunks - 1 - G : G, u0, j, T, H, bb, h, r, wRaw, k, v, a, b, dy);
+    TC_PROF_DECL;
+    for (int n = G; n < chunks; n += 2) {
+        if (n >= 2) bar_sync(BAR_EMPTY + G, 256);  // the chain is done with chunk n − 2
+        TC_MARK(0);
+        prepare_column<REV>(in, bf, sc, u0, j, n == 0);
+        if (n + 2 < chunks) {
+            const int c = REV ? chunks - 1 - (n + 2) : n + 2;
+            load_column<REV>(in, c, u0, j, T, H, bb, h, r, wRaw, k, v, a, b, dy);
+        }
+        TC_MARK(1);
+        bar_sync(BAR_GROUP + G, 128);
+        TC_MARK(2);
+        pair_product(bf, sc, wg);
+        bar_sync(BAR_GROUP + G, 128);
+        TC_MARK(3);
+        if (wg == 0) unit_lower_inverse(sc);
+        // X = A_ak V and A_rk V (tf32) over the value columns 16wg..16wg+15
+        {
+            float x0[4] = {0, 0, 0, 0}, x1[4] = {0, 0, 0, 0};
+            mma16_bf16(x0, &sc.pair[1][0][0], LDP, &bf.v[0][0], LDA, 16 * wg);
+            mma16_bf16(x1, &sc.pair[1][0][0], LDP, &bf.v[0][0], LDA, 16 * wg + 8);
+            c_store(x0, &sc.x[0][0], LDA, 0, 16 * wg);
+            c_store(x1, &sc.x[0][0], LDA, 0, 16 * wg + 8);
+            float y0[4] = {0, 0, 0, 0}, y1[4] = {0, 0, 0, 0};
+#pragma unroll
+            for (int k0 = 0; k0 < 16; k0 += 8) {
+                unsigned fa[4], fb[2];
+                a_tf32_mk(fa, &sc.pair[2][0][0], LDP, 0, k0);
+                b_tf32_kn(fb, &bf.v[0][0], LDA, k0, 16 * wg);
+                mma_tf32(y0, fa, fb);
+                b_tf32_kn(fb, &bf.v[0][0], LDA, k0, 16 * wg + 8);
+                mma_tf32(y1, fa, fb);
+            }
+            c_store(y0, &bf.y0[0][0], LDA, 0, 16 * wg);
+            c_store(y1, &bf.y0[0][0], LDA, 0, 16 * wg + 8);
+        }
+        TC_MARK(4);
+        bar_sync(BAR_GROUP + G, 128);  // Tinv, X
+        TC_MARK(5);
+        // W = Tinv Â over the key columns 16wg.., U = Tinv X over the value columns 16wg.. (bf16)
+        {
+            float w0[4] = {0, 0, 0, 0}, w1[4] = {0, 0, 0, 0}, v0[4] = {0, 0, 0, 0}, v1[4] = {0, 0, 0, 0};
+            mma16_bf16(w0, &sc.tinv[0][0], LDP, &sc.aq[0][0], LDA, 16 * wg);
+            mma16_bf16(w1, &sc.tinv[0][0], LDP, &sc.aq[0][0], LDA, 16 * wg + 8);
+            mma16_bf16(v0, &sc.tinv[0][0], LDP, &sc.x[0][0], LDA, 16 * wg);
+            mma16_bf16(v1, &sc.tinv[0][0], LDP, &sc.x[0][0], LDA, 16 * wg + 8);
+            for (int e = 0; e < 4; e++) {
+                w0[e] = tf32_round(w0[e]);
+                w1[e] = tf32_round(w1[e]);
+            }
+            c_store(w0, &bf.w[0][0], LDW, 0, 16 * wg);
+            c_store(w1, &bf.w[0][0], LDW, 0, 16 * wg + 8);
+            c_store(v0, &bf.u[0][0], LDA, 0, 16 * wg);
+            c_store(v1, &bf.u[0][0], LDA, 0, 16 * wg + 8);
+        }
+        bar_arrive(BAR_FULL + G, 256);
+        TC_MARK(6);
+    }
+    if (G == 0) TC_PROF_END(8);
+}
+
+
+// Writes a warp's 16 state rows (accumulator fragments s[n-tile]) transposed: element (j, i) at dst[j·64 + i].
+__device__ __forceinline__ void save_state(const float (&s)[8][4], int w, float* dst) {
+    const int g = tc_g(), t = tc_t();
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+        const int j = 8 * nt + 2 * t, i = 16 * w + g;
+        dst[j * TN + i] = s[nt][0];
+        dst[(j + 1) * TN + i] = s[nt][1];
+        dst[j * TN + i + 8] = s[nt][2];
+        dst[(j + 1) * TN + i + 8] = s[nt][3];
+    }
+}
 
 template <bool REV>
-__device__ void tc_chain(int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
-                         const unsigned short* v, const unsigned short* a, const unsigned short* b, const float* dy,
-                         unsigned short* y, float* dv, float* saOut, float* states) {
+__device__ void tc_chain(int T, int H, int bb, int h, unsigned short* y, float* dv, float* saOut, float* states,
+                         TcShared& sm) {
+    const int w = threadIdx.x >> 5, g = tc_g(), t4 = tc_t();
+    const int chunks = T / TC_L, stride = H * TN;
+    float* st = states + ((i64)bb * H + h) * chunks * TN * TN;
+    float s[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+    TC_PROF_DECL;
+    for (int n = 0; n < chunks; n++) {
+        const int c = REV ? chunks - 1 - n : n;
+        const TcBuffer& bf = sm.buf[n & 1];
+        // this lane's output positions: engine row u = 8·nt + 2t + (e & 1), value row i = 16w + g + 8·(e >> 1)
+        float dvOld[2][4];
+        if (REV) {
+#pragma unroll
+            for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int u = 8 * nt + 2 * t4 + (e & 1), i = 16 * w + g + 8 * (e >> 1);
+                    dvOld[nt][e] = dv[((i64)bb * T + 16 * c + 15 - u) * stride + h * TN + i];
+                }
+            save_state(s, w, st + (i64)c * TN * TN);  // E_{16c+16}: the chunk's start state
+        }
+        TC_MARK(0);
+        bar_sync(BAR_FULL + (n & 1), 256);
+        TC_MARK(1);
+        // SAᵀ (i × u) = Uᵀ + S Wᵀ and Yᵀ = (A_rk V)ᵀ + S R̂ᵀ (tf32, K = 64 over j, k permuted as S's columns)
+        float sa[2][4], yt[2][4];
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int u = 8 * nt + 2 * t4 + (e & 1), i = 16 * w + g + 8 * (e >> 1);
+                sa[nt][e] = bf.u[u][i];
+                yt[nt][e] = bf.y0[u][i];
+            }
+#pragma unroll
+        for (int kt = 0; kt < 8; kt++) {
+            unsigned fs[4], fb[2];
+            a_from_acc(fs, s[kt]);
+#pragma unroll
+            for (int nt = 0; nt < 2; nt++) {
+                b_tf32_nk_perm(fb, &bf.w[0][0], LDW, 8 * kt, 8 * nt);
+                mma_tf32(sa[nt], fs, fb);
+                b_tf32_nk_perm(fb, &bf.rq[0][0], LDW, 8 * kt, 8 * nt);
+                mma_tf32(yt[nt], fs, fb);
+            }
+        }
+        TC_MARK(2);
+        // Yᵀ += SAᵀ A_rbᵀ (K = 16 over s); S ← S diag(γ) + SAᵀ B̃ + Vᵀ K̃ (K = 16)
+        unsigned fsa[2][4];
+        a_from_acc(fsa[0], sa[0]);
+        a_from_acc(fsa[1], sa[1]);
+#pragma unroll
+        for (int kt = 0; kt < 2; kt++)
+#pragma unroll
+            for (int nt = 0; nt < 2; nt++) {
+                unsigned fb[2];
+                b_tf32_nk_perm(fb, &bf.arb[0][0], LDQ, 8 * kt, 8 * nt);
+                mma_tf32(yt[nt], fsa[kt], fb);
+            }
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            const float g0 = bf.gamma[8 * nt + 2 * t4], g1 = bf.gamma[8 * nt + 2 * t4 + 1];
+            s[nt][0] *= g0; s[nt][1] *= g1; s[nt][2] *= g0; s[nt][3] *= g1;
+#pragma unroll
+            for (int kt = 0; kt < 2; kt++) {
+                unsigned fa[4], fb[2];
+                b_tf32_kn_perm(fb, &bf.bt[0][0], LDA, 8 * kt, 8 * nt);
+                mma_tf32(s[nt], fsa[kt], fb);
+                a_tf32_km_perm(fa, &bf.v[0][0], LDA, 16 * w, 8 * kt);
+                b_tf32_kn_perm(fb, &bf.kt[0][0], LDA, 8 * kt, 8 * nt);
+                mma_tf32(s[nt], fa, fb);
+            }
+        }
+        if (n + 2 < chunks) bar_arrive(BAR_EMPTY + (n & 1), 256);
+        TC_MARK(3);
+        // outputs: y (bf16) and sa, or dv += and dsa (the engine's sa at step t is dsa_{t+1}; dsa_0 is written 0)
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int u = 8 * nt + 2 * t4 + (e & 1), i = 16 * w + g + 8 * (e >> 1);
+                const int tt = REV ? 16 * c + 15 - u : 16 * c + u;
+                const i64 at = ((i64)bb * T + tt) * stride + h * TN + i;
+                if (!REV) {
+                    y[at] = bf16_rn(yt[nt][e]);
+                    saOut[at] = sa[nt][e];
+                } else {
+                    dv[at] = dvOld[nt][e] + yt[nt][e];
+                    if (tt + 1 < T) saOut[at + stride] = sa[nt][e];
+                    if (tt == 0) saOut[at] = 0.0f;
+                }
+            }
+        if (!REV) save_state(s, w, st + (i64)c * TN * TN);  // the state after the chunk
+        TC_MARK(4);
+    }
+    TC_PROF_END(0);
+}
+
+template <bool REV>
+__device__ void tc_kernel(int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
+                          const unsigned short* v, const unsigned short* a, const unsigned short* b, const float* dy,
+                          unsigned short* y, float* dv, float* saOut, float* states) {
     extern __shared__ float4 tc_smem[];
     TcShared& sm = *reinterpret_cast<TcShared*>(tc_smem);
     unsigned dynamicBytes;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynamicBytes));
     if (dynamicBytes < sizeof(TcShared)) __trap();  // the launcher's size is out of date
-    const int h = blockIdx.x, bb = blockIdx.y, tid = threadIdx.x, w = tid >> 5, lane = tid & 31;
-    const int g = tc_g(), t4 = tc_t();
-    const int chunks = T / TC_L, stride = H * TN;
-    float* st = states + ((i64)bb * H + h) * chunks * TN * TN;
-
-    for (int e = lane; e < 16 * TN; e += 32) sm.s[w][e / TN][e % TN] = 0.0f;
-
-#ifdef TC_PROFILE
-    long long tc_last = clock64();
-#endif
-    TcInputs in;
-    // forward: chunk c = 0, 1, …; backward: the chunk of steps 16c.. with c = chunks − 1, chunks − 2, …
-    load_chunk<REV>(in, REV ? chunks - 1 : 0, T, H, bb, h, r, wRaw, k, v, a, b, dy);
-    for (int n = 0; n < chunks; n++) {
-        const int c = REV ? chunks - 1 - n : n;
-        __syncthreads();  // the last chunk's readers of the shared inputs are done
-        TC_MARK(0);
-        store_chunk<REV>(in, sm, n == 0);
-        if (n + 1 < chunks) load_chunk<REV>(in, REV ? c - 1 : c + 1, T, H, bb, h, r, wRaw, k, v, a, b, dy);
-        __syncthreads();
-        TC_MARK(1);
-        decay_operands(sm);
-        __syncthreads();
-        TC_MARK(2);
-        pair_product(sm, w);
-        __syncthreads();
-        TC_MARK(3);
-        unit_lower_inverse(sm, w);
-        __syncwarp();
-        TC_MARK(4);
-        // W's columns 16w..16w+15 = Tinv Â (bf16, K = 16); X = A_ak V for this warp's value columns i; U = Tinv X
-        unsigned ft[4];
-        a_bf16_mk(ft, &sm.tinv[w][0][0], LDP, 0, 0);
-        float u0[4] = {0, 0, 0, 0}, u1[4] = {0, 0, 0, 0};
-        {
-            unsigned fb[2];
-            float c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
-            b_bf16_kn(fb, &sm.aq[0][0], LDA, 0, 16 * w);
-            mma_bf16(c0, ft, fb);
-            b_bf16_kn(fb, &sm.aq[0][0], LDA, 0, 16 * w + 8);
-            mma_bf16(c1, ft, fb);
-            c_store(c0, &sm.w[0][0], LDA, 0, 16 * w);
-            c_store(c1, &sm.w[0][0], LDA, 0, 16 * w + 8);
-            unsigned fk[4];
-            a_bf16_mk(fk, &sm.pair[1][0][0], LDP, 0, 0);
-            float x0[4] = {0, 0, 0, 0}, x1[4] = {0, 0, 0, 0};
-            b_bf16_kn(fb, &sm.v[0][0], LDB, 0, 16 * w);
-            mma_bf16(x0, fk, fb);
-            b_bf16_kn(fb, &sm.v[0][0], LDB, 0, 16 * w + 8);
-            mma_bf16(x1, fk, fb);
-            c_store(x0, &sm.x[w][0][0], 24, 0, 0);
-            c_store(x1, &sm.x[w][0][0], 24, 0, 8);
-            __syncwarp();
-            b_bf16_kn(fb, &sm.x[w][0][0], 24, 0, 0);
-            mma_bf16(u0, ft, fb);
-            b_bf16_kn(fb, &sm.x[w][0][0], 24, 0, 8);
-            mma_bf16(u1, ft, fb);
-        }
-        // Y's A_rk V part (tf32, K = 16)
-        float y0[4] = {0, 0, 0, 0}, y1[4] = {0, 0, 0, 0};
-#pragma unroll
-        for (int k0 = 0; k0 < 16; k0 += 8) {
-            unsigned fa[4], fb[2];
-            a_tf32_mk(fa, &sm.pair[3][0][0], LDP, 0, k0);
-            b_tf32_kn(fb, &sm.v[0][0], LDB, k0, 16 * w);
-            mma_tf32(y0, fa, fb);
-            b_tf32_kn(fb, &sm.v[0][0], LDB, k0, 16 * w + 8);
-            mma_tf32(y1, fa, fb);
-        }
-        __syncthreads();  // W complete
-        TC_MARK(5);
-        if (REV) save_state(sm, w, st + (i64)c * TN * TN);  // E_{16c+16}: the chunk's start state
-        // the chain: SA = U + W S_cᵀ and Y += R̂ S_cᵀ over this warp's rows i (tf32, K = 64)
-        const float* sw = &sm.s[w][0][0];
-#pragma unroll
-        for (int k0 = 0; k0 < TN; k0 += 8) {
-            unsigned fw[4], fr[4], fb0[2], fb1[2];
-            a_tf32_mk(fw, &sm.w[0][0], LDA, 0, k0);
-            a_tf32_mk(fr, &sm.rq[0][0], LDA, 0, k0);
-            b_tf32_nk(fb0, sw, LDA, k0, 0);
-            b_tf32_nk(fb1, sw, LDA, k0, 8);
-            mma_tf32(u0, fw, fb0);
-            mma_tf32(u1, fw, fb1);
-            mma_tf32(y0, fr, fb0);
-            mma_tf32(y1, fr, fb1);
-        }
-        float* sa = &sm.x[w][0][0];  // X is consumed: SA takes its place, [u][i local]
-        __syncwarp();
-        c_store(u0, sa, 24, 0, 0);
-        c_store(u1, sa, 24, 0, 8);
-        __syncwarp();
-        // Y += A_rb SA (tf32, K = 16)
-#pragma unroll
-        for (int k0 = 0; k0 < 16; k0 += 8) {
-            unsigned fa[4], fb[2];
-            a_tf32_mk(fa, &sm.pair[2][0][0], LDP, 0, k0);
-            b_tf32_kn(fb, sa, 24, k0, 0);
-            mma_tf32(y0, fa, fb);
-            b_tf32_kn(fb, sa, 24, k0, 8);
-            mma_tf32(y1, fa, fb);
-        }
-        TC_MARK(6);
-        // outputs of the chunk: y (bf16) and sa, or dv += and dsa
-        {
-#pragma unroll
-            for (int half = 0; half < 2; half++) {
-                const float* yc = half ? y1 : y0;
-                const float* sc = half ? u1 : u0;
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int u = g + 8 * (e >> 1), i = 16 * w + 8 * half + 2 * t4 + (e & 1);
-                    const int tt = REV ? 16 * c + 15 - u : 16 * c + u;
-                    const i64 at = ((i64)bb * T + tt) * stride + h * TN + i;
-                    if (!REV) {
-                        y[at] = bf16_rn(yc[e]);
-                        saOut[at] = sc[e];
-                    } else {
-                        dv[at] += yc[e];
-                        // engine sa at step t is dsa_{t+1}; dsa_0 is not reached and is written 0
-                        if (tt + 1 < T) saOut[at + stride] = sc[e];
-                        if (tt == 0) saOut[at] = 0.0f;
-                    }
-                }
-            }
-        }
-        // S ← S diag(γ) + SAᵀ B̃ + Vᵀ K̃ over this warp's rows (tf32, K = 16); 8 column tiles of 8
-        __syncwarp();
-#pragma unroll
-        for (int n0 = 0; n0 < TN; n0 += 8) {
-            float acc[4];
-            c_load(acc, sw, LDA, 0, n0);
-            const float g0 = sm.gamma[n0 + 2 * t4], g1 = sm.gamma[n0 + 2 * t4 + 1];
-            acc[0] *= g0; acc[1] *= g1; acc[2] *= g0; acc[3] *= g1;
-#pragma unroll
-            for (int k0 = 0; k0 < 16; k0 += 8) {
-                unsigned fa[4], fb[2];
-                a_tf32_km(fa, sa, 24, 0, k0);
-                b_tf32_kn(fb, &sm.bt[0][0], LDB, k0, n0);
-                mma_tf32(acc, fa, fb);
-                a_tf32_km(fa, &sm.v[0][16 * w], LDB, 0, k0);
-                b_tf32_kn(fb, &sm.kt[0][0], LDB, k0, n0);
-                mma_tf32(acc, fa, fb);
-            }
-            c_store(acc, &sm.s[w][0][0], LDA, 0, n0);
-        }
-        __syncwarp();
-        if (!REV) save_state(sm, w, st + (i64)c * TN * TN);  // the state after the chunk
-        TC_MARK(7);
-    }
+    const int h = blockIdx.x, bb = blockIdx.y;
+    if (threadIdx.x < 128) tc_chain<REV>(T, H, bb, h, y, dv, saOut, states, sm);
+    else tc_prep<REV>(threadIdx.x < 256 ? 0 : 1, T, H, bb, h, r, wRaw, k, v, a, b, dy, sm);
 }
 
 extern "C" __global__ void __launch_bounds__(TC_THREADS)
 wkv7_tc_forward(int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
                 const unsigned short* v, const unsigned short* a, const unsigned short* b, unsigned short* y,
                 float* states, float* sa) {
-    tc_chain<false>(T, H, r, wRaw, k, v, a, b, nullptr, y, nullptr, sa, states);
+    tc_kernel<false>(T, H, r, wRaw, k, v, a, b, nullptr, y, nullptr, sa, states);
 }
 
 extern "C" __global__ void __launch_bounds__(TC_THREADS)
 wkv7_tc_backward_chain(int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
                        const unsigned short* a, const unsigned short* b, const float* dy, float* dv, float* dsa,
                        float* estates) {
-    tc_chain<true>(T, H, r, wRaw, k, nullptr, a, b, dy, nullptr, dv, dsa, estates);
+    tc_kernel<true>(T, H, r, wRaw, k, nullptr, a, b, dy, nullptr, dv, dsa, estates);
 }
