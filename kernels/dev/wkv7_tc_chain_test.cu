@@ -111,7 +111,7 @@ static void timing(int B, int T, int H) {
     for (int which = 0; which < 2; which++) {
         std::vector<float> ms;
 #ifdef TC_PROFILE
-        { unsigned long long z[16] = {}; CK(cudaMemcpyToSymbol(tc_profile, z, sizeof z)); }
+        { unsigned long long z[32] = {}; CK(cudaMemcpyToSymbol(tc_profile, z, sizeof z)); }
 #endif
         for (int it = 0; it < 12; it++) {
             cudaEventRecord(e0);
@@ -121,13 +121,14 @@ static void timing(int B, int T, int H) {
             float t; cudaEventElapsedTime(&t, e0, e1); if (it >= 2) ms.push_back(t);
         }
 #ifdef TC_PROFILE
-        unsigned long long prof[16]; CK(cudaMemcpyFromSymbol(prof, tc_profile, sizeof prof)); unsigned long long zero[16] = {};
+        unsigned long long prof[32]; CK(cudaMemcpyFromSymbol(prof, tc_profile, sizeof prof)); unsigned long long zero[32] = {};
         CK(cudaMemcpyToSymbol(tc_profile, zero, sizeof zero));
         const double nch = 12.0 * (T / 16);
-        printf("  chain warp 0 cycles per chunk: before FULL %.0f, wait FULL %.0f, SA+Y %.0f, A_rb+update %.0f, outputs+save %.0f\n",
-               prof[0] / nch, prof[1] / nch, prof[2] / nch, prof[3] / nch, prof[4] / nch);
-        printf("  prep group 0 warp 0 cycles per chunk (half the chunks): wait EMPTY %.0f, columns+loads %.0f, barrier %.0f, pairs+barrier %.0f, Tinv+X+Y0 %.0f, barrier %.0f, W+U %.0f\n",
+        printf("  chain warp 0 cycles per chunk: wait FULL %.0f, SA %.0f, wait FREE %.0f, handoff+update %.0f\n",
+               prof[0] / nch, prof[1] / nch, prof[2] / nch, prof[3] / nch);
+        printf("  prep group 0 warp 0 per its chunk: wait EMPTY %.0f, columns %.0f, barrier+staging %.0f, pairs %.0f, Tinv+X+Y0 %.0f, barrier %.0f, W+U %.0f\n",
                prof[8] / nch * 2, prof[9] / nch * 2, prof[10] / nch * 2, prof[11] / nch * 2, prof[12] / nch * 2, prof[13] / nch * 2, prof[14] / nch * 2);
+        printf("  output warp 0 per chunk: wait READY %.0f, Y %.0f, stores %.0f\n", prof[16] / nch, prof[17] / nch, prof[18] / nch);
 #endif
         std::sort(ms.begin(), ms.end());
         printf("timing B%d T%d H%d %-14s median %.3f ms (min %.3f)\n", B, T, H, which ? "backward_chain" : "forward", ms[ms.size() / 2], ms[0]);

@@ -17,16 +17,17 @@
 // b' = a_{t+1} (zero at t + 1 = T), v' = dy_t, k' = r_t and the query r' = k_t; its y is dv_t = E_t k_t, its sa is
 // dsa_{t+1} = E_{t+1} b_{t+1}.
 //
-// Layout: grid (H, B), 384 threads in three groups of 4 warps. Only SA and the state update are serial across
-// chunks; everything else of a chunk depends on its inputs alone. So:
+// Layout: grid (H, B), 512 threads in four groups of 4 warps. Only SA and the state update are serial across
+// chunks; everything else of a chunk depends on its inputs alone, or on the chunk's start state and SA. So:
 //  * the chain warps (0–3): warp w holds the state rows i = 16w..16w+15 in registers, as the accumulator fragments
-//    of S (i × j), and computes SAᵀ = S Wᵀ + Uᵀ, Yᵀ = S R̂ᵀ + SAᵀ A_rbᵀ + (A_rk V)ᵀ and the update, all in the
-//    transposed orientation, so that S and SAᵀ feed the next products straight from registers: an accumulator
-//    fragment's columns (2t, 2t+1) become an A fragment's k positions (t, t+4), and the B operand is read with the
-//    same permutation of k (k_perm below). No shared memory round trip on the chain.
-//  * two prep groups (warps 4–7 and 8–11) take turns: group G prepares chunks G, G + 2, … (inputs, decays, pair
-//    products, Tinv, W, U, A_rk V) into its own buffer while the chain warps work on the other group's chunk.
-//    Named barriers hand the buffers over (FULL: prep → chain, EMPTY: chain → prep).
+//    of S (i × j), and computes SAᵀ = S Wᵀ + Uᵀ and the update, in the transposed orientation, so that S and SAᵀ
+//    feed the next products straight from registers: an accumulator fragment's columns (2t, 2t+1) become an A
+//    fragment's k positions (t, t+4), and the B operand is read with the same permutation of k (…_perm below).
+//  * the output warps (12–15) get the chunk's start state and SA from the chain warps (a handoff in shared memory,
+//    each lane its own fragments) and compute Yᵀ = S R̂ᵀ + SAᵀ A_rbᵀ + (A_rk V)ᵀ and every store to global memory.
+//  * two prep groups (warps 4–7 and 8–11) take turns: group G prepares chunks G, G + 2, … (inputs staged by cp.async
+//    two chunks ahead, decays, pair products, Tinv, W, U, A_rk V) into its own buffer.
+//    Named barriers hand the buffers over.
 // T must be a multiple of 16 (the launcher uses the serial kernels otherwise).
 //
 // wkv7_tc_forward: r, wRaw, k, v, a, b bf16 [B·T, H·64] → y bf16, sa fp32 [B·T, H·64] and the state after each
@@ -41,7 +42,7 @@
 #define LDW 72   // rows read as float2 pairs along k by the chain: 8 mod 32
 #define LDP 20   // 16×16 pair matrices
 #define LDQ 24   // 16×16 read as float2 pairs along k
-#define TC_THREADS 384
+#define TC_THREADS 512
 
 // What the chain warps read of a chunk (one per prep group).
 struct TcBuffer {
@@ -66,15 +67,30 @@ struct TcScratch {
     float x[TC_L][LDA];     // A_ak V               [u][i]
 };
 
+// A prep group's inputs of one chunk, copied as they are (tensors: ln ω's wRaw, a, b, k, r, v; the backward's
+// engine inputs wRaw, a', b', k', r' from their source rows, and dy).
+struct TcStage {
+    unsigned short raw[6][TC_L][TN];
+    float dy[TC_L][TN];
+};
+
+// Chain warps → output warps: the chunk's start state and SA, as each chain lane's accumulator fragments.
+struct TcHandoff {
+    float4 s[4][8][32];    // [warp][column tile][lane]
+    float4 sa[4][2][32];
+};
+
 struct TcShared {
     TcBuffer buf[2];
     TcScratch scratch[2];
+    TcStage stage[2];
+    TcHandoff handoff[2];
 };
 
 // TC_PROFILE (the dev harness only): the cycles of each phase, summed in registers by thread 0 of a chain warp
 // (slots 0–4) and of a prep group (slots 8–14) in block (0, 0), written at the end.
 #ifdef TC_PROFILE
-__device__ unsigned long long tc_profile[16];
+__device__ unsigned long long tc_profile[32];
 #define TC_PROF_DECL long long tc_last = clock64(), tc_acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}
 #define TC_MARK(p) do { long long c_ = clock64(); tc_acc[p] += c_ - tc_last; tc_last = c_; } while (0)
 #define TC_PROF_END(base) do { if (blockIdx.x == 0 && blockIdx.y == 0 && (threadIdx.x & 127) == 0) \
@@ -85,10 +101,14 @@ __device__ unsigned long long tc_profile[16];
 #define TC_PROF_END(base) do { } while (0)
 #endif
 
-// Named barriers (0 is __syncthreads): FULL + G (prep group G → chain), EMPTY + G (chain → prep group G), GROUP + G.
+// Named barriers (0 is __syncthreads), two of each (one per buffer): FULL (prep group → chain warps, 256 threads),
+// EMPTY (chain and output warps → prep group: buffer free, 384), GROUP (within a prep group, 128), READY (chain →
+// output warps: handoff written, 256), FREE (output → chain warps: handoff read, 256).
 #define BAR_FULL 1
 #define BAR_EMPTY 3
 #define BAR_GROUP 5
+#define BAR_READY 7
+#define BAR_FREE 9
 
 __device__ __forceinline__ void bar_sync(int id, int count) {
     asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(count) : "memory");
@@ -128,55 +148,47 @@ __device__ __forceinline__ void a_from_acc(unsigned (&a)[4], const float (&c)[4]
     a[3] = tf32_of(c[3]);
 }
 
-// One prep thread's inputs: column j, engine rows u0..u0+7 (u0 = 0 or 8), widened to fp32.
-struct TcColumn {
-    float w[8], a[8], b[8], k[8], r[8], v[8];
-};
-
-// Loads a prep thread's inputs of chunk c. Forward: step t = 16c + u. Backward: engine row u is t = 16c + 15 − u;
-// wRaw, a and b come from step t + 1 (unused past T), dy, r and k from step t.
+// Issues the cp.async copies of chunk c's inputs into a stage (128 threads of a prep group, p = 0..127). Forward:
+// rows 16c..16c+15 of wRaw, a, b, k, r, v. Backward (engine row u is step t = 16c + 15 − u, stage row 15 − u): rows
+// t + 1 of wRaw, b, a (as ln ω', a', b'; the row past T is not copied), rows t of r, k (as k', r') and dy.
 template <bool REV>
-__device__ __forceinline__ void load_column(TcColumn& in, int c, int u0, int j, int T, int H, int bb, int h,
+__device__ __forceinline__ void stage_chunk(TcStage& sg, int p, int c, int T, int H, int bb, int h,
                                             const unsigned short* r, const unsigned short* wRaw,
                                             const unsigned short* k, const unsigned short* v,
                                             const unsigned short* a, const unsigned short* b, const float* dy) {
-    const int stride = H * TN, col = h * TN + j;
-    const i64 base = (i64)bb * T;
+    const int stride = H * TN;
+    const i64 row0 = (i64)bb * T + 16 * c;
+    const int tensors = REV ? 5 : 6;
 #pragma unroll
-    for (int q = 0; q < 8; q++) {
-        const int u = u0 + q;
-        if (!REV) {
-            const i64 at = (base + 16 * c + u) * stride + col;
-            in.w[q] = bf16_f32(wRaw[at]);
-            in.a[q] = bf16_f32(a[at]);
-            in.b[q] = bf16_f32(b[at]);
-            in.k[q] = bf16_f32(k[at]);
-            in.r[q] = bf16_f32(r[at]);
-            in.v[q] = bf16_f32(v[at]);
-        } else {
-            const int t = 16 * c + 15 - u;
-            const i64 at = (base + t) * stride + col;
-            const bool next = t + 1 < T;
-            in.w[q] = next ? bf16_f32(wRaw[at + stride]) : 0.0f;
-            in.a[q] = next ? bf16_f32(b[at + stride]) : 0.0f;  // a' = b_{t+1}
-            in.b[q] = next ? bf16_f32(a[at + stride]) : 0.0f;  // b' = a_{t+1}
-            in.k[q] = bf16_f32(r[at]);                         // k' = r_t
-            in.r[q] = bf16_f32(k[at]);                         // query r' = k_t
-            in.v[q] = dy[at];                                  // v' = dy_t
+    for (int q = 0; q < 7; q++) {
+        const int idx = p + 128 * q;
+        if (idx < 128 * tensors) {
+            const int x = idx >> 7, row = (idx >> 3) & 15, part = idx & 7;
+            const int shift = REV && x < 3 ? 1 : 0;
+            const unsigned short* src = x == 0 ? wRaw : x == 1 ? (REV ? b : a) : x == 2 ? (REV ? a : b)
+                                      : x == 3 ? (REV ? r : k) : x == 4 ? (REV ? k : r) : v;
+            if (16 * c + row + shift < T)
+                copy16(&sg.raw[x][row][8 * part], src + (row0 + row + shift) * stride + h * TN + 8 * part);
+        } else if (REV && idx < 128 * 5 + 256) {
+            const int d = idx - 128 * 5, row = d >> 4, part = d & 15;
+            copy16(&sg.dy[row][4 * part], dy + (row0 + row) * stride + h * TN + 4 * part);
         }
     }
+    copy_commit();
 }
 
-// The decays of one column (lg prefix across the two half-columns by a shuffle) and the decayed operands.
-// last: the backward's first chunk, whose engine row 0 (t = T − 1) has no transition (ln ω' = 0, a' = b' = 0).
+// The decays of one column j over engine rows u0..u0+7 (lg prefix across the two half-columns by a shuffle) and the
+// decayed operands. last: the backward's first chunk, whose engine row 0 (t = T − 1) has no transition
+// (ln ω' = 0, a' = b' = 0; its stage row was not copied).
 template <bool REV>
-__device__ __forceinline__ void prepare_column(const TcColumn& in, TcBuffer& bf, TcScratch& sc, int u0, int j,
+__device__ __forceinline__ void prepare_column(const TcStage& sg, TcBuffer& bf, TcScratch& sc, int u0, int j,
                                                bool last) {
     float lg1[8], acc = 0.0f;
 #pragma unroll
     for (int q = 0; q < 8; q++) {
-        const bool none = REV && last && u0 + q == 0;
-        acc += none ? 0.0f : tc_log_decay(in.w[q]);
+        const int u = u0 + q, row = REV ? 15 - u : u;
+        const bool none = REV && last && u == 0;
+        acc += none ? 0.0f : tc_log_decay(bf16_f32(sg.raw[0][row][j]));
         lg1[q] = acc;  // lg[u + 1] within the half
     }
     const float other = __shfl_xor_sync(0xffffffffu, acc, 16);
@@ -186,15 +198,19 @@ __device__ __forceinline__ void prepare_column(const TcColumn& in, TcBuffer& bf,
     float e0 = __expf(base);
 #pragma unroll
     for (int q = 0; q < 8; q++) {
-        const int u = u0 + q;
-        const float e1 = __expf(base + lg1[q]), key = __frcp_rn(e1), tail = gamma * key;
-        sc.aq[u][j] = in.a[q] * e0;
-        bf.rq[u][j] = tf32_round(in.r[q] * e1);
-        sc.bk[u][j] = in.b[q] * key;
-        sc.kk[u][j] = in.k[q] * key;
-        bf.bt[u][j] = tf32_round(in.b[q] * tail);
-        bf.kt[u][j] = tf32_round(in.k[q] * tail);
-        bf.v[u][j] = tf32_round(in.v[q]);
+        const int u = u0 + q, row = REV ? 15 - u : u;
+        const bool none = REV && last && u == 0;
+        const float av = none ? 0.0f : bf16_f32(sg.raw[1][row][j]), bv = none ? 0.0f : bf16_f32(sg.raw[2][row][j]);
+        const float kv = bf16_f32(sg.raw[3][row][j]), rv = bf16_f32(sg.raw[4][row][j]);
+        const float vv = REV ? sg.dy[row][j] : bf16_f32(sg.raw[5][row][j]);
+        const float e1 = __expf(base + lg1[q]), key = rcp_approx(e1), tail = gamma * key;
+        sc.aq[u][j] = av * e0;
+        bf.rq[u][j] = tf32_round(rv * e1);
+        sc.bk[u][j] = bv * key;
+        sc.kk[u][j] = kv * key;
+        bf.bt[u][j] = tf32_round(bv * tail);
+        bf.kt[u][j] = tf32_round(kv * tail);
+        bf.v[u][j] = tf32_round(vv);
         e0 = e1;
     }
     if (u0 == 0) bf.gamma[j] = gamma;
@@ -270,19 +286,19 @@ __device__ void tc_prep(int G, int T, int H, int bb, int h, const unsigned short
     const int chunks = T / TC_L;
     TcBuffer& bf = sm.buf[G];
     TcScratch& sc = sm.scratch[G];
-    TcColumn in;
-    if (G < chunks) load_column<REV>(in, REV ? chunks - 1 - G : G, u0, j, T, H, bb, h, r, wRaw, k, v, a, b, dy);
+    TcStage& sg = sm.stage[G];
+    if (G < chunks) stage_chunk<REV>(sg, p, REV ? chunks - 1 - G : G, T, H, bb, h, r, wRaw, k, v, a, b, dy);
     TC_PROF_DECL;
     for (int n = G; n < chunks; n += 2) {
-        if (n >= 2) bar_sync(BAR_EMPTY + G, 256);  // the chain is done with chunk n − 2
+        copy_wait();
+        if (n >= 2) bar_sync(BAR_EMPTY + G, 384);  // the chain and output warps are done with chunk n − 2
+        else bar_sync(BAR_GROUP + G, 128);         // the stage is complete
         TC_MARK(0);
-        prepare_column<REV>(in, bf, sc, u0, j, n == 0);
-        if (n + 2 < chunks) {
-            const int c = REV ? chunks - 1 - (n + 2) : n + 2;
-            load_column<REV>(in, c, u0, j, T, H, bb, h, r, wRaw, k, v, a, b, dy);
-        }
+        prepare_column<REV>(sg, bf, sc, u0, j, n == 0);
         TC_MARK(1);
-        bar_sync(BAR_GROUP + G, 128);
+        bar_sync(BAR_GROUP + G, 128);  // the stage is read, the operands written
+        if (n + 2 < chunks)
+            stage_chunk<REV>(sg, p, REV ? chunks - 1 - (n + 2) : n + 2, T, H, bb, h, r, wRaw, k, v, a, b, dy);
         TC_MARK(2);
         pair_product(bf, sc, wg);
         bar_sync(BAR_GROUP + G, 128);
@@ -347,20 +363,85 @@ __device__ __forceinline__ void save_state(const float (&s)[8][4], int w, float*
     }
 }
 
+// The chain warps: SA and the state update of every chunk; the final state (forward) to fstates[chunks − 1].
 template <bool REV>
-__device__ void tc_chain(int T, int H, int bb, int h, unsigned short* y, float* dv, float* saOut, float* states,
-                         TcShared& sm) {
-    const int w = threadIdx.x >> 5, g = tc_g(), t4 = tc_t();
-    const int chunks = T / TC_L, stride = H * TN;
-    float* st = states + ((i64)bb * H + h) * chunks * TN * TN;
+__device__ void tc_chain(int T, int H, int bb, int h, float* states, TcShared& sm) {
+    const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, t4 = tc_t();
+    const int chunks = T / TC_L;
     float s[8][4];
 #pragma unroll
     for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
     TC_PROF_DECL;
     for (int n = 0; n < chunks; n++) {
+        const TcBuffer& bf = sm.buf[n & 1];
+        TcHandoff& ho = sm.handoff[n & 1];
+        bar_sync(BAR_FULL + (n & 1), 256);
+        TC_MARK(0);
+        // SAᵀ (i × u) = Uᵀ + S Wᵀ (tf32, K = 64 over j, k permuted as S's columns)
+        float sa[2][4];
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) sa[nt][e] = bf.u[8 * nt + 2 * t4 + (e & 1)][16 * w + tc_g() + 8 * (e >> 1)];
+#pragma unroll
+        for (int kt = 0; kt < 8; kt++) {
+            unsigned fs[4], fb[2];
+            a_from_acc(fs, s[kt]);
+#pragma unroll
+            for (int nt = 0; nt < 2; nt++) {
+                b_tf32_nk_perm(fb, &bf.w[0][0], LDW, 8 * kt, 8 * nt);
+                mma_tf32(sa[nt], fs, fb);
+            }
+        }
+        TC_MARK(1);
+        if (n >= 2) bar_sync(BAR_FREE + (n & 1), 256);  // the output warps are done with chunk n − 2's handoff
+        TC_MARK(2);
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) ho.s[w][nt][lane] = make_float4(s[nt][0], s[nt][1], s[nt][2], s[nt][3]);
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) ho.sa[w][nt][lane] = make_float4(sa[nt][0], sa[nt][1], sa[nt][2], sa[nt][3]);
+        bar_arrive(BAR_READY + (n & 1), 256);
+        // S ← S diag(γ) + SAᵀ B̃ + Vᵀ K̃ (tf32, K = 16 over s)
+        unsigned fsa[2][4], fv[2][4];
+        a_from_acc(fsa[0], sa[0]);
+        a_from_acc(fsa[1], sa[1]);
+        a_tf32_km_perm(fv[0], &bf.v[0][0], LDA, 16 * w, 0);
+        a_tf32_km_perm(fv[1], &bf.v[0][0], LDA, 16 * w, 8);
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            const float2 gm = *reinterpret_cast<const float2*>(&bf.gamma[8 * nt + 2 * t4]);
+            s[nt][0] *= gm.x; s[nt][1] *= gm.y; s[nt][2] *= gm.x; s[nt][3] *= gm.y;
+#pragma unroll
+            for (int kt = 0; kt < 2; kt++) {
+                unsigned fb[2];
+                b_tf32_kn_perm(fb, &bf.bt[0][0], LDA, 8 * kt, 8 * nt);
+                mma_tf32(s[nt], fsa[kt], fb);
+                b_tf32_kn_perm(fb, &bf.kt[0][0], LDA, 8 * kt, 8 * nt);
+                mma_tf32(s[nt], fv[kt], fb);
+            }
+        }
+        if (n + 2 < chunks) bar_arrive(BAR_EMPTY + (n & 1), 384);
+        TC_MARK(3);
+    }
+    if (!REV) save_state(s, w, states + (((i64)bb * H + h) * chunks + chunks - 1) * TN * TN);
+    TC_PROF_END(0);
+}
+
+// The output warps: Yᵀ of every chunk and all stores: y (bf16) and sa, or dv += and dsa (the engine's sa at step t
+// is dsa_{t+1}; dsa_0 is written 0), and the saved states (forward: the start state of chunk c is fstates[c − 1];
+// backward: estates[c]).
+template <bool REV>
+__device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, float* dv, float* saOut, float* states,
+                          TcShared& sm) {
+    const int w = (threadIdx.x >> 5) - 12, lane = threadIdx.x & 31, g = tc_g(), t4 = tc_t();
+    const int chunks = T / TC_L, stride = H * TN;
+    float* st = states + ((i64)bb * H + h) * chunks * TN * TN;
+    TC_PROF_DECL;
+    for (int n = 0; n < chunks; n++) {
         const int c = REV ? chunks - 1 - n : n;
         const TcBuffer& bf = sm.buf[n & 1];
-        // this lane's output positions: engine row u = 8·nt + 2t + (e & 1), value row i = 16w + g + 8·(e >> 1)
+        const TcHandoff& ho = sm.handoff[n & 1];
+        // this lane's outputs: engine row u = 8·nt + 2t + (e & 1), value row i = 16w + g + 8·(e >> 1)
         float dvOld[2][4];
         if (REV) {
 #pragma unroll
@@ -370,63 +451,49 @@ __device__ void tc_chain(int T, int H, int bb, int h, unsigned short* y, float* 
                     const int u = 8 * nt + 2 * t4 + (e & 1), i = 16 * w + g + 8 * (e >> 1);
                     dvOld[nt][e] = dv[((i64)bb * T + 16 * c + 15 - u) * stride + h * TN + i];
                 }
-            save_state(s, w, st + (i64)c * TN * TN);  // E_{16c+16}: the chunk's start state
         }
+        bar_sync(BAR_READY + (n & 1), 256);
         TC_MARK(0);
-        bar_sync(BAR_FULL + (n & 1), 256);
-        TC_MARK(1);
-        // SAᵀ (i × u) = Uᵀ + S Wᵀ and Yᵀ = (A_rk V)ᵀ + S R̂ᵀ (tf32, K = 64 over j, k permuted as S's columns)
-        float sa[2][4], yt[2][4];
+        float s[8][4], sa[2][4], yt[2][4];
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            const float4 x = ho.s[w][nt][lane];
+            s[nt][0] = x.x; s[nt][1] = x.y; s[nt][2] = x.z; s[nt][3] = x.w;
+        }
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) {
+            const float4 x = ho.sa[w][nt][lane];
+            sa[nt][0] = x.x; sa[nt][1] = x.y; sa[nt][2] = x.z; sa[nt][3] = x.w;
+        }
+        if (n + 2 < chunks) bar_arrive(BAR_FREE + (n & 1), 256);
 #pragma unroll
         for (int nt = 0; nt < 2; nt++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int u = 8 * nt + 2 * t4 + (e & 1), i = 16 * w + g + 8 * (e >> 1);
-                sa[nt][e] = bf.u[u][i];
-                yt[nt][e] = bf.y0[u][i];
-            }
+            for (int e = 0; e < 4; e++) yt[nt][e] = bf.y0[8 * nt + 2 * t4 + (e & 1)][16 * w + g + 8 * (e >> 1)];
+        // Yᵀ += S R̂ᵀ (K = 64) + SAᵀ A_rbᵀ (K = 16)
 #pragma unroll
         for (int kt = 0; kt < 8; kt++) {
             unsigned fs[4], fb[2];
             a_from_acc(fs, s[kt]);
 #pragma unroll
             for (int nt = 0; nt < 2; nt++) {
-                b_tf32_nk_perm(fb, &bf.w[0][0], LDW, 8 * kt, 8 * nt);
-                mma_tf32(sa[nt], fs, fb);
                 b_tf32_nk_perm(fb, &bf.rq[0][0], LDW, 8 * kt, 8 * nt);
                 mma_tf32(yt[nt], fs, fb);
             }
         }
-        TC_MARK(2);
-        // Yᵀ += SAᵀ A_rbᵀ (K = 16 over s); S ← S diag(γ) + SAᵀ B̃ + Vᵀ K̃ (K = 16)
-        unsigned fsa[2][4];
-        a_from_acc(fsa[0], sa[0]);
-        a_from_acc(fsa[1], sa[1]);
 #pragma unroll
-        for (int kt = 0; kt < 2; kt++)
+        for (int kt = 0; kt < 2; kt++) {
+            unsigned fa[4];
+            a_from_acc(fa, sa[kt]);
 #pragma unroll
             for (int nt = 0; nt < 2; nt++) {
                 unsigned fb[2];
                 b_tf32_nk_perm(fb, &bf.arb[0][0], LDQ, 8 * kt, 8 * nt);
-                mma_tf32(yt[nt], fsa[kt], fb);
-            }
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            const float g0 = bf.gamma[8 * nt + 2 * t4], g1 = bf.gamma[8 * nt + 2 * t4 + 1];
-            s[nt][0] *= g0; s[nt][1] *= g1; s[nt][2] *= g0; s[nt][3] *= g1;
-#pragma unroll
-            for (int kt = 0; kt < 2; kt++) {
-                unsigned fa[4], fb[2];
-                b_tf32_kn_perm(fb, &bf.bt[0][0], LDA, 8 * kt, 8 * nt);
-                mma_tf32(s[nt], fsa[kt], fb);
-                a_tf32_km_perm(fa, &bf.v[0][0], LDA, 16 * w, 8 * kt);
-                b_tf32_kn_perm(fb, &bf.kt[0][0], LDA, 8 * kt, 8 * nt);
-                mma_tf32(s[nt], fa, fb);
+                mma_tf32(yt[nt], fa, fb);
             }
         }
-        if (n + 2 < chunks) bar_arrive(BAR_EMPTY + (n & 1), 256);
-        TC_MARK(3);
-        // outputs: y (bf16) and sa, or dv += and dsa (the engine's sa at step t is dsa_{t+1}; dsa_0 is written 0)
+        if (n + 2 < chunks) bar_arrive(BAR_EMPTY + (n & 1), 384);
+        TC_MARK(1);
 #pragma unroll
         for (int nt = 0; nt < 2; nt++)
 #pragma unroll
@@ -443,10 +510,11 @@ __device__ void tc_chain(int T, int H, int bb, int h, unsigned short* y, float* 
                     if (tt == 0) saOut[at] = 0.0f;
                 }
             }
-        if (!REV) save_state(s, w, st + (i64)c * TN * TN);  // the state after the chunk
-        TC_MARK(4);
+        if (REV) save_state(s, w, st + (i64)c * TN * TN);
+        else if (c > 0) save_state(s, w, st + (i64)(c - 1) * TN * TN);
+        TC_MARK(2);
     }
-    TC_PROF_END(0);
+    TC_PROF_END(16);
 }
 
 template <bool REV>
@@ -458,9 +526,10 @@ __device__ void tc_kernel(int T, int H, const unsigned short* r, const unsigned 
     unsigned dynamicBytes;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynamicBytes));
     if (dynamicBytes < sizeof(TcShared)) __trap();  // the launcher's size is out of date
-    const int h = blockIdx.x, bb = blockIdx.y;
-    if (threadIdx.x < 128) tc_chain<REV>(T, H, bb, h, y, dv, saOut, states, sm);
-    else tc_prep<REV>(threadIdx.x < 256 ? 0 : 1, T, H, bb, h, r, wRaw, k, v, a, b, dy, sm);
+    const int h = blockIdx.x, bb = blockIdx.y, role = threadIdx.x >> 7;
+    if (role == 0) tc_chain<REV>(T, H, bb, h, states, sm);
+    else if (role == 3) tc_output<REV>(T, H, bb, h, y, dv, saOut, states, sm);
+    else tc_prep<REV>(role - 1, T, H, bb, h, r, wRaw, k, v, a, b, dy, sm);
 }
 
 extern "C" __global__ void __launch_bounds__(TC_THREADS)

@@ -20,7 +20,6 @@
 
 // ln ω of one raw decay, with the fast exponential and reciprocal (relative error ~1e-7, far below the tf32
 // products'; not bit-identical to wkv7.cu's expf and division).
-__device__ __forceinline__ float tc_log_decay(float wraw) { return TC_W_SCALE * __frcp_rn(1.0f + __expf(-wraw)); }
 
 __device__ __forceinline__ unsigned tf32_of(float x) {
     unsigned r;
@@ -28,8 +27,22 @@ __device__ __forceinline__ unsigned tf32_of(float x) {
     return r;
 }
 
-// x rounded to tf32 (nearest, ties away), as an fp32 value: stored so, an operand needs no conversion at its use.
-__device__ __forceinline__ float tf32_round(float x) { return __uint_as_float(tf32_of(x)); }
+// x rounded to tf32 (nearest, ties away from zero: cvt.rna's rounding, in two integer operations), as an fp32 value:
+// stored so, an operand needs no conversion at its use.
+__device__ __forceinline__ float tf32_round(float x) {
+    return __uint_as_float((__float_as_uint(x) + 0x1000u) & 0xffffe000u);
+}
+
+// 1/x, the hardware approximation (rcp.approx.ftz: one MUFU op, ≤ 1 ulp).
+__device__ __forceinline__ float rcp_approx(float x) {
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+
+// ln ω of one raw decay, with the fast exponential and reciprocal (relative error ~1e-7, far below the tf32
+// products'; not bit-identical to wkv7.cu's expf and division).
+__device__ __forceinline__ float tc_log_decay(float wraw) { return TC_W_SCALE * rcp_approx(1.0f + __expf(-wraw)); }
 
 // Two floats as a bf16x2 register: lo in the low half (the lower column / row index), round to nearest even.
 __device__ __forceinline__ unsigned bf16x2_of(float lo, float hi) {
