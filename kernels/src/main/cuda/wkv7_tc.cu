@@ -183,12 +183,23 @@ __device__ __forceinline__ void stage_chunk(TcStage& sg, int p, int c, int T, in
 template <bool REV>
 __device__ __forceinline__ void prepare_column(const TcStage& sg, TcBuffer& bf, TcScratch& sc, int u0, int j,
                                                bool last) {
-    float lg1[8], acc = 0.0f;
+    // every load first: the stores below may alias the stage as far as the compiler knows
+    float wv[8], av[8], bv[8], kv[8], rv[8], vv[8];
 #pragma unroll
     for (int q = 0; q < 8; q++) {
         const int u = u0 + q, row = REV ? 15 - u : u;
-        const bool none = REV && last && u == 0;
-        acc += none ? 0.0f : tc_log_decay(bf16_f32(sg.raw[0][row][j]));
+        wv[q] = bf16_f32(sg.raw[0][row][j]);
+        av[q] = bf16_f32(sg.raw[1][row][j]);
+        bv[q] = bf16_f32(sg.raw[2][row][j]);
+        kv[q] = bf16_f32(sg.raw[3][row][j]);
+        rv[q] = bf16_f32(sg.raw[4][row][j]);
+        vv[q] = REV ? sg.dy[row][j] : bf16_f32(sg.raw[5][row][j]);
+    }
+    if (REV && last && u0 == 0) wv[0] = av[0] = bv[0] = 0.0f;  // t = T − 1: no transition (the row was not copied)
+    float lg1[8], acc = 0.0f;
+#pragma unroll
+    for (int q = 0; q < 8; q++) {
+        acc += REV && last && u0 + q == 0 ? 0.0f : tc_log_decay(wv[q]);
         lg1[q] = acc;  // lg[u + 1] within the half
     }
     const float other = __shfl_xor_sync(0xffffffffu, acc, 16);
@@ -198,19 +209,15 @@ __device__ __forceinline__ void prepare_column(const TcStage& sg, TcBuffer& bf, 
     float e0 = __expf(base);
 #pragma unroll
     for (int q = 0; q < 8; q++) {
-        const int u = u0 + q, row = REV ? 15 - u : u;
-        const bool none = REV && last && u == 0;
-        const float av = none ? 0.0f : bf16_f32(sg.raw[1][row][j]), bv = none ? 0.0f : bf16_f32(sg.raw[2][row][j]);
-        const float kv = bf16_f32(sg.raw[3][row][j]), rv = bf16_f32(sg.raw[4][row][j]);
-        const float vv = REV ? sg.dy[row][j] : bf16_f32(sg.raw[5][row][j]);
+        const int u = u0 + q;
         const float e1 = __expf(base + lg1[q]), key = rcp_approx(e1), tail = gamma * key;
-        sc.aq[u][j] = av * e0;
-        bf.rq[u][j] = tf32_round(rv * e1);
-        sc.bk[u][j] = bv * key;
-        sc.kk[u][j] = kv * key;
-        bf.bt[u][j] = tf32_round(bv * tail);
-        bf.kt[u][j] = tf32_round(kv * tail);
-        bf.v[u][j] = tf32_round(vv);
+        sc.aq[u][j] = av[q] * e0;
+        bf.rq[u][j] = tf32_round(rv[q] * e1);
+        sc.bk[u][j] = bv[q] * key;
+        sc.kk[u][j] = kv[q] * key;
+        bf.bt[u][j] = tf32_round(bv[q] * tail);
+        bf.kt[u][j] = tf32_round(kv[q] * tail);
+        bf.v[u][j] = tf32_round(vv[q]);
         e0 = e1;
     }
     if (u0 == 0) bf.gamma[j] = gamma;

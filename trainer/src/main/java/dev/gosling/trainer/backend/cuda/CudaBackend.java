@@ -227,6 +227,15 @@ public final class CudaBackend implements Backend {
     /** WKV7 kernels (wkv7.cu): v5 in use; v4 kept for comparison in {@link GpuBench}. */
     private final Kernel wkv7FwdV4, wkv7BwdV4;
     /**
+     * The chunked tensor-core WKV7 (wkv7_tc.cu: forward and the backward's E chain; wkv7_tc_readout.cu: the backward's
+     * readouts); null where the device cannot give a block their shared memory (sm_86/89: 99 KiB).
+     */
+    private final Kernel wkv7TcForward, wkv7TcChain, wkv7TcReadout;
+    /** Dynamic shared memory of the wkv7_tc.cu kernels: sizeof(TcShared) there (a kernel given less traps). */
+    static final int WKV7_TC_SHARED = 184320;
+    /** The readout kernel's block and dynamic shared memory (wkv7_tc_readout.cu: RO_SMEM2, two stages). */
+    static final int WKV7_TC_READOUT_THREADS = 256, WKV7_TC_READOUT_SHARED = 148768;
+    /**
      * v5 and chunked-forward kernels by name (the names of {@link #WKV7_ROW_KERNELS}, {@link #WKV7_COL_KERNELS} and
      * {@link #WKV7_CHUNK_KERNELS}).
      */
@@ -238,7 +247,8 @@ public final class CudaBackend implements Backend {
      * {@code gosling.wkv7Bf16=_bf16sh} (or another of {@link #WKV7_BF16_STAGINGS}) picks the bf16 kernels' staging.
      */
     private Wkv7Choice wkv7Choice = "v4".equals(System.getProperty("gosling.wkv7")) ? Wkv7Choice.V4
-            : Wkv7Choice.AUTO.bf16(System.getProperty("gosling.wkv7Bf16", "_bf16"));
+            : Wkv7Choice.AUTO.bf16(System.getProperty("gosling.wkv7Bf16", "_bf16"))
+                    .tc(!"false".equals(System.getProperty("gosling.wkv7Tc")));
     /**
      * The one-read cross-entropy kernels (cross_entropy.cu, {@code cross_entropy_rows_*}) by name, fp32 and bf16
      * dLogits each.
@@ -389,6 +399,17 @@ public final class CudaBackend implements Backend {
         lnxBonusGateBwdBf16InDgatedF32 = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in_dgated_f32");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
+        Kernel tcFwd = loader.kernel("wkv7_tc", "wkv7_tc_forward");
+        Kernel tcChain = loader.kernel("wkv7_tc", "wkv7_tc_backward_chain");
+        Kernel tcReadout = loader.kernel("wkv7_tc_readout", "wkv7_tc_readout");
+        boolean tcFits = cuFuncSetAttribute(tcFwd.function(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                WKV7_TC_SHARED) == 0 && cuFuncSetAttribute(tcChain.function(),
+                CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, WKV7_TC_SHARED) == 0
+                && cuFuncSetAttribute(tcReadout.function(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                WKV7_TC_READOUT_SHARED) == 0;
+        wkv7TcForward = tcFits ? tcFwd : null;
+        wkv7TcChain = tcFits ? tcChain : null;
+        wkv7TcReadout = tcFits ? tcReadout : null;
         for (Kernel k : new Kernel[] {loader.kernel("wkv7", "wkv7_forward_v5_64_2_4"),
                 loader.kernel("wkv7", "wkv7_forward_v5_32_2_8"), loader.kernel("wkv7", "wkv7_forward_v5_16_1_8"),
                 loader.kernel("wkv7", "wkv7_backward_rows_v5_64_2_4"),
@@ -2147,12 +2168,14 @@ public final class CudaBackend implements Backend {
      * of the two below (64_2_4p a stage ahead, the others as before), the forwards storing y after the state update;
      * "_bf16a": cp.async a stage ahead into a double-buffered bf16 area, widened by the copying thread at the last step
      * of the stage before; "_bf16sh": cp.async into one bf16 area, widened after copy_wait before the stage's barrier,
-     * the kernels before, for comparison; kernels/NOTES.md).
+     * the kernels before, for comparison; kernels/NOTES.md); tc: bf16 inputs at T a multiple of 16 take the chunked
+     * tensor-core kernels (wkv7_tc.cu, in the bf16 band, not the fp32 kernels' 1e-5; passes then 1: the E chain only,
+     * 2: the readouts only), where the device runs them (AUTO; {@code -Dgosling.wkv7Tc=false} turns them off).
      */
     record Wkv7Choice(int version, RowKernel fwd, RowKernel rows, ColKernel cols, int passes, int chunk,
-                      ChunkKernel chunked, String bf16) {
-        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1, null, "_bf16");
-        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1, null, "_bf16");
+                      ChunkKernel chunked, String bf16, boolean tc) {
+        static final Wkv7Choice AUTO = new Wkv7Choice(5, null, null, null, 3, -1, null, "_bf16", true);
+        static final Wkv7Choice V4 = new Wkv7Choice(4, null, null, null, 3, -1, null, "_bf16", false);
 
         Wkv7Choice {
             if (chunk != -1 && (chunk < 0 || chunk % 16 != 0)) {
@@ -2161,16 +2184,16 @@ public final class CudaBackend implements Backend {
         }
 
         static Wkv7Choice v5(RowKernel fwd, RowKernel rows, ColKernel cols) {
-            return new Wkv7Choice(5, fwd, rows, cols, 3, -1, null, "_bf16");
+            return new Wkv7Choice(5, fwd, rows, cols, 3, -1, null, "_bf16", false);
         }
 
         /** The chunked forward {@code k}, the backward chosen from B·H. */
         static Wkv7Choice chunked(ChunkKernel k) {
-            return new Wkv7Choice(5, null, null, null, 3, -1, k, "_bf16");
+            return new Wkv7Choice(5, null, null, null, 3, -1, k, "_bf16", false);
         }
 
         Wkv7Choice passes(int p) {
-            return new Wkv7Choice(version, fwd, rows, cols, p, chunk, chunked, bf16);
+            return new Wkv7Choice(version, fwd, rows, cols, p, chunk, chunked, bf16, tc);
         }
 
         /** The bf16 kernels of staging {@code suffix} (one of {@link #WKV7_BF16_STAGINGS}). */
@@ -2178,11 +2201,16 @@ public final class CudaBackend implements Backend {
             if (!WKV7_BF16_STAGINGS.contains(suffix)) {
                 throw new IllegalArgumentException("WKV7 bf16 staging " + suffix + ": not one of " + WKV7_BF16_STAGINGS);
             }
-            return new Wkv7Choice(version, fwd, rows, cols, passes, chunk, chunked, suffix);
+            return new Wkv7Choice(version, fwd, rows, cols, passes, chunk, chunked, suffix, tc);
         }
 
         Wkv7Choice chunk(int steps) {
-            return new Wkv7Choice(version, fwd, rows, cols, passes, steps, chunked, bf16);
+            return new Wkv7Choice(version, fwd, rows, cols, passes, steps, chunked, bf16, tc);
+        }
+
+        /** With the chunked tensor-core kernels for bf16 inputs at T a multiple of 16 (on), or the serial ones. */
+        Wkv7Choice tc(boolean on) {
+            return new Wkv7Choice(version, fwd, rows, cols, passes, chunk, chunked, bf16, on);
         }
 
         @Override
@@ -2191,7 +2219,7 @@ public final class CudaBackend implements Backend {
                     + (chunked == null ? "" : " chunk" + chunked) + (rows == null ? "" : " r" + rows)
                     + (cols == null ? "" : " c" + cols) + (chunk < 0 ? "" : " ch" + chunk)
                     + (passes == 1 ? " rows" : passes == 2 ? " cols" : "")
-                    + ("_bf16".equals(bf16) ? "" : " " + bf16.substring(1));
+                    + ("_bf16".equals(bf16) ? "" : " " + bf16.substring(1)) + (tc ? " tc" : "");
         }
     }
 
@@ -2490,6 +2518,10 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, yp, s}) {
             aligned16(p, op, "a tensor");
         }
+        if (bf16 && wkv7Tc(c, T)) {
+            wkv7TcForward.launch(H, B, 1, 512, 1, 1, WKV7_TC_SHARED, stream, args);
+            return;
+        }
         // the chunked forward only when chosen: it measured slower than v5 at every benchmark size (kernels/NOTES.md)
         ChunkKernel ck = c.chunked();
         if (ck != null) {
@@ -2551,6 +2583,22 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, dyp, s, drp, dwp, dkp, dvp, dap, dbp}) {
             aligned16(p, op, "a tensor");
         }
+        if (bf16 && wkv7Tc(c, T)) {
+            // scratch: dsa [B·T, H·64], then the E chain's start state of every chunk [B, H, T/16, 64, 64]
+            long dsa = wkvScratch(n + (long) B * H * (T / 16) * N * N);
+            long estates = dsa + 4L * n;
+            if ((c.passes() & 1) != 0) {
+                args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa)
+                        .ptr(estates);
+                wkv7TcChain.launch(H, B, 1, 512, 1, 1, WKV7_TC_SHARED, stream, args);
+            }
+            if ((c.passes() & 2) != 0) {
+                args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
+                        .ptr(estates).ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(wabWritten ? 1 : 0);
+                wkv7TcReadout.launch(T / 16, H, B, WKV7_TC_READOUT_THREADS, 1, 1, WKV7_TC_READOUT_SHARED, stream, args);
+            }
+            return;
+        }
         int chunk = c.chunk() >= 0 ? c.chunk() : wkv7AutoChunk(B, H, T);
         if (chunk >= T) {
             chunk = 0;
@@ -2574,6 +2622,16 @@ public final class CudaBackend implements Backend {
             wkv7Kernel("wkv7_backward_cols_v5_" + cols + (bf16 ? c.bf16() : "")).launch(H * cols.perHead(), B, z, cols.threads(), 1, 1, 0,
                     stream, args);
         }
+    }
+
+    /** Whether choice c runs bf16 inputs of T steps on the chunked tensor-core kernels. */
+    private boolean wkv7Tc(Wkv7Choice c, int T) {
+        return c.tc() && c.version() == 5 && T % 16 == 0 && wkv7TcForward != null;
+    }
+
+    /** Whether this device runs the chunked tensor-core WKV7 kernels (their shared memory fits a block). */
+    boolean wkv7TcAvailable() {
+        return wkv7TcForward != null;
     }
 
     /**

@@ -2148,14 +2148,28 @@ public final class GpuOpChecks {
         for (int[] d : sizes) {
             c.add(wkv7(d[0], d[1], d[2], null, s++));
         }
-        // bf16 inputs and y (the training step's under bf16 GEMMs): the default kernels, overwriting and adding
+        // bf16 inputs and y (the training step's under bf16 GEMMs): the serial kernels (fp32 products, 1e-5),
+        // overwriting and adding
         int[][] bf16Sizes = quick ? new int[][] {{2, 20, 2}}
                 : new int[][] {{1, 1, 1}, {2, 20, 2}, {1, 17, 3}, {3, 37, 5}, {2, 100, 3}, {1, 1024, 2}, {2, 4096, 4},
                 {40, 64, 4}, {8, 200, 12}};
+        CudaBackend.Wkv7Choice serial = CudaBackend.Wkv7Choice.AUTO.tc(false);
         for (int[] d : bf16Sizes) {
-            c.add(wkv7(d[0], d[1], d[2], null, true, true, s++));
+            c.add(wkv7(d[0], d[1], d[2], serial, true, true, s++));
         }
-        c.add(wkv7(3, 37, 5, null, false, true, s++));
+        c.add(wkv7(3, 37, 5, serial, false, true, s++));
+        // ... and the chunked tensor-core kernels (the default at T a multiple of 16; the bf16 band): one chunk and
+        // many, B·H below and above the SM count, overwriting and adding; T not a multiple of 16 takes the serial ones
+        int[][] tcSizes = quick ? new int[][] {{2, 32, 2}}
+                : new int[][] {{1, 16, 1}, {2, 32, 2}, {3, 48, 5}, {2, 256, 3}, {1, 1024, 2}, {2, 4096, 4}, {8, 256, 12},
+                {40, 64, 4}, {2, 100, 3}};
+        for (int[] d : tcSizes) {
+            c.add(wkv7(d[0], d[1], d[2], CudaBackend.Wkv7Choice.AUTO, true, true, s++));
+        }
+        if (!quick) {
+            c.add(wkv7(3, 48, 5, CudaBackend.Wkv7Choice.AUTO, false, true, s++));
+            c.add(wkv7(2, 4096, 4, CudaBackend.Wkv7Choice.AUTO, false, true, s++));
+        }
         if (!quick) {
             // every bf16 kernel (paired rows as forward and row pass, both column kernels) in one chunk and in chunks
             List<CudaBackend.RowKernel> rb = List.of(CudaBackend.ROWS_64_2_4P, CudaBackend.ROWS_32_2_8P,
@@ -2244,7 +2258,8 @@ public final class GpuOpChecks {
 
     /**
      * {@code bf16}: r, wRaw, k, v, a, b given in bf16 (the CPU gets the same rounded values) and the output y written in
-     * bf16 (the bf16 band); the gradients fp32 within 1e-5.
+     * bf16 (the bf16 band); the gradients fp32 within 1e-5, or in the bf16 band where the choice takes the chunked
+     * tensor-core kernels (tf32 and bf16 products: kernels/NOTES.md, "WKV7 on the tensor cores").
      */
     static Check wkv7(int B, int T, int H, CudaBackend.Wkv7Choice choice, boolean overwrite, boolean bf16, long seed) {
         String size = "B=" + B + " T=" + T + " H=" + H + (choice != null ? " " + choice : "") + over(overwrite);
@@ -2275,6 +2290,9 @@ public final class GpuOpChecks {
 
             @Override
             double toleranceOf(String q) {
+                if (bf16 && choice != null && choice.tc() && T % 16 == 0) {
+                    return BF16_TOLERANCE;
+                }
                 double scaled = q.equals("out") || q.equals("dv") ? tolerance * dotCondition() : tolerance;
                 return bf16 && q.equals("out") ? Math.max(BF16_TOLERANCE, scaled) : scaled;
             }
