@@ -240,9 +240,10 @@ struct Dev {
     float *dy, *fst, *sa, *est, *dsa, *dr, *dw, *dk, *da, *db;
 };
 
-static void launch(const Dev& d, int B, int H, int T, int overwrite, cudaStream_t s = 0) {
-    dim3 grid(T / 16, H, B);
-    wkv7_tc_readout<<<grid, 128, RO_SMEM_BYTES, s>>>(T, H, d.r, d.w, d.k, d.v, d.a, d.b, d.dy, d.fst, d.sa, d.est, d.dsa,
+// G: CTAs along the chunks (each walks ⌈(T/16)/G⌉ of them); smem: RO_SMEM2 (two stages) or RO_SMEM1 (one).
+static void launch(const Dev& d, int B, int H, int T, int overwrite, int G, int smem, cudaStream_t s = 0) {
+    dim3 grid(G, H, B);
+    wkv7_tc_readout<<<grid, 256, smem, s>>>(T, H, d.r, d.w, d.k, d.v, d.a, d.b, d.dy, d.fst, d.sa, d.est, d.dsa,
                                                     d.dr, d.dw, d.dk, d.da, d.db, overwrite);
 }
 
@@ -256,7 +257,14 @@ static void freeDev(Dev& d) {
                     (void*)d.dr, (void*)d.dw, (void*)d.dk, (void*)d.da, (void*)d.db, (void*)d.fst, (void*)d.est}) cudaFree(p);
 }
 
-static bool gpuCase(const std::string& set, int B, int H, int T, unsigned seed) {
+struct Cfg { int cpb; int smem; };
+static const char* cfgName(const Cfg& c) {
+    static char buf[64];
+    snprintf(buf, sizeof buf, "CPB %d %s", c.cpb, c.smem == RO_SMEM2 ? "2-stage" : "1-stage");
+    return buf;
+}
+
+static bool gpuCase(const std::string& set, int B, int H, int T, unsigned seed, const std::vector<Cfg>& cfgs) {
     const size_t n = (size_t)B * T * H * N, nc = T / 16, ns = (size_t)B * H * nc * NN;
     std::mt19937_64 rng(seed);
     std::vector<Head> hs; std::vector<Ref> rf;
@@ -287,6 +295,7 @@ static bool gpuCase(const std::string& set, int B, int H, int T, unsigned seed) 
     std::vector<float> pre(n);
     { std::mt19937 pr(99); std::uniform_real_distribution<float> U(-1, 1); for (auto& x : pre) x = U(pr); }
     bool ok = true;
+    for (const Cfg& cf : cfgs)
     for (int overwrite : {1, 0}) {
         float* outs[5] = {d.dr, d.dw, d.dk, d.da, d.db};
         for (int q = 0; q < 5; q++) {
@@ -294,9 +303,10 @@ static bool gpuCase(const std::string& set, int B, int H, int T, unsigned seed) 
             if (poison) CK(cudaMemset(outs[q], 0xff, n * 4));
             else CK(cudaMemcpy(outs[q], pre.data(), n * 4, cudaMemcpyHostToDevice));
         }
-        launch(d, B, H, T, overwrite);
+        const int nc = T / 16, G = (nc + cf.cpb - 1) / cf.cpb;
+        launch(d, B, H, T, overwrite, G, cf.smem);
         CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
-        printf("  %-6s B%d H%d T%-5d overwrite=%d:", set.c_str(), B, H, T, overwrite);
+        printf("  %-6s B%d H%d T%-5d %s ow=%d:", set.c_str(), B, H, T, cfgName(cf), overwrite);
         for (int q = 0; q < 5; q++) {
             bool poison = overwrite && (q == 1 || q == 3 || q == 4);
             std::vector<float> got(n);
@@ -336,7 +346,7 @@ __global__ void fillBf16(unsigned short* p, size_t n, unsigned seed, float scale
     }
 }
 
-static void timeCase(int B, int H, int T) {
+static void timeCase(int B, int H, int T, const Cfg& cf) {
     const size_t n = (size_t)B * T * H * N, ns = (size_t)B * H * (T / 16) * NN;
     Dev d; allocDev(d, n, ns);
     unsigned sd = 1;
@@ -345,35 +355,46 @@ static void timeCase(int B, int H, int T) {
     fillKernel<<<1024, 256>>>(d.fst, ns, sd++, 0.5f); fillKernel<<<1024, 256>>>(d.est, ns, sd++, 0.5f);
     CK(cudaDeviceSynchronize());
     cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
+    const int G = (T / 16 + cf.cpb - 1) / cf.cpb;
     for (int overwrite : {1, 0}) {
-        for (int i = 0; i < 3; i++) launch(d, B, H, T, overwrite);
+        for (int i = 0; i < 3; i++) launch(d, B, H, T, overwrite, G, cf.smem);
         std::vector<float> ms;
         for (int i = 0; i < 20; i++) {
-            cudaEventRecord(e0); launch(d, B, H, T, overwrite); cudaEventRecord(e1); cudaEventSynchronize(e1);
+            cudaEventRecord(e0); launch(d, B, H, T, overwrite, G, cf.smem); cudaEventRecord(e1); cudaEventSynchronize(e1);
             float x; cudaEventElapsedTime(&x, e0, e1); ms.push_back(x);
         }
         CK(cudaGetLastError());
         std::sort(ms.begin(), ms.end());
         double bytes = (double)n * (6 * 2 + 3 * 4 + 5 * 4 + (overwrite ? 2 : 5) * 4) + 2.0 * ns * 4;
-        printf("  time B%d H%d T%d overwrite=%d: median %.3f ms (min %.3f), ~%.2f GB moved (no L2 reuse) → %.0f GB/s\n", B, H, T,
-               overwrite, ms[10], ms[0], bytes / 1e9, bytes / 1e6 / ms[10]);
+        printf("  time B%d H%d T%d %s (grid %d×%d×%d) overwrite=%d: median %.3f ms (min %.3f), %.2f GB nominal → %.0f GB/s\n", B, H,
+               T, cfgName(cf), G, H, B, overwrite, ms[10], ms[0], bytes / 1e9, bytes / 1e6 / ms[10]);
     }
     freeDev(d);
 }
 
 int main(int argc, char** argv) {
-    bool cpuOnly = argc > 1 && std::string(argv[1]) == "cpu";
-    cpuChecks();
-    if (cpuOnly) return 0;
-    CK(cudaFuncSetAttribute(wkv7_tc_readout, cudaFuncAttributeMaxDynamicSharedMemorySize, RO_SMEM_BYTES));
-    int occ = 0; cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, wkv7_tc_readout, 128, RO_SMEM_BYTES);
-    printf("GPU: grid (T/16, H, B), block 128, dynamic smem %d B, %d CTAs/SM\n", RO_SMEM_BYTES, occ);
+    const std::string mode = argc > 1 ? argv[1] : "";  // cpu: CPU checks only; time: timing only
+    if (mode != "time") cpuChecks();
+    if (mode == "cpu") return 0;
+    CK(cudaFuncSetAttribute(wkv7_tc_readout, cudaFuncAttributeMaxDynamicSharedMemorySize, RO_SMEM2));
+    const std::vector<Cfg> timed = {{16, RO_SMEM2}, {8, RO_SMEM2}, {32, RO_SMEM2}, {4, RO_SMEM2}, {16, RO_SMEM1}};
+    if (mode == "time") {
+        for (const Cfg& c : timed) timeCase(4, 32, 4096, c);
+        for (const Cfg& c : timed) timeCase(8, 12, 4096, c);
+        return 0;
+    }
+    for (int smem : {RO_SMEM2, RO_SMEM1}) {
+        int occ = 0; cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, wkv7_tc_readout, 256, smem);
+        printf("GPU: grid (⌈(T/16)/CPB⌉, H, B), block 256, dynamic smem %d B: %d CTAs/SM\n", smem, occ);
+    }
     printf("relative error ‖Δ‖/‖ref‖ vs float64 serial (step max = max over steps of ‖Δ_t‖/‖ref_t‖)\n");
     bool ok = true;
-    for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 2, 3, 256, 1);
-    for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 1, 2, 4096, 2);
+    // T 256: 16 chunks; CPB 4 (even), 3 (uneven: 3,3,3,3,3,1), 16 one-stage
+    const std::vector<Cfg> small = {{4, RO_SMEM2}, {3, RO_SMEM2}, {16, RO_SMEM1}};
+    for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 2, 3, 256, 1, small);
+    for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 1, 2, 4096, 2, {{16, RO_SMEM2}});
     printf("accuracy %s (bar: every gradient ≤ 2e-3, no NaN)\n", ok ? "PASS" : "FAIL");
-    timeCase(4, 32, 4096);
-    timeCase(8, 12, 4096);
+    for (const Cfg& c : timed) timeCase(4, 32, 4096, c);
+    for (const Cfg& c : timed) timeCase(8, 12, 4096, c);
     return ok ? 0 : 1;
 }

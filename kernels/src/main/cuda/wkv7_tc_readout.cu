@@ -4,10 +4,14 @@
 //   dk_t = E_tᵀ v_t,   db_t = E_tᵀ sa_t        (readouts of the E states),
 //   dwRaw_t from dlw by the chunk-local identity (kernels/NOTES.md, "WKV7 on the tensor cores"; the emulator
 //   kernels/dev/wkv7_chunk_tc_emu.cpp, chunked()), no E⊙S product per step.
-// Check: kernels/dev/wkv7_tc_readout_test.cu (against the float64 serial recurrence).
+// Check and timing: kernels/dev/wkv7_tc_readout_test.cu (against the float64 serial recurrence).
 //
-// Launch: grid (T/16, H, B), block 128 (4 warps), dynamic shared memory RO_SMEM_BYTES = 78,864 bytes (needs
-// cudaFuncAttributeMaxDynamicSharedMemorySize; 2 CTAs per SM on the H100 / A100). One CTA per (chunk, head, batch).
+// Launch: grid (G, H, B) with 1 ≤ G ≤ T/16, block 256 (8 warps). CTA x walks the CPB = ⌈(T/16)/G⌉ consecutive
+// chunks x·CPB .. (chunks past T/16 are skipped). Dynamic shared memory: RO_SMEM2 = 148,768 bytes (two stages: the
+// next chunk's operands are copied by cp.async while this one is computed; sm_80 / sm_90), or RO_SMEM1 = 87,568
+// bytes (one stage, no overlap within a CTA: for GPUs with ≤ 99 KB per block, sm_86 / sm_89). The kernel picks the
+// mode from the dynamic shared memory it was given (%dynamic_smem_size); both need
+// cudaFuncAttributeMaxDynamicSharedMemorySize. 1 CTA per SM either way (≤ 255 registers a thread).
 //
 // Layouts: rows [B·T, H·64] (element (b, t, h, j) at ((b·T + t)·H + h)·64 + j); states fp32 [B, H, T/16, 64, 64]
 // transposed (element (j, i) at j·64 + i holds S[i][j]): fstates[c] = S_{16c+15} (S_c, the start of chunk c, is
@@ -19,69 +23,75 @@
 //     out[u][j] = e^{lg[u+q]}[j] · ( (C S_c)[u][j] + Σ_{s ≤ u (dr) / s < u (da)} ( (C_u·sa_s) b̂_s[j] + (C_u·v_s) k̂_s[j] ) )
 //     with b̂_s = b_s e^{−lg[s+1]}, k̂_s = k_s e^{−lg[s+1]}; C = dy, q = 1 (dr); C = dsa, q = 0 (da).
 //   E side (the E recurrence run backwards in time, written in forward step order), start E_{te+1} = estates[c],
-//   G[u] = Σ_{t' = t0+u+1 .. te+1} lw_{t'} (a suffix sum, fp32, summed from te+1 down as the reversed engine does):
+//   G[u] = Σ_{t' = t0+u+1 .. te+1} lw_{t'} (fp32, as lg[16] − lg[u+1] + lw_{te+1}):
 //     out[u][j] = e^{G[u]}[j] · ( (C E_{te+1})[u][j] + Σ_{s ≥ u} ( (C_u·dsa_{t0+s+1}) â_s[j] + (C_u·dy_{t0+s}) r̂_s[j] ) )
 //     with â_s = a_{t0+s+1} e^{−G[s]}, r̂_s = r_{t0+s} e^{−G[s]} (a, dsa, lw at step T are 0); C = v → dk, C = sa → db.
-//   Each readout is one warp: (C S) as 16×64 (K = 64), M = [C X1ᵀ | C X2ᵀ] (16×32, K = 64, masked), then
-//   += M·[Ŷ1; Ŷ2] (K = 32) into the same accumulators, scaled by the query factor. Every product's operands are
-//   rounded to tf32 (cvt.rna), fp32 accumulation; decays and prefix sums in fp32 on the CUDA cores. The key factors
-//   e^{−lg}, e^{−G} are ≤ e^{0.6065·16} ≈ 1.6e4 (the factored form with ref = the chunk start).
+//   Each readout is two warps (columns 0..31, 32..63): (C S) (K = 64), M = [C X1ᵀ | C X2ᵀ] (16×32, K = 64, masked;
+//   both warps compute it), then += M·[Ŷ1; Ŷ2] (K = 32) into the same accumulators, scaled by the query factor.
+//   Every product's operands are rounded to tf32 (cvt.rna), fp32 accumulation; decays and prefix sums in fp32 on the
+//   CUDA cores. The key factors e^{−lg}, e^{−G} are ≤ e^{0.6065·16} ≈ 1.6e4 (the factored form, ref = chunk start).
 //   dlw_{t0+u} = Σ_{u' = u..15} (r⊙dr + [u' < 15] a_{u'+1}⊙da_{u'+1} − b⊙db − k⊙dk)_{u'} + bnd, with
 //     bnd[j] = Σ_i Ê[i][j] S_te[i][j], Ê = E_{te+1}(diag ω_{te+1} + b_{te+1} a_{te+1}ᵀ), which is
 //     bnd[j] = ω_{te+1}[j] Σ_i E_{te+1}[i][j] S_te[i][j] + a_{te+1}[j] Σ_i dsa_{te+1}[i] S_te[i][j]
-//     (E_{te+1} b_{te+1} = dsa_{te+1}); S_te = fstates[c], read straight from global (L2: the next chunk's CTA
-//     reads it as its S_c). dwRaw = dlw · (−e^{−1/2}) σ (1 − σ).
+//     (E_{te+1} b_{te+1} = dsa_{te+1}); S_te = fstates[c] is read into registers (L2: it is also the next chunk's
+//     S_c). dwRaw = dlw · (−e^{−1/2}) σ (1 − σ).
 #include "wkv7_tc.cuh"
 
 #define RO_LD 68  // leading dimension (floats) of the shared operands: 4 mod 32 keeps fragment loads conflict-free
 
-// Shared memory, in floats.
-#define RO_ST 0                          // S_c transposed [64][68]; after the readouts: dr, da, dk, db [4][16][68]
-#define RO_ET (RO_ST + 64 * RO_LD)       // E_{te+1} transposed [64][68]
-#define RO_DY (RO_ET + 64 * RO_LD)       // dy_{t0+u} [16][68]
-#define RO_SA (RO_DY + 16 * RO_LD)       // sa_{t0+u} [16][68]
-#define RO_V (RO_SA + 16 * RO_LD)        // v_{t0+u} [16][68]
-#define RO_DSA (RO_V + 16 * RO_LD)       // dsa_{t0+u}, u = 0..16 [17][68] (row 16 = dsa_{te+1}, 0 past T)
-#define RO_YB (RO_DSA + 17 * RO_LD)      // b̂ [16][68]
-#define RO_YK (RO_YB + 16 * RO_LD)       // k̂
-#define RO_YA (RO_YK + 16 * RO_LD)       // â
-#define RO_YR (RO_YA + 16 * RO_LD)       // r̂
-#define RO_LG (RO_YR + 16 * RO_LD)       // lg[u+1] [16][64]; later the dlw terms and their suffix sums
-#define RO_GG (RO_LG + 16 * 64)          // G[u] [16][64]
-#define RO_LWN (RO_GG + 16 * 64)         // lw_{te+1} [64]
-#define RO_AN (RO_LWN + 64)              // a_{te+1} [64]
-#define RO_BND (RO_AN + 64)              // bnd [64]
-#define RO_FLOATS (RO_BND + 64)
-#define RO_SMEM_BYTES (RO_FLOATS * 4)
+// One stage (what cp.async brings for one chunk), in floats from the stage's start.
+#define RO_ST 0                         // S_c transposed [64][68]; after the readouts: dr, da, dk, db [4][16][68]
+#define RO_ET (RO_ST + 64 * RO_LD)      // E_{te+1} transposed [64][68]
+#define RO_DY (RO_ET + 64 * RO_LD)      // dy_{t0+u} [16][68]
+#define RO_SA (RO_DY + 16 * RO_LD)      // sa_{t0+u} [16][68]
+#define RO_DSA (RO_SA + 16 * RO_LD)     // dsa_{t0+u}, u = 0..16 [17][68] (row 16 = dsa_{te+1}, 0 past T)
+#define RO_RAW (RO_DSA + 17 * RO_LD)    // bf16 r, k, v, b, wRaw, a: [6][17][64] (row 16 of wRaw and a: step te + 1)
+#define RO_STAGE (RO_RAW + 6 * 17 * 32) // floats per stage (15,300)
+// The working set after the stages, in floats from its start.
+#define RO_YB 0                         // b̂ [16][68]
+#define RO_YK (RO_YB + 16 * RO_LD)      // k̂
+#define RO_YA (RO_YK + 16 * RO_LD)      // â
+#define RO_YR (RO_YA + 16 * RO_LD)      // r̂
+#define RO_V (RO_YR + 16 * RO_LD)       // v_{t0+u} as fp32 [16][68]
+#define RO_LG (RO_V + 16 * RO_LD)       // lg[u+1] [16][64]; later the dlw terms and their suffix sums
+#define RO_LWN (RO_LG + 16 * 64)        // lw_{te+1} [64]
+#define RO_BND (RO_LWN + 64)            // bnd [64]
+#define RO_WORK (RO_BND + 64)
+#define RO_SMEM1 ((RO_STAGE + RO_WORK) * 4)
+#define RO_SMEM2 ((2 * RO_STAGE + RO_WORK) * 4)
 
-// 8 bf16 (one uint4) → 8 floats.
-__device__ __forceinline__ void ro_unpack8(const uint4& q, float (&f)[8]) {
-    const unsigned w[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-        f[2 * e] = __uint_as_float(w[e] << 16);
-        f[2 * e + 1] = __uint_as_float(w[e] & 0xffff0000u);
-    }
+#define RO_RAW_R 0
+#define RO_RAW_K 1
+#define RO_RAW_V 2
+#define RO_RAW_B 3
+#define RO_RAW_W 4
+#define RO_RAW_A 5
+
+// 4 bf16 (a uint2) → 4 floats.
+__device__ __forceinline__ void ro_unpack4(const uint2& q, float (&f)[4]) {
+    f[0] = __uint_as_float(q.x << 16); f[1] = __uint_as_float(q.x & 0xffff0000u);
+    f[2] = __uint_as_float(q.y << 16); f[3] = __uint_as_float(q.y & 0xffff0000u);
 }
 
-// One readout by one warp (see the top): acc (the 16×64 output as 8 C fragments, columns 8·nt..) =
+// One half of a readout by one warp (see the top): acc (columns 32·half + 8·nt.., nt = 0..3, as C fragments) =
 // C·Sx + mask(C·X1ᵀ | C·X2ᵀ)·[Y1; Y2]. Sx is the state transposed ([j][i], ld RO_LD); C, X1, X2, Y1, Y2 are
 // [16][RO_LD]. mode: 0 keeps s ≤ u, 1 keeps s < u, 2 keeps s ≥ u.
-__device__ __forceinline__ void ro_readout(float (&acc)[8][4], const float* C, const float* Sx, const float* X1,
-                                           const float* X2, const float* Y1, const float* Y2, int mode) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+__device__ __forceinline__ void ro_readout(float (&acc)[4][4], const float* C, const float* Sx, const float* X1,
+                                           const float* X2, const float* Y1, const float* Y2, int mode, int half) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, n0 = 32 * half;
     float m[4][4];
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
-#pragma unroll
-    for (int q = 0; q < 4; q++) m[q][0] = m[q][1] = m[q][2] = m[q][3] = 0.0f;
+    for (int q = 0; q < 4; q++) {
+        acc[q][0] = acc[q][1] = acc[q][2] = acc[q][3] = 0.0f;
+        m[q][0] = m[q][1] = m[q][2] = m[q][3] = 0.0f;
+    }
 #pragma unroll
     for (int kk = 0; kk < 8; kk++) {
         unsigned af[4], bf[2];
         a_tf32_mk(af, C, RO_LD, 0, 8 * kk);
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            b_tf32_nk(bf, Sx, RO_LD, 8 * kk, 8 * nt);
+        for (int nt = 0; nt < 4; nt++) {
+            b_tf32_nk(bf, Sx, RO_LD, 8 * kk, n0 + 8 * nt);
             mma_tf32(acc[nt], af, bf);
         }
 #pragma unroll
@@ -118,220 +128,248 @@ __device__ __forceinline__ void ro_readout(float (&acc)[8][4], const float* C, c
         af[3] = tf32_of(odd ? y3 : y2);
         const float* Y = q < 2 ? Y1 : Y2;
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            b_tf32_kn(bf, Y, RO_LD, 8 * (q & 1), 8 * nt);
+        for (int nt = 0; nt < 4; nt++) {
+            b_tf32_kn(bf, Y, RO_LD, 8 * (q & 1), n0 + 8 * nt);
             mma_tf32(acc[nt], af, bf);
         }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) wkv7_tc_readout(
+__device__ __forceinline__ void ro_zero16(float* d) { *reinterpret_cast<float4*>(d) = make_float4(0.f, 0.f, 0.f, 0.f); }
+
+// The cp.async copies of chunk cc's operands into stage `sg` (every thread calls it; plain zero stores where the
+// source does not exist). Visible after copy_wait() and a barrier.
+__device__ __forceinline__ void ro_load_stage(float* sg, int cc, int nc, int T, int H, int bb, int h,
+                                              const unsigned short* r, const unsigned short* wRaw,
+                                              const unsigned short* k, const unsigned short* v, const unsigned short* a,
+                                              const unsigned short* b, const float* dy, const float* fstates,
+                                              const float* sa, const float* estates, const float* dsa) {
+    const int tid = threadIdx.x;
+    const i64 rs = (i64)H * GOSLING_HEAD;
+    const i64 row0 = ((i64)bb * T + (i64)cc * TC_L) * rs + (i64)h * GOSLING_HEAD;
+    const i64 st = ((i64)bb * H + h) * (nc);
+    const bool hasNext = cc + 1 < nc;
+    for (int q = tid; q < 64 * 16; q += 256) {  // 64 rows × 16 float4
+        const int row = q >> 4, col = (q & 15) * 4;
+        if (cc > 0) copy16(sg + RO_ST + row * RO_LD + col, fstates + (st + cc - 1) * 4096 + row * 64 + col);
+        else ro_zero16(sg + RO_ST + row * RO_LD + col);
+        if (hasNext) copy16(sg + RO_ET + row * RO_LD + col, estates + (st + cc) * 4096 + row * 64 + col);
+        else ro_zero16(sg + RO_ET + row * RO_LD + col);
+    }
+    {  // 16 rows × 16 float4, one per thread
+        const int row = tid >> 4, col = (tid & 15) * 4;
+        const i64 go = row0 + row * rs + col;
+        copy16(sg + RO_DY + row * RO_LD + col, dy + go);
+        copy16(sg + RO_SA + row * RO_LD + col, sa + go);
+        copy16(sg + RO_DSA + row * RO_LD + col, dsa + go);
+    }
+    if (tid < 16) {
+        if (hasNext) copy16(sg + RO_DSA + 16 * RO_LD + tid * 4, dsa + row0 + 16 * rs + tid * 4);
+        else ro_zero16(sg + RO_DSA + 16 * RO_LD + tid * 4);
+    }
+    // bf16 rows: 128 bytes = 8 × 16 bytes; r, k, v, b 16 rows, wRaw and a 17 rows
+    unsigned short* raw = reinterpret_cast<unsigned short*>(sg + RO_RAW);
+    const unsigned short* src[6] = {r, k, v, b, wRaw, a};
+#pragma unroll
+    for (int x = 0; x < 6; x++) {
+        const int rows = x >= RO_RAW_W ? 17 : 16;
+        for (int q = tid; q < rows * 8; q += 256) {
+            const int row = q >> 3, col = (q & 7) * 8;
+            unsigned short* d = raw + (x * 17 + row) * 64 + col;
+            if (row < 16 || hasNext) copy16(d, src[x] + row0 + row * rs + col);
+            else ro_zero16(reinterpret_cast<float*>(d));
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
     int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
     const unsigned short* v, const unsigned short* a, const unsigned short* b, const float* dy, const float* fstates,
     const float* sa, const float* estates, const float* dsa, float* dr, float* dwRaw, float* dk, float* da, float* db,
     int overwrite) {
     extern __shared__ __align__(16) float sm[];
-    const int c = blockIdx.x, h = blockIdx.y, bb = blockIdx.z, nc = T / TC_L, tid = threadIdx.x;
-    const int t0 = c * TC_L;
-    const i64 rs = (i64)H * GOSLING_HEAD;                            // row stride
-    const i64 row0 = ((i64)bb * T + t0) * rs + (i64)h * GOSLING_HEAD;  // (b, t0, h, 0)
-    const bool hasNext = c + 1 < nc;                                 // step te + 1 exists
-    const i64 st = ((i64)bb * H + h) * nc;                           // this head's first state
-
-    // ---- phase 0: async copies of the fp32 operands; bf16 inputs through registers
-    float* St = sm + RO_ST;
-    float* Et = sm + RO_ET;
-    for (int q = tid; q < 64 * 16; q += 128) {  // 64 rows × 16 float4
-        const int row = q >> 4, col = (q & 15) * 4;
-        if (c > 0) copy16(St + row * RO_LD + col, fstates + (st + c - 1) * 4096 + row * 64 + col);
-        else *reinterpret_cast<float4*>(St + row * RO_LD + col) = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (hasNext) copy16(Et + row * RO_LD + col, estates + (st + c) * 4096 + row * 64 + col);
-        else *reinterpret_cast<float4*>(Et + row * RO_LD + col) = make_float4(0.f, 0.f, 0.f, 0.f);
-    }
-    for (int q = tid; q < 16 * 16; q += 128) {  // 16 rows × 16 float4
-        const int row = q >> 4, col = (q & 15) * 4;
-        const i64 go = row0 + row * rs + col;
-        copy16(sm + RO_DY + row * RO_LD + col, dy + go);
-        copy16(sm + RO_SA + row * RO_LD + col, sa + go);
-        copy16(sm + RO_DSA + row * RO_LD + col, dsa + go);
-    }
-    if (tid < 16) {
-        float* d = sm + RO_DSA + 16 * RO_LD + tid * 4;
-        if (hasNext) copy16(d, dsa + row0 + 16 * rs + tid * 4);
-        else *reinterpret_cast<float4*>(d) = make_float4(0.f, 0.f, 0.f, 0.f);
-    }
-    copy_commit();
-
-    // element ownership for the elementwise phases: row u, columns c8..c8+7
-    const int u = tid >> 3, c8 = (tid & 7) * 8;
-    const i64 eo = row0 + u * rs + c8;
-    const bool aIn = u < 15 || hasNext;  // a_{t0+u+1} exists
-    float fr[8], fk[8], fb[8], fa1[8], fw[8];
-    {
-        float f[8];
-        ro_unpack8(*reinterpret_cast<const uint4*>(v + eo), f);
-        *reinterpret_cast<float4*>(sm + RO_V + u * RO_LD + c8) = make_float4(f[0], f[1], f[2], f[3]);
-        *reinterpret_cast<float4*>(sm + RO_V + u * RO_LD + c8 + 4) = make_float4(f[4], f[5], f[6], f[7]);
-        ro_unpack8(*reinterpret_cast<const uint4*>(r + eo), fr);
-        ro_unpack8(*reinterpret_cast<const uint4*>(k + eo), fk);
-        ro_unpack8(*reinterpret_cast<const uint4*>(b + eo), fb);
-        ro_unpack8(*reinterpret_cast<const uint4*>(wRaw + eo), fw);
-        if (aIn) ro_unpack8(*reinterpret_cast<const uint4*>(a + eo + rs), fa1);
-        else
-#pragma unroll
-            for (int e = 0; e < 8; e++) fa1[e] = 0.0f;
-#pragma unroll
-        for (int e = 0; e < 8; e++) sm[RO_LG + u * 64 + c8 + e] = tc_log_decay(fw[e]);  // raw lw for now
-    }
-    if (tid < 64) {  // step te + 1: lw and a
-        const i64 nx = row0 + 16 * rs + tid;
-        sm[RO_LWN + tid] = hasNext ? tc_log_decay(bf16_f32(wRaw[nx])) : 0.0f;
-        sm[RO_AN + tid] = hasNext ? bf16_f32(a[nx]) : 0.0f;
-    }
-    __syncthreads();
-
-    // ---- phase 1: prefix sums per column: lg (forward) and G (suffix from te + 1)
-    if (tid < 64) {
-        float lw[16], x = 0.0f;
-#pragma unroll
-        for (int q = 0; q < 16; q++) {
-            lw[q] = sm[RO_LG + q * 64 + tid];
-            x += lw[q];
-            sm[RO_LG + q * 64 + tid] = x;  // lg[q+1]
-        }
-        float gs = sm[RO_LWN + tid];
-        sm[RO_GG + 15 * 64 + tid] = gs;
-#pragma unroll
-        for (int q = 14; q >= 0; q--) {
-            gs += lw[q + 1];
-            sm[RO_GG + q * 64 + tid] = gs;
-        }
-    }
-    __syncthreads();
-
-    // ---- phase 2: the key-scaled operands
-#pragma unroll
-    for (int e = 0; e < 8; e++) {
-        const int j = c8 + e;
-        const float kf = expf(-sm[RO_LG + u * 64 + j]), kg = expf(-sm[RO_GG + u * 64 + j]);
-        sm[RO_YB + u * RO_LD + j] = fb[e] * kf;
-        sm[RO_YK + u * RO_LD + j] = fk[e] * kf;
-        sm[RO_YA + u * RO_LD + j] = fa1[e] * kg;
-        sm[RO_YR + u * RO_LD + j] = fr[e] * kg;
-    }
-    copy_wait();
-    __syncthreads();
-
-    // ---- phase 3: the four readouts, one per warp
+    unsigned dynSmem;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynSmem));
+    const bool two = dynSmem >= RO_SMEM2;
+    float* W = sm + (two ? 2 : 1) * RO_STAGE;  // the working set
+    const int h = blockIdx.y, bb = blockIdx.z, nc = T / TC_L, tid = threadIdx.x;
+    const int cpb = (nc + gridDim.x - 1) / gridDim.x;
+    const int cBeg = blockIdx.x * cpb, cEnd = min(nc, cBeg + cpb);
+    if (cBeg >= cEnd) return;
+    const i64 rs = (i64)H * GOSLING_HEAD;
+    const i64 st = ((i64)bb * H + h) * nc;
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
-    float acc[8][4];
-    if (warp == 0) ro_readout(acc, sm + RO_DY, St, sm + RO_SA, sm + RO_V, sm + RO_YB, sm + RO_YK, 0);       // dr
-    else if (warp == 1) ro_readout(acc, sm + RO_DSA, St, sm + RO_SA, sm + RO_V, sm + RO_YB, sm + RO_YK, 1); // da
-    else if (warp == 2) ro_readout(acc, sm + RO_V, Et, sm + RO_DSA + RO_LD, sm + RO_DY, sm + RO_YA, sm + RO_YR, 2); // dk
-    else ro_readout(acc, sm + RO_SA, Et, sm + RO_DSA + RO_LD, sm + RO_DY, sm + RO_YA, sm + RO_YR, 2);       // db
-    // query factors: e^{lg[u+1]} (dr), e^{lg[u]} (da), e^{G[u]} (dk, db)
-#pragma unroll
-    for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int uu = g + (e >> 1) * 8, j = 8 * nt + 2 * tq + (e & 1);
-            float lq;
-            if (warp == 0) lq = sm[RO_LG + uu * 64 + j];
-            else if (warp == 1) lq = uu > 0 ? sm[RO_LG + (uu - 1) * 64 + j] : 0.0f;
-            else lq = sm[RO_GG + uu * 64 + j];
-            acc[nt][e] *= expf(lq);
-        }
-    __syncthreads();  // every warp is done with St
+    const int rd = warp >> 1, half = warp & 1;  // readout (dr, da, dk, db) and its column half
+    const int u = tid >> 4, c4 = (tid & 15) * 4;  // elementwise ownership: row u, columns c4..c4+3
 
-    // ---- phase 4: outputs to shared (St's space), and the chunk-boundary term bnd
-    float* O = sm + RO_ST;  // [4][16][RO_LD]: dr, da, dk, db
+    if (two) {
+        ro_load_stage(sm, cBeg, nc, T, H, bb, h, r, wRaw, k, v, a, b, dy, fstates, sa, estates, dsa);
+        copy_commit();
+    }
+    for (int c = cBeg; c < cEnd; c++) {
+        float* S = sm + (two ? ((c - cBeg) & 1) * RO_STAGE : 0);  // this chunk's stage
+        const bool hasNext = c + 1 < nc;
+        const i64 row0 = ((i64)bb * T + (i64)c * TC_L) * rs + (i64)h * GOSLING_HEAD;
+        const i64 eo = row0 + u * rs + c4;
+        if (!two) {
+            __syncthreads();  // the previous chunk is done with the stage
+            ro_load_stage(S, c, nc, T, H, bb, h, r, wRaw, k, v, a, b, dy, fstates, sa, estates, dsa);
+            copy_commit();
+        }
+        copy_wait();
+        __syncthreads();  // the stage is complete; the previous chunk is done with the other stage and the working set
+        if (two && c + 1 < cEnd) {
+            ro_load_stage(sm + ((c + 1 - cBeg) & 1) * RO_STAGE, c + 1, nc, T, H, bb, h, r, wRaw, k, v, a, b, dy, fstates,
+                          sa, estates, dsa);
+            copy_commit();
+        }
+        // registers: S_te for bnd (column j = tid >> 2, rows 16·(tid & 3)..), the previous dr, dk
+        const int bj = tid >> 2, bi0 = (tid & 3) * 16;
+        float4 ste[4];
+        {
+            const float4* s4 = reinterpret_cast<const float4*>(fstates + (st + c) * 4096 + bj * 64 + bi0);
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++) c_store(acc[nt], O + warp * 16 * RO_LD, RO_LD, 0, 8 * nt);
-    {
-        const int j = tid >> 1, i0 = (tid & 1) * 32;
-        float p1 = 0.0f, p2 = 0.0f;
-        if (hasNext) {
-            const float4* s4 = reinterpret_cast<const float4*>(fstates + (st + c) * 4096 + j * 64 + i0);
+            for (int q = 0; q < 4; q++) ste[q] = hasNext ? __ldg(s4 + q) : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+        const float4 pdr = *reinterpret_cast<const float4*>(dr + eo);
+        const float4 pdk = *reinterpret_cast<const float4*>(dk + eo);
+        const unsigned short* raw = reinterpret_cast<const unsigned short*>(S + RO_RAW);
+        auto rawq = [&](int x, int row) { return *reinterpret_cast<const uint2*>(raw + (x * 17 + row) * 64 + c4); };
+
+        // ---- v as fp32, raw lw; lw_{te+1}
+        {
+            float f[4];
+            ro_unpack4(rawq(RO_RAW_V, u), f);
+            *reinterpret_cast<float4*>(W + RO_V + u * RO_LD + c4) = make_float4(f[0], f[1], f[2], f[3]);
+            ro_unpack4(rawq(RO_RAW_W, u), f);
+            *reinterpret_cast<float4*>(W + RO_LG + u * 64 + c4) =
+                make_float4(tc_log_decay(f[0]), tc_log_decay(f[1]), tc_log_decay(f[2]), tc_log_decay(f[3]));
+            if (tid < 64) W[RO_LWN + tid] = hasNext ? tc_log_decay(bf16_f32(raw[(RO_RAW_W * 17 + 16) * 64 + tid])) : 0.0f;
+        }
+        __syncthreads();
+        // ---- prefix sums per column: lg[u+1] (fp32, in step order)
+        if (tid < 64) {
+            float x = 0.0f;
 #pragma unroll
-            for (int q = 0; q < 8; q++) {
-                const float4 s = __ldg(s4 + q);
-                const float* e4 = Et + j * RO_LD + i0 + 4 * q;
-                const float* d4 = sm + RO_DSA + 16 * RO_LD + i0 + 4 * q;
+            for (int q = 0; q < 16; q++) {
+                x += W[RO_LG + q * 64 + tid];
+                W[RO_LG + q * 64 + tid] = x;
+            }
+        }
+        __syncthreads();
+        // ---- the key-scaled operands; G[u] = lg[16] − lg[u+1] + lw_{te+1}
+        {
+            float fr[4], fk[4], fb[4], fa[4];
+            ro_unpack4(rawq(RO_RAW_R, u), fr); ro_unpack4(rawq(RO_RAW_K, u), fk);
+            ro_unpack4(rawq(RO_RAW_B, u), fb); ro_unpack4(rawq(RO_RAW_A, u + 1), fa);
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int j = c4 + e;
+                const float lgu = W[RO_LG + u * 64 + j];
+                const float gu = (W[RO_LG + 15 * 64 + j] - lgu) + W[RO_LWN + j];
+                const float kf = expf(-lgu), kg = expf(-gu);
+                W[RO_YB + u * RO_LD + j] = fb[e] * kf;
+                W[RO_YK + u * RO_LD + j] = fk[e] * kf;
+                W[RO_YA + u * RO_LD + j] = fa[e] * kg;
+                W[RO_YR + u * RO_LD + j] = fr[e] * kg;
+            }
+        }
+        __syncthreads();
+
+        // ---- the four readouts, two warps each
+        float acc[4][4];
+        if (rd == 0) ro_readout(acc, S + RO_DY, S + RO_ST, S + RO_SA, W + RO_V, W + RO_YB, W + RO_YK, 0, half);       // dr
+        else if (rd == 1) ro_readout(acc, S + RO_DSA, S + RO_ST, S + RO_SA, W + RO_V, W + RO_YB, W + RO_YK, 1, half); // da
+        else if (rd == 2) ro_readout(acc, W + RO_V, S + RO_ET, S + RO_DSA + RO_LD, S + RO_DY, W + RO_YA, W + RO_YR, 2, half); // dk
+        else ro_readout(acc, S + RO_SA, S + RO_ET, S + RO_DSA + RO_LD, S + RO_DY, W + RO_YA, W + RO_YR, 2, half);    // db
+        // query factors: e^{lg[u+1]} (dr), e^{lg[u]} (da), e^{G[u]} (dk, db)
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int uu = g + (e >> 1) * 8, j = 32 * half + 8 * nt + 2 * tq + (e & 1);
+                float lq;
+                if (rd == 0) lq = W[RO_LG + uu * 64 + j];
+                else if (rd == 1) lq = uu > 0 ? W[RO_LG + (uu - 1) * 64 + j] : 0.0f;
+                else lq = (W[RO_LG + 15 * 64 + j] - W[RO_LG + uu * 64 + j]) + W[RO_LWN + j];
+                acc[nt][e] *= expf(lq);
+            }
+        float4 pda = make_float4(0.f, 0.f, 0.f, 0.f), pdb = pda, pdw = pda;  // accumulate mode: previous values
+        if (!overwrite) {
+            pda = *reinterpret_cast<const float4*>(da + eo);
+            pdb = *reinterpret_cast<const float4*>(db + eo);
+            pdw = *reinterpret_cast<const float4*>(dwRaw + eo);
+        }
+        __syncthreads();  // every warp is done with S_c
+
+        // ---- outputs to shared (S_c's space), and the chunk-boundary term bnd
+        float* O = S + RO_ST;  // [4][16][RO_LD]: dr, da, dk, db
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) c_store(acc[nt], O + rd * 16 * RO_LD, RO_LD, 0, 32 * half + 8 * nt);
+        {
+            float p1 = 0.0f, p2 = 0.0f;
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const float4 s = ste[q];
+                const float* e4 = S + RO_ET + bj * RO_LD + bi0 + 4 * q;
+                const float* d4 = S + RO_DSA + 16 * RO_LD + bi0 + 4 * q;
                 p1 = fmaf(e4[0], s.x, p1); p1 = fmaf(e4[1], s.y, p1); p1 = fmaf(e4[2], s.z, p1); p1 = fmaf(e4[3], s.w, p1);
                 p2 = fmaf(d4[0], s.x, p2); p2 = fmaf(d4[1], s.y, p2); p2 = fmaf(d4[2], s.z, p2); p2 = fmaf(d4[3], s.w, p2);
             }
-        }
-        p1 += __shfl_xor_sync(0xffffffffu, p1, 1);
-        p2 += __shfl_xor_sync(0xffffffffu, p2, 1);
-        if ((tid & 1) == 0) sm[RO_BND + j] = expf(sm[RO_LWN + j]) * p1 + sm[RO_AN + j] * p2;
-    }
-    __syncthreads();
-
-    // ---- phase 5: the gradients to global (coalesced rows), the dlw terms to shared
-    {
-        const float* Odr = O + u * RO_LD + c8;
-        const float* Oda = O + 16 * RO_LD + u * RO_LD + c8;
-        const float* Odk = O + 32 * RO_LD + u * RO_LD + c8;
-        const float* Odb = O + 48 * RO_LD + u * RO_LD + c8;
-        float term[8];
-#pragma unroll
-        for (int e = 0; e < 8; e++) {
-            term[e] = fr[e] * Odr[e] - fb[e] * Odb[e] - fk[e] * Odk[e];
-            if (u < 15) term[e] += fa1[e] * Oda[RO_LD + e];
-            sm[RO_LG + u * 64 + c8 + e] = term[e];
-        }
-#pragma unroll
-        for (int hlf = 0; hlf < 2; hlf++) {
-            const int o = 4 * hlf;
-            float4* pdr = reinterpret_cast<float4*>(dr + eo + o);
-            float4* pdk = reinterpret_cast<float4*>(dk + eo + o);
-            float4* pda = reinterpret_cast<float4*>(da + eo + o);
-            float4* pdb = reinterpret_cast<float4*>(db + eo + o);
-            float4 x = *pdr;
-            *pdr = make_float4(x.x + Odr[o], x.y + Odr[o + 1], x.z + Odr[o + 2], x.w + Odr[o + 3]);
-            x = *pdk;
-            *pdk = make_float4(x.x + Odk[o], x.y + Odk[o + 1], x.z + Odk[o + 2], x.w + Odk[o + 3]);
-            if (overwrite) {
-                *pda = make_float4(Oda[o], Oda[o + 1], Oda[o + 2], Oda[o + 3]);
-                *pdb = make_float4(Odb[o], Odb[o + 1], Odb[o + 2], Odb[o + 3]);
-            } else {
-                x = *pda;
-                *pda = make_float4(x.x + Oda[o], x.y + Oda[o + 1], x.z + Oda[o + 2], x.w + Oda[o + 3]);
-                x = *pdb;
-                *pdb = make_float4(x.x + Odb[o], x.y + Odb[o + 1], x.z + Odb[o + 2], x.w + Odb[o + 3]);
+            p1 += __shfl_xor_sync(0xffffffffu, p1, 1);
+            p2 += __shfl_xor_sync(0xffffffffu, p2, 1);
+            p1 += __shfl_xor_sync(0xffffffffu, p1, 2);
+            p2 += __shfl_xor_sync(0xffffffffu, p2, 2);
+            if ((tid & 3) == 0) {
+                const float an = bf16_f32(raw[(RO_RAW_A * 17 + 16) * 64 + bj]);  // 0 past T (zero-filled)
+                W[RO_BND + bj] = expf(W[RO_LWN + bj]) * p1 + an * p2;
             }
         }
-    }
-    __syncthreads();
+        __syncthreads();
 
-    // ---- phase 6: dlw = bnd + the reverse cumulative sum of the terms (fp32, from the chunk's last step down)
-    if (tid < 64) {
-        float x = sm[RO_BND + tid];
+        // ---- the gradients to global (coalesced rows), the dlw terms to shared
+        {
+            const float* Odr = O + u * RO_LD + c4;
+            const float* Oda = O + 16 * RO_LD + u * RO_LD + c4;
+            const float* Odk = O + 32 * RO_LD + u * RO_LD + c4;
+            const float* Odb = O + 48 * RO_LD + u * RO_LD + c4;
+            float fr[4], fk[4], fb[4], fa[4], term[4];
+            ro_unpack4(rawq(RO_RAW_R, u), fr); ro_unpack4(rawq(RO_RAW_K, u), fk);
+            ro_unpack4(rawq(RO_RAW_B, u), fb); ro_unpack4(rawq(RO_RAW_A, u + 1), fa);
 #pragma unroll
-        for (int q = 15; q >= 0; q--) {
-            x += sm[RO_LG + q * 64 + tid];
-            sm[RO_LG + q * 64 + tid] = x;
+            for (int e = 0; e < 4; e++) {
+                term[e] = fr[e] * Odr[e] - fb[e] * Odb[e] - fk[e] * Odk[e];
+                if (u < 15) term[e] += fa[e] * Oda[RO_LD + e];
+            }
+            *reinterpret_cast<float4*>(W + RO_LG + u * 64 + c4) = make_float4(term[0], term[1], term[2], term[3]);
+            // overwrite: pda, pdb are 0
+            *reinterpret_cast<float4*>(dr + eo) = make_float4(pdr.x + Odr[0], pdr.y + Odr[1], pdr.z + Odr[2], pdr.w + Odr[3]);
+            *reinterpret_cast<float4*>(dk + eo) = make_float4(pdk.x + Odk[0], pdk.y + Odk[1], pdk.z + Odk[2], pdk.w + Odk[3]);
+            *reinterpret_cast<float4*>(da + eo) = make_float4(pda.x + Oda[0], pda.y + Oda[1], pda.z + Oda[2], pda.w + Oda[3]);
+            *reinterpret_cast<float4*>(db + eo) = make_float4(pdb.x + Odb[0], pdb.y + Odb[1], pdb.z + Odb[2], pdb.w + Odb[3]);
         }
-    }
-    __syncthreads();
-
-    // ---- phase 7: dwRaw = dlw · (−e^{−1/2}) σ (1 − σ)
-    {
-        float o[8];
+        __syncthreads();
+        // ---- dlw = bnd + the reverse cumulative sum of the terms (fp32, from the chunk's last step down)
+        if (tid < 64) {
+            float x = W[RO_BND + tid];
 #pragma unroll
-        for (int e = 0; e < 8; e++) {
-            const float sg = 1.0f / (1.0f + expf(-fw[e]));
-            o[e] = sm[RO_LG + u * 64 + c8 + e] * (TC_W_SCALE * sg * (1.0f - sg));
-        }
-#pragma unroll
-        for (int hlf = 0; hlf < 2; hlf++) {
-            float4* p = reinterpret_cast<float4*>(dwRaw + eo + 4 * hlf);
-            const float* q = o + 4 * hlf;
-            if (overwrite) *p = make_float4(q[0], q[1], q[2], q[3]);
-            else {
-                const float4 x = *p;
-                *p = make_float4(x.x + q[0], x.y + q[1], x.z + q[2], x.w + q[3]);
+            for (int q = 15; q >= 0; q--) {
+                x += W[RO_LG + q * 64 + tid];
+                W[RO_LG + q * 64 + tid] = x;
             }
         }
+        __syncthreads();
+        // ---- dwRaw = dlw · (−e^{−1/2}) σ (1 − σ)   (overwrite: pdw is 0)
+        {
+            float fw[4], o[4];
+            ro_unpack4(rawq(RO_RAW_W, u), fw);
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float sg = 1.0f / (1.0f + expf(-fw[e]));
+                o[e] = W[RO_LG + u * 64 + c4 + e] * (TC_W_SCALE * sg * (1.0f - sg));
+            }
+            *reinterpret_cast<float4*>(dwRaw + eo) = make_float4(pdw.x + o[0], pdw.y + o[1], pdw.z + o[2], pdw.w + o[3]);
+        }
+        // the next iteration's first barrier orders these reads of the working set and the stage before their reuse
     }
 }
