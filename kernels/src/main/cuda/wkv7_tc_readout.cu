@@ -6,12 +6,16 @@
 //   kernels/dev/wkv7_chunk_tc_emu.cpp, chunked()), no E⊙S product per step.
 // Check and timing: kernels/dev/wkv7_tc_readout_test.cu (against the float64 serial recurrence).
 //
-// Launch: grid (G, H, B) with 1 ≤ G ≤ T/16, block 256 (8 warps). CTA x walks the CPB = ⌈(T/16)/G⌉ consecutive
-// chunks x·CPB .. (chunks past T/16 are skipped). Dynamic shared memory: RO_SMEM2 = 148,768 bytes (two stages: the
-// next chunk's operands are copied by cp.async while this one is computed; sm_80 / sm_90), or RO_SMEM1 = 87,568
-// bytes (one stage, no overlap within a CTA: for GPUs with ≤ 99 KB per block, sm_86 / sm_89). The kernel picks the
-// mode from the dynamic shared memory it was given (%dynamic_smem_size); both need
-// cudaFuncAttributeMaxDynamicSharedMemorySize. 1 CTA per SM either way (≤ 255 registers a thread).
+// Launch (recommended): grid (T/16, H, B), block 256 (8 warps), dynamic shared memory RO_SMEM1 = 87,824 bytes
+// (needs cudaFuncAttributeMaxDynamicSharedMemorySize; 2 CTAs per SM on the H100, __launch_bounds__(256, 2): 128
+// registers, ~40 bytes spilled). In general: grid (G, H, B) with 1 ≤ G ≤ T/16; CTA x walks the CPB = ⌈(T/16)/G⌉
+// consecutive chunks x·CPB.. (chunks past T/16 are skipped). With RO_SMEM2 = 149,024 bytes the kernel runs two
+// stages (the next chunk's operands copied by cp.async while this one is computed); it picks the mode from the
+// dynamic shared memory it was given (%dynamic_smem_size). Measured on the H100 (kernels/dev/wkv7_tc_readout_test.cu,
+// B4 H32 T4096, overwrite = 1): one stage 1.65 ms at CPB 1, 1.69 at CPB 4 and 16; two stages (1 CTA per SM)
+// 2.3-2.4 ms: the kernel is latency-bound (2 warps a scheduler mostly waiting on shared-memory / fixed-latency
+// dependencies, ncu), so occupancy beats the in-CTA pipeline. The two-stage mode is a candidate for removal.
+// S_te (for bnd) and the gradients' previous values are loaded into registers one chunk ahead (CPB > 1).
 //
 // Layouts: rows [B·T, H·64] (element (b, t, h, j) at ((b·T + t)·H + h)·64 + j); states fp32 [B, H, T/16, 64, 64]
 // transposed (element (j, i) at j·64 + i holds S[i][j]): fstates[c] = S_{16c+15} (S_c, the start of chunk c, is
@@ -28,15 +32,17 @@
 //     with â_s = a_{t0+s+1} e^{−G[s]}, r̂_s = r_{t0+s} e^{−G[s]} (a, dsa, lw at step T are 0); C = v → dk, C = sa → db.
 //   Each readout is two warps (columns 0..31, 32..63): (C S) (K = 64), M = [C X1ᵀ | C X2ᵀ] (16×32, K = 64, masked;
 //   both warps compute it), then += M·[Ŷ1; Ŷ2] (K = 32) into the same accumulators, scaled by the query factor.
-//   Every product's operands are rounded to tf32 (cvt.rna), fp32 accumulation; decays and prefix sums in fp32 on the
-//   CUDA cores. The key factors e^{−lg}, e^{−G} are ≤ e^{0.6065·16} ≈ 1.6e4 (the factored form, ref = chunk start).
+//   Every product's operands are rounded to tf32 (cvt.rna), fp32 accumulation: S_c, dy, sa, dsa in place once
+//   per chunk, v and the key-scaled operands where they are written, E_{te+1} per fragment (bnd reads it exact), M in
+//   registers. Decays, prefix sums (four threads a column, fp32) on the CUDA cores. The key factors e^{−lg}, e^{−G} are ≤ e^{0.6065·16} ≈ 1.6e4 (the factored form, ref = chunk start).
 //   dlw_{t0+u} = Σ_{u' = u..15} (r⊙dr + [u' < 15] a_{u'+1}⊙da_{u'+1} − b⊙db − k⊙dk)_{u'} + bnd, with
 //     bnd[j] = Σ_i Ê[i][j] S_te[i][j], Ê = E_{te+1}(diag ω_{te+1} + b_{te+1} a_{te+1}ᵀ), which is
 //     bnd[j] = ω_{te+1}[j] Σ_i E_{te+1}[i][j] S_te[i][j] + a_{te+1}[j] Σ_i dsa_{te+1}[i] S_te[i][j]
-//     (E_{te+1} b_{te+1} = dsa_{te+1}); S_te = fstates[c] is read into registers (L2: it is also the next chunk's
-//     S_c). dwRaw = dlw · (−e^{−1/2}) σ (1 − σ).
+//     (E_{te+1} b_{te+1} = dsa_{te+1}; both unrounded); S_te = fstates[c] is read into registers (L2: it is also the
+//     next chunk's S_c). dwRaw = dlw · (−e^{−1/2}) σ (1 − σ).
 #include "wkv7_tc.cuh"
 
+#define RO_THREADS 256  // block size (the launch)
 #define RO_LD 68  // leading dimension (floats) of the shared operands: 4 mod 32 keeps fragment loads conflict-free
 
 // One stage (what cp.async brings for one chunk), in floats from the stage's start.
@@ -56,7 +62,8 @@
 #define RO_LG (RO_V + 16 * RO_LD)       // lg[u+1] [16][64]; later the dlw terms and their suffix sums
 #define RO_LWN (RO_LG + 16 * 64)        // lw_{te+1} [64]
 #define RO_BND (RO_LWN + 64)            // bnd [64]
-#define RO_WORK (RO_BND + 64)
+#define RO_DSAN (RO_BND + 64)           // dsa_{te+1} before rounding [64] (for bnd)
+#define RO_WORK (RO_DSAN + 64)
 #define RO_SMEM1 ((RO_STAGE + RO_WORK) * 4)
 #define RO_SMEM2 ((2 * RO_STAGE + RO_WORK) * 4)
 
@@ -74,8 +81,10 @@ __device__ __forceinline__ void ro_unpack4(const uint2& q, float (&f)[4]) {
 }
 
 // One half of a readout by one warp (see the top): acc (columns 32·half + 8·nt.., nt = 0..3, as C fragments) =
-// C·Sx + mask(C·X1ᵀ | C·X2ᵀ)·[Y1; Y2]. Sx is the state transposed ([j][i], ld RO_LD); C, X1, X2, Y1, Y2 are
-// [16][RO_LD]. mode: 0 keeps s ≤ u, 1 keeps s < u, 2 keeps s ≥ u.
+// C·Sx + mask(C·X1ᵀ | C·X2ᵀ)·[Y1; Y2]. Sx is the state transposed ([j][i], ld RO_LD), already rounded to tf32 when
+// SXR (else rounded per fragment); C, X1, X2, Y1, Y2 are [16][RO_LD], already rounded to tf32.
+// mode: 0 keeps s ≤ u, 1 keeps s < u, 2 keeps s ≥ u.
+template <bool SXR>
 __device__ __forceinline__ void ro_readout(float (&acc)[4][4], const float* C, const float* Sx, const float* X1,
                                            const float* X2, const float* Y1, const float* Y2, int mode, int half) {
     const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, n0 = 32 * half;
@@ -88,17 +97,18 @@ __device__ __forceinline__ void ro_readout(float (&acc)[4][4], const float* C, c
 #pragma unroll
     for (int kk = 0; kk < 8; kk++) {
         unsigned af[4], bf[2];
-        a_tf32_mk(af, C, RO_LD, 0, 8 * kk);
+        a_tf32p_mk(af, C, RO_LD, 0, 8 * kk);
 #pragma unroll
         for (int nt = 0; nt < 4; nt++) {
-            b_tf32_nk(bf, Sx, RO_LD, 8 * kk, n0 + 8 * nt);
+            if (SXR) b_tf32p_nk(bf, Sx, RO_LD, 8 * kk, n0 + 8 * nt);
+            else b_tf32_nk(bf, Sx, RO_LD, 8 * kk, n0 + 8 * nt);
             mma_tf32(acc[nt], af, bf);
         }
 #pragma unroll
         for (int nt = 0; nt < 2; nt++) {
-            b_tf32_nk(bf, X1, RO_LD, 8 * kk, 8 * nt);
+            b_tf32p_nk(bf, X1, RO_LD, 8 * kk, 8 * nt);
             mma_tf32(m[nt], af, bf);
-            b_tf32_nk(bf, X2, RO_LD, 8 * kk, 8 * nt);
+            b_tf32p_nk(bf, X2, RO_LD, 8 * kk, 8 * nt);
             mma_tf32(m[2 + nt], af, bf);
         }
     }
@@ -129,7 +139,7 @@ __device__ __forceinline__ void ro_readout(float (&acc)[4][4], const float* C, c
         const float* Y = q < 2 ? Y1 : Y2;
 #pragma unroll
         for (int nt = 0; nt < 4; nt++) {
-            b_tf32_kn(bf, Y, RO_LD, 8 * (q & 1), n0 + 8 * nt);
+            b_tf32p_kn(bf, Y, RO_LD, 8 * (q & 1), n0 + 8 * nt);
             mma_tf32(acc[nt], af, bf);
         }
     }
@@ -182,7 +192,7 @@ __device__ __forceinline__ void ro_load_stage(float* sg, int cc, int nc, int T, 
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
+extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
     int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
     const unsigned short* v, const unsigned short* a, const unsigned short* b, const float* dy, const float* fstates,
     const float* sa, const float* estates, const float* dsa, float* dr, float* dwRaw, float* dk, float* da, float* db,
@@ -199,8 +209,29 @@ extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
     const i64 rs = (i64)H * GOSLING_HEAD;
     const i64 st = ((i64)bb * H + h) * nc;
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
-    const int rd = warp >> 1, half = warp & 1;  // readout (dr, da, dk, db) and its column half
+    const int rd = warp >> 1, half = warp & 1;    // readout (dr, da, dk, db) and its column half
     const int u = tid >> 4, c4 = (tid & 15) * 4;  // elementwise ownership: row u, columns c4..c4+3
+    const int bj = tid >> 2, bq = tid & 3;        // column scans and bnd: column bj, quarter bq (rows / i 16·bq..)
+    const int bi0 = bq * 16;
+
+    // Registers loaded one chunk ahead (their global latency hides behind a chunk's work): S_te's quarter column for
+    // bnd and the gradients' previous values (da, db, dwRaw in accumulate mode only).
+    float4 ste[4], pdr, pdk, pda, pdb, pdw;
+    auto loadAhead = [&](int cc, float4 (&s4)[4], float4& xr, float4& xk, float4& xa, float4& xb, float4& xw) {
+        const float4* p = reinterpret_cast<const float4*>(fstates + (st + cc) * 4096 + bj * 64 + bi0);
+        const bool nx = cc + 1 < nc;
+#pragma unroll
+        for (int q = 0; q < 4; q++) s4[q] = nx ? __ldg(p + q) : make_float4(0.f, 0.f, 0.f, 0.f);
+        const i64 e = ((i64)bb * T + (i64)cc * TC_L + u) * rs + (i64)h * GOSLING_HEAD + c4;
+        xr = *reinterpret_cast<const float4*>(dr + e);
+        xk = *reinterpret_cast<const float4*>(dk + e);
+        if (!overwrite) {
+            xa = *reinterpret_cast<const float4*>(da + e);
+            xb = *reinterpret_cast<const float4*>(db + e);
+            xw = *reinterpret_cast<const float4*>(dwRaw + e);
+        } else xa = xb = xw = make_float4(0.f, 0.f, 0.f, 0.f);
+    };
+    loadAhead(cBeg, ste, pdr, pdk, pda, pdb, pdw);
 
     if (two) {
         ro_load_stage(sm, cBeg, nc, T, H, bb, h, r, wRaw, k, v, a, b, dy, fstates, sa, estates, dsa);
@@ -209,8 +240,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
     for (int c = cBeg; c < cEnd; c++) {
         float* S = sm + (two ? ((c - cBeg) & 1) * RO_STAGE : 0);  // this chunk's stage
         const bool hasNext = c + 1 < nc;
-        const i64 row0 = ((i64)bb * T + (i64)c * TC_L) * rs + (i64)h * GOSLING_HEAD;
-        const i64 eo = row0 + u * rs + c4;
+        const i64 eo = ((i64)bb * T + (i64)c * TC_L + u) * rs + (i64)h * GOSLING_HEAD + c4;
         if (!two) {
             __syncthreads();  // the previous chunk is done with the stage
             ro_load_stage(S, c, nc, T, H, bb, h, r, wRaw, k, v, a, b, dy, fstates, sa, estates, dsa);
@@ -223,65 +253,85 @@ extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
                           sa, estates, dsa);
             copy_commit();
         }
-        // registers: S_te for bnd (column j = tid >> 2, rows 16·(tid & 3)..), the previous dr, dk
-        const int bj = tid >> 2, bi0 = (tid & 3) * 16;
-        float4 ste[4];
-        {
-            const float4* s4 = reinterpret_cast<const float4*>(fstates + (st + c) * 4096 + bj * 64 + bi0);
-#pragma unroll
-            for (int q = 0; q < 4; q++) ste[q] = hasNext ? __ldg(s4 + q) : make_float4(0.f, 0.f, 0.f, 0.f);
-        }
-        const float4 pdr = *reinterpret_cast<const float4*>(dr + eo);
-        const float4 pdk = *reinterpret_cast<const float4*>(dk + eo);
+        float4 nste[4], npdr, npdk, npda, npdb, npdw;
+        if (c + 1 < cEnd) loadAhead(c + 1, nste, npdr, npdk, npda, npdb, npdw);
         const unsigned short* raw = reinterpret_cast<const unsigned short*>(S + RO_RAW);
         auto rawq = [&](int x, int row) { return *reinterpret_cast<const uint2*>(raw + (x * 17 + row) * 64 + c4); };
 
-        // ---- v as fp32, raw lw; lw_{te+1}
+        // ---- round the mma operands in place (S_c, dy, sa, dsa; E stays exact for bnd and is rounded per fragment);
+        //      v as tf32 into the working set, raw lw, lw_{te+1}, dsa_{te+1} unrounded for bnd
         {
+            auto round4 = [](float* p) {
+                float4 x = *reinterpret_cast<float4*>(p);
+                *reinterpret_cast<float4*>(p) = make_float4(tf32_round(x.x), tf32_round(x.y), tf32_round(x.z), tf32_round(x.w));
+            };
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int e = tid + 256 * q;
+                round4(S + RO_ST + (e >> 4) * RO_LD + (e & 15) * 4);
+            }
+            const int o = (tid >> 4) * RO_LD + (tid & 15) * 4;
+            round4(S + RO_DY + o);
+            round4(S + RO_SA + o);
+            round4(S + RO_DSA + o);
+            if (tid < 16) {
+                float* p = S + RO_DSA + 16 * RO_LD + 4 * tid;
+                *reinterpret_cast<float4*>(W + RO_DSAN + 4 * tid) = *reinterpret_cast<const float4*>(p);
+                round4(p);
+            }
             float f[4];
             ro_unpack4(rawq(RO_RAW_V, u), f);
-            *reinterpret_cast<float4*>(W + RO_V + u * RO_LD + c4) = make_float4(f[0], f[1], f[2], f[3]);
+            *reinterpret_cast<float4*>(W + RO_V + u * RO_LD + c4) =
+                make_float4(tf32_round(f[0]), tf32_round(f[1]), tf32_round(f[2]), tf32_round(f[3]));
             ro_unpack4(rawq(RO_RAW_W, u), f);
             *reinterpret_cast<float4*>(W + RO_LG + u * 64 + c4) =
                 make_float4(tc_log_decay(f[0]), tc_log_decay(f[1]), tc_log_decay(f[2]), tc_log_decay(f[3]));
             if (tid < 64) W[RO_LWN + tid] = hasNext ? tc_log_decay(bf16_f32(raw[(RO_RAW_W * 17 + 16) * 64 + tid])) : 0.0f;
         }
         __syncthreads();
-        // ---- prefix sums per column: lg[u+1] (fp32, in step order)
-        if (tid < 64) {
-            float x = 0.0f;
+        // ---- prefix sums per column, lg[u+1]: four threads a column (rows 4·bq..4·bq+3), fp32
+        {
+            float x[4];
 #pragma unroll
-            for (int q = 0; q < 16; q++) {
-                x += W[RO_LG + q * 64 + tid];
-                W[RO_LG + q * 64 + tid] = x;
-            }
+            for (int q = 0; q < 4; q++) x[q] = W[RO_LG + (4 * bq + q) * 64 + bj];
+            x[1] += x[0]; x[2] += x[1]; x[3] += x[2];
+            float incl = x[3], n = __shfl_up_sync(0xffffffffu, incl, 1);
+            if (bq >= 1) incl += n;
+            n = __shfl_up_sync(0xffffffffu, incl, 2);
+            if (bq >= 2) incl += n;
+            const float excl = incl - x[3];
+#pragma unroll
+            for (int q = 0; q < 4; q++) W[RO_LG + (4 * bq + q) * 64 + bj] = excl + x[q];
         }
         __syncthreads();
-        // ---- the key-scaled operands; G[u] = lg[16] − lg[u+1] + lw_{te+1}
+        // ---- the key-scaled operands (tf32); G[u] = lg[16] − lg[u+1] + lw_{te+1}
         {
             float fr[4], fk[4], fb[4], fa[4];
             ro_unpack4(rawq(RO_RAW_R, u), fr); ro_unpack4(rawq(RO_RAW_K, u), fk);
             ro_unpack4(rawq(RO_RAW_B, u), fb); ro_unpack4(rawq(RO_RAW_A, u + 1), fa);
+            float yb[4], yk[4], ya[4], yr[4];
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int j = c4 + e;
                 const float lgu = W[RO_LG + u * 64 + j];
                 const float gu = (W[RO_LG + 15 * 64 + j] - lgu) + W[RO_LWN + j];
                 const float kf = expf(-lgu), kg = expf(-gu);
-                W[RO_YB + u * RO_LD + j] = fb[e] * kf;
-                W[RO_YK + u * RO_LD + j] = fk[e] * kf;
-                W[RO_YA + u * RO_LD + j] = fa[e] * kg;
-                W[RO_YR + u * RO_LD + j] = fr[e] * kg;
+                yb[e] = tf32_round(fb[e] * kf); yk[e] = tf32_round(fk[e] * kf);
+                ya[e] = tf32_round(fa[e] * kg); yr[e] = tf32_round(fr[e] * kg);
             }
+            *reinterpret_cast<float4*>(W + RO_YB + u * RO_LD + c4) = make_float4(yb[0], yb[1], yb[2], yb[3]);
+            *reinterpret_cast<float4*>(W + RO_YK + u * RO_LD + c4) = make_float4(yk[0], yk[1], yk[2], yk[3]);
+            *reinterpret_cast<float4*>(W + RO_YA + u * RO_LD + c4) = make_float4(ya[0], ya[1], ya[2], ya[3]);
+            *reinterpret_cast<float4*>(W + RO_YR + u * RO_LD + c4) = make_float4(yr[0], yr[1], yr[2], yr[3]);
         }
         __syncthreads();
 
         // ---- the four readouts, two warps each
         float acc[4][4];
-        if (rd == 0) ro_readout(acc, S + RO_DY, S + RO_ST, S + RO_SA, W + RO_V, W + RO_YB, W + RO_YK, 0, half);       // dr
-        else if (rd == 1) ro_readout(acc, S + RO_DSA, S + RO_ST, S + RO_SA, W + RO_V, W + RO_YB, W + RO_YK, 1, half); // da
-        else if (rd == 2) ro_readout(acc, W + RO_V, S + RO_ET, S + RO_DSA + RO_LD, S + RO_DY, W + RO_YA, W + RO_YR, 2, half); // dk
-        else ro_readout(acc, S + RO_SA, S + RO_ET, S + RO_DSA + RO_LD, S + RO_DY, W + RO_YA, W + RO_YR, 2, half);    // db
+        if (rd == 0) ro_readout<true>(acc, S + RO_DY, S + RO_ST, S + RO_SA, W + RO_V, W + RO_YB, W + RO_YK, 0, half);       // dr
+        else if (rd == 1) ro_readout<true>(acc, S + RO_DSA, S + RO_ST, S + RO_SA, W + RO_V, W + RO_YB, W + RO_YK, 1, half); // da
+        else if (rd == 2) ro_readout<false>(acc, W + RO_V, S + RO_ET, S + RO_DSA + RO_LD, S + RO_DY, W + RO_YA, W + RO_YR, 2, half); // dk
+        else ro_readout<false>(acc, S + RO_SA, S + RO_ET, S + RO_DSA + RO_LD, S + RO_DY, W + RO_YA, W + RO_YR, 2, half);    // db
         // query factors: e^{lg[u+1]} (dr), e^{lg[u]} (da), e^{G[u]} (dk, db)
 #pragma unroll
         for (int nt = 0; nt < 4; nt++)
@@ -294,12 +344,6 @@ extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
                 else lq = (W[RO_LG + 15 * 64 + j] - W[RO_LG + uu * 64 + j]) + W[RO_LWN + j];
                 acc[nt][e] *= expf(lq);
             }
-        float4 pda = make_float4(0.f, 0.f, 0.f, 0.f), pdb = pda, pdw = pda;  // accumulate mode: previous values
-        if (!overwrite) {
-            pda = *reinterpret_cast<const float4*>(da + eo);
-            pdb = *reinterpret_cast<const float4*>(db + eo);
-            pdw = *reinterpret_cast<const float4*>(dwRaw + eo);
-        }
         __syncthreads();  // every warp is done with S_c
 
         // ---- outputs to shared (S_c's space), and the chunk-boundary term bnd
@@ -312,7 +356,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
             for (int q = 0; q < 4; q++) {
                 const float4 s = ste[q];
                 const float* e4 = S + RO_ET + bj * RO_LD + bi0 + 4 * q;
-                const float* d4 = S + RO_DSA + 16 * RO_LD + bi0 + 4 * q;
+                const float* d4 = W + RO_DSAN + bi0 + 4 * q;
                 p1 = fmaf(e4[0], s.x, p1); p1 = fmaf(e4[1], s.y, p1); p1 = fmaf(e4[2], s.z, p1); p1 = fmaf(e4[3], s.w, p1);
                 p2 = fmaf(d4[0], s.x, p2); p2 = fmaf(d4[1], s.y, p2); p2 = fmaf(d4[2], s.z, p2); p2 = fmaf(d4[3], s.w, p2);
             }
@@ -320,7 +364,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
             p2 += __shfl_xor_sync(0xffffffffu, p2, 1);
             p1 += __shfl_xor_sync(0xffffffffu, p1, 2);
             p2 += __shfl_xor_sync(0xffffffffu, p2, 2);
-            if ((tid & 3) == 0) {
+            if (bq == 0) {
                 const float an = bf16_f32(raw[(RO_RAW_A * 17 + 16) * 64 + bj]);  // 0 past T (zero-filled)
                 W[RO_BND + bj] = expf(W[RO_LWN + bj]) * p1 + an * p2;
             }
@@ -349,14 +393,19 @@ extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
             *reinterpret_cast<float4*>(db + eo) = make_float4(pdb.x + Odb[0], pdb.y + Odb[1], pdb.z + Odb[2], pdb.w + Odb[3]);
         }
         __syncthreads();
-        // ---- dlw = bnd + the reverse cumulative sum of the terms (fp32, from the chunk's last step down)
-        if (tid < 64) {
-            float x = W[RO_BND + tid];
+        // ---- dlw = bnd + the reverse cumulative sum of the terms (fp32): four threads a column, as the prefix sums
+        {
+            float x[4];
 #pragma unroll
-            for (int q = 15; q >= 0; q--) {
-                x += W[RO_LG + q * 64 + tid];
-                W[RO_LG + q * 64 + tid] = x;
-            }
+            for (int q = 0; q < 4; q++) x[q] = W[RO_LG + (4 * bq + q) * 64 + bj];
+            x[2] += x[3]; x[1] += x[2]; x[0] += x[1];
+            float incl = x[0], n = __shfl_down_sync(0xffffffffu, incl, 1);
+            if (bq <= 2) incl += n;
+            n = __shfl_down_sync(0xffffffffu, incl, 2);
+            if (bq <= 1) incl += n;
+            const float excl = (incl - x[0]) + W[RO_BND + bj];
+#pragma unroll
+            for (int q = 0; q < 4; q++) W[RO_LG + (4 * bq + q) * 64 + bj] = excl + x[q];
         }
         __syncthreads();
         // ---- dwRaw = dlw · (−e^{−1/2}) σ (1 − σ)   (overwrite: pdw is 0)
@@ -369,6 +418,11 @@ extern "C" __global__ void __launch_bounds__(256, 1) wkv7_tc_readout(
                 o[e] = W[RO_LG + u * 64 + c4 + e] * (TC_W_SCALE * sg * (1.0f - sg));
             }
             *reinterpret_cast<float4*>(dwRaw + eo) = make_float4(pdw.x + o[0], pdw.y + o[1], pdw.z + o[2], pdw.w + o[3]);
+        }
+        if (c + 1 < cEnd) {
+#pragma unroll
+            for (int q = 0; q < 4; q++) ste[q] = nste[q];
+            pdr = npdr; pdk = npdk; pda = npda; pdb = npdb; pdw = npdw;
         }
         // the next iteration's first barrier orders these reads of the working set and the stage before their reuse
     }
