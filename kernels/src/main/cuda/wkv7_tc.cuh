@@ -96,6 +96,29 @@ __device__ __forceinline__ void b_tf32_nk(unsigned (&b)[2], const float* p, int 
     b[0] = tf32_of(q[0]); b[1] = tf32_of(q[4]);
 }
 
+// ---- tf32 fragments of matrices already rounded in shared memory (stored as tf32_round values): no cvt per load.
+// An operand read by several warps or fragments is cheaper rounded once where it is written.
+__device__ __forceinline__ float tf32_round(float x) { return __uint_as_float(tf32_of(x)); }
+// A[m][k] at p[m·ld + k]
+__device__ __forceinline__ void a_tf32p_mk(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (m0 + g) * ld + k0 + t;
+    a[0] = __float_as_uint(q[0]); a[1] = __float_as_uint(q[8 * ld]); a[2] = __float_as_uint(q[4]);
+    a[3] = __float_as_uint(q[8 * ld + 4]);
+}
+// B[k][n] at p[k·ld + n]
+__device__ __forceinline__ void b_tf32p_kn(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (k0 + t) * ld + n0 + g;
+    b[0] = __float_as_uint(q[0]); b[1] = __float_as_uint(q[4 * ld]);
+}
+// B[k][n] at p[n·ld + k]
+__device__ __forceinline__ void b_tf32p_nk(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
+    const int g = tc_g(), t = tc_t();
+    const float* q = p + (n0 + g) * ld + k0 + t;
+    b[0] = __float_as_uint(q[0]); b[1] = __float_as_uint(q[4]);
+}
+
 // ---- bf16 fragments: A (16×16 at m0, k0), B (16×8 at k0, n0)
 // A[m][k] at p[m·ld + k]
 __device__ __forceinline__ void a_bf16_mk(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
