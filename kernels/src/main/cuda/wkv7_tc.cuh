@@ -98,7 +98,6 @@ __device__ __forceinline__ void b_tf32_nk(unsigned (&b)[2], const float* p, int 
 
 // ---- tf32 fragments of matrices already rounded in shared memory (stored as tf32_round values): no cvt per load.
 // An operand read by several warps or fragments is cheaper rounded once where it is written.
-__device__ __forceinline__ float tf32_round(float x) { return __uint_as_float(tf32_of(x)); }
 // A[m][k] at p[m·ld + k]
 __device__ __forceinline__ void a_tf32p_mk(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
     const int g = tc_g(), t = tc_t();

@@ -233,8 +233,8 @@ public final class CudaBackend implements Backend {
     private final Kernel wkv7TcForward, wkv7TcChain, wkv7TcReadout;
     /** Dynamic shared memory of the wkv7_tc.cu kernels: sizeof(TcShared) there (a kernel given less traps). */
     static final int WKV7_TC_SHARED = 184320;
-    /** The readout kernel's block and dynamic shared memory (wkv7_tc_readout.cu: RO_SMEM2, two stages). */
-    static final int WKV7_TC_READOUT_THREADS = 256, WKV7_TC_READOUT_SHARED = 148768;
+    /** The readout kernel's block and dynamic shared memory (wkv7_tc_readout.cu: RO_THREADS, RO_SMEM1, one stage). */
+    static final int WKV7_TC_READOUT_THREADS = 256, WKV7_TC_READOUT_SHARED = 87824;
     /**
      * v5 and chunked-forward kernels by name (the names of {@link #WKV7_ROW_KERNELS}, {@link #WKV7_COL_KERNELS} and
      * {@link #WKV7_CHUNK_KERNELS}).
