@@ -539,16 +539,14 @@ __device__ void tc_kernel(int T, int H, const unsigned short* r, const unsigned 
     else tc_prep<REV>(role - 1, T, H, bb, h, r, wRaw, k, v, a, b, dy, sm);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
-wkv7_tc_forward(int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
-                const unsigned short* v, const unsigned short* a, const unsigned short* b, unsigned short* y,
-                float* states, float* sa) {
+extern "C" __global__ void __launch_bounds__(TC_THREADS) wkv7_tc_forward(
+    int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k, const unsigned short* v,
+    const unsigned short* a, const unsigned short* b, unsigned short* y, float* states, float* sa) {
     tc_kernel<false>(T, H, r, wRaw, k, v, a, b, nullptr, y, nullptr, sa, states);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
-wkv7_tc_backward_chain(int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
-                       const unsigned short* a, const unsigned short* b, const float* dy, float* dv, float* dsa,
-                       float* estates) {
+extern "C" __global__ void __launch_bounds__(TC_THREADS) wkv7_tc_backward_chain(
+    int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k, const unsigned short* a,
+    const unsigned short* b, const float* dy, float* dv, float* dsa, float* estates) {
     tc_kernel<true>(T, H, r, wRaw, k, nullptr, a, b, dy, nullptr, dv, dsa, estates);
 }

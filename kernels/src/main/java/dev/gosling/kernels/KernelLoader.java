@@ -46,9 +46,9 @@ public final class KernelLoader implements AutoCloseable {
 
     /** Every kernel source, without the {@code .cu}. */
     public static final List<String> OPS = List.of("adamw", "bonus", "cast", "cross_entropy", "elementwise", "embedding",
-            "key_prepare", "lora", "norm", "reduce", "token_shift", "wkv7");
+            "key_prepare", "lora", "norm", "reduce", "token_shift", "wkv7", "wkv7_tc", "wkv7_tc_readout");
     /** Headers the sources include, given to NVRTC by name. */
-    public static final List<String> HEADERS = List.of("common.cuh");
+    public static final List<String> HEADERS = List.of("common.cuh", "wkv7_tc.cuh");
 
     private static final String RESOURCES = "/dev/gosling/kernels/";
 
