@@ -107,29 +107,20 @@ static void timing(int B, int T, int H) {
     for (auto& x : h) x = bf(g(rng));
     CK(cudaMemcpy(in, h.data(), n * 2 * 7, cudaMemcpyHostToDevice)); CK(cudaMemset(f32, 0, n * 4 * 3));
     int smem = sizeof(TcShared);
+    CK(cudaFuncSetAttribute(wkv7_tc_forward, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    CK(cudaFuncSetAttribute(wkv7_tc_backward_chain, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
     for (int which = 0; which < 2; which++) {
         std::vector<float> ms;
-#ifdef TC_PROFILE
-        { unsigned long long z[32] = {}; CK(cudaMemcpyToSymbol(tc_profile, z, sizeof z)); }
-#endif
+
         for (int it = 0; it < 12; it++) {
             cudaEventRecord(e0);
             if (which == 0) wkv7_tc_forward<<<dim3(H, B), TC_THREADS, smem>>>(T, H, in, in + n, in + 2 * n, in + 3 * n, in + 4 * n, in + 5 * n, in + 6 * n, st, f32);
             else wkv7_tc_backward_chain<<<dim3(H, B), TC_THREADS, smem>>>(T, H, in, in + n, in + 2 * n, in + 4 * n, in + 5 * n, f32, f32 + n, f32 + 2 * n, st + ns);
-            cudaEventRecord(e1); CK(cudaEventSynchronize(e1));
+            cudaEventRecord(e1); CK(cudaEventSynchronize(e1)); CK(cudaGetLastError());
             float t; cudaEventElapsedTime(&t, e0, e1); if (it >= 2) ms.push_back(t);
         }
-#ifdef TC_PROFILE
-        unsigned long long prof[32]; CK(cudaMemcpyFromSymbol(prof, tc_profile, sizeof prof)); unsigned long long zero[32] = {};
-        CK(cudaMemcpyToSymbol(tc_profile, zero, sizeof zero));
-        const double nch = 12.0 * (T / 16);
-        printf("  chain warp 0 cycles per chunk: wait FULL %.0f, SA %.0f, wait FREE %.0f, handoff+update %.0f\n",
-               prof[0] / nch, prof[1] / nch, prof[2] / nch, prof[3] / nch);
-        printf("  prep group 0 warp 0 per its chunk: wait EMPTY %.0f, columns %.0f, barrier+staging %.0f, pairs %.0f, Tinv+X+Y0 %.0f, barrier %.0f, W+U %.0f\n",
-               prof[8] / nch * 2, prof[9] / nch * 2, prof[10] / nch * 2, prof[11] / nch * 2, prof[12] / nch * 2, prof[13] / nch * 2, prof[14] / nch * 2);
-        printf("  output warp 0 per chunk: wait READY %.0f, Y %.0f, stores %.0f\n", prof[16] / nch, prof[17] / nch, prof[18] / nch);
-#endif
+
         std::sort(ms.begin(), ms.end());
         printf("timing B%d T%d H%d %-14s median %.3f ms (min %.3f)\n", B, T, H, which ? "backward_chain" : "forward", ms[ms.size() / 2], ms[0]);
     }
@@ -138,6 +129,7 @@ static void timing(int B, int T, int H) {
 
 int main(int argc, char** argv) {
     printf("shared memory %zu bytes\n", sizeof(TcShared));
+
     for (std::string s : {"check", "strong", "long"}) run({2, 256, 3, s}, 1);
     run({1, 1024, 2, "check"}, 2);
     timing(4, 4096, 32);

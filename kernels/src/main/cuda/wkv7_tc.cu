@@ -87,20 +87,6 @@ struct TcShared {
     TcHandoff handoff[2];
 };
 
-// TC_PROFILE (the dev harness only): the cycles of each phase, summed in registers by thread 0 of a chain warp
-// (slots 0–4) and of a prep group (slots 8–14) in block (0, 0), written at the end.
-#ifdef TC_PROFILE
-__device__ unsigned long long tc_profile[32];
-#define TC_PROF_DECL long long tc_last = clock64(), tc_acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}
-#define TC_MARK(p) do { long long c_ = clock64(); tc_acc[p] += c_ - tc_last; tc_last = c_; } while (0)
-#define TC_PROF_END(base) do { if (blockIdx.x == 0 && blockIdx.y == 0 && (threadIdx.x & 127) == 0) \
-    for (int q_ = 0; q_ < 8; q_++) tc_profile[(base) + q_] += tc_acc[q_]; } while (0)
-#else
-#define TC_PROF_DECL do { } while (0)
-#define TC_MARK(p) do { } while (0)
-#define TC_PROF_END(base) do { } while (0)
-#endif
-
 // Named barriers (0 is __syncthreads), two of each (one per buffer): FULL (prep group → chain warps, 256 threads),
 // EMPTY (chain and output warps → prep group: buffer free, 384), GROUP (within a prep group, 128), READY (chain →
 // output warps: handoff written, 256), FREE (output → chain warps: handoff read, 256).
@@ -295,21 +281,16 @@ __device__ void tc_prep(int G, int T, int H, int bb, int h, const unsigned short
     TcScratch& sc = sm.scratch[G];
     TcStage& sg = sm.stage[G];
     if (G < chunks) stage_chunk<REV>(sg, p, REV ? chunks - 1 - G : G, T, H, bb, h, r, wRaw, k, v, a, b, dy);
-    TC_PROF_DECL;
     for (int n = G; n < chunks; n += 2) {
         copy_wait();
         if (n >= 2) bar_sync(BAR_EMPTY + G, 384);  // the chain and output warps are done with chunk n − 2
         else bar_sync(BAR_GROUP + G, 128);         // the stage is complete
-        TC_MARK(0);
         prepare_column<REV>(sg, bf, sc, u0, j, n == 0);
-        TC_MARK(1);
         bar_sync(BAR_GROUP + G, 128);  // the stage is read, the operands written
         if (n + 2 < chunks)
             stage_chunk<REV>(sg, p, REV ? chunks - 1 - (n + 2) : n + 2, T, H, bb, h, r, wRaw, k, v, a, b, dy);
-        TC_MARK(2);
         pair_product(bf, sc, wg);
         bar_sync(BAR_GROUP + G, 128);
-        TC_MARK(3);
         if (wg == 0) unit_lower_inverse(sc);
         // X = A_ak V and A_rk V (tf32) over the value columns 16wg..16wg+15
         {
@@ -331,9 +312,7 @@ __device__ void tc_prep(int G, int T, int H, int bb, int h, const unsigned short
             c_store(y0, &bf.y0[0][0], LDA, 0, 16 * wg);
             c_store(y1, &bf.y0[0][0], LDA, 0, 16 * wg + 8);
         }
-        TC_MARK(4);
         bar_sync(BAR_GROUP + G, 128);  // Tinv, X
-        TC_MARK(5);
         // W = Tinv Â over the key columns 16wg.., U = Tinv X over the value columns 16wg.. (bf16)
         {
             float w0[4] = {0, 0, 0, 0}, w1[4] = {0, 0, 0, 0}, v0[4] = {0, 0, 0, 0}, v1[4] = {0, 0, 0, 0};
@@ -351,9 +330,7 @@ __device__ void tc_prep(int G, int T, int H, int bb, int h, const unsigned short
             c_store(v1, &bf.u[0][0], LDA, 0, 16 * wg + 8);
         }
         bar_arrive(BAR_FULL + G, 256);
-        TC_MARK(6);
     }
-    if (G == 0) TC_PROF_END(8);
 }
 
 
@@ -378,12 +355,10 @@ __device__ void tc_chain(int T, int H, int bb, int h, float* states, TcShared& s
     float s[8][4];
 #pragma unroll
     for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-    TC_PROF_DECL;
     for (int n = 0; n < chunks; n++) {
         const TcBuffer& bf = sm.buf[n & 1];
         TcHandoff& ho = sm.handoff[n & 1];
         bar_sync(BAR_FULL + (n & 1), 256);
-        TC_MARK(0);
         // SAᵀ (i × u) = Uᵀ + S Wᵀ (tf32, K = 64 over j, k permuted as S's columns)
         float sa[2][4];
 #pragma unroll
@@ -400,9 +375,7 @@ __device__ void tc_chain(int T, int H, int bb, int h, float* states, TcShared& s
                 mma_tf32(sa[nt], fs, fb);
             }
         }
-        TC_MARK(1);
         if (n >= 2) bar_sync(BAR_FREE + (n & 1), 256);  // the output warps are done with chunk n − 2's handoff
-        TC_MARK(2);
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) ho.s[w][nt][lane] = make_float4(s[nt][0], s[nt][1], s[nt][2], s[nt][3]);
 #pragma unroll
@@ -428,10 +401,8 @@ __device__ void tc_chain(int T, int H, int bb, int h, float* states, TcShared& s
             }
         }
         if (n + 2 < chunks) bar_arrive(BAR_EMPTY + (n & 1), 384);
-        TC_MARK(3);
     }
     if (!REV) save_state(s, w, states + (((i64)bb * H + h) * chunks + chunks - 1) * TN * TN);
-    TC_PROF_END(0);
 }
 
 // The output warps: Yᵀ of every chunk and all stores: y (bf16) and sa, or dv += and dsa (the engine's sa at step t
@@ -443,7 +414,6 @@ __device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, float*
     const int w = (threadIdx.x >> 5) - 12, lane = threadIdx.x & 31, g = tc_g(), t4 = tc_t();
     const int chunks = T / TC_L, stride = H * TN;
     float* st = states + ((i64)bb * H + h) * chunks * TN * TN;
-    TC_PROF_DECL;
     for (int n = 0; n < chunks; n++) {
         const int c = REV ? chunks - 1 - n : n;
         const TcBuffer& bf = sm.buf[n & 1];
@@ -460,7 +430,6 @@ __device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, float*
                 }
         }
         bar_sync(BAR_READY + (n & 1), 256);
-        TC_MARK(0);
         float s[8][4], sa[2][4], yt[2][4];
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) {
@@ -500,7 +469,6 @@ __device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, float*
             }
         }
         if (n + 2 < chunks) bar_arrive(BAR_EMPTY + (n & 1), 384);
-        TC_MARK(1);
 #pragma unroll
         for (int nt = 0; nt < 2; nt++)
 #pragma unroll
@@ -519,9 +487,7 @@ __device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, float*
             }
         if (REV) save_state(s, w, st + (i64)c * TN * TN);
         else if (c > 0) save_state(s, w, st + (i64)(c - 1) * TN * TN);
-        TC_MARK(2);
     }
-    TC_PROF_END(16);
 }
 
 template <bool REV>
