@@ -266,7 +266,10 @@ public final class CudaBackend implements Backend {
     private CeChoice ceChoice = CeChoice.fromProperty(System.getProperty("gosling.ce"));
     /** Launches of a one-read kernel so far (the checks see which kernel a shape took). */
     private long ceRowsLaunches;
-    /** The WKV7 backward's scratch: dsa ([B·T, H·64] fp32), then dS at the column chunks' ends (grows, is reused). */
+    /**
+     * The WKV7 backward's scratch: dsa ([B·T, H·64] fp32), then dS at the column chunks' ends, or with the tensor-core
+     * kernels the E chain's start state of every 16-step chunk (grows, is reused).
+     */
     private long wkvScratch;
     private long wkvScratchBytes;
 
