@@ -8,7 +8,7 @@
 //   tf32 B 8×8 (col):     b0 (t, g)   b1 (t+4, g)                                  (row = k, column = n)
 //   bf16 A 16×16 (row):   a0 (g, 2t..2t+1)  a1 (g+8, 2t..2t+1)  a2 (g, 2t+8..2t+9)  a3 (g+8, 2t+8..2t+9)
 //   bf16 B 16×8 (col):    b0 (2t..2t+1, g)  b1 (2t+8..2t+9, g)
-// The loaders read fp32 matrices in shared memory and round on the way (tf32: cvt.rna, as the accuracy study
+// The loaders read fp32 matrices in shared memory and round on the way (tf32: as cvt.rna, as the accuracy study
 // assumes; bf16: round to nearest even). A matrix is given as (pointer, leading dimension) with either its rows or
 // its columns contiguous; the suffix names which index is contiguous: _mk / _kn (row-major) and _km / _nk
 // (transposed). Leading dimensions of 4 or 8 mod 32 (68, 72) keep a warp's loads free of bank conflicts.
@@ -21,17 +21,12 @@
 // ln ω of one raw decay, with the fast exponential and reciprocal (relative error ~1e-7, far below the tf32
 // products'; not bit-identical to wkv7.cu's expf and division).
 
-__device__ __forceinline__ unsigned tf32_of(float x) {
-    unsigned r;
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
-    return r;
-}
+// x rounded to tf32 as the bits of an mma operand: round to nearest, ties away from zero (cvt.rna.tf32.f32's
+// rounding), written as two integer operations: add half a tf32 unit to the magnitude, clear the 13 low bits.
+__device__ __forceinline__ unsigned tf32_of(float x) { return (__float_as_uint(x) + 0x1000u) & 0xffffe000u; }
 
-// x rounded to tf32 (nearest, ties away from zero: cvt.rna's rounding, in two integer operations), as an fp32 value:
-// stored so, an operand needs no conversion at its use.
-__device__ __forceinline__ float tf32_round(float x) {
-    return __uint_as_float((__float_as_uint(x) + 0x1000u) & 0xffffe000u);
-}
+// x rounded to tf32 as an fp32 value: stored so, an operand needs no conversion at its use.
+__device__ __forceinline__ float tf32_round(float x) { return __uint_as_float(tf32_of(x)); }
 
 // 1/x, the hardware approximation (rcp.approx.ftz: one MUFU op, ≤ 1 ulp).
 __device__ __forceinline__ float rcp_approx(float x) {
