@@ -65,9 +65,10 @@
 #define RO_Q (RO_YR + 64 * 16)     // query factors [64 j][RO_QLD]: 2^{L[u]} at 4 + u (1 at 3), 2^{G[u]} at 20 + u
 #define RO_QLD 36
 #define RO_RAW (RO_Q + 64 * RO_QLD) // bf16 r, k, b, wRaw, a: [5][17][64] (row 16 of wRaw and a: step te + 1), ro_rsw
-#define RO_END (RO_RAW + 5 * 17 * 32)
+#define RO_BND (RO_RAW + 5 * 17 * 32)  // bnd [64]
+#define RO_END (RO_BND + 64)
 #define RO_OLD 72                  // outputs O [4][16][72] (dr, da, dk, db) over S_c and E
-#define RO_SMEM_USED (RO_END * 4)  // 86,144
+#define RO_SMEM_USED (RO_END * 4)  // 86,400
 #define RO_SMEM1 87824             // the launch's dynamic shared memory (≥ RO_SMEM_USED)
 static_assert(RO_SMEM_USED <= RO_SMEM1, "readout shared memory");
 static_assert(4 * 16 * RO_OLD <= 2 * 64 * 64, "outputs over S_c and E");
@@ -79,9 +80,28 @@ static_assert(4 * 16 * RO_OLD <= 2 * 64 * 64, "outputs over S_c and E");
 #define RO_RAW_A 4
 
 #define RO_LOG2E 1.4426950408889634f
+#ifndef RO_LATE_PREV
+#define RO_LATE_PREV 1  // the gradients' previous values prefetched into L2 at the start, loaded after the readouts
+#endif
 
-// Element (row, col) of a swizzled [rows][64] operand: odd rows swap their 16-byte chunks in pairs of four.
-__device__ __forceinline__ int ro_sw(int row, int col) { return row * 64 + (col ^ ((row & 1) << 4)); }
+// Element (row, col) of a swizzled [rows][64] operand: 16-byte chunk c of a row is stored at c ^ (row & 7), so that
+// the 8 rows of an ldmatrix phase (and a quarter warp's 16-byte loads of two rows) hit distinct banks.
+__device__ __forceinline__ int ro_sw(int row, int col) { return row * 64 + (col ^ ((row & 7) << 2)); }
+
+// Four 8×4 fp32 matrices (8×8 b16) from shared memory: lane L gives the row address of matrix L >> 3, row L & 7;
+// register q gets element (row lane >> 2, column lane & 3) of matrix q: the tf32 A / B fragment layouts.
+__device__ __forceinline__ void ro_ldsm4(unsigned (&x)[4], unsigned addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(x[0]), "=r"(x[1]), "=r"(x[2]), "=r"(x[3])
+                 : "r"(addr)
+                 : "memory");
+}
+// c += a·b (m16n8k8 tf32), not volatile: the compiler may schedule it freely around the loads.
+__device__ __forceinline__ void ro_mma(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
 // Element (row, col) of raw tensor x (ushort index): 16-byte chunks XOR (row >> 2) & 3, so that the column reads of
 // four row quarters hit distinct banks.
 __device__ __forceinline__ int ro_rsw(int x, int row, int col) { return (x * 17 + row) * 64 + (col ^ (((row >> 2) & 3) << 3)); }
@@ -99,6 +119,15 @@ __device__ __forceinline__ void ro_round_at(float* p) {
     *reinterpret_cast<float4*>(p) = ro_round4(*reinterpret_cast<const float4*>(p));
 }
 __device__ __forceinline__ float4 ro_lds4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+// cp.async of 16 bytes to a shared address (sm_80+; a plain copy before).
+__device__ __forceinline__ void ro_cp16(unsigned dst, const void* src) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
+#else
+    asm volatile("{ .reg .u32 x, y, z, w; ld.global.v4.u32 {x, y, z, w}, [%1]; st.shared.v4.u32 [%0], {x, y, z, w}; }\n"
+                 ::"r"(dst), "l"(src) : "memory");
+#endif
+}
 __device__ __forceinline__ void ro_zero16(void* d) { *reinterpret_cast<float4*>(d) = make_float4(0.f, 0.f, 0.f, 0.f); }
 
 extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
@@ -117,7 +146,12 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
     const int u = tid >> 4, c4 = (tid & 15) * 4;  // row work: row u, columns c4..c4+3
     const int bj = tid >> 2, bq = tid & 3;        // column work: column bj, rows 4·bq..4·bq+3
     unsigned short* raw = reinterpret_cast<unsigned short*>(sm + RO_RAW);
-    auto rawc = [&](int x, int row, int col) { return bf16_f32(raw[ro_rsw(x, row, col)]); };
+    const unsigned sb = shared_address(sm);
+    // column work's raw rows 4·bq + q (q = 0..3: swizzle bq; q = 4: row 4·bq + 4, swizzle (bq + 1) & 3; row 16: 0)
+    const unsigned short* rawA = raw + 4 * bq * 64 + (bj ^ (bq << 3));
+    const unsigned short* rawB = raw + (4 * bq + 4) * 64 + (bj ^ (((bq + 1) & 3) << 3));
+    auto rawq = [&](int x, int q) { return bf16_f32(q < 4 ? rawA[(x * 17 + q) * 64] : rawB[x * 17 * 64]); };
+    auto raw16 = [&](int x) { return bf16_f32(raw[(x * 17 + 16) * 64 + bj]); };
 
     for (int c = cBeg; c < cEnd; c++) {
         const bool hasNext = c + 1 < nc;
@@ -125,48 +159,49 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
         if (c > cBeg) __syncthreads();  // the previous chunk is done with shared memory
         // ---- copies into shared memory (cp.async; zeros where the source does not exist)
         {
-            const float* sc = fstates + (st + c - 1) * 4096;
-            const float* ec = estates + (st + c) * 4096;
+            // states: rows (tid >> 4) + 16·p, chunk tid & 15 (the row's swizzle is the same for every p)
+            const int so = (tid >> 4) * 64 + ((4 * (tid & 15)) ^ (((tid >> 4) & 7) << 2));
+            const float* sc = fstates + (st + c - 1) * 4096 + 4 * tid;
+            const float* ecp = estates + (st + c) * 4096 + 4 * tid;
 #pragma unroll
             for (int p = 0; p < 4; p++) {
-                const int q = tid + 256 * p, row = q >> 4, col = (q & 15) * 4;
-                if (c > 0) copy16(sm + RO_ST + ro_sw(row, col), sc + row * 64 + col);
-                else ro_zero16(sm + RO_ST + ro_sw(row, col));
-                if (hasNext) copy16(sm + RO_ET + ro_sw(row, col), ec + row * 64 + col);
-                else ro_zero16(sm + RO_ET + ro_sw(row, col));
+                if (c > 0) ro_cp16(sb + 4u * (RO_ST + so + 1024 * p), sc + 1024 * p);
+                else ro_zero16(sm + RO_ST + so + 1024 * p);
+                if (hasNext) ro_cp16(sb + 4u * (RO_ET + so + 1024 * p), ecp + 1024 * p);
+                else ro_zero16(sm + RO_ET + so + 1024 * p);
             }
             const i64 go = row0 + u * rs + c4;
-            copy16(sm + RO_DY + ro_sw(u, c4), dy + go);
-            copy16(sm + RO_SA + ro_sw(u, c4), sa + go);
-            copy16(sm + RO_DSA + ro_sw(u, c4), dsa + go);
+            const unsigned ro = sb + 4u * ro_sw(u, c4);
+            ro_cp16(ro + 4u * RO_DY, dy + go);
+            ro_cp16(ro + 4u * RO_SA, sa + go);
+            ro_cp16(ro + 4u * RO_DSA, dsa + go);
             if (tid < 16) {
+                const float* src = dsa + row0 + 16 * rs + 4 * tid;
                 if (hasNext) {
-                    copy16(sm + RO_DSA + ro_sw(16, 4 * tid), dsa + row0 + 16 * rs + 4 * tid);
-                    copy16(sm + RO_DSAN + 4 * tid, dsa + row0 + 16 * rs + 4 * tid);
+                    ro_cp16(sb + 4u * (RO_DSA + ro_sw(16, 4 * tid)), src);
+                    ro_cp16(sb + 4u * (RO_DSAN + 4 * tid), src);
                 } else {
                     ro_zero16(sm + RO_DSA + ro_sw(16, 4 * tid));
                     ro_zero16(sm + RO_DSAN + 4 * tid);
                 }
             }
             // bf16 rows (128 bytes = 8 chunks of 16): threads 0..127 r, k, b; 128..255 wRaw, a; 0..7 row 16 of wRaw, a
+            const int row = (tid & 127) >> 3, col = (tid & 7) * 8;
+            const i64 o = row0 + row * rs + col;
+            const unsigned rd0 = sb + 4u * RO_RAW + 2u * ro_rsw(0, row, col);
             if (tid < 128) {
-                const int row = tid >> 3, col = (tid & 7) * 8;
-                const i64 o = row0 + row * rs + col;
-                copy16(raw + ro_rsw(RO_RAW_R, row, col), r + o);
-                copy16(raw + ro_rsw(RO_RAW_K, row, col), k + o);
-                copy16(raw + ro_rsw(RO_RAW_B, row, col), b + o);
+                ro_cp16(rd0 + 2u * (RO_RAW_R * 17 * 64), r + o);
+                ro_cp16(rd0 + 2u * (RO_RAW_K * 17 * 64), k + o);
+                ro_cp16(rd0 + 2u * (RO_RAW_B * 17 * 64), b + o);
             } else {
-                const int row = (tid - 128) >> 3, col = (tid & 7) * 8;
-                const i64 o = row0 + row * rs + col;
-                copy16(raw + ro_rsw(RO_RAW_W, row, col), wRaw + o);
-                copy16(raw + ro_rsw(RO_RAW_A, row, col), a + o);
+                ro_cp16(rd0 + 2u * (RO_RAW_W * 17 * 64), wRaw + o);
+                ro_cp16(rd0 + 2u * (RO_RAW_A * 17 * 64), a + o);
             }
             if (tid < 8) {
-                const int col = tid * 8;
-                const i64 o = row0 + 16 * rs + col;
+                const i64 o16 = row0 + 16 * rs + col;
                 if (hasNext) {
-                    copy16(raw + ro_rsw(RO_RAW_W, 16, col), wRaw + o);
-                    copy16(raw + ro_rsw(RO_RAW_A, 16, col), a + o);
+                    ro_cp16(sb + 4u * RO_RAW + 2u * ro_rsw(RO_RAW_W, 16, col), wRaw + o16);
+                    ro_cp16(sb + 4u * RO_RAW + 2u * ro_rsw(RO_RAW_A, 16, col), a + o16);
                 } else {
                     ro_zero16(raw + ro_rsw(RO_RAW_W, 16, col));
                     ro_zero16(raw + ro_rsw(RO_RAW_A, 16, col));
@@ -184,29 +219,43 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
 #pragma unroll
             for (int q = 0; q < 4; q++) ste[q] = hasNext ? __ldg(p + ((q + bq) & 3)) : make_float4(0.f, 0.f, 0.f, 0.f);
         }
-        const float4 pdr = *reinterpret_cast<const float4*>(dr + eo), pdk = *reinterpret_cast<const float4*>(dk + eo);
-        float4 pda = make_float4(0.f, 0.f, 0.f, 0.f), pdb = pda;
+        float4 pdr, pdk, pda = make_float4(0.f, 0.f, 0.f, 0.f), pdb = pda;
         float pdw[4] = {0.f, 0.f, 0.f, 0.f};
-        if (!overwrite) {
-            pda = *reinterpret_cast<const float4*>(da + eo);
-            pdb = *reinterpret_cast<const float4*>(db + eo);
+        auto loadPrev = [&]() {
+            pdr = *reinterpret_cast<const float4*>(dr + eo);
+            pdk = *reinterpret_cast<const float4*>(dk + eo);
+            if (!overwrite) {
+                pda = *reinterpret_cast<const float4*>(da + eo);
+                pdb = *reinterpret_cast<const float4*>(db + eo);
 #pragma unroll
-            for (int q = 0; q < 4; q++) pdw[q] = dwRaw[ec + q * rs];
+                for (int q = 0; q < 4; q++) pdw[q] = dwRaw[ec + q * rs];
+            }
+        };
+#if RO_LATE_PREV
+        // the gradients' previous values: into L2 now (no registers held), loaded after the readouts
+        if ((tid & 7) == 0) {
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(dr + eo));
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(dk + eo));
+            if (!overwrite) {
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(da + eo));
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(db + eo));
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(dwRaw + eo));
+            }
         }
+#else
+        loadPrev();
+#endif
         copy_wait();
         __syncthreads();
 
         // ---- phase 1. Column work: decays, prefix sums, key-scaled operands, query factors, bnd (E exact, then
         //      rounded in place), S_c rounded. Row work: dy, sa, dsa rounded in place, v as tf32.
-        float sig[4], bnd;
         {
             float x[4];
 #pragma unroll
-            for (int q = 0; q < 4; q++) {
-                sig[q] = rcp_approx(1.0f + __expf(-rawc(RO_RAW_W, 4 * bq + q, bj)));
-                x[q] = (TC_W_SCALE * RO_LOG2E) * sig[q];
-            }
-            const float lwn = hasNext ? (TC_W_SCALE * RO_LOG2E) * rcp_approx(1.0f + __expf(-rawc(RO_RAW_W, 16, bj))) : 0.0f;
+            for (int q = 0; q < 4; q++)
+                x[q] = (TC_W_SCALE * RO_LOG2E) * rcp_approx(1.0f + __expf(-rawq(RO_RAW_W, q)));
+            const float lwn = hasNext ? (TC_W_SCALE * RO_LOG2E) * rcp_approx(1.0f + __expf(-raw16(RO_RAW_W))) : 0.0f;
             x[1] += x[0]; x[2] += x[1]; x[3] += x[2];
             float incl = x[3], n = __shfl_up_sync(0xffffffffu, incl, 1);
             if (bq >= 1) incl += n;
@@ -217,14 +266,13 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             float yb[4], yk[4], ya[4], yr[4], qr[4], qg[4];
 #pragma unroll
             for (int q = 0; q < 4; q++) {
-                const int uu = 4 * bq + q;
                 const float L = excl + x[q], G = (l15 - L) + lwn;
                 const float kf = ro_ex2(-L), kg = ro_ex2(-G);
                 qr[q] = ro_ex2(L); qg[q] = ro_ex2(G);
-                yb[q] = tf32_round(rawc(RO_RAW_B, uu, bj) * kf);
-                yk[q] = tf32_round(rawc(RO_RAW_K, uu, bj) * kf);
-                ya[q] = tf32_round(rawc(RO_RAW_A, uu + 1, bj) * kg);
-                yr[q] = tf32_round(rawc(RO_RAW_R, uu, bj) * kg);
+                yb[q] = tf32_round(rawq(RO_RAW_B, q) * kf);
+                yk[q] = tf32_round(rawq(RO_RAW_K, q) * kf);
+                ya[q] = tf32_round(rawq(RO_RAW_A, q + 1) * kg);
+                yr[q] = tf32_round(rawq(RO_RAW_R, q) * kg);
             }
             const int yo = bj * 16 + 4 * bq;
             *reinterpret_cast<float4*>(sm + RO_YB + yo) = make_float4(yb[0], yb[1], yb[2], yb[3]);
@@ -251,7 +299,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             p2 += __shfl_xor_sync(0xffffffffu, p2, 1);
             p1 += __shfl_xor_sync(0xffffffffu, p1, 2);
             p2 += __shfl_xor_sync(0xffffffffu, p2, 2);
-            bnd = ro_ex2(lwn) * p1 + rawc(RO_RAW_A, 16, bj) * p2;  // a_{te+1}: 0 past T (zero-filled)
+            if (bq == 0) sm[RO_BND + bj] = ro_ex2(lwn) * p1 + raw16(RO_RAW_A) * p2;  // a_{te+1}: 0 past T
             // row work (physical order: rounding is elementwise)
             ro_round_at(sm + RO_DY + 4 * tid);
             ro_round_at(sm + RO_SA + 4 * tid);
@@ -279,15 +327,29 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             const float* Qp = sm + RO_Q + (rd == 0 ? 4 : rd == 1 ? 3 : 20);
             const int mode = rd < 2 ? rd : 2;  // 0: s ≤ u, 1: s < u, 2: s ≥ u
             const int n0 = 32 * half;
-            // row bases (k at 4·tq), split by the parity of the row for the swizzle: chunk p of a row of parity par
-            // is at 16·(p ^ par) = 16·p + (p even ? 16·par : −16·par)
-            const int par = g & 1, par1 = (g + x1off) & 1;
-            const int mrow = 4 * (g >> 1) + (g & 1);  // M's tile-0 step of column g
-            const float* pA = C + g * 64 + 4 * tq;
-            const float* pS = Sx + (n0 + g) * 64 + 4 * tq;
-            const float* pX1 = X1 + (mrow + x1off) * 64 + 4 * tq;
-            const float* pX2 = X2 + mrow * 64 + 4 * tq;
-            const int dA = 16 * par, dX1 = 16 * par1;
+            // ldmatrix row addresses. A (C, rows 0..15): matrix q = rows 8·(q & 1).., k chunk 2·kk + (q >> 1).
+            // B (S_x rows n0 + 8·nt.., or X rows of M's tiles): matrix q = k chunk 4·p + q (two k-steps).
+            // Chunk ch of row w is at 4·(ch ^ (w & 7)); for ch = 4p + m (m < 4): 16p + 4·((m ^ w) & 3) ± 16·((w >> 2) & 1)
+            // (+ for even p): two bases a row (even / odd p) and immediate offsets.
+            const int lr = lane & 7, lm = lane >> 3;
+            auto rowAddr = [&](const float* base, int w, int m, unsigned& ev, unsigned& od) {
+                const int o = w * 64 + 4 * ((m ^ w) & 3), d = 16 * ((w >> 2) & 1);
+                ev = sb + 4u * (unsigned)(base - sm + o + d);
+                od = sb + 4u * (unsigned)(base - sm + o - d);
+            };
+            unsigned aE, aO, a2E, a2O, sE, sO, x1E[2], x1O[2], x2E[2], x2O[2];
+            {
+                const int w = lr + 8 * (lm & 1), m = lm >> 1;  // A: chunk 2·kk + m = 4·(kk >> 1) + 2·(kk & 1) + m
+                rowAddr(C, w, m, aE, aO);
+                rowAddr(C, w, m + 2, a2E, a2O);
+            }
+            rowAddr(Sx, n0 + lr, lm, sE, sO);
+#pragma unroll
+            for (int q = 0; q < 2; q++) {
+                const int srow = 4 * (lr >> 1) + (lr & 1) + 2 * q;  // M's column lr of tile q (q + 2): step srow
+                rowAddr(X1, srow + x1off, lm, x1E[q], x1O[q]);
+                rowAddr(X2, srow, lm, x2E[q], x2O[q]);
+            }
             float m[4][4];
 #pragma unroll
             for (int q = 0; q < 4; q++) {
@@ -296,38 +358,26 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             }
 #pragma unroll
             for (int p = 0; p < 4; p++) {
-                const int o = 16 * p + ((p & 1) ? -dA : dA), o1 = 16 * p + ((p & 1) ? -dX1 : dX1);
-                const float4 al = ro_lds4(pA + o), ah = ro_lds4(pA + 512 + o);
-                float4 bs[4], bx[4];
+                const unsigned po = 64u * p;  // bytes
+                unsigned a0[4], a1[4], bs[4][4], bx[4][4];
+                // A for k-steps 2p, 2p + 1: chunks 4p + {0, 1} and 4p + {2, 3}: m = lm >> 1 plus 0 / 2
+                ro_ldsm4(a0, ((p & 1) ? aO : aE) + po);
+                ro_ldsm4(a1, ((p & 1) ? a2O : a2E) + po);
 #pragma unroll
-                for (int nt = 0; nt < 4; nt++) bs[nt] = ro_lds4(pS + 512 * nt + o);
-                bx[0] = ro_lds4(pX1 + o1); bx[1] = ro_lds4(pX1 + 128 + o1);  // tiles 0, 1: steps + 0, + 2
-                bx[2] = ro_lds4(pX2 + o); bx[3] = ro_lds4(pX2 + 128 + o);
-                {
-                    const unsigned af[4] = {__float_as_uint(al.x), __float_as_uint(ah.x), __float_as_uint(al.y), __float_as_uint(ah.y)};
+                for (int nt = 0; nt < 4; nt++) ro_ldsm4(bs[nt], ((p & 1) ? sO : sE) + po + 2048u * nt);
+                ro_ldsm4(bx[0], ((p & 1) ? x1O[0] : x1E[0]) + po);
+                ro_ldsm4(bx[1], ((p & 1) ? x1O[1] : x1E[1]) + po);
+                ro_ldsm4(bx[2], ((p & 1) ? x2O[0] : x2E[0]) + po);
+                ro_ldsm4(bx[3], ((p & 1) ? x2O[1] : x2E[1]) + po);
 #pragma unroll
-                    for (int nt = 0; nt < 4; nt++) {
-                        const unsigned bf[2] = {__float_as_uint(bs[nt].x), __float_as_uint(bs[nt].y)};
-                        mma_tf32(acc[nt], af, bf);
-                    }
-#pragma unroll
-                    for (int q = 0; q < 4; q++) {
-                        const unsigned bf[2] = {__float_as_uint(bx[q].x), __float_as_uint(bx[q].y)};
-                        mma_tf32(m[q], af, bf);
-                    }
+                for (int nt = 0; nt < 4; nt++) {
+                    ro_mma(acc[nt], a0, bs[nt][0], bs[nt][1]);
+                    ro_mma(acc[nt], a1, bs[nt][2], bs[nt][3]);
                 }
-                {
-                    const unsigned af[4] = {__float_as_uint(al.z), __float_as_uint(ah.z), __float_as_uint(al.w), __float_as_uint(ah.w)};
 #pragma unroll
-                    for (int nt = 0; nt < 4; nt++) {
-                        const unsigned bf[2] = {__float_as_uint(bs[nt].z), __float_as_uint(bs[nt].w)};
-                        mma_tf32(acc[nt], af, bf);
-                    }
-#pragma unroll
-                    for (int q = 0; q < 4; q++) {
-                        const unsigned bf[2] = {__float_as_uint(bx[q].z), __float_as_uint(bx[q].w)};
-                        mma_tf32(m[q], af, bf);
-                    }
+                for (int q = 0; q < 4; q++) {
+                    ro_mma(m[q], a0, bx[q][0], bx[q][1]);
+                    ro_mma(m[q], a1, bx[q][2], bx[q][3]);
                 }
             }
             // mask: element e of tile q is (u, s) = (g + 8·(e >> 1), 4·tq + 2·(q & 1) + (e & 1))
@@ -353,7 +403,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
                 for (int nt = 0; nt < 4; nt++) {
                     const float4& yy = y[q >> 1][nt];
                     const unsigned bf[2] = {__float_as_uint((q & 1) ? yy.z : yy.x), __float_as_uint((q & 1) ? yy.w : yy.y)};
-                    mma_tf32(acc[nt], af, bf);
+                    ro_mma(acc[nt], af, bf[0], bf[1]);
                 }
             }
             // query factors
@@ -365,6 +415,9 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
                     acc[nt][e] *= Qp[j * RO_QLD + uu];
                 }
         }
+#if RO_LATE_PREV
+        loadPrev();
+#endif
         __syncthreads();  // every warp is done with S_c and E
         float* O = sm + RO_ST;  // [4][16][RO_OLD]: dr, da, dk, db
         {
@@ -392,9 +445,9 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             for (int q = 0; q < 4; q++) {
                 const int uu = 4 * bq + q;
                 const float* oc = O + uu * RO_OLD + bj;
-                float t = rawc(RO_RAW_R, uu, bj) * oc[0] - rawc(RO_RAW_B, uu, bj) * oc[48 * RO_OLD] -
-                          rawc(RO_RAW_K, uu, bj) * oc[32 * RO_OLD];
-                if (uu < 15) t += rawc(RO_RAW_A, uu + 1, bj) * oc[17 * RO_OLD];
+                float t = rawq(RO_RAW_R, q) * oc[0] - rawq(RO_RAW_B, q) * oc[48 * RO_OLD] -
+                          rawq(RO_RAW_K, q) * oc[32 * RO_OLD];
+                if (uu < 15) t += rawq(RO_RAW_A, q + 1) * oc[17 * RO_OLD];
                 x[q] = t;
             }
             x[2] += x[3]; x[1] += x[2]; x[0] += x[1];
@@ -402,10 +455,12 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             if (bq <= 2) incl += n;
             n = __shfl_down_sync(0xffffffffu, incl, 2);
             if (bq <= 1) incl += n;
-            const float excl = (incl - x[0]) + bnd;
+            const float excl = (incl - x[0]) + sm[RO_BND + bj];
 #pragma unroll
-            for (int q = 0; q < 4; q++)
-                dwRaw[ec + q * rs] = pdw[q] + (excl + x[q]) * (TC_W_SCALE * sig[q] * (1.0f - sig[q]));
+            for (int q = 0; q < 4; q++) {
+                const float sg = rcp_approx(1.0f + __expf(-rawq(RO_RAW_W, q)));
+                dwRaw[ec + q * rs] = pdw[q] + (excl + x[q]) * (TC_W_SCALE * sg * (1.0f - sg));
+            }
         }
     }
 }
