@@ -67,7 +67,7 @@
 #define RO_RAW (RO_Q + 64 * RO_QLD) // bf16 r, k, b, wRaw, a: [5][17][64] (row 16 of wRaw and a: step te + 1), ro_rsw
 #define RO_BND (RO_RAW + 5 * 17 * 32)  // bnd [64]
 #define RO_END (RO_BND + 64)
-#define RO_OLD 72                  // outputs O [4][16][72] (dr, da, dk, db) over S_c and E
+#define RO_OLD 72                  // outputs O [4][16][72] (dr, da, dk, db) over S_c and E, ro_osw
 #define RO_SMEM_USED (RO_END * 4)  // 86,400
 #define RO_SMEM1 87824             // the launch's dynamic shared memory (≥ RO_SMEM_USED)
 static_assert(RO_SMEM_USED <= RO_SMEM1, "readout shared memory");
@@ -84,9 +84,15 @@ static_assert(4 * 16 * RO_OLD <= 2 * 64 * 64, "outputs over S_c and E");
 #define RO_LATE_PREV 1  // the gradients' previous values prefetched into L2 at the start, loaded after the readouts
 #endif
 
-// Element (row, col) of a swizzled [rows][64] operand: 16-byte chunk c of a row is stored at c ^ (row & 7), so that
-// the 8 rows of an ldmatrix phase (and a quarter warp's 16-byte loads of two rows) hit distinct banks.
-__device__ __forceinline__ int ro_sw(int row, int col) { return row * 64 + (col ^ ((row & 7) << 2)); }
+// Element (row, col) of a swizzled [rows][64] operand: 16-byte chunk c of a row is stored at c ^ ro_f(row), with
+// ro_f(row) = (b2, b1 ^ b3, b0) of the row's bits, a bijection on the rows of every 8-row set an ldmatrix reads: 8
+// consecutive rows (A, S_x tiles) and M's X tiles {4i + j + 2q + x1off: i < 4, j < 2} (q, x1off ∈ {0, 1}); so every
+// ldmatrix phase, and a quarter warp's 16-byte loads of rows 2m, 2m + 1, hit distinct banks.
+__device__ __forceinline__ int ro_f(int row) { return (row & 5) | ((row ^ (row >> 2)) & 2); }
+__device__ __forceinline__ int ro_sw(int row, int col) { return row * 64 + (col ^ (ro_f(row) << 2)); }
+// Element (row, col) of the outputs O [64][RO_OLD] (row = 16·readout + u): columns XOR 8·((row >> 2) & 3), so that
+// the column work's reads of rows 4·bq + q hit distinct banks (the fragment stores and row reads stay conflict-free).
+__device__ __forceinline__ int ro_osw(int row, int col) { return row * RO_OLD + (col ^ (((row >> 2) & 3) << 3)); }
 
 // Four 8×4 fp32 matrices (8×8 b16) from shared memory: lane L gives the row address of matrix L >> 3, row L & 7;
 // register q gets element (row lane >> 2, column lane & 3) of matrix q: the tf32 A / B fragment layouts.
@@ -160,7 +166,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
         // ---- copies into shared memory (cp.async; zeros where the source does not exist)
         {
             // states: rows (tid >> 4) + 16·p, chunk tid & 15 (the row's swizzle is the same for every p)
-            const int so = (tid >> 4) * 64 + ((4 * (tid & 15)) ^ (((tid >> 4) & 7) << 2));
+            const int so = ro_sw(tid >> 4, 4 * (tid & 15));
             const float* sc = fstates + (st + c - 1) * 4096 + 4 * tid;
             const float* ecp = estates + (st + c) * 4096 + 4 * tid;
 #pragma unroll
@@ -329,21 +335,22 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             const int n0 = 32 * half;
             // ldmatrix row addresses. A (C, rows 0..15): matrix q = rows 8·(q & 1).., k chunk 2·kk + (q >> 1).
             // B (S_x rows n0 + 8·nt.., or X rows of M's tiles): matrix q = k chunk 4·p + q (two k-steps).
-            // Chunk ch of row w is at 4·(ch ^ (w & 7)); for ch = 4p + m (m < 4): 16p + 4·((m ^ w) & 3) ± 16·((w >> 2) & 1)
+            // Chunk ch of row w is at 4·(ch ^ f), f = ro_f(w) < 8; for ch = 4p + m (m < 4): 16p + 4·((m ^ f) & 3) ± 16·(f >> 2)
             // (+ for even p): two bases a row (even / odd p) and immediate offsets.
             const int lr = lane & 7, lm = lane >> 3;
             auto rowAddr = [&](const float* base, int w, int m, unsigned& ev, unsigned& od) {
-                const int o = w * 64 + 4 * ((m ^ w) & 3), d = 16 * ((w >> 2) & 1);
+                const int fw = ro_f(w), o = w * 64 + 4 * ((m ^ fw) & 3), d = 16 * ((fw >> 2) & 1);
                 ev = sb + 4u * (unsigned)(base - sm + o + d);
                 od = sb + 4u * (unsigned)(base - sm + o - d);
             };
-            unsigned aE, aO, a2E, a2O, sE, sO, x1E[2], x1O[2], x2E[2], x2O[2];
+            unsigned aE, aO, a2E, a2O, sE[2], sO[2], x1E[2], x1O[2], x2E[2], x2O[2];
             {
                 const int w = lr + 8 * (lm & 1), m = lm >> 1;  // A: chunk 2·kk + m = 4·(kk >> 1) + 2·(kk & 1) + m
                 rowAddr(C, w, m, aE, aO);
                 rowAddr(C, w, m + 2, a2E, a2O);
             }
-            rowAddr(Sx, n0 + lr, lm, sE, sO);
+            rowAddr(Sx, n0 + lr, lm, sE[0], sO[0]);      // tiles nt = 0, 2 (rows + 16: the same swizzle)
+            rowAddr(Sx, n0 + 8 + lr, lm, sE[1], sO[1]);  // tiles nt = 1, 3
 #pragma unroll
             for (int q = 0; q < 2; q++) {
                 const int srow = 4 * (lr >> 1) + (lr & 1) + 2 * q;  // M's column lr of tile q (q + 2): step srow
@@ -364,7 +371,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
                 ro_ldsm4(a0, ((p & 1) ? aO : aE) + po);
                 ro_ldsm4(a1, ((p & 1) ? a2O : a2E) + po);
 #pragma unroll
-                for (int nt = 0; nt < 4; nt++) ro_ldsm4(bs[nt], ((p & 1) ? sO : sE) + po + 2048u * nt);
+                for (int nt = 0; nt < 4; nt++) ro_ldsm4(bs[nt], ((p & 1) ? sO[nt & 1] : sE[nt & 1]) + po + 4096u * (nt >> 1));
                 ro_ldsm4(bx[0], ((p & 1) ? x1O[0] : x1E[0]) + po);
                 ro_ldsm4(bx[1], ((p & 1) ? x1O[1] : x1E[1]) + po);
                 ro_ldsm4(bx[2], ((p & 1) ? x2O[0] : x2E[0]) + po);
@@ -421,18 +428,19 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
         __syncthreads();  // every warp is done with S_c and E
         float* O = sm + RO_ST;  // [4][16][RO_OLD]: dr, da, dk, db
         {
-            float* o = O + rd * 16 * RO_OLD + g * RO_OLD + 32 * half + 2 * tq;
 #pragma unroll
             for (int nt = 0; nt < 4; nt++) {
-                *reinterpret_cast<float2*>(o + 8 * nt) = make_float2(acc[nt][0], acc[nt][1]);
-                *reinterpret_cast<float2*>(o + 8 * RO_OLD + 8 * nt) = make_float2(acc[nt][2], acc[nt][3]);
+                const int j = 32 * half + 8 * nt + 2 * tq;
+                *reinterpret_cast<float2*>(O + ro_osw(16 * rd + g, j)) = make_float2(acc[nt][0], acc[nt][1]);
+                *reinterpret_cast<float2*>(O + ro_osw(16 * rd + g + 8, j)) = make_float2(acc[nt][2], acc[nt][3]);
             }
         }
         __syncthreads();
         // ---- row work: the gradients to global (overwrite: pda, pdb are 0)
         {
-            const float4 odr = ro_lds4(O + u * RO_OLD + c4), oda = ro_lds4(O + (16 + u) * RO_OLD + c4);
-            const float4 odk = ro_lds4(O + (32 + u) * RO_OLD + c4), odb = ro_lds4(O + (48 + u) * RO_OLD + c4);
+            const int ou = ro_osw(u, c4);  // + 16·RO_OLD a readout
+            const float4 odr = ro_lds4(O + ou), oda = ro_lds4(O + 16 * RO_OLD + ou);
+            const float4 odk = ro_lds4(O + 32 * RO_OLD + ou), odb = ro_lds4(O + 48 * RO_OLD + ou);
             *reinterpret_cast<float4*>(dr + eo) = make_float4(pdr.x + odr.x, pdr.y + odr.y, pdr.z + odr.z, pdr.w + odr.w);
             *reinterpret_cast<float4*>(dk + eo) = make_float4(pdk.x + odk.x, pdk.y + odk.y, pdk.z + odk.z, pdk.w + odk.w);
             *reinterpret_cast<float4*>(da + eo) = make_float4(pda.x + oda.x, pda.y + oda.y, pda.z + oda.z, pda.w + oda.w);
@@ -444,10 +452,10 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
 #pragma unroll
             for (int q = 0; q < 4; q++) {
                 const int uu = 4 * bq + q;
-                const float* oc = O + uu * RO_OLD + bj;
+                const float* oc = O + ro_osw(uu, bj);
                 float t = rawq(RO_RAW_R, q) * oc[0] - rawq(RO_RAW_B, q) * oc[48 * RO_OLD] -
                           rawq(RO_RAW_K, q) * oc[32 * RO_OLD];
-                if (uu < 15) t += rawq(RO_RAW_A, q + 1) * oc[17 * RO_OLD];
+                if (uu < 15) t += rawq(RO_RAW_A, q + 1) * O[16 * RO_OLD + ro_osw(uu + 1, bj)];
                 x[q] = t;
             }
             x[2] += x[3]; x[1] += x[2]; x[0] += x[1];
