@@ -7,12 +7,20 @@
 // Check and timing: kernels/dev/wkv7_tc_readout_test.cu (against the float64 serial recurrence).
 //
 // Launch (recommended): grid (T/16, H, B), block 256 (8 warps), dynamic shared memory RO_SMEM1 = 87,824 bytes (the
-// kernel uses RO_SMEM_USED = 86,144 of it; needs cudaFuncAttributeMaxDynamicSharedMemorySize; 2 CTAs per SM on the
-// H100, __launch_bounds__(256, 2)). In general: grid (G, H, B) with 1 ≤ G ≤ T/16; CTA x walks the CPB = ⌈(T/16)/G⌉
-// consecutive chunks x·CPB.. (chunks past T/16 are skipped). Measured on the H100 (kernels/dev/wkv7_tc_readout_test.cu):
-// see the commit log; the kernel is latency- and issue-bound (2 CTAs a SM), so it is written for few instructions:
-// 16-byte fragment loads (below), no shuffles between the two products, the decays as ex2.approx in log2 units,
-// the column scans in registers, four barriers a chunk.
+// kernel uses RO_SMEM_USED = 86,400 of it; needs cudaFuncAttributeMaxDynamicSharedMemorySize; 2 CTAs per SM on the
+// H100, __launch_bounds__(256, 2): 128 registers, 12 bytes spilled). In general: grid (G, H, B) with 1 ≤ G ≤ T/16;
+// CTA x walks the CPB = ⌈(T/16)/G⌉ consecutive chunks x·CPB.. (chunks past T/16 are skipped).
+// Measured on the H100 (kernels/dev/wkv7_tc_readout_test.cu, median of 20), overwrite = 1 / 0: B4 H32 T4096 1.02 /
+// 1.15 ms (2.8 TB/s of the nominal 2.82 / 3.22 GB), B8 H12 T4096 0.76 / 0.86 ms; CPB 4 is slower (1.11 / 1.24 ms).
+// The previous version (scalar fragment loads and cvt, shuffles between the products, expf, shared-memory scans,
+// nine barriers) took 1.63 / 1.65 ms: it issued 570 M warp instructions (now ~365 M) and waited on shared memory.
+// This one: fragments by ldmatrix from swizzled rows (conflict-free), M's accumulators reused as the next product's
+// A fragment, decays as ex2.approx in log2 units with the query factors stored once, the column scans and bnd in
+// registers, raw bf16 rows in shared memory (column reads), four barriers a chunk, the previous gradient values
+// prefetched into L2 at the start and loaded after the readouts (no registers held through them).
+// Tried, no gain: streaming stores (st.global.cs); ldmatrix without the memory clobber; the previous values loaded
+// at the start into registers (1.10 vs 1.06 ms at the time). Leaving S_c, E, dy, sa, dsa unrounded (truncated by the
+// tensor cores) measured ~0.016 ms faster (in a build with an unrelated bug, so its accuracy is unknown); not done.
 //
 // Layouts: rows [B·T, H·64] (element (b, t, h, j) at ((b·T + t)·H + h)·64 + j); states fp32 [B, H, T/16, 64, 64]
 // transposed (element (j, i) at j·64 + i holds S[i][j]): fstates[c] = S_{16c+15} (S_c, the start of chunk c, is
@@ -29,12 +37,11 @@
 //     with â_s = a_{t0+s+1} 2^{−G[s]}, r̂_s = r_{t0+s} 2^{−G[s]} (a, dsa, lw at step T are 0); C = v → dk, C = sa → db.
 //   Each readout is two warps (columns 0..31, 32..63): (C S) (K = 64), M = [C X1ᵀ | C X2ᵀ] (16×32, K = 64, masked;
 //   both warps compute it), then += M·[Ŷ1; Ŷ2] (K = 32) into the same accumulators, scaled by the query factor.
-//   The K = 64 operands are stored k-contiguous ([row][k], 64 floats a row, the 16-byte chunks of odd rows swapped in
-//   pairs: col ^ 16, so that a quarter warp's 16-byte loads hit 32 distinct banks); a lane's float4 at k = 16p + 4t
-//   feeds two k-steps: the mma's k slots (t, t+4) hold k = 16p + 4t (+0, +1) in step 2p and (+2, +3) in step 2p + 1,
-//   the same order in A and B, so the sum is unchanged. M's C fragment is then directly an A fragment of M·Ŷ (slots
-//   (t, t+4) = columns (2t, 2t+1)) when M's column n of tile q is step s = 4(n >> 1) + (n & 1) + 2(q & 1) and Ŷ is
-//   stored transposed ([j][s], s contiguous): one float4 of Ŷ feeds tiles q and q + 1. No shuffles.
+//   The K = 64 operands are stored k-contiguous ([row][k], 64 floats a row, 16-byte chunks swizzled: ro_sw) and read
+//   by ldmatrix (x4: an A fragment, or two k-steps of a B tile). M's C fragment is directly an A fragment of M·Ŷ when
+//   the k slots (t, t+4) of M·Ŷ are M's columns (2t, 2t+1) (the same order in A and B, so the sum is unchanged) and
+//   M's column n of tile q is step s = 4(n >> 1) + (n & 1) + 2(q & 1), with Ŷ stored transposed ([j][s], s
+//   contiguous): one float4 of Ŷ feeds tiles q and q + 1. No shuffles.
 //   Every product's operands are rounded to tf32 (rna: tf32_round, two integer ops) once in shared memory: S_c, dy,
 //   sa, dsa, v, the key-scaled operands, E_{te+1} after bnd has read it exact; M in registers (cvt.rna).
 //   Decays (ex2.approx), prefix sums (four threads a column, registers) on the CUDA cores. The key factors
@@ -80,9 +87,6 @@ static_assert(4 * 16 * RO_OLD <= 2 * 64 * 64, "outputs over S_c and E");
 #define RO_RAW_A 4
 
 #define RO_LOG2E 1.4426950408889634f
-#ifndef RO_LATE_PREV
-#define RO_LATE_PREV 1  // the gradients' previous values prefetched into L2 at the start, loaded after the readouts
-#endif
 
 // Element (row, col) of a swizzled [rows][64] operand: 16-byte chunk c of a row is stored at c ^ ro_f(row), with
 // ro_f(row) = (b2, b1 ^ b3, b0) of the row's bits, a bijection on the rows of every 8-row set an ldmatrix reads: 8
@@ -225,20 +229,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
 #pragma unroll
             for (int q = 0; q < 4; q++) ste[q] = hasNext ? __ldg(p + ((q + bq) & 3)) : make_float4(0.f, 0.f, 0.f, 0.f);
         }
-        float4 pdr, pdk, pda = make_float4(0.f, 0.f, 0.f, 0.f), pdb = pda;
-        float pdw[4] = {0.f, 0.f, 0.f, 0.f};
-        auto loadPrev = [&]() {
-            pdr = *reinterpret_cast<const float4*>(dr + eo);
-            pdk = *reinterpret_cast<const float4*>(dk + eo);
-            if (!overwrite) {
-                pda = *reinterpret_cast<const float4*>(da + eo);
-                pdb = *reinterpret_cast<const float4*>(db + eo);
-#pragma unroll
-                for (int q = 0; q < 4; q++) pdw[q] = dwRaw[ec + q * rs];
-            }
-        };
-#if RO_LATE_PREV
-        // the gradients' previous values: into L2 now (no registers held), loaded after the readouts
+        // the gradients' previous values: into L2 now (no registers held through the readouts), loaded after them
         if ((tid & 7) == 0) {
             asm volatile("prefetch.global.L2 [%0];" ::"l"(dr + eo));
             asm volatile("prefetch.global.L2 [%0];" ::"l"(dk + eo));
@@ -248,9 +239,6 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
                 asm volatile("prefetch.global.L2 [%0];" ::"l"(dwRaw + eo));
             }
         }
-#else
-        loadPrev();
-#endif
         copy_wait();
         __syncthreads();
 
@@ -422,9 +410,16 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
                     acc[nt][e] *= Qp[j * RO_QLD + uu];
                 }
         }
-#if RO_LATE_PREV
-        loadPrev();
-#endif
+        float4 pdr, pdk, pda = make_float4(0.f, 0.f, 0.f, 0.f), pdb = pda;
+        float pdw[4] = {0.f, 0.f, 0.f, 0.f};
+        pdr = *reinterpret_cast<const float4*>(dr + eo);
+        pdk = *reinterpret_cast<const float4*>(dk + eo);
+        if (!overwrite) {
+            pda = *reinterpret_cast<const float4*>(da + eo);
+            pdb = *reinterpret_cast<const float4*>(db + eo);
+#pragma unroll
+            for (int q = 0; q < 4; q++) pdw[q] = dwRaw[ec + q * rs];
+        }
         __syncthreads();  // every warp is done with S_c and E
         float* O = sm + RO_ST;  // [4][16][RO_OLD]: dr, da, dk, db
         {
