@@ -240,7 +240,7 @@ struct Dev {
     float *dy, *fst, *sa, *est, *dsa, *dr, *dw, *dk, *da, *db;
 };
 
-// G: CTAs along the chunks (each walks ⌈(T/16)/G⌉ of them); smem: RO_SMEM2 (two stages) or RO_SMEM1 (one).
+// G: CTAs along the chunks (each walks ⌈(T/16)/G⌉ of them); smem: RO_SMEM1 (the launch).
 static void launch(const Dev& d, int B, int H, int T, int overwrite, int G, int smem, cudaStream_t s = 0) {
     dim3 grid(G, H, B);
     wkv7_tc_readout<<<grid, RO_THREADS, smem, s>>>(T, H, d.r, d.w, d.k, d.v, d.a, d.b, d.dy, d.fst, d.sa, d.est, d.dsa,
@@ -260,7 +260,7 @@ static void freeDev(Dev& d) {
 struct Cfg { int cpb; int smem; };
 static const char* cfgName(const Cfg& c) {
     static char buf[64];
-    snprintf(buf, sizeof buf, "CPB %d %s", c.cpb, c.smem == RO_SMEM2 ? "2-stage" : "1-stage");
+    snprintf(buf, sizeof buf, "CPB %d", c.cpb);
     return buf;
 }
 
@@ -376,23 +376,23 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";  // cpu: CPU checks only; time: timing only
     if (mode != "time") cpuChecks();
     if (mode == "cpu") return 0;
-    CK(cudaFuncSetAttribute(wkv7_tc_readout, cudaFuncAttributeMaxDynamicSharedMemorySize, RO_SMEM2));
-    const std::vector<Cfg> timed = {{16, RO_SMEM2}, {4, RO_SMEM2}, {1, RO_SMEM2}, {16, RO_SMEM1}, {4, RO_SMEM1}, {1, RO_SMEM1}};
+    CK(cudaFuncSetAttribute(wkv7_tc_readout, cudaFuncAttributeMaxDynamicSharedMemorySize, RO_SMEM1));
+    const std::vector<Cfg> timed = {{1, RO_SMEM1}, {4, RO_SMEM1}};
     if (mode == "time") {
         for (const Cfg& c : timed) timeCase(4, 32, 4096, c);
         for (const Cfg& c : timed) timeCase(8, 12, 4096, c);
         return 0;
     }
-    for (int smem : {RO_SMEM2, RO_SMEM1}) {
+    for (int smem : {RO_SMEM1}) {
         int occ = 0; cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, wkv7_tc_readout, RO_THREADS, smem);
         printf("GPU: grid (⌈(T/16)/CPB⌉, H, B), block %d, dynamic smem %d B: %d CTAs/SM\n", RO_THREADS, smem, occ);
     }
     printf("relative error ‖Δ‖/‖ref‖ vs float64 serial (step max = max over steps of ‖Δ_t‖/‖ref_t‖)\n");
     bool ok = true;
-    // T 256: 16 chunks; CPB 4 (even), 3 (uneven: 3,3,3,3,3,1), 16 one-stage
-    const std::vector<Cfg> small = {{4, RO_SMEM2}, {3, RO_SMEM2}, {16, RO_SMEM1}, {1, RO_SMEM1}};
+    // T 256: 16 chunks; CPB 1 (the launch), 3 (uneven: 3,3,3,3,3,1), 16
+    const std::vector<Cfg> small = {{1, RO_SMEM1}, {3, RO_SMEM1}, {16, RO_SMEM1}};
     for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 2, 3, 256, 1, small);
-    for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 1, 2, 4096, 2, {{16, RO_SMEM2}});
+    for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 1, 2, 4096, 2, {{1, RO_SMEM1}});
     printf("accuracy %s (bar: every gradient ≤ 2e-3, no NaN)\n", ok ? "PASS" : "FAIL");
     for (const Cfg& c : timed) timeCase(4, 32, 4096, c);
     for (const Cfg& c : timed) timeCase(8, 12, 4096, c);
