@@ -531,6 +531,234 @@ __device__ __forceinline__ void ln_mixes_forward(const float* __restrict__ x, co
     }
 }
 
+// ln_mixes_forward again, with the row statistics merged by one warp a row, U rows a step and J float4s of a row a
+// thread (the _rows entry points: J = 2, U = 1). ln_mixes_forward has every thread of the row merge the warps' pairs
+// (two sequential loops over up to 16 warps with a division and a square root, 16 times over at C = 2048), and
+// there the statistics-computing calls took 1.5× (k = 6) and 2.4× (k = 1) the time of the ones reading saved
+// statistics (H100, rows 16384); merged once a row, 1.1× and 1.5×. The outputs are the same bits as ln_mixes_forward's at J = 1 (a block of
+// 32·⌈C/128⌉ threads, whose warp g holds the float4s 32g … 32g + 31 of a row: "group" g): here thread t holds the
+// float4s t + blockDim.x·j, so its warp at j covers exactly group g = warp + warps·j, whose mean and squared
+// deviations are taken alone (one warp_sum each over the same lanes in the same order), then merged over the groups
+// in group order with row_stats's expressions. blockDim.x must be 32·⌈⌈C/128⌉/J⌉ (one warp when C ≤ 128, the one case
+// without a merge). x and the saved statistics are loaded two steps ahead.
+__device__ __forceinline__ int group_elements(int g, int C4) {
+    return 4 * min(max(C4 - g * 32, 0), 32);
+}
+
+// mean and rstd of NU rows at once (v[u]: row u as this thread holds it): each warp takes its groups' means and
+// squared deviations, lane 0 writes them to red; after a barrier warp u % warps merges row u's groups (in group order,
+// the same expressions as row_stats) and writes the statistics to stat (and to mean, rstd at row r + u when r + u <
+// hi); after a second barrier every thread reads them (one warp a row merges, not every warp of it: one barrier
+// more, 16 times fewer merge instructions at C = 2048). red (2·NU·LTS_MAX_WARPS pairs) and stat (2·NU) are used by halves
+// (parity): half p is written again two calls later, after every reader of it has passed the barriers between.
+template <int J, int NU>
+__device__ __forceinline__ void rows_stats(const Vec<4> (&v)[NU][J], int C, float eps, float2* red, float2* stat,
+                                           int& parity, float* __restrict__ mean, float* __restrict__ rstd, i64 r,
+                                           i64 hi, float2 (&s)[NU]) {
+    int warp = threadIdx.x >> 5, warps = blockDim.x >> 5, C4 = C >> 2;
+    int groups = (C4 + 31) >> 5;
+    float mu[NU][J], m2[NU][J];
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int g = warp + warps * j;
+        int n = group_elements(g, C4);
+        if (n > 0) {  // uniform over the warp
+            bool in = (threadIdx.x + blockDim.x * j) * 4 < C;
+#pragma unroll
+            for (int u = 0; u < NU; u++) {
+                float sum = 0.0f;
+                sum += (v[u][j].v[0] + v[u][j].v[1]) + (v[u][j].v[2] + v[u][j].v[3]);
+                mu[u][j] = warp_sum(sum) / n;
+            }
+#pragma unroll
+            for (int u = 0; u < NU; u++) {
+                float squares = 0.0f;
+                if (in) {
+                    float a = v[u][j].v[0] - mu[u][j], b = v[u][j].v[1] - mu[u][j], c = v[u][j].v[2] - mu[u][j],
+                          d = v[u][j].v[3] - mu[u][j];
+                    squares += (a * a + b * b) + (c * c + d * d);
+                }
+                m2[u][j] = warp_sum(squares);
+            }
+        } else {
+#pragma unroll
+            for (int u = 0; u < NU; u++) mu[u][j] = m2[u][j] = 0.0f;
+        }
+    }
+    if (groups == 1) {  // one warp, one group: no merge (as row_stats with one warp)
+#pragma unroll
+        for (int u = 0; u < NU; u++) {
+            s[u] = make_float2(mu[u][0], 1.0f / sqrtf(m2[u][0] / C + eps));
+            if (threadIdx.x == 0 && r + u < hi) {
+                mean[r + u] = s[u].x;
+                rstd[r + u] = s[u].y;
+            }
+        }
+        return;
+    }
+    float2* half = red + parity * NU * LTS_MAX_WARPS;
+    if ((threadIdx.x & 31) == 0) {
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            int g = warp + warps * j;
+            if (g < groups) {
+#pragma unroll
+                for (int u = 0; u < NU; u++) half[u * LTS_MAX_WARPS + g] = make_float2(mu[u][j], m2[u][j]);
+            }
+        }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int u = 0; u < NU; u++) {
+        if (warp == u % warps) {
+            const float2* p = half + u * LTS_MAX_WARPS;
+            float sum = 0.0f;
+            for (int g = 0; g < groups; g++) sum += group_elements(g, C4) * p[g].x;
+            float mu = sum / C, total = 0.0f;
+            for (int g = 0; g < groups; g++) {
+                float2 q = p[g];
+                float d = q.x - mu;
+                total += q.y + group_elements(g, C4) * d * d;
+            }
+            float2 st = make_float2(mu, 1.0f / sqrtf(total / C + eps));
+            if ((threadIdx.x & 31) == 0) {
+                stat[parity * NU + u] = st;
+                if (r + u < hi) {
+                    mean[r + u] = st.x;
+                    rstd[r + u] = st.y;
+                }
+            }
+        }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int u = 0; u < NU; u++) s[u] = stat[parity * NU + u];
+    parity ^= 1;
+}
+
+// rows r … r + NU − 1 of x as this thread holds them (zero at or past hi), with their saved statistics when saved.
+template <int J, int NU>
+__device__ __forceinline__ void load_rows4(const float* __restrict__ x, const float* __restrict__ mean,
+                                           const float* __restrict__ rstd, int saved, i64 r, i64 hi, int C,
+                                           Vec<4> (&v)[NU][J], float2 (&s)[NU]) {
+#pragma unroll
+    for (int u = 0; u < NU; u++) {
+        if (r + u < hi) {
+            load_row4<J>(x, r + u, C, v[u]);
+            s[u] = saved ? make_float2(mean[r + u], rstd[r + u]) : make_float2(0.0f, 0.0f);
+        } else {
+#pragma unroll
+            for (int j = 0; j < J; j++) v[u][j] = vzero<4>();
+            s[u] = make_float2(0.0f, 0.0f);
+        }
+    }
+}
+
+template <int J, int U, int K, typename O>
+__device__ __forceinline__ void ln_mixes_forward_rows(const float* __restrict__ x, const float* __restrict__ weight,
+                                                      const float* __restrict__ bias, float* __restrict__ mean,
+                                                      float* __restrict__ rstd, int saved,
+                                                      const float* const (&mix)[TS_MAX], O* const (&out)[TS_MAX],
+                                                      int rows, int T, int C, float eps) {
+    __shared__ float2 red[2 * U * LTS_MAX_WARPS], stat[2 * U];
+    int parity = 0;
+    i64 lo, hi;
+    slice_rows(rows, blockIdx.x, gridDim.x, lo, hi);
+    if (lo >= hi) return;  // uniform over the block
+    Vec<4> w[J], b[J];
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int f = threadIdx.x + blockDim.x * j;
+        w[j] = f * 4 < C ? vload<4>(weight + f * 4) : vzero<4>();
+        b[j] = f * 4 < C ? vload<4>(bias + f * 4) : vzero<4>();
+    }
+    int t = (int)(lo % T);
+    Vec<4> prev[J];  // the LayerNorm output of the row before
+#pragma unroll
+    for (int j = 0; j < J; j++) prev[j] = vzero<4>();
+    if (t != 0) {
+        // the previous slice's last row, normalized again (the same bits as its own block's: same code, same data)
+        Vec<4> xp[1][J];
+        float2 s[1];
+        load_rows4<J, 1>(x, mean, rstd, saved, lo - 1, lo, C, xp, s);
+        if (!saved) rows_stats<J, 1>(xp, C, eps, red, stat, parity, mean, rstd, lo - 1, lo - 1, s);
+#pragma unroll
+        for (int j = 0; j < J; j++) prev[j] = affine(normalized(xp[0][j], s[0].x, s[0].y), w[j], b[j]);
+    }
+    // steps i and i + 1 in registers, i + 2 loaded at the top of step i
+    Vec<4> xc[U][J], xn[U][J];
+    float2 sc[U], sn[U];
+    load_rows4<J, U>(x, mean, rstd, saved, lo, hi, C, xc, sc);
+    load_rows4<J, U>(x, mean, rstd, saved, lo + U, hi, C, xn, sn);
+    for (i64 r = lo; r < hi; r += U) {
+        Vec<4> xnn[U][J];
+        float2 snn[U];
+        load_rows4<J, U>(x, mean, rstd, saved, r + 2 * U, hi, C, xnn, snn);
+        float2 s[U];
+        if (saved) {
+#pragma unroll
+            for (int u = 0; u < U; u++) s[u] = sc[u];
+        } else {
+            rows_stats<J, U>(xc, C, eps, red, stat, parity, mean, rstd, r, hi, s);
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            if (r + u < hi) {  // uniform
+                if (t == 0) {
+#pragma unroll
+                    for (int j = 0; j < J; j++) prev[j] = vzero<4>();
+                }
+#pragma unroll
+                for (int j = 0; j < J; j++) {
+                    int f = threadIdx.x + blockDim.x * j;
+                    Vec<4> cur = affine(normalized(xc[u][j], s[u].x, s[u].y), w[j], b[j]);
+                    if (f * 4 < C) {
+#pragma unroll
+                        for (int k = 0; k < K; k++) {
+                            Vec<4> m = vload<4>(mix[k] + f * 4);
+                            Vec<4> o;
+#pragma unroll
+                            for (int e = 0; e < 4; e++) o.v[e] = cur.v[e] + (prev[j].v[e] - cur.v[e]) * m.v[e];
+                            vstore<4>(out[k] + (r + u) * C + f * 4, o);
+                        }
+                    }
+                    prev[j] = cur;
+                }
+                if (++t == T) t = 0;
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            sc[u] = sn[u];
+            sn[u] = snn[u];
+#pragma unroll
+            for (int j = 0; j < J; j++) {
+                xc[u][j] = xn[u][j];
+                xn[u][j] = xnn[u][j];
+            }
+        }
+    }
+}
+
+template <int J, int U, typename O>
+__device__ __forceinline__ void ln_forward_rows_k(int k, const float* __restrict__ x, const float* __restrict__ weight,
+                                                  const float* __restrict__ bias, float* __restrict__ mean,
+                                                  float* __restrict__ rstd, int saved,
+                                                  const float* const (&mix)[TS_MAX], O* const (&out)[TS_MAX],
+                                                  int rows, int T, int C, float eps) {
+#define LTS_FWD(K) ln_mixes_forward_rows<J, U, K, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps)
+    switch (k) {
+        case 1: LTS_FWD(1); break;
+        case 2: LTS_FWD(2); break;
+        case 3: LTS_FWD(3); break;
+        case 4: LTS_FWD(4); break;
+        case 5: LTS_FWD(5); break;
+        case 6: LTS_FWD(6); break;
+        default: break;
+    }
+#undef LTS_FWD
+}
+
 // The backward of ln_mixes_forward. With ln = LayerNorm(x) recomputed from x and the saved mean and rstd:
 //   dln_t = Σ_k dOut_k,t⊙(1 − mix_k) + dOut_k,t+1⊙mix_k   (no t+1 term at a sample's last row)
 //   dx_t  = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂)), ĝ = dln_t⊙weight   (added to dx, or written: accumulate 0)
@@ -794,6 +1022,28 @@ extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
     unsigned short* const out[TS_MAX] = TS_ARRAY(out);
     ln_forward_k<1>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+// The row-step forward (ln_mixes_forward_rows, J = LTS_ROWS_J, U = 1) for C ≤ 2048: block 32·⌈⌈C/128⌉/LTS_ROWS_J⌉
+// threads (≤ LTS_ROWS_THREADS), three blocks an SM (80 registers). The same outputs as the _j1 kernels.
+#define LTS_ROWS_J 2
+#define LTS_ROWS_THREADS (32 * LTS_MAX_WARPS / LTS_ROWS_J)
+extern "C" __global__ void __launch_bounds__(LTS_ROWS_THREADS, 3) ln_token_shift_forward_rows(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS(out, ), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    float* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_rows_k<LTS_ROWS_J, 1>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(LTS_ROWS_THREADS, 3) ln_token_shift_forward_rows_bf16(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS_BF16(out), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    unsigned short* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_rows_k<LTS_ROWS_J, 1>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
 }
 
 extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_j2(
