@@ -449,6 +449,20 @@ __device__ __forceinline__ Vec<4> affine(const Vec<4>& h, const Vec<4>& w, const
     return y;
 }
 
+// A thread's LayerNorm weight and bias (float4 f = threadIdx.x + blockDim.x·j of the row, zero past C), and prev
+// zeroed: the prologue of the fused forwards.
+template <int J>
+__device__ __forceinline__ void ln_params(const float* __restrict__ weight, const float* __restrict__ bias, int C,
+                                          Vec<4> (&w)[J], Vec<4> (&b)[J], Vec<4> (&prev)[J]) {
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int f = threadIdx.x + blockDim.x * j;
+        w[j] = f * 4 < C ? vload<4>(weight + f * 4) : vzero<4>();
+        b[j] = f * 4 < C ? vload<4>(bias + f * 4) : vzero<4>();
+        prev[j] = vzero<4>();
+    }
+}
+
 // outs[k] = ln_t + (ln_{t−1} − ln_t)⊙mix_k for k < K, ln = LayerNorm(x) (ln_{−1} = 0 in every sample). saved == 0:
 // the row statistics are computed and written to mean and rstd; saved != 0: read from them (the backward pass's
 // recomputation; the outputs are the same bits either way, the statistics being the same floats). O: float, or
@@ -464,17 +478,9 @@ __device__ __forceinline__ void ln_mixes_forward(const float* __restrict__ x, co
     i64 lo, hi;
     slice_rows(rows, blockIdx.x, gridDim.x, lo, hi);
     if (lo >= hi) return;  // uniform over the block
-    Vec<4> w[J], b[J];
-#pragma unroll
-    for (int j = 0; j < J; j++) {
-        int f = threadIdx.x + blockDim.x * j;
-        w[j] = f * 4 < C ? vload<4>(weight + f * 4) : vzero<4>();
-        b[j] = f * 4 < C ? vload<4>(bias + f * 4) : vzero<4>();
-    }
+    Vec<4> w[J], b[J], prev[J];  // prev: the LayerNorm output of the row before
+    ln_params<J>(weight, bias, C, w, b, prev);
     int t = (int)(lo % T);
-    Vec<4> prev[J];  // the LayerNorm output of the row before
-#pragma unroll
-    for (int j = 0; j < J; j++) prev[j] = vzero<4>();
     if (t != 0) {
         // the previous slice's last row, normalized again (the same bits as its own block's: same code, same data)
         Vec<4> xp[J];
@@ -665,17 +671,9 @@ __device__ __forceinline__ void ln_mixes_forward_rows(const float* __restrict__ 
     i64 lo, hi;
     slice_rows(rows, blockIdx.x, gridDim.x, lo, hi);
     if (lo >= hi) return;  // uniform over the block
-    Vec<4> w[J], b[J];
-#pragma unroll
-    for (int j = 0; j < J; j++) {
-        int f = threadIdx.x + blockDim.x * j;
-        w[j] = f * 4 < C ? vload<4>(weight + f * 4) : vzero<4>();
-        b[j] = f * 4 < C ? vload<4>(bias + f * 4) : vzero<4>();
-    }
+    Vec<4> w[J], b[J], prev[J];  // prev: the LayerNorm output of the row before
+    ln_params<J>(weight, bias, C, w, b, prev);
     int t = (int)(lo % T);
-    Vec<4> prev[J];  // the LayerNorm output of the row before
-#pragma unroll
-    for (int j = 0; j < J; j++) prev[j] = vzero<4>();
     if (t != 0) {
         // the previous slice's last row, normalized again (the same bits as its own block's: same code, same data)
         Vec<4> xp[1][J];

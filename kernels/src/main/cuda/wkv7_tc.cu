@@ -347,6 +347,21 @@ __device__ __forceinline__ void save_state(const float (&s)[8][4], int w, float*
     }
 }
 
+// acc (i × u, two column tiles) += S Qᵀ: the warp's state rows (accumulator fragments s) times Q [u][j] (ld LDW,
+// pre-rounded), K = 64 over j, k permuted as S's columns. SAᵀ (Q = W) on the chain, Yᵀ (Q = R̂) in the output warps.
+__device__ __forceinline__ void state_times(float (&acc)[2][4], const float (&s)[8][4], const float* q) {
+#pragma unroll
+    for (int kt = 0; kt < 8; kt++) {
+        unsigned fs[4], fb[2];
+        a_from_acc(fs, s[kt]);
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) {
+            b_tf32_nk_perm(fb, q, LDW, 8 * kt, 8 * nt);
+            mma_tf32(acc[nt], fs, fb);
+        }
+    }
+}
+
 // The chain warps: SA and the state update of every chunk; the final state (forward) to fstates[chunks − 1].
 template <bool REV>
 __device__ void tc_chain(int T, int H, int bb, int h, float* states, TcShared& sm) {
@@ -365,16 +380,7 @@ __device__ void tc_chain(int T, int H, int bb, int h, float* states, TcShared& s
         for (int nt = 0; nt < 2; nt++)
 #pragma unroll
             for (int e = 0; e < 4; e++) sa[nt][e] = bf.u[8 * nt + 2 * t4 + (e & 1)][16 * w + tc_g() + 8 * (e >> 1)];
-#pragma unroll
-        for (int kt = 0; kt < 8; kt++) {
-            unsigned fs[4], fb[2];
-            a_from_acc(fs, s[kt]);
-#pragma unroll
-            for (int nt = 0; nt < 2; nt++) {
-                b_tf32_nk_perm(fb, &bf.w[0][0], LDW, 8 * kt, 8 * nt);
-                mma_tf32(sa[nt], fs, fb);
-            }
-        }
+        state_times(sa, s, &bf.w[0][0]);
         if (n >= 2) bar_sync(BAR_FREE + (n & 1), 256);  // the output warps are done with chunk n − 2's handoff
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) ho.s[w][nt][lane] = make_float4(s[nt][0], s[nt][1], s[nt][2], s[nt][3]);
@@ -447,16 +453,7 @@ __device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, float*
 #pragma unroll
             for (int e = 0; e < 4; e++) yt[nt][e] = bf.y0[8 * nt + 2 * t4 + (e & 1)][16 * w + g + 8 * (e >> 1)];
         // Yᵀ += S R̂ᵀ (K = 64) + SAᵀ A_rbᵀ (K = 16)
-#pragma unroll
-        for (int kt = 0; kt < 8; kt++) {
-            unsigned fs[4], fb[2];
-            a_from_acc(fs, s[kt]);
-#pragma unroll
-            for (int nt = 0; nt < 2; nt++) {
-                b_tf32_nk_perm(fb, &bf.rq[0][0], LDW, 8 * kt, 8 * nt);
-                mma_tf32(yt[nt], fs, fb);
-            }
-        }
+        state_times(yt, s, &bf.rq[0][0]);
 #pragma unroll
         for (int kt = 0; kt < 2; kt++) {
             unsigned fa[4];
