@@ -1,5 +1,5 @@
-// WKV7 as a chunked (DPLR / WY) formulation with tensor-core products, emulated on the CPU for accuracy only (no
-// kernel exists). Per head: (a) the serial recurrence in float64 (reference, forward and backward), (b) the serial
+// WKV7 as a chunked (DPLR / WY) formulation with tensor-core products, emulated on the CPU for accuracy only (the
+// study behind the kernels wkv7_tc.cu and wkv7_tc_readout.cu, which compute the recommended configuration). Per head: (a) the serial recurrence in float64 (reference, forward and backward), (b) the serial
 // recurrence in float32 as the current kernels compute it (forward; backward by backstepping from 16-step snapshots,
 // as wkv7.cu's column pass), (c) the chunked forward and backward with every matrix product's inputs rounded to
 // bf16 / tf32 (or split into 3 products, "x3") and fp32 accumulation, chunk lengths L = 16, 32, 64.
