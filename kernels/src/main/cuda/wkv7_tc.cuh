@@ -72,45 +72,11 @@ __device__ __forceinline__ void a_tf32_mk(unsigned (&a)[4], const float* p, int 
     const float* q = p + (m0 + g) * ld + k0 + t;
     a[0] = tf32_of(q[0]); a[1] = tf32_of(q[8 * ld]); a[2] = tf32_of(q[4]); a[3] = tf32_of(q[8 * ld + 4]);
 }
-// A[m][k] at p[k·ld + m]
-__device__ __forceinline__ void a_tf32_km(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
-    const int g = tc_g(), t = tc_t();
-    const float* q = p + (k0 + t) * ld + m0 + g;
-    a[0] = tf32_of(q[0]); a[1] = tf32_of(q[8]); a[2] = tf32_of(q[4 * ld]); a[3] = tf32_of(q[4 * ld + 8]);
-}
 // B[k][n] at p[k·ld + n]
 __device__ __forceinline__ void b_tf32_kn(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
     const int g = tc_g(), t = tc_t();
     const float* q = p + (k0 + t) * ld + n0 + g;
     b[0] = tf32_of(q[0]); b[1] = tf32_of(q[4 * ld]);
-}
-// B[k][n] at p[n·ld + k]
-__device__ __forceinline__ void b_tf32_nk(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
-    const int g = tc_g(), t = tc_t();
-    const float* q = p + (n0 + g) * ld + k0 + t;
-    b[0] = tf32_of(q[0]); b[1] = tf32_of(q[4]);
-}
-
-// ---- tf32 fragments of matrices already rounded in shared memory (stored as tf32_round values): no cvt per load.
-// An operand read by several warps or fragments is cheaper rounded once where it is written.
-// A[m][k] at p[m·ld + k]
-__device__ __forceinline__ void a_tf32p_mk(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
-    const int g = tc_g(), t = tc_t();
-    const float* q = p + (m0 + g) * ld + k0 + t;
-    a[0] = __float_as_uint(q[0]); a[1] = __float_as_uint(q[8 * ld]); a[2] = __float_as_uint(q[4]);
-    a[3] = __float_as_uint(q[8 * ld + 4]);
-}
-// B[k][n] at p[k·ld + n]
-__device__ __forceinline__ void b_tf32p_kn(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
-    const int g = tc_g(), t = tc_t();
-    const float* q = p + (k0 + t) * ld + n0 + g;
-    b[0] = __float_as_uint(q[0]); b[1] = __float_as_uint(q[4 * ld]);
-}
-// B[k][n] at p[n·ld + k]
-__device__ __forceinline__ void b_tf32p_nk(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
-    const int g = tc_g(), t = tc_t();
-    const float* q = p + (n0 + g) * ld + k0 + t;
-    b[0] = __float_as_uint(q[0]); b[1] = __float_as_uint(q[4]);
 }
 
 // ---- bf16 fragments: A (16×16 at m0, k0), B (16×8 at k0, n0)
@@ -120,13 +86,6 @@ __device__ __forceinline__ void a_bf16_mk(unsigned (&a)[4], const float* p, int 
     const float* q = p + (m0 + g) * ld + k0 + 2 * t;
     a[0] = bf16x2_of(q[0], q[1]); a[1] = bf16x2_of(q[8 * ld], q[8 * ld + 1]);
     a[2] = bf16x2_of(q[8], q[9]); a[3] = bf16x2_of(q[8 * ld + 8], q[8 * ld + 9]);
-}
-// A[m][k] at p[k·ld + m]
-__device__ __forceinline__ void a_bf16_km(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
-    const int g = tc_g(), t = tc_t();
-    const float* q = p + (k0 + 2 * t) * ld + m0 + g;
-    a[0] = bf16x2_of(q[0], q[ld]); a[1] = bf16x2_of(q[8], q[ld + 8]);
-    a[2] = bf16x2_of(q[8 * ld], q[9 * ld]); a[3] = bf16x2_of(q[8 * ld + 8], q[9 * ld + 8]);
 }
 // B[k][n] at p[k·ld + n]
 __device__ __forceinline__ void b_bf16_kn(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
@@ -141,14 +100,9 @@ __device__ __forceinline__ void b_bf16_nk(unsigned (&b)[2], const float* p, int 
     b[0] = bf16x2_of(q[0], q[1]); b[1] = bf16x2_of(q[8], q[9]);
 }
 
-// The C fragment (16×8 at m0, n0) to / from p[m·ld + n].
+// The C fragment (16×8 at m0, n0) to p[m·ld + n].
 __device__ __forceinline__ void c_store(const float (&c)[4], float* p, int ld, int m0, int n0) {
     const int g = tc_g(), t = tc_t();
     float* q = p + (m0 + g) * ld + n0 + 2 * t;
     q[0] = c[0]; q[1] = c[1]; q[8 * ld] = c[2]; q[8 * ld + 1] = c[3];
-}
-__device__ __forceinline__ void c_load(float (&c)[4], const float* p, int ld, int m0, int n0) {
-    const int g = tc_g(), t = tc_t();
-    const float* q = p + (m0 + g) * ld + n0 + 2 * t;
-    c[0] = q[0]; c[1] = q[1]; c[2] = q[8 * ld]; c[3] = q[8 * ld + 1];
 }
