@@ -56,6 +56,17 @@ __device__ __forceinline__ unsigned short bf16_rn(float f) {
     return (unsigned short)(u >> 16);
 }
 
+// bf16(lo) in the low half, bf16(hi) in the high half, each rounded to nearest even (NaN payloads aside: bf16_rn).
+__device__ __forceinline__ unsigned bf16x2_rn(float lo, float hi) {
+#if __CUDA_ARCH__ >= 800
+    unsigned d;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+    return d;
+#else
+    return (unsigned)bf16_rn(lo) | ((unsigned)bf16_rn(hi) << 16);
+#endif
+}
+
 // bf16 bits → fp32 (exact).
 __device__ __forceinline__ float bf16_f32(unsigned short h) { return __uint_as_float((unsigned int)h << 16); }
 

@@ -407,17 +407,6 @@ __device__ __forceinline__ unsigned bf16x2_max(unsigned a, unsigned b) {
 #endif
 }
 
-// bf16(lo) in the low half, bf16(hi) in the high half, each rounded to nearest even (NaN payloads aside: bf16_rn).
-__device__ __forceinline__ unsigned bf16x2_rn(float lo, float hi) {
-#if __CUDA_ARCH__ >= 800
-    unsigned d;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
-    return d;
-#else
-    return (unsigned)bf16_rn(lo) | ((unsigned)bf16_rn(hi) << 16);
-#endif
-}
-
 // Logits 4q … 4q + 3 as fp32 e = exp(x − m), summed as ce_rows sums them.
 __device__ __forceinline__ float ce_exp_sum4(uint2 u, float m) {
     float4 f = bf16x4_f32(u);

@@ -9,9 +9,9 @@
 //   bf16 A 16×16 (row):   a0 (g, 2t..2t+1)  a1 (g+8, 2t..2t+1)  a2 (g, 2t+8..2t+9)  a3 (g+8, 2t+8..2t+9)
 //   bf16 B 16×8 (col):    b0 (2t..2t+1, g)  b1 (2t+8..2t+9, g)
 // The loaders read fp32 matrices in shared memory and round on the way (tf32: as cvt.rna, as the accuracy study
-// assumes; bf16: round to nearest even). A matrix is given as (pointer, leading dimension) with either its rows or
-// its columns contiguous; the suffix names which index is contiguous: _mk / _kn (row-major) and _km / _nk
-// (transposed). Leading dimensions of 4 or 8 mod 32 (68, 72) keep a warp's loads free of bank conflicts.
+// assumes; bf16: round to nearest even, common.cuh's bf16x2_rn). A matrix is given as (pointer, leading dimension)
+// with either its rows or its columns contiguous; the suffix names which index is contiguous: _mk / _kn (row-major)
+// and _km / _nk (transposed). Leading dimensions of 4 or 8 mod 32 (68, 72) keep a warp's loads free of bank conflicts.
 #pragma once
 #include "common.cuh"
 
@@ -38,13 +38,6 @@ __device__ __forceinline__ float rcp_approx(float x) {
 // ln ω of one raw decay, with the fast exponential and reciprocal (relative error ~1e-7, far below the tf32
 // products'; not bit-identical to wkv7.cu's expf and division).
 __device__ __forceinline__ float tc_log_decay(float wraw) { return TC_W_SCALE * rcp_approx(1.0f + __expf(-wraw)); }
-
-// Two floats as a bf16x2 register: lo in the low half (the lower column / row index), round to nearest even.
-__device__ __forceinline__ unsigned bf16x2_of(float lo, float hi) {
-    unsigned r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
 
 // c += a·b, m16n8k8, tf32 inputs, fp32 accumulation.
 __device__ __forceinline__ void mma_tf32(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
@@ -84,20 +77,20 @@ __device__ __forceinline__ void b_tf32_kn(unsigned (&b)[2], const float* p, int 
 __device__ __forceinline__ void a_bf16_mk(unsigned (&a)[4], const float* p, int ld, int m0, int k0) {
     const int g = tc_g(), t = tc_t();
     const float* q = p + (m0 + g) * ld + k0 + 2 * t;
-    a[0] = bf16x2_of(q[0], q[1]); a[1] = bf16x2_of(q[8 * ld], q[8 * ld + 1]);
-    a[2] = bf16x2_of(q[8], q[9]); a[3] = bf16x2_of(q[8 * ld + 8], q[8 * ld + 9]);
+    a[0] = bf16x2_rn(q[0], q[1]); a[1] = bf16x2_rn(q[8 * ld], q[8 * ld + 1]);
+    a[2] = bf16x2_rn(q[8], q[9]); a[3] = bf16x2_rn(q[8 * ld + 8], q[8 * ld + 9]);
 }
 // B[k][n] at p[k·ld + n]
 __device__ __forceinline__ void b_bf16_kn(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
     const int g = tc_g(), t = tc_t();
     const float* q = p + (k0 + 2 * t) * ld + n0 + g;
-    b[0] = bf16x2_of(q[0], q[ld]); b[1] = bf16x2_of(q[8 * ld], q[9 * ld]);
+    b[0] = bf16x2_rn(q[0], q[ld]); b[1] = bf16x2_rn(q[8 * ld], q[9 * ld]);
 }
 // B[k][n] at p[n·ld + k]
 __device__ __forceinline__ void b_bf16_nk(unsigned (&b)[2], const float* p, int ld, int k0, int n0) {
     const int g = tc_g(), t = tc_t();
     const float* q = p + (n0 + g) * ld + k0 + 2 * t;
-    b[0] = bf16x2_of(q[0], q[1]); b[1] = bf16x2_of(q[8], q[9]);
+    b[0] = bf16x2_rn(q[0], q[1]); b[1] = bf16x2_rn(q[8], q[9]);
 }
 
 // The C fragment (16×8 at m0, n0) to p[m·ld + n].
