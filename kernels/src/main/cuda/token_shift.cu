@@ -14,6 +14,18 @@
 #define TS_MAX 6
 #define TS_RUNS 8
 #define TS_UNROLL 4
+// k (1 … TS_MAX, uniform over the block) picks one of the compiled bodies CALL(1) … CALL(6), each with its loops over
+// the mixes of fixed count.
+#define TS_FOR_K(k, CALL) \
+    switch (k) { \
+        case 1: CALL(1); break; \
+        case 2: CALL(2); break; \
+        case 3: CALL(3); break; \
+        case 4: CALL(4); break; \
+        case 5: CALL(5); break; \
+        case 6: CALL(6); break; \
+        default: break; \
+    }
 
 template <int W>
 struct __align__(4 * W) Vec {
@@ -220,19 +232,13 @@ __device__ __forceinline__ void mixes_backward(const D* const (&dOut)[TS_MAX], c
     }
 }
 
-// k (1 … 6, uniform) picks a compiled body: every loop over the mixes has a fixed count.
+// The token-shift mixes for the uniform k (TS_FOR_K).
 template <int W, typename O>
 __device__ __forceinline__ void forward_k(int k, const float* __restrict__ x, const float* const (&mix)[TS_MAX],
                                           O* const (&out)[TS_MAX], int rows, int T, int C) {
-    switch (k) {
-        case 1: mixes_forward<W, 1, O>(x, mix, out, rows, T, C); break;
-        case 2: mixes_forward<W, 2, O>(x, mix, out, rows, T, C); break;
-        case 3: mixes_forward<W, 3, O>(x, mix, out, rows, T, C); break;
-        case 4: mixes_forward<W, 4, O>(x, mix, out, rows, T, C); break;
-        case 5: mixes_forward<W, 5, O>(x, mix, out, rows, T, C); break;
-        case 6: mixes_forward<W, 6, O>(x, mix, out, rows, T, C); break;
-        default: break;
-    }
+#define TS_CALL(K) mixes_forward<W, K, O>(x, mix, out, rows, T, C)
+    TS_FOR_K(k, TS_CALL);
+#undef TS_CALL
 }
 
 template <int W, typename D>
@@ -240,15 +246,9 @@ __device__ __forceinline__ void backward_k(int k, const D* const (&dOut)[TS_MAX]
                                            const float* const (&mix)[TS_MAX], float* __restrict__ dx,
                                            float* __restrict__ partial, int rows, int T, int C, int accumulate) {
     __shared__ Vec<W> red[TS_RUNS * 32];
-    switch (k) {
-        case 1: mixes_backward<W, 1, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 2: mixes_backward<W, 2, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 3: mixes_backward<W, 3, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 4: mixes_backward<W, 4, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 5: mixes_backward<W, 5, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        case 6: mixes_backward<W, 6, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red); break;
-        default: break;
-    }
+#define TS_CALL(K) mixes_backward<W, K, D>(dOut, x, mix, dx, partial, rows, T, C, accumulate, red)
+    TS_FOR_K(k, TS_CALL);
+#undef TS_CALL
 }
 
 #define TS_PTRS(name, qual) qual float* name##0, qual float* name##1, qual float* name##2, qual float* name##3, \
@@ -745,15 +745,7 @@ __device__ __forceinline__ void ln_forward_rows_k(int k, const float* __restrict
                                                   const float* const (&mix)[TS_MAX], O* const (&out)[TS_MAX],
                                                   int rows, int T, int C, float eps) {
 #define LTS_FWD(K) ln_mixes_forward_rows<J, U, K, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps)
-    switch (k) {
-        case 1: LTS_FWD(1); break;
-        case 2: LTS_FWD(2); break;
-        case 3: LTS_FWD(3); break;
-        case 4: LTS_FWD(4); break;
-        case 5: LTS_FWD(5); break;
-        case 6: LTS_FWD(6); break;
-        default: break;
-    }
+    TS_FOR_K(k, LTS_FWD);
 #undef LTS_FWD
 }
 
@@ -969,15 +961,9 @@ __device__ __forceinline__ void ln_forward_k(int k, const float* __restrict__ x,
                                              const float* __restrict__ bias, float* __restrict__ mean,
                                              float* __restrict__ rstd, int saved, const float* const (&mix)[TS_MAX],
                                              O* const (&out)[TS_MAX], int rows, int T, int C, float eps) {
-    switch (k) {
-        case 1: ln_mixes_forward<J, 1, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
-        case 2: ln_mixes_forward<J, 2, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
-        case 3: ln_mixes_forward<J, 3, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
-        case 4: ln_mixes_forward<J, 4, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
-        case 5: ln_mixes_forward<J, 5, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
-        case 6: ln_mixes_forward<J, 6, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps); break;
-        default: break;
-    }
+#define TS_CALL(K) ln_mixes_forward<J, K, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps)
+    TS_FOR_K(k, TS_CALL);
+#undef TS_CALL
 }
 
 template <int J, typename D, bool PREFETCH>
@@ -989,15 +975,7 @@ __device__ __forceinline__ void ln_backward_k(int k, const D* const (&dOut)[TS_M
                                               int rows, int T, int C, int accumulate) {
 #define LTS_BWD(K) \
     ln_mixes_backward<J, K, D, PREFETCH>(dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate)
-    switch (k) {
-        case 1: LTS_BWD(1); break;
-        case 2: LTS_BWD(2); break;
-        case 3: LTS_BWD(3); break;
-        case 4: LTS_BWD(4); break;
-        case 5: LTS_BWD(5); break;
-        case 6: LTS_BWD(6); break;
-        default: break;
-    }
+    TS_FOR_K(k, LTS_BWD);
 #undef LTS_BWD
 }
 
