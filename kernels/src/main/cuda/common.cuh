@@ -89,9 +89,19 @@ __device__ __forceinline__ unsigned shared_address(const void* p) {
     return s;
 }
 
+// 16 bytes to the shared address dst (as shared_address gives it: kernels that keep shared offsets as integers).
+__device__ __forceinline__ void copy16_to(unsigned dst, const void* src) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
+#else
+    asm volatile("{ .reg .u32 x, y, z, w; ld.global.v4.u32 {x, y, z, w}, [%1]; st.shared.v4.u32 [%0], {x, y, z, w}; }\n"
+                 ::"r"(dst), "l"(src) : "memory");
+#endif
+}
+
 __device__ __forceinline__ void copy16(void* dst, const void* src) {
 #if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared_address(dst)), "l"(src) : "memory");
+    copy16_to(shared_address(dst), src);
 #else
     *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(src);
 #endif

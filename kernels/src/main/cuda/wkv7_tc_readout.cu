@@ -106,12 +106,6 @@ __device__ __forceinline__ void ro_ldsm4(unsigned (&x)[4], unsigned addr) {
                  : "r"(addr)
                  : "memory");
 }
-// c += a·b (m16n8k8 tf32), not volatile: the compiler may schedule it freely around the loads.
-__device__ __forceinline__ void ro_mma(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 // Element (row, col) of raw tensor x (ushort index): 16-byte chunks XOR (row >> 2) & 3, so that the column reads of
 // four row quarters hit distinct banks.
 __device__ __forceinline__ int ro_rsw(int x, int row, int col) { return (x * 17 + row) * 64 + (col ^ (((row >> 2) & 3) << 3)); }
@@ -129,15 +123,6 @@ __device__ __forceinline__ void ro_round_at(float* p) {
     *reinterpret_cast<float4*>(p) = ro_round4(*reinterpret_cast<const float4*>(p));
 }
 __device__ __forceinline__ float4 ro_lds4(const float* p) { return *reinterpret_cast<const float4*>(p); }
-// cp.async of 16 bytes to a shared address (sm_80+; a plain copy before).
-__device__ __forceinline__ void ro_cp16(unsigned dst, const void* src) {
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
-#else
-    asm volatile("{ .reg .u32 x, y, z, w; ld.global.v4.u32 {x, y, z, w}, [%1]; st.shared.v4.u32 [%0], {x, y, z, w}; }\n"
-                 ::"r"(dst), "l"(src) : "memory");
-#endif
-}
 __device__ __forceinline__ void ro_zero16(void* d) { *reinterpret_cast<float4*>(d) = make_float4(0.f, 0.f, 0.f, 0.f); }
 
 extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
@@ -175,21 +160,21 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             const float* ecp = estates + (st + c) * 4096 + 4 * tid;
 #pragma unroll
             for (int p = 0; p < 4; p++) {
-                if (c > 0) ro_cp16(sb + 4u * (RO_ST + so + 1024 * p), sc + 1024 * p);
+                if (c > 0) copy16_to(sb + 4u * (RO_ST + so + 1024 * p), sc + 1024 * p);
                 else ro_zero16(sm + RO_ST + so + 1024 * p);
-                if (hasNext) ro_cp16(sb + 4u * (RO_ET + so + 1024 * p), ecp + 1024 * p);
+                if (hasNext) copy16_to(sb + 4u * (RO_ET + so + 1024 * p), ecp + 1024 * p);
                 else ro_zero16(sm + RO_ET + so + 1024 * p);
             }
             const i64 go = row0 + u * rs + c4;
             const unsigned ro = sb + 4u * ro_sw(u, c4);
-            ro_cp16(ro + 4u * RO_DY, dy + go);
-            ro_cp16(ro + 4u * RO_SA, sa + go);
-            ro_cp16(ro + 4u * RO_DSA, dsa + go);
+            copy16_to(ro + 4u * RO_DY, dy + go);
+            copy16_to(ro + 4u * RO_SA, sa + go);
+            copy16_to(ro + 4u * RO_DSA, dsa + go);
             if (tid < 16) {
                 const float* src = dsa + row0 + 16 * rs + 4 * tid;
                 if (hasNext) {
-                    ro_cp16(sb + 4u * (RO_DSA + ro_sw(16, 4 * tid)), src);
-                    ro_cp16(sb + 4u * (RO_DSAN + 4 * tid), src);
+                    copy16_to(sb + 4u * (RO_DSA + ro_sw(16, 4 * tid)), src);
+                    copy16_to(sb + 4u * (RO_DSAN + 4 * tid), src);
                 } else {
                     ro_zero16(sm + RO_DSA + ro_sw(16, 4 * tid));
                     ro_zero16(sm + RO_DSAN + 4 * tid);
@@ -200,18 +185,18 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             const i64 o = row0 + row * rs + col;
             const unsigned rd0 = sb + 4u * RO_RAW + 2u * ro_rsw(0, row, col);
             if (tid < 128) {
-                ro_cp16(rd0 + 2u * (RO_RAW_R * 17 * 64), r + o);
-                ro_cp16(rd0 + 2u * (RO_RAW_K * 17 * 64), k + o);
-                ro_cp16(rd0 + 2u * (RO_RAW_B * 17 * 64), b + o);
+                copy16_to(rd0 + 2u * (RO_RAW_R * 17 * 64), r + o);
+                copy16_to(rd0 + 2u * (RO_RAW_K * 17 * 64), k + o);
+                copy16_to(rd0 + 2u * (RO_RAW_B * 17 * 64), b + o);
             } else {
-                ro_cp16(rd0 + 2u * (RO_RAW_W * 17 * 64), wRaw + o);
-                ro_cp16(rd0 + 2u * (RO_RAW_A * 17 * 64), a + o);
+                copy16_to(rd0 + 2u * (RO_RAW_W * 17 * 64), wRaw + o);
+                copy16_to(rd0 + 2u * (RO_RAW_A * 17 * 64), a + o);
             }
             if (tid < 8) {
                 const i64 o16 = row0 + 16 * rs + col;
                 if (hasNext) {
-                    ro_cp16(sb + 4u * RO_RAW + 2u * ro_rsw(RO_RAW_W, 16, col), wRaw + o16);
-                    ro_cp16(sb + 4u * RO_RAW + 2u * ro_rsw(RO_RAW_A, 16, col), a + o16);
+                    copy16_to(sb + 4u * RO_RAW + 2u * ro_rsw(RO_RAW_W, 16, col), wRaw + o16);
+                    copy16_to(sb + 4u * RO_RAW + 2u * ro_rsw(RO_RAW_A, 16, col), a + o16);
                 } else {
                     ro_zero16(raw + ro_rsw(RO_RAW_W, 16, col));
                     ro_zero16(raw + ro_rsw(RO_RAW_A, 16, col));
@@ -366,13 +351,13 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
                 ro_ldsm4(bx[3], ((p & 1) ? x2O[1] : x2E[1]) + po);
 #pragma unroll
                 for (int nt = 0; nt < 4; nt++) {
-                    ro_mma(acc[nt], a0, bs[nt][0], bs[nt][1]);
-                    ro_mma(acc[nt], a1, bs[nt][2], bs[nt][3]);
+                    mma_tf32(acc[nt], a0, {bs[nt][0], bs[nt][1]});
+                    mma_tf32(acc[nt], a1, {bs[nt][2], bs[nt][3]});
                 }
 #pragma unroll
                 for (int q = 0; q < 4; q++) {
-                    ro_mma(m[q], a0, bx[q][0], bx[q][1]);
-                    ro_mma(m[q], a1, bx[q][2], bx[q][3]);
+                    mma_tf32(m[q], a0, {bx[q][0], bx[q][1]});
+                    mma_tf32(m[q], a1, {bx[q][2], bx[q][3]});
                 }
             }
             // mask: element e of tile q is (u, s) = (g + 8·(e >> 1), 4·tq + 2·(q & 1) + (e & 1))
@@ -398,7 +383,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
                 for (int nt = 0; nt < 4; nt++) {
                     const float4& yy = y[q >> 1][nt];
                     const unsigned bf[2] = {__float_as_uint((q & 1) ? yy.z : yy.x), __float_as_uint((q & 1) ? yy.w : yy.y)};
-                    ro_mma(acc[nt], af, bf[0], bf[1]);
+                    mma_tf32(acc[nt], af, {bf[0], bf[1]});
                 }
             }
             // query factors
