@@ -235,7 +235,7 @@ public final class CudaBackend implements Backend {
     private final Kernel wkv7FwdV4, wkv7BwdV4;
     /**
      * The chunked tensor-core WKV7 (wkv7_tc.cu: forward and the backward's E chain; wkv7_tc_readout.cu: the backward's
-     * readouts); null where the device cannot give a block their shared memory (sm_86/89: 99 KiB).
+     * readouts); null before sm_80 and where the device cannot give a block their shared memory (sm_86/89: 99 KiB).
      */
     private final Kernel wkv7TcForward, wkv7TcChain, wkv7TcReadout;
     /** Dynamic shared memory of the wkv7_tc.cu kernels: sizeof(TcShared) there (a kernel given less traps). */
@@ -411,14 +411,19 @@ public final class CudaBackend implements Backend {
         lnxBonusGateBwdBf16InDgatedF32 = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in_dgated_f32");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
-        Kernel tcFwd = loader.kernel("wkv7_tc", "wkv7_tc_forward");
-        Kernel tcChain = loader.kernel("wkv7_tc", "wkv7_tc_backward_chain");
-        Kernel tcReadout = loader.kernel("wkv7_tc_readout", "wkv7_tc_readout");
-        boolean tcFits = cuFuncSetAttribute(tcFwd.function(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                WKV7_TC_SHARED) == 0 && cuFuncSetAttribute(tcChain.function(),
-                CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, WKV7_TC_SHARED) == 0
-                && cuFuncSetAttribute(tcReadout.function(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                WKV7_TC_READOUT_SHARED) == 0;
+        // the tensor-core WKV7 needs mma.sync with bf16 and tf32 (sm_80+): before, its modules are not even compiled
+        Kernel tcFwd = null, tcChain = null, tcReadout = null;
+        boolean tcFits = false;
+        if (ccMajor >= 8) {
+            tcFwd = loader.kernel("wkv7_tc", "wkv7_tc_forward");
+            tcChain = loader.kernel("wkv7_tc", "wkv7_tc_backward_chain");
+            tcReadout = loader.kernel("wkv7_tc_readout", "wkv7_tc_readout");
+            tcFits = cuFuncSetAttribute(tcFwd.function(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    WKV7_TC_SHARED) == 0 && cuFuncSetAttribute(tcChain.function(),
+                    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, WKV7_TC_SHARED) == 0
+                    && cuFuncSetAttribute(tcReadout.function(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    WKV7_TC_READOUT_SHARED) == 0;
+        }
         wkv7TcForward = tcFits ? tcFwd : null;
         wkv7TcChain = tcFits ? tcChain : null;
         wkv7TcReadout = tcFits ? tcReadout : null;
