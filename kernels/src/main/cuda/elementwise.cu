@@ -40,90 +40,92 @@ extern "C" __global__ void gate_backward(const float* __restrict__ dOut, const f
     }
 }
 
-// out = v + (vFirst − v)⊙gate; v and gate fp32 or (the _bf16 entry points) bf16, T; vFirst and out likewise, TF
-// (_bf16_all: the WKV7 kernel's v in bf16).
+// out = v + (vFirst − v)⊙σ(gatePre): the v gate's sigmoid is taken here, in fp32, from its LoRA's pre-activation
+// (v0 + (x_v·v1)·v2; the LoRA has no pass of its own for it). v and gatePre fp32 or (the _bf16 entry points) bf16, T;
+// vFirst and out likewise, TF (_bf16_all: the WKV7 kernel's v in bf16).
 template <typename T, typename TF = float>
 __device__ __forceinline__ void value_residual_fwd(const T* __restrict__ v, const TF* __restrict__ vFirst,
-                                                   const T* __restrict__ gate, TF* __restrict__ out, i64 n) {
+                                                   const T* __restrict__ gatePre, TF* __restrict__ out, i64 n) {
     GRID_STRIDE(i, n) {
         float vi = ld(v, i);
-        put(out, i, vi + (ld(vFirst, i) - vi) * ld(gate, i));
+        put(out, i, vi + (ld(vFirst, i) - vi) * sigmoidf_(ld(gatePre, i)));
     }
 }
 
-// dv += dOut⊙(1 − gate); dvFirst += dOut⊙gate; dGate += dOut⊙(vFirst − v). accumulate 0: dv and dGate are written,
-// not read (dvFirst, which gathers every layer's share, always accumulates).
-// TD: dv fp32, or bf16 (written, never added to: only the value projection's GEMMs read it); TG: dGate likewise (bf16:
-// only the v-gate LoRA's output-activation backward reads it).
+// With s = σ(gatePre): dv += dOut⊙(1 − s); dvFirst += dOut⊙s; dGatePre += dOut⊙(vFirst − v)⊙s(1 − s). accumulate 0:
+// dv and dGatePre are written, not read (dvFirst, which gathers every layer's share, always accumulates).
+// TD: dv fp32, or bf16 (written, never added to: only the value projection's GEMMs read it); TG: dGatePre likewise
+// (bf16: only the v-gate LoRA's GEMMs and its bias gradient's column sums read it).
 // TF: vFirst fp32 or bf16.
 template <typename T, typename TD, typename TG = float, typename TF = float>
 __device__ __forceinline__ void value_residual_bwd(const float* __restrict__ dOut, const T* __restrict__ v,
-                                                   const TF* __restrict__ vFirst, const T* __restrict__ gate,
+                                                   const TF* __restrict__ vFirst, const T* __restrict__ gatePre,
                                                    TD* __restrict__ dv, float* __restrict__ dvFirst,
-                                                   TG* __restrict__ dGate, i64 n, int accumulate) {
+                                                   TG* __restrict__ dGatePre, i64 n, int accumulate) {
     GRID_STRIDE(i, n) {
-        float g = dOut[i], s = ld(gate, i);
-        float a = g * (1.0f - s), b = g * (ld(vFirst, i) - ld(v, i));
+        float g = dOut[i], s = sigmoidf_(ld(gatePre, i));
+        float a = g * (1.0f - s), b = g * (ld(vFirst, i) - ld(v, i)) * (s * (1.0f - s));
         if constexpr (sizeof(TD) == 2) dv[i] = bf16_rn(a);
         else dv[i] = accumulate ? dv[i] + a : a;
         dvFirst[i] += g * s;
-        if constexpr (sizeof(TG) == 2) dGate[i] = bf16_rn(b);
-        else dGate[i] = accumulate ? dGate[i] + b : b;
+        if constexpr (sizeof(TG) == 2) dGatePre[i] = bf16_rn(b);
+        else dGatePre[i] = accumulate ? dGatePre[i] + b : b;
     }
 }
 
-extern "C" __global__ void value_residual_forward(const float* v, const float* vFirst, const float* gate, float* out,
-                                                  i64 n) {
-    value_residual_fwd<float>(v, vFirst, gate, out, n);
+extern "C" __global__ void value_residual_forward(const float* v, const float* vFirst, const float* gatePre,
+                                                  float* out, i64 n) {
+    value_residual_fwd<float>(v, vFirst, gatePre, out, n);
 }
 
 extern "C" __global__ void value_residual_forward_bf16(const unsigned short* v, const float* vFirst,
-                                                       const unsigned short* gate, float* out, i64 n) {
-    value_residual_fwd<unsigned short>(v, vFirst, gate, out, n);
+                                                       const unsigned short* gatePre, float* out, i64 n) {
+    value_residual_fwd<unsigned short>(v, vFirst, gatePre, out, n);
 }
 
 // vFirst and out in bf16 too.
 extern "C" __global__ void value_residual_forward_bf16_all(const unsigned short* v, const unsigned short* vFirst,
-                                                           const unsigned short* gate, unsigned short* out, i64 n) {
-    value_residual_fwd<unsigned short, unsigned short>(v, vFirst, gate, out, n);
+                                                           const unsigned short* gatePre, unsigned short* out, i64 n) {
+    value_residual_fwd<unsigned short, unsigned short>(v, vFirst, gatePre, out, n);
 }
 
 extern "C" __global__ void value_residual_backward(const float* dOut, const float* v, const float* vFirst,
-                                                   const float* gate, float* dv, float* dvFirst, float* dGate, i64 n,
-                                                   int accumulate) {
-    value_residual_bwd<float, float>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
+                                                   const float* gatePre, float* dv, float* dvFirst, float* dGatePre,
+                                                   i64 n, int accumulate) {
+    value_residual_bwd<float, float>(dOut, v, vFirst, gatePre, dv, dvFirst, dGatePre, n, accumulate);
 }
 
 extern "C" __global__ void value_residual_backward_bf16(const float* dOut, const unsigned short* v, const float* vFirst,
-                                                        const unsigned short* gate, float* dv, float* dvFirst,
-                                                        float* dGate, i64 n, int accumulate) {
-    value_residual_bwd<unsigned short, float>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
+                                                        const unsigned short* gatePre, float* dv, float* dvFirst,
+                                                        float* dGatePre, i64 n, int accumulate) {
+    value_residual_bwd<unsigned short, float>(dOut, v, vFirst, gatePre, dv, dvFirst, dGatePre, n, accumulate);
 }
 
 extern "C" __global__ void value_residual_backward_bf16_dv(const float* dOut, const unsigned short* v,
-                                                           const float* vFirst, const unsigned short* gate,
-                                                           unsigned short* dv, float* dvFirst, float* dGate, i64 n,
+                                                           const float* vFirst, const unsigned short* gatePre,
+                                                           unsigned short* dv, float* dvFirst, float* dGatePre, i64 n,
                                                            int accumulate) {
-    value_residual_bwd<unsigned short, unsigned short>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n, accumulate);
+    value_residual_bwd<unsigned short, unsigned short>(dOut, v, vFirst, gatePre, dv, dvFirst, dGatePre, n, accumulate);
 }
 
-// dGate in bf16 too.
+// dGatePre in bf16 too.
 extern "C" __global__ void value_residual_backward_bf16_dv_dg(const float* dOut, const unsigned short* v,
-                                                              const float* vFirst, const unsigned short* gate,
-                                                              unsigned short* dv, float* dvFirst, unsigned short* dGate,
-                                                              i64 n, int accumulate) {
-    value_residual_bwd<unsigned short, unsigned short, unsigned short>(dOut, v, vFirst, gate, dv, dvFirst, dGate, n,
-                                                                       accumulate);
+                                                              const float* vFirst, const unsigned short* gatePre,
+                                                              unsigned short* dv, float* dvFirst,
+                                                              unsigned short* dGatePre, i64 n, int accumulate) {
+    value_residual_bwd<unsigned short, unsigned short, unsigned short>(dOut, v, vFirst, gatePre, dv, dvFirst, dGatePre,
+                                                                       n, accumulate);
 }
 
-// dv and dGate in bf16, from a bf16 vFirst too.
+// dv and dGatePre in bf16, from a bf16 vFirst too.
 extern "C" __global__ void value_residual_backward_bf16_dv_dg_vf(const float* dOut, const unsigned short* v,
                                                                  const unsigned short* vFirst,
-                                                                 const unsigned short* gate, unsigned short* dv,
-                                                                 float* dvFirst, unsigned short* dGate, i64 n,
+                                                                 const unsigned short* gatePre, unsigned short* dv,
+                                                                 float* dvFirst, unsigned short* dGatePre, i64 n,
                                                                  int accumulate) {
-    value_residual_bwd<unsigned short, unsigned short, unsigned short, unsigned short>(dOut, v, vFirst, gate, dv,
-                                                                                       dvFirst, dGate, n, accumulate);
+    value_residual_bwd<unsigned short, unsigned short, unsigned short, unsigned short>(dOut, v, vFirst, gatePre, dv,
+                                                                                       dvFirst, dGatePre, n,
+                                                                                       accumulate);
 }
 
 // out = relu(x)² (out may alias x).

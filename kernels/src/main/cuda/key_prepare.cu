@@ -1,13 +1,15 @@
 // The time mix's key preparation (§6.4): κ = k⊙k_k; κ̂ = κ_h / max(‖κ_h‖₂, 1e-12) per head (from the ORIGINAL k);
-// k̃ = k⊙(1 + (α − 1)⊙k_a); and the WKV inputs a = −κ̂, b = κ̂⊙α. One warp per (row, head), two channels a lane.
+// k̃ = k⊙(1 + (α − 1)⊙k_a); and the WKV inputs a = −κ̂, b = κ̂⊙α. α = σ(alphaPre) is taken here, in fp32, from the α
+// LoRA's pre-activation (the LoRA writes a0 + (x_a·a1)·a2 with no pass of its own for the sigmoid); the backward
+// returns the gradient of that pre-activation. One warp per (row, head), two channels a lane.
 #include "common.cuh"
 
 #define L2_EPS 1e-12f
 
-// k and α fp32 or (the _bf16 entry points) bf16, T; κ̃, a and b fp32 or (_bf16_out: the WKV7 kernel's bf16 inputs)
+// k and alphaPre fp32 or (the _bf16 entry points) bf16, T; κ̃, a and b fp32 or (_bf16_out: the WKV7 kernel's bf16 inputs)
 // bf16, TO. grid: ⌈rows·H / 8⌉ blocks of 256 threads.
 template <typename T, typename TO = float>
-__device__ __forceinline__ void key_prepare_fwd(const T* __restrict__ k, const T* __restrict__ alpha,
+__device__ __forceinline__ void key_prepare_fwd(const T* __restrict__ k, const T* __restrict__ alphaPre,
                                                 const float* __restrict__ kK, const float* __restrict__ kA,
                                                 TO* __restrict__ kTilde, TO* __restrict__ a,
                                                 TO* __restrict__ b, i64 units, int C) {
@@ -26,7 +28,7 @@ __device__ __forceinline__ void key_prepare_fwd(const T* __restrict__ k, const T
     for (int h = 0; h < 2; h++) {
         int i = lane + 32 * h;
         float ki = h ? k1 : k0;
-        float al = ld(alpha, base + i);
+        float al = sigmoidf_(ld(alphaPre, base + i));
         float kappaHat = (h ? q1 : q0) * inv;
         put(kTilde, base + i, ki * (1.0f + (al - 1.0f) * kA[channel0 + i]));
         put(a, base + i, -kappaHat);
@@ -35,17 +37,17 @@ __device__ __forceinline__ void key_prepare_fwd(const T* __restrict__ k, const T
 }
 
 // dκ̂ = −dA + dB⊙α; dκ = (dκ̂ − κ̂(κ̂·dκ̂))/‖κ‖ (dκ̂/1e-12 where the norm is clamped); dk += dK̃⊙(1 + (α−1)⊙k_a) + dκ⊙k_k;
-// dα += dB⊙κ̂ + dK̃⊙k⊙k_a; and the parameter partials Σ dκ⊙k (k_k) and Σ dK̃⊙k⊙(α−1) (k_a) over the slice's rows.
-// accumulate 0: dk and dα are written, not read. grid (H, slices), block 32: one warp walks its head through the
-// slice's rows in order.
-// TD: dk fp32, or bf16 (written, never added to: only the key projection's GEMMs read it); TA: dα likewise (bf16:
-// only the α LoRA's output-activation backward reads it).
+// dAlphaPre += (dB⊙κ̂ + dK̃⊙k⊙k_a)⊙α(1 − α) (α = σ(alphaPre)); and the parameter partials Σ dκ⊙k (k_k) and
+// Σ dK̃⊙k⊙(α−1) (k_a) over the slice's rows. accumulate 0: dk and dAlphaPre are written, not read. grid (H, slices),
+// block 32: one warp walks its head through the slice's rows in order.
+// TD: dk fp32, or bf16 (written, never added to: only the key projection's GEMMs read it); TA: dAlphaPre likewise
+// (bf16: only the α LoRA's GEMMs and its bias gradient's column sums read it).
 template <typename T, typename TD, typename TA = float>
 __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTilde, const float* __restrict__ dA,
                                                 const float* __restrict__ dB, const T* __restrict__ k,
-                                                const T* __restrict__ alpha, const float* __restrict__ kK,
+                                                const T* __restrict__ alphaPre, const float* __restrict__ kK,
                                                 const float* __restrict__ kA, TD* __restrict__ dk,
-                                                TA* __restrict__ dAlpha, float* __restrict__ partialKK,
+                                                TA* __restrict__ dAlphaPre, float* __restrict__ partialKK,
                                                 float* __restrict__ partialKA, int rows, int C, int accumulate) {
     int lane = threadIdx.x;
     int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
@@ -65,7 +67,7 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
         for (int h = 0; h < 2; h++) {
             i64 i = base + lane + 32 * h;
             nk[h] = ld(k, i);
-            nal[h] = ld(alpha, i);
+            nal[h] = ld(alphaPre, i);
             nda[h] = dA[i];
             ndb[h] = dB[i];
             ndkt[h] = dKTilde[i];
@@ -74,7 +76,7 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
     if (lo < hi) load(lo);
     for (i64 row = lo; row < hi; row++) {
         i64 base = row * C + channel0;
-        float kv[2] = {nk[0], nk[1]}, al[2] = {nal[0], nal[1]}, dav[2] = {nda[0], nda[1]};
+        float kv[2] = {nk[0], nk[1]}, al[2] = {sigmoidf_(nal[0]), sigmoidf_(nal[1])}, dav[2] = {nda[0], nda[1]};
         float dbv[2] = {ndb[0], ndb[1]}, dktv[2] = {ndkt[0], ndkt[1]};
         load(row + 1 < hi ? row + 1 : row);
         float q[2], dq[2];
@@ -95,11 +97,11 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
             float dkt = dktv[h];
             float dKappa = (dq[h] - kh[h] * dot) * inv;
             float gk = dkt * (1.0f + (al[h] - 1.0f) * ka[h]) + dKappa * kk[h];
-            float ga = dbv[h] * kh[h] + dkt * kv[h] * ka[h];
+            float ga = (dbv[h] * kh[h] + dkt * kv[h] * ka[h]) * (al[h] * (1.0f - al[h]));
             if constexpr (sizeof(TD) == 2) dk[i] = bf16_rn(gk);
             else dk[i] = accumulate ? dk[i] + gk : gk;
-            if constexpr (sizeof(TA) == 2) dAlpha[i] = bf16_rn(ga);
-            else dAlpha[i] = accumulate ? dAlpha[i] + ga : ga;
+            if constexpr (sizeof(TA) == 2) dAlphaPre[i] = bf16_rn(ga);
+            else dAlphaPre[i] = accumulate ? dAlphaPre[i] + ga : ga;
             sKK[h] += dKappa * kv[h];
             sKA[h] += dkt * kv[h] * (al[h] - 1.0f);
         }
@@ -111,55 +113,57 @@ __device__ __forceinline__ void key_prepare_bwd(const float* __restrict__ dKTild
     }
 }
 
-extern "C" __global__ void key_prepare_forward(const float* k, const float* alpha, const float* kK, const float* kA,
-                                               float* kTilde, float* a, float* b, i64 units, int C) {
-    key_prepare_fwd<float>(k, alpha, kK, kA, kTilde, a, b, units, C);
+extern "C" __global__ void key_prepare_forward(const float* k, const float* alphaPre, const float* kK,
+                                               const float* kA, float* kTilde, float* a, float* b, i64 units, int C) {
+    key_prepare_fwd<float>(k, alphaPre, kK, kA, kTilde, a, b, units, C);
 }
 
-extern "C" __global__ void key_prepare_forward_bf16(const unsigned short* k, const unsigned short* alpha,
+extern "C" __global__ void key_prepare_forward_bf16(const unsigned short* k, const unsigned short* alphaPre,
                                                     const float* kK, const float* kA, float* kTilde, float* a,
                                                     float* b, i64 units, int C) {
-    key_prepare_fwd<unsigned short>(k, alpha, kK, kA, kTilde, a, b, units, C);
+    key_prepare_fwd<unsigned short>(k, alphaPre, kK, kA, kTilde, a, b, units, C);
 }
 
 // κ̃, a and b written in bf16 too (read only by the WKV7 kernel and the bonus, in bf16).
-extern "C" __global__ void key_prepare_forward_bf16_out(const unsigned short* k, const unsigned short* alpha,
+extern "C" __global__ void key_prepare_forward_bf16_out(const unsigned short* k, const unsigned short* alphaPre,
                                                         const float* kK, const float* kA, unsigned short* kTilde,
                                                         unsigned short* a, unsigned short* b, i64 units, int C) {
-    key_prepare_fwd<unsigned short, unsigned short>(k, alpha, kK, kA, kTilde, a, b, units, C);
+    key_prepare_fwd<unsigned short, unsigned short>(k, alphaPre, kK, kA, kTilde, a, b, units, C);
 }
 
 extern "C" __global__ void key_prepare_backward(const float* dKTilde, const float* dA, const float* dB, const float* k,
-                                                const float* alpha, const float* kK, const float* kA, float* dk,
-                                                float* dAlpha, float* partialKK, float* partialKA, int rows, int C,
+                                                const float* alphaPre, const float* kK, const float* kA, float* dk,
+                                                float* dAlphaPre, float* partialKK, float* partialKA, int rows, int C,
                                                 int accumulate) {
-    key_prepare_bwd<float, float>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows, C, accumulate);
+    key_prepare_bwd<float, float>(dKTilde, dA, dB, k, alphaPre, kK, kA, dk, dAlphaPre, partialKK, partialKA, rows, C,
+                                  accumulate);
 }
 
 extern "C" __global__ void key_prepare_backward_bf16(const float* dKTilde, const float* dA, const float* dB,
-                                                     const unsigned short* k, const unsigned short* alpha,
-                                                     const float* kK, const float* kA, float* dk, float* dAlpha,
+                                                     const unsigned short* k, const unsigned short* alphaPre,
+                                                     const float* kK, const float* kA, float* dk, float* dAlphaPre,
                                                      float* partialKK, float* partialKA, int rows, int C,
                                                      int accumulate) {
-    key_prepare_bwd<unsigned short, float>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK, partialKA, rows,
-                                           C, accumulate);
+    key_prepare_bwd<unsigned short, float>(dKTilde, dA, dB, k, alphaPre, kK, kA, dk, dAlphaPre, partialKK, partialKA,
+                                           rows, C, accumulate);
 }
 
 extern "C" __global__ void key_prepare_backward_bf16_dk(const float* dKTilde, const float* dA, const float* dB,
-                                                        const unsigned short* k, const unsigned short* alpha,
+                                                        const unsigned short* k, const unsigned short* alphaPre,
                                                         const float* kK, const float* kA, unsigned short* dk,
-                                                        float* dAlpha, float* partialKK, float* partialKA, int rows,
+                                                        float* dAlphaPre, float* partialKK, float* partialKA, int rows,
                                                         int C, int accumulate) {
-    key_prepare_bwd<unsigned short, unsigned short>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, partialKK,
+    key_prepare_bwd<unsigned short, unsigned short>(dKTilde, dA, dB, k, alphaPre, kK, kA, dk, dAlphaPre, partialKK,
                                                     partialKA, rows, C, accumulate);
 }
 
-// dα in bf16 too.
+// dAlphaPre in bf16 too.
 extern "C" __global__ void key_prepare_backward_bf16_dk_da(const float* dKTilde, const float* dA, const float* dB,
-                                                           const unsigned short* k, const unsigned short* alpha,
+                                                           const unsigned short* k, const unsigned short* alphaPre,
                                                            const float* kK, const float* kA, unsigned short* dk,
-                                                           unsigned short* dAlpha, float* partialKK, float* partialKA,
-                                                           int rows, int C, int accumulate) {
-    key_prepare_bwd<unsigned short, unsigned short, unsigned short>(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha,
-                                                                    partialKK, partialKA, rows, C, accumulate);
+                                                           unsigned short* dAlphaPre, float* partialKK,
+                                                           float* partialKA, int rows, int C, int accumulate) {
+    key_prepare_bwd<unsigned short, unsigned short, unsigned short>(dKTilde, dA, dB, k, alphaPre, kK, kA, dk,
+                                                                    dAlphaPre, partialKK, partialKA, rows, C,
+                                                                    accumulate);
 }

@@ -88,8 +88,9 @@ extern "C" __global__ void activation_backward_bf16y(const float* dy, const unsi
 
 // The LoRA output's backward under bf16 GEMMs in one pass: dz = dy⊙act'(y) (dy fp32 or bf16, TDY; y fp32 or bf16, TY; null when act is
 // none: dz = dy) written in bf16 for the two GEMMs that read it, and, when partial is not null, partial[slice·C + c]
-// = Σ_{rows of the slice} dz (fp32, before rounding) for the bias gradient. grid (⌈C/32⌉, slices), block (32, 8) as
-// column_partial: the 8 thread rows stride over the slice's rows and meet in shared memory in a fixed order.
+// = Σ_{rows of the slice} dz (fp32, before rounding) for the bias gradient. dz null (act none, a bf16 dy: the GEMMs
+// read dy itself): only the column sums. grid (⌈C/32⌉, slices), block (32, 8) as column_partial: the 8 thread rows
+// stride over the slice's rows and meet in shared memory in a fixed order.
 template <typename TY, typename TDY = float>
 __device__ __forceinline__ void activation_backward_cols(const TDY* __restrict__ dy, const TY* __restrict__ y,
                                                          int act, unsigned short* __restrict__ dz,
@@ -108,7 +109,7 @@ __device__ __forceinline__ void activation_backward_cols(const TDY* __restrict__
                 slope = act == 1 ? 1.0f - yi * yi : yi * (1.0f - yi);
             }
             float d = ld(dy, i) * slope;
-            dz[i] = bf16_rn(d);
+            if (dz != nullptr) dz[i] = bf16_rn(d);  // uniform over the grid
             s += d;
         }
     if (partial != nullptr) write_column_partial(s, partial, c, C);  // uniform over the grid
@@ -146,7 +147,8 @@ __device__ __forceinline__ void activation_backward_cols2(const TDY* __restrict_
             }
             float2 g = ld2(dy, i);
             float d0 = g.x * slope.x, d1 = g.y * slope.y;
-            *reinterpret_cast<unsigned int*>(dz + i) = (unsigned int)bf16_rn(d0) | ((unsigned int)bf16_rn(d1) << 16);
+            if (dz != nullptr)  // uniform over the grid
+                *reinterpret_cast<unsigned int*>(dz + i) = (unsigned int)bf16_rn(d0) | ((unsigned int)bf16_rn(d1) << 16);
             s0 += d0;
             s1 += d1;
         }
@@ -166,7 +168,8 @@ extern "C" __global__ void activation_backward_columns_bf16y(const float* dy, co
     activation_backward_cols<unsigned short>(dy, y, act, dz, partial, rows, C);
 }
 
-// dy in bf16 too (dα, the v gate's gradient: written so by their ops).
+// dy in bf16 too (the gradients of the α and v-gate pre-activations, written so by the key preparation and the value
+// residual; dz null there: their LoRAs have no output activation, so only the bias gradient's column sums are made).
 extern "C" __global__ void activation_backward_columns_bf16yd(const unsigned short* dy, const unsigned short* y, int act,
                                                               unsigned short* dz, float* partial, int rows, int C) {
     activation_backward_cols<unsigned short, unsigned short>(dy, y, act, dz, partial, rows, C);

@@ -34,9 +34,12 @@ class CpuOpsGradSuite extends AnyFunSuite with BeforeAndAfterAll with ScalaCheck
     new TokenShift(B = 3, T = 7, C = 6, k = 2, seed = 25),
     new Linear(rows = 5, in = 7, out = 3, seed = 9),
     new Linear(rows = 17, in = 64, out = 96, seed = 10),
-    // the four reference chains: w (tanh, +w0), a and v (sigmoid on a0/v0 + lora), g (sigmoid inside, no bias)
+    // the four reference chains: w (tanh, +w0), a and v (sigmoid on a0/v0 + lora: the model's LoRA stops at the
+    // pre-activation, NONE/NONE +bias, and key preparation / value residual take the sigmoid), g (sigmoid inside, no
+    // bias)
     new Lora(rows = 9, in = 64, rank = 8, out = 64, Activation.TANH, Activation.NONE, withBias = true, seed = 11),
     new Lora(rows = 9, in = 64, rank = 8, out = 64, Activation.NONE, Activation.SIGMOID, withBias = true, seed = 12),
+    new Lora(rows = 9, in = 64, rank = 8, out = 64, Activation.NONE, Activation.NONE, withBias = true, seed = 40),
     new Lora(rows = 9, in = 64, rank = 8, out = 64, Activation.SIGMOID, Activation.NONE, withBias = false, seed = 13),
     new Lora(rows = 3, in = 5, rank = 2, out = 7, Activation.TANH, Activation.SIGMOID, withBias = false, seed = 14),
     new ValueResidual(rows = 6, C = 64, seed = 15),
@@ -197,23 +200,40 @@ class CpuOpsGradSuite extends AnyFunSuite with BeforeAndAfterAll with ScalaCheck
     }
   }
 
-  test("key preparation: a = -normalize(k*k_k) per head, b = -a*alpha, k~ = k*(1+(alpha-1)*k_a); zero k stays finite") {
+  test("key preparation: alpha = sigmoid(alphaPre), a = -normalize(k*k_k) per head, b = -a*alpha, " +
+    "k~ = k*(1+(alpha-1)*k_a); zero k stays finite") {
     Dev.using(cpu, DType.F64) { d =>
       val C = 64
       val k = Array.tabulate(2 * C)(i => if (i < C) 0.0 else (i % 7) - 3.0)
-      val alpha = Array.fill(2 * C)(0.25)
+      // α = σ(−ln 3) = 1/(1 + 3) = 0.25 (to rounding)
+      val alphaPre = Array.fill(2 * C)(-math.log(3))
+      val alpha = 1.0 / (1.0 + math.exp(math.log(3)))
+      assert(math.abs(alpha - 0.25) < 1e-15)
       val kK = Array.fill(C)(2.0)
       val kA = Array.fill(C)(0.5)
       val (kt, a, b) = (d.zeros(2 * C), d.zeros(2 * C), d.zeros(2 * C))
-      cpu.keyPrepareForward(d.tensor(k), d.tensor(alpha), d.tensor(kK), d.tensor(kA), kt, a, b, 2, C)
+      cpu.keyPrepareForward(d.tensor(k), d.tensor(alphaPre), d.tensor(kK), d.tensor(kA), kt, a, b, 2, C)
       val (ktv, av, bv) = (d.read(kt), d.read(a), d.read(b))
       assert(av.take(C).forall(_ == 0.0) && bv.take(C).forall(_ == 0.0), "zero key: the 1e-12 floor keeps κ̂ at 0")
       val norm = math.sqrt((C until 2 * C).map(i => 4 * k(i) * k(i)).sum)
       for (i <- C until 2 * C) {
         assert(math.abs(av(i) + 2 * k(i) / norm) < 1e-15)
         assert(math.abs(bv(i) + av(i) * 0.25) < 1e-15)
-        assert(ktv(i) == k(i) * (1 + (0.25 - 1) * 0.5))
+        assert(math.abs(ktv(i) - k(i) * (1 + (0.25 - 1) * 0.5)) < 1e-14)
       }
+    }
+  }
+
+  test("value residual: gate = sigmoid(gatePre), out = v + (vFirst - v)*gate") {
+    Dev.using(cpu, DType.F64) { d =>
+      val v = Array(1.0, -2.0, 0.5)
+      val vFirst = Array(3.0, 4.0, 0.5)
+      val gatePre = Array(0.0, -math.log(3), 40.0) // σ = 0.5, 0.25, 1 (to rounding)
+      val out = d.zeros(3)
+      cpu.valueResidualForward(d.tensor(v), d.tensor(vFirst), d.tensor(gatePre), out, 1, 3)
+      val got = d.read(out)
+      val want = Seq(2.0, -2.0 + 6.0 * 0.25, 0.5)
+      for (i <- 0 until 3) assert(math.abs(got(i) - want(i)) < 1e-14, s"$i: ${got(i)} vs ${want(i)}")
     }
   }
 

@@ -98,35 +98,38 @@ object OpCases {
     }
   }
 
+  /** gatePre: the v gate's pre-activation (the op takes its sigmoid; σ(±3) ≈ 0.05, 0.95). */
   final class ValueResidual(rows: Int, C: Int, seed: Long) extends OpCase(s"valueResidual rows=$rows C=$C") {
     private val rng = new Random(seed)
     val inputs = Seq("v" -> gaussian(rng, rows * C), "vFirst" -> gaussian(rng, rows * C),
-      "gate" -> uniform(rng, rows * C, 0, 1))
+      "gatePre" -> uniform(rng, rows * C, -3, 3))
     def forward(d: Dev, t: Map[String, Tensor]): Forward = {
       val out = d.zeros(rows.toLong * C)
-      d.backend.valueResidualForward(t("v"), t("vFirst"), t("gate"), out, rows, C)
+      d.backend.valueResidualForward(t("v"), t("vFirst"), t("gatePre"), out, rows, C)
       Forward(Seq(out))
     }
     def backward(d: Dev, t: Map[String, Tensor], f: Forward, dOuts: Seq[Tensor], g: Map[String, Tensor]): Unit =
-      d.backend.valueResidualBackward(dOuts(0), t("v"), t("vFirst"), t("gate"), g("v"), g("vFirst"), g("gate"), rows, C)
+      d.backend.valueResidualBackward(dOuts(0), t("v"), t("vFirst"), t("gatePre"), g("v"), g("vFirst"), g("gatePre"),
+        rows, C)
   }
 
+  /** alphaPre: α's pre-activation (the op takes its sigmoid; σ(±3) ≈ 0.05, 0.95). */
   final class KeyPrepare(rows: Int, C: Int, seed: Long) extends OpCase(s"keyPrepare rows=$rows C=$C") {
     private val rng = new Random(seed)
     val inputs = Seq(
       "k" -> gaussian(rng, rows * C),
-      "alpha" -> uniform(rng, rows * C, 0.05, 0.95),
+      "alphaPre" -> uniform(rng, rows * C, -3, 3),
       "kK" -> uniform(rng, C, 0.6, 0.8),
       "kA" -> uniform(rng, C, 0.9, 1.1))
     def forward(d: Dev, t: Map[String, Tensor]): Forward = {
       val n = rows.toLong * C
       val (kTilde, a, b) = (d.zeros(n), d.zeros(n), d.zeros(n))
-      d.backend.keyPrepareForward(t("k"), t("alpha"), t("kK"), t("kA"), kTilde, a, b, rows, C)
+      d.backend.keyPrepareForward(t("k"), t("alphaPre"), t("kK"), t("kA"), kTilde, a, b, rows, C)
       Forward(Seq(kTilde, a, b))
     }
     def backward(d: Dev, t: Map[String, Tensor], f: Forward, dOuts: Seq[Tensor], g: Map[String, Tensor]): Unit =
-      d.backend.keyPrepareBackward(dOuts(0), dOuts(1), dOuts(2), t("k"), t("alpha"), t("kK"), t("kA"),
-        g("k"), g("alpha"), g("kK"), g("kA"), rows, C)
+      d.backend.keyPrepareBackward(dOuts(0), dOuts(1), dOuts(2), t("k"), t("alphaPre"), t("kK"), t("kA"),
+        g("k"), g("alphaPre"), g("kK"), g("kA"), rows, C)
   }
 
   final class Bonus(rows: Int, C: Int, seed: Long) extends OpCase(s"bonus rows=$rows C=$C") {

@@ -261,10 +261,10 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
-     * The dtype a model may keep the saved projections k, v (after the first layer), α, the v gate and g in — read
-     * by key preparation, the value residual, the fused ln_x/bonus/gate and the LoRA backward, written by linear and
-     * LoRA forward: {@code computeDtype} by default; BF16 on the CUDA backend under bf16 GEMMs (those ops then read
-     * and write bf16 there).
+     * The dtype a model may keep the saved projections k, v (after the first layer), the α and v-gate pre-activations
+     * and g in — read by key preparation, the value residual, the fused ln_x/bonus/gate and the LoRA backward, written
+     * by linear and LoRA forward: {@code computeDtype} by default; BF16 on the CUDA backend under bf16 GEMMs (those ops
+     * then read and write bf16 there).
      */
     default DType savedActivationDtype(DType computeDtype) {
         return computeDtype;
@@ -303,11 +303,13 @@ public interface Backend extends AutoCloseable {
      * x [rows, in]; down [in, rank]; up [rank, outDim]; bias [outDim] or null; hidden [rows, rank] (saved for the
      * backward pass, after its activation); out [rows, outDim]. The reference chains are
      * <pre>
-     *   w_raw = lora(xw, w1, w2, bias w0, TANH,    NONE)      (the WKV op applies the decay to w_raw)
-     *   α     = lora(xa, a1, a2, bias a0, NONE,    SIGMOID)
-     *   gate  = lora(xv, v1, v2, bias v0, NONE,    SIGMOID)   (value residual, layers ≥ 1)
-     *   g     = lora(xg, g1, g2, no bias, SIGMOID, NONE)
+     *   w_raw    = lora(xw, w1, w2, bias w0, TANH,    NONE)   (the WKV op applies the decay to w_raw)
+     *   αPre     = lora(xa, a1, a2, bias a0, NONE,    NONE)   (α = σ(αPre), taken by the key preparation)
+     *   gatePre  = lora(xv, v1, v2, bias v0, NONE,    NONE)   (gate = σ(gatePre), taken by the value residual,
+     *                                                           layers ≥ 1)
+     *   g        = lora(xg, g1, g2, no bias, SIGMOID, NONE)
      * </pre>
+     * (outAct SIGMOID stays supported: it is the reference's literal form of the α and gate chains.)
      */
     void loraForward(Tensor x, Tensor down, Tensor up, Tensor bias, Activation hiddenAct, Activation outAct,
                      Tensor hidden, Tensor out, int rows, int in, int rank, int outDim);
@@ -335,44 +337,52 @@ public interface Backend extends AutoCloseable {
     // ------------------------------------------------------------------------------------------------ time mix pieces
 
     /**
-     * Value residual (layers ≥ 1): out = v + (vFirst − v)⊙gate, with gate = σ(v0 + xv·v1·v2) from
-     * {@link #loraForward}. Layer 0 needs no op: its v is v_first. All tensors [rows, C].
+     * Value residual (layers ≥ 1): out = v + (vFirst − v)⊙σ(gatePre), with the gate's pre-activation gatePre =
+     * v0 + xv·v1·v2 from {@link #loraForward} (the sigmoid is applied here). Layer 0 needs no op: its v is v_first.
+     * All tensors [rows, C].
      */
-    void valueResidualForward(Tensor v, Tensor vFirst, Tensor gate, Tensor out, int rows, int C);
-
-    /** dv, dvFirst, dGate += … */
-    void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate,
-                               Tensor dv, Tensor dvFirst, Tensor dGate, int rows, int C);
+    void valueResidualForward(Tensor v, Tensor vFirst, Tensor gatePre, Tensor out, int rows, int C);
 
     /**
-     * As {@link #valueResidualBackward} with dv and dGate written, not added to (dvFirst adds). By default zero first.
+     * dv, dvFirst, dGatePre += … (with s = σ(gatePre): dOut⊙(1 − s), dOut⊙s and dOut⊙(vFirst − v)⊙s(1 − s)).
      */
-    default void valueResidualBackwardOverwriting(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate, Tensor dv,
-                                                  Tensor dvFirst, Tensor dGate, int rows, int C) {
+    void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gatePre,
+                               Tensor dv, Tensor dvFirst, Tensor dGatePre, int rows, int C);
+
+    /**
+     * As {@link #valueResidualBackward} with dv and dGatePre written, not added to (dvFirst adds). By default zero
+     * first.
+     */
+    default void valueResidualBackwardOverwriting(Tensor dOut, Tensor v, Tensor vFirst, Tensor gatePre, Tensor dv,
+                                                  Tensor dvFirst, Tensor dGatePre, int rows, int C) {
         zero(dv);
-        zero(dGate);
-        valueResidualBackward(dOut, v, vFirst, gate, dv, dvFirst, dGate, rows, C);
+        zero(dGatePre);
+        valueResidualBackward(dOut, v, vFirst, gatePre, dv, dvFirst, dGatePre, rows, C);
     }
 
     /**
-     * Key preparation for the WKV kernel (§6.4): κ = k⊙k_k; κ̂ = κ_h / max(‖κ_h‖₂, 1e-12) per head;
-     * kTilde = k⊙(1 + (α − 1)⊙k_a); and the kernel inputs a = −κ̂ and b = κ̂⊙α. k, alpha, kTilde, a, b [rows, C];
-     * kK, kA [C].
+     * Key preparation for the WKV kernel (§6.4): α = σ(alphaPre), with the pre-activation alphaPre =
+     * a0 + xa·a1·a2 from {@link #loraForward} (the sigmoid is applied here); κ = k⊙k_k; κ̂ = κ_h / max(‖κ_h‖₂, 1e-12)
+     * per head; kTilde = k⊙(1 + (α − 1)⊙k_a); and the kernel inputs a = −κ̂ and b = κ̂⊙α. k, alphaPre, kTilde, a, b
+     * [rows, C]; kK, kA [C].
      */
-    void keyPrepareForward(Tensor k, Tensor alpha, Tensor kK, Tensor kA, Tensor kTilde, Tensor a, Tensor b,
+    void keyPrepareForward(Tensor k, Tensor alphaPre, Tensor kK, Tensor kA, Tensor kTilde, Tensor a, Tensor b,
                            int rows, int C);
 
-    /** dk, dAlpha, dKK, dKA += … (dKK, dKA nullable). Recomputes κ̂ from k; nothing else is saved. */
-    void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK, Tensor kA,
-                            Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows, int C);
+    /**
+     * dk, dAlphaPre, dKK, dKA += … (dKK, dKA nullable; dAlphaPre = dα⊙α(1 − α)). Recomputes κ̂ from k and α from
+     * alphaPre; nothing else is saved.
+     */
+    void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alphaPre, Tensor kK, Tensor kA,
+                            Tensor dk, Tensor dAlphaPre, Tensor dKK, Tensor dKA, int rows, int C);
 
-    /** As {@link #keyPrepareBackward} with dk and dAlpha written, not added to. By default zero first. */
-    default void keyPrepareBackwardOverwriting(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK,
-                                               Tensor kA, Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows,
-                                               int C) {
+    /** As {@link #keyPrepareBackward} with dk and dAlphaPre written, not added to. By default zero first. */
+    default void keyPrepareBackwardOverwriting(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alphaPre,
+                                               Tensor kK, Tensor kA, Tensor dk, Tensor dAlphaPre, Tensor dKK,
+                                               Tensor dKA, int rows, int C) {
         zero(dk);
-        zero(dAlpha);
-        keyPrepareBackward(dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, dKK, dKA, rows, C);
+        zero(dAlphaPre);
+        keyPrepareBackward(dKTilde, dA, dB, k, alphaPre, kK, kA, dk, dAlphaPre, dKK, dKA, rows, C);
     }
 
     /**

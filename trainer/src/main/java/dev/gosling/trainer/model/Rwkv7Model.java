@@ -67,7 +67,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final Tensor actBuf;
     /** The tensors only GEMMs read, when the backend keeps them in another dtype (bf16); else null (in actBuf). */
     private final DType gemmInputDtype;
-    /** Whether the saved projections k, v, α, v gate and g live in the gemmInputDtype buffer (bf16) too. */
+    /**
+     * Whether the saved projections k, v, the α and v-gate pre-activations and g live in the gemmInputDtype buffer
+     * (bf16) too.
+     */
     private final boolean narrowSaved;
     /** Whether the WKV7 inputs and output (r, wRaw, y, v_first, κ̃, a, b, v mixed) go to the narrow buffer too. */
     private final boolean narrowWkv;
@@ -626,16 +629,18 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             v = a.vFirst;
         } else {
             be.linearForward(xm[MIX_V], w.value, s.vRaw, N, C, C);
-            be.loraForward(xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate, N, C, lora.mv(), C);
+            // the v gate's pre-activation v0 + (x_v·v1)·v2: the value residual applies the sigmoid
+            be.loraForward(xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.NONE, s.vHidden, s.vGatePre, N, C, lora.mv(), C);
             v = s.vMixed;
         }
-        be.loraForward(xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha, N, C, lora.aaa(), C);
+        // α's pre-activation a0 + (x_a·a1)·a2: the key preparation applies the sigmoid
+        be.loraForward(xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.NONE, s.aHidden, s.alphaPre, N, C, lora.aaa(), C);
         be.loraForward(xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, N, C, lora.gate(), C);
         // the mixes are dead from here on: v (mixed with v_first), κ̃, a, b, ln_x and the gate product take their slots
         if (l > 0) {
-            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, s.vMixed, N, C);
+            be.valueResidualForward(s.vRaw, a.vFirst, s.vGatePre, s.vMixed, N, C);
         }
-        be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, s.kTilde, s.kA, s.kB, N, C);
+        be.keyPrepareForward(s.k, s.alphaPre, w.kK, w.kA, s.kTilde, s.kA, s.kB, N, C);
         be.wkv7Forward(s.r, s.wRaw, s.kTilde, v, s.kA, s.kB, s.y, s.wkvSaved, B, T, H);
         lnxBonusGate(s, w, v, N);
         be.linearForwardResidual(s.gated, w.output, hIn, s.hMid, N, C, C);
@@ -754,10 +759,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         // recomputed
         Tensor v = l == 0 ? a.vFirst : s.vMixed;
         if (l > 0 && keep < KEEP_GATE) {
-            be.valueResidualForward(s.vRaw, a.vFirst, s.vGate, s.vMixed, N, C);
+            be.valueResidualForward(s.vRaw, a.vFirst, s.vGatePre, s.vMixed, N, C);
         }
         if (keep < KEEP_KEY) {
-            be.keyPrepareForward(s.k, s.alpha, w.kK, w.kA, s.kTilde, s.kA, s.kB, N, C);
+            be.keyPrepareForward(s.k, s.alphaPre, w.kK, w.kA, s.kTilde, s.kA, s.kB, N, C);
         }
         if (keep < KEEP_GATE) {
             lnxBonusGate(s, w, v, N);
@@ -768,7 +773,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         // the WKV backward adds to dr, dκ̃ and dv (after the bonus) and writes dw, da and db
         be.wkv7BackwardOverwritingWab(a.dY, s.r, s.wRaw, s.kTilde, v, s.kA, s.kB, s.wkvSaved,
                 a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
-        be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alpha, w.kK, w.kA, a.dK, a.dAlpha, g.kK, g.kA, N, C);
+        be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alphaPre, w.kK, w.kA, a.dK, a.dAlphaPre, g.kK, g.kA, N, C);
 
         // The six mixed inputs, recomputed in one pass from hIn and LN1's saved statistics (into the slots of κ̃, a, b
         // and the gate product, which are dead now) unless --keep kept them; each branch's input gradient goes to its
@@ -786,21 +791,21 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.linearBackwardOverwritingDx(a.dK, xm[MIX_K], w.key, dm[MIX_K], g.key, N, C, C);
         be.loraBackwardOverwritingDx(a.dG, xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
                 a.dHidden[GATE], dm[MIX_G], g.g1, g.g2, null, N, C, lora.gate(), C);
-        be.loraBackwardOverwritingDx(a.dAlpha, xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.SIGMOID, s.aHidden, s.alpha,
-                a.dPre, a.dHidden[AAA], dm[MIX_A], g.a1, g.a2, g.a0, N, C, lora.aaa(), C);
+        be.loraBackwardOverwritingDx(a.dAlphaPre, xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.NONE, s.aHidden,
+                s.alphaPre, null, a.dHidden[AAA], dm[MIX_A], g.a1, g.a2, g.a0, N, C, lora.aaa(), C);
         Tensor dVRaw;
         if (l == 0) {
             // layer 0's v is v_first: add what the later layers' value residuals sent back
             be.accumulate(a.dVFirst, a.dV);
             dVRaw = a.dV;
         } else {
-            be.valueResidualBackwardOverwriting(a.dV, s.vRaw, a.vFirst, s.vGate, a.dVRaw, a.dVFirst, a.dVGate, N, C);
+            be.valueResidualBackwardOverwriting(a.dV, s.vRaw, a.vFirst, s.vGatePre, a.dVRaw, a.dVFirst, a.dVGatePre, N, C);
             dVRaw = a.dVRaw;
         }
         be.linearBackwardOverwritingDx(dVRaw, xm[MIX_V], w.value, dm[MIX_V], g.value, N, C, C);
         if (l > 0) {
-            be.loraBackward(a.dVGate, xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.SIGMOID, s.vHidden, s.vGate,
-                    a.dPre, a.dHidden[MV], dm[MIX_V], g.v1, g.v2, g.v0, N, C, lora.mv(), C);
+            be.loraBackward(a.dVGatePre, xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.NONE, s.vHidden,
+                    s.vGatePre, null, a.dHidden[MV], dm[MIX_V], g.v1, g.v2, g.v0, N, C, lora.mv(), C);
         }
         be.loraBackwardOverwritingDx(a.dWRaw, xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
                 a.dHidden[DECAY], dm[MIX_W], g.w1, g.w2, g.w0, N, C, lora.decay(), C);
@@ -929,7 +934,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor mean1, rstd1;
         final Tensor r, k, vRaw;
         final Tensor wHidden, aHidden, vHidden, gHidden;
-        final Tensor wRaw, alpha, vGate, g;
+        /** wRaw; the pre-activations of α and the v gate (their sigmoids are taken by their readers); g. */
+        final Tensor wRaw, alphaPre, vGatePre, g;
         final Tensor wkvSaved;
         final Tensor y, meanX, rstdX, hMid;
         final Tensor mean2, rstd2;
@@ -946,10 +952,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor ffnAct;
 
         /**
-         * {@code narrow}: where k, v, α, the v gate and g go (bf16 where the backend keeps them so); {@code wkv}: where
-         * r, wRaw, the WKV output y and the kept κ̃, a, b and v mixed go (bf16 where the backend keeps the WKV7 kernel's
-         * inputs and output so, as the official kernel); {@code gemm}: where the tensors only GEMMs read go (the kept
-         * ffn key output, gate product and mixes).
+         * {@code narrow}: where k, v, the α and v-gate pre-activations and g go (bf16 where the backend keeps them so);
+         * {@code wkv}: where r, wRaw, the WKV output y and the kept κ̃, a, b and v mixed go (bf16 where the backend keeps
+         * the WKV7 kernel's inputs and output so, as the official kernel); {@code gemm}: where the tensors only GEMMs
+         * read go (the kept ffn key output, gate product and mixes).
          */
         LayerActs(Arena arena, Arena narrow, Arena wkv, Arena gemm, int B, boolean first, Recomputed re, int keep) {
             int N = B * T;
@@ -961,9 +967,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             wHidden = arena.take(N, lora.decay());
             wRaw = wkv.take(N, C);
             aHidden = arena.take(N, lora.aaa());
-            alpha = narrow.take(N, C);
+            alphaPre = narrow.take(N, C);
             vHidden = arena.take(N, lora.mv());
-            vGate = narrow.take(N, C);
+            vGatePre = narrow.take(N, C);
             gHidden = arena.take(N, lora.gate());
             g = narrow.take(N, C);
             wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H)));
@@ -1008,8 +1014,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         /** The channel mix's token-shift mix x_k: slot 0. */
         final Tensor[] ffnMix;
         /**
-         * κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α): slots 0, 1, 2; bf16 buffers of their
-         * own where the WKV inputs are bf16 (narrowWkv), as v mixed.
+         * κ̃, a and b of the WKV kernel (keyPrepareForward of the saved k and α pre-activation): slots 0, 1, 2; bf16
+         * buffers of their own where the WKV inputs are bf16 (narrowWkv), as v mixed.
          */
         final Tensor kTilde, kA, kB;
         /** ln_x output ⊙ g: slot 3. */
@@ -1083,8 +1089,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
          * with bf16 GEMM inputs (else dH itself).
          */
         final Tensor dHGemm;
-        final Tensor dH, dLn, dFfnAct, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGate, dY,
-                dWRaw, dKA, dKB, dK, dAlpha, dPre;
+        final Tensor dH, dLn, dFfnAct, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGatePre, dY,
+                dWRaw, dKA, dKB, dK, dAlphaPre;
         /**
          * Six [N, C] slots: the gradients of the time mix's six token-shift mixes (indexed MIX_R …), live only in the
          * last part of a block's backward pass; before it, within the same block, the slots hold dL/d(gate product),
@@ -1169,19 +1175,18 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 dGated = dMixes[0];
             }
             dFfnMix = new Tensor[] {dMixGrads[0]};
-            // the gradients only GEMMs read (dVGate and dα: only the LoRA output-activation backward making the GEMMs'
-            // operand), written in bf16 by their ops where the saved projections are bf16
+            // the gradients only GEMMs read (those of the v gate's and α's pre-activations: their LoRAs' GEMMs, and the
+            // column sums of their bias gradients), written in bf16 by their ops where the saved projections are bf16
             Arena narrow = narrowSaved ? gemmInputs : arena;
             dG = narrow.take(N, C);
             dR = arena.take(N, C);
             dV = arena.take(N, C);
             dVRaw = narrow.take(N, C);
             dVFirst = arena.take(N, C);
-            dVGate = narrow.take(N, C); // read only by the v-gate LoRA's output-activation backward
+            dVGatePre = narrow.take(N, C); // read only by the v-gate LoRA's backward
             dWRaw = arena.take(N, C);
             dK = narrow.take(N, C);
-            dAlpha = narrow.take(N, C); // read only by the α LoRA's output-activation backward
-            dPre = arena.take(N, C);
+            dAlphaPre = narrow.take(N, C); // read only by the α LoRA's backward
             int maxRank = Math.max(Math.max(lora.decay(), lora.aaa()), Math.max(lora.mv(), lora.gate()));
             dHidden = arena.overlay((long) N * maxRank, new int[] {N, lora.decay()}, new int[] {N, lora.aaa()},
                     new int[] {N, lora.mv()}, new int[] {N, lora.gate()});

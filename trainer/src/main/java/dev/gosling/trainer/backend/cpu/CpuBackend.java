@@ -353,48 +353,49 @@ public final class CpuBackend implements Backend {
     // ------------------------------------------------------------------------------------------------ time mix pieces
 
     @Override
-    public void valueResidualForward(Tensor v, Tensor vFirst, Tensor gate, Tensor out, int rows, int C) {
+    public void valueResidualForward(Tensor v, Tensor vFirst, Tensor gatePre, Tensor out, int rows, int C) {
         String op = "valueResidualForward";
         long n = elementwise(op, rows, C);
         DType dt = dtypeOf(v, op, "v");
         ElementwiseOps.valueResidualForward(threads, floating(v, op, "v", n, dt), floating(vFirst, op, "vFirst", n, dt),
-                floating(gate, op, "gate", n, dt), floating(out, op, "out", n, dt), (int) n);
+                floating(gatePre, op, "gatePre", n, dt), floating(out, op, "out", n, dt), (int) n);
     }
 
     @Override
-    public void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate,
-                                      Tensor dv, Tensor dvFirst, Tensor dGate, int rows, int C) {
+    public void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gatePre,
+                                      Tensor dv, Tensor dvFirst, Tensor dGatePre, int rows, int C) {
         String op = "valueResidualBackward";
         long n = elementwise(op, rows, C);
         DType dt = dtypeOf(v, op, "v");
         ElementwiseOps.valueResidualBackward(threads, floating(dOut, op, "dOut", n, dt), floating(v, op, "v", n, dt),
-                floating(vFirst, op, "vFirst", n, dt), floating(gate, op, "gate", n, dt), floating(dv, op, "dv", n, dt),
-                floating(dvFirst, op, "dvFirst", n, dt), floating(dGate, op, "dGate", n, dt), (int) n);
+                floating(vFirst, op, "vFirst", n, dt), floating(gatePre, op, "gatePre", n, dt),
+                floating(dv, op, "dv", n, dt), floating(dvFirst, op, "dvFirst", n, dt),
+                floating(dGatePre, op, "dGatePre", n, dt), (int) n);
     }
 
     @Override
-    public void keyPrepareForward(Tensor k, Tensor alpha, Tensor kK, Tensor kA, Tensor kTilde, Tensor a, Tensor b,
+    public void keyPrepareForward(Tensor k, Tensor alphaPre, Tensor kK, Tensor kA, Tensor kTilde, Tensor a, Tensor b,
                                   int rows, int C) {
         String op = "keyPrepareForward";
         long n = elementwise(op, rows, C);
         heads(op, C);
         DType dt = dtypeOf(k, op, "k");
-        KeyPrepareOp.forward(threads, floating(k, op, "k", n, dt), floating(alpha, op, "alpha", n, dt),
+        KeyPrepareOp.forward(threads, floating(k, op, "k", n, dt), floating(alphaPre, op, "alphaPre", n, dt),
                 floating(kK, op, "kK", C, dt), floating(kA, op, "kA", C, dt), floating(kTilde, op, "kTilde", n, dt),
                 floating(a, op, "a", n, dt), floating(b, op, "b", n, dt), rows, C);
     }
 
     @Override
-    public void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK, Tensor kA,
-                                   Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows, int C) {
+    public void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alphaPre, Tensor kK,
+                                   Tensor kA, Tensor dk, Tensor dAlphaPre, Tensor dKK, Tensor dKA, int rows, int C) {
         String op = "keyPrepareBackward";
         long n = elementwise(op, rows, C);
         heads(op, C);
         DType dt = dtypeOf(k, op, "k");
         KeyPrepareOp.backward(threads, floating(dKTilde, op, "dKTilde", n, dt), floating(dA, op, "dA", n, dt),
-                floating(dB, op, "dB", n, dt), floating(k, op, "k", n, dt), floating(alpha, op, "alpha", n, dt),
+                floating(dB, op, "dB", n, dt), floating(k, op, "k", n, dt), floating(alphaPre, op, "alphaPre", n, dt),
                 floating(kK, op, "kK", C, dt), floating(kA, op, "kA", C, dt), floating(dk, op, "dk", n, dt),
-                floating(dAlpha, op, "dAlpha", n, dt), optional(dKK, op, "dKK", C, dt),
+                floating(dAlphaPre, op, "dAlphaPre", n, dt), optional(dKK, op, "dKK", C, dt),
                 optional(dKA, op, "dKA", C, dt), rows, C);
     }
 

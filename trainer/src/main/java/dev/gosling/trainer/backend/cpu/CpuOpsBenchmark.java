@@ -146,14 +146,13 @@ public final class CpuOpsBenchmark {
             Tensor wRaw = random(2, rows, C);
             Tensor k = random(0.5, rows, C);
             Tensor v = random(0.5, rows, C);
-            Tensor alpha = zeros(rows, C);
+            Tensor alphaPre = zeros(rows, C); // α = σ(0) = 0.5
             Tensor kk = random(1, C);
             Tensor ka = random(1, C);
             Tensor kTilde = zeros(rows, C);
             Tensor a = zeros(rows, C);
             Tensor b = zeros(rows, C);
-            cpu.upload(filled(rows * C, 0.5f), alpha);
-            cpu.keyPrepareForward(k, alpha, kk, ka, kTilde, a, b, rows, C);
+            cpu.keyPrepareForward(k, alphaPre, kk, ka, kTilde, a, b, rows, C);
             Tensor out = zeros(rows, C);
             Tensor saved = zeros((int) cpu.wkv7SavedElements(B, T, H));
             Tensor[] grads = new Tensor[6];
@@ -205,11 +204,5 @@ public final class CpuOpsBenchmark {
         } finally {
             tensors.forEach(Tensor::close);
         }
-    }
-
-    private static float[] filled(int n, float value) {
-        float[] a = new float[n];
-        Arrays.fill(a, value);
-        return a;
     }
 }

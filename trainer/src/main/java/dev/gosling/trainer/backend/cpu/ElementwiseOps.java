@@ -56,26 +56,27 @@ final class ElementwiseOps {
 
     // ------------------------------------------------------------------------------------------------ value residual
 
-    /** out = v + (vFirst − v)⊙gate (§6.4, layers ≥ 1). */
-    static void valueResidualForward(CpuThreads threads, CpuStore v, CpuStore vFirst, CpuStore gate, CpuStore out, int n) {
+    /** out = v + (vFirst − v)⊙σ(gatePre) (§6.4, layers ≥ 1; the v gate's sigmoid taken here from its pre-activation). */
+    static void valueResidualForward(CpuThreads threads, CpuStore v, CpuStore vFirst, CpuStore gatePre, CpuStore out,
+                                     int n) {
         threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 double vi = v.get(i);
-                out.set(i, vi + (vFirst.get(i) - vi) * gate.get(i));
+                out.set(i, vi + (vFirst.get(i) - vi) * LinearOps.sigmoid(gatePre.get(i)));
             }
         });
     }
 
-    /** dv += dOut⊙(1 − gate); dvFirst += dOut⊙gate; dGate += dOut⊙(vFirst − v). */
-    static void valueResidualBackward(CpuThreads threads, CpuStore dOut, CpuStore v, CpuStore vFirst, CpuStore gate,
-                                      CpuStore dv, CpuStore dvFirst, CpuStore dGate, int n) {
+    /** With s = σ(gatePre): dv += dOut⊙(1 − s); dvFirst += dOut⊙s; dGatePre += dOut⊙(vFirst − v)⊙s(1 − s). */
+    static void valueResidualBackward(CpuThreads threads, CpuStore dOut, CpuStore v, CpuStore vFirst, CpuStore gatePre,
+                                      CpuStore dv, CpuStore dvFirst, CpuStore dGatePre, int n) {
         threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 double g = dOut.get(i);
-                double s = gate.get(i);
+                double s = LinearOps.sigmoid(gatePre.get(i));
                 dv.add(i, g * (1.0 - s));
                 dvFirst.add(i, g * s);
-                dGate.add(i, g * (vFirst.get(i) - v.get(i)));
+                dGatePre.add(i, g * (vFirst.get(i) - v.get(i)) * (s * (1.0 - s)));
             }
         });
     }

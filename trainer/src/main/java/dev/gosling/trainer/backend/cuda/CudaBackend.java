@@ -1800,9 +1800,10 @@ public final class CudaBackend implements Backend {
         } else if (bs == 0 && outAct == Activation.NONE) {
             gemm(false, false, rows, outDim, rank, hOp, hBf16, rank, u, false, outDim, 0f, o, true, outDim);
         } else if (outAct == Activation.NONE && viaLt(0f) && bf16LoraBias) {
-            // the decay LoRA's w0 into a bf16 wRaw by the GEMM's epilogue: cuBLASLt (13.1) refuses an fp32 bias with a
-            // bf16 D, so w0 is cast to bf16 first (outDim values; as the reference's bf16 parameters), not the product
-            // (rows·outDim values written in fp32 and cast: -Dgosling.loraBias=f32)
+            // the decay LoRA's w0 into a bf16 wRaw, a0 and v0 into the bf16 α and v-gate pre-activations, by the GEMM's
+            // epilogue: cuBLASLt (13.1) refuses an fp32 bias with a bf16 D, so the bias is cast to bf16 first (outDim
+            // values; as the reference's bf16 parameters), not the product (rows·outDim values written in fp32 and
+            // cast: -Dgosling.loraBias=f32)
             long b16 = bf16Slot(SLOT_SHARED, outDim);
             launch1d(castBf16, (outDim + 3) / 4, args.reset().ptr(bs).ptr(b16).i64(outDim));
             gemm(false, false, rows, outDim, rank, hOp, hBf16, rank, u, false, outDim, 0f, 0, o, true, outDim, b16, true);
@@ -1865,8 +1866,8 @@ public final class CudaBackend implements Backend {
         dims(op, rows, in, rank, outDim);
         activations(op, hiddenAct, outAct);
         long outN = (long) rows * outDim;
-        // a bf16 dOut (dG, dα, the v gate's gradient: written so by the op before; bf16 GEMMs only); through an output
-        // activation only from a bf16 out (the activation's backward kernel reads both in bf16)
+        // a bf16 dOut (dG, the α and v-gate pre-activations' gradients: written so by the op before; bf16 GEMMs only);
+        // through an output activation only from a bf16 out (the activation's backward kernel reads both in bf16)
         CudaTensor dt = gemmInput(dOut, op, "dOut", outN);
         long d = dt.address;
         CudaTensor xt = gemmInput(x, op, "x", (long) rows * in);
@@ -1891,9 +1892,23 @@ public final class CudaBackend implements Backend {
         boolean biasGrad = bs != 0 && db != 0;
         long preOperand;
         boolean preShared;
-        if (dt.dtype == DType.BF16 && outAct == Activation.NONE && !biasGrad) {
-            preOperand = d; // already the bf16 operand
+        if (dt.dtype == DType.BF16 && outAct == Activation.NONE) {
+            // already the bf16 operand (dG; the α and v-gate pre-activations' gradients, written so by the key
+            // preparation and the value residual): the GEMMs read it as it is, and a bias gradient takes only its
+            // column sums (no bf16 copy written)
+            preOperand = d;
             preShared = true;
+            if (biasGrad) {
+                int slices = slices(rows);
+                long partial = partials((long) slices * outDim);
+                args.reset().ptr(d).ptr(0).i32(Activation.NONE.ordinal()).ptr(0).ptr(partial).i32(rows).i32(outDim);
+                if (outDim % 2 == 0 && d % 4 == 0) {
+                    activationBwdColumns2Bf16YD.launch(ceil(outDim, 64), slices, 1, 32, 8, 1, 0, stream, args);
+                } else {
+                    activationBwdColumnsBf16YD.launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
+                }
+                finishColumns(partial, db, slices, outDim);
+            }
         } else if (castsOperands() && (outAct != Activation.NONE || biasGrad)) {
             // under bf16 GEMMs, one pass: the activation's backward written in bf16 for both GEMMs, with the bias
             // gradient's column sums
@@ -1965,52 +1980,53 @@ public final class CudaBackend implements Backend {
     // ------------------------------------------------------------------------------------------------ time mix pieces
 
     @Override
-    public void valueResidualForward(Tensor v, Tensor vFirst, Tensor gate, Tensor out, int rows, int C) {
+    public void valueResidualForward(Tensor v, Tensor vFirst, Tensor gatePre, Tensor out, int rows, int C) {
         String op = "valueResidualForward";
         bind();
         long n = elementwise(op, rows, C);
-        boolean bf16 = savedPair(op, v, "v", gate, "gate", n);
-        // vFirst and out bf16 (the WKV7 kernel's v): with bf16 v and gate only
+        boolean bf16 = savedPair(op, v, "v", gatePre, "gatePre", n);
+        // vFirst and out bf16 (the WKV7 kernel's v): with bf16 v and gatePre only
         boolean bf16All = savedPair(op, vFirst, "vFirst", out, "out", n);
         if (bf16All && !bf16) {
-            throw new IllegalArgumentException(op + ": a bf16 vFirst and out need bf16 v and gate");
+            throw new IllegalArgumentException(op + ": a bf16 vFirst and out need bf16 v and gatePre");
         }
         args.reset().ptr(own(v, op, "v").address).ptr(own(vFirst, op, "vFirst").address)
-                .ptr(own(gate, op, "gate").address).ptr(own(out, op, "out").address).i64(n);
+                .ptr(own(gatePre, op, "gatePre").address).ptr(own(out, op, "out").address).i64(n);
         if (n > 0) {
             launch1d(bf16All ? valueResidualFwdBf16All : bf16 ? valueResidualFwdBf16 : valueResidualFwd, n, args);
         }
     }
 
     @Override
-    public void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate,
-                                      Tensor dv, Tensor dvFirst, Tensor dGate, int rows, int C) {
-        valueResidualBackward("valueResidualBackward", dOut, v, vFirst, gate, dv, dvFirst, dGate, rows, C, true);
+    public void valueResidualBackward(Tensor dOut, Tensor v, Tensor vFirst, Tensor gatePre,
+                                      Tensor dv, Tensor dvFirst, Tensor dGatePre, int rows, int C) {
+        valueResidualBackward("valueResidualBackward", dOut, v, vFirst, gatePre, dv, dvFirst, dGatePre, rows, C, true);
     }
 
     @Override
-    public void valueResidualBackwardOverwriting(Tensor dOut, Tensor v, Tensor vFirst, Tensor gate, Tensor dv,
-                                                 Tensor dvFirst, Tensor dGate, int rows, int C) {
-        valueResidualBackward("valueResidualBackwardOverwriting", dOut, v, vFirst, gate, dv, dvFirst, dGate, rows, C,
-                false);
+    public void valueResidualBackwardOverwriting(Tensor dOut, Tensor v, Tensor vFirst, Tensor gatePre, Tensor dv,
+                                                 Tensor dvFirst, Tensor dGatePre, int rows, int C) {
+        valueResidualBackward("valueResidualBackwardOverwriting", dOut, v, vFirst, gatePre, dv, dvFirst, dGatePre, rows,
+                C, false);
     }
 
-    private void valueResidualBackward(String op, Tensor dOut, Tensor v, Tensor vFirst, Tensor gate, Tensor dv,
-                                       Tensor dvFirst, Tensor dGate, int rows, int C, boolean accumulate) {
+    private void valueResidualBackward(String op, Tensor dOut, Tensor v, Tensor vFirst, Tensor gatePre, Tensor dv,
+                                       Tensor dvFirst, Tensor dGatePre, int rows, int C, boolean accumulate) {
         bind();
         long n = elementwise(op, rows, C);
-        boolean bf16 = savedPair(op, v, "v", gate, "gate", n);
+        boolean bf16 = savedPair(op, v, "v", gatePre, "gatePre", n);
         CudaTensor dvt = bf16GradientOut(op, dv, "dv", n, accumulate, bf16);
-        CudaTensor dgt = bf16GradientOut(op, dGate, "dGate", n, accumulate, bf16);
+        CudaTensor dgt = bf16GradientOut(op, dGatePre, "dGatePre", n, accumulate, bf16);
         if (dgt.dtype == DType.BF16 && dvt.dtype != DType.BF16) {
-            throw new IllegalArgumentException(op + ": a bf16 dGate needs a bf16 dv");
+            throw new IllegalArgumentException(op + ": a bf16 dGatePre needs a bf16 dv");
         }
         CudaTensor vf = floatLike(vFirst, op, "vFirst", n);
         if (vf.dtype == DType.BF16 && dgt.dtype != DType.BF16) {
-            throw new IllegalArgumentException(op + ": a bf16 vFirst needs bf16 dv and dGate (the model's combination)");
+            throw new IllegalArgumentException(op
+                    + ": a bf16 vFirst needs bf16 dv and dGatePre (the model's combination)");
         }
         args.reset().ptr(f32(dOut, op, "dOut", n).address).ptr(own(v, op, "v").address)
-                .ptr(vf.address).ptr(own(gate, op, "gate").address)
+                .ptr(vf.address).ptr(own(gatePre, op, "gatePre").address)
                 .ptr(dvt.address).ptr(f32(dvFirst, op, "dvFirst", n).address)
                 .ptr(dgt.address).i64(n).i32(accumulate ? 1 : 0);
         if (n > 0) {
@@ -2020,20 +2036,20 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void keyPrepareForward(Tensor k, Tensor alpha, Tensor kK, Tensor kA, Tensor kTilde, Tensor a, Tensor b,
+    public void keyPrepareForward(Tensor k, Tensor alphaPre, Tensor kK, Tensor kA, Tensor kTilde, Tensor a, Tensor b,
                                   int rows, int C) {
         String op = "keyPrepareForward";
         bind();
         long n = elementwise(op, rows, C);
         heads(op, C);
         long units = (long) rows * (C / N);
-        boolean bf16 = savedPair(op, k, "k", alpha, "alpha", n);
-        // κ̃, a, b: all F32, or all BF16 (the WKV7 kernel's bf16 inputs; from bf16 k and α only)
+        boolean bf16 = savedPair(op, k, "k", alphaPre, "alphaPre", n);
+        // κ̃, a, b: all F32, or all BF16 (the WKV7 kernel's bf16 inputs; from bf16 k and alphaPre only)
         boolean bf16Out = sameFloatType(op, n, new Tensor[] {kTilde, a, b}, "kTilde", "a", "b");
         if (bf16Out && !bf16) {
-            throw new IllegalArgumentException(op + ": bf16 kTilde, a and b need bf16 k and alpha");
+            throw new IllegalArgumentException(op + ": bf16 kTilde, a and b need bf16 k and alphaPre");
         }
-        args.reset().ptr(own(k, op, "k").address).ptr(own(alpha, op, "alpha").address)
+        args.reset().ptr(own(k, op, "k").address).ptr(own(alphaPre, op, "alphaPre").address)
                 .ptr(f32(kK, op, "kK", C).address).ptr(f32(kA, op, "kA", C).address)
                 .ptr(own(kTilde, op, "kTilde").address).ptr(own(a, op, "a").address)
                 .ptr(own(b, op, "b").address).i64(units).i32(C);
@@ -2044,22 +2060,22 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK, Tensor kA,
-                                   Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows, int C) {
-        keyPrepareBackward("keyPrepareBackward", dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, dKK, dKA, rows, C,
-                true);
+    public void keyPrepareBackward(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alphaPre, Tensor kK,
+                                   Tensor kA, Tensor dk, Tensor dAlphaPre, Tensor dKK, Tensor dKA, int rows, int C) {
+        keyPrepareBackward("keyPrepareBackward", dKTilde, dA, dB, k, alphaPre, kK, kA, dk, dAlphaPre, dKK, dKA, rows,
+                C, true);
     }
 
     @Override
-    public void keyPrepareBackwardOverwriting(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha, Tensor kK,
-                                              Tensor kA, Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows,
-                                              int C) {
-        keyPrepareBackward("keyPrepareBackwardOverwriting", dKTilde, dA, dB, k, alpha, kK, kA, dk, dAlpha, dKK, dKA,
-                rows, C, false);
+    public void keyPrepareBackwardOverwriting(Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alphaPre,
+                                              Tensor kK, Tensor kA, Tensor dk, Tensor dAlphaPre, Tensor dKK, Tensor dKA,
+                                              int rows, int C) {
+        keyPrepareBackward("keyPrepareBackwardOverwriting", dKTilde, dA, dB, k, alphaPre, kK, kA, dk, dAlphaPre, dKK,
+                dKA, rows, C, false);
     }
 
-    private void keyPrepareBackward(String op, Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alpha,
-                                    Tensor kK, Tensor kA, Tensor dk, Tensor dAlpha, Tensor dKK, Tensor dKA, int rows,
+    private void keyPrepareBackward(String op, Tensor dKTilde, Tensor dA, Tensor dB, Tensor k, Tensor alphaPre,
+                                    Tensor kK, Tensor kA, Tensor dk, Tensor dAlphaPre, Tensor dKK, Tensor dKA, int rows,
                                     int C, boolean accumulate) {
         bind();
         long n = elementwise(op, rows, C);
@@ -2067,16 +2083,16 @@ public final class CudaBackend implements Backend {
         long dkt = f32(dKTilde, op, "dKTilde", n).address;
         long da = f32(dA, op, "dA", n).address;
         long db = f32(dB, op, "dB", n).address;
-        boolean bf16 = savedPair(op, k, "k", alpha, "alpha", n);
+        boolean bf16 = savedPair(op, k, "k", alphaPre, "alphaPre", n);
         long ks = own(k, op, "k").address;
-        long al = own(alpha, op, "alpha").address;
+        long al = own(alphaPre, op, "alphaPre").address;
         long kk = f32(kK, op, "kK", C).address;
         long ka = f32(kA, op, "kA", C).address;
         CudaTensor dkOut = bf16GradientOut(op, dk, "dk", n, accumulate, bf16);
         long dks = dkOut.address;
-        CudaTensor dalOut = bf16GradientOut(op, dAlpha, "dAlpha", n, accumulate, bf16);
+        CudaTensor dalOut = bf16GradientOut(op, dAlphaPre, "dAlphaPre", n, accumulate, bf16);
         if (dalOut.dtype == DType.BF16 && dkOut.dtype != DType.BF16) {
-            throw new IllegalArgumentException(op + ": a bf16 dAlpha needs a bf16 dk");
+            throw new IllegalArgumentException(op + ": a bf16 dAlphaPre needs a bf16 dk");
         }
         long dal = dalOut.address;
         long dkk = optional(dKK, op, "dKK", C);

@@ -365,12 +365,12 @@ public final class GpuBench {
             Tensor k = rand(n, -0.5f, 0.5f);
             Tensor v = rand(n, -0.5f, 0.5f);
             Tensor kRaw = rand(n, -1f, 1f);
-            Tensor alpha = rand(n, 0.05f, 0.95f);
+            Tensor alphaPre = rand(n, -3f, 3f); // α = σ(alphaPre) in about (0.05, 0.95)
             Tensor kK = rand(C, 0.6f, 0.8f);
             Tensor kA = rand(C, 0.9f, 1.1f);
             Tensor a = zeros(n);
             Tensor b = zeros(n);
-            gpu.keyPrepareForward(kRaw, alpha, kK, kA, zeros(n), a, b, rowsN, C);
+            gpu.keyPrepareForward(kRaw, alphaPre, kK, kA, zeros(n), a, b, rowsN, C);
             Tensor out = zeros(n);
             Tensor saved = zeros(gpu.wkv7SavedElements(B, T, H));
             Tensor dy = rand(n, -1f, 1f);

@@ -53,6 +53,7 @@ public final class GpuCheck {
         boolean gemmOnly = false;
         int trainSteps = 5;
         int[] keepLevels = {0};
+        List<String> only = List.of();
         List<dev.gosling.trainer.train.TrainBenchmark.Case> trainCases = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
             switch (argv[i]) {
@@ -69,6 +70,8 @@ public final class GpuCheck {
                 case "--ce" -> ceOnly = true;
                 case "--ln-adamw" -> lnAdamwOnly = true;
                 case "--gemm" -> gemmOnly = true;
+                // only the op checks whose name starts with one of these (e.g. "keyPrepare,lora,bf16 GEMM inputs")
+                case "--only" -> only = List.of(argv[++i].split(","));
                 case "--wkv7-profile" -> {
                     // every WKV7 kernel once, for a profiler (ncu); nothing else
                     try (CudaBackend gpu = new CudaBackend(0, false)) {
@@ -80,7 +83,7 @@ public final class GpuCheck {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
                             + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"
                             + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--keep 0,1] [--wkv7] [--ce]"
-                            + " [--ln-adamw] [--gemm]");
+                            + " [--ln-adamw] [--gemm] [--only NAME-PREFIX,...]");
                     System.exit(2);
                 }
             }
@@ -102,9 +105,10 @@ public final class GpuCheck {
                     cpu.name());
             long t0 = System.nanoTime();
             if (ops) {
-                allPassed = checks("fp32", gpu, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(false, 1)
+                allPassed = checks("fp32", gpu, cpu, only(only, wkv7Only ? GpuOpChecks.wkv7Checks(false, 1)
                         : ceOnly ? GpuOpChecks.crossEntropyChecks()
-                        : lnAdamwOnly ? GpuOpChecks.lnAdamwChecks() : gemmOnly ? List.of() : GpuOpChecks.all(false), o, tsv);
+                        : lnAdamwOnly ? GpuOpChecks.lnAdamwChecks() : gemmOnly ? List.of() : GpuOpChecks.all(false)),
+                        o, tsv);
                 o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
                 // without them (shared memory per block under 184 KB) the "tc" rows ran the serial kernels
                 o.printf("WKV7 tensor-core kernels: %s%n", gpu.wkv7TcAvailable() ? "in use for bf16 inputs at T % 16 = 0"
@@ -112,8 +116,9 @@ public final class GpuCheck {
             }
             if (!wkv7Only) {
                 gpu.setGemmPrecision(CudaBackend.GemmPrecision.BF16);
-                allPassed &= checks("bf16-gemm", gpu, cpu, ceOnly ? List.of(GpuOpChecks.crossEntropyBf16(37, 1000, 1))
-                        : lnAdamwOnly ? GpuOpChecks.lnAdamwBf16Checks() : GpuOpChecks.gemms(), o, tsv);
+                allPassed &= checks("bf16-gemm", gpu, cpu, only(only, ceOnly
+                        ? List.of(GpuOpChecks.crossEntropyBf16(37, 1000, 1))
+                        : lnAdamwOnly ? GpuOpChecks.lnAdamwBf16Checks() : GpuOpChecks.gemms()), o, tsv);
                 gpu.setGemmPrecision(CudaBackend.GemmPrecision.FP32);
             }
             if (trainCheck) {
@@ -125,8 +130,8 @@ public final class GpuCheck {
             if (nvrtcPass && ops && !gemmOnly) {
                 try (CudaBackend viaNvrtc = new CudaBackend(0, true)) {
                     long t1 = System.nanoTime();
-                    allPassed &= checks("nvrtc", viaNvrtc, cpu, wkv7Only ? GpuOpChecks.wkv7Checks(true, 1)
-                            : ceOnly ? GpuOpChecks.crossEntropyRowsChecks(false) : GpuOpChecks.all(true), o, tsv);
+                    allPassed &= checks("nvrtc", viaNvrtc, cpu, only(only, wkv7Only ? GpuOpChecks.wkv7Checks(true, 1)
+                            : ceOnly ? GpuOpChecks.crossEntropyRowsChecks(false) : GpuOpChecks.all(true)), o, tsv);
                     o.printf("NVRTC modules: %s; %.1f s%n", viaNvrtc.kernelOrigins(), (System.nanoTime() - t1) / 1e9);
                 } catch (RuntimeException e) {
                     o.println("NVRTC pass FAILED: " + GpuOpChecks.oneLine(e));
@@ -166,6 +171,14 @@ public final class GpuCheck {
         }
         o.println(allPassed ? "GPU CHECK PASSED" : "GPU CHECK FAILED");
         System.exit(allPassed ? 0 : 1);
+    }
+
+    /** The checks whose name starts with one of the prefixes (all of them when there are none). */
+    private static List<GpuOpChecks.Check> only(List<String> prefixes, List<GpuOpChecks.Check> checks) {
+        if (prefixes.isEmpty()) {
+            return checks;
+        }
+        return checks.stream().filter(c -> prefixes.stream().anyMatch(p -> c.name().startsWith(p))).toList();
     }
 
     private static boolean checks(String pass, CudaBackend gpu, CpuBackend cpu, List<GpuOpChecks.Check> checks,

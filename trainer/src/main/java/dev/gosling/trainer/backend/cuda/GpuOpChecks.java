@@ -357,6 +357,8 @@ public final class GpuOpChecks {
         for (int[] d : new int[][] {{100, 128, 32, 128}, {1000, 768, 64, 768}}) {
             c.add(lora(d[0], d[1], d[2], d[3], Activation.TANH, Activation.NONE, true, BF16_TOLERANCE, s++));
             c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.SIGMOID, true, BF16_TOLERANCE, s++));
+            // the α and v-gate chains as the model runs them: the pre-activation (bias, no output activation)
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.NONE, true, BF16_TOLERANCE, s++));
         }
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, true, s++));
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, false, true, s++));
@@ -491,7 +493,8 @@ public final class GpuOpChecks {
                     }
                     // LoRA outputs kept in bf16 (savedActivationDtype): with bias and sigmoid (through the fp32
                     // scratch), with neither (the GEMM writes bf16) and with a bias alone (the decay's w0 into a bf16
-                    // wRaw: the bias in the epilogue of the GEMM writing bf16), then the backward reading that output
+                    // wRaw, a0 and v0 into the α and v-gate pre-activations: the bias in the epilogue of the GEMM
+                    // writing bf16), then the backward reading that output
                     for (int variant = 0; variant < 3; variant++) {
                         Activation outAct = variant == 0 ? Activation.SIGMOID : Activation.NONE;
                         int rank = 16;
@@ -516,8 +519,11 @@ public final class GpuOpChecks {
                         for (int k = 0; k < gotL.length; k++) {
                             out.add(compare("bf16 out", size, what + names[k], gotL[k], refL[k], BF16_TOLERANCE));
                         }
-                        if (outAct == Activation.SIGMOID) {
-                            // from a bf16 dOut (dα, the v gate's gradient), the CPU given the rounded values
+                        if (bias != null) {
+                            // from a bf16 dOut, the CPU given the rounded values: through the sigmoid; and with no
+                            // output activation (the α and v-gate pre-activations' gradients, written in bf16 by the
+                            // key preparation and the value residual: the GEMMs read dOut itself, the bias gradient
+                            // takes its column sums)
                             double[] dy16 = rounded(dyL);
                             double[][] gotB = loraGrads(g, xg, wG, hG, oG, bf16(g, dy16), outAct, rank);
                             double[][] refB = loraGrads(c, xc, wC, hC, oC, c.tensor(dy16), outAct, rank);
@@ -646,29 +652,31 @@ public final class GpuOpChecks {
                 long n = (long) rows * C;
                 double[] a1 = rounded(toFloat(gaussian(rng, rows * C, 1.0)));
                 double[] a2 = rounded(toFloat(uniform(rng, rows * C, 0.05, 0.95)));
+                // the α and v-gate pre-activations (σ(±3) ≈ 0.05, 0.95)
+                double[] pre = rounded(toFloat(uniform(rng, rows * C, -3, 3)));
                 double[][] d = {toFloat(gaussian(rng, rows * C, 1.0)), toFloat(gaussian(rng, rows * C, 1.0)),
                         toFloat(gaussian(rng, rows * C, 1.0))};
                 double[] perC = toFloat(uniform(rng, C, 0.6, 1.1));
                 if (C % 64 == 0) {
-                    // key preparation's backward into a bf16 dk (k and α bf16)
+                    // key preparation's backward into a bf16 dk (k and the α pre-activation bf16)
                     Tensor dkG = g.keep(gpu.allocate(DType.BF16, rows, C));
                     Tensor daG = g.poisoned(n);
                     gpu.keyPrepareBackwardOverwriting(g.tensor(d[0]), g.tensor(d[1]), g.tensor(d[2]), bf16(g, a1),
-                            bf16(g, a2), g.tensor(perC), g.tensor(perC), dkG, daG, null, null, rows, C);
+                            bf16(g, pre), g.tensor(perC), g.tensor(perC), dkG, daG, null, null, rows, C);
                     Tensor dkC = c.poisoned(n);
                     Tensor daC = c.poisoned(n);
                     cpu.keyPrepareBackwardOverwriting(c.tensor(d[0]), c.tensor(d[1]), c.tensor(d[2]), c.tensor(a1),
-                            c.tensor(a2), c.tensor(perC), c.tensor(perC), dkC, daC, null, null, rows, C);
+                            c.tensor(pre), c.tensor(perC), c.tensor(perC), dkC, daC, null, null, rows, C);
                     out.add(compare("bf16 out", size, "keyPrepare dk written in bf16", readBf16(g, dkG, eyeG, rows, C),
                             c.read(dkC), BF16_TOLERANCE));
-                    out.add(compare("bf16 out", size, "keyPrepare dAlpha (bf16 k, alpha)", g.read(daG), c.read(daC),
-                            FP32_TOLERANCE));
-                    // and dα in bf16 too
+                    out.add(compare("bf16 out", size, "keyPrepare dAlphaPre (bf16 k, alphaPre)", g.read(daG),
+                            c.read(daC), FP32_TOLERANCE));
+                    // and dAlphaPre in bf16 too
                     Tensor dkG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
                     Tensor daG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
                     gpu.keyPrepareBackwardOverwriting(g.tensor(d[0]), g.tensor(d[1]), g.tensor(d[2]), bf16(g, a1),
-                            bf16(g, a2), g.tensor(perC), g.tensor(perC), dkG2, daG2, null, null, rows, C);
-                    out.add(compare("bf16 out", size, "keyPrepare dk, dAlpha written in bf16",
+                            bf16(g, pre), g.tensor(perC), g.tensor(perC), dkG2, daG2, null, null, rows, C);
+                    out.add(compare("bf16 out", size, "keyPrepare dk, dAlphaPre written in bf16",
                             concat(readBf16(g, dkG2, eyeG, rows, C), readBf16(g, daG2, eyeG, rows, C)),
                             concat(c.read(dkC), c.read(daC)), BF16_TOLERANCE));
                     // ln_x/bonus/gate backward into a bf16 dG (g bf16)
@@ -730,30 +738,30 @@ public final class GpuOpChecks {
                         out.add(compare("bf16 out", size, q[k], got[k], ref[k], BF16_TOLERANCE));
                     }
                 }
-                // the value residual's backward into a bf16 dv (v and the gate bf16)
+                // the value residual's backward into a bf16 dv (v and the gate's pre-activation bf16)
                 double[] vFirst = toFloat(gaussian(rng, rows * C, 1.0));
                 Tensor dvG = g.keep(gpu.allocate(DType.BF16, rows, C));
                 Tensor dvC = c.poisoned(n);
                 Tensor[] rG = {g.tensor(new double[rows * C]), g.poisoned(n)};
                 Tensor[] rC = {c.tensor(new double[rows * C]), c.poisoned(n)};
-                gpu.valueResidualBackwardOverwriting(g.tensor(d[0]), bf16(g, a1), g.tensor(vFirst), bf16(g, a2), dvG,
-                        rG[0], rG[1], rows, C);
-                cpu.valueResidualBackwardOverwriting(c.tensor(d[0]), c.tensor(a1), c.tensor(vFirst), c.tensor(a2), dvC,
-                        rC[0], rC[1], rows, C);
+                gpu.valueResidualBackwardOverwriting(g.tensor(d[0]), bf16(g, a1), g.tensor(vFirst), bf16(g, pre),
+                        dvG, rG[0], rG[1], rows, C);
+                cpu.valueResidualBackwardOverwriting(c.tensor(d[0]), c.tensor(a1), c.tensor(vFirst), c.tensor(pre),
+                        dvC, rC[0], rC[1], rows, C);
                 out.add(compare("bf16 out", size, "valueResidual dv written in bf16", readBf16(g, dvG, eyeG, rows, C),
                         c.read(dvC), BF16_TOLERANCE));
-                out.add(compare("bf16 out", size, "valueResidual dvFirst, dGate (bf16 v, gate)",
+                out.add(compare("bf16 out", size, "valueResidual dvFirst, dGatePre (bf16 v, gatePre)",
                         concat(g.read(rG[0]), g.read(rG[1])), concat(c.read(rC[0]), c.read(rC[1])), FP32_TOLERANCE));
-                // and dGate in bf16 too
+                // and dGatePre in bf16 too
                 Tensor dvG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
                 Tensor dGateG2 = g.keep(gpu.allocate(DType.BF16, rows, C));
                 Tensor dvFirstG2 = g.tensor(new double[rows * C]);
-                gpu.valueResidualBackwardOverwriting(g.tensor(d[0]), bf16(g, a1), g.tensor(vFirst), bf16(g, a2), dvG2,
-                        dvFirstG2, dGateG2, rows, C);
-                out.add(compare("bf16 out", size, "valueResidual dv, dGate written in bf16",
+                gpu.valueResidualBackwardOverwriting(g.tensor(d[0]), bf16(g, a1), g.tensor(vFirst), bf16(g, pre),
+                        dvG2, dvFirstG2, dGateG2, rows, C);
+                out.add(compare("bf16 out", size, "valueResidual dv, dGatePre written in bf16",
                         concat(readBf16(g, dvG2, eyeG, rows, C), readBf16(g, dGateG2, eyeG, rows, C)),
                         concat(c.read(dvC), c.read(rC[1])), BF16_TOLERANCE));
-                out.add(compare("bf16 out", size, "valueResidual dvFirst (bf16 dv, dGate)", g.read(dvFirstG2),
+                out.add(compare("bf16 out", size, "valueResidual dvFirst (bf16 dv, dGatePre)", g.read(dvFirstG2),
                         c.read(rC[0]), FP32_TOLERANCE));
             }
 
@@ -1371,14 +1379,14 @@ public final class GpuOpChecks {
             c.add(lnxBonusGate(d[0], d[1], false, s++));
             c.add(lnxBonusGate(d[0], d[1], true, s++));
             // the saved projections kept in bf16 (savedActivationDtype): the ops reading them
-            c.add(((OpCase) keyPrepare(d[0], d[1], true, s++)).withBf16("k", "alpha"));
-            c.add(((OpCase) valueResidual(d[0], d[1], true, s++)).withBf16("v", "gate"));
+            c.add(((OpCase) keyPrepare(d[0], d[1], true, s++)).withBf16("k", "alphaPre"));
+            c.add(((OpCase) valueResidual(d[0], d[1], true, s++)).withBf16("v", "gatePre"));
             c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g"));
             // the WKV7 kernel's inputs and output in bf16 too: κ̃, a, b written in bf16, v mixed with a bf16 v_first
             // into bf16, the ln_x/bonus/gate forward and backward reading bf16 y, r, κ̃, v (outputs and gradients written in
             // bf16 in the bf16 band, the rest within 1e-5 of the CPU given the same rounded values)
-            c.add(((OpCase) keyPrepare(d[0], d[1], true, true, s++)).withBf16("k", "alpha"));
-            c.add(((OpCase) valueResidual(d[0], d[1], true, true, s++)).withBf16("v", "vFirst", "gate"));
+            c.add(((OpCase) keyPrepare(d[0], d[1], true, true, s++)).withBf16("k", "alphaPre"));
+            c.add(((OpCase) valueResidual(d[0], d[1], true, true, s++)).withBf16("v", "vFirst", "gatePre"));
             c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g", "y", "r", "k", "v").withBf16DOuts());
             c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g", "y", "r", "k", "v")); // fp32 dGated
         }
@@ -1866,8 +1874,9 @@ public final class GpuOpChecks {
     }
 
     /**
-     * {@code bf16Out} (with v, vFirst and gate given in bf16, overwrite): out, dv and dGate written in bf16 on the GPU
-     * (compared in the bf16 band), dvFirst within 1e-5.
+     * {@code bf16Out} (with v, vFirst and gatePre given in bf16, overwrite): out, dv and dGatePre written in bf16 on
+     * the GPU (compared in the bf16 band), dvFirst within 1e-5. gatePre: the v gate's pre-activation (σ(±3) ≈ 0.05,
+     * 0.95 at the ends of its range).
      */
     static Check valueResidual(int rows, int C, boolean overwrite, boolean bf16Out, long seed) {
         return new OpCase("valueResidual", "rows=" + rows + " C=" + C + over(overwrite) + (bf16Out ? " bf16 out" : ""),
@@ -1880,12 +1889,12 @@ public final class GpuOpChecks {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("v", gaussian(rng, rows * C, 1.0));
                 m.put("vFirst", gaussian(rng, rows * C, 1.0));
-                m.put("gate", uniform(rng, rows * C, 0, 1));
+                m.put("gatePre", uniform(rng, rows * C, -3, 3));
             }
 
             List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
                 Tensor out = bf16Out ? d.poisonedBf16OnGpu((long) rows * C) : d.poisoned((long) rows * C);
-                d.backend.valueResidualForward(t.get("v"), t.get("vFirst"), t.get("gate"), out, rows, C);
+                d.backend.valueResidualForward(t.get("v"), t.get("vFirst"), t.get("gatePre"), out, rows, C);
                 return List.of(out);
             }
 
@@ -1893,15 +1902,15 @@ public final class GpuOpChecks {
                           Map<String, Tensor> g) {
                 if (overwrite) {
                     Tensor dv = bf16Out ? d.poisonedBf16OnGpu((long) rows * C) : d.poisoned((long) rows * C);
-                    Tensor dGate = bf16Out ? d.poisonedBf16OnGpu((long) rows * C) : d.poisoned((long) rows * C);
-                    d.backend.valueResidualBackwardOverwriting(dOuts.get(0), t.get("v"), t.get("vFirst"), t.get("gate"),
-                            dv, g.get("vFirst"), dGate, rows, C);
+                    Tensor dGatePre = bf16Out ? d.poisonedBf16OnGpu((long) rows * C) : d.poisoned((long) rows * C);
+                    d.backend.valueResidualBackwardOverwriting(dOuts.get(0), t.get("v"), t.get("vFirst"),
+                            t.get("gatePre"), dv, g.get("vFirst"), dGatePre, rows, C);
                     d.accumulateWidened(dv, g.get("v"));
-                    d.accumulateWidened(dGate, g.get("gate"));
+                    d.accumulateWidened(dGatePre, g.get("gatePre"));
                     return;
                 }
-                d.backend.valueResidualBackward(dOuts.get(0), t.get("v"), t.get("vFirst"), t.get("gate"), g.get("v"),
-                        g.get("vFirst"), g.get("gate"), rows, C);
+                d.backend.valueResidualBackward(dOuts.get(0), t.get("v"), t.get("vFirst"), t.get("gatePre"),
+                        g.get("v"), g.get("vFirst"), g.get("gatePre"), rows, C);
             }
         };
     }
@@ -1971,7 +1980,10 @@ public final class GpuOpChecks {
         return keyPrepare(rows, C, overwrite, false, seed);
     }
 
-    /** {@code bf16Out} (with k and α given in bf16): κ̃, a and b written in bf16 on the GPU, in the bf16 band. */
+    /**
+     * {@code bf16Out} (with k and alphaPre given in bf16): κ̃, a and b written in bf16 on the GPU, in the bf16 band.
+     * alphaPre: α's pre-activation, σ(±3) ≈ 0.05, 0.95 at the ends of its range.
+     */
     static Check keyPrepare(int rows, int C, boolean overwrite, boolean bf16Out, long seed) {
         return new OpCase("keyPrepare", "rows=" + rows + " C=" + C + over(overwrite) + (bf16Out ? " bf16 out" : ""),
                 FP32_TOLERANCE, seed) {
@@ -1982,7 +1994,7 @@ public final class GpuOpChecks {
 
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("k", gaussian(rng, rows * C, 1.0));
-                m.put("alpha", uniform(rng, rows * C, 0.05, 0.95));
+                m.put("alphaPre", uniform(rng, rows * C, -3, 3));
                 m.put("kK", uniform(rng, C, 0.6, 0.8));
                 m.put("kA", uniform(rng, C, 0.9, 1.1));
             }
@@ -1992,8 +2004,8 @@ public final class GpuOpChecks {
                 Tensor kTilde = bf16Out ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
                 Tensor a = bf16Out ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
                 Tensor b = bf16Out ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
-                d.backend.keyPrepareForward(t.get("k"), t.get("alpha"), t.get("kK"), t.get("kA"), kTilde, a, b, rows,
-                        C);
+                d.backend.keyPrepareForward(t.get("k"), t.get("alphaPre"), t.get("kK"), t.get("kA"), kTilde, a, b,
+                        rows, C);
                 return List.of(kTilde, a, b);
             }
 
@@ -2001,15 +2013,16 @@ public final class GpuOpChecks {
                           Map<String, Tensor> g) {
                 if (overwrite) {
                     Tensor dk = d.poisoned((long) rows * C);
-                    Tensor dAlpha = d.poisoned((long) rows * C);
+                    Tensor dAlphaPre = d.poisoned((long) rows * C);
                     d.backend.keyPrepareBackwardOverwriting(dOuts.get(0), dOuts.get(1), dOuts.get(2), t.get("k"),
-                            t.get("alpha"), t.get("kK"), t.get("kA"), dk, dAlpha, g.get("kK"), g.get("kA"), rows, C);
+                            t.get("alphaPre"), t.get("kK"), t.get("kA"), dk, dAlphaPre, g.get("kK"), g.get("kA"), rows,
+                            C);
                     d.backend.accumulate(dk, g.get("k"));
-                    d.backend.accumulate(dAlpha, g.get("alpha"));
+                    d.backend.accumulate(dAlphaPre, g.get("alphaPre"));
                     return;
                 }
-                d.backend.keyPrepareBackward(dOuts.get(0), dOuts.get(1), dOuts.get(2), t.get("k"), t.get("alpha"),
-                        t.get("kK"), t.get("kA"), g.get("k"), g.get("alpha"), g.get("kK"), g.get("kA"), rows, C);
+                d.backend.keyPrepareBackward(dOuts.get(0), dOuts.get(1), dOuts.get(2), t.get("k"), t.get("alphaPre"),
+                        t.get("kK"), t.get("kA"), g.get("k"), g.get("alphaPre"), g.get("kK"), g.get("kA"), rows, C);
             }
         };
     }
