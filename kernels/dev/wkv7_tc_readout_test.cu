@@ -3,101 +3,13 @@
 //   cd kernels/dev && nvcc -O3 -std=c++17 -arch=sm_90 -I../src/main/cuda -o /tmp/t wkv7_tc_readout_test.cu && /tmp/t
 //   /tmp/t cpu   : the CPU checks only (no GPU): the reference against finite differences, and the chunked readout
 //                  algebra in float64 (the kernel's formulas, no tf32) against the reference.
-// Inputs as the emulator's makeHeads (kernels/dev/wkv7_chunk_tc_emu.cpp): sets check / strong / long, inputs rounded
-// to bf16, dy ~ N(0, 1). The reference: serial forward (S, sa) and backward (E, dsa, dr, da, dk, db, dwRaw with the
-// direct dlw_t = Σ_i E_t ω_t S_{t−1}); it fills fstates / estates / sa / dsa (fp32) as K1 / K2 would.
+// Inputs and the float64 serial reference: wkv7_tc_ref.h. The reference fills fstates / estates / sa (rounded to
+// bf16, as K1 / K2 store them) and dsa (fp32); so the errors include what storing the states and sa in bf16 costs.
+// The whole chain of kernels (forward, E chain, readout) against the same reference: wkv7_tc_e2e_test.cu.
 #include "wkv7_tc_readout.cu"
+#include "wkv7_tc_ref.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <random>
-#include <string>
-#include <vector>
-
-static const int N = 64, NN = 64 * 64;
-static const double W_SCALE = -0.6065306597126334;
-
-#define CK(x)                                                                                     \
-    do {                                                                                          \
-        cudaError_t e_ = (x);                                                                     \
-        if (e_ != cudaSuccess) {                                                                  \
-            fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-            exit(1);                                                                              \
-        }                                                                                         \
-    } while (0)
-
-static unsigned short bf16bits(float f) {
-    unsigned u; memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (unsigned short)(u >> 16);
-}
-static float bf16r(double x) { unsigned u = (unsigned)bf16bits((float)x) << 16; float f; memcpy(&f, &u, 4); return f; }
-static float lwOf(float w) { return -0.6065306597126334f * (1.0f / (1.0f + expf(-w))); }  // as tc_log_decay
-
-struct Head { int T; std::vector<double> r, wraw, lw, k, v, a, b, dy; };
-struct Ref {
-    std::vector<double> sa, dsa, dr, dk, da, db, dw;  // [T][64]
-    std::vector<double> fst, est;                      // [T/16][64][64] transposed ([j][i])
-};
-
-static Head makeHead(const std::string& set, int T, std::mt19937_64& rng) {
-    std::normal_distribution<double> gs(0, 1); std::uniform_real_distribution<double> U(0.05, 0.95);
-    Head h; h.T = T;
-    for (auto* p : {&h.r, &h.wraw, &h.lw, &h.k, &h.v, &h.a, &h.b, &h.dy}) p->resize((size_t)T * N);
-    for (int t = 0; t < T; t++) {
-        double kap[N], s = 0; for (int j = 0; j < N; j++) { kap[j] = gs(rng); s += kap[j] * kap[j]; } s = std::sqrt(s);
-        for (int j = 0; j < N; j++) {
-            size_t i = (size_t)t * N + j; double al = U(rng);
-            h.r[i] = bf16r(0.5 * gs(rng)); h.k[i] = bf16r(0.5 * gs(rng)); h.v[i] = bf16r(0.5 * gs(rng));
-            double wr = set == "strong" ? 8 + gs(rng) : set == "long" ? -8 + gs(rng) : 2.0 * gs(rng);
-            h.wraw[i] = bf16r(wr);
-            h.lw[i] = lwOf((float)h.wraw[i]);
-            h.a[i] = bf16r(-kap[j] / s); h.b[i] = bf16r(kap[j] / s * al);
-            h.dy[i] = (float)gs(rng);
-        }
-    }
-    return h;
-}
-
-// Serial float64 forward and backward (as the emulator's serial64). dwRaw = dlw · dlw/dwRaw with σ in float64.
-static Ref serialRef(const Head& h) {
-    const int T = h.T, nc = T / 16; Ref g;
-    std::vector<double> S((size_t)(T + 1) * NN, 0.0);  // S[t+1] = state after step t, [i][j]
-    for (auto* p : {&g.sa, &g.dsa, &g.dr, &g.dk, &g.da, &g.db, &g.dw}) p->assign((size_t)T * N, 0);
-    g.fst.assign((size_t)nc * NN, 0); g.est.assign((size_t)nc * NN, 0);
-    for (int t = 0; t < T; t++) {
-        const double* P = &S[(size_t)t * NN]; double* Q = &S[(size_t)(t + 1) * NN];
-        for (int i = 0; i < N; i++) {
-            double s = 0; for (int j = 0; j < N; j++) s += P[i * N + j] * h.a[t * N + j];
-            g.sa[t * N + i] = s;
-            for (int j = 0; j < N; j++) Q[i * N + j] = P[i * N + j] * std::exp(h.lw[t * N + j]) + s * h.b[t * N + j] + h.v[t * N + i] * h.k[t * N + j];
-        }
-        if (t % 16 == 15) for (int i = 0; i < N; i++) for (int j = 0; j < N; j++) g.fst[(size_t)(t / 16) * NN + j * N + i] = Q[i * N + j];
-    }
-    std::vector<double> E(NN, 0.0);
-    for (int t = T - 1; t >= 0; t--) {
-        const double* Sc = &S[(size_t)(t + 1) * NN]; const double* Sp = &S[(size_t)t * NN];
-        for (int i = 0; i < N; i++) {
-            double ds = 0;
-            for (int j = 0; j < N; j++) {
-                double G = E[i * N + j] + h.dy[t * N + i] * h.r[t * N + j]; E[i * N + j] = G;
-                ds += G * h.b[t * N + j];
-                g.dr[t * N + j] += Sc[i * N + j] * h.dy[t * N + i];
-                g.dw[t * N + j] += G * Sp[i * N + j];
-                g.db[t * N + j] += G * g.sa[t * N + i]; g.dk[t * N + j] += G * h.v[t * N + i];
-            }
-            g.dsa[t * N + i] = ds;
-            if (t % 16 == 0 && t > 0)  // E_t, t the first step of chunk t/16: estates[t/16 − 1]
-                for (int j = 0; j < N; j++) g.est[(size_t)(t / 16 - 1) * NN + j * N + i] = E[i * N + j];
-            for (int j = 0; j < N; j++) { g.da[t * N + j] += ds * Sp[i * N + j]; E[i * N + j] = E[i * N + j] * std::exp(h.lw[t * N + j]) + ds * h.a[t * N + j]; }
-        }
-    }
-    for (size_t t = 0; t < (size_t)T * N; t++) { double sg = 1 / (1 + std::exp(-h.wraw[t])); g.dw[t] *= std::exp(h.lw[t]) * W_SCALE * sg * (1 - sg); }
-    return g;
-}
 
 // Loss Σ_t dy_t·y_t of the forward (for finite differences); lw from wraw in float64.
 static double lossOf(const Head& h) {
@@ -201,20 +113,6 @@ static void chunkAlgebra(const Head& h, const Ref& g, std::vector<double>* out /
     }
 }
 
-struct Err { double num = 0, den = 0, worst = 0; long nan = 0; };
-static void accum(Err& e, const double* x, const double* ref, int T) {
-    for (int t = 0; t < T; t++) {
-        double n = 0, d = 0;
-        for (int j = 0; j < N; j++) {
-            double q = x[t * N + j] - ref[t * N + j];
-            if (std::isnan(x[t * N + j])) { e.nan++; continue; }
-            n += q * q; d += ref[t * N + j] * ref[t * N + j];
-        }
-        e.num += n; e.den += d;
-        if (d > 1e-20 && std::sqrt(n / d) > e.worst) e.worst = std::sqrt(n / d);
-    }
-}
-
 static const char* GN[5] = {"dr", "dwRaw", "dk", "da", "db"};
 
 static void cpuChecks() {
@@ -236,8 +134,8 @@ static void cpuChecks() {
 
 // ------------------------------------------------------------------------------------------------ GPU
 struct Dev {
-    unsigned short *r, *w, *k, *v, *a, *b;
-    float *dy, *fst, *sa, *est, *dsa, *dr, *dw, *dk, *da, *db;
+    unsigned short *r, *w, *k, *v, *a, *b, *fst, *sa, *est;
+    float *dy, *dsa, *dr, *dw, *dk, *da, *db;
 };
 
 // G: CTAs along the chunks (each walks ⌈(T/16)/G⌉ of them); smem: RO_SMEM1 (the launch).
@@ -248,9 +146,9 @@ static void launch(const Dev& d, int B, int H, int T, int overwrite, int G, int 
 }
 
 static void allocDev(Dev& d, size_t n, size_t ns) {
-    for (auto** p : {&d.r, &d.w, &d.k, &d.v, &d.a, &d.b}) CK(cudaMalloc(p, n * 2));
-    for (auto** p : {&d.dy, &d.sa, &d.dsa, &d.dr, &d.dw, &d.dk, &d.da, &d.db}) CK(cudaMalloc(p, n * 4));
-    CK(cudaMalloc(&d.fst, ns * 4)); CK(cudaMalloc(&d.est, ns * 4));
+    for (auto** p : {&d.r, &d.w, &d.k, &d.v, &d.a, &d.b, &d.sa}) CK(cudaMalloc(p, n * 2));
+    for (auto** p : {&d.dy, &d.dsa, &d.dr, &d.dw, &d.dk, &d.da, &d.db}) CK(cudaMalloc(p, n * 4));
+    CK(cudaMalloc(&d.fst, ns * 2)); CK(cudaMalloc(&d.est, ns * 2));
 }
 static void freeDev(Dev& d) {
     for (void* p : {(void*)d.r, (void*)d.w, (void*)d.k, (void*)d.v, (void*)d.a, (void*)d.b, (void*)d.dy, (void*)d.sa, (void*)d.dsa,
@@ -270,28 +168,28 @@ static bool gpuCase(const std::string& set, int B, int H, int T, unsigned seed, 
     std::vector<Head> hs; std::vector<Ref> rf;
     for (int q = 0; q < B * H; q++) { hs.push_back(makeHead(set, T, rng)); rf.push_back(serialRef(hs.back())); }
     // pack (head q = bb·H + h)
-    std::vector<unsigned short> hr(n), hw(n), hk(n), hv(n), ha(n), hb(n);
-    std::vector<float> hdy(n), hsa(n), hdsa(n), hfst(ns), hest(ns);
+    std::vector<unsigned short> hr(n), hw(n), hk(n), hv(n), ha(n), hb(n), hsa(n), hfst(ns), hest(ns);
+    std::vector<float> hdy(n), hdsa(n);
     for (int bb = 0; bb < B; bb++) for (int h = 0; h < H; h++) {
         const Head& hd = hs[bb * H + h]; const Ref& g = rf[bb * H + h];
         for (int t = 0; t < T; t++) for (int j = 0; j < N; j++) {
             size_t gi = (((size_t)bb * T + t) * H + h) * N + j, li = (size_t)t * N + j;
             hr[gi] = bf16bits((float)hd.r[li]); hw[gi] = bf16bits((float)hd.wraw[li]); hk[gi] = bf16bits((float)hd.k[li]);
             hv[gi] = bf16bits((float)hd.v[li]); ha[gi] = bf16bits((float)hd.a[li]); hb[gi] = bf16bits((float)hd.b[li]);
-            hdy[gi] = (float)hd.dy[li]; hsa[gi] = (float)g.sa[li]; hdsa[gi] = (float)g.dsa[li];
+            hdy[gi] = (float)hd.dy[li]; hsa[gi] = bf16bits((float)g.sa[li]); hdsa[gi] = (float)g.dsa[li];
         }
         for (size_t x = 0; x < nc * NN; x++) {
             size_t o = ((size_t)bb * H + h) * nc * NN + x;
-            hfst[o] = (float)g.fst[x]; hest[o] = (float)g.est[x];
+            hfst[o] = bf16bits((float)g.fst[x]); hest[o] = bf16bits((float)g.est[x]);
         }
     }
     Dev d; allocDev(d, n, ns);
     CK(cudaMemcpy(d.r, hr.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.w, hw.data(), n * 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d.k, hk.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.v, hv.data(), n * 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d.a, ha.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.b, hb.data(), n * 2, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d.dy, hdy.data(), n * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.sa, hsa.data(), n * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d.dy, hdy.data(), n * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.sa, hsa.data(), n * 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d.dsa, hdsa.data(), n * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d.fst, hfst.data(), ns * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.est, hest.data(), ns * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d.fst, hfst.data(), ns * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.est, hest.data(), ns * 2, cudaMemcpyHostToDevice));
     std::vector<float> pre(n);
     { std::mt19937 pr(99); std::uniform_real_distribution<float> U(-1, 1); for (auto& x : pre) x = U(pr); }
     bool ok = true;
@@ -323,7 +221,7 @@ static bool gpuCase(const std::string& set, int B, int H, int T, unsigned seed, 
                 accum(e, x.data(), ref.data(), T);
             }
             double rel = std::sqrt(e.num / e.den);
-            if (!(rel <= 2e-3) || e.nan) ok = false;
+            if (!(rel <= 3e-3) || e.nan) ok = false;
             printf(" | %s %.1e (step max %.1e)%s", GN[q], rel, e.worst, e.nan ? " NaN!" : "");
             if (e.nan) printf("[%ld]", e.nan);
         }
@@ -351,8 +249,9 @@ static void timeCase(int B, int H, int T, const Cfg& cf) {
     Dev d; allocDev(d, n, ns);
     unsigned sd = 1;
     for (auto* p : {d.r, d.w, d.k, d.v, d.a, d.b}) fillBf16<<<1024, 256>>>(p, n, sd++, 2.0f);
-    for (auto* p : {d.dy, d.sa, d.dsa, d.dr, d.dw, d.dk, d.da, d.db}) fillKernel<<<1024, 256>>>(p, n, sd++, 1.0f);
-    fillKernel<<<1024, 256>>>(d.fst, ns, sd++, 0.5f); fillKernel<<<1024, 256>>>(d.est, ns, sd++, 0.5f);
+    fillBf16<<<1024, 256>>>(d.sa, n, sd++, 1.0f);
+    for (auto* p : {d.dy, d.dsa, d.dr, d.dw, d.dk, d.da, d.db}) fillKernel<<<1024, 256>>>(p, n, sd++, 1.0f);
+    fillBf16<<<1024, 256>>>(d.fst, ns, sd++, 0.5f); fillBf16<<<1024, 256>>>(d.est, ns, sd++, 0.5f);
     CK(cudaDeviceSynchronize());
     cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
     const int G = (T / 16 + cf.cpb - 1) / cf.cpb;
@@ -365,7 +264,8 @@ static void timeCase(int B, int H, int T, const Cfg& cf) {
         }
         CK(cudaGetLastError());
         std::sort(ms.begin(), ms.end());
-        double bytes = (double)n * (6 * 2 + 3 * 4 + 5 * 4 + (overwrite ? 2 : 5) * 4) + 2.0 * ns * 4;
+        // read: 6 bf16 inputs, sa (bf16), dy, dsa, dr, dk (+ da, db, dwRaw adding); written: 5 gradients; 2 states
+        double bytes = (double)n * (7 * 2 + 2 * 4 + 5 * 4 + (overwrite ? 2 : 5) * 4) + 2.0 * ns * 2;
         printf("  time B%d H%d T%d %s (grid %d×%d×%d) overwrite=%d: median %.3f ms (min %.3f), %.2f GB nominal → %.0f GB/s\n", B, H,
                T, cfgName(cf), G, H, B, overwrite, ms[10], ms[0], bytes / 1e9, bytes / 1e6 / ms[10]);
     }
@@ -393,7 +293,8 @@ int main(int argc, char** argv) {
     const std::vector<Cfg> small = {{1, RO_SMEM1}, {3, RO_SMEM1}, {16, RO_SMEM1}};
     for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 2, 3, 256, 1, small);
     for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 1, 2, 4096, 2, {{1, RO_SMEM1}});
-    printf("accuracy %s (bar: every gradient ≤ 2e-3, no NaN)\n", ok ? "PASS" : "FAIL");
+    // the bar: storing the states and sa in bf16 costs up to 2.5e-3 (dwRaw, set long; 8e-4 with fp32 states)
+    printf("accuracy %s (bar: every gradient ≤ 3e-3, no NaN)\n", ok ? "PASS" : "FAIL");
     for (const Cfg& c : timed) timeCase(4, 32, 4096, c);
     for (const Cfg& c : timed) timeCase(8, 12, 4096, c);
     return ok ? 0 : 1;

@@ -30,11 +30,12 @@
 //    Named barriers hand the buffers over.
 // T must be a multiple of 16 (the launcher uses the serial kernels otherwise).
 //
-// wkv7_tc_forward: r, wRaw, k, v, a, b bf16 [B·T, H·64] → y bf16, sa fp32 [B·T, H·64] and the state after each
-// chunk, fstates [B, H, T/16, 64, 64] transposed (element (j, i) = S[i][j]): wkv7.cu's saved layout.
+// wkv7_tc_forward: r, wRaw, k, v, a, b bf16 [B·T, H·64] → y bf16, sa bf16 [B·T, H·64] and the state after each
+// chunk, fstates bf16 [B, H, T/16, 64, 64] transposed (element (j, i) = S[i][j]): wkv7.cu's saved layout, but bf16
+// (rounded to nearest even; the chain itself carries S in fp32), so only wkv7_tc_readout.cu reads it.
 // wkv7_tc_backward_chain: r, wRaw, k, a, b bf16, dy fp32 → dv += E_t k_t; dsa_t = E_t b_t (fp32, dsa_0 = 0: unused,
-// S_{−1} = 0); estates [B, H, T/16, 64, 64] transposed, estates[c] = E_{16c+16} (the E chain's start state of chunk c,
-// zero for the last).
+// S_{−1} = 0); estates bf16 [B, H, T/16, 64, 64] transposed, estates[c] = E_{16c+16} (the E chain's start state of
+// chunk c, zero for the last; rounded to nearest even as the forward's states).
 #include "wkv7_tc.cuh"
 
 #define TN 64
@@ -334,17 +335,24 @@ __device__ void tc_prep(int G, int T, int H, int bb, int h, const unsigned short
 }
 
 
-// Writes a warp's 16 state rows (accumulator fragments s[n-tile]) transposed: element (j, i) at dst[j·64 + i].
-__device__ __forceinline__ void save_state(const float (&s)[8][4], int w, float* dst) {
+// An accumulator fragment c (16 rows m × 8 columns n) stored transposed in bf16 (round to nearest even): element
+// (m, n) at p[n·ld + m] (p: the tile's element (0, 0); p and ld even). Rows g and g ^ 1 are neighbours in memory and
+// lanes 4g + t and (4g + t) ^ 4 hold them, so one shuffle pairs them: lane g even stores column 2t, rows g, g + 1
+// (and g + 8, g + 9), lane g odd column 2t + 1, rows g − 1, g (g + 7, g + 8), each as one 4-byte bf16x2 store.
+__device__ __forceinline__ void store_acc_t_bf16(const float (&c)[4], unsigned short* p, i64 ld) {
     const int g = tc_g(), t = tc_t();
+    const bool odd = g & 1;
+    const float r0 = __shfl_xor_sync(0xffffffffu, odd ? c[0] : c[1], 4);
+    const float r2 = __shfl_xor_sync(0xffffffffu, odd ? c[2] : c[3], 4);
+    unsigned* q = reinterpret_cast<unsigned*>(p + (i64)(2 * t + odd) * ld + (g & ~1));
+    q[0] = odd ? bf16x2_rn(r0, c[1]) : bf16x2_rn(c[0], r0);
+    q[4] = odd ? bf16x2_rn(r2, c[3]) : bf16x2_rn(c[2], r2);
+}
+
+// Writes a warp's 16 state rows (accumulator fragments s[n-tile]) transposed, bf16: element (j, i) at dst[j·64 + i].
+__device__ __forceinline__ void save_state(const float (&s)[8][4], int w, unsigned short* dst) {
 #pragma unroll
-    for (int nt = 0; nt < 8; nt++) {
-        const int j = 8 * nt + 2 * t, i = 16 * w + g;
-        dst[j * TN + i] = s[nt][0];
-        dst[(j + 1) * TN + i] = s[nt][1];
-        dst[j * TN + i + 8] = s[nt][2];
-        dst[(j + 1) * TN + i + 8] = s[nt][3];
-    }
+    for (int nt = 0; nt < 8; nt++) store_acc_t_bf16(s[nt], dst + 8 * nt * TN + 16 * w, TN);
 }
 
 // acc (i × u, two column tiles) += S Qᵀ: the warp's state rows (accumulator fragments s) times Q [u][j] (ld LDW,
@@ -364,7 +372,7 @@ __device__ __forceinline__ void state_times(float (&acc)[2][4], const float (&s)
 
 // The chain warps: SA and the state update of every chunk; the final state (forward) to fstates[chunks − 1].
 template <bool REV>
-__device__ void tc_chain(int T, int H, int bb, int h, float* states, TcShared& sm) {
+__device__ void tc_chain(int T, int H, int bb, int h, unsigned short* states, TcShared& sm) {
     const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, t4 = tc_t();
     const int chunks = T / TC_L;
     float s[8][4];
@@ -411,15 +419,15 @@ __device__ void tc_chain(int T, int H, int bb, int h, float* states, TcShared& s
     if (!REV) save_state(s, w, states + (((i64)bb * H + h) * chunks + chunks - 1) * TN * TN);
 }
 
-// The output warps: Yᵀ of every chunk and all stores: y (bf16) and sa, or dv += and dsa (the engine's sa at step t
-// is dsa_{t+1}; dsa_0 is written 0), and the saved states (forward: the start state of chunk c is fstates[c − 1];
-// backward: estates[c]).
+// The output warps: Yᵀ of every chunk and all stores: y and sa (bf16), or dv += and dsa (fp32; the engine's sa at
+// step t is dsa_{t+1}; dsa_0 is written 0), and the saved states (bf16; forward: the start state of chunk c is
+// fstates[c − 1]; backward: estates[c]).
 template <bool REV>
-__device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, float* dv, float* saOut, float* states,
-                          TcShared& sm) {
+__device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, unsigned short* sa16, float* dv,
+                          float* dsa, unsigned short* states, TcShared& sm) {
     const int w = (threadIdx.x >> 5) - 12, lane = threadIdx.x & 31, g = tc_g(), t4 = tc_t();
     const int chunks = T / TC_L, stride = H * TN;
-    float* st = states + ((i64)bb * H + h) * chunks * TN * TN;
+    unsigned short* st = states + ((i64)bb * H + h) * chunks * TN * TN;
     for (int n = 0; n < chunks; n++) {
         const int c = REV ? chunks - 1 - n : n;
         const TcBuffer& bf = sm.buf[n & 1];
@@ -466,22 +474,27 @@ __device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, float*
             }
         }
         if (n + 2 < chunks) bar_arrive(BAR_EMPTY + (n & 1), 384);
+        if (!REV) {
+            // Yᵀ and SAᵀ tiles (i × u): element (i, u) at row 16c + u, column i, as bf16 pairs of neighbouring i
 #pragma unroll
-        for (int nt = 0; nt < 2; nt++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int u = 8 * nt + 2 * t4 + (e & 1), i = 16 * w + g + 8 * (e >> 1);
-                const int tt = REV ? 16 * c + 15 - u : 16 * c + u;
-                const i64 at = ((i64)bb * T + tt) * stride + h * TN + i;
-                if (!REV) {
-                    y[at] = bf16_rn(yt[nt][e]);
-                    saOut[at] = sa[nt][e];
-                } else {
-                    dv[at] = dvOld[nt][e] + yt[nt][e];
-                    if (tt + 1 < T) saOut[at + stride] = sa[nt][e];
-                    if (tt == 0) saOut[at] = 0.0f;
-                }
+            for (int nt = 0; nt < 2; nt++) {
+                const i64 at = ((i64)bb * T + 16 * c + 8 * nt) * stride + h * TN + 16 * w;
+                store_acc_t_bf16(yt[nt], y + at, stride);
+                store_acc_t_bf16(sa[nt], sa16 + at, stride);
             }
+        } else {
+#pragma unroll
+            for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int u = 8 * nt + 2 * t4 + (e & 1), i = 16 * w + g + 8 * (e >> 1);
+                    const int tt = 16 * c + 15 - u;
+                    const i64 at = ((i64)bb * T + tt) * stride + h * TN + i;
+                    dv[at] = dvOld[nt][e] + yt[nt][e];
+                    if (tt + 1 < T) dsa[at + stride] = sa[nt][e];
+                    if (tt == 0) dsa[at] = 0.0f;
+                }
+        }
         if (REV) save_state(s, w, st + (i64)c * TN * TN);
         else if (c > 0) save_state(s, w, st + (i64)(c - 1) * TN * TN);
     }
@@ -490,7 +503,7 @@ __device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, float*
 template <bool REV>
 __device__ void tc_kernel(int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
                           const unsigned short* v, const unsigned short* a, const unsigned short* b, const float* dy,
-                          unsigned short* y, float* dv, float* saOut, float* states) {
+                          unsigned short* y, unsigned short* sa16, float* dv, float* dsa, unsigned short* states) {
     extern __shared__ float4 tc_smem[];
     TcShared& sm = *reinterpret_cast<TcShared*>(tc_smem);
     unsigned dynamicBytes;
@@ -498,18 +511,18 @@ __device__ void tc_kernel(int T, int H, const unsigned short* r, const unsigned 
     if (dynamicBytes < sizeof(TcShared)) __trap();  // the launcher's size is out of date
     const int h = blockIdx.x, bb = blockIdx.y, role = threadIdx.x >> 7;
     if (role == 0) tc_chain<REV>(T, H, bb, h, states, sm);
-    else if (role == 3) tc_output<REV>(T, H, bb, h, y, dv, saOut, states, sm);
+    else if (role == 3) tc_output<REV>(T, H, bb, h, y, sa16, dv, dsa, states, sm);
     else tc_prep<REV>(role - 1, T, H, bb, h, r, wRaw, k, v, a, b, dy, sm);
 }
 
 extern "C" __global__ void __launch_bounds__(TC_THREADS) wkv7_tc_forward(
     int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k, const unsigned short* v,
-    const unsigned short* a, const unsigned short* b, unsigned short* y, float* states, float* sa) {
-    tc_kernel<false>(T, H, r, wRaw, k, v, a, b, nullptr, y, nullptr, sa, states);
+    const unsigned short* a, const unsigned short* b, unsigned short* y, unsigned short* states, unsigned short* sa) {
+    tc_kernel<false>(T, H, r, wRaw, k, v, a, b, nullptr, y, sa, nullptr, nullptr, states);
 }
 
 extern "C" __global__ void __launch_bounds__(TC_THREADS) wkv7_tc_backward_chain(
     int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k, const unsigned short* a,
-    const unsigned short* b, const float* dy, float* dv, float* dsa, float* estates) {
-    tc_kernel<true>(T, H, r, wRaw, k, nullptr, a, b, dy, nullptr, dv, dsa, estates);
+    const unsigned short* b, const float* dy, float* dv, float* dsa, unsigned short* estates) {
+    tc_kernel<true>(T, H, r, wRaw, k, nullptr, a, b, dy, nullptr, nullptr, dv, dsa, estates);
 }

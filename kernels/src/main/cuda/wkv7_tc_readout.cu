@@ -10,8 +10,9 @@
 // kernel uses RO_SMEM_USED = 86,400 of it; needs cudaFuncAttributeMaxDynamicSharedMemorySize; 2 CTAs per SM on the
 // H100, __launch_bounds__(256, 2): 128 registers, 12 bytes spilled). In general: grid (G, H, B) with 1 ≤ G ≤ T/16;
 // CTA x walks the CPB = ⌈(T/16)/G⌉ consecutive chunks x·CPB.. (chunks past T/16 are skipped).
-// Measured on the H100 (kernels/dev/wkv7_tc_readout_test.cu, median of 20), overwrite = 1 / 0: B4 H32 T4096 1.02 /
-// 1.15 ms (2.8 TB/s of the nominal 2.82 / 3.22 GB), B8 H12 T4096 0.76 / 0.86 ms; CPB 4 is slower (1.11 / 1.24 ms).
+// Measured on the H100 (kernels/dev/wkv7_tc_readout_test.cu, median of 20), overwrite = 1 / 0: B4 H32 T4096 0.94 /
+// 1.01 ms (2.4 / 2.6 TB/s of the nominal 2.21 / 2.62 GB), B8 H12 T4096 0.71 / 0.76 ms; CPB 4 about the same (0.93 /
+// 1.00 ms). With fp32 states and sa (before they were stored in bf16): 1.02 / 1.15 ms, B8 H12 0.76 / 0.86 ms.
 // The previous version (scalar fragment loads and cvt, shuffles between the products, expf, shared-memory scans,
 // nine barriers) took 1.63 / 1.65 ms: it issued 570 M warp instructions (now ~365 M) and waited on shared memory.
 // This one: fragments by ldmatrix from swizzled rows (conflict-free), M's accumulators reused as the next product's
@@ -22,9 +23,10 @@
 // at the start into registers (1.10 vs 1.06 ms at the time). Leaving S_c, E, dy, sa, dsa unrounded (truncated by the
 // tensor cores) measured ~0.016 ms faster (in a build with an unrelated bug, so its accuracy is unknown); not done.
 //
-// Layouts: rows [B·T, H·64] (element (b, t, h, j) at ((b·T + t)·H + h)·64 + j); states fp32 [B, H, T/16, 64, 64]
+// Layouts: rows [B·T, H·64] (element (b, t, h, j) at ((b·T + t)·H + h)·64 + j); states bf16 [B, H, T/16, 64, 64]
 // transposed (element (j, i) at j·64 + i holds S[i][j]): fstates[c] = S_{16c+15} (S_c, the start of chunk c, is
-// fstates[c−1], 0 for c = 0), estates[c] = E_{16c+16} (zero for the last chunk: not read).
+// fstates[c−1], 0 for c = 0), estates[c] = E_{16c+16} (zero for the last chunk: not read). The states and sa are
+// bf16 as wkv7_tc.cu stores them (exact as tf32 operands); dy and dsa fp32.
 // dr, dk are added (+=); da, db, dwRaw are added when overwrite == 0, written when overwrite == 1.
 //
 // One chunk, steps t0..te (te = t0 + 15), local u = 0..15; row i = value index, column j = key index.
@@ -42,15 +44,15 @@
 //   the k slots (t, t+4) of M·Ŷ are M's columns (2t, 2t+1) (the same order in A and B, so the sum is unchanged) and
 //   M's column n of tile q is step s = 4(n >> 1) + (n & 1) + 2(q & 1), with Ŷ stored transposed ([j][s], s
 //   contiguous): one float4 of Ŷ feeds tiles q and q + 1. No shuffles.
-//   Every product's operands are rounded to tf32 (rna: tf32_round, two integer ops) once in shared memory: S_c, dy,
-//   sa, dsa, v, the key-scaled operands, E_{te+1} after bnd has read it exact; M in registers (cvt.rna).
+//   Every product's operands are tf32 in shared memory: S_c, E_{te+1}, sa and v as their bf16 values (widened, exact),
+//   dy, dsa and the key-scaled operands rounded (rna: tf32_round, two integer ops) once; M in registers (cvt.rna).
 //   Decays (ex2.approx), prefix sums (four threads a column, registers) on the CUDA cores. The key factors
 //   2^{−L}, 2^{−G} are ≤ e^{0.6065·16} ≈ 1.6e4 (the factored form, ref = chunk start).
 //   dlw_{t0+u} = Σ_{u' = u..15} (r⊙dr + [u' < 15] a_{u'+1}⊙da_{u'+1} − b⊙db − k⊙dk)_{u'} + bnd, with
 //     bnd[j] = Σ_i Ê[i][j] S_te[i][j], Ê = E_{te+1}(diag ω_{te+1} + b_{te+1} a_{te+1}ᵀ), which is
 //     bnd[j] = ω_{te+1}[j] Σ_i E_{te+1}[i][j] S_te[i][j] + a_{te+1}[j] Σ_i dsa_{te+1}[i] S_te[i][j]
-//     (E_{te+1} b_{te+1} = dsa_{te+1}; both unrounded); S_te = fstates[c] is read into registers (L2: it is also the
-//     next chunk's S_c). dwRaw = dlw · (−e^{−1/2}) σ (1 − σ).
+//     (E_{te+1} b_{te+1} = dsa_{te+1}; E and S as stored, dsa unrounded); S_te = fstates[c] is read into registers
+//     (L2: it is also the next chunk's S_c). dwRaw = dlw · (−e^{−1/2}) σ (1 − σ).
 // Threads: elementwise work on rows is (row u = tid >> 4, columns c4 = 4·(tid & 15)..+3); column work (the scans,
 // bnd, the key-scaled operands, dlw, dwRaw) is (column bj = tid >> 2, rows 4·bq..4·bq+3, bq = tid & 3).
 #include "wkv7_tc.cuh"
@@ -123,13 +125,18 @@ __device__ __forceinline__ void ro_round_at(float* p) {
     *reinterpret_cast<float4*>(p) = ro_round4(*reinterpret_cast<const float4*>(p));
 }
 __device__ __forceinline__ float4 ro_lds4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+// Four bf16 (element 0 in the low half of x) as fp32, exact.
+__device__ __forceinline__ float4 ro_widen4(uint2 x) {
+    return make_float4(__uint_as_float(x.x << 16), __uint_as_float(x.x & 0xffff0000u), __uint_as_float(x.y << 16),
+                       __uint_as_float(x.y & 0xffff0000u));
+}
 __device__ __forceinline__ void ro_zero16(void* d) { *reinterpret_cast<float4*>(d) = make_float4(0.f, 0.f, 0.f, 0.f); }
 
 extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
     int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
-    const unsigned short* v, const unsigned short* a, const unsigned short* b, const float* dy, const float* fstates,
-    const float* sa, const float* estates, const float* dsa, float* dr, float* dwRaw, float* dk, float* da, float* db,
-    int overwrite) {
+    const unsigned short* v, const unsigned short* a, const unsigned short* b, const float* dy,
+    const unsigned short* fstates, const unsigned short* sa, const unsigned short* estates, const float* dsa, float* dr,
+    float* dwRaw, float* dk, float* da, float* db, int overwrite) {
     extern __shared__ __align__(16) float sm[];
     const int h = blockIdx.y, bb = blockIdx.z, nc = T / TC_L, tid = threadIdx.x;
     const int cpb = (nc + gridDim.x - 1) / gridDim.x;
@@ -152,23 +159,25 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
         const bool hasNext = c + 1 < nc;
         const i64 row0 = ((i64)bb * T + (i64)c * TC_L) * rs + (i64)h * GOSLING_HEAD;  // element (t0, h, 0)
         if (c > cBeg) __syncthreads();  // the previous chunk is done with shared memory
-        // ---- copies into shared memory (cp.async; zeros where the source does not exist)
+        // ---- loads: the bf16 states and sa into registers (widened into shared memory below), the rest by cp.async
+        //      into shared memory; zeros where the source does not exist
+        // states: this thread's 4 elements of rows (tid >> 4) + 16·p, at (tid & 15)·4 (swizzle the same for every p)
+        uint2 sq[4], eq[4];
         {
-            // states: rows (tid >> 4) + 16·p, chunk tid & 15 (the row's swizzle is the same for every p)
-            const int so = ro_sw(tid >> 4, 4 * (tid & 15));
-            const float* sc = fstates + (st + c - 1) * 4096 + 4 * tid;
-            const float* ecp = estates + (st + c) * 4096 + 4 * tid;
+            const uint2 zero = make_uint2(0u, 0u);
+            const uint2* sc = reinterpret_cast<const uint2*>(fstates + (st + c - 1) * 4096) + tid;
+            const uint2* ecp = reinterpret_cast<const uint2*>(estates + (st + c) * 4096) + tid;
 #pragma unroll
             for (int p = 0; p < 4; p++) {
-                if (c > 0) copy16_to(sb + 4u * (RO_ST + so + 1024 * p), sc + 1024 * p);
-                else ro_zero16(sm + RO_ST + so + 1024 * p);
-                if (hasNext) copy16_to(sb + 4u * (RO_ET + so + 1024 * p), ecp + 1024 * p);
-                else ro_zero16(sm + RO_ET + so + 1024 * p);
+                sq[p] = c > 0 ? __ldg(sc + 256 * p) : zero;
+                eq[p] = hasNext ? __ldg(ecp + 256 * p) : zero;
             }
+        }
+        const uint2 saq = __ldg(reinterpret_cast<const uint2*>(sa + row0 + u * rs + c4));
+        {
             const i64 go = row0 + u * rs + c4;
             const unsigned ro = sb + 4u * ro_sw(u, c4);
             copy16_to(ro + 4u * RO_DY, dy + go);
-            copy16_to(ro + 4u * RO_SA, sa + go);
             copy16_to(ro + 4u * RO_DSA, dsa + go);
             if (tid < 16) {
                 const float* src = dsa + row0 + 16 * rs + 4 * tid;
@@ -208,11 +217,11 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
         const i64 eo = row0 + u * rs + c4;        // row work's element
         const i64 ec = row0 + (4 * bq) * rs + bj;  // column work's first element (rows + q·rs)
         const uint2 vq = *reinterpret_cast<const uint2*>(v + eo);
-        float4 ste[4];  // S_te[i][bj], i = 16·bq + 4·((q + bq) & 3).. (the rotation keeps bnd's shared loads conflict-free)
+        uint2 ste[4];  // S_te[i][bj], i = 16·bq + 4·((q + bq) & 3).. (the rotation keeps bnd's shared loads conflict-free)
         {
-            const float4* p = reinterpret_cast<const float4*>(fstates + (st + c) * 4096 + bj * 64 + 16 * bq);
+            const uint2* p = reinterpret_cast<const uint2*>(fstates + (st + c) * 4096 + bj * 64 + 16 * bq);
 #pragma unroll
-            for (int q = 0; q < 4; q++) ste[q] = hasNext ? __ldg(p + ((q + bq) & 3)) : make_float4(0.f, 0.f, 0.f, 0.f);
+            for (int q = 0; q < 4; q++) ste[q] = hasNext ? __ldg(p + ((q + bq) & 3)) : make_uint2(0u, 0u);
         }
         // the gradients' previous values: into L2 now (no registers held through the readouts), loaded after them
         if ((tid & 7) == 0) {
@@ -224,11 +233,19 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
                 asm volatile("prefetch.global.L2 [%0];" ::"l"(dwRaw + eo));
             }
         }
+        {
+            const int so = ro_sw(tid >> 4, 4 * (tid & 15));
+#pragma unroll
+            for (int p = 0; p < 4; p++) {
+                *reinterpret_cast<float4*>(sm + RO_ST + so + 1024 * p) = ro_widen4(sq[p]);
+                *reinterpret_cast<float4*>(sm + RO_ET + so + 1024 * p) = ro_widen4(eq[p]);
+            }
+        }
         copy_wait();
         __syncthreads();
 
-        // ---- phase 1. Column work: decays, prefix sums, key-scaled operands, query factors, bnd (E exact, then
-        //      rounded in place), S_c rounded. Row work: dy, sa, dsa rounded in place, v as tf32.
+        // ---- phase 1. Column work: decays, prefix sums, key-scaled operands, query factors, bnd. Row work: dy, dsa
+        //      rounded in place, sa and v widened.
         {
             float x[4];
 #pragma unroll
@@ -267,12 +284,10 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
 #pragma unroll
             for (int q = 0; q < 4; q++) {
                 const int col = 16 * bq + 4 * ((q + bq) & 3);
-                float* ep = sm + RO_ET + ro_sw(bj, col);
-                const float4 e4 = ro_lds4(ep), d4 = ro_lds4(sm + RO_DSAN + col), s = ste[q];
+                const float4 e4 = ro_lds4(sm + RO_ET + ro_sw(bj, col)), d4 = ro_lds4(sm + RO_DSAN + col);
+                const float4 s = ro_widen4(ste[q]);
                 p1 = fmaf(e4.x, s.x, p1); p1 = fmaf(e4.y, s.y, p1); p1 = fmaf(e4.z, s.z, p1); p1 = fmaf(e4.w, s.w, p1);
                 p2 = fmaf(d4.x, s.x, p2); p2 = fmaf(d4.y, s.y, p2); p2 = fmaf(d4.z, s.z, p2); p2 = fmaf(d4.w, s.w, p2);
-                *reinterpret_cast<float4*>(ep) = ro_round4(e4);
-                ro_round_at(sm + RO_ST + ro_sw(bj, col));
             }
             p1 += __shfl_xor_sync(0xffffffffu, p1, 1);
             p2 += __shfl_xor_sync(0xffffffffu, p2, 1);
@@ -281,14 +296,10 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             if (bq == 0) sm[RO_BND + bj] = ro_ex2(lwn) * p1 + raw16(RO_RAW_A) * p2;  // a_{te+1}: 0 past T
             // row work (physical order: rounding is elementwise)
             ro_round_at(sm + RO_DY + 4 * tid);
-            ro_round_at(sm + RO_SA + 4 * tid);
             ro_round_at(sm + RO_DSA + 4 * tid);
             if (tid < 16) ro_round_at(sm + RO_DSA + 16 * 64 + 4 * tid);
-            float f[4];
-            f[0] = __uint_as_float(vq.x << 16); f[1] = __uint_as_float(vq.x & 0xffff0000u);
-            f[2] = __uint_as_float(vq.y << 16); f[3] = __uint_as_float(vq.y & 0xffff0000u);
-            *reinterpret_cast<float4*>(sm + RO_V + ro_sw(u, c4)) =
-                make_float4(tf32_round(f[0]), tf32_round(f[1]), tf32_round(f[2]), tf32_round(f[3]));
+            *reinterpret_cast<float4*>(sm + RO_SA + ro_sw(u, c4)) = ro_widen4(saq);
+            *reinterpret_cast<float4*>(sm + RO_V + ro_sw(u, c4)) = ro_widen4(vq);
         }
         __syncthreads();
 

@@ -275,7 +275,8 @@ public interface Backend extends AutoCloseable {
      * v mixed), when it keeps the saved projections in the same {@link #savedActivationDtype}: {@code computeDtype} by
      * default; BF16 on the CUDA backend under bf16 GEMMs, as the official kernel (linear and LoRA forward then write
      * r and wRaw in bf16, {@link #keyPrepareForward} κ̃, a and b, {@link #valueResidualForward} v, {@link #wkv7Forward}
-     * y; the ops reading them take bf16). State, saved states and gradients stay in {@code computeDtype}.
+     * y; the ops reading them take bf16). State and gradients stay in {@code computeDtype}; the saved states may not
+     * ({@link #wkv7SavedElements(int, int, int, DType)}).
      */
     default DType wkvInputDtype(DType computeDtype) {
         return computeDtype;
@@ -390,6 +391,16 @@ public interface Backend extends AutoCloseable {
      * is private to the backend (the CPU backend keeps the state after every 16th step and after the last one).
      */
     long wkv7SavedElements(int B, int T, int H);
+
+    /**
+     * {@link #wkv7SavedElements} for WKV7 inputs (r, wRaw, k, v, a, b) of {@code inputDtype}: a backend may keep a
+     * different saved layout per input dtype (the CUDA backend's tensor-core kernels, which take bf16 inputs, keep
+     * theirs in bf16: half the elements). A model passes the dtype it gives {@link #wkv7Forward}; the forward and the
+     * backward reject a saved tensor of the other size. By default the same for every dtype.
+     */
+    default long wkv7SavedElements(int B, int T, int H, DType inputDtype) {
+        return wkv7SavedElements(B, T, H);
+    }
 
     /**
      * The WKV7 recurrence (§6.4, §7.2) for every (batch, head), state S (64×64, rows = value index i, columns = key

@@ -972,7 +972,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             vGatePre = narrow.take(N, C);
             gHidden = arena.take(N, lora.gate());
             g = narrow.take(N, C);
-            wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H)));
+            // sized for the WKV inputs' dtype (the CUDA backend's tensor-core path keeps a bf16 layout)
+            wkvSaved = arena.take(Math.toIntExact(backend.wkv7SavedElements(B, T, H, narrowWkv ? gemmInputDtype : dtype)));
             y = wkv.take(N, C);
             meanX = arena.take(N, H);
             rstdX = arena.take(N, H);

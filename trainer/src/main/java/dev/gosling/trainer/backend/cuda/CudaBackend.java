@@ -2513,11 +2513,44 @@ public final class CudaBackend implements Backend {
         return k;
     }
 
-    /** CUDA layout: the state after every 16th and the last step, [B, H, ⌈T/16⌉, 64, 64], then sa [B·T, H·64]. */
+    /**
+     * CUDA layout: the state after every 16th and the last step, [B, H, ⌈T/16⌉, 64, 64], then sa [B·T, H·64], fp32
+     * (the serial kernels: fp32 inputs, as {@link #wkv7SavedElements(int, int, int, DType)} for F32).
+     */
     @Override
     public long wkv7SavedElements(int B, int T, int H) {
+        return wkv7SavedElements(B, T, H, DType.F32);
+    }
+
+    /**
+     * The saved layout of the kernels that inputs of {@code inputDtype} take under the current {@link Wkv7Choice}: the
+     * serial kernels' fp32 one, or where bf16 inputs take the tensor-core kernels (T a multiple of 16) the same in
+     * bf16 (the states [B, H, T/16, 64, 64], then sa [B·T, H·64], rounded to nearest even: wkv7_tc.cu, read only by
+     * wkv7_tc_readout.cu), half the fp32 elements. So the two layouts never have the same size, and a saved tensor
+     * filled by one path is rejected by the other's backward (a choice changed in between).
+     */
+    @Override
+    public long wkv7SavedElements(int B, int T, int H, DType inputDtype) {
         dims("wkv7SavedElements", B, T, H);
-        return (long) B * H * chunks(T) * N * N + (long) B * T * H * N;
+        long floats = (long) B * H * chunks(T) * N * N + (long) B * T * H * N;
+        return inputDtype == DType.BF16 && wkv7Tc(wkv7Choice, T) ? floats / 2 : floats;
+    }
+
+    /**
+     * The address of the saved tensor of a WKV7 call on the path {@code tc} (the tensor-core kernels or the serial
+     * ones): its size must be that path's (one line that says which path it was sized for otherwise).
+     */
+    private long wkv7Saved(Tensor saved, String op, int B, int T, int H, boolean tc) {
+        long want = wkv7SavedElements(B, T, H, tc ? DType.BF16 : DType.F32);
+        CudaTensor c = own(saved, op, "saved");
+        long other = tc ? 2 * want : want / 2;  // the other path's size (the tensor-core one only at T % 16 = 0)
+        if (c.dtype == DType.F32 && c.numel == other && c.numel != want && T % 16 == 0) {
+            throw new IllegalArgumentException(op + ": saved has the " + (tc ? "serial" : "tensor-core")
+                    + " kernels' size (" + other + " × F32) but the " + (tc ? "tensor-core" : "serial")
+                    + " kernels run (" + want + " × F32): size it by wkv7SavedElements with the WKV7 inputs' dtype, and"
+                    + " keep the WKV7 choice between the forward and the backward");
+        }
+        return f32(saved, op, "saved", want).address;
     }
 
     private static int chunks(int T) {
@@ -2539,9 +2572,11 @@ public final class CudaBackend implements Backend {
         String op = "wkv7Forward";
         bind();
         long n = sequenceDims(op, B, T, H * N);
-        long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
-        long sa = s + 4L * B * H * chunks(T) * N * N;
         boolean bf16 = sameFloatType(op, n, new Tensor[] {r, wRaw, k, v, a, b, out}, "r", "wRaw", "k", "v", "a", "b", "out");
+        boolean tc = bf16 && wkv7Tc(wkv7Choice, T);
+        long s = wkv7Saved(saved, op, B, T, H, tc);
+        // the states, then sa: fp32, or bf16 on the tensor-core path
+        long sa = s + (tc ? 2L : 4L) * B * H * chunks(T) * N * N;
         long rp = own(r, op, "r").address, wp = own(wRaw, op, "wRaw").address, kp = own(k, op, "k").address;
         long vp = own(v, op, "v").address, ap = own(a, op, "a").address, bp = own(b, op, "b").address;
         long yp = own(out, op, "out").address;
@@ -2560,7 +2595,7 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, yp, s}) {
             aligned16(p, op, "a tensor");
         }
-        if (bf16 && wkv7Tc(c, T)) {
+        if (tc) {
             wkv7TcForward.launch(H, B, 1, 512, 1, 1, WKV7_TC_SHARED, stream, args);
             return;
         }
@@ -2595,9 +2630,10 @@ public final class CudaBackend implements Backend {
                               int T, int H, boolean wabWritten) {
         bind();
         long n = sequenceDims(op, B, T, H * N);
-        long s = f32(saved, op, "saved", wkv7SavedElements(B, T, H)).address;
-        long sa = s + 4L * B * H * chunks(T) * N * N;
         boolean bf16 = sameFloatType(op, n, new Tensor[] {r, wRaw, k, v, a, b}, "r", "wRaw", "k", "v", "a", "b");
+        boolean tc = bf16 && wkv7Tc(wkv7Choice, T);
+        long s = wkv7Saved(saved, op, B, T, H, tc);
+        long sa = s + (tc ? 2L : 4L) * B * H * chunks(T) * N * N;
         long rp = own(r, op, "r").address, wp = own(wRaw, op, "wRaw").address, kp = own(k, op, "k").address;
         long vp = own(v, op, "v").address, ap = own(a, op, "a").address, bp = own(b, op, "b").address;
         long dyp = f32(dOut, op, "dOut", n).address;
@@ -2625,9 +2661,9 @@ public final class CudaBackend implements Backend {
         for (long p : new long[] {rp, wp, kp, vp, ap, bp, dyp, s, drp, dwp, dkp, dvp, dap, dbp}) {
             aligned16(p, op, "a tensor");
         }
-        if (bf16 && wkv7Tc(c, T)) {
-            // scratch: dsa [B·T, H·64], then the E chain's start state of every chunk [B, H, T/16, 64, 64]
-            long dsa = wkvScratch(n + (long) B * H * (T / 16) * N * N);
+        if (tc) {
+            // scratch: dsa [B·T, H·64] fp32, then the E chain's start state of every chunk [B, H, T/16, 64, 64] bf16
+            long dsa = wkvScratch(n + (long) B * H * (T / 16) * N * N / 2);
             long estates = dsa + 4L * n;
             if ((c.passes() & 1) != 0) {
                 args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa)

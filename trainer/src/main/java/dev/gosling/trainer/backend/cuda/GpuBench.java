@@ -428,11 +428,13 @@ public final class GpuBench {
                     Tensor[] in = half ? in16 : in32;
                     Tensor y = half ? out16 : out;
                     CudaBackend.Wkv7Choice c = half ? CudaBackend.Wkv7Choice.AUTO.bf16(mode) : CudaBackend.Wkv7Choice.AUTO;
-                    Runnable f = () -> gpu.wkv7Forward(in[0], in[1], in[2], in[3], in[4], in[5], y, saved, B, T, H);
-                    Runnable bw = () -> gpu.wkv7Backward(dy, in[0], in[1], in[2], in[3], in[4], in[5], saved, g[0],
+                    gpu.useWkv7(c);
+                    // bf16 inputs on the tensor-core path keep their own (bf16) saved layout
+                    Tensor sv = half ? zeros(gpu.wkv7SavedElements(B, T, H, DType.BF16)) : saved;
+                    Runnable f = () -> gpu.wkv7Forward(in[0], in[1], in[2], in[3], in[4], in[5], y, sv, B, T, H);
+                    Runnable bw = () -> gpu.wkv7Backward(dy, in[0], in[1], in[2], in[3], in[4], in[5], sv, g[0],
                             g[1], g[2], g[3], g[4], g[5], B, T, H);
                     String tag = " " + (half ? mode.substring(1) : "f32") + " inputs";
-                    gpu.useWkv7(c);
                     double fwd = time(f);
                     double bwd = time(bw);
                     gpu.useWkv7(c.passes(1));

@@ -2183,6 +2183,7 @@ public final class GpuOpChecks {
             c.add(wkv7(3, 48, 5, CudaBackend.Wkv7Choice.AUTO, false, true, s++));
             c.add(wkv7(2, 4096, 4, CudaBackend.Wkv7Choice.AUTO, false, true, s++));
         }
+        c.add(wkv7SavedLayouts());
         if (!quick) {
             // every bf16 kernel (paired rows as forward and row pass, both column kernels) in one chunk and in chunks
             List<CudaBackend.RowKernel> rb = List.of(CudaBackend.ROWS_64_2_4P, CudaBackend.ROWS_32_2_8P,
@@ -2354,7 +2355,7 @@ public final class GpuOpChecks {
             List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
                 long n = (long) B * T * H * 64;
                 Tensor out = bf16 ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
-                Tensor s = d.poisoned(d.backend.wkv7SavedElements(B, T, H));
+                Tensor s = d.poisoned(d.backend.wkv7SavedElements(B, T, H, bf16 ? DType.BF16 : DType.F32));
                 saved.put("saved", s);
                 d.backend.wkv7Forward(t.get("r"), t.get("wRaw"), t.get("k"), t.get("v"), t.get("a"), t.get("b"), out, s,
                         B, T, H);
@@ -2382,6 +2383,84 @@ public final class GpuOpChecks {
             }
         };
         return bf16 ? c.withBf16("r", "wRaw", "k", "v", "a", "b") : c;
+    }
+
+    /**
+     * The two saved layouts of bf16 WKV7 inputs: the tensor-core kernels' (bf16 states and sa) has half the elements
+     * of the serial kernels' (fp32), and the saved tensor of one path given to the other path's backward (the choice
+     * changed in between) is rejected with the one-line error that names the path, never read as the other layout.
+     * Without the tensor-core kernels (before sm_80): both sizes are the fp32 one.
+     */
+    static Check wkv7SavedLayouts() {
+        return new Check() {
+            public String name() {
+                return "wkv7 saved layouts";
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                String op = "wkv7 saved";
+                int B = 1, T = 32, H = 1;
+                String size = "B=" + B + " T=" + T + " H=" + H;
+                List<Row> out = new ArrayList<>();
+                CudaBackend.Wkv7Choice before = gpu.wkv7Choice();
+                CudaBackend.Wkv7Choice tc = CudaBackend.Wkv7Choice.AUTO, serial = CudaBackend.Wkv7Choice.AUTO.tc(false);
+                List<Tensor> live = new ArrayList<>();
+                try {
+                    gpu.useWkv7(tc);
+                    long tcSize = gpu.wkv7SavedElements(B, T, H, DType.BF16);
+                    long f32Size = gpu.wkv7SavedElements(B, T, H, DType.F32);
+                    gpu.useWkv7(serial);
+                    long serialSize = gpu.wkv7SavedElements(B, T, H, DType.BF16);
+                    long full = (long) B * H * (T / 16) * 64 * 64 + (long) B * T * H * 64;
+                    boolean onTc = gpu.wkv7TcAvailable();
+                    long want = onTc ? full / 2 : full;
+                    out.add(new Row(op, size, "sizes (tensor-core " + tcSize + ", serial " + serialSize + ", fp32 "
+                            + f32Size + ")", tcSize == want && serialSize == full && f32Size == full ? 0 : 1, 0, true,
+                            null));
+                    if (!onTc) {
+                        return out;
+                    }
+                    long n = (long) B * T * H * 64;
+                    Tensor[] in = new Tensor[7];
+                    for (int i = 0; i < in.length; i++) {
+                        in[i] = gpu.allocate(DType.BF16, Math.toIntExact(n));
+                        live.add(in[i]);
+                        gpu.poisonBytes(in[i]);
+                    }
+                    Tensor[] grads = new Tensor[7];
+                    for (int i = 0; i < grads.length; i++) {
+                        grads[i] = gpu.allocate(DType.F32, Math.toIntExact(n));
+                        live.add(grads[i]);
+                    }
+                    for (boolean tcForward : new boolean[] {true, false}) {
+                        gpu.useWkv7(tcForward ? tc : serial);
+                        Tensor saved = gpu.allocate(DType.F32, Math.toIntExact(tcForward ? tcSize : serialSize));
+                        live.add(saved);
+                        gpu.wkv7Forward(in[0], in[1], in[2], in[3], in[4], in[5], in[6], saved, B, T, H);
+                        gpu.useWkv7(tcForward ? serial : tc);
+                        String message = null;
+                        try {
+                            gpu.wkv7Backward(grads[6], in[0], in[1], in[2], in[3], in[4], in[5], saved, grads[0],
+                                    grads[1], grads[2], grads[3], grads[4], grads[5], B, T, H);
+                        } catch (IllegalArgumentException e) {
+                            message = e.getMessage();
+                        }
+                        String expected = "saved has the " + (tcForward ? "tensor-core" : "serial") + " kernels' size";
+                        boolean ok = message != null && message.contains(expected);
+                        out.add(new Row(op, size, (tcForward ? "tensor-core" : "serial") + " saved to the "
+                                + (tcForward ? "serial" : "tensor-core") + " backward rejected", ok ? 0 : 1, 0, true,
+                                ok ? null : message == null ? "not rejected" : "another error: " + message));
+                    }
+                    gpu.synchronize();
+                } catch (RuntimeException e) {
+                    out.add(new Row(op, size, "-", Double.NaN, 0, false, oneLine(e)));
+                } finally {
+                    gpu.useWkv7(before);
+                    live.forEach(Tensor::close);
+                }
+                return out;
+            }
+        };
     }
 
     /**
