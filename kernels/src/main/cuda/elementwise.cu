@@ -136,7 +136,6 @@ extern "C" __global__ void relu_squared_forward(const float* x, float* out, i64 
     }
 }
 
-// dx += dOut·2·relu(x).
 // out = bf16(relu(x)²): only the ffn value projection's GEMMs read it.
 extern "C" __global__ void relu_squared_forward_bf16(const float* __restrict__ x, unsigned short* __restrict__ out, i64 n) {
     GRID_STRIDE(i, n) {
@@ -145,60 +144,85 @@ extern "C" __global__ void relu_squared_forward_bf16(const float* __restrict__ x
     }
 }
 
-// accumulate = 0: dx = … (written; dx may alias dOut, each element read then written by one thread).
-extern "C" __global__ void relu_squared_backward(const float* dOut, const float* __restrict__ x, float* dx, i64 n,
-                                                 int accumulate) {
-    GRID_STRIDE(i, n) {
-        float g = dOut[i] * 2.0f * fmaxf(x[i], 0.0f);
-        dx[i] = accumulate ? dx[i] + g : g;
-    }
+__device__ __forceinline__ unsigned short relu_sq_bf16(unsigned short x) {
+    float r = fmaxf(bf16_f32(x), 0.0f);
+    return bf16_rn(r * r);
 }
 
-// dx = bf16(dOut·2·relu(x)), written: the gradient of the ffn key output, which only the key projection's GEMMs read.
-extern "C" __global__ void relu_squared_backward_bf16(const float* __restrict__ dOut, const float* __restrict__ x,
-                                                      unsigned short* __restrict__ dx, i64 n) {
-    GRID_STRIDE(i, n) dx[i] = bf16_rn(dOut[i] * 2.0f * fmaxf(x[i], 0.0f));
+__device__ __forceinline__ unsigned relu_sq_bf16x2(unsigned x) {
+    return (unsigned)relu_sq_bf16((unsigned short)(x & 0xffffu)) | ((unsigned)relu_sq_bf16((unsigned short)(x >> 16)) << 16);
 }
 
-// The same two from a bf16 x: the ffn key output, which its GEMM writes in bf16 when the GEMMs take bf16 operands.
-extern "C" __global__ void relu_squared_forward_bf16x(const unsigned short* __restrict__ x,
-                                                      unsigned short* __restrict__ out, i64 n) {
-    GRID_STRIDE(i, n) {
-        float r = fmaxf(bf16_f32(x[i]), 0.0f);
-        out[i] = bf16_rn(r * r);
-    }
-}
-
-extern "C" __global__ void relu_squared_backward_bf16x(const float* __restrict__ dOut,
-                                                       const unsigned short* __restrict__ x,
-                                                       unsigned short* __restrict__ dx, i64 n) {
-    GRID_STRIDE(i, n) dx[i] = bf16_rn(dOut[i] * 2.0f * fmaxf(bf16_f32(x[i]), 0.0f));
-}
-
-// The same from a bf16 dOut too: the ffn value projection's dx, which its GEMM writes in bf16 under bf16 GEMMs (6
-// bytes an element instead of 8). dx may alias dOut (each element read, then written, by one thread). Four elements
-// at a time (8-byte loads and stores) when all three pointers are 8-byte aligned, else one; launched over ⌈n/4⌉.
-extern "C" __global__ void relu_squared_backward_bf16xd(const unsigned short* dOut,
-                                                        const unsigned short* __restrict__ x, unsigned short* dx,
-                                                        i64 n) {
-    if ((((unsigned long long)dOut | (unsigned long long)x | (unsigned long long)dx) & 7) != 0) {
-        GRID_STRIDE(i, n) dx[i] = bf16_rn(bf16_f32(dOut[i]) * 2.0f * fmaxf(bf16_f32(x[i]), 0.0f));
+// The same from a bf16 x: the ffn key output, which its GEMM writes in bf16 when the GEMMs take bf16 operands; out
+// may alias x (the model squares the key output in place: each element read, then written, by one thread). Eight
+// elements at a time (16-byte loads and stores) when both pointers are 16-byte aligned, else one; launched over ⌈n/8⌉.
+extern "C" __global__ void relu_squared_forward_bf16x(const unsigned short* x, unsigned short* out, i64 n) {
+    if ((((unsigned long long)x | (unsigned long long)out) & 15) != 0) {
+        GRID_STRIDE(i, n) out[i] = relu_sq_bf16(x[i]);
         return;
     }
-    i64 n4 = n >> 2;
-    GRID_STRIDE(i, n4) {
-        ushort4 d = reinterpret_cast<const ushort4*>(dOut)[i];
-        ushort4 v = reinterpret_cast<const ushort4*>(x)[i];
-        ushort4 o;
-        o.x = bf16_rn(bf16_f32(d.x) * 2.0f * fmaxf(bf16_f32(v.x), 0.0f));
-        o.y = bf16_rn(bf16_f32(d.y) * 2.0f * fmaxf(bf16_f32(v.y), 0.0f));
-        o.z = bf16_rn(bf16_f32(d.z) * 2.0f * fmaxf(bf16_f32(v.z), 0.0f));
-        o.w = bf16_rn(bf16_f32(d.w) * 2.0f * fmaxf(bf16_f32(v.w), 0.0f));
-        reinterpret_cast<ushort4*>(dx)[i] = o;
+    i64 n8 = n >> 3;
+    GRID_STRIDE(i, n8) {
+        uint4 v = reinterpret_cast<const uint4*>(x)[i];
+        uint4 o;
+        o.x = relu_sq_bf16x2(v.x);
+        o.y = relu_sq_bf16x2(v.y);
+        o.z = relu_sq_bf16x2(v.z);
+        o.w = relu_sq_bf16x2(v.w);
+        reinterpret_cast<uint4*>(out)[i] = o;
     }
-    if (blockIdx.x == 0 && threadIdx.x < (n & 3)) {  // the last n % 4 elements
-        i64 i = (n4 << 2) + threadIdx.x;
-        dx[i] = bf16_rn(bf16_f32(dOut[i]) * 2.0f * fmaxf(bf16_f32(x[i]), 0.0f));
+    if (blockIdx.x == 0 && threadIdx.x < (n & 7)) {  // the last n % 8 elements
+        i64 i = (n8 << 3) + threadIdx.x;
+        out[i] = relu_sq_bf16(x[i]);
+    }
+}
+
+// relu²'s backward from its output act = relu(x)²: dPre = dAct·2·√act, written (√act is relu(x): exactly so from an
+// fp32 act, as √(fl(x²)) = |x| in binary floating point with correctly rounded sqrtf; from a bf16 act within 2^-10
+// relative, half of act's bf16 rounding). dPre may alias dAct or act (each element read, then written, by one thread).
+extern "C" __global__ void relu_squared_backward(const float* dAct, const float* act, float* dPre, i64 n) {
+    GRID_STRIDE(i, n) dPre[i] = dAct[i] * 2.0f * sqrtf(act[i]);
+}
+
+// From a bf16 act (the relu² output, a GEMM input under bf16 GEMMs) into a bf16 dPre: the gradient of the ffn key
+// output, which only the key projection's GEMMs read. dPre may alias act.
+extern "C" __global__ void relu_squared_backward_bf16a(const float* dAct, const unsigned short* act,
+                                                       unsigned short* dPre, i64 n) {
+    GRID_STRIDE(i, n) dPre[i] = bf16_rn(dAct[i] * 2.0f * sqrtf(bf16_f32(act[i])));
+}
+
+__device__ __forceinline__ unsigned short relu_sq_bwd_bf16(unsigned short d, unsigned short a) {
+    return bf16_rn(bf16_f32(d) * 2.0f * sqrtf(bf16_f32(a)));
+}
+
+__device__ __forceinline__ unsigned relu_sq_bwd_bf16x2(unsigned d, unsigned a) {
+    return (unsigned)relu_sq_bwd_bf16((unsigned short)(d & 0xffffu), (unsigned short)(a & 0xffffu))
+           | ((unsigned)relu_sq_bwd_bf16((unsigned short)(d >> 16), (unsigned short)(a >> 16)) << 16);
+}
+
+// The same from a bf16 dAct too: the ffn value projection's dx, which its GEMM writes in bf16 under bf16 GEMMs (6
+// bytes an element instead of 8). dPre may alias dAct or act. Eight elements at a time (16-byte loads and stores)
+// when all three pointers are 16-byte aligned, else one; launched over ⌈n/8⌉.
+extern "C" __global__ void relu_squared_backward_bf16ad(const unsigned short* dAct, const unsigned short* act,
+                                                        unsigned short* dPre, i64 n) {
+    if ((((unsigned long long)dAct | (unsigned long long)act | (unsigned long long)dPre) & 15) != 0) {
+        GRID_STRIDE(i, n) dPre[i] = relu_sq_bwd_bf16(dAct[i], act[i]);
+        return;
+    }
+    i64 n8 = n >> 3;
+    GRID_STRIDE(i, n8) {
+        uint4 d = reinterpret_cast<const uint4*>(dAct)[i];
+        uint4 a = reinterpret_cast<const uint4*>(act)[i];
+        uint4 o;
+        o.x = relu_sq_bwd_bf16x2(d.x, a.x);
+        o.y = relu_sq_bwd_bf16x2(d.y, a.y);
+        o.z = relu_sq_bwd_bf16x2(d.z, a.z);
+        o.w = relu_sq_bwd_bf16x2(d.w, a.w);
+        reinterpret_cast<uint4*>(dPre)[i] = o;
+    }
+    if (blockIdx.x == 0 && threadIdx.x < (n & 7)) {  // the last n % 8 elements
+        i64 i = (n8 << 3) + threadIdx.x;
+        dPre[i] = relu_sq_bwd_bf16(dAct[i], act[i]);
     }
 }
 

@@ -148,7 +148,7 @@ public final class BenchCommand {
         @Option(names = "--grad_cp", description = "1: recompute each block in the backward pass (default: ${DEFAULT-VALUE}).")
         int gradCp = 0;
 
-        @Option(names = "--keep", description = "With --grad_cp 0: 1..5 keep more of each layer's activations instead of recomputing them"
+        @Option(names = "--keep", description = "With --grad_cp 0: 1.." + dev.gosling.trainer.model.Rwkv7Model.MAX_KEEP + " keep more of each layer's activations instead of recomputing them"
                 + " (" + dev.gosling.trainer.model.Rwkv7Model.KEEP_LEVELS + "; default: ${DEFAULT-VALUE}).")
         int keep = 0;
 

@@ -61,7 +61,7 @@ final class TrainFlags {
 
     private static String goslingHelp(String key) {
         return switch (key) {
-            case "keep" -> "with grad_cp 0, 1..5 keep more of each layer's activations for the backward pass instead of"
+            case "keep" -> "with grad_cp 0, 1.." + dev.gosling.trainer.model.Rwkv7Model.MAX_KEEP + " keep more of each layer's activations for the backward pass instead of"
                     + " recomputing them (" + dev.gosling.trainer.model.Rwkv7Model.KEEP_LEVELS + "): faster, more memory, the"
                     + " same gradients; 0 recomputes them";
             case "max_steps" -> "stop after N steps of this process, saving rwkv-last.pth + state as on SIGTERM; 0 = until my_exit_tokens";

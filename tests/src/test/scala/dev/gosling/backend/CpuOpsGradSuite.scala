@@ -252,7 +252,7 @@ class CpuOpsGradSuite extends AnyFunSuite with BeforeAndAfterAll with ScalaCheck
     }
   }
 
-  test("the overwriting variants write dx (over garbage, relu² also in place) and equal zero-then-accumulate") {
+  test("the overwriting variants write dx (over garbage) and equal zero-then-accumulate; relu²'s backward in place") {
     for (dt <- Seq(DType.F64, DType.F32)) Dev.using(cpu, dt) { d =>
       val rng = new scala.util.Random(31)
       def rand(n: Int) = Array.fill(n)(rng.nextGaussian())
@@ -264,12 +264,22 @@ class CpuOpsGradSuite extends AnyFunSuite with BeforeAndAfterAll with ScalaCheck
       cpu.linearBackwardOverwritingDx(dy, x, w, dxB, dwB, rows, in, out)
       assert(d.read(dxA).sameElements(d.read(dxB)) && d.read(dwA).sameElements(d.read(dwB)))
 
-      val pre = d.tensor(rand(40))
-      val g = d.tensor(rand(40))
-      val want = d.zeros(40)
-      cpu.reluSquaredBackward(g, pre, want, 5, 8)
-      cpu.reluSquaredBackwardOverwriting(g, pre, g, 5, 8)
-      assert(d.read(g).sameElements(d.read(want)), s"in place, $dt")
+      // relu²'s backward from its output: over garbage, over dAct and over act, the same values; and 2·relu(pre)·dAct
+      val pre = rand(40)
+      val act = d.zeros(40)
+      cpu.reluSquaredForward(d.tensor(pre), act, 5, 8)
+      val dAct = rand(40)
+      val want = d.tensor(Array.fill(40)(Double.NaN))
+      cpu.reluSquaredBackwardOverwriting(d.tensor(dAct), act, want, 5, 8)
+      val overDAct = d.tensor(dAct)
+      cpu.reluSquaredBackwardOverwriting(overDAct, act, overDAct, 5, 8)
+      val overAct = d.tensor(d.read(act))
+      cpu.reluSquaredBackwardOverwriting(d.tensor(dAct), overAct, overAct, 5, 8)
+      assert(d.read(overDAct).sameElements(d.read(want)) && d.read(overAct).sameElements(d.read(want)), s"in place, $dt")
+      def stored(x: Double) = if (dt == DType.F64) x else x.toFloat.toDouble
+      val exact = pre.indices.map(i => stored(dAct(i)) * 2 * math.max(stored(pre(i)), 0))
+      val gap = d.read(want).zip(exact).map { case (a, b) => math.abs(a - b) / math.max(math.abs(b), 1e-300) }.max
+      assert(if (dt == DType.F64) gap == 0 else gap < 1e-6, s"$dt: relative gap $gap")
     }
   }
 }

@@ -157,6 +157,7 @@ object OpCases {
       d.backend.gateBackward(dOuts(0), t("x"), t("gate"), g("x"), g("gate"), rows, C)
   }
 
+  /** relu²'s backward reads the forward's output (dPre = dAct·2·√act), written into scratch, then added to dx. */
   final class ReluSquared(rows: Int, C: Int, seed: Long) extends OpCase(s"reluSquared rows=$rows C=$C") {
     private val rng = new Random(seed)
     // keep every x at least 0.01 from the kink so central differences never straddle it
@@ -166,8 +167,11 @@ object OpCases {
       d.backend.reluSquaredForward(t("x"), out, rows, C)
       Forward(Seq(out))
     }
-    def backward(d: Dev, t: Map[String, Tensor], f: Forward, dOuts: Seq[Tensor], g: Map[String, Tensor]): Unit =
-      d.backend.reluSquaredBackward(dOuts(0), t("x"), g("x"), rows, C)
+    def backward(d: Dev, t: Map[String, Tensor], f: Forward, dOuts: Seq[Tensor], g: Map[String, Tensor]): Unit = {
+      val dPre = d.zeros(rows.toLong * C)
+      d.backend.reluSquaredBackwardOverwriting(dOuts(0), f.outputs(0), dPre, rows, C)
+      d.backend.accumulate(dPre, g("x"))
+    }
   }
 
   /**

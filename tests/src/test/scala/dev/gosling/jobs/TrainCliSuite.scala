@@ -40,7 +40,7 @@ class TrainCliSuite extends AnyFunSuite {
       assert(out.contains(flag + "="), flag)
     assert(out.contains("train_temp's --adam_eps (default: 1e-18)"))
     val flat = out.replaceAll("\\s+", " ") // picocli wraps long descriptions
-    assert(flat.contains("Gosling: with grad_cp 0, 1..5 keep more of each layer's activations") && !flat.contains("train_temp's --keep"))
+    assert(flat.contains("Gosling: with grad_cp 0, 1..4 keep more of each layer's activations") && !flat.contains("train_temp's --keep"))
     assert(run("init", "--help")._2.contains("--n_embd"))
   }
 

@@ -16,7 +16,7 @@ import scala.jdk.CollectionConverters._
 import scala.util.Random
 
 /**
- * --keep 1 … 5: more of each layer's activations kept instead of recomputed in the backward pass. The model with it
+ * --keep 1 … 4: more of each layer's activations kept instead of recomputed in the backward pass. The model with it
  * gives the loss and gradients of the model without it to the bit (F32 and F64, batches of 1 and 2, whole gradients
  * and block gradient slots), grows its activations by what it keeps, and is refused with --grad_cp 1; the benchmark
  * and the training loop pass it through.
@@ -69,14 +69,13 @@ class KeepSuite extends AnyFunSuite with BeforeAndAfterAll {
           assert(g1.sameElements(g0), s"batch $b: ${g1.indices.count(i => g1(i) != g0(i))} gradients differ")
           assert(g0.exists(_ != 0))
         }
-        // On the CPU every tensor is in the compute dtype. Level 1: each layer but one keeps an [N, 4C] key output (the
-        // shared one is gone); 2: a gate product per layer and v mixed per layer but the first; 3: κ̃, a, b and the
-        // channel mix's mix per layer (LN2's output is never kept); 4: the six time-mix mixes per layer, and the six
-        // shared [N, C] slots go; 5: relu²'s output per layer, and the shared one goes.
+        // On the CPU every tensor is in the compute dtype. Level 1: each layer but one keeps an [N, 4C] relu² output
+        // (the shared one, which the key output is squared in, is gone); 2: a gate product per layer and v mixed per
+        // layer but the first; 3: κ̃, a, b and the channel mix's mix per layer (LN2's output is never kept); 4: the six
+        // time-mix mixes per layer, and the six shared [N, C] slots go.
         val NC = N.toLong * C
         val expected = (L - 1).toLong * N * F + (if (keep >= 2) (2 * L - 1) * NC else 0L) +
-          (if (keep >= 3) 4 * L * NC else 0L) + (if (keep >= 4) (6 * L - 6) * NC else 0L) +
-          (if (keep >= 5) (L - 1).toLong * N * F else 0L)
+          (if (keep >= 3) 4 * L * NC else 0L) + (if (keep >= 4) (6 * L - 6) * NC else 0L)
         assert(kept.activationElements - plain.activationElements == expected)
         assert(kept.keptBytes == expected * dtype.bytes && plain.keptBytes == 0)
         info(s"activations: ${plain.activationElements} elements with keep 0, ${kept.activationElements} with keep $keep")
@@ -84,7 +83,7 @@ class KeepSuite extends AnyFunSuite with BeforeAndAfterAll {
     }
   }
 
-  test("block gradient slots (ZeRO-2) with keep 1 … 5: the buckets a sink gets are keep 0's whole gradients bit for bit") {
+  test("block gradient slots (ZeRO-2) with keep 1 … 4: the buckets a sink gets are keep 0's whole gradients bit for bit") {
     val cfg = ModelConfig.of(4, 128, 128, 16)
     val lay = new ParameterLayout(cfg)
     val p = randomParams(lay, seed = 31)
@@ -113,11 +112,11 @@ class KeepSuite extends AnyFunSuite with BeforeAndAfterAll {
     } finally whole.close()
   }
 
-  test("keep with grad_cp, or outside 0..5, is a one-line error naming the flags") {
+  test("keep with grad_cp, or outside 0..4, is a one-line error naming the flags") {
     val both = intercept[GoslingException](new Rwkv7Model(config, cpu, DType.F32, MaxB, true, false, 1))
     assert(both.getMessage.startsWith("--keep 1 with --grad_cp 1") && !both.getMessage.contains("\n"), both.getMessage)
-    val high = intercept[GoslingException](new Rwkv7Model(config, cpu, DType.F32, MaxB, false, false, 6))
-    assert(high.getMessage.startsWith("--keep 6 must be 0") && !high.getMessage.contains("\n"), high.getMessage)
+    val high = intercept[GoslingException](new Rwkv7Model(config, cpu, DType.F32, MaxB, false, false, 5))
+    assert(high.getMessage.startsWith("--keep 5 must be 0") && !high.getMessage.contains("\n"), high.getMessage)
     assertThrows[GoslingException](new Rwkv7Model(config, cpu, DType.F32, MaxB, false, false, -1))
     // grad_cp without keep is still the plain checkpointing model
     val cp = new Rwkv7Model(config, cpu, DType.F32, MaxB, true, false, 0)
@@ -136,7 +135,7 @@ class KeepSuite extends AnyFunSuite with BeforeAndAfterAll {
     assert(e.getMessage.startsWith("--keep 1 with --grad_cp 1"))
   }
 
-  test("gosling train --keep 1 … 5 (zero2 on two ranks): the losses and weights of --keep 0 bit for bit") {
+  test("gosling train --keep 1 … 4 (zero2 on two ranks): the losses and weights of --keep 0 bit for bit") {
     val steps = 4
     def run(keep: Int): (Seq[Double], Array[Float], String) = {
       val proj = Files.createTempDirectory(s"gosling-keep-$keep")

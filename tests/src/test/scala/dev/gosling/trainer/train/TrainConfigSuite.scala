@@ -74,15 +74,15 @@ class TrainConfigSuite extends AnyFunSuite with ScalaCheckPropertyChecks {
     assert(TrainConfig.fromMap(kept.asFlags()) == kept && kept.asFlags().get("keep") == "2")
   }
 
-  test("keep: 0 by default, 1 to 5 with grad_cp 0; outside 0..5 or with grad_cp 1 a one-line error naming both flags") {
+  test("keep: 0 by default, 1 to 4 with grad_cp 0; outside 0..4 or with grad_cp 1 a one-line error naming both flags") {
     assert(TrainConfig.defaults().keep == 0 && build(demo).keep == 0)
     assert(TrainConfig.DEFAULTS.get("keep") == "0")
-    for (k <- 1 to 5) {
+    for (k <- 1 to 4) {
       val c = build(demo ++ Map("grad_cp" -> "0", "keep" -> k.toString))
       assert(c.keep == k && c.gradCp == 0)
     }
     assert(build(demo ++ Map("grad_cp" -> "1", "keep" -> "0")).gradCp == 1)
-    assert(error(demo ++ Map("grad_cp" -> "0", "keep" -> "6")).startsWith("--keep 6 must be 0 (recompute"))
+    assert(error(demo ++ Map("grad_cp" -> "0", "keep" -> "5")).startsWith("--keep 5 must be 0 (recompute"))
     assert(error(demo ++ Map("grad_cp" -> "0", "keep" -> "-1")).startsWith("--keep -1 must be 0"))
     assert(error(demo ++ Map("grad_cp" -> "0", "keep" -> "yes")) == "--keep 'yes' is not an integer")
     val both = error(demo ++ Map("grad_cp" -> "1", "keep" -> "1"))

@@ -253,8 +253,9 @@ public interface Backend extends AutoCloseable {
      * ffn's relu² output and its gradient, a copy of the residual stream's gradient), for a model computing in
      * {@code computeDtype}: that dtype itself by default; BF16 on the CUDA backend under bf16 GEMMs, which then takes
      * them without casting (the producing ops write bf16). There, linearForward may also write its output in it (the
-     * ffn key output, which only relu² reads; the head's logits, which only the cross-entropy reads), relu² forward and
-     * backward read such an x, and the cross-entropy ops read such logits (and write such dLogits over them).
+     * ffn key output, which only relu² reads, in place; the head's logits, which only the cross-entropy reads), relu²
+     * forward reads such an x and its backward such an output, and the cross-entropy ops read such logits (and write
+     * such dLogits over them).
      */
     default DType gemmInputDtype(DType computeDtype) {
         return computeDtype;
@@ -289,7 +290,7 @@ public interface Backend extends AutoCloseable {
      * {@code computeDtype} by default; BF16 on the CUDA backend under bf16 GEMMs, where {@link #linearBackward} and
      * {@link #loraBackward} (and their Overwriting variants) then write such a dx in bf16 (fp32 accumulation, rounded
      * once; an accumulating call reads it and rounds the sum again), {@link #reluSquaredBackwardOverwriting} reads such
-     * a dOut (with x and dx of the {@link #gemmInputDtype}) and {@link #tokenShiftMixesBackward} such dOuts.
+     * a dAct (with act and dPre of the {@link #gemmInputDtype}) and {@link #tokenShiftMixesBackward} such dOuts.
      */
     default DType gemmGradientDtype(DType computeDtype) {
         return computeDtype;
@@ -525,27 +526,15 @@ public interface Backend extends AutoCloseable {
     /** The channel mix's activation: out = relu(x)². x, out [rows, C]; out may alias x only if x is not needed later. */
     void reluSquaredForward(Tensor x, Tensor out, int rows, int C);
 
-    /** dx += dOut·2·relu(x). */
-    void reluSquaredBackward(Tensor dOut, Tensor x, Tensor dx, int rows, int C);
-
     /**
-     * dx = dOut·2·relu(x), written, not added to; dx may be dOut itself (in place), or a tensor of the GEMM-input
-     * dtype ({@link #gemmInputDtype}: only GEMMs read it next); dOut may be of the {@link #gemmGradientDtype} (then x
-     * and dx are of the GEMM-input dtype). By default through a scratch copy when dx is dOut, else zero then
-     * accumulate — the same values.
+     * relu²'s backward from its output: dPre = dAct·2·√act with act = relu(pre)² as {@link #reluSquaredForward} wrote
+     * it (√act = relu(pre); so the backward pass needs only the output, which the value projection's backward reads
+     * anyway), written, not added to. act, dAct, dPre [rows, C]; dPre may be dAct or act itself (in place). act may be
+     * of the GEMM-input dtype ({@link #gemmInputDtype}), then so is dPre (only GEMMs read it next), and dAct may be of
+     * the {@link #gemmGradientDtype}. From a bf16 act, √act is within 2^-10 relative of relu(pre) (half of act's
+     * rounding).
      */
-    default void reluSquaredBackwardOverwriting(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
-        if (dx == dOut) {
-            try (Tensor copy = allocate(dOut.dtype(), (int) dOut.numel())) {
-                copy(dOut, copy);
-                zero(dx);
-                reluSquaredBackward(copy, x, dx, rows, C);
-            }
-        } else {
-            zero(dx);
-            reluSquaredBackward(dOut, x, dx, rows, C);
-        }
-    }
+    void reluSquaredBackwardOverwriting(Tensor dAct, Tensor act, Tensor dPre, int rows, int C);
 
     // ------------------------------------------------------------------------------------------------ loss
 

@@ -22,8 +22,8 @@ import java.util.List;
  * block activations is shared by all layers, and the backward pass recomputes a block's forward from its saved
  * input before running the block backward. The gradients are identical to the run without it.
  *
- * <p>With {@code keep} ({@code --keep 1..5}, without gradient checkpointing) each layer keeps more of what its
- * backward pass would otherwise recompute, trading memory for time (the levels: {@link #MAX_KEEP}); at 5 it recomputes
+ * <p>With {@code keep} ({@code --keep 1..4}, without gradient checkpointing) each layer keeps more of what its
+ * backward pass would otherwise recompute, trading memory for time (the levels: {@link #MAX_KEEP}); at 4 it recomputes
  * nothing. The backward pass reads the same values the recomputation would write (the same kernels
  * on the same inputs), so the gradients are identical.
  *
@@ -605,8 +605,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /**
      * One block (§6.4): time mix and channel mix with pre-LN residuals. {@code hOut} null is the recomputation for the
-     * backward pass, which stops at the channel mix's hidden activation (its value linear and the residual add are
-     * not needed by the backward pass).
+     * backward pass (gradient checkpointing, keep 0), which stops after LN2 and its mix: the channel mix's backward
+     * recomputes the ffn key output and relu² itself at keep 0.
      */
     private void forwardBlock(int l, Acts a, LayerActs s, Tensor hIn, Tensor hOut) {
         Backend be = backend;
@@ -647,9 +647,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix: LN2 and its mix in one pass
         be.layerNormTokenShiftForward(s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, false, w.ffnMixes, s.ffnMix, B, T, C);
-        be.linearForward(s.ffnMix[0], w.ffnKey, s.ffnPre, N, C, F);
         if (hOut != null) {
-            be.reluSquaredForward(s.ffnPre, s.ffnAct, N, F);
+            // the ffn key output is squared in place: the backward pass reads relu²'s output only
+            be.linearForward(s.ffnMix[0], w.ffnKey, s.ffnAct, N, C, F);
+            be.reluSquaredForward(s.ffnAct, s.ffnAct, N, F);
             be.linearForwardResidual(s.ffnAct, w.ffnValue, s.hMid, hOut, N, F, C);
         }
     }
@@ -730,26 +731,24 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
         // channel mix: hOut = hMid + ffn(LN2(hMid))
         Recomputed re = a.re;
-        // The mix (from hMid and LN2's saved statistics), the ffn key output (one more GEMM) and relu² are recomputed
-        // unless --keep kept them per layer
+        // The mix (from hMid and LN2's saved statistics), and relu²'s output (the ffn key output, one more GEMM,
+        // squared in place) are recomputed unless --keep kept them per layer
         Tensor[] ffnMix = s.ffnMix;
-        Tensor ffnPre = s.ffnPre;
         if (keep < KEEP_KEY) {
             be.layerNormTokenShiftForward(s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, true, w.ffnMixes, ffnMix, B, T, C);
         }
-        if (keep < KEEP_FFN_KEY) {
-            be.linearForward(ffnMix[0], w.ffnKey, ffnPre, N, C, F);
+        if (keep < KEEP_FFN_ACT) {
+            be.linearForward(ffnMix[0], w.ffnKey, s.ffnAct, N, C, F);
+            be.reluSquaredForward(s.ffnAct, s.ffnAct, N, F);
         }
-        if (keep < KEEP_ALL) {
-            be.reluSquaredForward(ffnPre, s.ffnAct, N, F);
-        }
-        // The overwriting variants spare zeroing what they write (and reading it). relu²'s backward writes over the
-        // relu² output, dead once the value projection's backward has read it, in the GEMM-input dtype: only the key
-        // projection's backward reads it. With narrowGemmGradients the value projection's dx (dFfnAct) and the key
-        // projection's (dFfnMix) are written in bf16 by their GEMMs too, and read so by relu² and the token shift.
+        // The overwriting variants spare zeroing what they write (and reading it). relu²'s backward reads its output
+        // (dPre = dAct·2·√act, the same formula at every keep level) and writes over it, dead once the value
+        // projection's backward has read it, in the GEMM-input dtype: only the key projection's backward reads it.
+        // With narrowGemmGradients the value projection's dx (dFfnAct) and the key projection's (dFfnMix) are written
+        // in bf16 by their GEMMs too, and read so by relu² and the token shift.
         be.linearBackwardOverwritingDx(a.dHGemm, s.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
         Tensor dFfnPre = s.ffnAct;
-        be.reluSquaredBackwardOverwriting(a.dFfnAct, ffnPre, dFfnPre, N, F);
+        be.reluSquaredBackwardOverwriting(a.dFfnAct, s.ffnAct, dFfnPre, N, F);
         be.linearBackwardOverwritingDx(dFfnPre, ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
         // the mix's and LN2's backward in one pass (LN2's output recomputed from hMid), adding to dH
         be.layerNormTokenShiftBackward(a.dFfnMix, s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, w.ffnMixes, dH, gemmCopy(a),
@@ -843,21 +842,20 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /**
      * The --keep levels, each keeping per layer what the levels below keep and more, in the order of time saved per
-     * byte kept: 1 the ffn key output (the backward pass skips a C → 4C GEMM); 2 the gate product and v mixed with
-     * v_first (skips the ln_x/bonus/gate and value-residual forward); 3 κ̃, a, b and the channel mix's token-shift mix
-     * (skips the key preparation and the fused LN2 + mix); 4 the time mix's six token-shift mixes; 5 relu²'s
-     * output (nothing is recomputed).
+     * byte kept: 1 relu²'s output (the backward pass skips a C → 4C GEMM and relu²; relu²'s backward reads only its
+     * output); 2 the gate product and v mixed with v_first (skips the ln_x/bonus/gate and value-residual forward); 3
+     * κ̃, a, b and the channel mix's token-shift mix (skips the key preparation and the fused LN2 + mix); 4 the time
+     * mix's six token-shift mixes (nothing is recomputed).
      */
-    static final int KEEP_FFN_KEY = 1;
+    static final int KEEP_FFN_ACT = 1;
     static final int KEEP_GATE = 2;
     static final int KEEP_KEY = 3;
     static final int KEEP_MIXES = 4;
-    static final int KEEP_ALL = 5;
     /** The highest --keep level. */
-    public static final int MAX_KEEP = KEEP_ALL;
+    public static final int MAX_KEEP = KEEP_MIXES;
     /** The --keep levels in words, for help texts and errors. */
-    public static final String KEEP_LEVELS = "1 keeps the ffn key output, 2 also the gate product and v, 3 also κ̃, a, b and the"
-            + " channel mix's input, 4 also the time mix's inputs, 5 also relu²'s output";
+    public static final String KEEP_LEVELS = "1 keeps relu²'s output, 2 also the gate product and v, 3 also κ̃, a, b and the"
+            + " channel mix's input, 4 also the time mix's inputs";
 
     /** Index of a time-mix token-shift mix in BlockTensors.attMixes, Recomputed.attMixes and Acts.dMixes. */
     private static final int MIX_R = 0;
@@ -939,8 +937,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor wkvSaved;
         final Tensor y, meanX, rstdX, hMid;
         final Tensor mean2, rstd2;
-        /** The ffn key output (kept from level 1). */
-        final Tensor ffnPre;
+        /**
+         * relu²'s output (kept from level 1): the ffn key output, squared in place; the backward pass writes its
+         * gradient over it.
+         */
+        final Tensor ffnAct;
         /** The gate product and v mixed with v_first (kept from level 2; v mixed not in layer 0, whose v is v_first). */
         final Tensor gated, vMixed;
         /** κ̃, a and b of the WKV kernel and the channel mix's token-shift mix (kept from level 3). */
@@ -948,14 +949,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor[] ffnMix;
         /** The time mix's six token-shift mixes, indexed MIX_R … (kept from level 4). */
         final Tensor[] attMixes;
-        /** relu² of the ffn key output (kept at level 5; the backward pass writes its gradient over it). */
-        final Tensor ffnAct;
 
         /**
          * {@code narrow}: where k, v, the α and v-gate pre-activations and g go (bf16 where the backend keeps them so);
          * {@code wkv}: where r, wRaw, the WKV output y and the kept κ̃, a, b and v mixed go (bf16 where the backend keeps
          * the WKV7 kernel's inputs and output so, as the official kernel); {@code gemm}: where the tensors only GEMMs
-         * read go (the kept ffn key output, gate product and mixes).
+         * read go (the kept relu² output, gate product and mixes).
          */
         LayerActs(Arena arena, Arena narrow, Arena wkv, Arena gemm, int B, boolean first, Recomputed re, int keep) {
             int N = B * T;
@@ -980,7 +979,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             hMid = arena.take(N, C);
             mean2 = arena.take(N);
             rstd2 = arena.take(N);
-            ffnPre = keep >= KEEP_FFN_KEY ? gemm.take(N, F) : re.ffnPre;
+            ffnAct = keep >= KEEP_FFN_ACT ? gemm.take(N, F) : re.ffnAct;
             gated = keep >= KEEP_GATE ? gemm.take(N, C) : re.gated;
             vMixed = keep >= KEEP_GATE && !first ? wkv.take(N, C) : re.vMixed;
             boolean key = keep >= KEEP_KEY;
@@ -996,7 +995,6 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             } else {
                 attMixes = re.attMixes;
             }
-            ffnAct = keep >= KEEP_ALL ? gemm.take(N, F) : re.ffnAct;
         }
     }
 
@@ -1023,8 +1021,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor gated;
         /** v mixed with v_first (layers after the first): slot 4. */
         final Tensor vMixed;
-        /** The ffn key output (null when each layer keeps its own), and relu of it squared. */
-        final Tensor ffnPre, ffnAct;
+        /**
+         * relu²'s output, the ffn key output squared in place (null when each layer keeps its own): its GEMM writes it
+         * in the GEMM-input dtype, relu² squares it, the value projection's GEMMs read it.
+         */
+        final Tensor ffnAct;
 
         Recomputed(Arena arena, Arena gemmInputs, int N, int keep) {
             boolean mixesShared = keep < KEEP_MIXES;
@@ -1044,23 +1045,20 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             if (gemmInputs == null) {
                 attMixes = slots;
                 gated = slots[3];
-                ffnAct = keep < KEEP_ALL ? arena.take(N, F) : null;
+                ffnAct = keep < KEEP_FFN_ACT ? arena.take(N, F) : null;
             } else {
                 attMixes = new Tensor[MIX_COUNT];
                 for (int j = 0; j < MIX_COUNT && mixesShared; j++) {
                     attMixes[j] = gemmInputs.take(N, C);
                 }
                 gated = gateShared ? gemmInputs.take(N, C) : null;
-                ffnAct = keep < KEEP_ALL ? gemmInputs.take(N, F) : null;
+                ffnAct = keep < KEEP_FFN_ACT ? gemmInputs.take(N, F) : null;
             }
             ffnMix = new Tensor[] {attMixes[0]};
             kTilde = !keyShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[0];
             kA = !keyShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[1];
             kB = !keyShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[2];
             vMixed = !gateShared ? null : narrowWkv ? gemmInputs.take(N, C) : slots[4];
-            // the ffn key output too: its GEMM writes it in the GEMM-input dtype, and relu² (forward and backward) reads
-            // it; not shared when every layer keeps its own
-            ffnPre = keep >= KEEP_FFN_KEY ? null : gemmInputs == null ? arena.take(N, F) : gemmInputs.take(N, F);
         }
     }
 

@@ -25,9 +25,9 @@ import java.util.regex.Pattern;
  * asserts it) and {@code vocab_size} to 65536 (the world tokenizer; 0 breaks the model). The Lightning flags default
  * to the demo's {@code gpu, 1, 1, bf16, deepspeed_stage_2}. {@code d_decay_lora … d_gate_lora} are Gosling's
  * (train_temp's D_*_LORA variables): 0 takes the current formula, a positive value shapes the model like a release.
- * {@code keep} is Gosling's too: with {@code grad_cp 0}, 1 … 5 keep more of each layer's activations for the backward
- * pass instead of recomputing them (the levels: {@code Rwkv7Model.MAX_KEEP}; 1 the ffn key output, one C → 4C GEMM a
- * layer less for B·T·4C more bf16 elements a layer); the gradients are the same. With {@code grad_cp 1}, which keeps
+ * {@code keep} is Gosling's too: with {@code grad_cp 0}, 1 … 4 keep more of each layer's activations for the backward
+ * pass instead of recomputing them (the levels: {@code Rwkv7Model.MAX_KEEP}; 1 relu²'s output, one C → 4C GEMM and a
+ * relu² a layer less for B·T·4C more bf16 elements a layer); the gradients are the same. With {@code grad_cp 1}, which keeps
  * no layer's tensors, a nonzero keep is refused.
  */
 public record TrainConfig(

@@ -21,7 +21,7 @@ import java.util.SplittableRandom;
 /**
  * A whole training step of a small RWKV-7 model on the GPU against the CPU backend (fp32 both): the loss within
  * 1e-2 relative, every parameter tensor's gradient with cosine similarity &gt; 0.999, the same step with --grad_cp 1
- * and with --keep 1 … 5 equal to it on the device, then {@link #CURVE_STEPS} steps of AdamW on a learnable token stream whose loss curves must
+ * and with --keep 1 … 4 equal to it on the device, then {@link #CURVE_STEPS} steps of AdamW on a learnable token stream whose loss curves must
  * stay together. Run by {@code GpuCheck} once with fp32 GEMMs and once with bf16 GEMMs (the training default).
  */
 public final class TrainStepCheck {
@@ -161,7 +161,7 @@ public final class TrainStepCheck {
                 ok &= cpOk;
             }
 
-            // --keep 1 … 5 on the same device: the backward pass reads the kept activations instead of
+            // --keep 1 … 4 on the same device: the backward pass reads the kept activations instead of
             // recomputing them with the same kernels on the same inputs, so the gradients are the same to the bit
             for (int keep = 1; keep <= Rwkv7Model.MAX_KEEP; keep++) {
                 try (Rwkv7Model kept = new Rwkv7Model(config, device, DType.F32, batch, false, false, keep)) {

@@ -484,20 +484,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void reluSquaredBackward(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
-        reluSquaredBackward("reluSquaredBackward", dOut, x, dx, rows, C, true);
-    }
-
-    @Override
-    public void reluSquaredBackwardOverwriting(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
-        reluSquaredBackward("reluSquaredBackwardOverwriting", dOut, x, dx, rows, C, false);
-    }
-
-    private void reluSquaredBackward(String op, Tensor dOut, Tensor x, Tensor dx, int rows, int C, boolean accumulate) {
+    public void reluSquaredBackwardOverwriting(Tensor dAct, Tensor act, Tensor dPre, int rows, int C) {
+        String op = "reluSquaredBackwardOverwriting";
         long n = elementwise(op, rows, C);
-        DType dt = dtypeOf(x, op, "x");
-        ElementwiseOps.reluSquaredBackward(threads, floating(dOut, op, "dOut", n, dt), floating(x, op, "x", n, dt),
-                floating(dx, op, "dx", n, dt), (int) n, accumulate);
+        DType dt = dtypeOf(act, op, "act");
+        ElementwiseOps.reluSquaredBackward(threads, floating(dAct, op, "dAct", n, dt), floating(act, op, "act", n, dt),
+                floating(dPre, op, "dPre", n, dt), (int) n);
     }
 
     // ------------------------------------------------------------------------------------------------ loss

@@ -93,16 +93,14 @@ final class ElementwiseOps {
         });
     }
 
-    /** dx += dOut·2·relu(x), or dx = … when not {@code accumulate} (then dx may be dOut). */
-    static void reluSquaredBackward(CpuThreads threads, CpuStore dOut, CpuStore x, CpuStore dx, int n, boolean accumulate) {
+    /**
+     * dPre = dAct·2·√act, written (dPre may be dAct or act): relu²'s backward from its output act = relu(pre)², as
+     * √act = relu(pre) (exactly in float64, where √(fl(x²)) = |x|; from an fp32 act to about fp32 rounding).
+     */
+    static void reluSquaredBackward(CpuThreads threads, CpuStore dAct, CpuStore act, CpuStore dPre, int n) {
         threads.forRange(n, MIN_CHUNK, (slot, lo, hi) -> {
             for (int i = lo; i < hi; i++) {
-                double g = dOut.get(i) * 2.0 * Math.max(x.get(i), 0.0);
-                if (accumulate) {
-                    dx.add(i, g);
-                } else {
-                    dx.set(i, g);
-                }
+                dPre.set(i, dAct.get(i) * 2.0 * Math.sqrt(act.get(i)));
             }
         });
     }

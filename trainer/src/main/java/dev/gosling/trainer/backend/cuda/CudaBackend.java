@@ -199,12 +199,12 @@ public final class CudaBackend implements Backend {
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
             sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
             ceFwdBf16Logits, ceBwdBf16Logits,
-            reluSqBwdBf16, reluSqFwdBf16x, reluSqBwdBf16x, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
+            reluSqFwdBf16x, reluSqBwdBf16a, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
             lnxBonusGateFwdBf16G, lnxBonusGateBwdBf16, valueResidualFwdBf16, valueResidualBwdBf16, keyPrepareFwdBf16,
             keyPrepareBwdBf16, biasActivateBf16, activationBwdBf16Y, keyPrepareBwdBf16Dk, valueResidualBwdBf16Dv,
             lnxBonusGateBwdBf16Dg, lnxBonusGateBwdBf16DgDgated, activationBwdColumns, activationBwdColumnsBf16Y,
             activationBwdColumnsBf16YD, activationBwdColumns2, activationBwdColumns2Bf16Y, activationBwdColumns2Bf16YD,
-            keyPrepareBwdBf16DkDa, valueResidualBwdBf16DvDg, reluSqBwdBf16xd,
+            keyPrepareBwdBf16DkDa, valueResidualBwdBf16DvDg, reluSqBwdBf16ad,
             tokenShiftBwdBf16_4, tokenShiftBwdBf16_1, keyPrepareFwdBf16Out, valueResidualFwdBf16All,
             valueResidualBwdBf16DvDgVf, lnxBonusGateFwdBf16In, lnxBonusGateBwdBf16In,
             lnxBonusGateBwdBf16InDgatedF32;
@@ -321,10 +321,9 @@ public final class CudaBackend implements Backend {
         gateFwd = loader.kernel("elementwise", "gate_forward");
         gateFwdBf16 = loader.kernel("elementwise", "gate_forward_bf16");
         reluSqFwdBf16 = loader.kernel("elementwise", "relu_squared_forward_bf16");
-        reluSqBwdBf16 = loader.kernel("elementwise", "relu_squared_backward_bf16");
         reluSqFwdBf16x = loader.kernel("elementwise", "relu_squared_forward_bf16x");
-        reluSqBwdBf16x = loader.kernel("elementwise", "relu_squared_backward_bf16x");
-        reluSqBwdBf16xd = loader.kernel("elementwise", "relu_squared_backward_bf16xd");
+        reluSqBwdBf16a = loader.kernel("elementwise", "relu_squared_backward_bf16a");
+        reluSqBwdBf16ad = loader.kernel("elementwise", "relu_squared_backward_bf16ad");
         tokenShiftFwdBf16_4 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v4");
         tokenShiftFwdBf16_1 = loader.kernel("token_shift", "token_shift_mixes_forward_bf16_v1");
         gateBwd = loader.kernel("elementwise", "gate_backward");
@@ -2908,45 +2907,36 @@ public final class CudaBackend implements Backend {
         }
         args.reset().ptr(xt.address).ptr(o.address).i64(n);
         if (n > 0) {
-            launch1d(xt.dtype == DType.BF16 ? reluSqFwdBf16x : o.dtype == DType.BF16 ? reluSqFwdBf16 : reluSqFwd, n,
-                    args);
+            if (xt.dtype == DType.BF16) {
+                launch1d(reluSqFwdBf16x, (n + 7) / 8, args); // eight elements a thread where aligned
+            } else {
+                launch1d(o.dtype == DType.BF16 ? reluSqFwdBf16 : reluSqFwd, n, args);
+            }
         }
     }
 
     @Override
-    public void reluSquaredBackward(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
-        reluSquaredBackward("reluSquaredBackward", dOut, x, dx, rows, C, true);
-    }
-
-    @Override
-    public void reluSquaredBackwardOverwriting(Tensor dOut, Tensor x, Tensor dx, int rows, int C) {
-        reluSquaredBackward("reluSquaredBackwardOverwriting", dOut, x, dx, rows, C, false);
-    }
-
-    private void reluSquaredBackward(String op, Tensor dOut, Tensor x, Tensor dx, int rows, int C, boolean accumulate) {
+    public void reluSquaredBackwardOverwriting(Tensor dAct, Tensor act, Tensor dPre, int rows, int C) {
+        String op = "reluSquaredBackwardOverwriting";
         bind();
         long n = elementwise(op, rows, C);
-        // a bf16 dx (the key projection's GEMMs read nothing else) is written, never added to
-        CudaTensor d = accumulate ? f32(dx, op, "dx", n) : floatLike(dx, op, "dx", n);
-        CudaTensor xt = floatLike(x, op, "x", n);
-        if (xt.dtype == DType.BF16 && d.dtype != DType.BF16) {
-            throw new IllegalArgumentException(op + ": a bf16 x needs a bf16 dx, written");
+        CudaTensor a = floatLike(act, op, "act", n);
+        CudaTensor d = floatLike(dAct, op, "dAct", n);
+        CudaTensor p = floatLike(dPre, op, "dPre", n);
+        // a bf16 act (relu²'s output, a GEMM input) gives a bf16 dPre (only the key projection's GEMMs read it), from
+        // an fp32 dAct or a bf16 one (the value projection's dx, gemmGradientDtype); an fp32 act all fp32
+        if (a.dtype == DType.BF16 ? p.dtype != DType.BF16 : p.dtype != DType.F32 || d.dtype != DType.F32) {
+            throw new IllegalArgumentException(op + ": act " + a.dtype + ", dAct " + d.dtype + " and dPre " + p.dtype
+                    + ": a bf16 act needs a bf16 dPre, an fp32 act an fp32 dAct and dPre");
         }
-        // a bf16 dOut (the value projection's dx, gemmGradientDtype) with a bf16 x and a bf16 dx only
-        CudaTensor dOutT = floatLike(dOut, op, "dOut", n);
-        if (dOutT.dtype == DType.BF16 && xt.dtype != DType.BF16) {
-            throw new IllegalArgumentException(op + ": a bf16 dOut needs a bf16 x and a bf16 dx, written");
-        }
-        args.reset().ptr(dOutT.address).ptr(xt.address).ptr(d.address).i64(n);
-        if (d.dtype != DType.BF16) {
-            args.i32(accumulate ? 1 : 0);
-        }
+        args.reset().ptr(d.address).ptr(a.address).ptr(p.address).i64(n);
         if (n > 0) {
-            if (dOutT.dtype == DType.BF16) {
-                launch1d(reluSqBwdBf16xd, (n + 3) / 4, args);
+            if (a.dtype != DType.BF16) {
+                launch1d(reluSqBwd, n, args);
+            } else if (d.dtype == DType.BF16) {
+                launch1d(reluSqBwdBf16ad, (n + 7) / 8, args); // eight elements a thread where aligned
             } else {
-                launch1d(xt.dtype == DType.BF16 ? reluSqBwdBf16x : d.dtype == DType.BF16 ? reluSqBwdBf16 : reluSqBwd, n,
-                        args);
+                launch1d(reluSqBwdBf16a, n, args);
             }
         }
     }

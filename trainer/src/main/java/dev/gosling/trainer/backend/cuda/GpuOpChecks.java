@@ -455,14 +455,21 @@ public final class GpuOpChecks {
                     gpu.reluSquaredForward(xg, rg, rows, C);
                     cpu.reluSquaredForward(xc, rc, rows, C);
                     out.add(compare("bf16 out", size, "reluSquared out", readBf16(g, rg, eyeG, rows, C), c.read(rc), BF16_TOLERANCE));
-                    // relu²'s backward into a bf16 dx (written), and a LayerNorm backward with a bf16 copy of its dx
+                    // relu²'s backward from that bf16 output and an fp32 dAct into a bf16 dPre (written; the CPU from
+                    // its fp32 output), and in place over a copy of the output (as the model does: the same values)
                     double[] dy0 = toFloat(gaussian(rng, rows * C, 1.0));
-                    Tensor drg = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    Tensor drg = poisonedBf16(g, (long) rows * C);
                     Tensor drc = c.poisoned((long) rows * C);
-                    gpu.reluSquaredBackwardOverwriting(g.tensor(dy0), xg, drg, rows, C);
-                    cpu.reluSquaredBackwardOverwriting(c.tensor(dy0), xc, drc, rows, C);
-                    out.add(compare("bf16 out", size, "reluSquared dx", readBf16(g, drg, eyeG, rows, C), c.read(drc),
+                    gpu.reluSquaredBackwardOverwriting(g.tensor(dy0), rg, drg, rows, C);
+                    cpu.reluSquaredBackwardOverwriting(c.tensor(dy0), rc, drc, rows, C);
+                    double[] dPreOut = readBf16(g, drg, eyeG, rows, C);
+                    out.add(compare("bf16 out", size, "reluSquared dPre from bf16 act", dPreOut, c.read(drc),
                             BF16_TOLERANCE));
+                    Tensor overAct = poisonedBf16(g, (long) rows * C);
+                    gpu.copy(rg, overAct);
+                    gpu.reluSquaredBackwardOverwriting(g.tensor(dy0), overAct, overAct, rows, C);
+                    out.add(compare("bf16 out", size, "reluSquared dPre from bf16 act, over it",
+                            readBf16(g, overAct, eyeG, rows, C), dPreOut, 0));
                     // the fused ln_x, bonus and gate with a bf16 gate product (the gate product as above, from its lnx)
                     if (C % 64 == 0) {
                         double[] y = toFloat(gaussian(rng, rows * C, 1.0));
@@ -552,12 +559,19 @@ public final class GpuOpChecks {
                     cpu.reluSquaredForward(preC, actC, rows, C);
                     out.add(compare("bf16 out", size, "reluSquared out from bf16 x", readBf16(g, actG, eyeG, rows, C),
                             c.read(actC), BF16_TOLERANCE));
-                    Tensor dPreG = g.keep(gpu.allocate(DType.BF16, rows, C));
+                    // the key output squared in place (the model's forward: the same values), and relu²'s backward
+                    // from its output, the CPU's from its fp32 output of the fp32 key output
+                    Tensor inPlaceG = poisonedBf16(g, (long) rows * C);
+                    gpu.copy(preG, inPlaceG);
+                    gpu.reluSquaredForward(inPlaceG, inPlaceG, rows, C);
+                    out.add(compare("bf16 out", size, "reluSquared out from bf16 x, in place",
+                            readBf16(g, inPlaceG, eyeG, rows, C), readBf16(g, actG, eyeG, rows, C), 0));
+                    Tensor dPreG = poisonedBf16(g, (long) rows * C);
                     Tensor dPreC = c.poisoned((long) rows * C);
-                    gpu.reluSquaredBackwardOverwriting(g.tensor(dy0), preG, dPreG, rows, C);
-                    cpu.reluSquaredBackwardOverwriting(c.tensor(dy0), preC, dPreC, rows, C);
-                    out.add(compare("bf16 out", size, "reluSquared dx from bf16 x", readBf16(g, dPreG, eyeG, rows, C),
-                            c.read(dPreC), BF16_TOLERANCE));
+                    gpu.reluSquaredBackwardOverwriting(g.tensor(dy0), actG, dPreG, rows, C);
+                    cpu.reluSquaredBackwardOverwriting(c.tensor(dy0), actC, dPreC, rows, C);
+                    out.add(compare("bf16 out", size, "reluSquared dPre from the bf16 act of a bf16 x",
+                            readBf16(g, dPreG, eyeG, rows, C), c.read(dPreC), BF16_TOLERANCE));
                     double[] lnW = toFloat(gaussian(rng, C, 1.0));
                     double[] lnB = toFloat(gaussian(rng, C, 0.5));
                     double[] lnDx0 = toFloat(gaussian(rng, rows * C, 1.0));
@@ -776,8 +790,9 @@ public final class GpuOpChecks {
              * The dx of linear and LoRA backward written in bf16 by the GEMM (NaN-poisoned), and added to in bf16 (v's
              * slot: the value projection's dx, then its LoRA's), against the CPU's fp32 (bf16 band) and against the
              * GPU's own fp32 dx of the same GEMM rounded on the host (written: rounded once, within 1e-4, a rare tie
-             * or a different summation order aside; added to: within one bf16 ulp); then relu²'s backward from a bf16 dOut (bf16 x and dx, also in place
-             * and at an odd address: the scalar path) and the token-shift backward from bf16 dOuts (k = 6 and 1,
+             * or a different summation order aside; added to: within one bf16 ulp); then relu²'s forward from a bf16
+             * x and its backward from its bf16 output and a bf16 dAct (also in place and at an odd address: the scalar
+             * paths) and the token-shift backward from bf16 dOuts (k = 6 and 1,
              * written and added), each against the CPU given the same bf16 values.
              */
             private void bf16GemmGradients(Dev g, Dev c, SplittableRandom rng, Tensor eyeG, List<Row> out) {
@@ -831,31 +846,59 @@ public final class GpuOpChecks {
                     }
                 }
 
-                // relu²'s backward from a bf16 dOut, x and dx bf16 (n = rows·C: C = 99 leaves a tail of n % 4), the
-                // CPU given the same bf16 values: dOut·2·relu(x) is exact in fp32, so only the final rounding differs
-                double[] dOut = rounded(toFloat(gaussian(rng, rows * C, 1.0)));
+                // relu² forward and backward all in bf16 (n = rows·C: C = 99 leaves a tail of n % 8): the forward from
+                // a bf16 x, the backward from its bf16 output and a bf16 dAct, against the kernels' fp32 arithmetic
+                // emulated on the host (bf16(r·r), r = max(x, 0); bf16((2·dAct)·sqrtf(act)): exact), and the backward
+                // against the CPU given the same bf16 values (its float64 result rounded: only the final rounding may
+                // differ, a rare one-ulp tie); out of place, in place, and at an odd address (the scalar paths)
                 double[] pre = rounded(x);
+                double[] act = new double[pre.length];
+                double[] dAct = rounded(toFloat(gaussian(rng, rows * C, 1.0)));
+                double[] want = new double[pre.length];
+                for (int i = 0; i < pre.length; i++) {
+                    float r = Math.max((float) pre[i], 0f);
+                    act[i] = Bf16.round(r * r);
+                    want[i] = Bf16.round(((float) dAct[i] * 2f) * (float) Math.sqrt(act[i]));
+                }
                 Tensor preB = bf16(g, pre);
+                Tensor actB = poisonedBf16(g, n);
+                gpu.reluSquaredForward(preB, actB, rows, C);
+                out.add(compare("bf16 out", size, "reluSquared out from bf16 x", readBf16(g, actB, eyeG, rows, C), act, 0));
+                Tensor actIn = bf16(g, pre);
+                gpu.reluSquaredForward(actIn, actIn, rows, C);
+                out.add(compare("bf16 out", size, "reluSquared out from bf16 x, in place",
+                        readBf16(g, actIn, eyeG, rows, C), act, 0));
                 Tensor dPreC = c.poisoned(n);
-                cpu.reluSquaredBackwardOverwriting(c.tensor(dOut), c.tensor(pre), dPreC, rows, C);
-                double[] want = rounded(c.read(dPreC));
+                cpu.reluSquaredBackwardOverwriting(c.tensor(dAct), c.tensor(act), dPreC, rows, C);
                 Tensor dPreB = poisonedBf16(g, n);
-                gpu.reluSquaredBackwardOverwriting(bf16(g, dOut), preB, dPreB, rows, C);
-                out.add(compare("bf16 dx", size, "reluSquared dx from bf16 dOut", readBf16(g, dPreB, eyeG, rows, C), want,
-                        1e-6));
-                Tensor inPlace = bf16(g, dOut);
-                gpu.reluSquaredBackwardOverwriting(inPlace, preB, inPlace, rows, C);
-                out.add(compare("bf16 dx", size, "reluSquared dx from bf16 dOut, in place",
-                        readBf16(g, inPlace, eyeG, rows, C), want, 1e-6));
-                // one element in: 2-byte aligned views, the kernel's scalar path
-                Tensor dOutOdd = gpu.view(bf16(g, concat(new double[1], dOut)), 1, rows, C);
+                gpu.reluSquaredBackwardOverwriting(bf16(g, dAct), actB, dPreB, rows, C);
+                double[] dPreGot = readBf16(g, dPreB, eyeG, rows, C);
+                out.add(compare("bf16 dx", size, "reluSquared dPre from bf16 dAct and act", dPreGot, want, 0));
+                out.add(compare("bf16 dx", size, "reluSquared dPre from bf16 dAct and act vs the CPU", dPreGot,
+                        rounded(c.read(dPreC)), 1e-3));
+                Tensor overDAct = bf16(g, dAct);
+                gpu.reluSquaredBackwardOverwriting(overDAct, actB, overDAct, rows, C);
+                out.add(compare("bf16 dx", size, "reluSquared dPre from bf16 dAct and act, over dAct",
+                        readBf16(g, overDAct, eyeG, rows, C), want, 0));
+                Tensor overAct = bf16(g, act);
+                gpu.reluSquaredBackwardOverwriting(bf16(g, dAct), overAct, overAct, rows, C);
+                out.add(compare("bf16 dx", size, "reluSquared dPre from bf16 dAct and act, over act",
+                        readBf16(g, overAct, eyeG, rows, C), want, 0));
+                // one element in: 2-byte aligned views, the kernels' scalar paths
                 Tensor preOdd = gpu.view(bf16(g, concat(new double[1], pre)), 1, rows, C);
+                Tensor actOdd = gpu.view(poisonedBf16(g, n + 1), 1, rows, C);
+                gpu.reluSquaredForward(preOdd, actOdd, rows, C);
+                Tensor actAligned = poisonedBf16(g, n); // the GEMM that reads it back gets an aligned copy
+                gpu.copy(actOdd, actAligned);
+                out.add(compare("bf16 out", size, "reluSquared out from bf16 x, odd address",
+                        readBf16(g, actAligned, eyeG, rows, C), act, 0));
+                Tensor dActOdd = gpu.view(bf16(g, concat(new double[1], dAct)), 1, rows, C);
                 Tensor dPreOdd = gpu.view(poisonedBf16(g, n + 1), 1, rows, C);
-                gpu.reluSquaredBackwardOverwriting(dOutOdd, preOdd, dPreOdd, rows, C);
-                Tensor dPreAligned = poisonedBf16(g, n); // the GEMM that reads it back gets an aligned copy
+                gpu.reluSquaredBackwardOverwriting(dActOdd, actOdd, dPreOdd, rows, C);
+                Tensor dPreAligned = poisonedBf16(g, n);
                 gpu.copy(dPreOdd, dPreAligned);
-                out.add(compare("bf16 dx", size, "reluSquared dx from bf16 dOut, odd address",
-                        readBf16(g, dPreAligned, eyeG, rows, C), want, 1e-6));
+                out.add(compare("bf16 dx", size, "reluSquared dPre from bf16 dAct and act, odd address",
+                        readBf16(g, dPreAligned, eyeG, rows, C), want, 0));
 
                 // the token-shift backward from bf16 dOuts: the time mix's six and the channel mix's one, dx written
                 // (NaN-poisoned) and added to; the mix gradients added to random values
@@ -1368,7 +1411,7 @@ public final class GpuOpChecks {
             c.add(valueResidual(d[0], d[1], true, s++));
             c.add(gate(d[0], d[1], false, s++));
             c.add(gate(d[0], d[1], true, s++));
-            c.add(reluSquared(d[0], d[1], s++));
+            c.add(reluSquared(d[0], d[1], false, s++));
             c.add(reluSquared(d[0], d[1], true, s++));
         }
         for (int[] d : quick ? new int[][] {{37, 128}} : new int[][] {{37, 128}, {1000, 768}}) {
@@ -1944,13 +1987,13 @@ public final class GpuOpChecks {
         };
     }
 
-    static Check reluSquared(int rows, int C, long seed) {
-        return reluSquared(rows, C, false, seed);
-    }
-
-    /** {@code inPlace}: reluSquaredBackwardOverwriting with dx = dOut (a NaN-poisoned copy of it), then added to dx. */
+    /**
+     * relu²'s backward from its output: reluSquaredBackwardOverwriting into a copy of the output (as the model writes
+     * dPre over it) or, {@code inPlace}, into a copy of dAct, each NaN-poisoned before the copy; then added to dx.
+     */
     static Check reluSquared(int rows, int C, boolean inPlace, long seed) {
-        return new OpCase("reluSquared", "rows=" + rows + " C=" + C + (inPlace ? " overwriting in place" : ""), FP32_TOLERANCE, seed) {
+        return new OpCase("reluSquared", "rows=" + rows + " C=" + C + (inPlace ? " over dAct" : " over act"), FP32_TOLERANCE,
+                seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * C, 1.0));
             }
@@ -1958,19 +2001,17 @@ public final class GpuOpChecks {
             List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
                 Tensor out = d.poisoned((long) rows * C);
                 d.backend.reluSquaredForward(t.get("x"), out, rows, C);
+                saved.put("act", out);
                 return List.of(out);
             }
 
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
-                if (inPlace) {
-                    Tensor dy = d.poisoned((long) rows * C);
-                    d.backend.copy(dOuts.get(0), dy);
-                    d.backend.reluSquaredBackwardOverwriting(dy, t.get("x"), dy, rows, C);
-                    d.backend.accumulate(dy, g.get("x"));
-                } else {
-                    d.backend.reluSquaredBackward(dOuts.get(0), t.get("x"), g.get("x"), rows, C);
-                }
+                Tensor dPre = d.poisoned((long) rows * C);
+                d.backend.copy(inPlace ? dOuts.get(0) : saved.get("act"), dPre);
+                d.backend.reluSquaredBackwardOverwriting(inPlace ? dPre : dOuts.get(0), inPlace ? saved.get("act") : dPre,
+                        dPre, rows, C);
+                d.backend.accumulate(dPre, g.get("x"));
             }
         };
     }
