@@ -69,6 +69,7 @@ public final class GpuCheck {
                 case "--ce" -> ceOnly = true;
                 case "--ln-adamw" -> lnAdamwOnly = true;
                 case "--gemm" -> gemmOnly = true;
+                case "--only" -> only = List.of(argv[++i].split(","));
                 case "--wkv7-profile" -> {
                     // every WKV7 kernel once, for a profiler (ncu); nothing else
                     try (CudaBackend gpu = new CudaBackend(0, false)) {
@@ -80,7 +81,7 @@ public final class GpuCheck {
                     System.err.println("GpuCheck: unknown argument " + argv[i]
                             + "; usage: GpuCheck [--out DIR] [--no-ops] [--no-bench] [--no-nvrtc] [--no-train-check]"
                             + " [--no-train-bench] [--train-case L12-D768:4096:8 ...] [--train-steps N] [--keep 0,1] [--wkv7] [--ce]"
-                            + " [--ln-adamw] [--gemm]");
+                            + " [--ln-adamw] [--gemm] [--only NAME,…]");
                     System.exit(2);
                 }
             }
@@ -168,8 +169,13 @@ public final class GpuCheck {
         System.exit(allPassed ? 0 : 1);
     }
 
-    private static boolean checks(String pass, CudaBackend gpu, CpuBackend cpu, List<GpuOpChecks.Check> checks,
+    /** --only: the op checks whose name contains one of these (all when empty). */
+    private static List<String> only = List.of();
+
+    private static boolean checks(String pass, CudaBackend gpu, CpuBackend cpu, List<GpuOpChecks.Check> all,
                                   PrintStream o, List<String> tsv) {
+        List<GpuOpChecks.Check> checks = all.stream().filter(c -> only.isEmpty()
+                || only.stream().anyMatch(c.name()::contains)).toList();
         o.println();
         o.println("correctness (" + pass + "): GPU fp32 vs CPU fp64, outputs poisoned with NaN, gradients accumulate"
                 + " onto random values; error = |gpu - cpu| / |cpu|");
