@@ -1102,6 +1102,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
          * Six [N, C] slots: the gradients of the time mix's six token-shift mixes (indexed MIX_R …), live only in the
          * last part of a block's backward pass; before it, within the same block, the slots hold dL/d(gate product),
          * dL/d(ln_x), dκ̃, dy, da and db (dGated … dKB), and first the channel mix's mix gradient (slot 0, dFfnMix).
+         * With narrowGemmGradients slot 0 is null (its tensors are bf16 views, dMixGrads) and slot 3 holds the
+         * bonus's share of dr where dy is bf16 (narrowWkvGradients).
          */
         final Tensor[] dMixes;
         /**
@@ -1156,7 +1158,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             dLn = arena.take(N, C);
             dMixes = new Tensor[MIX_COUNT];
             for (int j = 0; j < MIX_COUNT; j++) {
-                dMixes[j] = arena.take(N, C);
+                // slot 0 holds dGated and the mixes' first gradient, which narrowGemmGradients puts in the GEMM-input
+                // buffer: then it is not taken (null)
+                dMixes[j] = j == 0 && narrowGemmGradients ? null : arena.take(N, C);
             }
             dLnx = dMixes[1];
             dKTilde = dMixes[2];
