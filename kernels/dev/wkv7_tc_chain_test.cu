@@ -1,8 +1,9 @@
 // Device harness of wkv7_tc.cu (the chunked tensor-core WKV7 forward and backward E chain): float64 serial
 // recurrences on the CPU as the reference, relative errors ‖Δ‖/‖ref‖ of every output, then timings.
 //   nvcc -O3 -std=c++17 -arch=sm_90 -I../src/main/cuda -o /tmp/tc wkv7_tc_chain_test.cu && /tmp/tc
-// Inputs as kernels/dev/wkv7_chunk_tc_emu.cpp's sets (check, strong, long), rounded to bf16. sa and the states are
-// stored in bf16 (their errors include that rounding: "bf16 floor" is the exact value's).
+// Inputs as kernels/dev/wkv7_chunk_tc_emu.cpp's sets (check, strong, long), rounded to bf16 (dy too, as the kernel
+// reads it). sa and the states are stored in bf16 (their errors include that rounding: "bf16 floor" is the exact
+// value's).
 #include "wkv7_tc.cu"
 #include <algorithm>
 #include <cmath>
@@ -26,14 +27,14 @@ static void run(const Case& cs, unsigned seed) {
     const size_t n = (size_t)B * T * C, ns = (size_t)B * H * nc * 4096;
     std::mt19937_64 rng(seed); std::normal_distribution<double> gs(0, 1); std::uniform_real_distribution<double> U(0.05, 0.95);
     std::vector<unsigned short> r(n), w(n), k(n), v(n), a(n), b(n);
-    std::vector<float> dy(n);
+    std::vector<unsigned short> dy(n);
     for (size_t row = 0; row < (size_t)B * T; row++) for (int h = 0; h < H; h++) {
         double kap[64], s = 0; for (int j = 0; j < 64; j++) { kap[j] = gs(rng); s += kap[j] * kap[j]; } s = std::sqrt(s);
         for (int j = 0; j < 64; j++) {
             size_t i = row * C + h * 64 + j; double al = U(rng);
             r[i] = bf(0.5 * gs(rng)); k[i] = bf(0.5 * gs(rng)); v[i] = bf(0.5 * gs(rng));
             double wr = cs.set == "strong" ? 8 + gs(rng) : cs.set == "long" ? -8 + gs(rng) : 2.0 * gs(rng);
-            w[i] = bf((float)wr); a[i] = bf((float)(-kap[j] / s)); b[i] = bf((float)(kap[j] / s * al)); dy[i] = (float)gs(rng);
+            w[i] = bf((float)wr); a[i] = bf((float)(-kap[j] / s)); b[i] = bf((float)(kap[j] / s * al)); dy[i] = bf((float)gs(rng));
         }
     }
     // reference, float64
@@ -60,20 +61,20 @@ static void run(const Case& cs, unsigned seed) {
             }
             for (int i = 0; i < 64; i++) {
                 double ds = 0, d = 0;
-                for (int j = 0; j < 64; j++) { double e = E[i * 64 + j] + dy[at(t, i)] * fb(r[at(t, j)]); E[i * 64 + j] = e; ds += e * fb(b[at(t, j)]); d += e * fb(k[at(t, j)]); }
+                for (int j = 0; j < 64; j++) { double e = E[i * 64 + j] + fb(dy[at(t, i)]) * fb(r[at(t, j)]); E[i * 64 + j] = e; ds += e * fb(b[at(t, j)]); d += e * fb(k[at(t, j)]); }
                 dsa[at(t, i)] = t == 0 ? 0.0 : ds; dv[at(t, i)] = d;
             }
         }
     }
     // device
-    unsigned short *dr_, *dw_, *dk_, *dv_, *da_, *db_, *dyo, *dsa_, *dst, *dest; float *ddy, *ddv, *dds;
-    for (auto* p : {&dr_, &dw_, &dk_, &dv_, &da_, &db_, &dyo, &dsa_}) CK(cudaMalloc(p, n * 2));
-    for (auto* p : {&ddy, &ddv, &dds}) CK(cudaMalloc(p, n * 4));
+    unsigned short *dr_, *dw_, *dk_, *dv_, *da_, *db_, *dyo, *dsa_, *dst, *dest, *ddy; float *ddv, *dds;
+    for (auto* p : {&dr_, &dw_, &dk_, &dv_, &da_, &db_, &dyo, &dsa_, &ddy}) CK(cudaMalloc(p, n * 2));
+    for (auto* p : {&ddv, &dds}) CK(cudaMalloc(p, n * 4));
     CK(cudaMalloc(&dst, ns * 2)); CK(cudaMalloc(&dest, ns * 2));
     CK(cudaMemcpy(dr_, r.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(dw_, w.data(), n * 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dk_, k.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(dv_, v.data(), n * 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(da_, a.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(db_, b.data(), n * 2, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(ddy, dy.data(), n * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(ddy, dy.data(), n * 2, cudaMemcpyHostToDevice));
     CK(cudaMemset(dyo, 0xff, n * 2)); CK(cudaMemset(dsa_, 0xff, n * 2)); CK(cudaMemset(dst, 0xff, ns * 2));
     CK(cudaMemset(dds, 0xff, n * 4)); CK(cudaMemset(dest, 0xff, ns * 2));
     std::vector<float> one(n, 1.0f); CK(cudaMemcpy(ddv, one.data(), n * 4, cudaMemcpyHostToDevice));
@@ -101,8 +102,8 @@ static void run(const Case& cs, unsigned seed) {
            ey.nan + esa.nan + est_.nan + edv.nan + eds.nan + eest.nan);
     printf("%-6s   bf16 floor (the exact values rounded) | y %.2e sa %.2e states %.2e | estates %.2e\n", "",
            eyb.rel(), esab.rel(), estb.rel(), eestb.rel());
-    for (auto* p : {&dr_, &dw_, &dk_, &dv_, &da_, &db_, &dyo, &dsa_, &dst, &dest}) cudaFree(*p);
-    for (auto* p : {&ddy, &ddv, &dds}) cudaFree(*p);
+    for (auto* p : {&dr_, &dw_, &dk_, &dv_, &da_, &db_, &dyo, &dsa_, &dst, &dest, &ddy}) cudaFree(*p);
+    for (auto* p : {&ddv, &dds}) cudaFree(*p);
 }
 
 static void timing(int B, int T, int H) {
@@ -122,7 +123,7 @@ static void timing(int B, int T, int H) {
         for (int it = 0; it < 12; it++) {
             cudaEventRecord(e0);
             if (which == 0) wkv7_tc_forward<<<dim3(H, B), TC_THREADS, smem>>>(T, H, in, in + n, in + 2 * n, in + 3 * n, in + 4 * n, in + 5 * n, in + 6 * n, st, in + 7 * n);
-            else wkv7_tc_backward_chain<<<dim3(H, B), TC_THREADS, smem>>>(T, H, in, in + n, in + 2 * n, in + 4 * n, in + 5 * n, f32, f32 + n, f32 + 2 * n, st + ns);
+            else wkv7_tc_backward_chain<<<dim3(H, B), TC_THREADS, smem>>>(T, H, in, in + n, in + 2 * n, in + 4 * n, in + 5 * n, in + 6 * n, f32 + n, f32 + 2 * n, st + ns);
             cudaEventRecord(e1); CK(cudaEventSynchronize(e1)); CK(cudaGetLastError());
             float t; cudaEventElapsedTime(&t, e0, e1); if (it >= 2) ms.push_back(t);
         }

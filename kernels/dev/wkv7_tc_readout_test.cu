@@ -3,8 +3,9 @@
 //   cd kernels/dev && nvcc -O3 -std=c++17 -arch=sm_90 -I../src/main/cuda -o /tmp/t wkv7_tc_readout_test.cu && /tmp/t
 //   /tmp/t cpu   : the CPU checks only (no GPU): the reference against finite differences, and the chunked readout
 //                  algebra in float64 (the kernel's formulas, no tf32) against the reference.
-// Inputs and the float64 serial reference: wkv7_tc_ref.h. The reference fills fstates / estates / sa (rounded to
-// bf16, as K1 / K2 store them) and dsa (fp32); so the errors include what storing the states and sa in bf16 costs.
+// Inputs and the float64 serial reference: wkv7_tc_ref.h (dy rounded to bf16, as the kernel reads it). The reference
+// fills fstates / estates / sa (rounded to bf16, as K1 / K2 store them) and dsa (fp32); so the errors include what
+// storing the states and sa in bf16 costs. dr's sum and dwRaw are checked in fp32 and, as the model takes them, bf16.
 // The whole chain of kernels (forward, E chain, readout) against the same reference: wkv7_tc_e2e_test.cu.
 #include "wkv7_tc_readout.cu"
 #include "wkv7_tc_ref.h"
@@ -134,25 +135,29 @@ static void cpuChecks() {
 
 // ------------------------------------------------------------------------------------------------ GPU
 struct Dev {
-    unsigned short *r, *w, *k, *v, *a, *b, *fst, *sa, *est;
-    float *dy, *dsa, *dr, *dw, *dk, *da, *db;
+    unsigned short *r, *w, *k, *v, *a, *b, *dy, *fst, *sa, *est, *dr16, *dw16;
+    float *dsa, *dr, *dw, *dk, *da, *db;
 };
 
-// G: CTAs along the chunks (each walks ⌈(T/16)/G⌉ of them); smem: RO_SMEM1 (the launch).
-static void launch(const Dev& d, int B, int H, int T, int overwrite, int G, int smem, cudaStream_t s = 0) {
+// G: CTAs along the chunks (each walks ⌈(T/16)/G⌉ of them); smem: RO_SMEM1 (the launch). bf16Out & 1: dr's sum
+// (from the fp32 dr) into dr16, else dr in place; & 2: dwRaw into dw16 (overwrite only), else dw.
+static void launch(const Dev& d, int B, int H, int T, int overwrite, int bf16Out, int G, int smem, cudaStream_t s = 0) {
     dim3 grid(G, H, B);
+    void* drOut = (bf16Out & 1) ? (void*)d.dr16 : (void*)d.dr;
+    void* dwOut = (bf16Out & 2) ? (void*)d.dw16 : (void*)d.dw;
     wkv7_tc_readout<<<grid, RO_THREADS, smem, s>>>(T, H, d.r, d.w, d.k, d.v, d.a, d.b, d.dy, d.fst, d.sa, d.est, d.dsa,
-                                                    d.dr, d.dw, d.dk, d.da, d.db, overwrite);
+                                                    d.dr, drOut, dwOut, d.dk, d.da, d.db, overwrite, bf16Out);
 }
 
 static void allocDev(Dev& d, size_t n, size_t ns) {
-    for (auto** p : {&d.r, &d.w, &d.k, &d.v, &d.a, &d.b, &d.sa}) CK(cudaMalloc(p, n * 2));
-    for (auto** p : {&d.dy, &d.dsa, &d.dr, &d.dw, &d.dk, &d.da, &d.db}) CK(cudaMalloc(p, n * 4));
+    for (auto** p : {&d.r, &d.w, &d.k, &d.v, &d.a, &d.b, &d.dy, &d.sa, &d.dr16, &d.dw16}) CK(cudaMalloc(p, n * 2));
+    for (auto** p : {&d.dsa, &d.dr, &d.dw, &d.dk, &d.da, &d.db}) CK(cudaMalloc(p, n * 4));
     CK(cudaMalloc(&d.fst, ns * 2)); CK(cudaMalloc(&d.est, ns * 2));
 }
 static void freeDev(Dev& d) {
     for (void* p : {(void*)d.r, (void*)d.w, (void*)d.k, (void*)d.v, (void*)d.a, (void*)d.b, (void*)d.dy, (void*)d.sa, (void*)d.dsa,
-                    (void*)d.dr, (void*)d.dw, (void*)d.dk, (void*)d.da, (void*)d.db, (void*)d.fst, (void*)d.est}) cudaFree(p);
+                    (void*)d.dr, (void*)d.dw, (void*)d.dk, (void*)d.da, (void*)d.db, (void*)d.fst, (void*)d.est,
+                    (void*)d.dr16, (void*)d.dw16}) cudaFree(p);
 }
 
 struct Cfg { int cpb; int smem; };
@@ -168,15 +173,15 @@ static bool gpuCase(const std::string& set, int B, int H, int T, unsigned seed, 
     std::vector<Head> hs; std::vector<Ref> rf;
     for (int q = 0; q < B * H; q++) { hs.push_back(makeHead(set, T, rng)); rf.push_back(serialRef(hs.back())); }
     // pack (head q = bb·H + h)
-    std::vector<unsigned short> hr(n), hw(n), hk(n), hv(n), ha(n), hb(n), hsa(n), hfst(ns), hest(ns);
-    std::vector<float> hdy(n), hdsa(n);
+    std::vector<unsigned short> hr(n), hw(n), hk(n), hv(n), ha(n), hb(n), hdy(n), hsa(n), hfst(ns), hest(ns);
+    std::vector<float> hdsa(n);
     for (int bb = 0; bb < B; bb++) for (int h = 0; h < H; h++) {
         const Head& hd = hs[bb * H + h]; const Ref& g = rf[bb * H + h];
         for (int t = 0; t < T; t++) for (int j = 0; j < N; j++) {
             size_t gi = (((size_t)bb * T + t) * H + h) * N + j, li = (size_t)t * N + j;
             hr[gi] = bf16bits((float)hd.r[li]); hw[gi] = bf16bits((float)hd.wraw[li]); hk[gi] = bf16bits((float)hd.k[li]);
             hv[gi] = bf16bits((float)hd.v[li]); ha[gi] = bf16bits((float)hd.a[li]); hb[gi] = bf16bits((float)hd.b[li]);
-            hdy[gi] = (float)hd.dy[li]; hsa[gi] = bf16bits((float)g.sa[li]); hdsa[gi] = (float)g.dsa[li];
+            hdy[gi] = bf16bits((float)hd.dy[li]); hsa[gi] = bf16bits((float)g.sa[li]); hdsa[gi] = (float)g.dsa[li];
         }
         for (size_t x = 0; x < nc * NN; x++) {
             size_t o = ((size_t)bb * H + h) * nc * NN + x;
@@ -187,28 +192,40 @@ static bool gpuCase(const std::string& set, int B, int H, int T, unsigned seed, 
     CK(cudaMemcpy(d.r, hr.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.w, hw.data(), n * 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d.k, hk.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.v, hv.data(), n * 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d.a, ha.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.b, hb.data(), n * 2, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d.dy, hdy.data(), n * 4, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.sa, hsa.data(), n * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d.dy, hdy.data(), n * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.sa, hsa.data(), n * 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d.dsa, hdsa.data(), n * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d.fst, hfst.data(), ns * 2, cudaMemcpyHostToDevice)); CK(cudaMemcpy(d.est, hest.data(), ns * 2, cudaMemcpyHostToDevice));
     std::vector<float> pre(n);
     { std::mt19937 pr(99); std::uniform_real_distribution<float> U(-1, 1); for (auto& x : pre) x = U(pr); }
     bool ok = true;
+    // (overwrite, bf16Out): the model's call is (1, 3); bf16 outputs are held to the bf16 band (1e-2: rounded once,
+    // dr's sum relative to the readout's share alone)
+    const int modes[4][2] = {{1, 0}, {1, 3}, {0, 0}, {0, 1}};
     for (const Cfg& cf : cfgs)
-    for (int overwrite : {1, 0}) {
+    for (const auto& mode : modes) {
+        const int overwrite = mode[0], bf16Out = mode[1];
         float* outs[5] = {d.dr, d.dw, d.dk, d.da, d.db};
         for (int q = 0; q < 5; q++) {
             bool poison = overwrite && (q == 1 || q == 3 || q == 4);
             if (poison) CK(cudaMemset(outs[q], 0xff, n * 4));
             else CK(cudaMemcpy(outs[q], pre.data(), n * 4, cudaMemcpyHostToDevice));
         }
+        CK(cudaMemset(d.dr16, 0xff, n * 2)); CK(cudaMemset(d.dw16, 0xff, n * 2));
         const int nc = T / 16, G = (nc + cf.cpb - 1) / cf.cpb;
-        launch(d, B, H, T, overwrite, G, cf.smem);
+        launch(d, B, H, T, overwrite, bf16Out, G, cf.smem);
         CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
-        printf("  %-6s B%d H%d T%-5d %s ow=%d:", set.c_str(), B, H, T, cfgName(cf), overwrite);
+        printf("  %-6s B%d H%d T%-5d %s ow=%d bf16=%d:", set.c_str(), B, H, T, cfgName(cf), overwrite, bf16Out);
         for (int q = 0; q < 5; q++) {
             bool poison = overwrite && (q == 1 || q == 3 || q == 4);
+            const unsigned short* b16 = q == 0 && (bf16Out & 1) ? d.dr16 : q == 1 && (bf16Out & 2) ? d.dw16 : nullptr;
             std::vector<float> got(n);
-            CK(cudaMemcpy(got.data(), outs[q], n * 4, cudaMemcpyDeviceToHost));
+            if (b16) {
+                std::vector<unsigned short> h16(n);
+                CK(cudaMemcpy(h16.data(), b16, n * 2, cudaMemcpyDeviceToHost));
+                for (size_t i = 0; i < n; i++) { unsigned u = (unsigned)h16[i] << 16; memcpy(&got[i], &u, 4); }
+            } else {
+                CK(cudaMemcpy(got.data(), outs[q], n * 4, cudaMemcpyDeviceToHost));
+            }
             Err e;
             for (int bb = 0; bb < B; bb++) for (int h = 0; h < H; h++) {
                 const Ref& g = rf[bb * H + h];
@@ -221,8 +238,8 @@ static bool gpuCase(const std::string& set, int B, int H, int T, unsigned seed, 
                 accum(e, x.data(), ref.data(), T);
             }
             double rel = std::sqrt(e.num / e.den);
-            if (!(rel <= 3e-3) || e.nan) ok = false;
-            printf(" | %s %.1e (step max %.1e)%s", GN[q], rel, e.worst, e.nan ? " NaN!" : "");
+            if (!(rel <= (b16 ? 1e-2 : 3e-3)) || e.nan) ok = false;
+            printf(" | %s%s %.1e (step max %.1e)%s", GN[q], b16 ? "(bf16)" : "", rel, e.worst, e.nan ? " NaN!" : "");
             if (e.nan) printf("[%ld]", e.nan);
         }
         printf("\n");
@@ -249,23 +266,25 @@ static void timeCase(int B, int H, int T, const Cfg& cf) {
     Dev d; allocDev(d, n, ns);
     unsigned sd = 1;
     for (auto* p : {d.r, d.w, d.k, d.v, d.a, d.b}) fillBf16<<<1024, 256>>>(p, n, sd++, 2.0f);
-    fillBf16<<<1024, 256>>>(d.sa, n, sd++, 1.0f);
-    for (auto* p : {d.dy, d.dsa, d.dr, d.dw, d.dk, d.da, d.db}) fillKernel<<<1024, 256>>>(p, n, sd++, 1.0f);
+    for (auto* p : {d.sa, d.dy}) fillBf16<<<1024, 256>>>(p, n, sd++, 1.0f);
+    for (auto* p : {d.dsa, d.dr, d.dw, d.dk, d.da, d.db}) fillKernel<<<1024, 256>>>(p, n, sd++, 1.0f);
     fillBf16<<<1024, 256>>>(d.fst, ns, sd++, 0.5f); fillBf16<<<1024, 256>>>(d.est, ns, sd++, 0.5f);
     CK(cudaDeviceSynchronize());
     cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
     const int G = (T / 16 + cf.cpb - 1) / cf.cpb;
     for (int overwrite : {1, 0}) {
-        for (int i = 0; i < 3; i++) launch(d, B, H, T, overwrite, G, cf.smem);
+        const int bf16Out = overwrite ? 3 : 0;  // as the model calls it (overwrite), fp32 outputs (adding)
+        for (int i = 0; i < 3; i++) launch(d, B, H, T, overwrite, bf16Out, G, cf.smem);
         std::vector<float> ms;
         for (int i = 0; i < 20; i++) {
-            cudaEventRecord(e0); launch(d, B, H, T, overwrite, G, cf.smem); cudaEventRecord(e1); cudaEventSynchronize(e1);
+            cudaEventRecord(e0); launch(d, B, H, T, overwrite, bf16Out, G, cf.smem); cudaEventRecord(e1); cudaEventSynchronize(e1);
             float x; cudaEventElapsedTime(&x, e0, e1); ms.push_back(x);
         }
         CK(cudaGetLastError());
         std::sort(ms.begin(), ms.end());
-        // read: 6 bf16 inputs, sa (bf16), dy, dsa, dr, dk (+ da, db, dwRaw adding); written: 5 gradients; 2 states
-        double bytes = (double)n * (7 * 2 + 2 * 4 + 5 * 4 + (overwrite ? 2 : 5) * 4) + 2.0 * ns * 2;
+        // read: bf16 r, wRaw, k, v, a, b, dy, sa; fp32 dsa, dr's share, dk (also written); da, db written (read when
+        // adding); dr's sum and dwRaw written bf16 (overwrite) or fp32 (dwRaw read too when adding); 2 bf16 states
+        double bytes = (double)n * (8 * 2 + 4 * 4 + 2 * 4 + (overwrite ? 2 * 2 : 2 * 4 + 3 * 4)) + 2.0 * ns * 2;
         printf("  time B%d H%d T%d %s (grid %d×%d×%d) overwrite=%d: median %.3f ms (min %.3f), %.2f GB nominal → %.0f GB/s\n", B, H,
                T, cfgName(cf), G, H, B, overwrite, ms[10], ms[0], bytes / 1e9, bytes / 1e6 / ms[10]);
     }
@@ -294,7 +313,7 @@ int main(int argc, char** argv) {
     for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 2, 3, 256, 1, small);
     for (const char* set : {"check", "strong", "long"}) ok &= gpuCase(set, 1, 2, 4096, 2, {{1, RO_SMEM1}});
     // the bar: storing the states and sa in bf16 costs up to 2.5e-3 (dwRaw, set long; 8e-4 with fp32 states)
-    printf("accuracy %s (bar: every gradient ≤ 3e-3, no NaN)\n", ok ? "PASS" : "FAIL");
+    printf("accuracy %s (bar: every gradient ≤ 3e-3, the bf16 outputs ≤ 1e-2, no NaN)\n", ok ? "PASS" : "FAIL");
     for (const Cfg& c : timed) timeCase(4, 32, 4096, c);
     for (const Cfg& c : timed) timeCase(8, 12, 4096, c);
     return ok ? 0 : 1;

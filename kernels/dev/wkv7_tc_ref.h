@@ -1,7 +1,8 @@
 // The float64 serial reference of the WKV7 tensor-core harnesses (wkv7_tc_readout_test.cu, wkv7_tc_e2e_test.cu):
 // inputs as the emulator's makeHeads (kernels/dev/wkv7_chunk_tc_emu.cpp): sets check / strong / long, inputs rounded
-// to bf16, dy ~ N(0, 1); the serial forward (S, sa, y) and backward (E, dsa, dv, dr, da, dk, db, dwRaw with the
-// direct dlw_t = Σ_i E_t ω_t S_{t−1}), and the states every 16 steps as K1 / K2 save them.
+// to bf16, dy ~ N(0, 1) rounded to bf16 (the kernels read it so); the serial forward (S, sa, y) and backward (E, dsa,
+// dv, dr, da, dk, db, dwRaw with the direct dlw_t = Σ_i E_t ω_t S_{t−1}), and the states every 16 steps as K1 / K2
+// save them.
 #pragma once
 #include <cmath>
 #include <cstdio>
@@ -50,7 +51,7 @@ static Head makeHead(const std::string& set, int T, std::mt19937_64& rng) {
             h.wraw[i] = bf16r(wr);
             h.lw[i] = lwOf((float)h.wraw[i]);
             h.a[i] = bf16r(-kap[j] / s); h.b[i] = bf16r(kap[j] / s * al);
-            h.dy[i] = (float)gs(rng);
+            h.dy[i] = bf16r(gs(rng));
         }
     }
     return h;

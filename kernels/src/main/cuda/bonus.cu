@@ -157,15 +157,16 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
 // bonus (as the forward computes it; nothing reads a stored lnx); the bonus's dv, dr, dk as bonus_backward; dy = GroupNorm's
 // backward of dL (norm_backward_x). Column partials over the slice's rows: Σ ds·r⊙k (dRK), Σ dL⊙x̂ (dWeight), Σ dL
 // (dBias). g fp32 or (TG, the _bf16 entry points) bf16; dG fp32 or (TD) bf16 (only the gate LoRA's GEMMs read it);
-// dGated fp32 or (TDG) bf16 (written so by the output projection's GEMM); y, r, k, v fp32 or (TI) bf16.
+// dGated fp32 or (TDG) bf16 (written so by the output projection's GEMM); y, r, k, v fp32 or (TI) bf16; dy fp32 or
+// (TY, the _dy entry points) bf16, rounded once (only the tensor-core WKV7 backward reads it).
 // grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
-template <typename TG, typename TD, typename TDG = float, typename TI = float>
+template <typename TG, typename TD, typename TDG = float, typename TI = float, typename TY = float>
 __device__ __forceinline__ void lnx_bonus_gate_bwd(
     const TDG* __restrict__ dGated, const float* __restrict__ lnB, const TG* __restrict__ g,
     const TI* __restrict__ y, const float* __restrict__ lnW, const float* __restrict__ mean,
     const float* __restrict__ rstd, const TI* __restrict__ r, const TI* __restrict__ k,
     const TI* __restrict__ v, const float* __restrict__ rK, TD* __restrict__ dG, float* __restrict__ dr,
-    float* __restrict__ dk, float* __restrict__ dv, float* __restrict__ dy, float* __restrict__ partialRK,
+    float* __restrict__ dk, float* __restrict__ dv, TY* __restrict__ dy, float* __restrict__ partialRK,
     float* __restrict__ partialW, float* __restrict__ partialB, int rows, int C) {
     int lane = threadIdx.x;
     int heads = C / GOSLING_HEAD;
@@ -211,7 +212,7 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
             dv[i] = s * dL[h];
             dr[i] = ds * ki[h] * rk[h];
             dk[i] = ds * ri[h] * rk[h];
-            dy[i] = rs * (gh[h] - meanG - xh[h] * meanGX);
+            put(dy, i, rs * (gh[h] - meanG - xh[h] * meanGX));
             accRK[h] += ds * ri[h] * ki[h];
             accW[h] += dL[h] * xh[h];
             accB[h] += dL[h];
@@ -279,5 +280,24 @@ extern "C" __global__ void lnx_bonus_gate_backward_bf16_in_dgated_f32(
     const float* rK, unsigned short* dG, float* dr, float* dk, float* dv, float* dy, float* partialRK, float* partialW,
     float* partialB, int rows, int C) {
     lnx_bonus_gate_bwd<unsigned short, unsigned short, float, unsigned short>(
+        dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK, partialW, partialB, rows, C);
+}
+
+// dy in bf16 too (read only by the tensor-core WKV7 backward), from a bf16 or (_dgated_f32) an fp32 dGated.
+extern "C" __global__ void lnx_bonus_gate_backward_bf16_in_dy(
+    const unsigned short* dGated, const float* lnB, const unsigned short* g, const unsigned short* y, const float* lnW,
+    const float* mean, const float* rstd, const unsigned short* r, const unsigned short* k, const unsigned short* v,
+    const float* rK, unsigned short* dG, float* dr, float* dk, float* dv, unsigned short* dy, float* partialRK,
+    float* partialW, float* partialB, int rows, int C) {
+    lnx_bonus_gate_bwd<unsigned short, unsigned short, unsigned short, unsigned short, unsigned short>(
+        dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK, partialW, partialB, rows, C);
+}
+
+extern "C" __global__ void lnx_bonus_gate_backward_bf16_in_dgated_f32_dy(
+    const float* dGated, const float* lnB, const unsigned short* g, const unsigned short* y, const float* lnW,
+    const float* mean, const float* rstd, const unsigned short* r, const unsigned short* k, const unsigned short* v,
+    const float* rK, unsigned short* dG, float* dr, float* dk, float* dv, unsigned short* dy, float* partialRK,
+    float* partialW, float* partialB, int rows, int C) {
+    lnx_bonus_gate_bwd<unsigned short, unsigned short, float, unsigned short, unsigned short>(
         dGated, lnB, g, y, lnW, mean, rstd, r, k, v, rK, dG, dr, dk, dv, dy, partialRK, partialW, partialB, rows, C);
 }

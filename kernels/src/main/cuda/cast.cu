@@ -19,3 +19,8 @@ extern "C" __global__ void cast_f32_bf16(const float* __restrict__ x, unsigned s
         GRID_STRIDE(i, n) y[i] = bf16_rn(x[i]);
     }
 }
+
+// y[i] = x[i] widened from bf16 (exact). The WKV7 launcher's slow path: a bf16 gradient for the serial kernels.
+extern "C" __global__ void cast_bf16_f32(const unsigned short* __restrict__ x, float* __restrict__ y, i64 n) {
+    GRID_STRIDE(i, n) y[i] = bf16_f32(x[i]);
+}

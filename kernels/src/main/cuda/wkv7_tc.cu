@@ -33,7 +33,7 @@
 // wkv7_tc_forward: r, wRaw, k, v, a, b bf16 [B·T, H·64] → y bf16, sa bf16 [B·T, H·64] and the state after each
 // chunk, fstates bf16 [B, H, T/16, 64, 64] transposed (element (j, i) = S[i][j]): wkv7.cu's saved layout, but bf16
 // (rounded to nearest even; the chain itself carries S in fp32), so only wkv7_tc_readout.cu reads it.
-// wkv7_tc_backward_chain: r, wRaw, k, a, b bf16, dy fp32 → dv += E_t k_t; dsa_t = E_t b_t (fp32, dsa_0 = 0: unused,
+// wkv7_tc_backward_chain: r, wRaw, k, a, b, dy bf16 → dv += E_t k_t; dsa_t = E_t b_t (fp32, dsa_0 = 0: unused,
 // S_{−1} = 0); estates bf16 [B, H, T/16, 64, 64] transposed, estates[c] = E_{16c+16} (the E chain's start state of
 // chunk c, zero for the last; rounded to nearest even as the forward's states).
 #include "wkv7_tc.cuh"
@@ -69,10 +69,9 @@ struct TcScratch {
 };
 
 // A prep group's inputs of one chunk, copied as they are (tensors: ln ω's wRaw, a, b, k, r, v; the backward's
-// engine inputs wRaw, a', b', k', r' from their source rows, and dy).
+// engine inputs wRaw, a', b', k', r' from their source rows, and v' = dy).
 struct TcStage {
     unsigned short raw[6][TC_L][TN];
-    float dy[TC_L][TN];
 };
 
 // Chain warps → output warps: the chunk's start state and SA, as each chain lane's accumulator fragments.
@@ -137,29 +136,24 @@ __device__ __forceinline__ void a_from_acc(unsigned (&a)[4], const float (&c)[4]
 
 // Issues the cp.async copies of chunk c's inputs into a stage (128 threads of a prep group, p = 0..127). Forward:
 // rows 16c..16c+15 of wRaw, a, b, k, r, v. Backward (engine row u is step t = 16c + 15 − u, stage row 15 − u): rows
-// t + 1 of wRaw, b, a (as ln ω', a', b'; the row past T is not copied), rows t of r, k (as k', r') and dy.
+// t + 1 of wRaw, b, a (as ln ω', a', b'; the row past T is not copied), rows t of r, k, dy (as k', r', v').
 template <bool REV>
 __device__ __forceinline__ void stage_chunk(TcStage& sg, int p, int c, int T, int H, int bb, int h,
                                             const unsigned short* r, const unsigned short* wRaw,
                                             const unsigned short* k, const unsigned short* v,
-                                            const unsigned short* a, const unsigned short* b, const float* dy) {
+                                            const unsigned short* a, const unsigned short* b,
+                                            const unsigned short* dy) {
     const int stride = H * TN;
     const i64 row0 = (i64)bb * T + 16 * c;
-    const int tensors = REV ? 5 : 6;
 #pragma unroll
-    for (int q = 0; q < 7; q++) {
+    for (int q = 0; q < 6; q++) {
         const int idx = p + 128 * q;
-        if (idx < 128 * tensors) {
-            const int x = idx >> 7, row = (idx >> 3) & 15, part = idx & 7;
-            const int shift = REV && x < 3 ? 1 : 0;
-            const unsigned short* src = x == 0 ? wRaw : x == 1 ? (REV ? b : a) : x == 2 ? (REV ? a : b)
-                                      : x == 3 ? (REV ? r : k) : x == 4 ? (REV ? k : r) : v;
-            if (16 * c + row + shift < T)
-                copy16(&sg.raw[x][row][8 * part], src + (row0 + row + shift) * stride + h * TN + 8 * part);
-        } else if (REV && idx < 128 * 5 + 256) {
-            const int d = idx - 128 * 5, row = d >> 4, part = d & 15;
-            copy16(&sg.dy[row][4 * part], dy + (row0 + row) * stride + h * TN + 4 * part);
-        }
+        const int x = idx >> 7, row = (idx >> 3) & 15, part = idx & 7;
+        const int shift = REV && x < 3 ? 1 : 0;
+        const unsigned short* src = x == 0 ? wRaw : x == 1 ? (REV ? b : a) : x == 2 ? (REV ? a : b)
+                                  : x == 3 ? (REV ? r : k) : x == 4 ? (REV ? k : r) : (REV ? dy : v);
+        if (16 * c + row + shift < T)
+            copy16(&sg.raw[x][row][8 * part], src + (row0 + row + shift) * stride + h * TN + 8 * part);
     }
     copy_commit();
 }
@@ -180,7 +174,7 @@ __device__ __forceinline__ void prepare_column(const TcStage& sg, TcBuffer& bf, 
         bv[q] = bf16_f32(sg.raw[2][row][j]);
         kv[q] = bf16_f32(sg.raw[3][row][j]);
         rv[q] = bf16_f32(sg.raw[4][row][j]);
-        vv[q] = REV ? sg.dy[row][j] : bf16_f32(sg.raw[5][row][j]);
+        vv[q] = bf16_f32(sg.raw[5][row][j]);
     }
     if (REV && last && u0 == 0) wv[0] = av[0] = bv[0] = 0.0f;  // t = T − 1: no transition (the row was not copied)
     float lg1[8], acc = 0.0f;
@@ -274,7 +268,7 @@ __device__ __forceinline__ void mma16_bf16(float (&c)[4], const float* a, int ld
 template <bool REV>
 __device__ void tc_prep(int G, int T, int H, int bb, int h, const unsigned short* r, const unsigned short* wRaw,
                         const unsigned short* k, const unsigned short* v, const unsigned short* a,
-                        const unsigned short* b, const float* dy, TcShared& sm) {
+                        const unsigned short* b, const unsigned short* dy, TcShared& sm) {
     const int p = threadIdx.x - 128 * (1 + G), wg = p >> 5, lane = p & 31;
     const int j = 16 * wg + (lane & 15), u0 = 8 * (lane >> 4);
     const int chunks = T / TC_L;
@@ -502,8 +496,9 @@ __device__ void tc_output(int T, int H, int bb, int h, unsigned short* y, unsign
 
 template <bool REV>
 __device__ void tc_kernel(int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
-                          const unsigned short* v, const unsigned short* a, const unsigned short* b, const float* dy,
-                          unsigned short* y, unsigned short* sa16, float* dv, float* dsa, unsigned short* states) {
+                          const unsigned short* v, const unsigned short* a, const unsigned short* b,
+                          const unsigned short* dy, unsigned short* y, unsigned short* sa16, float* dv, float* dsa,
+                          unsigned short* states) {
     extern __shared__ float4 tc_smem[];
     TcShared& sm = *reinterpret_cast<TcShared*>(tc_smem);
     unsigned dynamicBytes;
@@ -523,6 +518,6 @@ extern "C" __global__ void __launch_bounds__(TC_THREADS) wkv7_tc_forward(
 
 extern "C" __global__ void __launch_bounds__(TC_THREADS) wkv7_tc_backward_chain(
     int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k, const unsigned short* a,
-    const unsigned short* b, const float* dy, float* dv, float* dsa, unsigned short* estates) {
+    const unsigned short* b, const unsigned short* dy, float* dv, float* dsa, unsigned short* estates) {
     tc_kernel<true>(T, H, r, wRaw, k, nullptr, a, b, dy, nullptr, nullptr, dv, dsa, estates);
 }

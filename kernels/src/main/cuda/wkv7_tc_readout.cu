@@ -26,8 +26,10 @@
 // Layouts: rows [B·T, H·64] (element (b, t, h, j) at ((b·T + t)·H + h)·64 + j); states bf16 [B, H, T/16, 64, 64]
 // transposed (element (j, i) at j·64 + i holds S[i][j]): fstates[c] = S_{16c+15} (S_c, the start of chunk c, is
 // fstates[c−1], 0 for c = 0), estates[c] = E_{16c+16} (zero for the last chunk: not read). The states and sa are
-// bf16 as wkv7_tc.cu stores them (exact as tf32 operands); dy and dsa fp32.
-// dr, dk are added (+=); da, db, dwRaw are added when overwrite == 0, written when overwrite == 1.
+// bf16 as wkv7_tc.cu stores them (exact as tf32 operands); dy bf16 (as the official kernel's; exact in tf32); dsa fp32.
+// drOut = drIn + the readout (drIn fp32; drOut fp32, may be drIn, or bf16 where bf16Out & 1: rounded once, the
+// receptance GEMM's operand); dk is added (+=); da, db, dwRaw are added when overwrite == 0, written when
+// overwrite == 1; dwRaw fp32, or bf16 where bf16Out & 2 (overwrite == 1 only: rounded once, the decay LoRA's operand).
 //
 // One chunk, steps t0..te (te = t0 + 15), local u = 0..15; row i = value index, column j = key index.
 //   Forward side, start S_c, L[u] = Σ_{u' ≤ u} lw_{t0+u'} (log2 units: lw·log2 e, fp32, per column):
@@ -134,9 +136,9 @@ __device__ __forceinline__ void ro_zero16(void* d) { *reinterpret_cast<float4*>(
 
 extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
     int T, int H, const unsigned short* r, const unsigned short* wRaw, const unsigned short* k,
-    const unsigned short* v, const unsigned short* a, const unsigned short* b, const float* dy,
-    const unsigned short* fstates, const unsigned short* sa, const unsigned short* estates, const float* dsa, float* dr,
-    float* dwRaw, float* dk, float* da, float* db, int overwrite) {
+    const unsigned short* v, const unsigned short* a, const unsigned short* b, const unsigned short* dy,
+    const unsigned short* fstates, const unsigned short* sa, const unsigned short* estates, const float* dsa,
+    const float* drIn, void* drOut, void* dwRaw, float* dk, float* da, float* db, int overwrite, int bf16Out) {
     extern __shared__ __align__(16) float sm[];
     const int h = blockIdx.y, bb = blockIdx.z, nc = T / TC_L, tid = threadIdx.x;
     const int cpb = (nc + gridDim.x - 1) / gridDim.x;
@@ -177,7 +179,6 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
         {
             const i64 go = row0 + u * rs + c4;
             const unsigned ro = sb + 4u * ro_sw(u, c4);
-            copy16_to(ro + 4u * RO_DY, dy + go);
             copy16_to(ro + 4u * RO_DSA, dsa + go);
             if (tid < 16) {
                 const float* src = dsa + row0 + 16 * rs + 4 * tid;
@@ -213,10 +214,11 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             }
             copy_commit();
         }
-        // ---- registers: v (row work), S_te's quarter column (bnd), the gradients' previous values
+        // ---- registers: v and dy (row work), S_te's quarter column (bnd), the gradients' previous values
         const i64 eo = row0 + u * rs + c4;        // row work's element
         const i64 ec = row0 + (4 * bq) * rs + bj;  // column work's first element (rows + q·rs)
         const uint2 vq = *reinterpret_cast<const uint2*>(v + eo);
+        const uint2 dyq = *reinterpret_cast<const uint2*>(dy + eo);
         uint2 ste[4];  // S_te[i][bj], i = 16·bq + 4·((q + bq) & 3).. (the rotation keeps bnd's shared loads conflict-free)
         {
             const uint2* p = reinterpret_cast<const uint2*>(fstates + (st + c) * 4096 + bj * 64 + 16 * bq);
@@ -225,12 +227,12 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
         }
         // the gradients' previous values: into L2 now (no registers held through the readouts), loaded after them
         if ((tid & 7) == 0) {
-            asm volatile("prefetch.global.L2 [%0];" ::"l"(dr + eo));
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(drIn + eo));
             asm volatile("prefetch.global.L2 [%0];" ::"l"(dk + eo));
             if (!overwrite) {
                 asm volatile("prefetch.global.L2 [%0];" ::"l"(da + eo));
                 asm volatile("prefetch.global.L2 [%0];" ::"l"(db + eo));
-                asm volatile("prefetch.global.L2 [%0];" ::"l"(dwRaw + eo));
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(static_cast<const float*>(dwRaw) + eo));
             }
         }
         {
@@ -244,8 +246,8 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
         copy_wait();
         __syncthreads();
 
-        // ---- phase 1. Column work: decays, prefix sums, key-scaled operands, query factors, bnd. Row work: dy, dsa
-        //      rounded in place, sa and v widened.
+        // ---- phase 1. Column work: decays, prefix sums, key-scaled operands, query factors, bnd. Row work: dsa
+        //      rounded in place, sa, v and dy widened (bf16: exact in tf32).
         {
             float x[4];
 #pragma unroll
@@ -295,11 +297,11 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             p2 += __shfl_xor_sync(0xffffffffu, p2, 2);
             if (bq == 0) sm[RO_BND + bj] = ro_ex2(lwn) * p1 + raw16(RO_RAW_A) * p2;  // a_{te+1}: 0 past T
             // row work (physical order: rounding is elementwise)
-            ro_round_at(sm + RO_DY + 4 * tid);
             ro_round_at(sm + RO_DSA + 4 * tid);
             if (tid < 16) ro_round_at(sm + RO_DSA + 16 * 64 + 4 * tid);
             *reinterpret_cast<float4*>(sm + RO_SA + ro_sw(u, c4)) = ro_widen4(saq);
             *reinterpret_cast<float4*>(sm + RO_V + ro_sw(u, c4)) = ro_widen4(vq);
+            *reinterpret_cast<float4*>(sm + RO_DY + ro_sw(u, c4)) = ro_widen4(dyq);
         }
         __syncthreads();
 
@@ -408,13 +410,13 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
         }
         float4 pdr, pdk, pda = make_float4(0.f, 0.f, 0.f, 0.f), pdb = pda;
         float pdw[4] = {0.f, 0.f, 0.f, 0.f};
-        pdr = *reinterpret_cast<const float4*>(dr + eo);
+        pdr = *reinterpret_cast<const float4*>(drIn + eo);
         pdk = *reinterpret_cast<const float4*>(dk + eo);
         if (!overwrite) {
             pda = *reinterpret_cast<const float4*>(da + eo);
             pdb = *reinterpret_cast<const float4*>(db + eo);
 #pragma unroll
-            for (int q = 0; q < 4; q++) pdw[q] = dwRaw[ec + q * rs];
+            for (int q = 0; q < 4; q++) pdw[q] = static_cast<const float*>(dwRaw)[ec + q * rs];
         }
         __syncthreads();  // every warp is done with S_c and E
         float* O = sm + RO_ST;  // [4][16][RO_OLD]: dr, da, dk, db
@@ -432,7 +434,12 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             const int ou = ro_osw(u, c4);  // + 16·RO_OLD a readout
             const float4 odr = ro_lds4(O + ou), oda = ro_lds4(O + 16 * RO_OLD + ou);
             const float4 odk = ro_lds4(O + 32 * RO_OLD + ou), odb = ro_lds4(O + 48 * RO_OLD + ou);
-            *reinterpret_cast<float4*>(dr + eo) = make_float4(pdr.x + odr.x, pdr.y + odr.y, pdr.z + odr.z, pdr.w + odr.w);
+            const float4 sdr = make_float4(pdr.x + odr.x, pdr.y + odr.y, pdr.z + odr.z, pdr.w + odr.w);
+            if (bf16Out & 1)
+                *reinterpret_cast<uint2*>(static_cast<unsigned short*>(drOut) + eo) =
+                    make_uint2(bf16x2_rn(sdr.x, sdr.y), bf16x2_rn(sdr.z, sdr.w));
+            else
+                *reinterpret_cast<float4*>(static_cast<float*>(drOut) + eo) = sdr;
             *reinterpret_cast<float4*>(dk + eo) = make_float4(pdk.x + odk.x, pdk.y + odk.y, pdk.z + odk.z, pdk.w + odk.w);
             *reinterpret_cast<float4*>(da + eo) = make_float4(pda.x + oda.x, pda.y + oda.y, pda.z + oda.z, pda.w + oda.w);
             *reinterpret_cast<float4*>(db + eo) = make_float4(pdb.x + odb.x, pdb.y + odb.y, pdb.z + odb.z, pdb.w + odb.w);
@@ -458,7 +465,9 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
 #pragma unroll
             for (int q = 0; q < 4; q++) {
                 const float sg = rcp_approx(1.0f + __expf(-rawq(RO_RAW_W, q)));
-                dwRaw[ec + q * rs] = pdw[q] + (excl + x[q]) * (TC_W_SCALE * sg * (1.0f - sg));
+                const float dw = pdw[q] + (excl + x[q]) * (TC_W_SCALE * sg * (1.0f - sg));
+                if (bf16Out & 2) static_cast<unsigned short*>(dwRaw)[ec + q * rs] = bf16_rn(dw);
+                else static_cast<float*>(dwRaw)[ec + q * rs] = dw;
             }
         }
     }

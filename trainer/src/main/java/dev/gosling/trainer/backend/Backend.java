@@ -296,6 +296,20 @@ public interface Backend extends AutoCloseable {
         return computeDtype;
     }
 
+    /**
+     * The dtype a model may keep three WKV7 gradients in that only bf16-reading kernels and GEMMs consume, when it
+     * keeps the WKV inputs in the same {@link #wkvInputDtype} and the GEMM gradients in the same
+     * {@link #gemmGradientDtype}: dy (written by {@link #lnxBonusGateBackward}, read by {@link #wkv7Backward} and
+     * {@link #wkv7BackwardOverwritingWab} as dOut), dr's sum ({@link #wkv7BackwardOverwritingWab}'s drSum, read by the
+     * receptance projection's {@link #linearBackward}) and dwRaw (written by {@link #wkv7BackwardOverwritingWab}, read
+     * by the decay LoRA's {@link #loraBackward}: no output activation, its bias gradient the column sums of that dOut).
+     * {@code computeDtype} by default; BF16 on the CUDA backend under bf16 GEMMs, where those ops then write and read
+     * them in bf16 (rounded once), as the official kernel's bf16 dy and gradients.
+     */
+    default DType wkvGradientDtype(DType computeDtype) {
+        return computeDtype;
+    }
+
     /** Ends {@link #holdGemmOperand}. */
     default void releaseGemmOperand() {
     }
@@ -418,21 +432,29 @@ public interface Backend extends AutoCloseable {
     void wkv7Forward(Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor out, Tensor saved,
                      int B, int T, int H);
 
-    /** dr, dwRaw, dk, dv, da, db += … (the exact gradient of {@link #wkv7Forward}). */
+    /**
+     * dr, dwRaw, dk, dv, da, db += … (the exact gradient of {@link #wkv7Forward}). dOut may be of the
+     * {@link #wkvGradientDtype}; the gradients are of the compute dtype.
+     */
     void wkv7Backward(Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor saved,
                       Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da, Tensor db, int B, int T, int H);
 
     /**
      * As {@link #wkv7Backward} with dwRaw, da and db written, not added to (nothing else writes them: the caller need
-     * not zero them); dr, dk and dv still add. By default zero those three, then accumulate.
+     * not zero them); dk and dv still add; dr is only read: drSum = dr + (the WKV part of dL/dr), written (drSum may
+     * be dr itself: then added in place). dOut, drSum and dwRaw may be of the {@link #wkvGradientDtype} (dr, dk, dv,
+     * da, db of the compute dtype). By default copy dr to drSum, zero dwRaw, da and db, then accumulate.
      */
     default void wkv7BackwardOverwritingWab(Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b,
-                                            Tensor saved, Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da,
-                                            Tensor db, int B, int T, int H) {
+                                            Tensor saved, Tensor dr, Tensor drSum, Tensor dwRaw, Tensor dk, Tensor dv,
+                                            Tensor da, Tensor db, int B, int T, int H) {
+        if (drSum != dr) {
+            copy(dr, drSum);
+        }
         zero(dwRaw);
         zero(da);
         zero(db);
-        wkv7Backward(dOut, r, wRaw, k, v, a, b, saved, dr, dwRaw, dk, dv, da, db, B, T, H);
+        wkv7Backward(dOut, r, wRaw, k, v, a, b, saved, drSum, dwRaw, dk, dv, da, db, B, T, H);
     }
 
     /**
@@ -482,7 +504,8 @@ public interface Backend extends AutoCloseable {
 
     /**
      * The backward of {@link #lnxBonusGateForward} from dGated = dL/d(gated): dG, dr, dk, dv and dy are written (not
-     * added to); dLnXW, dLnXB and dRK are added to. lnx null: recomputed from y, mean, rstd, lnXW, lnXB and the bonus
+     * added to); dLnXW, dLnXB and dRK are added to. dy may be of the {@link #wkvGradientDtype} where y, r, k and v are
+     * of the {@link #wkvInputDtype} (only the WKV7 backward reads it). lnx null: recomputed from y, mean, rstd, lnXW, lnXB and the bonus
      * (a backend may always recompute it). By default gate, bonus and GroupNorm backward one after the other through
      * {@code dLnxScratch} (dL/d lnx, [rows, C]); a backend may do it in one pass and leave the scratch alone.
      */

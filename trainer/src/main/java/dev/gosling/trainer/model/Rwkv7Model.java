@@ -79,6 +79,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      * token-shift mixes' gradients) live in the gemmInputDtype buffer (bf16) too.
      */
     private final boolean narrowGemmGradients;
+    /**
+     * Whether dy, dr's sum and dwRaw (the WKV7 gradients only bf16 readers consume, {@link Backend#wkvGradientDtype})
+     * live in the gemmInputDtype buffer (bf16) too: with the WKV inputs and the GEMM gradients there.
+     */
+    private final boolean narrowWkvGradients;
     private final Tensor gemmInputBuf;
     private final long gemmInputElements;
     private final Tensor idBuf;
@@ -177,6 +182,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.narrowSaved = gemmInputDtype != null && backend.savedActivationDtype(dtype) == gemmInputDtype;
         this.narrowWkv = narrowSaved && backend.wkvInputDtype(dtype) == gemmInputDtype;
         this.narrowGemmGradients = gemmInputDtype != null && backend.gemmGradientDtype(dtype) == gemmInputDtype;
+        this.narrowWkvGradients = narrowWkv && narrowGemmGradients && backend.wkvGradientDtype(dtype) == gemmInputDtype;
         Arena measure = new Arena(null, null);
         Arena measureGemmInputs = new Arena(null, null);
         new Acts(measure, gemmInputDtype == null ? null : measureGemmInputs, maxBatchSize, keep);
@@ -768,10 +774,11 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
         be.linearBackwardOverwritingDx(a.dHGemm, s.gated, w.output, a.dGated, g.output, N, C, C);
         be.lnxBonusGateBackward(a.dGated, null, s.g, s.y, w.lnXW, w.lnXB, s.meanX, s.rstdX, s.r, s.kTilde, v, w.rK, a.dLnx,
-                a.dG, a.dR, a.dKTilde, a.dV, a.dY, g.lnXW, g.lnXB, g.rK, N, C);
-        // the WKV backward adds to dr, dκ̃ and dv (after the bonus) and writes dw, da and db
+                a.dG, a.dRShare, a.dKTilde, a.dV, a.dY, g.lnXW, g.lnXB, g.rK, N, C);
+        // the WKV backward adds to dκ̃ and dv (after the bonus), writes dw, da and db, and dr = the bonus's share
+        // (dRShare) + its own (in place, or with narrowWkvGradients into the bf16 dR that the GEMM reads)
         be.wkv7BackwardOverwritingWab(a.dY, s.r, s.wRaw, s.kTilde, v, s.kA, s.kB, s.wkvSaved,
-                a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
+                a.dRShare, a.dR, a.dWRaw, a.dKTilde, a.dV, a.dKA, a.dKB, B, T, H);
         be.keyPrepareBackwardOverwriting(a.dKTilde, a.dKA, a.dKB, s.k, s.alphaPre, w.kK, w.kA, a.dK, a.dAlphaPre, g.kK, g.kA, N, C);
 
         // The six mixed inputs, recomputed in one pass from hIn and LN1's saved statistics (into the slots of κ̃, a, b
@@ -1091,9 +1098,17 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         final Tensor dH, dLn, dFfnAct, dGated, dLnx, dG, dR, dKTilde, dV, dVRaw, dVFirst, dVGatePre, dY,
                 dWRaw, dKA, dKB, dK, dAlphaPre;
         /**
+         * The ln_x/bonus/gate backward's share of dL/dr, which the WKV7 backward reads and adds its own to, into dR:
+         * dR itself (added in place), or with narrowWkvGradients an fp32 slot of its own (dy's slot of dMixes, dy being
+         * in the GEMM-input buffer then) and dR the bf16 sum that the receptance projection's backward reads.
+         */
+        final Tensor dRShare;
+        /**
          * Six [N, C] slots: the gradients of the time mix's six token-shift mixes (indexed MIX_R …), live only in the
          * last part of a block's backward pass; before it, within the same block, the slots hold dL/d(gate product),
          * dL/d(ln_x), dκ̃, dy, da and db (dGated … dKB), and first the channel mix's mix gradient (slot 0, dFfnMix).
+         * With narrowGemmGradients slot 0 is null (its tensors are bf16 views, dMixGrads) and slot 3 holds the
+         * bonus's share of dr where dy is bf16 (narrowWkvGradients).
          */
         final Tensor[] dMixes;
         /**
@@ -1148,11 +1163,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             dLn = arena.take(N, C);
             dMixes = new Tensor[MIX_COUNT];
             for (int j = 0; j < MIX_COUNT; j++) {
-                dMixes[j] = arena.take(N, C);
+                // slot 0 holds dGated and the mixes' first gradient, which narrowGemmGradients puts in the GEMM-input
+                // buffer: then it is not taken (null)
+                dMixes[j] = j == 0 && narrowGemmGradients ? null : arena.take(N, C);
             }
             dLnx = dMixes[1];
             dKTilde = dMixes[2];
-            dY = dMixes[3];
             dKA = dMixes[4];
             dKB = dMixes[5];
             if (narrowGemmGradients) {
@@ -1166,9 +1182,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                     dMixGrads[j] = gemmInputs.at(start + (long) j * N * C, N, C);
                 }
                 // and between them the output projection's dx, dL/d(gate product), read by the ln_x/bonus/gate backward
-                // (dFfnAct is dead then, and no mix gradient is written yet)
+                // (dFfnAct is dead then, and no mix gradient is written yet), and beside it (narrowWkvGradients) dy,
+                // written by that backward and read by the WKV7 backward, before any mix gradient is written
                 dGated = gemmInputs.at(start, N, C);
+                dY = narrowWkvGradients ? gemmInputs.at(start + (long) N * C, N, C) : dMixes[3];
             } else {
+                dY = dMixes[3];
                 dFfnAct = arena.take(N, F);
                 dMixGrads = dMixes;
                 dGated = dMixes[0];
@@ -1178,12 +1197,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             // column sums of their bias gradients), written in bf16 by their ops where the saved projections are bf16
             Arena narrow = narrowSaved ? gemmInputs : arena;
             dG = narrow.take(N, C);
-            dR = arena.take(N, C);
+            // dR and dWRaw: only GEMMs read them (the receptance projection's, the decay LoRA's with its bias column
+            // sums), in bf16 with narrowWkvGradients
+            dR = (narrowWkvGradients ? gemmInputs : arena).take(N, C);
+            dRShare = narrowWkvGradients ? dMixes[3] : dR;
             dV = arena.take(N, C);
             dVRaw = narrow.take(N, C);
             dVFirst = arena.take(N, C);
             dVGatePre = narrow.take(N, C); // read only by the v-gate LoRA's backward
-            dWRaw = arena.take(N, C);
+            dWRaw = (narrowWkvGradients ? gemmInputs : arena).take(N, C);
             dK = narrow.take(N, C);
             dAlphaPre = narrow.take(N, C); // read only by the α LoRA's backward
             int maxRank = Math.max(Math.max(lora.decay(), lora.aaa()), Math.max(lora.mv(), lora.gate()));

@@ -207,7 +207,7 @@ public final class CudaBackend implements Backend {
             keyPrepareBwdBf16DkDa, valueResidualBwdBf16DvDg, reluSqBwdBf16ad,
             tokenShiftBwdBf16_4, tokenShiftBwdBf16_1, keyPrepareFwdBf16Out, valueResidualFwdBf16All,
             valueResidualBwdBf16DvDgVf, lnxBonusGateFwdBf16In, lnxBonusGateBwdBf16In,
-            lnxBonusGateBwdBf16InDgatedF32;
+            lnxBonusGateBwdBf16InDgatedF32, lnxBonusGateBwdBf16InDy, lnxBonusGateBwdBf16InDgatedF32Dy, castBf16F32;
     /**
      * LayerNorm fused with the token-shift mixes of its output (token_shift.cu's ln_token_shift_*), indexed [J − 1]:
      * J float4 a thread, rows of up to 512·J channels. -Dgosling.lnShift=false: the unfused ops (Backend's defaults).
@@ -239,7 +239,7 @@ public final class CudaBackend implements Backend {
      */
     private final Kernel wkv7TcForward, wkv7TcChain, wkv7TcReadout;
     /** Dynamic shared memory of the wkv7_tc.cu kernels: sizeof(TcShared) there (a kernel given less traps). */
-    static final int WKV7_TC_SHARED = 184320;
+    static final int WKV7_TC_SHARED = 176128;
     /** The readout kernel's block and dynamic shared memory (wkv7_tc_readout.cu: RO_THREADS, RO_SMEM1, one stage). */
     static final int WKV7_TC_READOUT_THREADS = 256, WKV7_TC_READOUT_SHARED = 87824;
     /**
@@ -318,6 +318,7 @@ public final class CudaBackend implements Backend {
         fillF32 = loader.kernel("elementwise", "fill_f32");
         fillUniform = loader.kernel("elementwise", "fill_uniform_f32");
         castBf16 = loader.kernel("cast", "cast_f32_bf16");
+        castBf16F32 = loader.kernel("cast", "cast_bf16_f32");
         gateFwd = loader.kernel("elementwise", "gate_forward");
         gateFwdBf16 = loader.kernel("elementwise", "gate_forward_bf16");
         reluSqFwdBf16 = loader.kernel("elementwise", "relu_squared_forward_bf16");
@@ -408,6 +409,8 @@ public final class CudaBackend implements Backend {
         lnxBonusGateFwdBf16In = loader.kernel("bonus", "lnx_bonus_gate_forward_bf16_in");
         lnxBonusGateBwdBf16In = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in");
         lnxBonusGateBwdBf16InDgatedF32 = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in_dgated_f32");
+        lnxBonusGateBwdBf16InDy = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in_dy");
+        lnxBonusGateBwdBf16InDgatedF32Dy = loader.kernel("bonus", "lnx_bonus_gate_backward_bf16_in_dgated_f32_dy");
         wkv7FwdV4 = loader.kernel("wkv7", "wkv7_forward_v4");
         wkv7BwdV4 = loader.kernel("wkv7", "wkv7_backward_v4");
         // the tensor-core WKV7 needs mma.sync with bf16 and tf32 (sm_80+): before, its modules are not even compiled
@@ -1424,6 +1427,19 @@ public final class CudaBackend implements Backend {
         return BF16_GEMM_GRADIENTS ? gemmInputDtype(computeDtype) : computeDtype;
     }
 
+    /** Whether {@link #wkvGradientDtype} is BF16 under bf16 GEMMs: true unless -Dgosling.wkvGradients=f32. */
+    private static final boolean BF16_WKV_GRADIENTS = !"f32".equals(System.getProperty("gosling.wkvGradients"));
+
+    /**
+     * BF16 where the WKV inputs are ({@link #wkvInputDtype}): lnxBonusGateBackward then writes dy in bf16 (with bf16
+     * y, r, k, v), the WKV7 backward reads it and writes dr's sum and dwRaw in bf16 (the tensor-core kernels; the
+     * serial ones through fp32 scratch), the GEMMs read them as they are.
+     */
+    @Override
+    public DType wkvGradientDtype(DType computeDtype) {
+        return BF16_WKV_GRADIENTS ? wkvInputDtype(computeDtype) : computeDtype;
+    }
+
     /** dst = bf16(src), round to nearest even (the checks make bf16 inputs with it). */
     void roundToBf16(Tensor src, Tensor dst) {
         bind();
@@ -1893,8 +1909,9 @@ public final class CudaBackend implements Backend {
         boolean preShared;
         if (dt.dtype == DType.BF16 && outAct == Activation.NONE) {
             // already the bf16 operand (dG; the α and v-gate pre-activations' gradients, written so by the key
-            // preparation and the value residual): the GEMMs read it as it is, and a bias gradient takes only its
-            // column sums (no bf16 copy written)
+            // preparation and the value residual; the decay LoRA's dwRaw, written so by the WKV7 backward:
+            // wkvGradientDtype): the GEMMs read it as it is, and a bias gradient takes only its column sums (no bf16
+            // copy written)
             preOperand = d;
             preShared = true;
             if (biasGrad) {
@@ -2612,21 +2629,28 @@ public final class CudaBackend implements Backend {
     @Override
     public void wkv7Backward(Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b, Tensor saved,
                              Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da, Tensor db, int B, int T, int H) {
-        wkv7Backward("wkv7Backward", dOut, r, wRaw, k, v, a, b, saved, dr, dwRaw, dk, dv, da, db, B, T, H, false);
+        wkv7Backward("wkv7Backward", dOut, r, wRaw, k, v, a, b, saved, dr, dr, dwRaw, dk, dv, da, db, B, T, H, false);
     }
 
     @Override
     public void wkv7BackwardOverwritingWab(Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b,
-                                           Tensor saved, Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da,
-                                           Tensor db, int B, int T, int H) {
-        wkv7Backward("wkv7BackwardOverwritingWab", dOut, r, wRaw, k, v, a, b, saved, dr, dwRaw, dk, dv, da, db, B, T,
-                H, true);
+                                           Tensor saved, Tensor dr, Tensor drSum, Tensor dwRaw, Tensor dk, Tensor dv,
+                                           Tensor da, Tensor db, int B, int T, int H) {
+        wkv7Backward("wkv7BackwardOverwritingWab", dOut, r, wRaw, k, v, a, b, saved, dr, drSum, dwRaw, dk, dv, da, db,
+                B, T, H, true);
     }
 
-    /** wabWritten: dwRaw, da and db written, not added to (the v5 column pass; v4 zeroes them first). */
+    /**
+     * wabWritten: dwRaw, da and db written, not added to (the v5 column pass; v4 zeroes them first); drSum = dr + the
+     * WKV part (drSum may be dr). dOut, drSum and dwRaw (wabWritten only) may be BF16 ({@link #wkvGradientDtype}):
+     * the tensor-core kernels read and write them so; the serial kernels (fp32 ones) go through fp32 scratch (dOut
+     * widened, dr copied and added to there, then rounded into drSum, dwRaw written there and rounded), a slow path
+     * that the model does not take (its bf16 WKV gradients come with bf16 inputs at T % 16 = 0). An fp32 dOut on the
+     * tensor-core kernels is rounded to bf16 scratch first (the checks and benchmarks).
+     */
     private void wkv7Backward(String op, Tensor dOut, Tensor r, Tensor wRaw, Tensor k, Tensor v, Tensor a, Tensor b,
-                              Tensor saved, Tensor dr, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da, Tensor db, int B,
-                              int T, int H, boolean wabWritten) {
+                              Tensor saved, Tensor dr, Tensor drSum, Tensor dwRaw, Tensor dk, Tensor dv, Tensor da,
+                              Tensor db, int B, int T, int H, boolean wabWritten) {
         bind();
         long n = sequenceDims(op, B, T, H * N);
         boolean bf16 = sameFloatType(op, n, new Tensor[] {r, wRaw, k, v, a, b}, "r", "wRaw", "k", "v", "a", "b");
@@ -2635,8 +2659,12 @@ public final class CudaBackend implements Backend {
         long sa = s + (tc ? 2L : 4L) * B * H * chunks(T) * N * N;
         long rp = own(r, op, "r").address, wp = own(wRaw, op, "wRaw").address, kp = own(k, op, "k").address;
         long vp = own(v, op, "v").address, ap = own(a, op, "a").address, bp = own(b, op, "b").address;
-        long dyp = f32(dOut, op, "dOut", n).address;
-        long drp = f32(dr, op, "dr", n).address, dwp = f32(dwRaw, op, "dwRaw", n).address;
+        CudaTensor dyt = floatLike(dOut, op, "dOut", n);
+        long dyp = dyt.address;
+        long drp = f32(dr, op, "dr", n).address;
+        CudaTensor drst = floatLike(drSum, op, "drSum", n);
+        CudaTensor dwt = wabWritten ? floatLike(dwRaw, op, "dwRaw", n) : f32(dwRaw, op, "dwRaw", n);
+        long drsp = drst.address, dwp = dwt.address;
         long dkp = f32(dk, op, "dk", n).address, dvp = f32(dv, op, "dv", n).address;
         long dap = f32(da, op, "da", n).address, dbp = f32(db, op, "db", n).address;
         if (n == 0) {
@@ -2646,59 +2674,111 @@ public final class CudaBackend implements Backend {
         if (bf16 && c.version() == 4) {
             throw new IllegalArgumentException(op + ": bf16 inputs need the v5 kernels, not " + c);
         }
-        if (c.version() == 4 || (wabWritten && (c.passes() & 2) == 0)) {
-            for (Tensor t : wabWritten ? new Tensor[] {dwRaw, da, db} : new Tensor[0]) {
-                zero(t);
-            }
-        }
-        if (c.version() == 4) {
-            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
-                    .ptr(drp).ptr(dwp).ptr(dkp).ptr(dvp).ptr(dap).ptr(dbp);
-            wkv7BwdV4.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
-            return;
-        }
-        for (long p : new long[] {rp, wp, kp, vp, ap, bp, dyp, s, drp, dwp, dkp, dvp, dap, dbp}) {
+        for (long p : c.version() == 4 ? new long[0] : new long[] {rp, wp, kp, vp, ap, bp, dyp, s, drp, drsp, dwp,
+                dkp, dvp, dap, dbp}) {
             aligned16(p, op, "a tensor");
         }
+        boolean dy16 = dyt.dtype == DType.BF16, drs16 = drst.dtype == DType.BF16, dw16 = dwt.dtype == DType.BF16;
         if (tc) {
-            // scratch: dsa [B·T, H·64] fp32, then the E chain's start state of every chunk [B, H, T/16, 64, 64] bf16
-            long dsa = wkvScratch(n + (long) B * H * (T / 16) * N * N / 2);
+            // scratch: dsa [B·T, H·64] fp32, then the E chain's start state of every chunk [B, H, T/16, 64, 64] bf16,
+            // then (an fp32 dOut) dOut rounded to bf16
+            long dsaFloats = n + (long) B * H * (T / 16) * N * N / 2;
+            long dsa = wkvScratch(dsaFloats + (dy16 ? 0 : n / 2));
             long estates = dsa + 4L * n;
+            long dy = dyp;
+            if (!dy16) {
+                dy = dsa + 4L * dsaFloats;
+                launch1d(castBf16, (n + 3) / 4, args.reset().ptr(dyp).ptr(dy).i64(n));
+            }
+            if (wabWritten && (c.passes() & 2) == 0) {
+                for (Tensor t : new Tensor[] {dwRaw, da, db}) {
+                    zero(t);
+                }
+            }
             if ((c.passes() & 1) != 0) {
-                args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa)
+                args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dy).ptr(dvp).ptr(dsa)
                         .ptr(estates);
                 wkv7TcChain.launch(H, B, 1, 512, 1, 1, WKV7_TC_SHARED, stream, args);
             }
             if ((c.passes() & 2) != 0) {
-                args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
-                        .ptr(estates).ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(wabWritten ? 1 : 0);
+                args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dy).ptr(s).ptr(sa)
+                        .ptr(estates).ptr(dsa).ptr(drp).ptr(drsp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp)
+                        .i32(wabWritten ? 1 : 0).i32((drs16 ? 1 : 0) | (dw16 ? 2 : 0));
                 wkv7TcReadout.launch(T / 16, H, B, WKV7_TC_READOUT_THREADS, 1, 1, WKV7_TC_READOUT_SHARED, stream, args);
             }
             return;
         }
-        int chunk = c.chunk() >= 0 ? c.chunk() : wkv7AutoChunk(B, H, T);
+        int chunk = c.version() == 4 ? 0 : c.chunk() >= 0 ? c.chunk() : wkv7AutoChunk(B, H, T);
         if (chunk >= T) {
             chunk = 0;
         }
-        ColKernel cols = c.cols() != null ? c.cols() : wkv7AutoCols(B, H, chunk);
-        // scratch: dsa [B·T, H·64], then dS at the column chunks' ends
+        // scratch: dsa [B·T, H·64], then dS at the column chunks' ends (v5), then the fp32 copies of bf16 gradients
         long boundary = wkv7BoundaryFloats(B, T, H, chunk);
-        long dsa = wkvScratch(n + boundary);
+        long base = c.version() == 4 ? 0 : n + boundary;
+        long scratch = wkvScratch(base + n * ((dy16 ? 1 : 0) + (drs16 ? 1 : 0) + (dw16 ? 1 : 0)));
+        long dsa = scratch;
         long dsb = dsa + 4L * n;
-        if ((c.passes() & 1) != 0) {
-            RowKernel f = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
-            args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa).i32(chunk)
-                    .ptr(dsb);
-            wkv7Kernel("wkv7_backward_rows_v5_" + f + (bf16 ? c.bf16() : "")).launch(H * f.perHead(), B, 1, f.threads(), 1, 1, 0, stream,
-                    args);
+        long next = scratch + 4L * base;
+        if (dy16) {
+            launch1d(castBf16F32, n, args.reset().ptr(dyp).ptr(next).i64(n));
+            dyp = next;
+            next += 4L * n;
         }
-        if ((c.passes() & 2) != 0) {
-            int z = chunk == 0 ? 1 : (T + chunk - 1) / chunk;
+        long drAcc = drp;
+        if (drs16) {
+            drAcc = next;
+            next += 4L * n;
+            copyBytes(drp, drAcc, 4L * n);
+        } else if (drsp != drp) {
+            drAcc = drsp;
+            copyBytes(drp, drAcc, 4L * n);
+        }
+        long dwAcc = dw16 ? next : dwp;
+        if (c.version() == 4 || (wabWritten && (c.passes() & 2) == 0)) {
+            for (long p : wabWritten ? new long[] {dwAcc, dap, dbp} : new long[0]) {
+                zeroBytes(p, 4L * n);
+            }
+        }
+        if (c.version() == 4) {
             args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
-                    .ptr(dsa).ptr(drp).ptr(dwp).ptr(dkp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb).i32(wabWritten ? 1 : 0);
-            wkv7Kernel("wkv7_backward_cols_v5_" + cols + (bf16 ? c.bf16() : "")).launch(H * cols.perHead(), B, z, cols.threads(), 1, 1, 0,
-                    stream, args);
+                    .ptr(drAcc).ptr(dwAcc).ptr(dkp).ptr(dvp).ptr(dap).ptr(dbp);
+            wkv7BwdV4.launch(H, B, 1, 2 * N, 1, 1, 0, stream, args);
+        } else {
+            ColKernel cols = c.cols() != null ? c.cols() : wkv7AutoCols(B, H, chunk);
+            if ((c.passes() & 1) != 0) {
+                RowKernel f = c.rows() != null ? c.rows() : wkv7AutoRows(B, H);
+                args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(ap).ptr(bp).ptr(dyp).ptr(dvp).ptr(dsa)
+                        .i32(chunk).ptr(dsb);
+                wkv7Kernel("wkv7_backward_rows_v5_" + f + (bf16 ? c.bf16() : "")).launch(H * f.perHead(), B, 1,
+                        f.threads(), 1, 1, 0, stream, args);
+            }
+            if ((c.passes() & 2) != 0) {
+                int z = chunk == 0 ? 1 : (T + chunk - 1) / chunk;
+                args.reset().i32(T).i32(H).ptr(rp).ptr(wp).ptr(kp).ptr(vp).ptr(ap).ptr(bp).ptr(dyp).ptr(s).ptr(sa)
+                        .ptr(dsa).ptr(drAcc).ptr(dwAcc).ptr(dkp).ptr(dap).ptr(dbp).i32(chunk).ptr(dsb)
+                        .i32(wabWritten ? 1 : 0);
+                wkv7Kernel("wkv7_backward_cols_v5_" + cols + (bf16 ? c.bf16() : "")).launch(H * cols.perHead(), B, z,
+                        cols.threads(), 1, 1, 0, stream, args);
+            }
         }
+        if (drs16) {
+            launch1d(castBf16, (n + 3) / 4, args.reset().ptr(drAcc).ptr(drsp).i64(n));
+        }
+        if (dw16) {
+            launch1d(castBf16, (n + 3) / 4, args.reset().ptr(dwAcc).ptr(dwp).i64(n));
+        }
+    }
+
+    /** dst ← src, {@code bytes} bytes on the stream (device to device). */
+    private void copyBytes(long src, long dst, long bytes) {
+        LaunchProfiler.around("memcpy d2d", stream, () -> Cuda.check(cudaMemcpyAsync(pa.at(dst), pb.at(src), bytes,
+                cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync"));
+    }
+
+    /** {@code bytes} zero bytes at address p, on the stream. */
+    private void zeroBytes(long p, long bytes) {
+        LaunchProfiler.around("memset", stream,
+                () -> Cuda.check(cudaMemsetAsync(pa.at(p), 0, bytes, stream), "cudaMemsetAsync"));
     }
 
     /** Whether choice c runs bf16 inputs of T steps on the chunked tensor-core kernels. */
@@ -2794,6 +2874,11 @@ public final class CudaBackend implements Backend {
         if (bf16In && (gs.dtype != DType.BF16 || !dGBf16)) {
             throw new IllegalArgumentException(op + ": bf16 y, r, k and v need bf16 g and dG");
         }
+        // dy: F32, or BF16 (wkvGradientDtype) with bf16 y, r, k, v only
+        boolean dy16 = floatLike(dy, op, "dy", n).dtype == DType.BF16;
+        if (dy16 && !bf16In) {
+            throw new IllegalArgumentException(op + ": a bf16 dy needs bf16 y, r, k and v");
+        }
         args.reset().ptr(dgt.address).ptr(f32(lnXB, op, "lnXB", C).address)
                 .ptr(gs.address).ptr(own(y, op, "y").address).ptr(f32(lnXW, op, "lnXW", C).address)
                 .ptr(f32(mean, op, "mean", units).address).ptr(f32(rstd, op, "rstd", units).address)
@@ -2801,7 +2886,7 @@ public final class CudaBackend implements Backend {
                 .ptr(f32(rK, op, "rK", C).address)
                 .ptr(bf16GradientOut(op, dG, "dG", n, false, gs.dtype == DType.BF16).address)
                 .ptr(f32(dr, op, "dr", n).address)
-                .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(f32(dy, op, "dy", n).address);
+                .ptr(f32(dk, op, "dk", n).address).ptr(f32(dv, op, "dv", n).address).ptr(own(dy, op, "dy").address);
         long dw = optional(dLnXW, op, "dLnXW", C);
         long db = optional(dLnXB, op, "dLnXB", C);
         long drk = optional(dRK, op, "dRK", C);
@@ -2813,7 +2898,9 @@ public final class CudaBackend implements Backend {
         long partialW = partialRK + 4L * slices * C;
         long partialB = partialW + 4L * slices * C;
         args.ptr(partialRK).ptr(partialW).ptr(partialB).i32(rows).i32(C);
-        (bf16In ? (dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16In : lnxBonusGateBwdBf16InDgatedF32) : dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16DgDgated : dGBf16 ? lnxBonusGateBwdBf16Dg
+        (bf16In ? (dgt.dtype == DType.BF16 ? (dy16 ? lnxBonusGateBwdBf16InDy : lnxBonusGateBwdBf16In)
+                : dy16 ? lnxBonusGateBwdBf16InDgatedF32Dy : lnxBonusGateBwdBf16InDgatedF32)
+                : dgt.dtype == DType.BF16 ? lnxBonusGateBwdBf16DgDgated : dGBf16 ? lnxBonusGateBwdBf16Dg
                 : gs.dtype == DType.BF16 ? lnxBonusGateBwdBf16 : lnxBonusGateBwd)
                 .launch(C / N, slices, 1, 32, 1, 1, 0, stream, args);
         finishColumns(partialRK, drk, slices, C);

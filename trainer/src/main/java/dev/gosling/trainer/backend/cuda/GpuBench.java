@@ -421,6 +421,11 @@ public final class GpuBench {
                 }
                 Tensor out16 = gpu.allocate(DType.BF16, shape(n));
                 live.add(out16);
+                // dy in bf16 with bf16 inputs (wkvGradientDtype, the training step's; the tensor-core kernels read it
+                // so, an fp32 one would be rounded first)
+                Tensor dy16 = gpu.allocate(DType.BF16, shape(n));
+                live.add(dy16);
+                gpu.roundToBf16(dy, dy16);
                 List<String> modes = new ArrayList<>(List.of("f32"));
                 modes.addAll(CudaBackend.WKV7_BF16_STAGINGS);
                 for (String mode : modes) {
@@ -432,7 +437,8 @@ public final class GpuBench {
                     // bf16 inputs on the tensor-core path keep their own (bf16) saved layout
                     Tensor sv = half ? zeros(gpu.wkv7SavedElements(B, T, H, DType.BF16)) : saved;
                     Runnable f = () -> gpu.wkv7Forward(in[0], in[1], in[2], in[3], in[4], in[5], y, sv, B, T, H);
-                    Runnable bw = () -> gpu.wkv7Backward(dy, in[0], in[1], in[2], in[3], in[4], in[5], sv, g[0],
+                    Tensor dyIn = half ? dy16 : dy;
+                    Runnable bw = () -> gpu.wkv7Backward(dyIn, in[0], in[1], in[2], in[3], in[4], in[5], sv, g[0],
                             g[1], g[2], g[3], g[4], g[5], B, T, H);
                     String tag = " " + (half ? mode.substring(1) : "f32") + " inputs";
                     double fwd = time(f);

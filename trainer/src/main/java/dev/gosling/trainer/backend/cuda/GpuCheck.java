@@ -110,7 +110,7 @@ public final class GpuCheck {
                         : lnAdamwOnly ? GpuOpChecks.lnAdamwChecks() : gemmOnly ? List.of() : GpuOpChecks.all(false)),
                         o, tsv);
                 o.printf("kernel modules: %s; checks took %.1f s%n", gpu.kernelOrigins(), (System.nanoTime() - t0) / 1e9);
-                // without them (shared memory per block under 184 KB) the "tc" rows ran the serial kernels
+                // without them (shared memory per block under 172 KB, WKV7_TC_SHARED) the "tc" rows ran the serial kernels
                 o.printf("WKV7 tensor-core kernels: %s%n", gpu.wkv7TcAvailable() ? "in use for bf16 inputs at T % 16 = 0"
                         : "not available on this GPU (the serial kernels run everywhere)");
             }

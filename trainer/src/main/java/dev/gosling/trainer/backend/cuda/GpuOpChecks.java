@@ -529,8 +529,8 @@ public final class GpuOpChecks {
                         if (bias != null) {
                             // from a bf16 dOut, the CPU given the rounded values: through the sigmoid; and with no
                             // output activation (the α and v-gate pre-activations' gradients, written in bf16 by the
-                            // key preparation and the value residual: the GEMMs read dOut itself, the bias gradient
-                            // takes its column sums)
+                            // key preparation and the value residual; the decay's dwRaw, wkvGradientDtype: the GEMMs
+                            // read dOut itself, the bias gradient takes its column sums)
                             double[] dy16 = rounded(dyL);
                             double[][] gotB = loraGrads(g, xg, wG, hG, oG, bf16(g, dy16), outAct, rank);
                             double[][] refB = loraGrads(c, xc, wC, hC, oC, c.tensor(dy16), outAct, rank);
@@ -1432,6 +1432,10 @@ public final class GpuOpChecks {
             c.add(((OpCase) valueResidual(d[0], d[1], true, true, s++)).withBf16("v", "vFirst", "gatePre"));
             c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g", "y", "r", "k", "v").withBf16DOuts());
             c.add(((OpCase) lnxBonusGate(d[0], d[1], true, s++)).withBf16("g", "y", "r", "k", "v")); // fp32 dGated
+            // dy written in bf16 too (wkvGradientDtype: only the WKV7 backward reads it), from either dGated
+            c.add(((OpCase) lnxBonusGate(d[0], d[1], true, true, s++)).withBf16("g", "y", "r", "k", "v")
+                    .withBf16DOuts());
+            c.add(((OpCase) lnxBonusGate(d[0], d[1], true, true, s++)).withBf16("g", "y", "r", "k", "v"));
         }
         c.addAll(wkv7Checks(quick, s));
         s += 100;
@@ -2111,7 +2115,12 @@ public final class GpuOpChecks {
      * product is an output, and the backward is {@link Backend#lnxBonusGateBackward} (fused on the GPU).
      */
     static Check lnxBonusGate(int rows, int C, boolean fusedBackward, long seed) {
-        String size = "rows=" + rows + " C=" + C + (fusedBackward ? " fused backward" : "");
+        return lnxBonusGate(rows, C, fusedBackward, false, seed);
+    }
+
+    /** {@code bf16Dy}: the fused backward writes dy in bf16 (with y, r, k, v given in bf16). */
+    static Check lnxBonusGate(int rows, int C, boolean fusedBackward, boolean bf16Dy, long seed) {
+        String size = "rows=" + rows + " C=" + C + (fusedBackward ? " fused backward" : "") + (bf16Dy ? " bf16 dy" : "");
         return new OpCase("lnxBonusGate", size, FP32_TOLERANCE, seed) {
             /** y, r, k, v given in bf16 (the WKV7 kernel's output and inputs; with g and the output gradient): dG bf16. */
             boolean bf16In() {
@@ -2120,7 +2129,7 @@ public final class GpuOpChecks {
 
             @Override
             double toleranceOf(String q) {
-                return bf16In() && q.equals("dg") ? BF16_TOLERANCE : tolerance;
+                return (bf16In() && q.equals("dg")) || (bf16Dy && q.equals("dy")) ? BF16_TOLERANCE : tolerance;
             }
 
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
@@ -2164,7 +2173,7 @@ public final class GpuOpChecks {
                     // everything written into poisoned tensors, then added to the gradients
                     long n = (long) rows * C;
                     Tensor[] w = {bf16In() ? d.poisonedBf16OnGpu(n) : d.poisoned(n), d.poisoned(n), d.poisoned(n),
-                            d.poisoned(n), d.poisoned(n)};
+                            d.poisoned(n), bf16Dy ? d.poisonedBf16OnGpu(n) : d.poisoned(n)};
                     // lnx not given: recomputed (the model keeps none)
                     d.backend.lnxBonusGateBackward(dOuts.get(0), null, t.get("g"), t.get("y"),
                             t.get("lnXW"), t.get("lnXB"), saved.get("mean"), saved.get("rstd"), t.get("r"), t.get("k"), t.get("v"),
@@ -2225,6 +2234,23 @@ public final class GpuOpChecks {
             c.add(wkv7(2, 4096, 4, CudaBackend.Wkv7Choice.AUTO, false, true, s++));
         }
         c.add(wkv7SavedLayouts());
+        // the training step's call under bf16 GEMMs (wkvGradientDtype): a bf16 dOut, dr's sum written into a bf16
+        // drSum from an fp32 share, dwRaw written in bf16; on the tensor-core kernels, and on the serial ones (T not a
+        // multiple of 16, the tensor-core kernels off, fp32 inputs, v4: through fp32 scratch); and an fp32 drSum apart
+        // from the share
+        int[][] gradSizes = quick ? new int[][] {{2, 32, 2}}
+                : new int[][] {{1, 16, 1}, {2, 32, 2}, {3, 48, 5}, {2, 256, 3}, {2, 4096, 4}, {8, 256, 12}, {3, 37, 5}};
+        for (int[] d : gradSizes) {
+            c.add(wkv7(d[0], d[1], d[2], CudaBackend.Wkv7Choice.AUTO, true, true, WKV7_BF16_GRADS, s++));
+        }
+        if (!quick) {
+            c.add(wkv7(2, 32, 2, serial, true, true, WKV7_BF16_GRADS, s++));
+            c.add(wkv7(2, 100, 3, serial, true, true, WKV7_BF16_GRADS, s++));
+            c.add(wkv7(3, 37, 5, null, true, false, WKV7_BF16_GRADS, s++));
+            c.add(wkv7(2, 100, 3, CudaBackend.Wkv7Choice.V4, true, false, WKV7_BF16_GRADS, s++));
+            c.add(wkv7(2, 256, 3, CudaBackend.Wkv7Choice.AUTO, true, true, WKV7_F32_DR_SUM, s++));
+            c.add(wkv7(3, 37, 5, null, true, false, WKV7_F32_DR_SUM, s++));
+        }
         if (!quick) {
             // every bf16 kernel (paired rows as forward and row pass, both column kernels) in one chunk and in chunks
             List<CudaBackend.RowKernel> rb = List.of(CudaBackend.ROWS_64_2_4P, CudaBackend.ROWS_32_2_8P,
@@ -2317,7 +2343,26 @@ public final class GpuOpChecks {
      * tensor-core kernels (tf32 and bf16 products: kernels/NOTES.md, "WKV7 on the tensor cores").
      */
     static Check wkv7(int B, int T, int H, CudaBackend.Wkv7Choice choice, boolean overwrite, boolean bf16, long seed) {
-        String size = "B=" + B + " T=" + T + " H=" + H + (choice != null ? " " + choice : "") + over(overwrite);
+        return wkv7(B, T, H, choice, overwrite, bf16, 0, seed);
+    }
+
+    /** {@link #wkv7}'s {@code grads}: dr's sum into its own fp32 drSum (from an fp32 share of dr, not added in place). */
+    static final int WKV7_F32_DR_SUM = 1;
+    /** {@link #wkv7}'s {@code grads}: a bf16 dOut, drSum and dwRaw ({@link Backend#wkvGradientDtype}). */
+    static final int WKV7_BF16_GRADS = 2;
+
+    /**
+     * {@code grads} (with {@code overwrite}): 0, dr added to in place; {@link #WKV7_F32_DR_SUM} or
+     * {@link #WKV7_BF16_GRADS}, dr's share a fresh fp32 tensor (the same values on both backends) and the sum written
+     * into a poisoned drSum, fp32 or bf16; then dr's change is drSum − share.
+     */
+    static Check wkv7(int B, int T, int H, CudaBackend.Wkv7Choice choice, boolean overwrite, boolean bf16, int grads,
+                      long seed) {
+        if (grads != 0 && !overwrite) {
+            throw new IllegalArgumentException("wkv7 check: drSum and bf16 gradients come with overwrite");
+        }
+        String size = "B=" + B + " T=" + T + " H=" + H + (choice != null ? " " + choice : "") + over(overwrite)
+                + (grads == WKV7_F32_DR_SUM ? " drSum" : grads == WKV7_BF16_GRADS ? " bf16 drSum,dwRaw" : "");
         OpCase c = new OpCase("wkv7", size, FP32_TOLERANCE, seed) {
             /**
              * At T = 1 the state starts at 0, so y = v (k·r) and dv = dy (k·r): one fp32 dot product of 64 terms
@@ -2347,6 +2392,9 @@ public final class GpuOpChecks {
             double toleranceOf(String q) {
                 if (bf16 && choice != null && choice.tc() && T % 16 == 0) {
                     return BF16_TOLERANCE;
+                }
+                if (grads == WKV7_BF16_GRADS && (q.equals("dr") || q.equals("dwRaw"))) {
+                    return BF16_TOLERANCE; // rounded to bf16 once
                 }
                 double scaled = q.equals("out") || q.equals("dv") ? tolerance * dotCondition() : tolerance;
                 return bf16 && q.equals("out") ? Math.max(BF16_TOLERANCE, scaled) : scaled;
@@ -2407,13 +2455,30 @@ public final class GpuOpChecks {
                           Map<String, Tensor> g) {
                 if (overwrite) {
                     long n = (long) B * T * H * 64;
-                    Tensor dw = d.poisoned(n);
+                    boolean bf16Grads = grads == WKV7_BF16_GRADS;
+                    Tensor dw = bf16Grads ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
                     Tensor da = d.poisoned(n);
                     Tensor db = d.poisoned(n);
+                    Tensor dr = g.get("r");
+                    Tensor drSum = dr;
+                    double[] share = null;
+                    if (grads != 0) {
+                        share = toFloat(gaussian(new SplittableRandom(seed ^ 0x3C6EF372L), (int) n, 0.5));
+                        dr = d.tensor(share);
+                        drSum = bf16Grads ? d.poisonedBf16OnGpu(n) : d.poisoned(n);
+                    }
                     d.backend.wkv7BackwardOverwritingWab(dOuts.get(0), t.get("r"), t.get("wRaw"), t.get("k"), t.get("v"),
-                            t.get("a"), t.get("b"), saved.get("saved"), g.get("r"), dw, g.get("k"), g.get("v"), da, db,
+                            t.get("a"), t.get("b"), saved.get("saved"), dr, drSum, dw, g.get("k"), g.get("v"), da, db,
                             B, T, H);
-                    d.backend.accumulate(dw, g.get("wRaw"));
+                    if (share != null) {
+                        // dr's change: drSum − share
+                        for (int i = 0; i < share.length; i++) {
+                            share[i] = -share[i];
+                        }
+                        d.accumulateWidened(drSum, g.get("r"));
+                        d.backend.accumulate(d.tensor(share), g.get("r"));
+                    }
+                    d.accumulateWidened(dw, g.get("wRaw"));
                     d.backend.accumulate(da, g.get("a"));
                     d.backend.accumulate(db, g.get("b"));
                     return;
@@ -2423,6 +2488,9 @@ public final class GpuOpChecks {
                         g.get("b"), B, T, H);
             }
         };
+        if (grads == WKV7_BF16_GRADS) {
+            c.withBf16DOuts();
+        }
         return bf16 ? c.withBf16("r", "wRaw", "k", "v", "a", "b") : c;
     }
 
