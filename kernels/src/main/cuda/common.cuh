@@ -70,6 +70,12 @@ __device__ __forceinline__ unsigned bf16x2_rn(float lo, float hi) {
 // bf16 bits → fp32 (exact).
 __device__ __forceinline__ float bf16_f32(unsigned short h) { return __uint_as_float((unsigned int)h << 16); }
 
+// Four bf16 (element 0 in the low half of u.x) → fp32 (exact): one 8-byte load's worth.
+__device__ __forceinline__ float4 bf16x4_f32(uint2 u) {
+    return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
+                       __uint_as_float(u.y & 0xffff0000u));
+}
+
 // Element i of an fp32 or a bf16 tensor, as fp32: kernels templated over the storage of saved activations (the
 // projections a model keeps in bf16 under bf16 GEMMs: k, v, α, the v gate, g).
 __device__ __forceinline__ float ld(const float* p, i64 i) { return p[i]; }

@@ -179,11 +179,6 @@ extern __shared__ float4 ce_stash[];
 
 __device__ __forceinline__ float4 neg_inf4() { return make_float4(NEG_INF, NEG_INF, NEG_INF, NEG_INF); }
 
-__device__ __forceinline__ float4 bf16x4_f32(uint2 u) {
-    return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
-                       __uint_as_float(u.y & 0xffff0000u));
-}
-
 // Logits 4q … 4q + 3 of a row: into registers (load4), into a shared slot as fetched (stash), and a fetched slot as
 // fp32 (fetched).
 __device__ __forceinline__ float4 ce_load4(const float* x, int q) { return reinterpret_cast<const float4*>(x)[q]; }

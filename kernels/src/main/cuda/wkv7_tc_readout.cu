@@ -127,11 +127,6 @@ __device__ __forceinline__ void ro_round_at(float* p) {
     *reinterpret_cast<float4*>(p) = ro_round4(*reinterpret_cast<const float4*>(p));
 }
 __device__ __forceinline__ float4 ro_lds4(const float* p) { return *reinterpret_cast<const float4*>(p); }
-// Four bf16 (element 0 in the low half of x) as fp32, exact.
-__device__ __forceinline__ float4 ro_widen4(uint2 x) {
-    return make_float4(__uint_as_float(x.x << 16), __uint_as_float(x.x & 0xffff0000u), __uint_as_float(x.y << 16),
-                       __uint_as_float(x.y & 0xffff0000u));
-}
 __device__ __forceinline__ void ro_zero16(void* d) { *reinterpret_cast<float4*>(d) = make_float4(0.f, 0.f, 0.f, 0.f); }
 
 extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
@@ -239,8 +234,8 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             const int so = ro_sw(tid >> 4, 4 * (tid & 15));
 #pragma unroll
             for (int p = 0; p < 4; p++) {
-                *reinterpret_cast<float4*>(sm + RO_ST + so + 1024 * p) = ro_widen4(sq[p]);
-                *reinterpret_cast<float4*>(sm + RO_ET + so + 1024 * p) = ro_widen4(eq[p]);
+                *reinterpret_cast<float4*>(sm + RO_ST + so + 1024 * p) = bf16x4_f32(sq[p]);
+                *reinterpret_cast<float4*>(sm + RO_ET + so + 1024 * p) = bf16x4_f32(eq[p]);
             }
         }
         copy_wait();
@@ -287,7 +282,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             for (int q = 0; q < 4; q++) {
                 const int col = 16 * bq + 4 * ((q + bq) & 3);
                 const float4 e4 = ro_lds4(sm + RO_ET + ro_sw(bj, col)), d4 = ro_lds4(sm + RO_DSAN + col);
-                const float4 s = ro_widen4(ste[q]);
+                const float4 s = bf16x4_f32(ste[q]);
                 p1 = fmaf(e4.x, s.x, p1); p1 = fmaf(e4.y, s.y, p1); p1 = fmaf(e4.z, s.z, p1); p1 = fmaf(e4.w, s.w, p1);
                 p2 = fmaf(d4.x, s.x, p2); p2 = fmaf(d4.y, s.y, p2); p2 = fmaf(d4.z, s.z, p2); p2 = fmaf(d4.w, s.w, p2);
             }
@@ -299,9 +294,9 @@ extern "C" __global__ void __launch_bounds__(256, 2) wkv7_tc_readout(
             // row work (physical order: rounding is elementwise)
             ro_round_at(sm + RO_DSA + 4 * tid);
             if (tid < 16) ro_round_at(sm + RO_DSA + 16 * 64 + 4 * tid);
-            *reinterpret_cast<float4*>(sm + RO_SA + ro_sw(u, c4)) = ro_widen4(saq);
-            *reinterpret_cast<float4*>(sm + RO_V + ro_sw(u, c4)) = ro_widen4(vq);
-            *reinterpret_cast<float4*>(sm + RO_DY + ro_sw(u, c4)) = ro_widen4(dyq);
+            *reinterpret_cast<float4*>(sm + RO_SA + ro_sw(u, c4)) = bf16x4_f32(saq);
+            *reinterpret_cast<float4*>(sm + RO_V + ro_sw(u, c4)) = bf16x4_f32(vq);
+            *reinterpret_cast<float4*>(sm + RO_DY + ro_sw(u, c4)) = bf16x4_f32(dyq);
         }
         __syncthreads();
 
