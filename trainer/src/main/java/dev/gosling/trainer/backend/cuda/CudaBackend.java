@@ -810,8 +810,7 @@ public final class CudaBackend implements Backend {
         bind();
         CudaTensor c = own(t, "zero", "t");
         if (c.numel > 0) {
-            LaunchProfiler.around("memset", stream,
-                    () -> Cuda.check(cudaMemsetAsync(pa.at(c.address), 0, c.bytes(), stream), "cudaMemsetAsync"));
+            zeroBytes(c.address, c.bytes());
         }
     }
 
@@ -824,8 +823,7 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("copy: src " + s + " and dst " + d + " differ in dtype or size");
         }
         if (s.numel > 0) {
-            LaunchProfiler.around("memcpy d2d", stream, () -> Cuda.check(cudaMemcpyAsync(pa.at(d.address), pb.at(s.address),
-                    s.bytes(), cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync"));
+            copyBytes(s.address, d.address, s.bytes());
         }
     }
 
@@ -1907,50 +1905,39 @@ public final class CudaBackend implements Backend {
         boolean biasGrad = bs != 0 && db != 0;
         long preOperand;
         boolean preShared;
-        if (dt.dtype == DType.BF16 && outAct == Activation.NONE) {
-            // already the bf16 operand (dG; the α and v-gate pre-activations' gradients, written so by the key
-            // preparation and the value residual; the decay LoRA's dwRaw, written so by the WKV7 backward:
-            // wkvGradientDtype): the GEMMs read it as it is, and a bias gradient takes only its column sums (no bf16
-            // copy written)
-            preOperand = d;
+        // already the bf16 operand (dG; the α and v-gate pre-activations' gradients, written so by the key preparation
+        // and the value residual; the decay LoRA's dwRaw, written so by the WKV7 backward: wkvGradientDtype): the
+        // GEMMs read it as it is, and a bias gradient takes only its column sums (no bf16 copy written)
+        boolean dOutIsOperand = dt.dtype == DType.BF16 && outAct == Activation.NONE;
+        if (dOutIsOperand || (castsOperands() && (outAct != Activation.NONE || biasGrad))) {
+            // under bf16 GEMMs, one pass: the activation's backward written in bf16 for both GEMMs (unless dOut is
+            // that operand already), with the bias gradient's column sums
+            long dz = dOutIsOperand ? 0 : bf16Slot(SLOT_SHARED, outN);
+            preOperand = dOutIsOperand ? d : dz;
             preShared = true;
-            if (biasGrad) {
+            if (dz != 0 || biasGrad) {
                 int slices = slices(rows);
-                long partial = partials((long) slices * outDim);
-                args.reset().ptr(d).ptr(0).i32(Activation.NONE.ordinal()).ptr(0).ptr(partial).i32(rows).i32(outDim);
-                if (outDim % 2 == 0 && d % 4 == 0) {
-                    activationBwdColumns2Bf16YD.launch(ceil(outDim, 64), slices, 1, 32, 8, 1, 0, stream, args);
-                } else {
-                    activationBwdColumnsBf16YD.launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
+                long partial = biasGrad ? partials((long) slices * outDim) : 0;
+                args.reset().ptr(d).ptr(outAct == Activation.NONE ? 0 : o).i32(outAct.ordinal()).ptr(dz)
+                        .ptr(partial).i32(rows).i32(outDim);
+                if (dt.dtype == DType.BF16 && outAct != Activation.NONE && ot.dtype != DType.BF16) {
+                    throw new IllegalArgumentException(op + ": a bf16 dOut through an output activation needs a bf16 out");
                 }
-                finishColumns(partial, db, slices, outDim);
-            }
-        } else if (castsOperands() && (outAct != Activation.NONE || biasGrad)) {
-            // under bf16 GEMMs, one pass: the activation's backward written in bf16 for both GEMMs, with the bias
-            // gradient's column sums
-            preOperand = bf16Slot(SLOT_SHARED, outN);
-            preShared = true;
-            int slices = slices(rows);
-            long partial = biasGrad ? partials((long) slices * outDim) : 0;
-            args.reset().ptr(d).ptr(outAct == Activation.NONE ? 0 : o).i32(outAct.ordinal()).ptr(preOperand)
-                    .ptr(partial).i32(rows).i32(outDim);
-            if (dt.dtype == DType.BF16 && outAct != Activation.NONE && ot.dtype != DType.BF16) {
-                throw new IllegalArgumentException(op + ": a bf16 dOut through an output activation needs a bf16 out");
-            }
-            // two columns a thread (pair loads and stores) where C is even and every pointer is aligned to a pair
-            boolean pairs = outDim % 2 == 0 && d % (2L * dt.dtype.bytes) == 0 && preOperand % 4 == 0
-                    && (outAct == Activation.NONE || o % (2L * ot.dtype.bytes) == 0);
-            if (pairs) {
-                (dt.dtype == DType.BF16 ? activationBwdColumns2Bf16YD : ot.dtype == DType.BF16
-                        ? activationBwdColumns2Bf16Y : activationBwdColumns2)
-                        .launch(ceil(outDim, 64), slices, 1, 32, 8, 1, 0, stream, args);
-            } else {
-                (dt.dtype == DType.BF16 ? activationBwdColumnsBf16YD : ot.dtype == DType.BF16
-                        ? activationBwdColumnsBf16Y : activationBwdColumns)
-                        .launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
-            }
-            if (biasGrad) {
-                finishColumns(partial, db, slices, outDim);
+                // two columns a thread (pair loads and stores) where C is even and every pointer is aligned to a pair
+                boolean pairs = outDim % 2 == 0 && d % (2L * dt.dtype.bytes) == 0 && dz % 4 == 0
+                        && (outAct == Activation.NONE || o % (2L * ot.dtype.bytes) == 0);
+                if (pairs) {
+                    (dt.dtype == DType.BF16 ? activationBwdColumns2Bf16YD : ot.dtype == DType.BF16
+                            ? activationBwdColumns2Bf16Y : activationBwdColumns2)
+                            .launch(ceil(outDim, 64), slices, 1, 32, 8, 1, 0, stream, args);
+                } else {
+                    (dt.dtype == DType.BF16 ? activationBwdColumnsBf16YD : ot.dtype == DType.BF16
+                            ? activationBwdColumnsBf16Y : activationBwdColumns)
+                            .launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
+                }
+                if (biasGrad) {
+                    finishColumns(partial, db, slices, outDim);
+                }
             }
         } else {
             long pre = d;
