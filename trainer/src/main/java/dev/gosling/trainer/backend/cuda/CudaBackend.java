@@ -109,7 +109,12 @@ public final class CudaBackend implements Backend {
     private final cublasContext cublasHandle;
     private final KernelLoader loader;
     private final DeviceAllocator allocator = new DeviceAllocator();
-    private final LaunchArgs args = new LaunchArgs(3 * FINISH_BATCH + 8);
+    private final LaunchArgs args = new LaunchArgs(32);
+    /**
+     * The held-back sums' launch arguments: apart from {@link #args}, since that launch may come from inside an op
+     * building its own ({@link #partials} growing the buffer).
+     */
+    private final LaunchArgs sumArgs = new LaunchArgs(3 * FINISH_BATCH + 1);
     /** The token-shift backward's dOut, mix and dMix addresses (no allocation per call). */
     private final long[] tokenShiftPtrs = new long[3 * MAX_MIXES];
     private final DevicePointer pa = new DevicePointer();
@@ -675,6 +680,7 @@ public final class CudaBackend implements Backend {
         allocator.close();
         cudaStreamDestroy(stream);
         args.close();
+        sumArgs.close();
         one.close();
         betaHost.close();
         staging.close();
@@ -3255,7 +3261,7 @@ public final class CudaBackend implements Backend {
         java.util.Arrays.fill(pendingSumWords, FINISH_BATCH + pendingSums, 2 * FINISH_BATCH, 0L);
         java.util.Arrays.fill(pendingSumWords, 2 * FINISH_BATCH + pendingSums, 3 * FINISH_BATCH, 0L);
         columnFinishBatch.launch(ceil(pendingMaxColumns, 32), 1, 1, 32, FINISH_ROWS, 1, 0, stream,
-                args.reset().struct(pendingSumWords).i32(pendingSums));
+                sumArgs.reset().struct(pendingSumWords).i32(pendingSums));
         pendingSums = 0;
         pendingMaxColumns = 0;
     }

@@ -1449,13 +1449,14 @@ public final class GpuOpChecks {
         c.addAll(quick ? List.of(optimizer(10_001, s++)) : optimizerChecks(s));
         s += 10;
         c.add(badIds());
-        c.add(deferredSums(quick ? new int[] {96, 768} : new int[] {96, 768, 2048}, 3, 41, s++));
+        c.add(deferredSums(quick ? new int[] {128, 768} : new int[] {128, 768, 2048}, 3, 41, s++));
         return c;
     }
 
     /**
      * Parameter-gradient column sums held back (deferParameterSums … finishParameterSums) give the same bits as each
-     * op finishing its own: one window of LayerNorm + six-mix backward passes at each C of {@code widths}, {@code
+     * op finishing its own: one window of LayerNorm + six-mix, ln_x/bonus/gate and LoRA backward passes at each C of
+     * {@code widths} (multiples of the head size), {@code
      * repeats} times over into the same gradients (more entries than one batch launch takes; an out held back several
      * times gets its sums in order; the partial-sum buffer grows inside the window), with a LoRA's bias gradient among
      * them. GPU only: the CPU finishes as it goes.
@@ -1503,6 +1504,30 @@ public final class GpuOpChecks {
                         }
                         ops.add(() -> gpu.layerNormTokenShiftBackward(dOut, x, w, b, mean, rstd, mixes, dx, null, true,
                                 dW, dB, dMix, B, T, C));
+                        // ln_x/bonus/gate: its launch arguments are begun before its partial sums are placed (a
+                        // growing buffer launches the held-back sums in between)
+                        Tensor y = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor lnXW = d.tensor(gaussian(rng, C, 0.5));
+                        Tensor lnXB = d.tensor(gaussian(rng, C, 0.5));
+                        Tensor r = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor k = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor v = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor rK = d.tensor(gaussian(rng, C, 0.5));
+                        Tensor g = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor meanX = d.poisoned((long) n * C / 64);
+                        Tensor rstdX = d.poisoned((long) n * C / 64);
+                        gpu.lnxBonusGateForward(y, lnXW, lnXB, r, k, v, rK, g, null, d.poisoned((long) n * C), meanX, rstdX, n, C);
+                        Tensor dGated = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor[] scratch = new Tensor[6];
+                        for (int j = 0; j < scratch.length; j++) {
+                            scratch[j] = d.poisoned((long) n * C);
+                        }
+                        Tensor dLnXW = d.tensor(gaussian(rng, C, 1.0));
+                        Tensor dLnXB = d.tensor(gaussian(rng, C, 1.0));
+                        Tensor dRK = d.tensor(gaussian(rng, C, 1.0));
+                        grads.addAll(List.of(dLnXW, dLnXB, dRK));
+                        ops.add(() -> gpu.lnxBonusGateBackward(dGated, null, g, y, lnXW, lnXB, meanX, rstdX, r, k, v, rK,
+                                scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5], dLnXW, dLnXB, dRK, n, C));
                         // a LoRA with a bias: its column sums over dOut
                         int rank = 16;
                         Tensor w1 = d.tensor(gaussian(rng, rank * C, 0.1));
