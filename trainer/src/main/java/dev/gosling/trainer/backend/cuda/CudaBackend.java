@@ -114,7 +114,7 @@ public final class CudaBackend implements Backend {
      * The held-back sums' launch arguments: apart from {@link #args}, since that launch may come from inside an op
      * building its own ({@link #partials} growing the buffer).
      */
-    private final LaunchArgs sumArgs = new LaunchArgs(3 * FINISH_BATCH + 1);
+    private final LaunchArgs sumArgs = new LaunchArgs(3 * FINISH_BATCH);
     /** The token-shift backward's dOut, mix and dMix addresses (no allocation per call). */
     private final long[] tokenShiftPtrs = new long[3 * MAX_MIXES];
     private final DevicePointer pa = new DevicePointer();
@@ -3242,7 +3242,7 @@ public final class CudaBackend implements Backend {
                     args.reset().ptr(partial).ptr(out).i32(slices).i32(C));
             return;
         }
-        if (pendingSums == FINISH_BATCH) {
+        if (pendingSums == FINISH_BATCH || overlapsHeldSum(out, C)) {
             launchHeldSums();
         }
         int e = pendingSums++;
@@ -3252,7 +3252,19 @@ public final class CudaBackend implements Backend {
         pendingMaxColumns = Math.max(pendingMaxColumns, C);
     }
 
-    /** The held-back finishes, in the order they were held, in one launch; the regions they read stay reserved. */
+    /** Whether out[0, C) overlaps the out of a held-back finish (the batch's entries run in parallel). */
+    private boolean overlapsHeldSum(long out, int C) {
+        for (int e = 0; e < pendingSums; e++) {
+            long o = pendingSumWords[FINISH_BATCH + e];
+            long n = pendingSumWords[2 * FINISH_BATCH + e] >>> 32;
+            if (out < o + 4 * n && o < out + 4L * C) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The held-back finishes in one launch; the partial-sum regions they read stay reserved. */
     private void launchHeldSums() {
         if (pendingSums == 0) {
             return;
@@ -3260,8 +3272,8 @@ public final class CudaBackend implements Backend {
         java.util.Arrays.fill(pendingSumWords, pendingSums, FINISH_BATCH, 0L);
         java.util.Arrays.fill(pendingSumWords, FINISH_BATCH + pendingSums, 2 * FINISH_BATCH, 0L);
         java.util.Arrays.fill(pendingSumWords, 2 * FINISH_BATCH + pendingSums, 3 * FINISH_BATCH, 0L);
-        columnFinishBatch.launch(ceil(pendingMaxColumns, 32), 1, 1, 32, FINISH_ROWS, 1, 0, stream,
-                sumArgs.reset().struct(pendingSumWords).i32(pendingSums));
+        columnFinishBatch.launch(ceil(pendingMaxColumns, 32), pendingSums, 1, 32, FINISH_ROWS, 1, 0, stream,
+                sumArgs.reset().struct(pendingSumWords));
         pendingSums = 0;
         pendingMaxColumns = 0;
     }

@@ -1455,11 +1455,10 @@ public final class GpuOpChecks {
 
     /**
      * Parameter-gradient column sums held back (deferParameterSums … finishParameterSums) give the same bits as each
-     * op finishing its own: one window of LayerNorm + six-mix, ln_x/bonus/gate and LoRA backward passes at each C of
-     * {@code widths} (multiples of the head size), {@code
-     * repeats} times over into the same gradients (more entries than one batch launch takes; an out held back several
-     * times gets its sums in order; the partial-sum buffer grows inside the window), with a LoRA's bias gradient among
-     * them. GPU only: the CPU finishes as it goes.
+     * op finishing its own: one window of LayerNorm + six-mix, ln_x/bonus/gate and LoRA-bias backward passes at each C
+     * of {@code widths} (multiples of the head size), {@code repeats} times over into the same gradients (more entries
+     * than one launch takes; an out held back again goes to a later launch; the partial-sum buffer grows inside the
+     * window, under an op that has begun its launch arguments). GPU only: the CPU finishes as it goes.
      */
     static Check deferredSums(int[] widths, int repeats, int T, long seed) {
         return new Check() {
