@@ -241,6 +241,19 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * From here to {@link #finishParameterSums} the backend may hold back the last pass of the column sums that ops add
+     * into parameter gradients (the norm, mix, bias and bonus gradients) and do them together, in fewer launches. The
+     * caller promises to read and hand over no parameter gradient in between (a block's backward pass). By default
+     * each op finishes its own sums.
+     */
+    default void deferParameterSums() {
+    }
+
+    /** Finishes the sums held back since {@link #deferParameterSums}, in order, and stops holding them back. */
+    default void finishParameterSums() {
+    }
+
+    /**
      * A hint: the GEMMs until {@link #releaseGemmOperand} read {@code weight} many times and nothing changes it
      * meanwhile (the head, read by three GEMMs per row chunk), so a backend that converts GEMM operands (the CUDA
      * backend's bf16 GEMMs) may convert it once. Holding another weight releases the first. Nothing by default.

@@ -695,12 +695,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 be.zero(bucketGrads[bucket.index()]);
             }
             holdBlockWeights(l);
+            // nothing reads block l's parameter gradients before it is handed over below
+            be.deferParameterSums();
             try {
                 if (gradCheckpoint) {
                     forwardBlock(l, a, s, a.blockIn[l], null);
                 }
                 backwardBlock(l, a, s, a.blockIn[l]);
             } finally {
+                be.finishParameterSums();
                 be.releaseGemmOperand();
             }
             if (l > 0) {

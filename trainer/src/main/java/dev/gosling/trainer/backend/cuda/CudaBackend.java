@@ -110,6 +110,11 @@ public final class CudaBackend implements Backend {
     private final KernelLoader loader;
     private final DeviceAllocator allocator = new DeviceAllocator();
     private final LaunchArgs args = new LaunchArgs(32);
+    /**
+     * The held-back sums' launch arguments: apart from {@link #args}, since that launch may come from inside an op
+     * building its own ({@link #partials} growing the buffer).
+     */
+    private final LaunchArgs sumArgs = new LaunchArgs(3 * FINISH_BATCH);
     /** The token-shift backward's dOut, mix and dMix addresses (no allocation per call). */
     private final long[] tokenShiftPtrs = new long[3 * MAX_MIXES];
     private final DevicePointer pa = new DevicePointer();
@@ -148,6 +153,17 @@ public final class CudaBackend implements Backend {
     /** Column-reduction partial sums, grown as needed. */
     private long partials;
     private long partialsBytes;
+    /**
+     * Between {@link #deferParameterSums} and {@link #finishParameterSums}: the bytes of {@link #partials} handed out
+     * (each op's partial sums get a region of their own, read by a held-back finish), and the finishes held back.
+     */
+    private boolean deferSums;
+    private long partialsUsed;
+    private int pendingSums;
+    private final long[] pendingSumWords = new long[3 * FINISH_BATCH];
+    private int pendingMaxColumns;
+    /** Entries of one column_finish_batch launch (reduce.cu's FINISH_BATCH). */
+    static final int FINISH_BATCH = 24;
     /** {@link #loraScratch}. */
     private long loraScratch;
     private long loraScratchBytes;
@@ -196,7 +212,7 @@ public final class CudaBackend implements Backend {
     private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
             reluSqFwd, reluSqBwd, biasActivate, activateBf16Copy, activationBwd, activationBwdBf16Dz, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
-            keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnPartial,
+            keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnFinishBatch, columnPartial,
             sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
             ceFwdBf16Logits, ceBwdBf16Logits,
             reluSqFwdBf16x, reluSqBwdBf16a, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
@@ -500,6 +516,7 @@ public final class CudaBackend implements Backend {
             }
         }
         columnFinish = loader.kernel("reduce", "column_finish");
+        columnFinishBatch = loader.kernel("reduce", "column_finish_batch");
         columnPartial = loader.kernel("reduce", "column_partial");
         sumSquaresPartial = loader.kernel("adamw", "sum_squares_partial");
         adamw = loader.kernel("adamw", "adamw_step");
@@ -584,13 +601,13 @@ public final class CudaBackend implements Backend {
      * waits for a reduction before the backend's work that overwrites or reads its memory.
      */
     public CUstream_st stream() {
-        bind();
+        bindSettled();
         return stream;
     }
 
     /** The device address of element 0 of {@code t} (a tensor of this backend), for library calls such as NCCL's. */
     public long deviceAddress(Tensor t) {
-        bind();
+        bindSettled();
         return own(t, "deviceAddress", "t").address;
     }
 
@@ -651,7 +668,7 @@ public final class CudaBackend implements Backend {
         if (closed) {
             return;
         }
-        bind();
+        bindSettled();
         closed = true;
         cudaStreamSynchronize(stream);
         releaseGemmOperand();
@@ -663,6 +680,7 @@ public final class CudaBackend implements Backend {
         allocator.close();
         cudaStreamDestroy(stream);
         args.close();
+        sumArgs.close();
         one.close();
         betaHost.close();
         staging.close();
@@ -733,7 +751,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void upload(float[] src, Tensor dst) {
-        bind();
+        bindSettled();
         CudaTensor t = f32(dst, "upload", "dst", src.length);
         BytePointer s = staging(4L * src.length);
         new FloatPointer(s).put(src);
@@ -742,7 +760,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void upload(double[] src, Tensor dst) {
-        bind();
+        bindSettled();
         CudaTensor t = f32(dst, "upload", "dst", src.length);
         BytePointer s = staging(4L * src.length);
         FloatPointer f = new FloatPointer(s);
@@ -754,7 +772,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void upload(int[] src, Tensor dst) {
-        bind();
+        bindSettled();
         CudaTensor t = ids(dst, "upload", "dst", src.length);
         BytePointer s = staging(4L * src.length);
         new IntPointer(s).put(src);
@@ -764,7 +782,7 @@ public final class CudaBackend implements Backend {
     /** F32, or BF16 (a GEMM-input tensor, {@link #gemmInputDtype}: the head's logits), widened exactly. */
     @Override
     public void download(Tensor src, float[] dst) {
-        bind();
+        bindSettled();
         CudaTensor t = floatLike(src, "download", "src", dst.length);
         if (t.dtype == DType.BF16) {
             downloadBf16(t, dst);
@@ -777,7 +795,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void download(Tensor src, double[] dst) {
-        bind();
+        bindSettled();
         CudaTensor t = floatLike(src, "download", "src", dst.length);
         if (t.dtype == DType.BF16) {
             BytePointer s = staging(2L * dst.length);
@@ -798,7 +816,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void download(Tensor src, int[] dst) {
-        bind();
+        bindSettled();
         CudaTensor t = ids(src, "download", "src", dst.length);
         BytePointer s = staging(4L * dst.length);
         toHost(t.address, s, 4L * dst.length);
@@ -807,7 +825,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void zero(Tensor t) {
-        bind();
+        bindSettled();
         CudaTensor c = own(t, "zero", "t");
         if (c.numel > 0) {
             zeroBytes(c.address, c.bytes());
@@ -816,7 +834,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void copy(Tensor src, Tensor dst) {
-        bind();
+        bindSettled();
         CudaTensor s = own(src, "copy", "src");
         CudaTensor d = own(dst, "copy", "dst");
         if (s.dtype != d.dtype || s.numel != d.numel) {
@@ -829,7 +847,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void accumulate(Tensor src, Tensor dst) {
-        bind();
+        bindSettled();
         long n = own(src, "accumulate", "src").numel;
         long s = f32(src, "accumulate", "src", n).address;
         long d = f32(dst, "accumulate", "dst", n).address;
@@ -840,7 +858,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
-        bind();
+        bindSettled();
         long n = own(a, "add", "a").numel;
         long x = f32(a, "add", "a", n).address;
         long y = f32(b, "add", "b", n).address;
@@ -1169,6 +1187,12 @@ public final class CudaBackend implements Backend {
 
     /** dMix_j += the k mixes' column partials (slices each), into the dMix pointers of {@link #tokenShiftPtrs}. */
     private void finishMixes(long partial, int k, int slices, int C) {
+        if (deferSums) {
+            for (int j = 0; j < k; j++) {
+                finishColumns(partial + 4L * j * slices * C, tokenShiftPtrs[2 * MAX_MIXES + j], slices, C);
+            }
+            return;
+        }
         args.reset().ptr(partial);
         for (int j = 0; j < MAX_MIXES; j++) {
             args.ptr(tokenShiftPtrs[2 * MAX_MIXES + j]);
@@ -3092,7 +3116,7 @@ public final class CudaBackend implements Backend {
     @Override
     public double sumOfSquares(Tensor t) {
         String op = "sumOfSquares";
-        bind();
+        bindSettled();
         CudaTensor c = f32(t, op, "t", own(t, op, "t").numel);
         if (c.numel == 0) {
             return 0.0;
@@ -3116,7 +3140,7 @@ public final class CudaBackend implements Backend {
                           float[] segmentDecay, float beta1, float beta2, float eps, float gradScale, float bc1,
                           float bc2) {
         String op = "adamwStep";
-        bind();
+        bindSettled();
         long n = own(params, op, "params").numel;
         AdamWSegments.check(n, segmentEnds, segmentLr, segmentDecay);
         long p = f32(params, op, "params", n).address;
@@ -3185,26 +3209,111 @@ public final class CudaBackend implements Backend {
         return Math.max(1, Math.min(MAX_SLICES, ceil(rows, ROWS_PER_SLICE)));
     }
 
-    /** The partial-sum buffer, at least {@code floats} fp32 values (grows once, then is reused). */
+    /**
+     * Room for {@code floats} fp32 partial sums: the start of the buffer, reused by every op, or while sums are held
+     * back the next free region of it (256-byte aligned). It grows as needed (then holding a whole window of held-back
+     * sums at once), after the held-back finishes reading the old one are queued.
+     */
     private long partials(long floats) {
-        long bytes = 4L * floats;
-        if (partialsBytes < bytes) {
+        long bytes = (4L * floats + 255) / 256 * 256;
+        long start = deferSums ? partialsUsed : 0;
+        if (partialsBytes < start + bytes) {
+            launchHeldSums();
             if (partials != 0) {
                 allocator.free(partials);
             }
-            partials = deviceAlloc(bytes, "column-reduction partial sums");
-            partialsBytes = bytes;
+            partials = deviceAlloc(start + bytes, "column-reduction partial sums");
+            partialsBytes = start + bytes;
+            start = 0;
         }
-        return partials;
+        if (deferSums) {
+            partialsUsed = start + bytes;
+        }
+        return partials + start;
     }
 
-    /** out[c] += Σ slices of partial; nothing when out is 0 (a null gradient). */
+    /** out[c] += Σ slices of partial (now, or held back); nothing when out is 0 (a null gradient). */
     private void finishColumns(long partial, long out, int slices, int C) {
         if (out == 0 || C == 0) {
             return;
         }
-        columnFinish.launch(ceil(C, 32), 1, 1, 32, FINISH_ROWS, 1, 0, stream,
-                args.reset().ptr(partial).ptr(out).i32(slices).i32(C));
+        if (!deferSums) {
+            columnFinish.launch(ceil(C, 32), 1, 1, 32, FINISH_ROWS, 1, 0, stream,
+                    args.reset().ptr(partial).ptr(out).i32(slices).i32(C));
+            return;
+        }
+        if (pendingSums == FINISH_BATCH || overlapsHeldSum(out, C)) {
+            launchHeldSums();
+        }
+        int e = pendingSums++;
+        pendingSumWords[e] = partial;
+        pendingSumWords[FINISH_BATCH + e] = out;
+        pendingSumWords[2 * FINISH_BATCH + e] = (slices & 0xffffffffL) | (long) C << 32;
+        pendingMaxColumns = Math.max(pendingMaxColumns, C);
+    }
+
+    /** Whether out[0, C) overlaps the out of a held-back finish (the batch's entries run in parallel). */
+    private boolean overlapsHeldSum(long out, int C) {
+        for (int e = 0; e < pendingSums; e++) {
+            long o = pendingSumWords[FINISH_BATCH + e];
+            long n = pendingSumWords[2 * FINISH_BATCH + e] >>> 32;
+            if (out < o + 4 * n && o < out + 4L * C) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The held-back finishes in one launch; the partial-sum regions they read stay reserved. */
+    private void launchHeldSums() {
+        if (pendingSums == 0) {
+            return;
+        }
+        java.util.Arrays.fill(pendingSumWords, pendingSums, FINISH_BATCH, 0L);
+        java.util.Arrays.fill(pendingSumWords, FINISH_BATCH + pendingSums, 2 * FINISH_BATCH, 0L);
+        java.util.Arrays.fill(pendingSumWords, 2 * FINISH_BATCH + pendingSums, 3 * FINISH_BATCH, 0L);
+        columnFinishBatch.launch(ceil(pendingMaxColumns, 32), pendingSums, 1, 32, FINISH_ROWS, 1, 0, stream,
+                sumArgs.reset().struct(pendingSumWords));
+        pendingSums = 0;
+        pendingMaxColumns = 0;
+    }
+
+    /**
+     * Holds back the last pass of the parameter-gradient column sums (column_finish, token_shift_mixes_finish) until
+     * {@link #finishParameterSums}, which does them FINISH_BATCH to a launch: a block's backward pass leaves some twenty,
+     * a few µs each. Every method that reads or writes memory outside an op (uploads, downloads, zero, copy, the
+     * optimizer, the stream handed to a collective) finishes them first.
+     */
+    @Override
+    public void deferParameterSums() {
+        bind();
+        deferSums = true;
+    }
+
+    @Override
+    public void finishParameterSums() {
+        bind();
+        launchHeldSums();
+        deferSums = false;
+        partialsUsed = 0;
+    }
+
+    /** Frees the partial-sum buffer (it grows again on next use): for the check of a window that grows it. */
+    void releasePartialSums() {
+        bindSettled();
+        if (partials != 0) {
+            allocator.free(partials);
+            partials = 0;
+            partialsBytes = 0;
+        }
+    }
+
+    /** {@link #bind}, with the held-back sums finished: for what may read a parameter gradient or the partial sums. */
+    private void bindSettled() {
+        bind();
+        if (deferSums) {
+            finishParameterSums();
+        }
     }
 
     private void checkErrorWord() {

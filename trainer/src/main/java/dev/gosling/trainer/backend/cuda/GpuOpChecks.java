@@ -1449,7 +1449,139 @@ public final class GpuOpChecks {
         c.addAll(quick ? List.of(optimizer(10_001, s++)) : optimizerChecks(s));
         s += 10;
         c.add(badIds());
+        c.add(deferredSums(quick ? new int[] {128, 768} : new int[] {128, 768, 2048}, 3, 41, s++));
         return c;
+    }
+
+    /**
+     * Parameter-gradient column sums held back (deferParameterSums … finishParameterSums) give the same bits as each
+     * op finishing its own: one window of LayerNorm + six-mix, ln_x/bonus/gate and LoRA-bias backward passes at each C
+     * of {@code widths} (multiples of the head size), {@code repeats} times over into the same gradients (more entries
+     * than one launch takes; an out held back again goes to a later launch; the partial-sum buffer grows inside the
+     * window, under an op that has begun its launch arguments). GPU only: the CPU finishes as it goes.
+     */
+    static Check deferredSums(int[] widths, int repeats, int T, long seed) {
+        return new Check() {
+            public String name() {
+                return "deferredParameterSums";
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                List<Row> rows = new ArrayList<>();
+                String size = "C=" + Arrays.toString(widths) + " B=2 T=" + T + " ×" + repeats;
+                try (Dev d = new Dev(gpu, DType.F32)) {
+                    SplittableRandom rng = new SplittableRandom(seed);
+                    int B = 2;
+                    int n = B * T;
+                    List<double[]> initial = new ArrayList<>();
+                    List<Tensor> grads = new ArrayList<>();
+                    List<Runnable> ops = new ArrayList<>();
+                    for (int C : widths) {
+                        Tensor x = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor w = d.tensor(gaussian(rng, C, 0.5));
+                        Tensor b = d.tensor(gaussian(rng, C, 0.5));
+                        Tensor mean = d.poisoned(n);
+                        Tensor rstd = d.poisoned(n);
+                        Tensor[] mixes = new Tensor[6];
+                        Tensor[] dOut = new Tensor[6];
+                        Tensor[] dMix = new Tensor[6];
+                        Tensor[] ignored = new Tensor[6];
+                        for (int j = 0; j < 6; j++) {
+                            mixes[j] = d.tensor(uniform(rng, C, 0, 1));
+                            dOut[j] = d.tensor(gaussian(rng, n * C, 1.0));
+                            ignored[j] = d.poisoned((long) n * C);
+                        }
+                        gpu.layerNormTokenShiftForward(x, w, b, mean, rstd, false, mixes, ignored, B, T, C);
+                        Tensor dx = d.poisoned((long) n * C);
+                        Tensor dW = d.tensor(gaussian(rng, C, 1.0));
+                        Tensor dB = d.tensor(gaussian(rng, C, 1.0));
+                        grads.add(dW);
+                        grads.add(dB);
+                        for (int j = 0; j < 6; j++) {
+                            dMix[j] = d.tensor(gaussian(rng, C, 1.0));
+                            grads.add(dMix[j]);
+                        }
+                        ops.add(() -> gpu.layerNormTokenShiftBackward(dOut, x, w, b, mean, rstd, mixes, dx, null, true,
+                                dW, dB, dMix, B, T, C));
+                        // ln_x/bonus/gate: its launch arguments are begun before its partial sums are placed (a
+                        // growing buffer launches the held-back sums in between)
+                        Tensor y = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor lnXW = d.tensor(gaussian(rng, C, 0.5));
+                        Tensor lnXB = d.tensor(gaussian(rng, C, 0.5));
+                        Tensor r = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor k = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor v = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor rK = d.tensor(gaussian(rng, C, 0.5));
+                        Tensor g = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor meanX = d.poisoned((long) n * C / 64);
+                        Tensor rstdX = d.poisoned((long) n * C / 64);
+                        gpu.lnxBonusGateForward(y, lnXW, lnXB, r, k, v, rK, g, null, d.poisoned((long) n * C), meanX, rstdX, n, C);
+                        Tensor dGated = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor[] scratch = new Tensor[6];
+                        for (int j = 0; j < scratch.length; j++) {
+                            scratch[j] = d.poisoned((long) n * C);
+                        }
+                        Tensor dLnXW = d.tensor(gaussian(rng, C, 1.0));
+                        Tensor dLnXB = d.tensor(gaussian(rng, C, 1.0));
+                        Tensor dRK = d.tensor(gaussian(rng, C, 1.0));
+                        grads.addAll(List.of(dLnXW, dLnXB, dRK));
+                        ops.add(() -> gpu.lnxBonusGateBackward(dGated, null, g, y, lnXW, lnXB, meanX, rstdX, r, k, v, rK,
+                                scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5], dLnXW, dLnXB, dRK, n, C));
+                        // a LoRA with a bias: its column sums over dOut
+                        int rank = 16;
+                        Tensor w1 = d.tensor(gaussian(rng, rank * C, 0.1));
+                        Tensor w2 = d.tensor(gaussian(rng, C * rank, 0.1));
+                        Tensor bias = d.tensor(gaussian(rng, C, 0.1));
+                        Tensor hidden = d.poisoned((long) n * rank);
+                        Tensor out = d.poisoned((long) n * C);
+                        Tensor xin = d.tensor(gaussian(rng, n * C, 1.0));
+                        gpu.loraForward(xin, w1, w2, bias, Activation.TANH, Activation.NONE, hidden, out, n, C, rank, C);
+                        Tensor dLoraOut = d.tensor(gaussian(rng, n * C, 1.0));
+                        Tensor dHidden = d.poisoned((long) n * rank);
+                        Tensor dxLora = d.poisoned((long) n * C);
+                        Tensor dW1 = d.tensor(gaussian(rng, rank * C, 1.0));
+                        Tensor dW2 = d.tensor(gaussian(rng, C * rank, 1.0));
+                        Tensor dBias = d.tensor(gaussian(rng, C, 1.0));
+                        grads.add(dBias);
+                        ops.add(() -> gpu.loraBackwardOverwritingDx(dLoraOut, xin, w1, w2, bias, Activation.TANH,
+                                Activation.NONE, hidden, out, null, dHidden, dxLora, dW1, dW2, dBias, n, C, rank, C));
+                    }
+                    for (Tensor g : grads) {
+                        initial.add(d.read(g));
+                    }
+                    // each op finishing its own sums
+                    for (int r = 0; r < repeats; r++) {
+                        ops.forEach(Runnable::run);
+                    }
+                    List<double[]> immediate = new ArrayList<>();
+                    for (int i = 0; i < grads.size(); i++) {
+                        immediate.add(d.read(grads.get(i)));
+                        gpu.upload(initial.get(i), grads.get(i));
+                    }
+                    // the same, held back in one window, from an empty partial-sum buffer (it grows inside the window)
+                    gpu.releasePartialSums();
+                    gpu.deferParameterSums();
+                    for (int r = 0; r < repeats; r++) {
+                        ops.forEach(Runnable::run);
+                    }
+                    gpu.finishParameterSums();
+                    double worst = 0;
+                    boolean finite = true;
+                    for (int i = 0; i < grads.size(); i++) {
+                        double[] got = d.read(grads.get(i));
+                        for (int e = 0; e < got.length; e++) {
+                            finite &= Double.isFinite(got[e]);
+                            worst = Math.max(worst, Math.abs(got[e] - immediate.get(i)[e]));
+                        }
+                    }
+                    rows.add(new Row("deferredParameterSums", size, "max |held back − immediate| over " + grads.size()
+                            + " gradients", worst, 0.0, finite, null));
+                } catch (RuntimeException e) {
+                    rows.add(new Row("deferredParameterSums", size, "run", Double.NaN, 0.0, false, oneLine(e)));
+                }
+                return rows;
+            }
+        };
     }
 
     /**
