@@ -38,7 +38,7 @@ static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 // CudaBackend.columnSumsSlices
 static int launcher_slices(int rows, int C) {
     int groups = ceil_div(C, 256);
-    return std::max(1, std::min(ceil_div(512, groups), ceil_div(rows, 64)));
+    return std::max(1, std::min(ceil_div(256, groups), ceil_div(rows, 64)));
 }
 
 // CudaBackend.slices (the old path)

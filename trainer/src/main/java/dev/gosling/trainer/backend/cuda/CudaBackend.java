@@ -100,10 +100,11 @@ public final class CudaBackend implements Backend {
     /** Columns of one block of reduce.cu's column_sums_bf16x8 (COLUMN_SUMS_COLS: 32 threads of 8 columns). */
     private static final int COLUMN_SUMS_COLS = 256;
     /**
-     * Blocks of a column_sums_bf16x8 launch to aim for: one wave at its 4 blocks an SM on an H100 (132 SMs), each
-     * thread with 8 rows' 16-byte loads in flight.
+     * Blocks of a column_sums_bf16x8 launch to aim for: about 2 an SM on an H100 (132 SMs), each thread with 8 rows'
+     * 16-byte loads in flight. On an H100 (kernels/dev/column_sums_bench.cu) 128 to 256 blocks were the fastest at the
+     * model's shapes; 512 were 1-2 µs slower (more partials for the last blocks to add), 2048 8-15 µs.
      */
-    private static final int COLUMN_SUMS_BLOCKS = 512;
+    private static final int COLUMN_SUMS_BLOCKS = 256;
     private static final int CE_THREADS = 1024;
 
     private final int device;
