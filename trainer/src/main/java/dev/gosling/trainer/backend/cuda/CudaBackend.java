@@ -97,6 +97,14 @@ public final class CudaBackend implements Backend {
     /** Thread rows of a column-finish block (common.cuh's FINISH_ROWS): they split the slices of 32 columns. */
     private static final int FINISH_ROWS = 16;
     private static final int MAX_SLICES = 256;
+    /** Columns of one block of reduce.cu's column_sums_bf16x8 (COLUMN_SUMS_COLS: 32 threads of 8 columns). */
+    private static final int COLUMN_SUMS_COLS = 256;
+    /**
+     * Blocks of a column_sums_bf16x8 launch to aim for: about 2 an SM on an H100 (132 SMs), each thread with 8 rows'
+     * 16-byte loads in flight. On an H100 (kernels/dev/column_sums_bench.cu) 128 to 256 blocks were the fastest at the
+     * model's shapes; 512 were 1-2 µs slower (more partials for the last blocks to add), 2048 8-15 µs.
+     */
+    private static final int COLUMN_SUMS_BLOCKS = 256;
     private static final int CE_THREADS = 1024;
 
     private final int device;
@@ -164,6 +172,9 @@ public final class CudaBackend implements Backend {
     private int pendingMaxColumns;
     /** Entries of one column_finish_batch launch (reduce.cu's FINISH_BATCH). */
     static final int FINISH_BATCH = 24;
+    /** column_sums_bf16x8's tickets, one per column group, zero between launches (each launch sets them back). */
+    private long columnTickets;
+    private long columnTicketsBytes;
     /** {@link #loraScratch}. */
     private long loraScratch;
     private long loraScratchBytes;
@@ -212,7 +223,7 @@ public final class CudaBackend implements Backend {
     private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
             reluSqFwd, reluSqBwd, biasActivate, activateBf16Copy, activationBwd, activationBwdBf16Dz, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
-            keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnFinishBatch, columnPartial,
+            keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnFinishBatch, columnPartial, columnSumsBf16,
             sumSquaresPartial, adamw, castBf16, gateFwdBf16, reluSqFwdBf16, tokenShiftFwdBf16_4, tokenShiftFwdBf16_1, ceBwdBf16,
             ceFwdBf16Logits, ceBwdBf16Logits,
             reluSqFwdBf16x, reluSqBwdBf16a, lnxBonusGateFwd, lnxBonusGateFwdBf16, lnxBonusGateBwd,
@@ -518,6 +529,7 @@ public final class CudaBackend implements Backend {
         columnFinish = loader.kernel("reduce", "column_finish");
         columnFinishBatch = loader.kernel("reduce", "column_finish_batch");
         columnPartial = loader.kernel("reduce", "column_partial");
+        columnSumsBf16 = loader.kernel("reduce", "column_sums_bf16x8");
         sumSquaresPartial = loader.kernel("adamw", "sum_squares_partial");
         adamw = loader.kernel("adamw", "adamw_step");
         adamwTiles = new Kernel[ADAMW_VECS.length];
@@ -1939,7 +1951,10 @@ public final class CudaBackend implements Backend {
             long dz = dOutIsOperand ? 0 : bf16Slot(SLOT_SHARED, outN);
             preOperand = dOutIsOperand ? d : dz;
             preShared = true;
-            if (dz != 0 || biasGrad) {
+            if (dz == 0 && biasGrad && columnSumsBf16Fits(d, outDim)) {
+                // only the bias gradient, from the bf16 operand: 16-byte loads, finished in the same launch
+                addColumnSumsBf16(d, db, rows, outDim);
+            } else if (dz != 0 || biasGrad) {
                 int slices = slices(rows);
                 long partial = biasGrad ? partials((long) slices * outDim) : 0;
                 args.reset().ptr(d).ptr(outAct == Activation.NONE ? 0 : o).i32(outAct.ordinal()).ptr(dz)
@@ -3230,6 +3245,40 @@ public final class CudaBackend implements Backend {
             partialsUsed = start + bytes;
         }
         return partials + start;
+    }
+
+    /** Whether {@link #addColumnSumsBf16} takes a bf16 matrix at m with C columns: 8 columns a 16-byte load. */
+    private static boolean columnSumsBf16Fits(long m, int C) {
+        return C % 8 == 0 && m % 16 == 0;
+    }
+
+    /**
+     * Row slices of column_sums_bf16x8: about {@link #COLUMN_SUMS_BLOCKS} blocks over the ⌈C/256⌉ column groups, at
+     * least {@link #ROWS_PER_SLICE} rows a slice; fixed by rows and C, so the sums are reproducible.
+     */
+    static int columnSumsSlices(int rows, int C) {
+        int groups = ceil(C, COLUMN_SUMS_COLS);
+        return Math.max(1, Math.min(ceil(COLUMN_SUMS_BLOCKS, groups), ceil(rows, ROWS_PER_SLICE)));
+    }
+
+    /**
+     * out[c] += Σ_rows m[row·C + c] for a bf16 matrix m (columnSumsBf16Fits) in one launch: column_sums_bf16x8 writes
+     * the slices' partial sums and the last block of each column group adds them, in a fixed order.
+     */
+    private void addColumnSumsBf16(long m, long out, int rows, int C) {
+        int groups = ceil(C, COLUMN_SUMS_COLS);
+        int slices = columnSumsSlices(rows, C);
+        long partial = partials((long) slices * C);
+        if (columnTicketsBytes < 4L * groups) {
+            if (columnTickets != 0) {
+                allocator.free(columnTickets);
+            }
+            columnTickets = deviceAlloc(4L * groups, "column-sum tickets");
+            columnTicketsBytes = 4L * groups;
+            zeroBytes(columnTickets, columnTicketsBytes);
+        }
+        columnSumsBf16.launch(groups, slices, 1, 32, 8, 1, 0, stream,
+                args.reset().ptr(m).ptr(partial).ptr(columnTickets).ptr(out).i32(rows).i32(C));
     }
 
     /** out[c] += Σ slices of partial (now, or held back); nothing when out is 0 (a null gradient). */

@@ -360,6 +360,11 @@ public final class GpuOpChecks {
             // the α and v-gate chains as the model runs them: the pre-activation (bias, no output activation)
             c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.NONE, true, BF16_TOLERANCE, s++));
         }
+        // the bias gradient's column sums from a bf16 dOut: column_sums_bf16x8 (C % 8 == 0: the model's shape with odd
+        // rows, a partial column group, fewer rows than thread rows) and the column-partial kernels (C even, C odd)
+        for (int[] d : new int[][] {{4097, 2048}, {1000, 776}, {7, 512}, {333, 8}, {301, 770}, {51, 99}}) {
+            c.add(loraBiasSums(d[0], d[1], s++));
+        }
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, true, s++));
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, false, true, s++));
         // the residual added by the GEMM (cuBLASLt's separate C), the block's bf16 input and fp32 output
@@ -2045,6 +2050,55 @@ public final class GpuOpChecks {
                         g.get("x"), g.get("down"), g.get("up"), g.get("bias"), rows, in, rank, out);
             }
         };
+    }
+
+    /**
+     * The LoRA bias gradient from a bf16 dOut with no output activation (the α and v-gate pre-activations' gradients,
+     * the decay's dwRaw), under bf16 GEMMs: the column sums of the GEMMs' operand. The backward runs twice
+     * (Overwriting into a NaN-poisoned dx, then accumulating), so the second launch must find column_sums_bf16x8's
+     * tickets set back by the first. dbias within 1e-5 (the CPU is given the same bf16 dOut: only the order of the fp32
+     * additions differs), the GEMMs' results in the bf16 band.
+     */
+    static Check loraBiasSums(int rows, int C, long seed) {
+        int in = 64;
+        int rank = 16;
+        return new OpCase("lora bias sums", "rows=" + rows + " " + in + ">" + rank + ">" + C, BF16_TOLERANCE, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("x", gaussian(rng, rows * in, 1.0));
+                m.put("down", gaussian(rng, in * rank, 1 / Math.sqrt(in)));
+                m.put("up", gaussian(rng, rank * C, 1 / Math.sqrt(rank)));
+                m.put("bias", gaussian(rng, C, 0.5));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                Tensor hidden = d.poisoned((long) rows * rank);
+                Tensor y = d.poisoned((long) rows * C);
+                saved.put("hidden", hidden);
+                saved.put("out", y);
+                d.backend.loraForward(t.get("x"), t.get("down"), t.get("up"), t.get("bias"), Activation.NONE,
+                        Activation.NONE, hidden, y, rows, in, rank, C);
+                return List.of(y);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                Tensor dx = d.poisoned((long) rows * in);
+                d.backend.loraBackwardOverwritingDx(dOuts.get(0), t.get("x"), t.get("down"), t.get("up"),
+                        t.get("bias"), Activation.NONE, Activation.NONE, saved.get("hidden"), saved.get("out"), null,
+                        d.poisoned((long) rows * rank), dx, g.get("down"), g.get("up"), g.get("bias"), rows, in, rank,
+                        C);
+                d.backend.accumulate(dx, g.get("x"));
+                d.backend.loraBackward(dOuts.get(0), t.get("x"), t.get("down"), t.get("up"), t.get("bias"),
+                        Activation.NONE, Activation.NONE, saved.get("hidden"), saved.get("out"), null,
+                        d.poisoned((long) rows * rank), g.get("x"), g.get("down"), g.get("up"), g.get("bias"), rows,
+                        in, rank, C);
+            }
+
+            @Override
+            double toleranceOf(String quantity) {
+                return quantity.equals("dbias") ? FP32_TOLERANCE : tolerance;
+            }
+        }.withBf16DOuts();
     }
 
     /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
