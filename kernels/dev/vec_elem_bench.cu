@@ -5,7 +5,10 @@
 // launchers); each binary runs every kernel once on the same hashed random inputs and dumps the outputs (`run DIR`),
 // then times it (cudaEvent, median of 20) at rows 16384, C 2048 and prints µs and GB/s. `cmp OLD NEW` compares the
 // dumps: bf16 outputs in ulps (the per-head sums may round differently), fp32 ones relative to the output's largest
-// magnitude. `run` also checks the 16-byte path against the scalar one (every pointer one element off its alignment)
+// magnitude. (The ulps criterion, ≤ 1, is too strict for outputs that cancel: gated, dG and dy of ln_x/bonus/gate
+// near zero change sign or lose digits when mean, rstd and the bonus sums round differently; on the H100 2848, 2310
+// and 1952 of 33.5M such elements differed, with every fp32 output within 3.7e-7 of its largest magnitude and
+// GpuOpChecks within its tolerances.) `run` also checks the 16-byte path against the scalar one (every pointer one element off its alignment)
 // bit for bit at an odd size (rows 37, C 192; the value residual over 7103 elements).
 //   nvcc -O3 -std=c++17 -arch=sm_90 -I kernels/src/main/cuda -DLANES=8 -o /tmp/vnew kernels/dev/vec_elem_bench.cu
 //   nvcc -O3 -std=c++17 -arch=sm_90 -I OLD_SOURCES -DLANES=32 -o /tmp/vold kernels/dev/vec_elem_bench.cu
