@@ -1,11 +1,12 @@
 // The bonus term after ln_x (§6.4): out_h = x_h + (Σ_{i∈h} r_i·k̃_i·r_k[h,i])·v_h. One warp per (row, head).
 #include "common.cuh"
 
-// The time mix's output chain in one pass (one warp per (row, head), two channels a lane, as bonus_forward):
-// ln_x = GroupNorm(y) (biased variance over the head's 64 channels, eps), plus the bonus, written to lnx unless it is
-// null (the fused backward recomputes it); gated = ln_x⊙g, fp32 or (G) bf16 for the output projection's GEMMs; g fp32 or (TG) bf16. mean
-// and rstd per (row, head). y, r, k and v fp32 or (TI, _bf16_in: the WKV7 kernel's bf16 inputs and output) bf16.
-// grid: ⌈rows·H / 8⌉ blocks of 256 threads.
+// The time mix's output chain in one pass (eight lanes per (row, head), eight adjacent channels a lane: 16-byte accesses
+// of bf16, where one warp of 2-byte ones stayed well below bandwidth): ln_x = GroupNorm(y) (biased variance over the
+// head's 64 channels, eps), plus the bonus, written to lnx unless it is null (the fused backward recomputes it); gated =
+// ln_x⊙g, fp32 or (G) bf16 for the output projection's GEMMs; g fp32 or (TG) bf16. mean and rstd per (row, head). y,
+// r, k and v fp32 or (TI, _bf16_in: the WKV7 kernel's bf16 inputs and output) bf16.
+// grid: ⌈rows·H / 32⌉ blocks of 256 threads.
 template <typename G, typename TG, typename TI = float>
 __device__ __forceinline__ void lnx_bonus_gate(const TI* __restrict__ y, const float* __restrict__ lnW,
                                                const float* __restrict__ lnB, const TI* __restrict__ r,
@@ -14,35 +15,48 @@ __device__ __forceinline__ void lnx_bonus_gate(const TI* __restrict__ y, const f
                                                float* __restrict__ lnx, G* __restrict__ gated,
                                                float* __restrict__ mean, float* __restrict__ rstd, i64 units, int C,
                                                float eps) {
-    int lane = threadIdx.x & 31;
-    i64 unit = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    if (unit >= units) return;
+    i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    i64 unit = t >> 3;
+    if (unit >= units) return;  // whole groups of 8 lanes leave together
     int heads = C / GOSLING_HEAD;
-    i64 base = unit * GOSLING_HEAD;
-    int c0 = (int)(unit % heads) * GOSLING_HEAD + lane, c1 = c0 + 32;
-    i64 i0 = base + lane, i1 = i0 + 32;
-    float y0 = ld(y, i0), y1 = ld(y, i1);
-    float mu = warp_sum(y0 + y1) / GOSLING_HEAD;
-    float d0 = y0 - mu, d1 = y1 - mu;
-    float rs = 1.0f / sqrtf(warp_sum(d0 * d0 + d1 * d1) / GOSLING_HEAD + eps);
-    if (lane == 0) {
+    int sub = (int)(t & 7);
+    int c = (int)(unit % heads) * GOSLING_HEAD + sub * 8;
+    i64 i = unit * GOSLING_HEAD + sub * 8;
+    bool vec = aligned16(y) && aligned16(lnW) && aligned16(lnB) && aligned16(r) && aligned16(k) && aligned16(v) &&
+               aligned16(rK) && aligned16(g) && aligned16(lnx) && aligned16(gated);
+    float yv[8], rv[8], kv[8], vv[8], gv[8], wv[8], bv[8], rk[8];
+    ld8(y, i, yv, vec);
+    ld8(r, i, rv, vec);
+    ld8(k, i, kv, vec);
+    ld8(v, i, vv, vec);
+    ld8(g, i, gv, vec);
+    ld8(lnW, c, wv, vec);
+    ld8(lnB, c, bv, vec);
+    ld8(rK, c, rk, vec);
+    float sy = 0.0f, sb = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        sy += yv[j];
+        sb += rv[j] * kv[j] * rk[j];
+    }
+    float mu = group8_sum(sy) / GOSLING_HEAD;
+    float sd = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) sd += (yv[j] - mu) * (yv[j] - mu);
+    float rs = 1.0f / sqrtf(group8_sum(sd) / GOSLING_HEAD + eps);
+    float s = group8_sum(sb);
+    if (sub == 0) {
         mean[unit] = mu;
         rstd[unit] = rs;
     }
-    float s = warp_sum(ld(r, i0) * ld(k, i0) * rK[c0] + ld(r, i1) * ld(k, i1) * rK[c1]);
-    float l0 = d0 * rs * lnW[c0] + lnB[c0] + s * ld(v, i0);
-    float l1 = d1 * rs * lnW[c1] + lnB[c1] + s * ld(v, i1);
-    if (lnx) {  // null: not kept (the backward recomputes it)
-        lnx[i0] = l0;
-        lnx[i1] = l1;
+    float l[8], o[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        l[j] = (yv[j] - mu) * rs * wv[j] + bv[j] + s * vv[j];
+        o[j] = l[j] * gv[j];
     }
-    if constexpr (sizeof(G) == 2) {
-        gated[i0] = bf16_rn(l0 * ld(g, i0));
-        gated[i1] = bf16_rn(l1 * ld(g, i1));
-    } else {
-        gated[i0] = l0 * ld(g, i0);
-        gated[i1] = l1 * ld(g, i1);
-    }
+    if (lnx) put8(lnx, i, l, vec);  // null: not kept (the backward recomputes it)
+    put8(gated, i, o, vec);
 }
 
 extern "C" __global__ void lnx_bonus_gate_forward(const float* __restrict__ y, const float* __restrict__ lnW,
@@ -159,7 +173,9 @@ extern "C" __global__ void bonus_backward(const float* __restrict__ dOut, const 
 // (dBias). g fp32 or (TG, the _bf16 entry points) bf16; dG fp32 or (TD) bf16 (only the gate LoRA's GEMMs read it);
 // dGated fp32 or (TDG) bf16 (written so by the output projection's GEMM); y, r, k, v fp32 or (TI) bf16; dy fp32 or
 // (TY, the _dy entry points) bf16, rounded once (only the tensor-core WKV7 backward reads it).
-// grid (H, slices), block 32: one warp walks its head through the slice's rows in order.
+// grid (H, slices), block 32: the warp's four groups of 8 lanes take every fourth row of the slice (group q rows lo+q,
+// lo+q+4, …), eight adjacent channels a lane (16-byte accesses of bf16: a warp of 2-byte ones, one row at a time,
+// stayed well below bandwidth); the groups' column sums meet in a fixed tree at the end.
 template <typename TG, typename TD, typename TDG = float, typename TI = float, typename TY = float>
 __device__ __forceinline__ void lnx_bonus_gate_bwd(
     const TDG* __restrict__ dGated, const float* __restrict__ lnB, const TG* __restrict__ g,
@@ -168,62 +184,90 @@ __device__ __forceinline__ void lnx_bonus_gate_bwd(
     const TI* __restrict__ v, const float* __restrict__ rK, TD* __restrict__ dG, float* __restrict__ dr,
     float* __restrict__ dk, float* __restrict__ dv, TY* __restrict__ dy, float* __restrict__ partialRK,
     float* __restrict__ partialW, float* __restrict__ partialB, int rows, int C) {
-    int lane = threadIdx.x;
+    int lane = threadIdx.x, group = lane >> 3, sub = lane & 7;
     int heads = C / GOSLING_HEAD;
     int head = blockIdx.x, slices = gridDim.y, slice = blockIdx.y;
-    int channel0 = head * GOSLING_HEAD;
+    int c = head * GOSLING_HEAD + sub * 8;
     i64 lo, hi;
     slice_rows(rows, slice, slices, lo, hi);
-    float rk[2] = {rK[channel0 + lane], rK[channel0 + lane + 32]};
-    float w[2] = {lnW[channel0 + lane], lnW[channel0 + lane + 32]};
-    float b[2] = {lnB[channel0 + lane], lnB[channel0 + lane + 32]};
-    float accRK[2] = {0.0f, 0.0f}, accW[2] = {0.0f, 0.0f}, accB[2] = {0.0f, 0.0f};
-    for (i64 row = lo; row < hi; row++) {
-        i64 base = row * C + channel0;
+    bool vec = aligned16(dGated) && aligned16(lnB) && aligned16(g) && aligned16(y) && aligned16(lnW) &&
+               aligned16(r) && aligned16(k) && aligned16(v) && aligned16(rK) && aligned16(dG) && aligned16(dr) &&
+               aligned16(dk) && aligned16(dv) && aligned16(dy) && aligned16(partialRK) && aligned16(partialW) &&
+               aligned16(partialB);
+    float rk[8], w[8], b[8];
+    ld8(rK, c, rk, vec);
+    ld8(lnW, c, w, vec);
+    ld8(lnB, c, b, vec);
+    float accRK[8], accW[8], accB[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) accRK[j] = accW[j] = accB[j] = 0.0f;
+    for (i64 row = lo + group; row < hi; row += 4) {
+        i64 i = row * C + c;
         i64 unit = row * heads + head;
-        float dgt[2], dL[2], ri[2], ki[2], vi[2], yi[2];
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            i64 i = base + lane + 32 * h;
-            dgt[h] = ld(dGated, i);
-            dL[h] = dgt[h] * ld(g, i);
-            ri[h] = ld(r, i);
-            ki[h] = ld(k, i);
-            vi[h] = ld(v, i);
-            yi[h] = ld(y, i);
-        }
-        float s = warp_sum(ri[0] * ki[0] * rk[0] + ri[1] * ki[1] * rk[1]);
-        float ds = warp_sum(dL[0] * vi[0] + dL[1] * vi[1]);
+        float dgt[8], gv[8], ri[8], ki[8], vi[8], yi[8];
+        ld8(dGated, i, dgt, vec);
+        ld8(g, i, gv, vec);
+        ld8(r, i, ri, vec);
+        ld8(k, i, ki, vec);
+        ld8(v, i, vi, vec);
+        ld8(y, i, yi, vec);
         float mu = mean[unit], rs = rstd[unit];
-        float xh[2] = {(yi[0] - mu) * rs, (yi[1] - mu) * rs};
+        float dL[8], xh[8], gh[8], s = 0.0f, ds = 0.0f;
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            i64 i = base + lane + 32 * h;
-            float lnx = xh[h] * w[h] + b[h] + s * vi[h];
-            if constexpr (sizeof(TD) == 2) dG[i] = bf16_rn(dgt[h] * lnx);
-            else dG[i] = dgt[h] * lnx;
+        for (int j = 0; j < 8; j++) {
+            dL[j] = dgt[j] * gv[j];
+            xh[j] = (yi[j] - mu) * rs;
+            gh[j] = dL[j] * w[j];
+            s += ri[j] * ki[j] * rk[j];
+            ds += dL[j] * vi[j];
         }
-        float gh[2] = {dL[0] * w[0], dL[1] * w[1]};
-        float meanG = warp_sum(gh[0] + gh[1]) / GOSLING_HEAD;
-        float meanGX = warp_sum(gh[0] * xh[0] + gh[1] * xh[1]) / GOSLING_HEAD;
+        s = group8_sum(s);
+        ds = group8_sum(ds);
+        float sg = 0.0f, sgx = 0.0f;
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            i64 i = base + lane + 32 * h;
-            dv[i] = s * dL[h];
-            dr[i] = ds * ki[h] * rk[h];
-            dk[i] = ds * ri[h] * rk[h];
-            put(dy, i, rs * (gh[h] - meanG - xh[h] * meanGX));
-            accRK[h] += ds * ri[h] * ki[h];
-            accW[h] += dL[h] * xh[h];
-            accB[h] += dL[h];
+        for (int j = 0; j < 8; j++) {
+            sg += gh[j];
+            sgx += gh[j] * xh[j];
+        }
+        float meanG = group8_sum(sg) / GOSLING_HEAD;
+        float meanGX = group8_sum(sgx) / GOSLING_HEAD;
+        float o[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++) o[j] = dgt[j] * (xh[j] * w[j] + b[j] + s * vi[j]);  // dG = dGated⊙lnx
+        put8(dG, i, o, vec);
+#pragma unroll
+        for (int j = 0; j < 8; j++) o[j] = s * dL[j];
+        put8(dv, i, o, vec);
+#pragma unroll
+        for (int j = 0; j < 8; j++) o[j] = ds * ki[j] * rk[j];
+        put8(dr, i, o, vec);
+#pragma unroll
+        for (int j = 0; j < 8; j++) o[j] = ds * ri[j] * rk[j];
+        put8(dk, i, o, vec);
+#pragma unroll
+        for (int j = 0; j < 8; j++) o[j] = rs * (gh[j] - meanG - xh[j] * meanGX);
+        put8(dy, i, o, vec);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            accRK[j] += ds * ri[j] * ki[j];
+            accW[j] += dL[j] * xh[j];
+            accB[j] += dL[j];
         }
     }
+    // the four groups' sums, added in a fixed tree; group 0 writes them
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-        i64 c = (i64)slice * C + channel0 + lane + 32 * h;
-        partialRK[c] = accRK[h];
-        partialW[c] = accW[h];
-        partialB[c] = accB[h];
+    for (int j = 0; j < 8; j++) {
+        for (int o = 8; o < 32; o <<= 1) {
+            accRK[j] += __shfl_xor_sync(0xffffffffu, accRK[j], o);
+            accW[j] += __shfl_xor_sync(0xffffffffu, accW[j], o);
+            accB[j] += __shfl_xor_sync(0xffffffffu, accB[j], o);
+        }
+    }
+    if (group == 0) {
+        i64 p = (i64)slice * C + c;
+        put8(partialRK, p, accRK, vec);
+        put8(partialW, p, accW, vec);
+        put8(partialB, p, accB, vec);
     }
 }
 

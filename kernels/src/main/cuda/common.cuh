@@ -85,6 +85,62 @@ __device__ __forceinline__ float ld(const unsigned short* p, i64 i) { return bf1
 __device__ __forceinline__ void put(float* p, i64 i, float x) { p[i] = x; }
 __device__ __forceinline__ void put(unsigned short* p, i64 i, float x) { p[i] = bf16_rn(x); }
 
+// ------------------------------------------------------------------------------------------------ 8-wide access
+// Elements i … i+7 of an fp32 or a bf16 tensor (i a multiple of 8), through 16-byte loads and stores where `vec`
+// (every pointer of the kernel 16-byte aligned: aligned16) and one element at a time otherwise; the values are the
+// same either way (NaN payloads aside). Elementwise kernels that moved 2 or 4 bytes per access sat well below HBM bandwidth.
+__device__ __forceinline__ bool aligned16(const void* p) { return ((unsigned long long)p & 15) == 0; }
+
+__device__ __forceinline__ void ld8(const float* p, i64 i, float* x, bool vec) {
+    if (vec) {
+        float4 a = *reinterpret_cast<const float4*>(p + i), b = *reinterpret_cast<const float4*>(p + i + 4);
+        x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; j++) x[j] = p[i + j];
+    }
+}
+
+__device__ __forceinline__ void ld8(const unsigned short* p, i64 i, float* x, bool vec) {
+    if (vec) {
+        uint4 u = *reinterpret_cast<const uint4*>(p + i);
+        float4 a = bf16x4_f32(make_uint2(u.x, u.y)), b = bf16x4_f32(make_uint2(u.z, u.w));
+        x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; j++) x[j] = bf16_f32(p[i + j]);
+    }
+}
+
+__device__ __forceinline__ void put8(float* p, i64 i, const float* x, bool vec) {
+    if (vec) {
+        *reinterpret_cast<float4*>(p + i) = make_float4(x[0], x[1], x[2], x[3]);
+        *reinterpret_cast<float4*>(p + i + 4) = make_float4(x[4], x[5], x[6], x[7]);
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; j++) p[i + j] = x[j];
+    }
+}
+
+// bf16: each rounded to nearest even, as put (a NaN's payload aside: bf16x2_rn).
+__device__ __forceinline__ void put8(unsigned short* p, i64 i, const float* x, bool vec) {
+    if (vec) {
+        *reinterpret_cast<uint4*>(p + i) = make_uint4(bf16x2_rn(x[0], x[1]), bf16x2_rn(x[2], x[3]),
+                                                      bf16x2_rn(x[4], x[5]), bf16x2_rn(x[6], x[7]));
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; j++) p[i + j] = bf16_rn(x[j]);
+    }
+}
+
+// Sum over the 8 lanes of an aligned group (lanes 8g … 8g+7 of a warp; every lane of the group calls it, the other
+// groups need not): a fixed tree, so the result is reproducible.
+__device__ __forceinline__ float group8_sum(float v) {
+    unsigned mask = 0xffu << (threadIdx.x & 24);
+    for (int o = 4; o > 0; o >>= 1) v += __shfl_xor_sync(mask, v, o);
+    return v;
+}
+
 // ------------------------------------------------------------------------------------------------ async copies
 // Global → shared, asynchronous on sm_80+ (cp.async; .cg for 16 bytes, .ca for 8, which .cg does not take), a plain
 // copy before; made visible to the copying thread by copy_wait() and to the block by a barrier after it.

@@ -2096,8 +2096,9 @@ public final class CudaBackend implements Backend {
                 .ptr(own(kTilde, op, "kTilde").address).ptr(own(a, op, "a").address)
                 .ptr(own(b, op, "b").address).i64(units).i32(C);
         if (units > 0) {
+            // eight lanes per (row, head)
             (bf16Out ? keyPrepareFwdBf16Out : bf16 ? keyPrepareFwdBf16 : keyPrepareFwd)
-                    .launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+                    .launch(blocks(units * 8), 1, 1, THREADS, 1, 1, 0, stream, args);
         }
     }
 
@@ -2874,7 +2875,7 @@ public final class CudaBackend implements Backend {
                 .ptr(lnx == null ? 0 : f32(lnx, op, "lnx", n).address).ptr(gt.address).ptr(f32(mean, op, "mean", units).address)
                 .ptr(f32(rstd, op, "rstd", units).address).i64(units).i32(C).f32((float) GROUP_NORM_EPS);
         if (units > 0) {
-            kernel.launch(blocks(units * 32), 1, 1, THREADS, 1, 1, 0, stream, args);
+            kernel.launch(blocks(units * 8), 1, 1, THREADS, 1, 1, 0, stream, args);  // eight lanes per (row, head)
         }
     }
 
