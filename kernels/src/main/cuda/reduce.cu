@@ -2,11 +2,12 @@
 // "sum the rows of a matrix" used by the LoRA bias gradient.
 #include "common.cuh"
 
-// out[c] += Σ_{p < slices} partial[p·C + c] (sum_column_slices: grid ⌈C/32⌉, block (32, FINISH_ROWS)).
-extern "C" __global__ void column_finish(const float* __restrict__ partial, float* __restrict__ out, int slices, int C) {
+// out[c] += Σ_{p < slices} partial[p·C + c], or out[c] = that sum when add is 0 (a gradient's first writer: a LoRA
+// bias's) (sum_column_slices: grid ⌈C/32⌉, block (32, FINISH_ROWS)).
+extern "C" __global__ void column_finish(const float* __restrict__ partial, float* __restrict__ out, int slices, int C, int add) {
     int c = blockIdx.x * 32 + threadIdx.x;
     float s = sum_column_slices(partial, slices, C, c);
-    if (threadIdx.y == 0 && c < C) out[c] += s;
+    if (threadIdx.y == 0 && c < C) out[c] = add ? out[c] + s : s;
 }
 
 // partial[slice·C + c] = Σ_{rows of the slice} m[row·C + c]. grid (⌈C/32⌉, slices), block (32, 8): the 8 thread
