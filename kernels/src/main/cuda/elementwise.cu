@@ -12,6 +12,13 @@ extern "C" __global__ void accumulate_f32(const float* __restrict__ src, float* 
     GRID_STRIDE(i, n) dst[i] += src[i];
 }
 
+// Zeroes t[start, start + length) for each (start, length) pair of items, one block an item (Backend.zeroRanges: the
+// parts of a gradient buffer that a step adds to; the host splits the ranges into items of a bounded length).
+extern "C" __global__ void zero_ranges(float* __restrict__ t, const i64* __restrict__ items) {
+    i64 start = items[2 * blockIdx.x], length = items[2 * blockIdx.x + 1];
+    for (i64 i = threadIdx.x; i < length; i += blockDim.x) t[start + i] = 0.0f;
+}
+
 // t = value everywhere (test poisoning and fills).
 extern "C" __global__ void fill_f32(float* t, float value, i64 n) {
     GRID_STRIDE(i, n) t[i] = value;

@@ -2,20 +2,23 @@
 // "sum the rows of a matrix" used by the LoRA bias gradient.
 #include "common.cuh"
 
-// out[c] += Σ_{p < slices} partial[p·C + c] (sum_column_slices: grid ⌈C/32⌉, block (32, FINISH_ROWS)).
-extern "C" __global__ void column_finish(const float* __restrict__ partial, float* __restrict__ out, int slices, int C) {
+// out[c] += Σ_{p < slices} partial[p·C + c], or out[c] = that sum when add is 0 (a gradient's first writer: a LoRA
+// bias's) (sum_column_slices: grid ⌈C/32⌉, block (32, FINISH_ROWS)).
+extern "C" __global__ void column_finish(const float* __restrict__ partial, float* __restrict__ out, int slices, int C, int add) {
     int c = blockIdx.x * 32 + threadIdx.x;
     float s = sum_column_slices(partial, slices, C, c);
-    if (threadIdx.y == 0 && c < C) out[c] += s;
+    if (threadIdx.y == 0 && c < C) out[c] = add ? out[c] + s : s;
 }
 
 // column_finish for up to FINISH_BATCH (partial, out) pairs in one launch: the parameter-gradient sums a block's
 // backward pass leaves (norm, mix, bias and bonus gradients, some twenty a layer), each a launch of a few µs
-// otherwise. Entry e = blockIdx.y: out_e[c] += Σ_{p < slices_e} partial_e[p·C_e + c], with shape_e = slices_e |
-// C_e << 32; the same sum_column_slices as column_finish, so the same bits. The entries run in parallel: the outs of
+// otherwise. Entry e = blockIdx.y: out_e[c] += Σ_{p < slices_e} partial_e[p·C_e + c] (or = the sum where the
+// FINISH_STORE bit is set: a gradient's first writer), with shape_e = slices_e | FINISH_STORE? | C_e << 32; the same
+// sum_column_slices as column_finish, so the same bits. The entries run in parallel: the outs of
 // one batch do not overlap (the backend launches a batch before holding back an out that overlaps one in it).
 // grid (⌈max C_e / 32⌉, entries), block (32, FINISH_ROWS); the batch is passed by value (kernel parameters).
 #define FINISH_BATCH 24
+#define FINISH_STORE 0x80000000LL
 struct ColumnFinishBatch {
     const float* partial[FINISH_BATCH];
     float* out[FINISH_BATCH];
@@ -24,11 +27,13 @@ struct ColumnFinishBatch {
 
 extern "C" __global__ void column_finish_batch(ColumnFinishBatch batch) {
     int e = blockIdx.y;
-    int slices = (int)(batch.shape[e] & 0xffffffffLL), C = (int)(batch.shape[e] >> 32);
+    long long shape = batch.shape[e];
+    int slices = (int)(shape & 0x7fffffffLL), C = (int)(shape >> 32);
     if (blockIdx.x * 32 >= C) return;  // the whole block
     int c = blockIdx.x * 32 + threadIdx.x;
     float s = sum_column_slices(batch.partial[e], slices, C, c);
-    if (threadIdx.y == 0 && c < C) batch.out[e][c] += s;
+    float* out = batch.out[e];
+    if (threadIdx.y == 0 && c < C) out[c] = (shape & FINISH_STORE) ? s : out[c] + s;
 }
 
 // partial[slice·C + c] = Σ_{rows of the slice} m[row·C + c]. grid (⌈C/32⌉, slices), block (32, 8): the 8 thread
@@ -52,8 +57,8 @@ extern "C" __global__ void column_partial(const float* __restrict__ m, float* __
 // ~1.1 TB/s), thread row y adds rows lo + y, lo + y + 8, … of slice blockIdx.y in order, INFLIGHT loads issued before
 // their adds. The block writes partial[slice·C + c] (its 8 thread rows added in order); the last of a column group's
 // blocks to finish (a ticket from tickets[blockIdx.x], which it sets back to 0 for the next launch) adds the group's
-// slices in order and out[c] += the sum. Which block finishes varies, the order of every addition does not: the sums
-// are deterministic, and no column_finish launch follows.
+// slices in order and out[c] += the sum (add 0: out[c] = the sum, a gradient's first writer). Which block finishes
+// varies, the order of every addition does not: the sums are deterministic, and no column_finish launch follows.
 #define COLUMN_SUMS_COLS 256
 
 // One 16-byte load of 8 bf16 added to s[0..7] (element 0 in the low half of v.x).
@@ -73,7 +78,8 @@ __device__ __forceinline__ float load_l2(const float* p) {
 
 template <int INFLIGHT>
 __device__ __forceinline__ void column_sums_bf16x8_(const unsigned short* __restrict__ m, float* partial,
-                                                    unsigned* tickets, float* __restrict__ out, int rows, int C) {
+                                                    unsigned* tickets, float* __restrict__ out, int rows, int C,
+                                                    int add) {
     __shared__ float acc[8][COLUMN_SUMS_COLS];
     __shared__ bool lastBlock;
     int x = threadIdx.x, y = threadIdx.y, t = y * 32 + x;
@@ -121,12 +127,12 @@ __device__ __forceinline__ void column_sums_bf16x8_(const unsigned short* __rest
             for (int u = 0; u < 8; u++) sum += v[u];
         }
         for (; p < slices; p++) sum += load_l2(q + (i64)p * C);
-        out[c0 + t] += sum;
+        out[c0 + t] = add ? out[c0 + t] + sum : sum;
     }
     if (t == 0) tickets[blockIdx.x] = 0;
 }
 
 // 4 blocks an SM: ptxas then keeps the 8 loads in flight (56 registers; at the default it fits 32 and serialises them).
-extern "C" __global__ void __launch_bounds__(256, 4) column_sums_bf16x8(const unsigned short* __restrict__ m, float* partial, unsigned* tickets, float* __restrict__ out, int rows, int C) {
-    column_sums_bf16x8_<8>(m, partial, tickets, out, rows, C);
+extern "C" __global__ void __launch_bounds__(256, 4) column_sums_bf16x8(const unsigned short* __restrict__ m, float* partial, unsigned* tickets, float* __restrict__ out, int rows, int C, int add) {
+    column_sums_bf16x8_<8>(m, partial, tickets, out, rows, C, add);
 }

@@ -16,7 +16,8 @@ package dev.gosling.trainer.backend;
  *   <li><b>Backward ops accumulate</b> ({@code +=}) into every gradient tensor, inputs and parameters alike: a
  *       tensor read by several ops (x of the six token-shift mixes, k, v_first, the residual stream) gets the sum
  *       with no extra buffers, and parameter gradients add up over micro-batches. The caller zeroes gradients once
- *       per step. The one exception is {@link #crossEntropyBackward}, which starts the backward pass and
+ *       per step; the {@code …Overwriting…} variants write the gradients they name instead (their first writer in a
+ *       step: then only the rest needs zeroing, {@link #zeroRanges}). The one exception is {@link #crossEntropyBackward}, which starts the backward pass and
  *       <em>writes</em> the logit gradient (it may alias the logits). A gradient argument documented as nullable
  *       may be {@code null} when that gradient is not wanted (frozen weights).</li>
  *   <li><b>Precision.</b> All floating tensors of one op share a dtype, and the op computes in it (fp32 for training,
@@ -66,6 +67,22 @@ public interface Backend extends AutoCloseable {
 
     /** Sets every element to 0. */
     void zero(Tensor t);
+
+    /**
+     * Sets the elements of the ranges [ranges[2i], ranges[2i + 1]) of {@code t} to 0 (element offsets, ascending and
+     * disjoint): the parts of a gradient buffer that a step adds to, when the rest is written by the ops themselves.
+     * By default {@link #zero} of a view per range; a backend may zero them all in one pass.
+     */
+    default void zeroRanges(Tensor t, long[] ranges) {
+        BackendChecks.ranges("zeroRanges", ranges, t.numel());
+        for (int i = 0; i < ranges.length; i += 2) {
+            if (ranges[i + 1] > ranges[i]) {
+                try (Tensor range = view(t, ranges[i], Math.toIntExact(ranges[i + 1] - ranges[i]))) {
+                    zero(range);
+                }
+            }
+        }
+    }
 
     /** dst = src (same dtype and element count). */
     void copy(Tensor src, Tensor dst);
@@ -241,6 +258,19 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * As {@link #linearBackwardOverwritingDx} with dWeight written too (dWeight = dOutᵀ·x): for a weight whose gradient
+     * has no other writer in a step, so that nothing needs zeroing first. By default zero dWeight, then
+     * linearBackwardOverwritingDx — the same values.
+     */
+    default void linearBackwardOverwriting(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight, int rows,
+                                           int in, int outDim) {
+        if (dWeight != null) {
+            zero(dWeight);
+        }
+        linearBackwardOverwritingDx(dOut, x, weight, dx, dWeight, rows, in, outDim);
+    }
+
+    /**
      * From here to {@link #finishParameterSums} the backend may hold back the last pass of the column sums that ops add
      * into parameter gradients (the norm, mix, bias and bonus gradients) and do them together, in fewer launches. The
      * caller promises to read and hand over no parameter gradient in between (a block's backward pass). By default
@@ -361,6 +391,42 @@ public interface Backend extends AutoCloseable {
         zero(dx);
         loraBackward(dOut, x, down, up, bias, hiddenAct, outAct, hidden, out, dPreScratch, dHiddenScratch, dx, dDown,
                 dUp, dBias, rows, in, rank, outDim);
+    }
+
+    /**
+     * As {@link #loraBackward} with dDown, dUp and dBias written, not added to (a chain's matrices and bias have no
+     * other gradient writer in a step: nothing needs zeroing first); dx still adds (the v-gate chain adds its share of
+     * dx_v to the value projection's). By default zero them (dBias only with a bias), then loraBackward.
+     */
+    default void loraBackwardOverwritingWeights(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias,
+                                                Activation hiddenAct, Activation outAct, Tensor hidden, Tensor out,
+                                                Tensor dPreScratch, Tensor dHiddenScratch, Tensor dx, Tensor dDown,
+                                                Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
+        zeroLoraWeightGradients(bias, dDown, dUp, dBias);
+        loraBackward(dOut, x, down, up, bias, hiddenAct, outAct, hidden, out, dPreScratch, dHiddenScratch, dx, dDown,
+                dUp, dBias, rows, in, rank, outDim);
+    }
+
+    /**
+     * As {@link #loraBackward} with dx, dDown, dUp and dBias all written, not added to. By default zero the weights'
+     * gradients (dBias only with a bias), then {@link #loraBackwardOverwritingDx}.
+     */
+    default void loraBackwardOverwriting(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias,
+                                         Activation hiddenAct, Activation outAct, Tensor hidden, Tensor out,
+                                         Tensor dPreScratch, Tensor dHiddenScratch, Tensor dx, Tensor dDown,
+                                         Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
+        zeroLoraWeightGradients(bias, dDown, dUp, dBias);
+        loraBackwardOverwritingDx(dOut, x, down, up, bias, hiddenAct, outAct, hidden, out, dPreScratch, dHiddenScratch,
+                dx, dDown, dUp, dBias, rows, in, rank, outDim);
+    }
+
+    /** The LoRA weights' gradients that are not null (dBias only with a bias: loraBackward ignores it otherwise), zeroed. */
+    private void zeroLoraWeightGradients(Tensor bias, Tensor dDown, Tensor dUp, Tensor dBias) {
+        for (Tensor g : new Tensor[] {dDown, dUp, bias == null ? null : dBias}) {
+            if (g != null) {
+                zero(g);
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------------------------ time mix pieces

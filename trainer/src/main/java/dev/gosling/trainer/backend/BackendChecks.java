@@ -13,6 +13,25 @@ public final class BackendChecks {
         }
     }
 
+    /**
+     * {@code ranges} as {@link Backend#zeroRanges} takes them: [start, end) pairs of element offsets into a tensor of
+     * {@code numel} elements, ascending and disjoint.
+     */
+    public static void ranges(String op, long[] ranges, long numel) {
+        if (ranges == null || ranges.length % 2 != 0) {
+            throw new IllegalArgumentException(op + ": ranges must be [start, end) pairs, got "
+                    + (ranges == null ? "null" : ranges.length + " values"));
+        }
+        long previousEnd = 0;
+        for (int i = 0; i < ranges.length; i += 2) {
+            if (ranges[i] < previousEnd || ranges[i + 1] < ranges[i] || ranges[i + 1] > numel) {
+                throw new IllegalArgumentException(op + ": range " + i / 2 + " [" + ranges[i] + ", " + ranges[i + 1]
+                        + ") is not ascending, disjoint and inside the tensor's " + numel + " elements");
+            }
+            previousEnd = ranges[i + 1];
+        }
+    }
+
     public static void heads(String op, int C) {
         if (C % Backend.HEAD_SIZE != 0) {
             throw new IllegalArgumentException(op + ": C = " + C + " is not a multiple of the head size " + Backend.HEAD_SIZE);

@@ -6,7 +6,10 @@ import dev.gosling.trainer.backend.Backend;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
 
+import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
+import java.util.function.ToLongFunction;
 
 /**
  * The RWKV-7 ("x070") model on a {@link Backend}: the parallel (training) form of rwkv7-reference.md §6.1 and §6.4,
@@ -64,6 +67,13 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final long gradientElements;
     /** Per bucket (layout index), the tensor its gradients are written to: a view of gradBuf, globalGradBuf or a slot. */
     private final Tensor[] bucketGrads;
+    /**
+     * The ranges of gradBuf (or, with block gradient slots, globalGradBuf) that a step adds to and so zeroes first
+     * ({@link Backend#zeroRanges}); the rest is written by its one writer ({@link #gradientWritten}).
+     */
+    private final long[] addedRanges;
+    /** With block gradient slots: per layer, the ranges of its bucket that are added to (relative to the bucket). */
+    private final long[][] blockAddedRanges;
     private final Tensor actBuf;
     /** The tensors only GEMMs read, when the backend keeps them in another dtype (bf16); else null (in actBuf). */
     private final DType gemmInputDtype;
@@ -273,6 +283,21 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
 
         List<ParamSpec> specs = layout.params();
+        if (!blockGradientSlots) {
+            this.addedRanges = addedRanges(specs, ParamSpec::offset);
+            this.blockAddedRanges = null;
+        } else {
+            // the non-block parameters at their place in globalGradBuf; each block's relative to its slot
+            this.addedRanges = addedRanges(specs.stream().filter(spec -> spec.layer() < 0).toList(),
+                    spec -> storageOffset[bucketOf(spec).index()] + spec.offset() - bucketOf(spec).start());
+            this.blockAddedRanges = new long[nLayer][];
+            for (int l = 0; l < nLayer; l++) {
+                int layer = l;
+                ParameterLayout.Bucket bucket = layout.blockBucket(l);
+                blockAddedRanges[l] = addedRanges(specs.stream().filter(spec -> spec.layer() == layer).toList(),
+                        spec -> spec.offset() - bucket.start());
+            }
+        }
         Tensor[] paramViews = new Tensor[specs.size()];
         Tensor[] gradViews = new Tensor[specs.size()];
         for (ParamSpec spec : specs) {
@@ -295,6 +320,49 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             ParameterLayout.Bucket bucket = layout.blockBucket(l);
             blockParams[l] = backend.view(paramBuf, bucket.start(), Math.toIntExact(bucket.length()));
         }
+    }
+
+    /**
+     * The parameters of a block whose gradient one op writes, not adds to, in a step (backwardBlock): the linear
+     * projections' weights and the LoRA chains' matrices and biases. With the head's weight (written by its first chunk
+     * of rows, then added to: step) they are most of the model; the rest is added to and zeroed first: the embedding's
+     * scatter-add, the column sums of the norms, the token-shift mixes, ln_x, k_k, k_a and r_k, and layer 0's v LoRA,
+     * which nothing writes (layer 0's v is v_first).
+     */
+    private static final Set<String> WRITTEN_IN_BLOCK = Set.of("att.receptance.weight", "att.key.weight",
+            "att.value.weight", "att.output.weight", "ffn.key.weight", "ffn.value.weight", "att.w1", "att.w2", "att.w0",
+            "att.a1", "att.a2", "att.a0", "att.g1", "att.g2", "att.v1", "att.v2", "att.v0");
+    private static final Set<String> V_LORA = Set.of("att.v1", "att.v2", "att.v0");
+
+    /** Whether the step writes {@code spec}'s gradient (its first writer: nothing to zero) rather than adds to it. */
+    static boolean gradientWritten(ParamSpec spec) {
+        if (spec.layer() < 0) {
+            return spec.name().equals("head.weight");
+        }
+        String inBlock = spec.name().substring(("blocks." + spec.layer() + ".").length());
+        return WRITTEN_IN_BLOCK.contains(inBlock) && !(spec.layer() == 0 && V_LORA.contains(inBlock));
+    }
+
+    /**
+     * [start, end) pairs (touching ranges merged) of the specs whose gradient is added to, each at
+     * {@code position(spec)}; the specs in ascending position.
+     */
+    private static long[] addedRanges(List<ParamSpec> specs, ToLongFunction<ParamSpec> position) {
+        long[] ranges = new long[2 * specs.size()];
+        int n = 0;
+        for (ParamSpec spec : specs) {
+            if (gradientWritten(spec)) {
+                continue;
+            }
+            long start = position.applyAsLong(spec);
+            if (n > 0 && ranges[n - 1] == start) {
+                ranges[n - 1] = start + spec.numel();
+            } else {
+                ranges[n++] = start;
+                ranges[n++] = start + spec.numel();
+            }
+        }
+        return Arrays.copyOf(ranges, n);
     }
 
     /** The bucket holding {@code spec} (bucket ranges are sorted and cover the layout). */
@@ -494,9 +562,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private double step(int[] inputs, int[] targets, int batchSize, GradientSink sink) {
         Acts a = prepare(inputs, targets, batchSize);
         forward(a);
-        // Gradients accumulate (+=) into their views. With slots, each block's slot is zeroed just before the block
-        // runs (backward), since the slot still holds the block two layers up.
-        backend.zero(gradBuf != null ? gradBuf : globalGradBuf);
+        // Most gradients are written by their one op (the weights' GEMMs, gradientWritten); the rest accumulate (+=)
+        // into their views and are zeroed here. With slots, each block's ranges of its slot are zeroed just before the
+        // block runs (backward), since the slot still holds the block two layers up.
+        backend.zeroRanges(gradBuf != null ? gradBuf : globalGradBuf, addedRanges);
         // The head and the loss, forward and backward, a chunk of rows at a time: the full [B·T, V] logits (8.6 GB
         // in fp32 at B·T = 32768, V = 65536) never exist, only one chunk of them.
         headChunks(a, (r0, rows, logits) -> {
@@ -504,9 +573,15 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             // the losses, and dLogits = softmax − onehot (+ L2Wrap) over B·T, written over the logits (in the GEMM-input
             // dtype: bf16 logits and dLogits under bf16 GEMMs, the losses still computed in fp32)
             backend.crossEntropyForwardBackward(logits, chunkTargets, rowsOf(a.losses, r0, rows, 1), logits, rows, V, 1.0 / a.N);
-            // from dLogits, each chunk writes its own rows of dLn (the chunks cover them all)
-            backend.linearBackwardOverwritingDx(logits, rowsOf(a.lnOut, r0, rows, C), weights.head,
-                    rowsOf(a.dLn, r0, rows, C), grads.head, rows, C, V);
+            // from dLogits, each chunk writes its own rows of dLn (the chunks cover them all); the first chunk writes
+            // the head's gradient, the others add to it
+            if (r0 == 0) {
+                backend.linearBackwardOverwriting(logits, rowsOf(a.lnOut, r0, rows, C), weights.head,
+                        rowsOf(a.dLn, r0, rows, C), grads.head, rows, C, V);
+            } else {
+                backend.linearBackwardOverwritingDx(logits, rowsOf(a.lnOut, r0, rows, C), weights.head,
+                        rowsOf(a.dLn, r0, rows, C), grads.head, rows, C, V);
+            }
         });
         backward(a, sink);
         // read after the backward pass is queued: reading it before would idle the GPU until the host queued more
@@ -680,7 +755,8 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Backend be = backend;
         int N = a.N;
         List<ParameterLayout.Bucket> buckets = layout.buckets();
-        // on entry: gradients zeroed, dLn = dL/d(ln_out output) from the head chunks
+        // on entry: the gradients that are added to zeroed (but the slots'), dLn = dL/d(ln_out output) from the head
+        // chunks
         be.layerNormBackward(a.dLn, a.blockIn[nLayer], weights.lnOutW, a.lnOutMean, a.lnOutRstd, a.dH, gemmCopy(a),
                 true, grads.lnOutW, grads.lnOutB, N, C);
         ready(sink, buckets.get(buckets.size() - 1));
@@ -692,7 +768,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 if (l + 2 < nLayer) {
                     sink.beforeReuse(bucket, bucketGrads[bucket.index()]); // the slot held block l + 2
                 }
-                be.zero(bucketGrads[bucket.index()]);
+                be.zeroRanges(bucketGrads[bucket.index()], blockAddedRanges[l]);
             }
             holdBlockWeights(l);
             // nothing reads block l's parameter gradients before it is handed over below
@@ -750,15 +826,16 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             be.linearForward(ffnMix[0], w.ffnKey, s.ffnAct, N, C, F);
             be.reluSquaredForward(s.ffnAct, s.ffnAct, N, F);
         }
-        // The overwriting variants spare zeroing what they write (and reading it). relu²'s backward reads its output
+        // The overwriting variants spare zeroing what they write (and reading it): each weight's gradient too
+        // (gradientWritten). relu²'s backward reads its output
         // (dPre = dAct·2·√act, the same formula at every keep level) and writes over it, dead once the value
         // projection's backward has read it, in the GEMM-input dtype: only the key projection's backward reads it.
         // With narrowGemmGradients the value projection's dx (dFfnAct) and the key projection's (dFfnMix) are written
         // in bf16 by their GEMMs too, and read so by relu² and the token shift.
-        be.linearBackwardOverwritingDx(a.dHGemm, s.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
+        be.linearBackwardOverwriting(a.dHGemm, s.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
         Tensor dFfnPre = s.ffnAct;
         be.reluSquaredBackwardOverwriting(a.dFfnAct, s.ffnAct, dFfnPre, N, F);
-        be.linearBackwardOverwritingDx(dFfnPre, ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
+        be.linearBackwardOverwriting(dFfnPre, ffnMix[0], w.ffnKey, a.dFfnMix[0], g.ffnKey, N, C, F);
         // the mix's and LN2's backward in one pass (LN2's output recomputed from hMid), adding to dH
         be.layerNormTokenShiftBackward(a.dFfnMix, s.hMid, w.ln2W, w.ln2B, s.mean2, s.rstd2, w.ffnMixes, dH, gemmCopy(a),
                 false, g.ln2W, g.ln2B, g.ffnMixes, B, T, C);
@@ -775,7 +852,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         if (keep < KEEP_GATE) {
             lnxBonusGate(s, w, v, N);
         }
-        be.linearBackwardOverwritingDx(a.dHGemm, s.gated, w.output, a.dGated, g.output, N, C, C);
+        be.linearBackwardOverwriting(a.dHGemm, s.gated, w.output, a.dGated, g.output, N, C, C);
         be.lnxBonusGateBackward(a.dGated, null, s.g, s.y, w.lnXW, w.lnXB, s.meanX, s.rstdX, s.r, s.kTilde, v, w.rK, a.dLnx,
                 a.dG, a.dRShare, a.dKTilde, a.dV, a.dY, g.lnXW, g.lnXB, g.rK, N, C);
         // the WKV backward adds to dκ̃ and dv (after the bonus), writes dw, da and db, and dr = the bonus's share
@@ -795,12 +872,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             be.layerNormTokenShiftForward(hIn, w.ln1W, w.ln1B, s.mean1, s.rstd1, true, w.attMixes, xm, B, T, C);
         }
         // each mix gradient is written by the first backward reaching it (v's LoRA then adds to v's: in bf16, that
-        // sum is rounded a second time)
-        be.linearBackwardOverwritingDx(a.dR, xm[MIX_R], w.receptance, dm[MIX_R], g.receptance, N, C, C);
-        be.linearBackwardOverwritingDx(a.dK, xm[MIX_K], w.key, dm[MIX_K], g.key, N, C, C);
-        be.loraBackwardOverwritingDx(a.dG, xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
+        // sum is rounded a second time); every weight's gradient is written
+        be.linearBackwardOverwriting(a.dR, xm[MIX_R], w.receptance, dm[MIX_R], g.receptance, N, C, C);
+        be.linearBackwardOverwriting(a.dK, xm[MIX_K], w.key, dm[MIX_K], g.key, N, C, C);
+        be.loraBackwardOverwriting(a.dG, xm[MIX_G], w.g1, w.g2, null, Activation.SIGMOID, Activation.NONE, s.gHidden, s.g, null,
                 a.dHidden[GATE], dm[MIX_G], g.g1, g.g2, null, N, C, lora.gate(), C);
-        be.loraBackwardOverwritingDx(a.dAlphaPre, xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.NONE, s.aHidden,
+        be.loraBackwardOverwriting(a.dAlphaPre, xm[MIX_A], w.a1, w.a2, w.a0, Activation.NONE, Activation.NONE, s.aHidden,
                 s.alphaPre, null, a.dHidden[AAA], dm[MIX_A], g.a1, g.a2, g.a0, N, C, lora.aaa(), C);
         Tensor dVRaw;
         if (l == 0) {
@@ -811,12 +888,13 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             be.valueResidualBackwardOverwriting(a.dV, s.vRaw, a.vFirst, s.vGatePre, a.dVRaw, a.dVFirst, a.dVGatePre, N, C);
             dVRaw = a.dVRaw;
         }
-        be.linearBackwardOverwritingDx(dVRaw, xm[MIX_V], w.value, dm[MIX_V], g.value, N, C, C);
+        be.linearBackwardOverwriting(dVRaw, xm[MIX_V], w.value, dm[MIX_V], g.value, N, C, C);
         if (l > 0) {
-            be.loraBackward(a.dVGatePre, xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE, Activation.NONE, s.vHidden,
-                    s.vGatePre, null, a.dHidden[MV], dm[MIX_V], g.v1, g.v2, g.v0, N, C, lora.mv(), C);
+            be.loraBackwardOverwritingWeights(a.dVGatePre, xm[MIX_V], w.v1, w.v2, w.v0, Activation.NONE,
+                    Activation.NONE, s.vHidden, s.vGatePre, null, a.dHidden[MV], dm[MIX_V], g.v1, g.v2, g.v0, N, C,
+                    lora.mv(), C);
         }
-        be.loraBackwardOverwritingDx(a.dWRaw, xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
+        be.loraBackwardOverwriting(a.dWRaw, xm[MIX_W], w.w1, w.w2, w.w0, Activation.TANH, Activation.NONE, s.wHidden, s.wRaw, null,
                 a.dHidden[DECAY], dm[MIX_W], g.w1, g.w2, g.w0, N, C, lora.decay(), C);
         be.layerNormTokenShiftBackward(dm, hIn, w.ln1W, w.ln1B, s.mean1, s.rstd1, w.attMixes, dH, gemmCopy(a), false,
                 g.ln1W, g.ln1B, g.attMixes, B, T, C);
@@ -855,6 +933,20 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             throw new IllegalStateException("set the head chunk before the first step, to at least 1");
         }
         headChunkElements = elements;
+    }
+
+    /**
+     * Fills every gradient buffer (the whole one, or the non-block one and the two slots) with {@code value}, so that
+     * tests can tell that a step writes every gradient it hands out.
+     */
+    void fillGradientsForTests(double value) {
+        for (Tensor t : new Tensor[] {gradBuf, globalGradBuf, slotBuf}) {
+            if (t != null) {
+                double[] fill = new double[Math.toIntExact(t.numel())];
+                Arrays.fill(fill, value);
+                backend.upload(fill, t);
+            }
+        }
     }
 
     /**

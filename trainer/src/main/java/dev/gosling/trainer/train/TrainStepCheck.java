@@ -21,7 +21,7 @@ import java.util.SplittableRandom;
 /**
  * A whole training step of a small RWKV-7 model on the GPU against the CPU backend (fp32 both): the loss within
  * 1e-2 relative, every parameter tensor's gradient with cosine similarity &gt; 0.999, the same step with --grad_cp 1
- * and with --keep 1 … 4 equal to it on the device, then {@link #CURVE_STEPS} steps of AdamW on a learnable token stream whose loss curves must
+ * and with --keep 1 … 4 equal to it on the device (their gradient buffers starting as NaN), then {@link #CURVE_STEPS} steps of AdamW on a learnable token stream whose loss curves must
  * stay together. Run by {@code GpuCheck} once with fp32 GEMMs and once with bf16 GEMMs (the training default).
  */
 public final class TrainStepCheck {
@@ -143,9 +143,11 @@ public final class TrainStepCheck {
                     String.format(Locale.ROOT, "; lowest token-shift mix %s %.6f", e.getKey(), e.getValue())));
             out.println(lowest);
 
-            // --grad_cp 1 on the same device: the same loss and gradients (each block recomputed from its input)
+            // --grad_cp 1 on the same device: the same loss and gradients (each block recomputed from its input); this
+            // model's and the keep levels' gradient buffers start as NaN: the step must write every gradient
             try (Rwkv7Model cp = new Rwkv7Model(config, device, DType.F32, batch, true)) {
                 cp.setParameters(master);
+                poisonGradients(device, cp);
                 float[] cpg = layout.newBuffer();
                 double cpl = cp.forwardBackward(ref.inputs(), ref.targets(), batch, cpg);
                 double diff = 0;
@@ -166,6 +168,7 @@ public final class TrainStepCheck {
             for (int keep = 1; keep <= Rwkv7Model.MAX_KEEP; keep++) {
                 try (Rwkv7Model kept = new Rwkv7Model(config, device, DType.F32, batch, false, false, keep)) {
                     kept.setParameters(master);
+                    poisonGradients(device, kept);
                     float[] kg = layout.newBuffer();
                     double kl = kept.forwardBackward(ref.inputs(), ref.targets(), batch, kg);
                     int differ = 0;
@@ -179,8 +182,8 @@ public final class TrainStepCheck {
                         norm += (double) gg[i] * gg[i];
                     }
                     boolean keepOk = differ == 0 && kl == gl;
-                    out.printf(Locale.ROOT, "  keep %d: loss %.6f, %d of %d gradients differ from keep 0's (‖Δ‖/‖g‖ %.2e), must be"
-                            + " bit-identical %s%n", keep, kl, differ, kg.length, Math.sqrt(diff / norm), keepOk ? "ok" : "FAIL");
+                    out.printf(Locale.ROOT, "  keep %d: loss %.6f, %d of %d gradients differ from keep 0's (‖Δ‖/‖g‖ %.2e; from"
+                            + " a NaN gradient buffer), must be bit-identical %s%n", keep, kl, differ, kg.length, Math.sqrt(diff / norm), keepOk ? "ok" : "FAIL");
                     ok &= keepOk;
                 }
             }
@@ -208,6 +211,13 @@ public final class TrainStepCheck {
             ok = false;
         }
         return ok;
+    }
+
+    /** Fills the model's gradient buffer with NaN: a gradient the step does not write stays NaN. */
+    private static void poisonGradients(Backend device, Rwkv7Model model) {
+        float[] nan = new float[Math.toIntExact(model.gradientElements())];
+        java.util.Arrays.fill(nan, Float.NaN);
+        device.upload(nan, model.gradients());
     }
 
     /** Losses of CURVE_STEPS AdamW steps from {@code master} on a fixed stream of learnable batches. */

@@ -57,8 +57,10 @@ import dev.gosling.trainer.GoslingException;
 import dev.gosling.trainer.backend.Activation;
 import dev.gosling.trainer.backend.AdamWSegments;
 import dev.gosling.trainer.backend.Backend;
+import dev.gosling.trainer.backend.BackendChecks;
 import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -158,6 +160,15 @@ public final class CudaBackend implements Backend {
     private final long errorWord;
     /** Host staging for uploads and downloads, grown as needed. */
     private BytePointer staging = new BytePointer(1 << 20);
+    /** {@link #zeroRanges}' pieces: at most this many elements, zeroed by one block of THREADS threads. */
+    static final int ZERO_PIECE = 1 << 14;
+    /** The most {@link #zeroRanges} tables kept (the oldest goes first). */
+    private static final int ZERO_TABLES = 16;
+    /** The ranges a table was made from, its device address (0 when empty) and its number of pieces. */
+    private record ZeroTable(long[] ranges, long address, int pieces) {
+    }
+
+    private final List<ZeroTable> zeroTables = new ArrayList<>();
     /** Column-reduction partial sums, grown as needed. */
     private long partials;
     private long partialsBytes;
@@ -172,6 +183,8 @@ public final class CudaBackend implements Backend {
     private int pendingMaxColumns;
     /** Entries of one column_finish_batch launch (reduce.cu's FINISH_BATCH). */
     static final int FINISH_BATCH = 24;
+    /** The bit of a held-back entry's shape word saying "store the sum" (reduce.cu's FINISH_STORE). */
+    private static final long STORE_BIT = 1L << 31;
     /** column_sums_bf16x8's tickets, one per column group, zero between launches (each launch sets them back). */
     private long columnTickets;
     private long columnTicketsBytes;
@@ -220,7 +233,7 @@ public final class CudaBackend implements Backend {
      * 1 by default: 14.2 against 15.4 ms for tiles of 4096 at 1.53 B parameters on an H100, bit for bit in the checks.
      */
     private int adamwVec = "old".equals(System.getProperty("gosling.adamw")) ? 0 : 1;
-    private final Kernel addF32, accumulateF32, fillF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
+    private final Kernel addF32, accumulateF32, fillF32, zeroRangesF32, fillUniform, gateFwd, gateBwd, valueResidualFwd, valueResidualBwd,
             reluSqFwd, reluSqBwd, biasActivate, activateBf16Copy, activationBwd, activationBwdBf16Dz, embeddingFwd, embeddingBwd, normFwd, normBwdX,
             normBwdParams, tokenShiftFwd4, tokenShiftFwd1, tokenShiftBwd4, tokenShiftBwd1, tokenShiftFinish,
             keyPrepareFwd, keyPrepareBwd, bonusFwd, bonusBwd, ceFwd, ceBwd, columnFinish, columnFinishBatch, columnPartial, columnSumsBf16,
@@ -343,6 +356,7 @@ public final class CudaBackend implements Backend {
         addF32 = loader.kernel("elementwise", "add_f32");
         accumulateF32 = loader.kernel("elementwise", "accumulate_f32");
         fillF32 = loader.kernel("elementwise", "fill_f32");
+        zeroRangesF32 = loader.kernel("elementwise", "zero_ranges");
         fillUniform = loader.kernel("elementwise", "fill_uniform_f32");
         castBf16 = loader.kernel("cast", "cast_f32_bf16");
         castBf16F32 = loader.kernel("cast", "cast_bf16_f32");
@@ -842,6 +856,63 @@ public final class CudaBackend implements Backend {
         if (c.numel > 0) {
             zeroBytes(c.address, c.bytes());
         }
+    }
+
+    /**
+     * One launch for all the ranges: a block for each piece of at most {@link #ZERO_PIECE} elements, from a device
+     * table of (start, length) pieces made the first time these ranges are seen and kept (a model zeroes the same few
+     * lists every step).
+     */
+    @Override
+    public void zeroRanges(Tensor t, long[] ranges) {
+        bind();
+        CudaTensor c = own(t, "zeroRanges", "t");
+        f32(t, "zeroRanges", "t", c.numel);
+        BackendChecks.ranges("zeroRanges", ranges, c.numel);
+        ZeroTable table = zeroTable(ranges);
+        if (table.pieces() > 0) {
+            zeroRangesF32.launch(table.pieces(), 1, 1, THREADS, 1, 1, 0, stream,
+                    args.reset().ptr(c.address).ptr(table.address()));
+        }
+    }
+
+    /** The device table of {@code ranges}' pieces (made and uploaded on first use; at most {@link #ZERO_TABLES} kept). */
+    private ZeroTable zeroTable(long[] ranges) {
+        for (ZeroTable z : zeroTables) {
+            if (Arrays.equals(z.ranges(), ranges)) {
+                return z;
+            }
+        }
+        long pieces = 0;
+        for (int i = 0; i < ranges.length; i += 2) {
+            pieces += ceil(ranges[i + 1] - ranges[i], ZERO_PIECE);
+        }
+        if (pieces > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("zeroRanges: " + pieces + " pieces of " + ZERO_PIECE + " elements are over the grid");
+        }
+        long address = 0;
+        if (pieces > 0) {
+            BytePointer host = staging(16 * pieces);
+            LongPointer items = new LongPointer(host);
+            long k = 0;
+            for (int i = 0; i < ranges.length; i += 2) {
+                for (long start = ranges[i]; start < ranges[i + 1]; start += ZERO_PIECE) {
+                    items.put(k++, start);
+                    items.put(k++, Math.min(ZERO_PIECE, ranges[i + 1] - start));
+                }
+            }
+            address = deviceAlloc(16 * pieces, "the zeroRanges table");
+            toDevice(host, address, 16 * pieces);
+        }
+        if (zeroTables.size() == ZERO_TABLES) {
+            ZeroTable oldest = zeroTables.remove(0);
+            if (oldest.address() != 0) {
+                allocator.free(oldest.address()); // stream-ordered: launches that read it come before any reuse
+            }
+        }
+        ZeroTable table = new ZeroTable(ranges.clone(), address, (int) pieces);
+        zeroTables.add(table);
+        return table;
     }
 
     @Override
@@ -1768,18 +1839,27 @@ public final class CudaBackend implements Backend {
     @Override
     public void linearBackward(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight,
                                int rows, int in, int outDim) {
-        linearBackward("linearBackward", dOut, x, weight, dx, dWeight, rows, in, outDim, 1f);
+        linearBackward("linearBackward", dOut, x, weight, dx, dWeight, rows, in, outDim, 1f, 1f);
     }
 
     @Override
     public void linearBackwardOverwritingDx(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight,
                                             int rows, int in, int outDim) {
-        linearBackward("linearBackwardOverwritingDx", dOut, x, weight, dx, dWeight, rows, in, outDim, 0f);
+        linearBackward("linearBackwardOverwritingDx", dOut, x, weight, dx, dWeight, rows, in, outDim, 0f, 1f);
     }
 
-    /** dxBeta 1: dx accumulates; 0: dx is written. */
+    @Override
+    public void linearBackwardOverwriting(Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight,
+                                          int rows, int in, int outDim) {
+        linearBackward("linearBackwardOverwriting", dOut, x, weight, dx, dWeight, rows, in, outDim, 0f, 0f);
+    }
+
+    /**
+     * dxBeta 1: dx accumulates; 0: dx is written. dwBeta likewise for dWeight (0: the GEMM does not read the old
+     * dWeight, which need not be zeroed).
+     */
     private void linearBackward(String op, Tensor dOut, Tensor x, Tensor weight, Tensor dx, Tensor dWeight,
-                                int rows, int in, int outDim, float dxBeta) {
+                                int rows, int in, int outDim, float dxBeta, float dwBeta) {
         bind();
         dims(op, rows, in, outDim);
         CudaTensor dt = gemmInput(dOut, op, "dOut", (long) rows * outDim);
@@ -1791,8 +1871,12 @@ public final class CudaBackend implements Backend {
         long dxs = dxt == null ? 0 : dxt.address;
         long dw = optional(dWeight, op, "dWeight", (long) outDim * in);
         if (rows == 0 || in == 0 || outDim == 0) {
+            // an empty sum, written
             if (dxs != 0 && dxBeta == 0f && rows > 0 && in > 0) {
-                zero(dx); // an empty sum, written
+                zero(dx);
+            }
+            if (dw != 0 && dwBeta == 0f && in > 0 && outDim > 0) {
+                zero(dWeight);
             }
             return;
         }
@@ -1807,7 +1891,7 @@ public final class CudaBackend implements Backend {
             gemm(false, false, rows, in, outDim, d, shared, outDim, w, false, in, dxBeta, dxs, dxt.dtype == DType.BF16, in);
         }
         if (dw != 0) {
-            gemm(true, false, outDim, in, rows, d, shared, outDim, xs, xt.dtype == DType.BF16, in, 1f, dw, in);
+            gemm(true, false, outDim, in, rows, d, shared, outDim, xs, xt.dtype == DType.BF16, in, dwBeta, dw, in);
         }
     }
 
@@ -1894,7 +1978,7 @@ public final class CudaBackend implements Backend {
                              Activation outAct, Tensor hidden, Tensor out, Tensor dPreScratch, Tensor dHiddenScratch,
                              Tensor dx, Tensor dDown, Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
         loraBackward("loraBackward", dOut, x, down, up, bias, hiddenAct, outAct, hidden, out, dPreScratch,
-                dHiddenScratch, dx, dDown, dUp, dBias, rows, in, rank, outDim, 1f);
+                dHiddenScratch, dx, dDown, dUp, dBias, rows, in, rank, outDim, 1f, true);
     }
 
     @Override
@@ -1903,14 +1987,35 @@ public final class CudaBackend implements Backend {
                                           Tensor dPreScratch, Tensor dHiddenScratch, Tensor dx, Tensor dDown,
                                           Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
         loraBackward("loraBackwardOverwritingDx", dOut, x, down, up, bias, hiddenAct, outAct, hidden, out, dPreScratch,
-                dHiddenScratch, dx, dDown, dUp, dBias, rows, in, rank, outDim, 0f);
+                dHiddenScratch, dx, dDown, dUp, dBias, rows, in, rank, outDim, 0f, true);
     }
 
-    /** dxBeta 1: dx accumulates; 0: dx is written. */
+    @Override
+    public void loraBackwardOverwritingWeights(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias,
+                                               Activation hiddenAct, Activation outAct, Tensor hidden, Tensor out,
+                                               Tensor dPreScratch, Tensor dHiddenScratch, Tensor dx, Tensor dDown,
+                                               Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
+        loraBackward("loraBackwardOverwritingWeights", dOut, x, down, up, bias, hiddenAct, outAct, hidden, out,
+                dPreScratch, dHiddenScratch, dx, dDown, dUp, dBias, rows, in, rank, outDim, 1f, false);
+    }
+
+    @Override
+    public void loraBackwardOverwriting(Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias,
+                                        Activation hiddenAct, Activation outAct, Tensor hidden, Tensor out,
+                                        Tensor dPreScratch, Tensor dHiddenScratch, Tensor dx, Tensor dDown,
+                                        Tensor dUp, Tensor dBias, int rows, int in, int rank, int outDim) {
+        loraBackward("loraBackwardOverwriting", dOut, x, down, up, bias, hiddenAct, outAct, hidden, out, dPreScratch,
+                dHiddenScratch, dx, dDown, dUp, dBias, rows, in, rank, outDim, 0f, false);
+    }
+
+    /**
+     * dxBeta 1: dx accumulates; 0: dx is written. {@code addWeights}: dDown, dUp and dBias accumulate; false: they are
+     * written (their GEMMs with beta 0, the bias's column sums stored).
+     */
     private void loraBackward(String op, Tensor dOut, Tensor x, Tensor down, Tensor up, Tensor bias,
                               Activation hiddenAct, Activation outAct, Tensor hidden, Tensor out, Tensor dPreScratch,
                               Tensor dHiddenScratch, Tensor dx, Tensor dDown, Tensor dUp, Tensor dBias, int rows,
-                              int in, int rank, int outDim, float dxBeta) {
+                              int in, int rank, int outDim, float dxBeta, boolean addWeights) {
         bind();
         dims(op, rows, in, rank, outDim);
         activations(op, hiddenAct, outAct);
@@ -1935,10 +2040,19 @@ public final class CudaBackend implements Backend {
         long ddn = optional(dDown, op, "dDown", (long) in * rank);
         long du = optional(dUp, op, "dUp", (long) rank * outDim);
         long db = optional(dBias, op, "dBias", outDim);
+        boolean biasGrad = bs != 0 && db != 0;
         if (rows == 0) {
+            if (!addWeights) {
+                // empty sums, written
+                for (Tensor g : new Tensor[] {ddn == 0 ? null : dDown, du == 0 ? null : dUp, biasGrad ? dBias : null}) {
+                    if (g != null) {
+                        zero(g);
+                    }
+                }
+            }
             return;
         }
-        boolean biasGrad = bs != 0 && db != 0;
+        float weightBeta = addWeights ? 1f : 0f;
         long preOperand;
         boolean preShared;
         // already the bf16 operand (dG; the α and v-gate pre-activations' gradients, written so by the key preparation
@@ -1953,7 +2067,7 @@ public final class CudaBackend implements Backend {
             preShared = true;
             if (dz == 0 && biasGrad && columnSumsBf16Fits(d, outDim)) {
                 // only the bias gradient, from the bf16 operand: 16-byte loads, finished in the same launch
-                addColumnSumsBf16(d, db, rows, outDim);
+                addColumnSumsBf16(d, db, rows, outDim, addWeights);
             } else if (dz != 0 || biasGrad) {
                 int slices = slices(rows);
                 long partial = biasGrad ? partials((long) slices * outDim) : 0;
@@ -1975,7 +2089,7 @@ public final class CudaBackend implements Backend {
                             .launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
                 }
                 if (biasGrad) {
-                    finishColumns(partial, db, slices, outDim);
+                    finishColumns(partial, db, slices, outDim, addWeights);
                 }
             }
         } else {
@@ -1990,14 +2104,14 @@ public final class CudaBackend implements Backend {
                 long partial = partials((long) slices * outDim);
                 args.reset().ptr(pre).ptr(partial).i32(rows).i32(outDim);
                 columnPartial.launch(ceil(outDim, 32), slices, 1, 32, 8, 1, 0, stream, args);
-                finishColumns(partial, db, slices, outDim);
+                finishColumns(partial, db, slices, outDim, addWeights);
             }
             // pre is read by two GEMMs: under bf16 GEMMs it is cast once
             preShared = castsOperands() && du != 0;
             preOperand = preShared ? bf16Operand(SLOT_SHARED, pre, rows, outDim, outDim) : pre;
         }
         if (du != 0) {
-            gemm(true, false, rank, outDim, rows, h, false, rank, preOperand, preShared, outDim, 1f, du, outDim);
+            gemm(true, false, rank, outDim, rows, h, false, rank, preOperand, preShared, outDim, weightBeta, du, outDim);
         }
         // under bf16 GEMMs dh goes to the two GEMMs that read it in bf16: written so by its GEMM (no hidden
         // activation) or by the hidden activation's backward
@@ -2012,7 +2126,7 @@ public final class CudaBackend implements Backend {
                     args.reset().ptr(dh).ptr(h).i32(hiddenAct.ordinal()).ptr(dhOperand).i64(hn));
         }
         if (ddn != 0) {
-            gemm(true, false, in, rank, rows, xs, xt.dtype == DType.BF16, in, dhOperand, dhShared, rank, 1f, ddn, rank);
+            gemm(true, false, in, rank, rows, xs, xt.dtype == DType.BF16, in, dhOperand, dhShared, rank, weightBeta, ddn, rank);
         }
         // a bf16 dx: rounded once when written; added to (dxBeta 1: the v LoRA's share of dx_v), rounded again
         gemm(false, true, rows, in, rank, dhOperand, dhShared, rank, dn, false, rank, dxBeta, dxs,
@@ -3263,10 +3377,11 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * out[c] += Σ_rows m[row·C + c] for a bf16 matrix m (columnSumsBf16Fits) in one launch: column_sums_bf16x8 writes
-     * the slices' partial sums and the last block of each column group adds them, in a fixed order.
+     * out[c] += Σ_rows m[row·C + c] (add false: out[c] = the sum) for a bf16 matrix m (columnSumsBf16Fits) in one
+     * launch: column_sums_bf16x8 writes the slices' partial sums and the last block of each column group adds them, in a
+     * fixed order.
      */
-    private void addColumnSumsBf16(long m, long out, int rows, int C) {
+    private void addColumnSumsBf16(long m, long out, int rows, int C, boolean add) {
         int groups = ceil(C, COLUMN_SUMS_COLS);
         int slices = columnSumsSlices(rows, C);
         long partial = partials((long) slices * C);
@@ -3279,17 +3394,22 @@ public final class CudaBackend implements Backend {
             zeroBytes(columnTickets, columnTicketsBytes);
         }
         columnSumsBf16.launch(groups, slices, 1, 32, 8, 1, 0, stream,
-                args.reset().ptr(m).ptr(partial).ptr(columnTickets).ptr(out).i32(rows).i32(C));
+                args.reset().ptr(m).ptr(partial).ptr(columnTickets).ptr(out).i32(rows).i32(C).i32(add ? 1 : 0));
     }
 
     /** out[c] += Σ slices of partial (now, or held back); nothing when out is 0 (a null gradient). */
     private void finishColumns(long partial, long out, int slices, int C) {
+        finishColumns(partial, out, slices, C, true);
+    }
+
+    /** As above; {@code add} false: out[c] = the sum (written, not added to). */
+    private void finishColumns(long partial, long out, int slices, int C, boolean add) {
         if (out == 0 || C == 0) {
             return;
         }
         if (!deferSums) {
             columnFinish.launch(ceil(C, 32), 1, 1, 32, FINISH_ROWS, 1, 0, stream,
-                    args.reset().ptr(partial).ptr(out).i32(slices).i32(C));
+                    args.reset().ptr(partial).ptr(out).i32(slices).i32(C).i32(add ? 1 : 0));
             return;
         }
         if (pendingSums == FINISH_BATCH || overlapsHeldSum(out, C)) {
@@ -3298,7 +3418,7 @@ public final class CudaBackend implements Backend {
         int e = pendingSums++;
         pendingSumWords[e] = partial;
         pendingSumWords[FINISH_BATCH + e] = out;
-        pendingSumWords[2 * FINISH_BATCH + e] = (slices & 0xffffffffL) | (long) C << 32;
+        pendingSumWords[2 * FINISH_BATCH + e] = slices | (add ? 0 : STORE_BIT) | (long) C << 32;
         pendingMaxColumns = Math.max(pendingMaxColumns, C);
     }
 

@@ -367,6 +367,21 @@ public final class GpuOpChecks {
         }
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, true, s++));
         c.add(linear(257, 96, 1000, BF16_TOLERANCE, false, true, s++));
+        // the weight gradients written by the GEMMs (beta 0), as the model runs them: the projections, and the four
+        // LoRA chains (α, v gate and decay from a bf16 dOut, the bias from its column sums; g through its sigmoid)
+        c.add(linear(257, 96, 1000, BF16_TOLERANCE, false, true, true, s++));
+        c.add(linear(512, 768, 3072, BF16_TOLERANCE, false, true, true, s++));
+        for (int[] d : new int[][] {{100, 128, 32, 128}, {1000, 768, 64, 768}}) {
+            c.add(((OpCase) lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.NONE, true, BF16_TOLERANCE, true,
+                    true, s++)).withBf16DOuts());
+            c.add(((OpCase) lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.NONE, true, BF16_TOLERANCE, false,
+                    true, s++)).withBf16DOuts());
+            c.add(((OpCase) lora(d[0], d[1], d[2], d[3], Activation.TANH, Activation.NONE, true, BF16_TOLERANCE, true,
+                    true, s++)).withBf16DOuts());
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.TANH, Activation.NONE, true, BF16_TOLERANCE, true, true, s++));
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.SIGMOID, Activation.NONE, false, BF16_TOLERANCE, true, true,
+                    s++));
+        }
         // the residual added by the GEMM (cuBLASLt's separate C), the block's bf16 input and fp32 output
         c.add(linearResidual(257, 96, 1000, BF16_TOLERANCE, s++));
         c.add(linearResidual(512, 3072, 768, BF16_TOLERANCE, s++));
@@ -1401,6 +1416,7 @@ public final class GpuOpChecks {
         for (int[] d : quick ? new int[][] {{33, 96, 80}} : new int[][] {{33, 96, 80}, {512, 768, 3072}}) {
             c.add(linear(d[0], d[1], d[2], s++));
             c.add(linear(d[0], d[1], d[2], FP32_TOLERANCE, false, true, s++));
+            c.add(linear(d[0], d[1], d[2], FP32_TOLERANCE, false, true, true, s++));
             c.add(linearResidual(d[0], d[1], d[2], FP32_TOLERANCE, s++));
         }
         int[][] loraSizes = quick ? new int[][] {{100, 128, 32, 128}}
@@ -1410,7 +1426,13 @@ public final class GpuOpChecks {
             c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.SIGMOID, true, s++));
             c.add(lora(d[0], d[1], d[2], d[3], Activation.SIGMOID, Activation.NONE, false, s++));
             c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.SIGMOID, true, FP32_TOLERANCE, true, s++));
+            // the weights' gradients written (the model's four chains: every chain's, the v gate's with dx added to)
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.TANH, Activation.NONE, true, FP32_TOLERANCE, true, true, s++));
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.NONE, true, FP32_TOLERANCE, true, true, s++));
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.NONE, Activation.NONE, true, FP32_TOLERANCE, false, true, s++));
+            c.add(lora(d[0], d[1], d[2], d[3], Activation.SIGMOID, Activation.NONE, false, FP32_TOLERANCE, true, true, s++));
         }
+        c.add(zeroRanges(s++));
         for (int[] d : quick ? new int[][] {{37, 96}} : new int[][] {{37, 96}, {1000, 768}}) {
             c.add(valueResidual(d[0], d[1], false, s++));
             c.add(valueResidual(d[0], d[1], true, s++));
@@ -1933,13 +1955,20 @@ public final class GpuOpChecks {
         return linear(rows, in, out, tolerance, hold, false, seed);
     }
 
+    static Check linear(int rows, int in, int out, double tolerance, boolean hold, boolean overwrite, long seed) {
+        return linear(rows, in, out, tolerance, hold, overwrite, false, seed);
+    }
+
     /**
      * {@code hold}: the weight is held ({@link Backend#holdGemmOperand}) through the forward and the backward;
-     * {@code overwrite}: the backward is linearBackwardOverwritingDx into a NaN-poisoned dx, then added to the gradient.
+     * {@code overwrite}: the backward is linearBackwardOverwritingDx into a NaN-poisoned dx, then added to the gradient;
+     * {@code overwriteWeight} (with overwrite): linearBackwardOverwriting into a NaN-poisoned dx and dWeight, both then
+     * added to the gradients.
      */
-    static Check linear(int rows, int in, int out, double tolerance, boolean hold, boolean overwrite, long seed) {
+    static Check linear(int rows, int in, int out, double tolerance, boolean hold, boolean overwrite,
+                        boolean overwriteWeight, long seed) {
         return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out + (hold ? " held" : "")
-                + (overwrite ? " overwriting dx" : ""), tolerance, seed) {
+                + (overwriteWeight ? " overwriting dx, dweight" : overwrite ? " overwriting dx" : ""), tolerance, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * in, 1.0));
                 m.put("weight", gaussian(rng, out * in, 1 / Math.sqrt(in)));
@@ -1960,7 +1989,13 @@ public final class GpuOpChecks {
                 if (hold) {
                     d.backend.holdGemmOperand(t.get("weight"));
                 }
-                if (overwrite) {
+                if (overwriteWeight) {
+                    Tensor dx = d.poisoned((long) rows * in);
+                    Tensor dw = d.poisoned((long) out * in);
+                    d.backend.linearBackwardOverwriting(dOuts.get(0), t.get("x"), t.get("weight"), dx, dw, rows, in, out);
+                    d.backend.accumulate(dx, g.get("x"));
+                    d.backend.accumulate(dw, g.get("weight"));
+                } else if (overwrite) {
                     Tensor dx = d.poisoned((long) rows * in);
                     d.backend.linearBackwardOverwritingDx(dOuts.get(0), t.get("x"), t.get("weight"), dx, g.get("weight"),
                             rows, in, out);
@@ -2008,11 +2043,21 @@ public final class GpuOpChecks {
         return lora(rows, in, rank, out, hiddenAct, outAct, withBias, tolerance, false, seed);
     }
 
-    /** {@code overwrite}: the backward's Overwriting variant into NaN-poisoned outputs, then added to the gradients. */
     static Check lora(int rows, int in, int rank, int out, Activation hiddenAct, Activation outAct, boolean withBias,
                       double tolerance, boolean overwrite, long seed) {
+        return lora(rows, in, rank, out, hiddenAct, outAct, withBias, tolerance, overwrite, false, seed);
+    }
+
+    /**
+     * {@code overwrite}: dx written into a NaN-poisoned tensor (loraBackwardOverwritingDx), then added to its gradient;
+     * {@code overwriteWeights}: dDown, dUp and dBias written into NaN-poisoned tensors, then added to theirs
+     * (loraBackwardOverwriting with overwrite, loraBackwardOverwritingWeights without: dx added to).
+     */
+    static Check lora(int rows, int in, int rank, int out, Activation hiddenAct, Activation outAct, boolean withBias,
+                      double tolerance, boolean overwrite, boolean overwriteWeights, long seed) {
         String size = "rows=" + rows + " " + in + ">" + rank + ">" + out + " " + hiddenAct + "/" + outAct
-                + (withBias ? " +bias" : "") + over(overwrite);
+                + (withBias ? " +bias" : "") + (overwriteWeights ? (overwrite ? " overwriting dx, weights"
+                : " overwriting weights") : over(overwrite));
         return new OpCase("lora", size, tolerance, seed) {
             void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
                 m.put("x", gaussian(rng, rows * in, 1.0));
@@ -2036,6 +2081,28 @@ public final class GpuOpChecks {
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
                 Tensor dPre = outAct == Activation.NONE ? null : d.poisoned((long) rows * out);
+                if (overwriteWeights) {
+                    Tensor dx = overwrite ? d.poisoned((long) rows * in) : g.get("x");
+                    Tensor dDown = d.poisoned((long) in * rank);
+                    Tensor dUp = d.poisoned((long) rank * out);
+                    Tensor dBias = withBias ? d.poisoned(out) : null;
+                    if (overwrite) {
+                        d.backend.loraBackwardOverwriting(dOuts.get(0), t.get("x"), t.get("down"), t.get("up"),
+                                t.get("bias"), hiddenAct, outAct, saved.get("hidden"), saved.get("out"), dPre,
+                                d.poisoned((long) rows * rank), dx, dDown, dUp, dBias, rows, in, rank, out);
+                        d.backend.accumulate(dx, g.get("x"));
+                    } else {
+                        d.backend.loraBackwardOverwritingWeights(dOuts.get(0), t.get("x"), t.get("down"), t.get("up"),
+                                t.get("bias"), hiddenAct, outAct, saved.get("hidden"), saved.get("out"), dPre,
+                                d.poisoned((long) rows * rank), dx, dDown, dUp, dBias, rows, in, rank, out);
+                    }
+                    d.backend.accumulate(dDown, g.get("down"));
+                    d.backend.accumulate(dUp, g.get("up"));
+                    if (withBias) {
+                        d.backend.accumulate(dBias, g.get("bias"));
+                    }
+                    return;
+                }
                 if (overwrite) {
                     Tensor dx = d.poisoned((long) rows * in);
                     d.backend.loraBackwardOverwritingDx(dOuts.get(0), t.get("x"), t.get("down"), t.get("up"),
@@ -3226,6 +3293,43 @@ public final class GpuOpChecks {
     }
 
     /** An out-of-vocabulary token or target becomes the same one-line error as on the CPU, at the next download. */
+    /**
+     * zeroRanges on a NaN-free random tensor: ranges short and long (several pieces of {@link CudaBackend#ZERO_PIECE},
+     * not a multiple of it), touching and empty, against the CPU backend; then the same ranges again (the device table
+     * made on the first call is reused) on fresh values, and a second list.
+     */
+    static Check zeroRanges(long seed) {
+        return new Check() {
+            public String name() {
+                return "zeroRanges";
+            }
+
+            public List<Row> run(CudaBackend gpu, Backend cpu) {
+                int n = 3 * CudaBackend.ZERO_PIECE + 1000;
+                long[][] lists = {
+                    {0, 5, 5, 7, 100, 100, 128, 3 * CudaBackend.ZERO_PIECE + 17, n - 3, n},
+                    {1, 2, 40_000, 40_001},
+                };
+                List<Row> rows = new ArrayList<>();
+                SplittableRandom rng = new SplittableRandom(seed);
+                try (Dev g = new Dev(gpu, DType.F32); Dev c = new Dev(cpu, DType.F64)) {
+                    for (long[] ranges : new long[][] {lists[0], lists[1], lists[0]}) {
+                        double[] values = toFloat(uniform(rng, n, 1, 2));
+                        Tensor tg = g.tensor(values);
+                        Tensor tc = c.tensor(values);
+                        gpu.zeroRanges(tg, ranges);
+                        cpu.zeroRanges(tc, ranges);
+                        rows.add(compare("zeroRanges", ranges.length / 2 + " ranges of n=" + n, "t", g.read(tg), c.read(tc),
+                                0));
+                    }
+                } catch (RuntimeException e) {
+                    rows.add(new Row("zeroRanges", "-", "-", Double.NaN, 0, false, oneLine(e)));
+                }
+                return rows;
+            }
+        };
+    }
+
     static Check badIds() {
         return new Check() {
             public String name() {
