@@ -865,7 +865,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public void zeroRanges(Tensor t, long[] ranges) {
-        bind();
+        bindSettled();
         CudaTensor c = own(t, "zeroRanges", "t");
         f32(t, "zeroRanges", "t", c.numel);
         BackendChecks.ranges("zeroRanges", ranges, c.numel);
