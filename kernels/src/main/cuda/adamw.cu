@@ -1,7 +1,9 @@
 // The optimizer on the device: the global gradient norm (a sum of squares in double, block partials summed on the
 // host in order) and one AdamW step over a contiguous parameter buffer split into segments that share a learning
 // rate and a weight decay (FusedAdam as dev.gosling.trainer.optim.AdamW writes it). The step's float arithmetic is
-// spelled with _rn intrinsics so nothing is fused: it reproduces AdamW.step bit for bit.
+// spelled with _rn intrinsics so nothing is fused: it reproduces AdamW.step bit for bit. Given a bf16 copy (not
+// null), the step also writes copy[i − copyFrom] = bf16_rn(p_new[i]) for every i ≥ copyFrom, the bits cast_f32_bf16
+// writes: the model's bf16 copy of its GEMM weights, refreshed while p_new is in registers instead of cast again.
 #include "common.cuh"
 
 // partial[block] = Σ x² over the block's grid-stride elements, in double. blockDim.x = 256.
@@ -30,7 +32,8 @@ extern "C" __global__ void adamw_step(float* __restrict__ params, const float* _
                                       float* __restrict__ m, float* __restrict__ v, i64 n,
                                       const i64* __restrict__ segEnds, const float* __restrict__ segLr,
                                       const float* __restrict__ segDecay, int segments, float beta1, float beta2,
-                                      float eps, float gradScale, float bc1, float bc2) {
+                                      float eps, float gradScale, float bc1, float bc2,
+                                      unsigned short* __restrict__ copy, i64 copyFrom) {
     float oneMinusBeta1 = __fadd_rn(1.0f, -beta1);
     float oneMinusBeta2 = __fadd_rn(1.0f, -beta2);
     GRID_STRIDE(i, n) {
@@ -48,7 +51,9 @@ extern "C" __global__ void adamw_step(float* __restrict__ params, const float* _
         float denom = __fadd_rn(__fsqrt_rn(__fdiv_rn(vi, bc2)), eps);
         float p = params[i];
         float update = __fadd_rn(__fdiv_rn(__fdiv_rn(mi, bc1), denom), __fmul_rn(decay, p));
-        params[i] = __fadd_rn(p, -__fmul_rn(lr, update));
+        float pNew = __fadd_rn(p, -__fmul_rn(lr, update));
+        params[i] = pNew;
+        if (copy != nullptr && i >= copyFrom) copy[i - copyFrom] = bf16_rn(pNew);
     }
 }
 
@@ -82,14 +87,16 @@ __device__ __forceinline__ int adamw_segment(const i64* __restrict__ segEnds, in
 // Block b updates the tile [b·TILE, min((b + 1)·TILE, n)), TILE = ADAMW_THREADS·4·VEC elements. Its threads find the
 // tile's first segment once (a binary search over the same addresses: broadcast loads); a tile inside one segment —
 // all but the tiles that hold a segment boundary — is updated with one lr and decay, as float4 (VEC per thread, all
-// loads first) when vec4 (every buffer 16-byte aligned) and the tile is whole, else element by element; a tile with a
-// boundary searches each element's segment among the tile's few. blockDim.x = ADAMW_THREADS; grid ⌈n / TILE⌉.
+// loads first) when vec4 (every buffer 16-byte aligned; a copy 8-byte aligned with copyFrom a multiple of 4) and the
+// tile is whole, else element by element; a tile with a boundary searches each element's segment among the tile's
+// few. blockDim.x = ADAMW_THREADS; grid ⌈n / TILE⌉.
 template <int VEC>
 __device__ __forceinline__ void adamw_tile(float* __restrict__ params, const float* __restrict__ grads,
                                            float* __restrict__ m, float* __restrict__ v, i64 n,
                                            const i64* __restrict__ segEnds, const float* __restrict__ segLr,
                                            const float* __restrict__ segDecay, int segments, float beta1,
-                                           float beta2, float eps, float gradScale, float bc1, float bc2, int vec4) {
+                                           float beta2, float eps, float gradScale, float bc1, float bc2,
+                                           unsigned short* __restrict__ copy, i64 copyFrom, int vec4) {
     constexpr int TILE = ADAMW_THREADS * 4 * VEC;
     float oneMinusBeta1 = __fadd_rn(1.0f, -beta1);
     float oneMinusBeta2 = __fadd_rn(1.0f, -beta2);
@@ -126,6 +133,13 @@ __device__ __forceinline__ void adamw_tile(float* __restrict__ params, const flo
                 m4[f] = M[k];
                 v4[f] = V[k];
                 p4[f] = P[k];
+                // copyFrom is a multiple of 4 on this path: the four elements are all copied or none
+                i64 i = lo + 4 * (i64)f;
+                if (copy != nullptr && i >= copyFrom) {
+                    ushort4 c;
+                    c.x = bf16_rn(P[k].x); c.y = bf16_rn(P[k].y); c.z = bf16_rn(P[k].z); c.w = bf16_rn(P[k].w);
+                    *reinterpret_cast<ushort4*>(copy + (i - copyFrom)) = c;
+                }
             }
         } else {
             for (i64 i = lo + threadIdx.x; i < hi; i += ADAMW_THREADS) {
@@ -135,6 +149,7 @@ __device__ __forceinline__ void adamw_tile(float* __restrict__ params, const flo
                 m[i] = mi;
                 v[i] = vi;
                 params[i] = p;
+                if (copy != nullptr && i >= copyFrom) copy[i - copyFrom] = bf16_rn(p);
             }
         }
     } else {
@@ -147,6 +162,7 @@ __device__ __forceinline__ void adamw_tile(float* __restrict__ params, const flo
             m[i] = mi;
             v[i] = vi;
             params[i] = p;
+            if (copy != nullptr && i >= copyFrom) copy[i - copyFrom] = bf16_rn(p);
         }
     }
 }
@@ -156,9 +172,10 @@ __device__ __forceinline__ void adamw_tile(float* __restrict__ params, const flo
     extern "C" __global__ void __launch_bounds__(ADAMW_THREADS) adamw_step_tiles_##VEC(                             \
         float* __restrict__ params, const float* __restrict__ grads, float* __restrict__ m, float* __restrict__ v,   \
         i64 n, const i64* __restrict__ segEnds, const float* __restrict__ segLr, const float* __restrict__ segDecay, \
-        int segments, float beta1, float beta2, float eps, float gradScale, float bc1, float bc2, int vec4) {        \
+        int segments, float beta1, float beta2, float eps, float gradScale, float bc1, float bc2,                    \
+        unsigned short* __restrict__ copy, i64 copyFrom, int vec4) {                                                 \
         adamw_tile<VEC>(params, grads, m, v, n, segEnds, segLr, segDecay, segments, beta1, beta2, eps, gradScale,    \
-                        bc1, bc2, vec4);                                                                             \
+                        bc1, bc2, copy, copyFrom, vec4);                                                             \
     }
 ADAMW_TILES(1)
 ADAMW_TILES(2)

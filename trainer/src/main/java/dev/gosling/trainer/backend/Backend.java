@@ -292,6 +292,39 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * The dtype of a converted copy of its GEMM weights that a model computing in {@code computeDtype} may keep across
+     * {@link #holdGemmOperand(Tensor, Tensor, boolean)} calls (from the optimizer step that writes it, or the forward
+     * pass that converts it, to the passes that read it): null by default, where GEMMs read the weights as they are;
+     * BF16 on the CUDA backend under bf16 GEMMs (unless {@code -Dgosling.weightCopy=false}).
+     */
+    default DType gemmWeightCopyDtype(DType computeDtype) {
+        return null;
+    }
+
+    /**
+     * copy = {@code weight} converted as the GEMMs read it (the CUDA backend: bf16, round to nearest even, the bits of
+     * its cast before a bf16 GEMM); same element count. By default a plain {@link #copy} (a copy in the weight's own
+     * dtype).
+     */
+    default void convertGemmWeight(Tensor weight, Tensor copy) {
+        copy(weight, copy);
+    }
+
+    /**
+     * {@link #holdGemmOperand(Tensor)} with the converted weight in the caller's {@code copy} (of the
+     * {@link #gemmWeightCopyDtype}, as many elements as {@code weight}), which outlives the hold. {@code convert}: the
+     * weight is converted into the copy first ({@link #convertGemmWeight}); false: the caller promises that the copy
+     * holds this weight converted (neither changed since it was written), and the GEMMs read it as it is. By default
+     * the conversion when asked, then {@link #holdGemmOperand(Tensor)} (GEMMs that read the weight).
+     */
+    default void holdGemmOperand(Tensor weight, Tensor copy, boolean convert) {
+        if (convert) {
+            convertGemmWeight(weight, copy);
+        }
+        holdGemmOperand(weight);
+    }
+
+    /**
      * The dtype a model should keep the tensors that only GEMMs read in (the token-shift mixes, the gate product, the
      * ffn's relu² output and its gradient, a copy of the residual stream's gradient), for a model computing in
      * {@code computeDtype}: that dtype itself by default; BF16 on the CUDA backend under bf16 GEMMs, which then takes
@@ -690,6 +723,25 @@ public interface Backend extends AutoCloseable {
      */
     void adamwStep(Tensor params, Tensor grads, Tensor m, Tensor v, long[] segmentEnds, float[] segmentLr,
                    float[] segmentDecay, float beta1, float beta2, float eps, float gradScale, float bc1, float bc2);
+
+    /**
+     * {@link #adamwStep} that also writes the updated params from element {@code copyFrom} on into {@code copy},
+     * converted as {@link #convertGemmWeight} converts them: copy[j] = convert(params[copyFrom + j]) for every j &lt;
+     * copy.numel() = params.numel() − copyFrom. By default the step, then the conversion; the CUDA backend writes the
+     * copy (bf16) in the step's kernel, from the values it has just computed.
+     */
+    default void adamwStep(Tensor params, Tensor grads, Tensor m, Tensor v, long[] segmentEnds, float[] segmentLr,
+                           float[] segmentDecay, float beta1, float beta2, float eps, float gradScale, float bc1, float bc2,
+                           Tensor copy, long copyFrom) {
+        if (copyFrom < 0 || copyFrom + copy.numel() != params.numel()) {
+            throw new IllegalArgumentException("adamwStep: a copy of " + copy.numel() + " elements from element " + copyFrom
+                    + " does not end where the " + params.numel() + " params do");
+        }
+        adamwStep(params, grads, m, v, segmentEnds, segmentLr, segmentDecay, beta1, beta2, eps, gradScale, bc1, bc2);
+        try (Tensor updated = view(params, copyFrom, Math.toIntExact(copy.numel()))) {
+            convertGemmWeight(updated, copy);
+        }
+    }
 
     /** Frees the backend's own resources (threads, scratch); tensors are closed by their owners. */
     @Override

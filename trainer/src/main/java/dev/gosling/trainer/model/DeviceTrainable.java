@@ -35,6 +35,18 @@ public interface DeviceTrainable {
     /** Elements of gradient storage the model holds (the layout's length with a whole buffer). */
     long gradientElements();
 
-    /** Tells the model its master weights changed (a model computing from a lower-precision copy refreshes it). */
+    /**
+     * Tells the model its master weights changed (a model computing from a lower-precision copy refreshes it): after
+     * anything that writes {@link #masterParameters()} (an upload, a restore, an all-gather, an optimizer step not
+     * given the {@link #weightCopy()}) and before the next pass.
+     */
     void parametersUpdated();
+
+    /**
+     * The model's converted copy of its GEMM weights, which an optimizer updating every master writes in the same step
+     * (then no {@link #parametersUpdated} is needed for that step); null (the default) when the model keeps none.
+     */
+    default WeightCopy weightCopy() {
+        return null;
+    }
 }

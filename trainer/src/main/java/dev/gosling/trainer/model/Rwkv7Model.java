@@ -105,6 +105,25 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     private final BlockTensors[] blockGrads;
     /** Each block's parameters as one view (its bucket). */
     private final Tensor[] blockParams;
+    /**
+     * Where the backend converts GEMM weights ({@link Backend#gemmWeightCopyDtype}: bf16 under the CUDA backend's bf16
+     * GEMMs), a persistent converted copy of the masters from block 0 to the end (the blocks and the head: what the
+     * GEMMs read), which the optimizer may write as it updates them; else null. It starts at a multiple of
+     * {@link #COPY_ALIGN} elements of the layout, so each weight is as aligned in it as in a fresh allocation.
+     */
+    private final WeightCopy weightCopy;
+    /** The dtype of the copy (null without it). */
+    private final DType weightCopyDtype;
+    /** The GEMM weights' views of the copy: block l's bucket at l, the head at nLayer; null without a copy. */
+    private final Tensor[] partCopies;
+    /**
+     * Whether part p of the copy holds its masters as they are now: all set at the start of a pass when the optimizer
+     * wrote the copy since the last one, else all cleared there and each set by the hold that converts its part; all
+     * cleared by {@link #parametersUpdated}.
+     */
+    private final boolean[] copyHolds;
+    /** The copy starts at a multiple of this many elements of the layout (256 bytes of bf16). */
+    private static final long COPY_ALIGN = 128;
     /** Activation views per batch size (index B − 1), made on first use. */
     private final Acts[] acts;
 
@@ -204,6 +223,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         new Acts(plain, gemmInputDtype == null ? null : plainGemmInputs, maxBatchSize, 0);
         this.keptBytes = (activationElements - plain.offset) * dtype.bytes
                 + (gemmInputDtype == null ? 0 : (gemmInputElements - plainGemmInputs.offset) * gemmInputDtype.bytes);
+        this.weightCopyDtype = backend.gemmWeightCopyDtype(dtype);
+        long copyFrom = layout.blockBucket(0).start() / COPY_ALIGN * COPY_ALIGN;
+        long copyElements = weightCopyDtype == null ? 0 : nParams - copyFrom;
 
         Tensor p = null;
         Tensor g = null;
@@ -212,8 +234,12 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         Tensor a = null;
         Tensor gi = null;
         Tensor ids = null;
+        Tensor wc = null;
         try {
             p = backend.allocate(dtype, nParams);
+            if (weightCopyDtype != null) {
+                wc = backend.allocate(weightCopyDtype, Math.toIntExact(copyElements));
+            }
             if (blockGradientSlots) {
                 gg = backend.allocate(dtype, Math.toIntExact(nonBlock));
                 slots = backend.allocate(dtype, Math.toIntExact(2 * slot));
@@ -226,7 +252,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             }
             ids = backend.allocate(DType.I32, 2 * maxBatchSize * T);
         } catch (RuntimeException | Error e) {
-            for (Tensor t : new Tensor[] {p, g, gg, slots, a, gi, ids}) {
+            for (Tensor t : new Tensor[] {p, g, gg, slots, a, gi, ids, wc}) {
                 if (t != null) {
                     t.close();
                 }
@@ -240,10 +266,14 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                                 + " --ctx_len, or train with --grad_cp 1", keep > 1 ? "lower or turn off" : "turn off",
                                 keptBytes() / gib)
                         : "lower --micro_bsz or --ctx_len, or train with --grad_cp 1";
+                double copyBytes = weightCopyDtype == null ? 0 : (double) copyElements * weightCopyDtype.bytes;
+                String copy = weightCopyDtype == null ? "" : String.format(java.util.Locale.ROOT, " (%.1f GiB of them a %s copy of"
+                        + " the GEMM weights; -Dgosling.weightCopy=false drops it)", copyBytes / gib,
+                        weightCopyDtype.name().toLowerCase(java.util.Locale.ROOT));
                 throw new GoslingException(String.format(java.util.Locale.ROOT, "RWKV-7 L%d-D%d ctx_len %d micro_bsz %d%s does not fit:"
-                                + " weights and gradients need %.1f GiB, activations %.1f GiB (the optimizer adds %.1f GiB); %s (%s)",
+                                + " weights and gradients need %.1f GiB%s, activations %.1f GiB (the optimizer adds %.1f GiB); %s (%s)",
                         nLayer, C, T, maxBatchSize, gradCheckpoint ? " with grad_cp" : keep > 0 ? " with keep " + keep : "",
-                        (double) (nParams + gradientElements) * bytes / gib,
+                        ((double) (nParams + gradientElements) * bytes + copyBytes) / gib, copy,
                         (activationElements * bytes + gemmInputElements * 2.0) / gib, 2.0 * nParams * 4 / gib,
                         advice, e.getMessage()), e);
             }
@@ -256,6 +286,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         this.actBuf = a;
         this.gemmInputBuf = gi;
         this.idBuf = ids;
+        this.weightCopy = wc == null ? null : new WeightCopy(p, wc, copyFrom);
 
         // Where each bucket's gradients live: its own range of the whole buffer, or (slots) its place among the
         // non-block buckets, or the start of slot l % 2 for block l.
@@ -319,6 +350,16 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         for (int l = 0; l < nLayer; l++) {
             ParameterLayout.Bucket bucket = layout.blockBucket(l);
             blockParams[l] = backend.view(paramBuf, bucket.start(), Math.toIntExact(bucket.length()));
+        }
+        this.copyHolds = new boolean[nLayer + 1];
+        this.partCopies = wc == null ? null : new Tensor[nLayer + 1];
+        if (wc != null) {
+            for (int l = 0; l < nLayer; l++) {
+                ParameterLayout.Bucket bucket = layout.blockBucket(l);
+                partCopies[l] = backend.view(wc, bucket.start() - copyFrom, Math.toIntExact(bucket.length()));
+            }
+            ParamSpec head = layout.get("head.weight");
+            partCopies[nLayer] = backend.view(wc, head.offset() - copyFrom, Math.toIntExact(head.numel()));
         }
     }
 
@@ -439,9 +480,27 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         }
     }
 
+    /**
+     * fp32 compute reads the masters themselves; the weight copy (if any) is trusted no more: every part is converted
+     * again before a GEMM reads it.
+     */
     @Override
     public void parametersUpdated() {
-        // fp32 compute reads the masters themselves
+        java.util.Arrays.fill(copyHolds, false);
+        if (weightCopy != null) {
+            weightCopy.forget();
+        }
+    }
+
+    /** The converted copy of the GEMM weights that the optimizer may write (null without one). */
+    @Override
+    public WeightCopy weightCopy() {
+        return weightCopy;
+    }
+
+    /** The bytes of the {@link #weightCopy} (0 without one). */
+    public long weightCopyBytes() {
+        return weightCopy == null ? 0 : weightCopy.tensor().numel() * weightCopyDtype.bytes;
     }
 
     public DType dtype() {
@@ -477,12 +536,14 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     public void setParameters(float[] master) {
         checkLength(master.length, "parameters");
         backend.upload(master, paramBuf);
+        parametersUpdated();
     }
 
     /** Loads float64 parameters (finite-difference checks of an F64 model; an F32 model rounds them). */
     public void setParameters(double[] master) {
         checkLength(master.length, "parameters");
         backend.upload(master, paramBuf);
+        parametersUpdated();
     }
 
     private void checkLength(int length, String what) {
@@ -595,7 +656,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
 
     /** The head over the micro-batch a chunk of rows at a time, each chunk's logits (in the chunk buffer) handed to body. */
     private void headChunks(Acts a, HeadChunk body) {
-        backend.holdGemmOperand(weights.head);
+        holdGemmWeights(nLayer, weights.head);
         try {
             for (int r0 = 0; r0 < a.N; r0 += a.headRows) {
                 int rows = Math.min(a.headRows, a.N - r0);
@@ -664,8 +725,10 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         BlockTensors b0 = blockWeights[0];
         be.embeddingForward(a.tokens, weights.emb, a.emb, N, V, C);
         be.layerNormForward(a.emb, b0.ln0W, b0.ln0B, a.blockIn[0], a.ln0Mean, a.ln0Rstd, N, C);
+        // the copy is trusted in this pass only as the optimizer wrote it; else each part is converted again
+        java.util.Arrays.fill(copyHolds, weightCopy != null && weightCopy.takeWritten());
         for (int l = 0; l < nLayer; l++) {
-            holdBlockWeights(l);
+            holdGemmWeights(l, blockParams[l]);
             try {
                 forwardBlock(l, a, a.layer(l), a.blockIn[l], a.blockIn[l + 1]);
             } finally {
@@ -676,12 +739,24 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
     }
 
     /**
-     * Tells the backend that block l's weights (its bucket of the parameters, contiguous) are read by many GEMMs and
-     * not changed until {@link Backend#releaseGemmOperand}: under bf16 GEMMs the CUDA backend casts the block once
-     * instead of each weight at each GEMM (a launch each).
+     * Tells the backend that part p's weights (block p's bucket of the parameters, contiguous, or p = nLayer: the
+     * head's) are read by many GEMMs and not changed until {@link Backend#releaseGemmOperand}: under bf16 GEMMs the
+     * CUDA backend casts them once instead of each weight at each GEMM (a launch each). With a weight copy the cast
+     * goes into the copy, and only where the copy does not hold the part already ({@link #copyHolds}: written by the
+     * optimizer, or converted earlier in the pass — the backward pass and grad_cp's recomputation read what the
+     * forward pass converted). The copy is not used should the backend's copy dtype have changed since the model was
+     * made (another GEMM precision).
      */
-    private void holdBlockWeights(int l) {
-        backend.holdGemmOperand(blockParams[l]);
+    private void holdGemmWeights(int p, Tensor w) {
+        if (weightCopy == null || backend.gemmWeightCopyDtype(dtype) != weightCopyDtype) {
+            java.util.Arrays.fill(copyHolds, false);
+            backend.holdGemmOperand(w);
+            return;
+        }
+        boolean convert = !copyHolds[p];
+        copyHolds[p] = false; // until the hold has converted it
+        backend.holdGemmOperand(w, partCopies[p], convert);
+        copyHolds[p] = true;
     }
 
     /**
@@ -770,7 +845,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
                 }
                 be.zeroRanges(bucketGrads[bucket.index()], blockAddedRanges[l]);
             }
-            holdBlockWeights(l);
+            holdGemmWeights(l, blockParams[l]);
             // nothing reads block l's parameter gradients before it is handed over below
             be.deferParameterSums();
             try {
@@ -913,6 +988,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             gemmInputBuf.close();
         }
         idBuf.close();
+        if (weightCopy != null) {
+            weightCopy.tensor().close();
+        }
     }
 
     // -------------------------------------------------------------------------------------------- activation layout

@@ -5,6 +5,7 @@ import dev.gosling.trainer.backend.DType;
 import dev.gosling.trainer.backend.Tensor;
 import dev.gosling.trainer.dist.Shard;
 import dev.gosling.trainer.model.ParameterLayout;
+import dev.gosling.trainer.model.WeightCopy;
 
 import java.util.List;
 
@@ -113,13 +114,38 @@ public final class DeviceAdamW implements AutoCloseable {
     }
 
     /**
+     * {@link #step(Tensor, Tensor, double, int)} that also writes the model's {@code copy} of its GEMM weights from the
+     * updated masters in the same kernel ({@link Backend#adamwStep} with the copy) and then tells it so
+     * ({@link WeightCopy#writtenWith}): the model's next pass reads it without converting, and the caller need not call
+     * parametersUpdated for this step. Only an instance that updates the whole buffer can (single GPU, ddp): a sharded
+     * one (ZeRO) updates its pieces, and the all-gather after it changes the rest. A null copy: the plain step.
+     */
+    public double step(Tensor params, Tensor grads, double lr, int ranks, WeightCopy copy) {
+        if (copy == null) {
+            return step(params, grads, lr, ranks);
+        }
+        if (!isWhole()) {
+            throw new IllegalStateException("a sharded optimizer updates only its pieces of the weights and cannot write the model's"
+                    + " weight copy; step without it and call parametersUpdated after the all-gather");
+        }
+        if (copy.masters() != params) {
+            throw new IllegalArgumentException("the weight copy is not of these params");
+        }
+        checkLength(params, length, "params");
+        checkLength(grads, length, "grads");
+        double norm = update(params, grads, false, lr, ranks, backend.sumOfSquares(grads), copy);
+        copy.writtenWith(params);
+        return norm;
+    }
+
+    /**
      * The step with the norm taken from {@code sumOfSquares}, Σ g² of the whole summed gradient over every rank's
      * pieces: only this instance's pieces of {@code params} change, read from the same places of {@code grads} (both
      * the layout's length). Returns the norm of the mean gradient.
      */
     public double step(Tensor params, Tensor grads, double lr, int ranks, double sumOfSquares) {
         checkLength(grads, length, "grads");
-        return update(params, grads, false, lr, ranks, sumOfSquares);
+        return update(params, grads, false, lr, ranks, sumOfSquares, null);
     }
 
     /**
@@ -128,16 +154,22 @@ public final class DeviceAdamW implements AutoCloseable {
      */
     public double stepOwned(Tensor params, Tensor owned, double lr, int ranks, double sumOfSquares) {
         checkLength(owned, ownedLength, "owned grads");
-        return update(params, owned, true, lr, ranks, sumOfSquares);
+        return update(params, owned, true, lr, ranks, sumOfSquares, null);
     }
 
-    private double update(Tensor params, Tensor grads, boolean owned, double lr, int ranks, double sumOfSquares) {
+    /** The step; {@code copy} (whole instances only) written with the masters when not null. */
+    private double update(Tensor params, Tensor grads, boolean owned, double lr, int ranks, double sumOfSquares, WeightCopy copy) {
         checkLength(params, length, "params");
         double norm = Math.sqrt(sumOfSquares) / ranks;
         float gradScale = AdamW.clipScale(norm, gradClip) * (float) (1.0 / ranks);
         step++;
         float bc1 = (float) (1.0 - Math.pow(beta1, step));
         float bc2 = (float) (1.0 - Math.pow(beta2, step));
+        if (copy != null) {
+            backend.adamwStep(params, grads, m, v, segments[0].ends(), segments[0].learningRates(lr), segments[0].decays(), beta1,
+                    beta2, eps, gradScale, bc1, bc2, copy.tensor(), copy.from());
+            return norm;
+        }
         if (isWhole()) {
             backend.adamwStep(params, grads, m, v, segments[0].ends(), segments[0].learningRates(lr), segments[0].decays(), beta1,
                     beta2, eps, gradScale, bc1, bc2);

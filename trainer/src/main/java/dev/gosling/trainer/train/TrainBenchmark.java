@@ -139,10 +139,12 @@ public final class TrainBenchmark {
                 // Random weights made on the device: the step's speed does not depend on the values, and the host's
                 // initializer (orthogonal matrices) takes minutes for billion-parameter cases.
                 gpu.fillUniform(device.masterParameters(), 1, -0.02f, 0.02f);
+                device.parametersUpdated();
             } else {
                 float[] master = layout.newBuffer();
                 new Initializer(layout, 1).initialize(master);
                 backend.upload(master, device.masterParameters());
+                device.parametersUpdated();
             }
             int n = c.microBsz() * c.config().ctxLen();
             SplittableRandom random = new SplittableRandom(7);
@@ -153,8 +155,7 @@ public final class TrainBenchmark {
                 for (int s = -2; s < steps; s++) {
                     long t0 = System.nanoTime();
                     double loss = device.forwardBackward(inputs, targets, c.microBsz());
-                    adam.step(device.masterParameters(), device.gradients(), 1e-5, 1);
-                    device.parametersUpdated();
+                    step(adam, device);
                     if (!Double.isFinite(loss)) {
                         throw new GoslingException("the loss is " + loss + " at benchmark step " + (s + 3));
                     }
@@ -165,8 +166,7 @@ public final class TrainBenchmark {
                 if (profileOut != null && backend instanceof CudaBackend) {
                     LaunchProfiler.start();
                     device.forwardBackward(inputs, targets, c.microBsz());
-                    adam.step(device.masterParameters(), device.gradients(), 1e-5, 1);
-                    device.parametersUpdated();
+                    step(adam, device);
                     printProfile(profileOut, c, LaunchProfiler.stop());
                 }
             }
@@ -183,6 +183,17 @@ public final class TrainBenchmark {
             return new Row(c, params, stepMs, tps, peakGiB, mfu, null);
         } catch (GoslingException e) {
             return new Row(c, params, Double.NaN, Double.NaN, -1, -1, Trainer.keepAdvice(e, keep, kept).getMessage());
+        }
+    }
+
+    /**
+     * The optimizer step as the trainer takes it on one GPU: writing the model's weight copy when it keeps one, else
+     * telling it of the new weights.
+     */
+    private static void step(DeviceAdamW adam, DeviceTrainable device) {
+        adam.step(device.masterParameters(), device.gradients(), 1e-5, 1, device.weightCopy());
+        if (device.weightCopy() == null) {
+            device.parametersUpdated();
         }
     }
 

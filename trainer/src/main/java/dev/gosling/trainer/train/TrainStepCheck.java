@@ -206,6 +206,7 @@ public final class TrainStepCheck {
             }
             out.println(every20);
             ok &= curveOk;
+            ok &= weightCopyChecks(out, device, g, ref);
         } catch (RuntimeException e) {
             out.println("  FAIL " + e);
             ok = false;
@@ -218,6 +219,67 @@ public final class TrainStepCheck {
         float[] nan = new float[Math.toIntExact(model.gradientElements())];
         java.util.Arrays.fill(nan, Float.NaN);
         device.upload(nan, model.gradients());
+    }
+
+    /**
+     * The model's weight copy after the curve (its last AdamW step wrote the copy, under bf16 GEMMs): each pass below
+     * must give the same loss and gradients, to the bit, as a fresh model given the same weights (which casts them),
+     * unless it is meant to read a NaN copy. First the pass that reads the copy the curve's AdamW wrote; on a CUDA
+     * backend with a copy, then: a NaN-poisoned copy that an AdamW step writes (every element the GEMMs read is
+     * overwritten); a copy poisoned after the step that wrote it (the next pass reads it: the loss must be NaN); the
+     * pass after that (no step between: it casts again); and a poisoned copy after a step and parametersUpdated (cast).
+     */
+    private static boolean weightCopyChecks(PrintStream out, Backend device, Rwkv7Model g, Reference ref) {
+        boolean ok = sameAsFresh(out, device, g, ref, "after the curve's AdamW steps");
+        if (g.weightCopy() == null || !(device instanceof CudaBackend gpu)) {
+            out.println("  (no weight copy on this backend: the GEMMs read the weights)");
+            return ok;
+        }
+        ParameterLayout layout = g.layout();
+        try (DeviceAdamW adam = new DeviceAdamW(device, layout, 0.9, 0.99, 1e-18, 0.001, 1.0)) {
+            gpu.poisonBytes(g.weightCopy().tensor());
+            adam.step(g.masterParameters(), g.gradients(), 1e-3, 1, g.weightCopy());
+            ok &= sameAsFresh(out, device, g, ref, "an AdamW step over a NaN-poisoned copy");
+
+            adam.step(g.masterParameters(), g.gradients(), 1e-3, 1, g.weightCopy());
+            gpu.poisonBytes(g.weightCopy().tensor());
+            double poisoned = g.forwardBackward(ref.inputs(), ref.targets(), ref.batch());
+            boolean readOk = Double.isNaN(poisoned);
+            out.printf(Locale.ROOT, "  the copy poisoned after the AdamW step that wrote it: loss %.6f, must be NaN (the pass reads the"
+                    + " copy, %.1f MiB) %s%n", poisoned, g.weightCopyBytes() / 1048576.0, readOk ? "ok" : "FAIL");
+            ok &= readOk;
+            ok &= sameAsFresh(out, device, g, ref, "the next pass, no AdamW step between (casts over the NaN copy)");
+
+            adam.step(g.masterParameters(), g.gradients(), 1e-3, 1, g.weightCopy());
+            gpu.poisonBytes(g.weightCopy().tensor());
+            g.parametersUpdated();
+            ok &= sameAsFresh(out, device, g, ref, "an AdamW step, a NaN copy and parametersUpdated (casts)");
+        }
+        return ok;
+    }
+
+    /** One pass of {@code g} against a fresh model given g's weights: the same loss and gradients to the bit. */
+    private static boolean sameAsFresh(PrintStream out, Backend device, Rwkv7Model g, Reference ref, String what) {
+        ParameterLayout layout = g.layout();
+        float[] weights = layout.newBuffer();
+        device.download(g.masterParameters(), weights);
+        float[] gg = layout.newBuffer();
+        double gl = g.forwardBackward(ref.inputs(), ref.targets(), ref.batch(), gg);
+        try (Rwkv7Model fresh = new Rwkv7Model(ref.config(), device, DType.F32, ref.batch())) {
+            fresh.setParameters(weights);
+            float[] fg = layout.newBuffer();
+            double fl = fresh.forwardBackward(ref.inputs(), ref.targets(), ref.batch(), fg);
+            int differ = 0;
+            for (int i = 0; i < fg.length; i++) {
+                if (Float.floatToRawIntBits(fg[i]) != Float.floatToRawIntBits(gg[i])) {
+                    differ++;
+                }
+            }
+            boolean same = differ == 0 && gl == fl && Double.isFinite(gl);
+            out.printf(Locale.ROOT, "  %s: loss %.6f, %d of %d gradients differ from a fresh model's on the same weights (%.6f),"
+                    + " must be bit-identical %s%n", what, gl, differ, fg.length, fl, same ? "ok" : "FAIL");
+            return same;
+        }
     }
 
     /** Losses of CURVE_STEPS AdamW steps from {@code master} on a fixed stream of learnable batches. */
@@ -233,7 +295,11 @@ public final class TrainStepCheck {
             for (int s = 0; s < steps; s++) {
                 tokens(data, inputs, targets, config.ctxLen(), config.vocabSize());
                 losses[s] = model.forwardBackward(inputs, targets, batch);
-                adam.step(model.masterParameters(), model.gradients(), 1e-3, 1);
+                // as the trainer steps: writing the model's weight copy when it keeps one (the next pass reads it)
+                adam.step(model.masterParameters(), model.gradients(), 1e-3, 1, model.weightCopy());
+                if (model.weightCopy() == null) {
+                    model.parametersUpdated();
+                }
             }
         }
         return losses;

@@ -11,6 +11,7 @@ import dev.gosling.trainer.model.DeviceTrainable;
 import dev.gosling.trainer.model.GradientSink;
 import dev.gosling.trainer.model.ParameterLayout;
 import dev.gosling.trainer.model.TrainableModel;
+import dev.gosling.trainer.model.WeightCopy;
 import dev.gosling.trainer.optim.AdamW;
 import dev.gosling.trainer.optim.DeviceAdamW;
 
@@ -194,12 +195,15 @@ abstract class TrainingStep implements AutoCloseable {
             collective.awaitPending(backend);
             reductionsInFlight = false;
             double norm;
+            // ddp's optimizer updates every weight (each rank the same): it writes the model's weight copy too, if any
+            WeightCopy written = null;
             if (strategy == Strategy.DDP) {
                 Tensor grads = model.gradients();
                 if (!bucketed) {
                     collective.allReduceSum(backend, grads);
                 }
-                norm = adam.step(params, grads, lr, ranks);
+                written = model.weightCopy();
+                norm = adam.step(params, grads, lr, ranks, written);
             } else if (strategy == Strategy.ZERO1) {
                 Tensor grads = model.gradients();
                 if (!bucketed) {
@@ -221,7 +225,9 @@ abstract class TrainingStep implements AutoCloseable {
                     collective.allGather(backend, b);
                 }
             }
-            model.parametersUpdated();
+            if (written == null) {
+                model.parametersUpdated();
+            }
             return norm;
         }
 

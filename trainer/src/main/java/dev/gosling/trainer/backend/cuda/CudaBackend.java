@@ -198,10 +198,16 @@ public final class CudaBackend implements Backend {
     private static final int SLOT_A = 0, SLOT_B = 1, SLOT_SHARED = 2, SLOT_SHARED2 = 3;
     private final long[] bf16Operand = new long[4];
     private final long[] bf16OperandBytes = new long[4];
-    /** The weight held in bf16 by {@link #holdGemmOperand}: its fp32 address and size, and the copy (0: none). */
+    /**
+     * The weight held in bf16 by {@link #holdGemmOperand}: its fp32 address and size, and the copy (0: none), which is
+     * the backend's own (freed on release) unless it is the caller's ({@link #holdGemmOperand(Tensor, Tensor, boolean)}).
+     */
     private long heldAddress;
     private long heldNumel;
     private long heldBf16;
+    private boolean heldOwned;
+    /** Whether a model may keep a bf16 copy of its GEMM weights under bf16 GEMMs ({@link #gemmWeightCopyDtype}). */
+    private static final boolean WEIGHT_COPY = !"false".equals(System.getProperty("gosling.weightCopy"));
     /** AdamW segment tables on the device, and the host copies they were made from. */
     private long segmentTables;
     private long segmentTablesBytes;
@@ -1790,16 +1796,65 @@ public final class CudaBackend implements Backend {
             return;
         }
         heldBf16 = deviceAlloc(2 * w.numel, "bf16 copy of a weight");
+        heldOwned = true;
         heldAddress = w.address;
         heldNumel = w.numel;
         launch1d(castBf16, (w.numel + 3) / 4, args.reset().ptr(w.address).ptr(heldBf16).i64(w.numel));
     }
 
+    /** BF16 under bf16 GEMMs, unless -Dgosling.weightCopy=false; null otherwise (fp32 GEMMs read the weights). */
+    @Override
+    public DType gemmWeightCopyDtype(DType computeDtype) {
+        return castsOperands() && WEIGHT_COPY ? DType.BF16 : null;
+    }
+
+    /** A BF16 copy: the GEMM operand cast (cast_f32_bf16, round to nearest even); an F32 one: a plain copy. */
+    @Override
+    public void convertGemmWeight(Tensor weight, Tensor copy) {
+        bind();
+        CudaTensor c = own(copy, "convertGemmWeight", "copy");
+        if (c.dtype == DType.BF16) {
+            roundToBf16(weight, copy);
+        } else {
+            copy(weight, copy);
+        }
+    }
+
+    /**
+     * Under bf16 GEMMs, holds {@code weight} with its bf16 copy in {@code copy} (cast there first when {@code convert});
+     * the GEMMs read the copy until {@link #releaseGemmOperand}, which leaves it to the caller. Under fp32 GEMMs nothing
+     * (the GEMMs read the weight; the copy is neither read nor written).
+     */
+    @Override
+    public void holdGemmOperand(Tensor weight, Tensor copy, boolean convert) {
+        String op = "holdGemmOperand";
+        bind();
+        releaseGemmOperand();
+        CudaTensor w = f32(weight, op, "weight", own(weight, op, "weight").numel);
+        CudaTensor c = own(copy, op, "copy");
+        if (c.dtype != DType.BF16 || c.numel != w.numel) {
+            throw new IllegalArgumentException(op + ": copy is " + c.numel + " × " + c.dtype + ", expected " + w.numel + " × BF16");
+        }
+        if (!castsOperands() || w.numel == 0) {
+            return;
+        }
+        if (convert) {
+            launch1d(castBf16, (w.numel + 3) / 4, args.reset().ptr(w.address).ptr(c.address).i64(w.numel));
+        }
+        heldBf16 = c.address;
+        heldOwned = false;
+        heldAddress = w.address;
+        heldNumel = w.numel;
+    }
+
     @Override
     public void releaseGemmOperand() {
         if (heldBf16 != 0) {
-            allocator.free(heldBf16);
+            if (heldOwned) {
+                allocator.free(heldBf16);
+            }
             heldBf16 = 0;
+            heldOwned = false;
             heldAddress = 0;
             heldNumel = 0;
         }
@@ -2550,7 +2605,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** Fills a tensor with 0xff bytes: NaN in F32 and in BF16 (the checks poison bf16 outputs so). */
-    void poisonBytes(Tensor t) {
+    public void poisonBytes(Tensor t) {
         bind();
         CudaTensor c = own(t, "poisonBytes", "t");
         if (c.numel > 0) {
@@ -3269,6 +3324,18 @@ public final class CudaBackend implements Backend {
     public void adamwStep(Tensor params, Tensor grads, Tensor m, Tensor v, long[] segmentEnds, float[] segmentLr,
                           float[] segmentDecay, float beta1, float beta2, float eps, float gradScale, float bc1,
                           float bc2) {
+        adamwStep(params, grads, m, v, segmentEnds, segmentLr, segmentDecay, beta1, beta2, eps, gradScale, bc1, bc2, null, 0);
+    }
+
+    /**
+     * The step, writing the bf16 copy in the same kernel (bf16_rn of each updated weight, the bits cast_f32_bf16
+     * writes: 2 bytes more per element than the step alone, instead of a cast's 6 before each GEMM pass). A null copy:
+     * the step alone.
+     */
+    @Override
+    public void adamwStep(Tensor params, Tensor grads, Tensor m, Tensor v, long[] segmentEnds, float[] segmentLr,
+                          float[] segmentDecay, float beta1, float beta2, float eps, float gradScale, float bc1,
+                          float bc2, Tensor copy, long copyFrom) {
         String op = "adamwStep";
         bindSettled();
         long n = own(params, op, "params").numel;
@@ -3277,6 +3344,15 @@ public final class CudaBackend implements Backend {
         long g = f32(grads, op, "grads", n).address;
         long ms = f32(m, op, "m", n).address;
         long vs = f32(v, op, "v", n).address;
+        long c = 0;
+        if (copy != null) {
+            CudaTensor ct = own(copy, op, "copy");
+            if (ct.dtype != DType.BF16 || copyFrom < 0 || copyFrom + ct.numel != n) {
+                throw new IllegalArgumentException(op + ": copy is " + ct.numel + " × " + ct.dtype + " from element " + copyFrom
+                        + ", expected BF16 from there to the end of the " + n + " params");
+            }
+            c = ct.address;
+        }
         int segments = segmentEnds.length;
         if (!Arrays.equals(segmentEnds, lastEnds) || !Arrays.equals(segmentLr, lastLr)
                 || !Arrays.equals(segmentDecay, lastDecay)) {
@@ -3299,14 +3375,16 @@ public final class CudaBackend implements Backend {
         }
         args.reset().ptr(p).ptr(g).ptr(ms).ptr(vs).i64(n).ptr(segmentTables).ptr(segmentTables + 8L * segments)
                 .ptr(segmentTables + 12L * segments).i32(segments).f32(beta1).f32(beta2).f32(eps).f32(gradScale)
-                .f32(bc1).f32(bc2);
+                .f32(bc1).f32(bc2).ptr(c).i64(copyFrom);
         int vi = Arrays.binarySearch(ADAMW_VECS, adamwVec);
         if (vi < 0 || n == 0) {
             launch1d(adamw, n, args);
             return;
         }
-        // one block per tile of 1024·VEC elements; float4 where all four buffers are 16-byte aligned
-        args.i32(((p | g | ms | vs) & 15) == 0 ? 1 : 0);
+        // one block per tile of 1024·VEC elements; float4 where all four buffers are 16-byte aligned (and the copy's
+        // four elements 8-byte aligned)
+        boolean copyVec = c == 0 || ((c & 7) == 0 && (copyFrom & 3) == 0);
+        args.i32(((p | g | ms | vs) & 15) == 0 && copyVec ? 1 : 0);
         long tiles = ceil(n, 1024L * adamwVec);
         if (tiles > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("adamwStep: " + n + " elements are over the kernel's grid");

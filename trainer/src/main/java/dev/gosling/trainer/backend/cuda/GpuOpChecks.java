@@ -382,6 +382,7 @@ public final class GpuOpChecks {
             c.add(lora(d[0], d[1], d[2], d[3], Activation.SIGMOID, Activation.NONE, false, BF16_TOLERANCE, true, true,
                     s++));
         }
+        c.add(linearHeldCopy(257, 96, 1000, BF16_TOLERANCE, 9101)); // its own seed: the cases after keep theirs
         // the residual added by the GEMM (cuBLASLt's separate C), the block's bf16 input and fp32 output
         c.add(linearResidual(257, 96, 1000, BF16_TOLERANCE, s++));
         c.add(linearResidual(512, 3072, 768, BF16_TOLERANCE, s++));
@@ -1642,7 +1643,14 @@ public final class GpuOpChecks {
         long[] lengths = {1, 3, 4097, 1, 4096, 4095, 3, 1, 1, 8192, 4097, 5000, 3, 12289, 1};
         return List.of(optimizer(1_000_003, seed), optimizer(1_000_003, lengths, false, seed + 1),
                 optimizer(1_000_003, lengths, true, seed + 2), optimizer(4096 * 7, new long[] {4096, 1, 3}, false,
-                        seed + 3), optimizer(5, new long[] {1, 3}, false, seed + 4));
+                        seed + 3), optimizer(5, new long[] {1, 3}, false, seed + 4),
+                // with the bf16 weight copy: from a multiple of 4 (float4 tiles), from an odd element (element by
+                // element), from element 0, a copy one bf16 off 8 bytes (element by element), misaligned params
+                optimizer(1_000_003, null, false, 12_416, false, seed + 5),
+                optimizer(1_000_003, lengths, false, 777, false, seed + 6),
+                optimizer(4096 * 7, new long[] {4096, 1, 3}, false, 0, false, seed + 7),
+                optimizer(1_000_003, null, false, 128, true, seed + 8),
+                optimizer(1_000_003, lengths, true, 4100, false, seed + 9));
     }
 
     /** The checks of {@link #all} that the fused LayerNorm backward and the tiled AdamW touch (GpuCheck --ln-adamw). */
@@ -2004,6 +2012,41 @@ public final class GpuOpChecks {
                     d.backend.linearBackward(dOuts.get(0), t.get("x"), t.get("weight"), g.get("x"), g.get("weight"), rows,
                             in, out);
                 }
+                d.backend.releaseGemmOperand();
+            }
+        };
+    }
+
+    /**
+     * linear with the weight held in a caller's copy ({@link Backend#holdGemmOperand(Tensor, Tensor, boolean)}), as the
+     * model holds its weights: the forward converts the weight into a NaN-poisoned copy (a view 128 elements into a
+     * larger buffer), the backward holds it without converting. Where the backend keeps such a copy, the backward is
+     * given a NaN weight at another address: its dx is right only if the GEMMs read the copy, not the weight.
+     */
+    static Check linearHeldCopy(int rows, int in, int out, double tolerance, long seed) {
+        return new OpCase("linear", "rows=" + rows + " in=" + in + " out=" + out + " held in a kept copy", tolerance, seed) {
+            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+                m.put("x", gaussian(rng, rows * in, 1.0));
+                m.put("weight", gaussian(rng, out * in, 1 / Math.sqrt(in)));
+            }
+
+            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+                long n = (long) out * in;
+                Tensor copy = d.keep(d.backend.view(d.poisonedBf16OnGpu(n + 128), 128, Math.toIntExact(n)));
+                saved.put("copy", copy);
+                Tensor y = d.poisoned((long) rows * out);
+                d.backend.holdGemmOperand(t.get("weight"), copy, true);
+                d.backend.linearForward(t.get("x"), t.get("weight"), y, rows, in, out);
+                d.backend.releaseGemmOperand();
+                return List.of(y);
+            }
+
+            void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
+                          Map<String, Tensor> g) {
+                boolean kept = d.backend.gemmWeightCopyDtype(DType.F32) != null;
+                Tensor weight = kept ? d.poisoned((long) out * in) : t.get("weight");
+                d.backend.holdGemmOperand(weight, saved.get("copy"), false);
+                d.backend.linearBackward(dOuts.get(0), t.get("x"), weight, g.get("x"), g.get("weight"), rows, in, out);
                 d.backend.releaseGemmOperand();
             }
         };
@@ -3177,11 +3220,18 @@ public final class GpuOpChecks {
         return optimizer(n, null, false, seed);
     }
 
+    static Check optimizer(int n, long[] lengths, boolean misaligned, long seed) {
+        return optimizer(n, lengths, misaligned, -1, false, seed);
+    }
+
     /**
      * {@code lengths}: segments of these lengths in turn (lr and decay alternating), the last one to n; null: two
      * segments, n/3 and the rest. {@code misaligned}: params and grads are views one float into larger tensors.
+     * {@code copyFrom} ≥ 0: the GPU's steps also write the bf16 copy of params [copyFrom, n) (NaN-poisoned first; a view
+     * one bf16 into a larger tensor when {@code copyMisaligned}), which must hold, bit for bit, the CPU's params rounded
+     * to bf16 (Bf16.fromFloat) and what cast_f32_bf16 makes of the GPU's params.
      */
-    static Check optimizer(int n, long[] lengths, boolean misaligned, long seed) {
+    static Check optimizer(int n, long[] lengths, boolean misaligned, long copyFrom, boolean copyMisaligned, long seed) {
         long[] ends;
         if (lengths == null) {
             ends = new long[] {n / 3, n};
@@ -3200,7 +3250,8 @@ public final class GpuOpChecks {
             lr[i] = i % 2 == 0 ? 2e-3f : 1e-3f;
             decay[i] = i % 3 == 1 ? 0.1f : 0f;
         }
-        String size = "n=" + n + (lengths == null ? "" : " " + ends.length + " segments") + (misaligned ? " misaligned" : "");
+        String size = "n=" + n + (lengths == null ? "" : " " + ends.length + " segments") + (misaligned ? " misaligned" : "")
+                + (copyFrom < 0 ? "" : " bf16 copy from " + copyFrom + (copyMisaligned ? " misaligned" : ""));
         return new Check() {
             public String name() {
                 return "adamw " + size;
@@ -3239,9 +3290,27 @@ public final class GpuOpChecks {
                                 rows.add(new Row("adamw", size, names[k] + " (bits differing)", differ, 0, true, null));
                             }
                         }
+                        String label = kernel == inUse ? "" : (kernel == 0 ? "old kernel, " : "tiles " + 1024 * kernel + ", ");
                         if (kernel != inUse) {
-                            String label = kernel == 0 ? "old kernel" : "tiles " + 1024 * kernel;
-                            rows.add(new Row("adamw", size, label + " (bits differing)", total, 0, true, null));
+                            rows.add(new Row("adamw", size, label + "params, m, v (bits differing)", total, 0, true, null));
+                        }
+                        if (copyFrom >= 0) {
+                            // got[3]: the copy; got[4]: cast_f32_bf16 of the GPU's params from copyFrom on
+                            int fromCpu = 0;
+                            int fromCast = 0;
+                            for (int j = 0; j < n - copyFrom; j++) {
+                                int bits = Float.floatToRawIntBits(got[3][j]);
+                                if (bits != Float.floatToRawIntBits(dev.gosling.trainer.model.Bf16.round(ref[0][(int) copyFrom + j]))) {
+                                    fromCpu++;
+                                }
+                                if (bits != Float.floatToRawIntBits(got[4][j])) {
+                                    fromCast++;
+                                }
+                            }
+                            rows.add(new Row("adamw", size, label + "copy (bits differing from the CPU's params in bf16)", fromCpu, 0,
+                                    true, null));
+                            rows.add(new Row("adamw", size, label + "copy (bits differing from cast_f32_bf16)", fromCast, 0, true,
+                                    null));
                         }
                     }
                     double want;
@@ -3265,17 +3334,39 @@ public final class GpuOpChecks {
                     Tensor p = place(d, toDouble(params));
                     Tensor m = d.tensor(new double[n]);
                     Tensor v = d.tensor(new double[n]);
+                    // the GPU's steps write the copy (poisoned first) when the check has one
+                    int copied = (int) (n - copyFrom);
+                    Tensor copy = null;
+                    if (copyFrom >= 0 && b instanceof CudaBackend) {
+                        copy = copyMisaligned ? d.keep(b.view(d.poisonedBf16OnGpu(copied + 1), 1, copied))
+                                : d.poisonedBf16OnGpu(copied);
+                    }
                     for (int step = 1; step <= grads.length; step++) {
                         Tensor g = place(d, toDouble(grads[step - 1]));
                         float clip = step == 1 ? 1f : 0.37f;
                         float bc1 = (float) (1 - Math.pow(0.9, step));
                         float bc2 = (float) (1 - Math.pow(0.99, step));
-                        b.adamwStep(p, g, m, v, ends, lr, decay, 0.9f, 0.99f, 1e-18f, clip, bc1, bc2);
+                        if (copy == null) {
+                            b.adamwStep(p, g, m, v, ends, lr, decay, 0.9f, 0.99f, 1e-18f, clip, bc1, bc2);
+                        } else {
+                            b.adamwStep(p, g, m, v, ends, lr, decay, 0.9f, 0.99f, 1e-18f, clip, bc1, bc2, copy, copyFrom);
+                        }
                     }
-                    float[][] out = new float[3][n];
+                    float[][] out = new float[copy == null ? 3 : 5][];
+                    out[0] = new float[n];
+                    out[1] = new float[n];
+                    out[2] = new float[n];
                     b.download(p, out[0]);
                     b.download(m, out[1]);
                     b.download(v, out[2]);
+                    if (copy != null) {
+                        out[3] = new float[copied];
+                        out[4] = new float[copied];
+                        b.download(copy, out[3]);
+                        Tensor cast = d.poisonedBf16OnGpu(copied);
+                        ((CudaBackend) b).roundToBf16(d.keep(b.view(p, copyFrom, copied)), cast);
+                        b.download(cast, out[4]);
+                    }
                     return out;
                 }
             }
