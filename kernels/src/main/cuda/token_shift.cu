@@ -660,7 +660,73 @@ __device__ __forceinline__ void load_rows4(const float* __restrict__ x, const fl
     }
 }
 
-template <int J, int U, int K, typename O>
+// Staged inputs (STAGES > 0, the _staged entry points): the rows STAGES steps ahead are copied into shared memory with
+// cp.async (a ring of STAGES + 1 slots of dynamic shared memory) instead of loaded one step ahead into registers,
+// where a step's loads were issued after its arithmetic and needed at the next step's start: every step waited for
+// memory, worst where a step has little else to do (k = 1) or holds the SM alone (the backward at C = 2048, one
+// 512-thread block an SM). A slot is refilled one step after it was read, its values used by then.
+template <int N>
+__device__ __forceinline__ void copy_wait_pending() {  // at most N of this thread's copy groups still in flight
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+__device__ __forceinline__ void copy4(void* dst, const void* src) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(shared_address(dst)), "l"(src) : "memory");
+#else
+    *reinterpret_cast<float*>(dst) = *reinterpret_cast<const float*>(src);
+#endif
+}
+
+extern __shared__ __align__(16) unsigned char lts_stage[];
+
+// The staged forward: each thread copies its own float4s (and the statistics, when saved), so no barrier guards a
+// slot. A slot holds a step's U rows of x [U][J][threads] float4 and their statistics [U][threads] float2.
+__device__ __forceinline__ int fwd_slot_bytes(int U, int J, int threads) { return threads * U * (16 * J + 8); }
+
+template <int J, int U>
+__device__ __forceinline__ void stage_rows4(unsigned char* slot, const float* __restrict__ x,
+                                            const float* __restrict__ mean, const float* __restrict__ rstd, int saved,
+                                            i64 r, i64 hi, int C) {
+    Vec<4>* v = reinterpret_cast<Vec<4>*>(slot) + threadIdx.x;
+    float2* st = reinterpret_cast<float2*>(slot + 16 * U * J * blockDim.x) + threadIdx.x;
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        if (r + u < hi) {
+#pragma unroll
+            for (int j = 0; j < J; j++) {
+                int f = threadIdx.x + blockDim.x * j;
+                if (f * 4 < C) copy16(v + (u * J + j) * blockDim.x, x + (r + u) * C + f * 4);
+            }
+            if (saved) {
+                copy4(&st[u * blockDim.x].x, mean + r + u);
+                copy4(&st[u * blockDim.x].y, rstd + r + u);
+            }
+        }
+    }
+}
+
+// what load_rows4 gives, from a slot stage_rows4 filled
+template <int J, int U>
+__device__ __forceinline__ void read_rows4(const unsigned char* slot, int saved, i64 r, i64 hi, int C,
+                                           Vec<4> (&v)[U][J], float2 (&s)[U]) {
+    const Vec<4>* sv = reinterpret_cast<const Vec<4>*>(slot) + threadIdx.x;
+    const float2* st = reinterpret_cast<const float2*>(slot + 16 * U * J * blockDim.x) + threadIdx.x;
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        bool row = r + u < hi;
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            int f = threadIdx.x + blockDim.x * j;
+            v[u][j] = row && f * 4 < C ? sv[(u * J + j) * blockDim.x] : vzero<4>();
+        }
+        s[u] = row && saved ? st[u * blockDim.x] : make_float2(0.0f, 0.0f);
+    }
+}
+
+template <int J, int U, int K, typename O, int STAGES = 0>
 __device__ __forceinline__ void ln_mixes_forward_rows(const float* __restrict__ x, const float* __restrict__ weight,
                                                       const float* __restrict__ bias, float* __restrict__ mean,
                                                       float* __restrict__ rstd, int saved,
@@ -683,15 +749,34 @@ __device__ __forceinline__ void ln_mixes_forward_rows(const float* __restrict__ 
 #pragma unroll
         for (int j = 0; j < J; j++) prev[j] = affine(normalized(xp[0][j], s[0].x, s[0].y), w[j], b[j]);
     }
-    // steps i and i + 1 in registers, i + 2 loaded at the top of step i
+    // steps i and i + 1 in registers, i + 2 loaded at the top of step i (STAGES: step i in slot i % (STAGES + 1),
+    // step i + STAGES copied at step i into the slot of step i − 1)
     Vec<4> xc[U][J], xn[U][J];
     float2 sc[U], sn[U];
-    load_rows4<J, U>(x, mean, rstd, saved, lo, hi, C, xc, sc);
-    load_rows4<J, U>(x, mean, rstd, saved, lo + U, hi, C, xn, sn);
+    const int slotBytes = fwd_slot_bytes(U, J, blockDim.x);
+    int slot = 0;
+    if constexpr (STAGES > 0) {
+        for (int s = 0; s < STAGES; s++) {
+            stage_rows4<J, U>(lts_stage + s * slotBytes, x, mean, rstd, saved, lo + s * U, hi, C);
+            copy_commit();
+        }
+    } else {
+        load_rows4<J, U>(x, mean, rstd, saved, lo, hi, C, xc, sc);
+        load_rows4<J, U>(x, mean, rstd, saved, lo + U, hi, C, xn, sn);
+    }
     for (i64 r = lo; r < hi; r += U) {
         Vec<4> xnn[U][J];
         float2 snn[U];
-        load_rows4<J, U>(x, mean, rstd, saved, r + 2 * U, hi, C, xnn, snn);
+        if constexpr (STAGES > 0) {
+            copy_wait_pending<STAGES - 1>();  // of the STAGES + i groups committed, step i's is done
+            read_rows4<J, U>(lts_stage + slot * slotBytes, saved, r, hi, C, xc, sc);
+            int refill = slot == 0 ? STAGES : slot - 1;
+            stage_rows4<J, U>(lts_stage + refill * slotBytes, x, mean, rstd, saved, r + STAGES * U, hi, C);
+            copy_commit();
+            slot = slot == STAGES ? 0 : slot + 1;
+        } else {
+            load_rows4<J, U>(x, mean, rstd, saved, r + 2 * U, hi, C, xnn, snn);
+        }
         float2 s[U];
         if (saved) {
 #pragma unroll
@@ -725,26 +810,29 @@ __device__ __forceinline__ void ln_mixes_forward_rows(const float* __restrict__ 
                 if (++t == T) t = 0;
             }
         }
+        if constexpr (STAGES == 0) {
 #pragma unroll
-        for (int u = 0; u < U; u++) {
-            sc[u] = sn[u];
-            sn[u] = snn[u];
+            for (int u = 0; u < U; u++) {
+                sc[u] = sn[u];
+                sn[u] = snn[u];
 #pragma unroll
-            for (int j = 0; j < J; j++) {
-                xc[u][j] = xn[u][j];
-                xn[u][j] = xnn[u][j];
+                for (int j = 0; j < J; j++) {
+                    xc[u][j] = xn[u][j];
+                    xn[u][j] = xnn[u][j];
+                }
             }
         }
     }
 }
 
-template <int J, int U, typename O>
+template <int J, int U, typename O, int STAGES = 0>
 __device__ __forceinline__ void ln_forward_rows_k(int k, const float* __restrict__ x, const float* __restrict__ weight,
                                                   const float* __restrict__ bias, float* __restrict__ mean,
                                                   float* __restrict__ rstd, int saved,
                                                   const float* const (&mix)[TS_MAX], O* const (&out)[TS_MAX],
                                                   int rows, int T, int C, float eps) {
-#define LTS_FWD(K) ln_mixes_forward_rows<J, U, K, O>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps)
+#define LTS_FWD(K) \
+    ln_mixes_forward_rows<J, U, K, O, STAGES>(x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps)
     TS_FOR_K(k, LTS_FWD);
 #undef LTS_FWD
 }
@@ -758,7 +846,8 @@ __device__ __forceinline__ void ln_forward_rows_k(int k, const float* __restrict
 // Σ_k dOut_k,t+1⊙mix_k and the row's x̂; x of row t − 1 is read once (it is the next row's x̂). PREFETCH: the inputs
 // of the next row (x of the row before it, the dOuts as stored, dx, the statistics) are loaded while this row is
 // reduced, so the row's barrier does not wait for memory (more registers: J = 1 only, which stays under 128); else
-// each row loads its own. D: float, or unsigned short for bf16 dOuts (widened as read).
+// each row loads its own. STAGES > 0 (overrides PREFETCH): the same inputs copied STAGES rows ahead into shared
+// memory (BwdSlot below). D: float, or unsigned short for bf16 dOuts (widened as read).
 template <typename D>
 struct Raw4;  // four elements of a D tensor as loaded
 template <>
@@ -821,7 +910,77 @@ __device__ __forceinline__ void load_row_inputs(RowInputs<J, K, D>& in, i64 r, b
     }
 }
 
-template <int J, int K, typename D, bool PREFETCH>
+// The staged backward (STAGES > 0): a slot holds a step's inputs as they lie in memory (x of row r − 1 [C] fp32, dx
+// [C] fp32, the K dOuts [K][C] D, then the statistics of row r − 1), copied 16 bytes at a time by all the block's
+// threads (cp.async.cg: not through L1, which keeps the mixes the rows read), so a thread reads pieces others copied:
+// slot i + 1 is waited for before step i's barrier and read after it. Each thread copying its own float4 of x and
+// dx and 8-byte pieces of the bf16 dOuts (cp.async.ca, through L1) was slower at k = 6 than the one-row prefetch
+// (H100, C = 2048: 381 against 368 µs; this layout 346). Needs C·sizeof(D) % 16 == 0 and 16-byte aligned dOuts.
+template <int J, int K, typename D>
+struct BwdSlot {
+    static __device__ __forceinline__ int bytes(int C) { return 8 * C + K * C * (int)sizeof(D) + 16; }
+    unsigned char* base;
+    int C;
+    __device__ __forceinline__ Vec<4>* xp(int j) const {
+        return reinterpret_cast<Vec<4>*>(base) + threadIdx.x + blockDim.x * j;
+    }
+    __device__ __forceinline__ Vec<4>* old(int j) const {
+        return reinterpret_cast<Vec<4>*>(base + 4 * C) + threadIdx.x + blockDim.x * j;
+    }
+    __device__ __forceinline__ Raw4<D>* d(int k, int j) const {
+        return reinterpret_cast<Raw4<D>*>(base + 8 * C + k * C * (int)sizeof(D)) + threadIdx.x + blockDim.x * j;
+    }
+    __device__ __forceinline__ float2* stats() const {
+        return reinterpret_cast<float2*>(base + 8 * C + K * C * (int)sizeof(D));
+    }
+};
+
+template <int J, int K, typename D>
+__device__ __forceinline__ void stage_row_inputs(const BwdSlot<J, K, D>& s, i64 r, bool hasPrev,
+                                                 const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
+                                                 const float* __restrict__ mean, const float* __restrict__ rstd,
+                                                 const float* __restrict__ dx, int C, int accumulate) {
+    int C4 = C >> 2;
+    if (hasPrev) {
+        for (int c = threadIdx.x; c < C4; c += blockDim.x) copy16(s.base + 16 * c, x + (r - 1) * C + 4 * c);
+        if (threadIdx.x == 0) {
+            copy4(&s.stats()->x, mean + r - 1);
+            copy4(&s.stats()->y, rstd + r - 1);
+        }
+    }
+    if (accumulate) {
+        for (int c = threadIdx.x; c < C4; c += blockDim.x) copy16(s.base + 4 * C + 16 * c, dx + r * C + 4 * c);
+    }
+    int chunks = C * (int)sizeof(D) / 16;
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        const unsigned char* src = reinterpret_cast<const unsigned char*>(dOut[k] + r * C);
+        unsigned char* dst = s.base + 8 * C + k * C * (int)sizeof(D);
+        for (int c = threadIdx.x; c < chunks; c += blockDim.x) copy16(dst + 16 * c, src + 16 * c);
+    }
+}
+
+// what load_row_inputs gives, from a slot stage_row_inputs filled
+template <int J, int K, typename D>
+__device__ __forceinline__ void read_row_inputs(RowInputs<J, K, D>& in, const BwdSlot<J, K, D>& s, bool hasPrev,
+                                                int C, int accumulate) {
+    float2 st = hasPrev ? *s.stats() : make_float2(0.0f, 0.0f);
+    in.mup = st.x;
+    in.rsp = st.y;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        int f = threadIdx.x + blockDim.x * j;
+        bool in_row = f * 4 < C;
+        in.xp[j] = hasPrev && in_row ? *s.xp(j) : vzero<4>();
+        in.old[j] = accumulate && in_row ? *s.old(j) : vzero<4>();
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            if (in_row) in.d[k][j] = *s.d(k, j);
+        }
+    }
+}
+
+template <int J, int K, typename D, bool PREFETCH, int STAGES = 0>
 __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
                                                   const float* __restrict__ weight, const float* __restrict__ bias,
                                                   const float* __restrict__ mean, const float* __restrict__ rstd,
@@ -874,9 +1033,46 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
         }
         // row r − 1's x is needed as this row's ln_{t−1} (t > 0) and as the next step's own row (r > lo)
         RowInputs<J, K, D> in;
-        if (PREFETCH) load_row_inputs<J, K, D>(in, r, t != 0 || r > lo, dOut, x, mean, rstd, dx, C, accumulate);
+        if (PREFETCH && !STAGES) {
+            load_row_inputs<J, K, D>(in, r, t != 0 || r > lo, dOut, x, mean, rstd, dx, C, accumulate);
+        }
+        // STAGES: step i (row hi − 1 − i) in slot i % (STAGES + 1); rows hi − 1 … hi − STAGES copied first
+        const int slotBytes = BwdSlot<J, K, D>::bytes(C);
+        int slot = 0, ts = t;  // ts: the position in its sample of row rsCopy, the next to copy
+        i64 rsCopy = r;
+        if constexpr (STAGES > 0) {
+            for (int s = 0; s < STAGES; s++) {
+                if (rsCopy >= lo) {
+                    BwdSlot<J, K, D> sl{lts_stage + s * slotBytes, C};
+                    stage_row_inputs<J, K, D>(sl, rsCopy, ts != 0 || rsCopy > lo, dOut, x, mean, rstd, dx, C,
+                                              accumulate);
+                }
+                copy_commit();
+                rsCopy--;
+                ts = ts == 0 ? T - 1 : ts - 1;
+            }
+            copy_wait_pending<STAGES - 1>();  // slot 0 complete and visible
+            __syncthreads();
+        }
         for (; r >= lo; r--) {
-            if (!PREFETCH) load_row_inputs<J, K, D>(in, r, t != 0 || r > lo, dOut, x, mean, rstd, dx, C, accumulate);
+            if constexpr (STAGES > 0) {
+                // step i's slot: waited for and made visible at step i − 1 (or before the loop)
+                BwdSlot<J, K, D> cur{lts_stage + slot * slotBytes, C};
+                read_row_inputs<J, K, D>(in, cur, t != 0 || r > lo, C, accumulate);
+                // the slot of the step before (read by every thread before that step's barrier) takes row r − STAGES
+                int refill = slot == 0 ? STAGES : slot - 1;
+                if (rsCopy >= lo) {
+                    BwdSlot<J, K, D> sl{lts_stage + refill * slotBytes, C};
+                    stage_row_inputs<J, K, D>(sl, rsCopy, ts != 0 || rsCopy > lo, dOut, x, mean, rstd, dx, C,
+                                              accumulate);
+                }
+                copy_commit();
+                rsCopy--;
+                ts = ts == 0 ? T - 1 : ts - 1;
+                slot = slot == STAGES ? 0 : slot + 1;
+            } else if (!PREFETCH) {
+                load_row_inputs<J, K, D>(in, r, t != 0 || r > lo, dOut, x, mean, rstd, dx, C, accumulate);
+            }
             Vec<4> xhp[J], old[J];
             float rsp = in.rsp;
             float sumG = 0.0f, sumGX = 0.0f;
@@ -924,8 +1120,13 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
                 }
             }
             int tp = t == 0 ? T - 1 : t - 1;  // row r − 1's position in its sample
-            if (PREFETCH && r > lo) {
+            if (PREFETCH && !STAGES && r > lo) {
                 load_row_inputs<J, K, D>(in, r - 1, tp != 0 || r - 1 > lo, dOut, x, mean, rstd, dx, C, accumulate);
+            }
+            if constexpr (STAGES > 0) {
+                // of the STAGES + i + 1 groups committed, step i + 1's is complete, visible after the row's barrier
+                copy_wait_pending<STAGES - 1>();
+                if (blockDim.x == 32) __syncwarp();  // one warp: row_sum2 has no barrier
             }
             float2 sums = row_sum2(sumG, sumGX, red, parity);
             float meanG = sums.x / C, meanGX = sums.y / C;
@@ -966,7 +1167,7 @@ __device__ __forceinline__ void ln_forward_k(int k, const float* __restrict__ x,
 #undef TS_CALL
 }
 
-template <int J, typename D, bool PREFETCH>
+template <int J, typename D, bool PREFETCH, int STAGES = 0>
 __device__ __forceinline__ void ln_backward_k(int k, const D* const (&dOut)[TS_MAX], const float* __restrict__ x,
                                               const float* __restrict__ weight, const float* __restrict__ bias,
                                               const float* __restrict__ mean, const float* __restrict__ rstd,
@@ -974,7 +1175,7 @@ __device__ __forceinline__ void ln_backward_k(int k, const D* const (&dOut)[TS_M
                                               unsigned short* __restrict__ dxBf16, float* __restrict__ partial,
                                               int rows, int T, int C, int accumulate) {
 #define LTS_BWD(K) \
-    ln_mixes_backward<J, K, D, PREFETCH>(dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate)
+    ln_mixes_backward<J, K, D, PREFETCH, STAGES>(dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T, C, accumulate)
     TS_FOR_K(k, LTS_BWD);
 #undef LTS_BWD
 }
@@ -1020,6 +1221,32 @@ extern "C" __global__ void __launch_bounds__(LTS_ROWS_THREADS, 3) ln_token_shift
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
     unsigned short* const out[TS_MAX] = TS_ARRAY(out);
     ln_forward_rows_k<LTS_ROWS_J, 1>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T, C, eps);
+}
+
+// The same with x staged LTS_ROWS_STAGES steps ahead (dynamic shared memory (LTS_ROWS_STAGES + 1)·threads·(16·J + 8)
+// bytes, ≤ 30 KiB; 78 registers). Taken for the statistics of one mix (k = 1), whose steps are mostly the two
+// barriers of the statistics and little output: H100, rows 16384, C = 2048 119 → 110 µs, C = 1024 and 768 1–2%
+// faster. The same as the unstaged kernel at k = 6 (its six outputs' stores are the limit) and 1–7% slower from
+// saved statistics (no barrier there, the register prefetch suffices).
+#define LTS_ROWS_STAGES 2
+extern "C" __global__ void __launch_bounds__(LTS_ROWS_THREADS, 3) ln_token_shift_forward_rows_staged(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS(out, ), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    float* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_rows_k<LTS_ROWS_J, 1, float, LTS_ROWS_STAGES>(k, x, weight, bias, mean, rstd, saved, mix, out, rows, T,
+                                                             C, eps);
+}
+
+extern "C" __global__ void __launch_bounds__(LTS_ROWS_THREADS, 3) ln_token_shift_forward_rows_staged_bf16(
+    const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    float* __restrict__ mean, float* __restrict__ rstd, int saved, TS_PTRS(mix, const), TS_PTRS_BF16(out), int k, int rows,
+    int T, int C, float eps) {
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    unsigned short* const out[TS_MAX] = TS_ARRAY(out);
+    ln_forward_rows_k<LTS_ROWS_J, 1, unsigned short, LTS_ROWS_STAGES>(k, x, weight, bias, mean, rstd, saved, mix, out,
+                                                                      rows, T, C, eps);
 }
 
 extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_forward_j2(
@@ -1090,4 +1317,19 @@ extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_
     const float* const mix[TS_MAX] = TS_ARRAY(mix);
     ln_backward_k<1, unsigned short, false>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16, partial, rows, T,
                                             C, accumulate);
+}
+
+// The J = 1 bf16 backward with staged inputs (ln_mixes_backward, STAGES = LTS_BWD_STAGES) for C ≤ 2048, C % 8 == 0
+// and 16-byte aligned dOuts: dynamic shared memory (LTS_BWD_STAGES + 1)·(8C + 2kC + 16) bytes (120 KiB at C = 2048,
+// k = 6: opted in past 48 KiB). The same outputs as ln_token_shift_backward_bf16_j1; H100, rows 16384, C = 2048: k = 6
+// 368 → 346 µs, k = 1 254 → 205 µs (3 stages: 377 and 214; 4: 459 and 223, the shared memory taken from L1).
+#define LTS_BWD_STAGES 2
+extern "C" __global__ void __launch_bounds__(32 * LTS_MAX_WARPS) ln_token_shift_backward_bf16_j1_staged(
+    TS_PTRS_BF16C(dOut), const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+    const float* __restrict__ mean, const float* __restrict__ rstd, TS_PTRS(mix, const), float* __restrict__ dx,
+    unsigned short* __restrict__ dxBf16, float* __restrict__ partial, int k, int rows, int T, int C, int accumulate) {
+    const unsigned short* const dOut[TS_MAX] = TS_ARRAY(dOut);
+    const float* const mix[TS_MAX] = TS_ARRAY(mix);
+    ln_backward_k<1, unsigned short, false, LTS_BWD_STAGES>(k, dOut, x, weight, bias, mean, rstd, mix, dx, dxBf16,
+                                                            partial, rows, T, C, accumulate);
 }

@@ -270,6 +270,16 @@ public final class CudaBackend implements Backend {
     private boolean lnShiftFused = !"false".equals(System.getProperty("gosling.lnShift"));
     /** The J = 1 bf16 backward that loads each row's inputs itself (-Dgosling.lnShiftPrefetch=false), for measurements. */
     private final Kernel lnShiftBwdBf16Serial;
+    /**
+     * The kernels with their inputs staged in shared memory rows ahead (token_shift.cu's _staged), where the one-row
+     * register prefetch leaves every row waiting for memory: the J = 1 bf16 backward (C % 8 == 0, 16-byte aligned
+     * dOuts) and the row-step forward computing the statistics of one mix. Same outputs. -Dgosling.lnShiftStaged=false:
+     * the unstaged kernels, for measurements.
+     */
+    private final Kernel lnShiftBwdBf16Staged, lnShiftFwdRowsStaged, lnShiftFwdRowsStagedBf16;
+    private final boolean lnShiftStaged = !"false".equals(System.getProperty("gosling.lnShiftStaged"));
+    /** Dynamic shared memory a kernel (by name) was opted in to, past the default 48 KiB. */
+    private final Map<String, Integer> sharedOptIn = new HashMap<>();
     private final boolean lnShiftPrefetch = !"false".equals(System.getProperty("gosling.lnShiftPrefetch"));
     /**
      * Whether a LoRA's bias is added in bf16 by the GEMM's epilogue when its output is bf16 (the decay LoRA's w0 into
@@ -423,6 +433,9 @@ public final class CudaBackend implements Backend {
         lnShiftBwdBf16[0] = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j1");
         lnShiftBwdBf16[1] = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j2");
         lnShiftBwdBf16Serial = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j1_serial");
+        lnShiftBwdBf16Staged = loader.kernel("token_shift", "ln_token_shift_backward_bf16_j1_staged");
+        lnShiftFwdRowsStaged = loader.kernel("token_shift", "ln_token_shift_forward_rows_staged");
+        lnShiftFwdRowsStagedBf16 = loader.kernel("token_shift", "ln_token_shift_forward_rows_staged_bf16");
         keyPrepareFwd = loader.kernel("key_prepare", "key_prepare_forward");
         keyPrepareBwd = loader.kernel("key_prepare", "key_prepare_backward");
         bonusFwd = loader.kernel("bonus", "bonus_forward");
@@ -1345,6 +1358,9 @@ public final class CudaBackend implements Backend {
     private static final int LN_SHIFT_MAX_WARPS = 16;
     /** Float4s of a row a thread of ln_token_shift_forward_rows (LTS_ROWS_J in token_shift.cu). */
     private static final int LN_SHIFT_ROWS_J = 2;
+    /** Rows the _staged kernels copy ahead (LTS_ROWS_STAGES, LTS_BWD_STAGES): a shared-memory slot each, one more. */
+    private static final int LN_SHIFT_ROWS_STAGES = 2;
+    private static final int LN_SHIFT_BWD_STAGES = 2;
 
     /**
      * J (float4 a thread, 1 or 2) of the fused LayerNorm + token-shift kernels for rows of C channels at these
@@ -1371,15 +1387,30 @@ public final class CudaBackend implements Backend {
     /** Resident blocks per SM of a fused kernel at a block size (name + "/" + threads). */
     private final Map<String, Integer> lnShiftOccupancy = new HashMap<>();
 
-    /** One wave of blocks of the fused kernel k (threads a block), each of at least minRows of the rows. */
-    private int lnShiftBlocks(Kernel k, int threads, int rows, int minRows) {
-        int resident = lnShiftOccupancy.computeIfAbsent(k.name + "/" + threads, key -> {
+    /**
+     * One wave of blocks of the fused kernel k (threads a block, smem bytes of dynamic shared memory), each of at least
+     * minRows of the rows.
+     */
+    private int lnShiftBlocks(Kernel k, int threads, int smem, int rows, int minRows) {
+        int resident = lnShiftOccupancy.computeIfAbsent(k.name + "/" + threads + "/" + smem, key -> {
             int[] n = new int[1];
-            Cuda.checkDriver(cuOccupancyMaxActiveBlocksPerMultiprocessor(n, k.function(), threads, 0),
+            Cuda.checkDriver(cuOccupancyMaxActiveBlocksPerMultiprocessor(n, k.function(), threads, smem),
                     "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + k.name + ")");
             return Math.max(1, n[0]);
         });
         return Math.max(1, Math.min(ceil(rows, minRows), multiprocessors * resident));
+    }
+
+    /** Whether kernel k may take bytes of dynamic shared memory (opted in past 48 KiB, once per size it grows to). */
+    private boolean sharedFits(Kernel k, int bytes) {
+        if (bytes <= 48 * 1024 || sharedOptIn.getOrDefault(k.name, 0) >= bytes) {
+            return true;
+        }
+        boolean ok = cuFuncSetAttribute(k.function(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes) == 0;
+        if (ok) {
+            sharedOptIn.put(k.name, bytes);
+        }
+        return ok;
     }
 
     /** The fused kernels' block: 32·W threads, W the fewest warps holding a row of C4 float4s at J a thread. */
@@ -1433,14 +1464,20 @@ public final class CudaBackend implements Backend {
         args.i32(k).i32(rows).i32(T).i32(C).f32((float) LAYER_NORM_EPS);
         Kernel kernel;
         int threads;
+        int smem = 0;
         if (J == 1 && lnShiftFwdRowsOn && !(savedStats && k > 1)) {
             kernel = outType == DType.BF16 ? lnShiftFwdRowsBf16 : lnShiftFwdRows;
             threads = 32 * ceil(ceil(C / 4, 32), LN_SHIFT_ROWS_J);
+            if (lnShiftStaged && !savedStats && k == 1) {
+                kernel = outType == DType.BF16 ? lnShiftFwdRowsStagedBf16 : lnShiftFwdRowsStaged;
+                smem = (LN_SHIFT_ROWS_STAGES + 1) * threads * (16 * LN_SHIFT_ROWS_J + 8);  // ≤ 30 KiB
+            }
         } else {
             kernel = (outType == DType.BF16 ? lnShiftFwdBf16 : lnShiftFwd)[J - 1];
             threads = lnShiftThreads(C, J);
         }
-        kernel.launch(lnShiftBlocks(kernel, threads, rows, LN_SHIFT_FWD_ROWS), 1, 1, threads, 1, 1, 0, stream, args);
+        kernel.launch(lnShiftBlocks(kernel, threads, smem, rows, LN_SHIFT_FWD_ROWS), 1, 1, threads, 1, 1, smem, stream,
+                args);
     }
 
     @Override
@@ -1478,7 +1515,20 @@ public final class CudaBackend implements Backend {
         Kernel kernel = dOutType == DType.BF16 && J == 1 && !lnShiftPrefetch ? lnShiftBwdBf16Serial
                 : (dOutType == DType.BF16 ? lnShiftBwdBf16 : lnShiftBwd)[J - 1];
         int threads = lnShiftThreads(C, J);
-        int slices = Math.min(LN_SHIFT_MAX_SLICES, lnShiftBlocks(kernel, threads, rows, LN_SHIFT_BWD_ROWS));
+        int smem = 0;
+        if (dOutType == DType.BF16 && J == 1 && lnShiftPrefetch && lnShiftStaged && C % 8 == 0) {
+            long dOutBits = 0;
+            for (int j = 0; j < k; j++) {
+                dOutBits |= d[j];
+            }
+            // a slot: x of the row before, dx and the k dOuts of a row, the statistics (120 KiB at C = 2048, k = 6)
+            int staged = (LN_SHIFT_BWD_STAGES + 1) * (8 * C + 2 * k * C + 16);
+            if ((dOutBits & 15) == 0 && sharedFits(lnShiftBwdBf16Staged, staged)) {
+                kernel = lnShiftBwdBf16Staged;
+                smem = staged;
+            }
+        }
+        int slices = Math.min(LN_SHIFT_MAX_SLICES, lnShiftBlocks(kernel, threads, smem, rows, LN_SHIFT_BWD_ROWS));
         long partial = partials((long) (k + 2) * slices * C);
         args.reset();
         for (int j = 0; j < MAX_MIXES; j++) {
@@ -1489,7 +1539,7 @@ public final class CudaBackend implements Backend {
             args.ptr(d[MAX_MIXES + j]);
         }
         args.ptr(dxs).ptr(bf16Copy).ptr(partial).i32(k).i32(rows).i32(T).i32(C).i32(overwrite ? 0 : 1);
-        kernel.launch(slices, 1, 1, threads, 1, 1, 0, stream, args);
+        kernel.launch(slices, 1, 1, threads, 1, 1, smem, stream, args);
         if (copy != null && copy.dtype != DType.BF16) {
             copy(dx, dxCopy);
         }

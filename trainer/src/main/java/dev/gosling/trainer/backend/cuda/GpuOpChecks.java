@@ -396,6 +396,8 @@ public final class GpuOpChecks {
         c.add(bf16Inputs(3, 17, 99, s++));
         c.add(bf16Rounding(37, 13, s++));
         c.add(bf16Rounding(64, 96, s++));
+        // C = 2048 (the bf16 backward's staged kernels: one 512-thread block an SM; 16-row slices inside samples)
+        c.add(bf16Inputs(2, 300, 2048, s++));
         return c;
     }
 
