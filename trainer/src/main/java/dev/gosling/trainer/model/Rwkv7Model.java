@@ -486,7 +486,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      */
     @Override
     public void parametersUpdated() {
-        java.util.Arrays.fill(copyHolds, false);
+        Arrays.fill(copyHolds, false);
         if (weightCopy != null) {
             weightCopy.forget();
         }
@@ -726,7 +726,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
         be.embeddingForward(a.tokens, weights.emb, a.emb, N, V, C);
         be.layerNormForward(a.emb, b0.ln0W, b0.ln0B, a.blockIn[0], a.ln0Mean, a.ln0Rstd, N, C);
         // the copy is trusted in this pass only as the optimizer wrote it; else each part is converted again
-        java.util.Arrays.fill(copyHolds, weightCopy != null && weightCopy.takeWritten());
+        Arrays.fill(copyHolds, weightCopy != null && weightCopy.takeWritten());
         for (int l = 0; l < nLayer; l++) {
             holdGemmWeights(l, blockParams[l]);
             try {
@@ -749,7 +749,7 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
      */
     private void holdGemmWeights(int p, Tensor w) {
         if (weightCopy == null || backend.gemmWeightCopyDtype(dtype) != weightCopyDtype) {
-            java.util.Arrays.fill(copyHolds, false);
+            Arrays.fill(copyHolds, false);
             backend.holdGemmOperand(w);
             return;
         }
@@ -902,9 +902,9 @@ public final class Rwkv7Model implements TrainableModel, DeviceTrainable {
             be.reluSquaredForward(s.ffnAct, s.ffnAct, N, F);
         }
         // The overwriting variants spare zeroing what they write (and reading it): each weight's gradient too
-        // (gradientWritten). relu²'s backward reads its output
-        // (dPre = dAct·2·√act, the same formula at every keep level) and writes over it, dead once the value
-        // projection's backward has read it, in the GEMM-input dtype: only the key projection's backward reads it.
+        // (gradientWritten). relu²'s backward reads its output (dPre = dAct·2·√act, the same formula at every keep
+        // level) and writes over it, dead once the value projection's backward has read it, in the GEMM-input dtype:
+        // only the key projection's backward reads it.
         // With narrowGemmGradients the value projection's dx (dFfnAct) and the key projection's (dFfnMix) are written
         // in bf16 by their GEMMs too, and read so by relu² and the token shift.
         be.linearBackwardOverwriting(a.dHGemm, s.ffnAct, w.ffnValue, a.dFfnAct, g.ffnValue, N, F, C);
