@@ -1040,17 +1040,18 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
         const int slotBytes = BwdSlot<J, K, D>::bytes(C);
         int slot = 0, ts = t;  // ts: the position in its sample of row rsCopy, the next to copy
         i64 rsCopy = r;
-        if constexpr (STAGES > 0) {
-            for (int s = 0; s < STAGES; s++) {
-                if (rsCopy >= lo) {
-                    BwdSlot<J, K, D> sl{lts_stage + s * slotBytes, C};
-                    stage_row_inputs<J, K, D>(sl, rsCopy, ts != 0 || rsCopy > lo, dOut, x, mean, rstd, dx, C,
-                                              accumulate);
-                }
-                copy_commit();
-                rsCopy--;
-                ts = ts == 0 ? T - 1 : ts - 1;
+        // copies row rsCopy (if the slice has it) into slot s as one commit group, then steps to the row before
+        auto stageNext = [&](int s) {
+            if (rsCopy >= lo) {
+                BwdSlot<J, K, D> sl{lts_stage + s * slotBytes, C};
+                stage_row_inputs<J, K, D>(sl, rsCopy, ts != 0 || rsCopy > lo, dOut, x, mean, rstd, dx, C, accumulate);
             }
+            copy_commit();
+            rsCopy--;
+            ts = ts == 0 ? T - 1 : ts - 1;
+        };
+        if constexpr (STAGES > 0) {
+            for (int s = 0; s < STAGES; s++) stageNext(s);
             copy_wait_pending<STAGES - 1>();  // slot 0 complete and visible
             __syncthreads();
         }
@@ -1060,15 +1061,7 @@ __device__ __forceinline__ void ln_mixes_backward(const D* const (&dOut)[TS_MAX]
                 BwdSlot<J, K, D> cur{lts_stage + slot * slotBytes, C};
                 read_row_inputs<J, K, D>(in, cur, t != 0 || r > lo, C, accumulate);
                 // the slot of the step before (read by every thread before that step's barrier) takes row r − STAGES
-                int refill = slot == 0 ? STAGES : slot - 1;
-                if (rsCopy >= lo) {
-                    BwdSlot<J, K, D> sl{lts_stage + refill * slotBytes, C};
-                    stage_row_inputs<J, K, D>(sl, rsCopy, ts != 0 || rsCopy > lo, dOut, x, mean, rstd, dx, C,
-                                              accumulate);
-                }
-                copy_commit();
-                rsCopy--;
-                ts = ts == 0 ? T - 1 : ts - 1;
+                stageNext(slot == 0 ? STAGES : slot - 1);
                 slot = slot == STAGES ? 0 : slot + 1;
             } else if (!PREFETCH) {
                 load_row_inputs<J, K, D>(in, r, t != 0 || r > lo, dOut, x, mean, rstd, dx, C, accumulate);
