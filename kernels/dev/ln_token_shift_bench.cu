@@ -17,14 +17,7 @@
 #include <string>
 #include <vector>
 
-#define CK(x)                                                                                  \
-    do {                                                                                       \
-        cudaError_t e_ = (x);                                                                  \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
+#include "bench.h"
 
 // ---------------------------------------------------------------- the reference: main's one-row kernel, copied
 template <int J>
@@ -377,25 +370,8 @@ static void check(Problem& p, int k, const Variant& v, const Variant& ref, size_
 
 // median of 20 timed launches (after 3), in ms; < 0 where the variant does not apply
 static float time_ms(const Variant& v, const Args& a) {
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    for (int i = 0; i < 3; i++)
-        if (!v.run(a, 0)) return -1.0f;
-    std::vector<float> t;
-    for (int i = 0; i < 20; i++) {
-        CK(cudaEventRecord(e0));
-        v.run(a, 0);
-        CK(cudaEventRecord(e1));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        t.push_back(ms);
-    }
-    std::sort(t.begin(), t.end());
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    return t[t.size() / 2];
+    if (!v.run(a, 0)) return -1.0f;
+    return median_ms([&](int) { v.run(a, 0); }, 2, 20);
 }
 
 #define V(J, U, MINB) templ("J" #J "U" #U "m" #MINB, new_kernel<J, U, unsigned short, MINB>, J, 32 * LTS_MAX_WARPS / J)

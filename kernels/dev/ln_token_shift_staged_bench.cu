@@ -18,14 +18,7 @@
 #include <string>
 #include <vector>
 
-#define CK(x)                                                                                  \
-    do {                                                                                       \
-        cudaError_t e_ = (x);                                                                  \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
+#include "bench.h"
 
 static int sms, optin;
 
@@ -428,25 +421,8 @@ static void bwd_check(Problem& p, int k, const Variant<BArgs>& v, const Variant<
 // median of 20 timed launches (after 3), in ms; < 0 where the variant does not apply
 template <typename A>
 static float time_ms(const Variant<A>& v, const A& a) {
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    for (int i = 0; i < 3; i++)
-        if (!v.run(a, 0)) return -1.0f;
-    std::vector<float> t;
-    for (int i = 0; i < 20; i++) {
-        CK(cudaEventRecord(e0));
-        v.run(a, 0);
-        CK(cudaEventRecord(e1));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        t.push_back(ms);
-    }
-    std::sort(t.begin(), t.end());
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    return t[t.size() / 2];
+    if (!v.run(a, 0)) return -1.0f;
+    return median_ms([&](int) { v.run(a, 0); }, 2, 20);
 }
 
 int main(int argc, char** argv) {

@@ -28,14 +28,7 @@
 #error "-DLANES=32 (main's kernels) or 8 (the branch's)"
 #endif
 
-#define CK(x)                                                                                  \
-    do {                                                                                       \
-        cudaError_t e_ = (x);                                                                  \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
+#include "bench.h"
 
 __global__ void hash_fill(void* p, int bf16, i64 n, unsigned seed, float lo, float hi) {
     GRID_STRIDE(i, n) {
@@ -92,24 +85,7 @@ static int grid1d(i64 n) { return (int)std::min<i64>((n + 255) / 256, (i64)sms()
 
 template <typename F>
 static double time_us(F launch) {
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    launch();
-    launch();
-    std::vector<float> ms;
-    for (int r = 0; r < 20; r++) {
-        CK(cudaEventRecord(a));
-        launch();
-        CK(cudaEventRecord(b));
-        CK(cudaEventSynchronize(b));
-        float t;
-        CK(cudaEventElapsedTime(&t, a, b));
-        ms.push_back(t);
-    }
-    CK(cudaGetLastError());
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2] * 1000.0;
+    return 1000.0 * median_ms([&](int) { launch(); }, 2, 20);
 }
 
 static void report(const char* name, double us, double bytes) {

@@ -15,14 +15,7 @@
 static const int N = 64, NN = 64 * 64;
 static const double W_SCALE = -0.6065306597126334;
 
-#define CK(x)                                                                                     \
-    do {                                                                                          \
-        cudaError_t e_ = (x);                                                                     \
-        if (e_ != cudaSuccess) {                                                                  \
-            fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-            exit(1);                                                                              \
-        }                                                                                         \
-    } while (0)
+#include "bench.h"
 
 static unsigned short bf16bits(float f) {
     unsigned u; memcpy(&u, &f, 4);
