@@ -16,22 +16,16 @@
 #include <functional>
 #include <vector>
 
-#define CK(x)                                                                                  \
-    do {                                                                                       \
-        cudaError_t e_ = (x);                                                                  \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
+#include "bench.h"
 
 template <int INFLIGHT>
 __global__ void __launch_bounds__(256, 4) sums_variant(const unsigned short* __restrict__ m, float* partial,
-                                                       unsigned* tickets, float* __restrict__ out, int rows, int C) {
-    column_sums_bf16x8_<INFLIGHT>(m, partial, tickets, out, rows, C);
+                                                       unsigned* tickets, float* __restrict__ out, int rows, int C,
+                                                       int add) {
+    column_sums_bf16x8_<INFLIGHT>(m, partial, tickets, out, rows, C, add);
 }
 
-typedef void (*SumsKernel)(const unsigned short*, float*, unsigned*, float*, int, int);
+typedef void (*SumsKernel)(const unsigned short*, float*, unsigned*, float*, int, int, int);
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
@@ -116,14 +110,14 @@ static void release(Buffers& b) {
 }
 
 static void launch_new(SumsKernel k, Buffers& b, int which, int slices) {
-    k<<<dim3(ceil_div(b.C, 256), slices), dim3(32, 8)>>>(b.m[which], b.partial, b.tickets, b.out, b.rows, b.C);
+    k<<<dim3(ceil_div(b.C, 256), slices), dim3(32, 8)>>>(b.m[which], b.partial, b.tickets, b.out, b.rows, b.C, 1);
 }
 
 static void launch_old(Buffers& b, int which) {
     int slices = old_slices(b.rows);
     activation_backward_columns2_bf16yd<<<dim3(ceil_div(b.C, 64), slices), dim3(32, 8)>>>(
         b.m[which], nullptr, 0, nullptr, b.partial, b.rows, b.C);
-    column_finish<<<ceil_div(b.C, 32), dim3(32, FINISH_ROWS)>>>(b.partial, b.out, slices, b.C);
+    column_finish<<<ceil_div(b.C, 32), dim3(32, FINISH_ROWS)>>>(b.partial, b.out, slices, b.C, 1);
 }
 
 static std::vector<float> run_twice(Buffers& b, const std::function<void(int)>& launch, std::vector<float>* once) {
@@ -140,24 +134,7 @@ static std::vector<float> run_twice(Buffers& b, const std::function<void(int)>& 
 }
 
 static double time_us(Buffers& b, const std::function<void(int)>& launch) {
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    for (int i = 0; i < 6; i++) launch(i % 3);
-    std::vector<float> t;
-    for (int i = 0; i < 25; i++) {
-        CK(cudaEventRecord(e0));
-        launch(i % 3);
-        CK(cudaEventRecord(e1));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        t.push_back(ms * 1000.0f);
-    }
-    CK(cudaEventDestroy(e0));
-    CK(cudaEventDestroy(e1));
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
+    return 1000.0 * median_ms([&](int i) { launch(i % 3); }, 6, 25);
 }
 
 int main() {
