@@ -2078,6 +2078,47 @@ public final class GpuOpChecks {
         };
     }
 
+    /**
+     * A LoRA op case: x [rows, in], down [in, rank], up [rank, out] and (withBias) bias [out] drawn in that order, and
+     * the forward into NaN-poisoned hidden and out (saved for the backward, which the subclass gives).
+     */
+    abstract static class LoraCase extends OpCase {
+        final int rows, in, rank, out;
+        final Activation hiddenAct, outAct;
+        final boolean withBias;
+
+        LoraCase(String op, String size, double tolerance, long seed, int rows, int in, int rank, int out,
+                 Activation hiddenAct, Activation outAct, boolean withBias) {
+            super(op, size, tolerance, seed);
+            this.rows = rows;
+            this.in = in;
+            this.rank = rank;
+            this.out = out;
+            this.hiddenAct = hiddenAct;
+            this.outAct = outAct;
+            this.withBias = withBias;
+        }
+
+        void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
+            m.put("x", gaussian(rng, rows * in, 1.0));
+            m.put("down", gaussian(rng, in * rank, 1 / Math.sqrt(in)));
+            m.put("up", gaussian(rng, rank * out, 1 / Math.sqrt(rank)));
+            if (withBias) {
+                m.put("bias", gaussian(rng, out, 0.5));
+            }
+        }
+
+        List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
+            Tensor hidden = d.poisoned((long) rows * rank);
+            Tensor y = d.poisoned((long) rows * out);
+            saved.put("hidden", hidden);
+            saved.put("out", y);
+            d.backend.loraForward(t.get("x"), t.get("down"), t.get("up"), t.get("bias"), hiddenAct, outAct, hidden, y,
+                    rows, in, rank, out);
+            return List.of(y);
+        }
+    }
+
     static Check lora(int rows, int in, int rank, int out, Activation hiddenAct, Activation outAct, boolean withBias,
                       long seed) {
         return lora(rows, in, rank, out, hiddenAct, outAct, withBias, FP32_TOLERANCE, seed);
@@ -2103,26 +2144,7 @@ public final class GpuOpChecks {
         String size = "rows=" + rows + " " + in + ">" + rank + ">" + out + " " + hiddenAct + "/" + outAct
                 + (withBias ? " +bias" : "") + (overwriteWeights ? (overwrite ? " overwriting dx, weights"
                 : " overwriting weights") : over(overwrite));
-        return new OpCase("lora", size, tolerance, seed) {
-            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
-                m.put("x", gaussian(rng, rows * in, 1.0));
-                m.put("down", gaussian(rng, in * rank, 1 / Math.sqrt(in)));
-                m.put("up", gaussian(rng, rank * out, 1 / Math.sqrt(rank)));
-                if (withBias) {
-                    m.put("bias", gaussian(rng, out, 0.5));
-                }
-            }
-
-            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
-                Tensor hidden = d.poisoned((long) rows * rank);
-                Tensor y = d.poisoned((long) rows * out);
-                saved.put("hidden", hidden);
-                saved.put("out", y);
-                d.backend.loraForward(t.get("x"), t.get("down"), t.get("up"), t.get("bias"), hiddenAct, outAct, hidden,
-                        y, rows, in, rank, out);
-                return List.of(y);
-            }
-
+        return new LoraCase("lora", size, tolerance, seed, rows, in, rank, out, hiddenAct, outAct, withBias) {
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
                 Tensor dPre = outAct == Activation.NONE ? null : d.poisoned((long) rows * out);
@@ -2174,24 +2196,8 @@ public final class GpuOpChecks {
     static Check loraBiasSums(int rows, int C, long seed) {
         int in = 64;
         int rank = 16;
-        return new OpCase("lora bias sums", "rows=" + rows + " " + in + ">" + rank + ">" + C, BF16_TOLERANCE, seed) {
-            void makeInputs(SplittableRandom rng, LinkedHashMap<String, double[]> m) {
-                m.put("x", gaussian(rng, rows * in, 1.0));
-                m.put("down", gaussian(rng, in * rank, 1 / Math.sqrt(in)));
-                m.put("up", gaussian(rng, rank * C, 1 / Math.sqrt(rank)));
-                m.put("bias", gaussian(rng, C, 0.5));
-            }
-
-            List<Tensor> forward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved) {
-                Tensor hidden = d.poisoned((long) rows * rank);
-                Tensor y = d.poisoned((long) rows * C);
-                saved.put("hidden", hidden);
-                saved.put("out", y);
-                d.backend.loraForward(t.get("x"), t.get("down"), t.get("up"), t.get("bias"), Activation.NONE,
-                        Activation.NONE, hidden, y, rows, in, rank, C);
-                return List.of(y);
-            }
-
+        return new LoraCase("lora bias sums", "rows=" + rows + " " + in + ">" + rank + ">" + C, BF16_TOLERANCE, seed,
+                rows, in, rank, C, Activation.NONE, Activation.NONE, true) {
             void backward(Dev d, Map<String, Tensor> t, Map<String, Tensor> saved, List<Tensor> dOuts,
                           Map<String, Tensor> g) {
                 Tensor dx = d.poisoned((long) rows * in);
